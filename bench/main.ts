@@ -1,0 +1,85 @@
+// `npm run bench [-- SUITE...]`: runs the named benchmark suites (all when none is named), prints a
+// table, and writes the figures as JSON to bench/results/. Suites: signature, ledger.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { renderTable } from '../src/cli/output.js';
+import { runLedgerBench } from './ledger.js';
+import { runSignatureBench, signatureBenchSettings, signatureTargetRatio } from './signature.js';
+
+const suites: Record<
+  string,
+  () =>
+    | Promise<{ table: string; figures: unknown; met: boolean }>
+    | { table: string; figures: unknown; met: boolean }
+> = {
+  ledger: async () => {
+    const result = await runLedgerBench();
+    const ms = (value: number) => value.toFixed(2);
+    const table = renderTable(
+      ['measure (3 processes, SQLite, HMAC, confirm)', 'value'],
+      [
+        [
+          `single remittance latency, ${result.single.count} one at a time: p50 / p99 / max`,
+          `${ms(result.single.p50Ms)} / ${ms(result.single.p99Ms)} / ${ms(result.single.maxMs)} ms`,
+        ],
+        [
+          `throughput, ${result.load.clients} concurrent terminals, ${result.load.seconds.toFixed(1)} s`,
+          `${Math.round(result.load.perSecond).toLocaleString('en-US')} remittances/s`,
+        ],
+        [
+          'latency under that load: p50 / p99',
+          `${ms(result.load.p50Ms)} / ${ms(result.load.p99Ms)} ms`,
+        ],
+        ['remittances refused during the load (must be 0)', String(result.load.refused)],
+      ],
+    );
+    return { table, figures: result, met: result.load.refused === 0 };
+  },
+  signature: () => {
+    const results = runSignatureBench();
+    const table = renderTable(
+      ['operation (200-byte record, 1 core)', 'raw node:crypto /s', 'device /s', 'device / raw'],
+      results.map((r) => [
+        r.operation,
+        Math.round(r.rawPerSecond).toLocaleString('en-US'),
+        Math.round(r.devicePerSecond).toLocaleString('en-US'),
+        `${r.ratio.toFixed(3)}x`,
+      ]),
+    );
+    const met = results.every((r) => r.ratio >= signatureTargetRatio);
+    return {
+      table: `${table}\ntarget: device >= ${signatureTargetRatio}x raw: ${met ? 'met' : 'MISSED'}`,
+      figures: { settings: signatureBenchSettings, results },
+      met,
+    };
+  },
+};
+
+const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const names = requested.length > 0 ? requested : Object.keys(suites);
+const unknown = names.filter((name) => !(name in suites));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `bench: unknown suite ${unknown.join(', ')} (known: ${Object.keys(suites).join(', ')})\n`,
+  );
+  process.exit(2);
+}
+
+const machine = {
+  node: process.version,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryBytes: totalmem(),
+};
+for (const name of names) {
+  const { table, figures, met } = await suites[name]!();
+  process.stdout.write(`\n== ${name} ==\n${table}\n`);
+  const directory = new URL('./results/', import.meta.url);
+  mkdirSync(directory, { recursive: true });
+  const file = new URL(`${name}-${new Date().toISOString().replaceAll(':', '-')}.json`, directory);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ suite: name, at: new Date().toISOString(), machine, targetMet: met, figures }, null, 2)}\n`,
+  );
+  process.stdout.write(`figures written to bench/results/${file.pathname.split('/').at(-1)}\n`);
+}

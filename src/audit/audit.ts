@@ -1,0 +1,470 @@
+// The audit (DESIGN section 6; patent [0027], [0064], [0066], [0069], [0081], [0083]): finds any
+// change to any of the five stores (A at each device, B, C) and says what is correct.
+//
+// A: the three copies are read as streams sorted by transaction number and taken one block of six
+// numbers (one operation) at a time, so memory does not grow with the log. A copy's block is valid
+// when every signature and chain link verifies, every signer fits its step, and every record sits at
+// its step's number. The correct block is the valid one: a validly signed record is never dropped
+// (a valid prefix loses to the complete valid version), and an invalid one is never made valid.
+// When no copy is valid, or validly signed versions conflict with no majority, the block is
+// unrecoverable and reported as such. Every copy is then compared with the correct block, record by
+// record: deleted, inserted, modified, reordered (a record of another number of the operation),
+// signature changed.
+// B and C: the correct A is replayed (./replay.ts) and every row is compared with the replay and its
+// row signature checked: a row that verifies but disagrees with A is found too.
+
+import { encodeRecord } from '../model/encoding.js';
+import { transactionRecordType } from '../model/records.js';
+import { accountKeyDetail, parseDetail } from '../protocol/details.js';
+import type { SignedRecord } from '../protocol/records.js';
+import {
+  type AccountRowContent,
+  accountRowBytes,
+  type CurrencyRowContent,
+  currencyRowBytes,
+} from '../protocol/rows.js';
+import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+import { checkOperation, type VerifyingKeys } from '../protocol/verify.js';
+import type { AccountRow, CurrencyRow } from '../store/types.js';
+import { type Operation, replayAccounts, replayUnits } from './replay.js';
+
+export const copyNames = ['transaction', 'account', 'currency'] as const;
+export type CopyName = (typeof copyNames)[number];
+export const findingsMax = 10_000;
+const blockSize = 6n;
+
+export type FindingKind =
+  | 'deleted'
+  | 'inserted'
+  | 'modified'
+  | 'reordered'
+  | 'truncated'
+  | 'signature'
+  | 'unrecoverable';
+
+export interface Finding {
+  readonly device: CopyName;
+  readonly store: 'A' | 'B' | 'C';
+  readonly table: 'transactions' | 'accounts' | 'currency_units';
+  /** Transaction number, account number or currency number. */
+  readonly key: string;
+  readonly kind: FindingKind;
+  /** What the store holds (absent when the row is missing). */
+  readonly found?: Record<string, string | number>;
+  /** What is correct (absent when the row should not exist, or nothing is known to be correct). */
+  readonly expected?: Record<string, string | number>;
+  readonly message: string;
+}
+
+export interface AuditReport {
+  readonly clean: boolean;
+  readonly recordsChecked: number;
+  readonly rowsChecked: number;
+  readonly operations: number;
+  /** False when part of A is unrecoverable: B and C were then checked only by their signatures. */
+  readonly replayed: boolean;
+  readonly findings: readonly Finding[];
+  /** Findings beyond findingsMax, counted but not listed. */
+  readonly findingsOmitted: number;
+}
+
+export interface AuditInputs {
+  /** Each copy of A, in ascending transaction number. */
+  readonly copies: Readonly<Record<CopyName, AsyncIterable<SignedRecord>>>;
+  readonly accounts: AsyncIterable<AccountRow>;
+  readonly units: AsyncIterable<CurrencyRow>;
+}
+
+export type AuditProgress = (recordsChecked: number) => void;
+
+function describeRecord({ record, signature }: SignedRecord): Record<string, string | number> {
+  const described: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(record))
+    if (value !== undefined) described[name] = typeof value === 'bigint' ? value.toString() : value;
+  described['signature'] = signature.toString('hex');
+  return described;
+}
+
+function describeRow(row: object): Record<string, string | number> {
+  const described: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (value === undefined) continue;
+    described[name] =
+      typeof value === 'bigint'
+        ? value.toString()
+        : Buffer.isBuffer(value)
+          ? value.toString('hex')
+          : (value as string | number);
+  }
+  return described;
+}
+
+function recordKey(signed: SignedRecord): string {
+  return `${encodeRecord(transactionRecordType, { ...signed.record }).toString('hex')}.${signed.signature.toString('hex')}`;
+}
+
+function contentKey(signed: SignedRecord): string {
+  return encodeRecord(transactionRecordType, { ...signed.record, transactionNumber: 0n }).toString(
+    'hex',
+  );
+}
+
+export async function audit(
+  keys: VerifyingKeys,
+  inputs: AuditInputs,
+  onProgress?: AuditProgress,
+): Promise<AuditReport> {
+  const findings: Finding[] = [];
+  let findingsOmitted = 0;
+  const report = (finding: Finding) => {
+    if (findings.length < findingsMax) findings.push(finding);
+    else findingsOmitted += 1;
+  };
+  const accountKeys = new Map<bigint, number>();
+  const correctOperations: Operation[] = [];
+  let unrecoverableBlocks = 0;
+  let recordsChecked = 0;
+  let operations = 0;
+
+  // ---- A: the three copies, block by block ----------------------------------------------------
+  const streams = copyNames.map((name) => inputs.copies[name][Symbol.asyncIterator]());
+  const heads: (SignedRecord | undefined)[] = await Promise.all(
+    streams.map(async (s) => (await s.next()).value),
+  );
+  const blockOf = (signed: SignedRecord) => (signed.record.transactionNumber - 1n) / blockSize;
+  const lastNumber: bigint[] = [0n, 0n, 0n];
+  let lastCorrectNumber = 0n;
+  while (heads.some((h) => h !== undefined)) {
+    const block = heads.reduce<bigint | undefined>(
+      (low, h) => (h && (low === undefined || blockOf(h) < low) ? blockOf(h) : low),
+      undefined,
+    )!;
+    const versions: SignedRecord[][] = [];
+    for (const [index, stream] of streams.entries()) {
+      const version: SignedRecord[] = [];
+      while (heads[index] && blockOf(heads[index]!) === block) {
+        version.push(heads[index]!);
+        heads[index] = (await stream.next()).value;
+      }
+      versions.push(version);
+      recordsChecked += version.length;
+      if (version.length > 0) lastNumber[index] = version.at(-1)!.record.transactionNumber;
+    }
+    operations += 1;
+    const correct = decideBlock(keys, accountKeys, block, versions, report);
+    if (correct === undefined) unrecoverableBlocks += 1;
+    if (correct && correct.length > 0) {
+      lastCorrectNumber = correct.at(-1)!.record.transactionNumber;
+      correctOperations.push(correct.map((r) => r.record));
+      learnKey(keys, accountKeys, correct);
+    }
+    onProgress?.(recordsChecked);
+  }
+
+  copyNames.forEach((device, index) => {
+    if (lastNumber[index]! < lastCorrectNumber) {
+      report({
+        device,
+        store: 'A',
+        table: 'transactions',
+        key: `${lastNumber[index]! + 1n}-${lastCorrectNumber}`,
+        kind: 'truncated',
+        found: { lastTransactionNumber: `${lastNumber[index]}` },
+        expected: { lastTransactionNumber: `${lastCorrectNumber}` },
+        message: `the copy ends at ${lastNumber[index]}; the log goes on to ${lastCorrectNumber}`,
+      });
+    }
+  });
+
+  // ---- B and C: every row against the replay of the correct A ---------------------------------
+  // Where A itself is unknown, a replay would be a guess: then only the row signatures are checked.
+  let rowsChecked = 0;
+  const replayed = unrecoverableBlocks === 0;
+  const expectedAccounts = replayed ? replayAccounts(correctOperations) : undefined;
+  const seenAccounts = new Set<bigint>();
+  for await (const row of inputs.accounts) {
+    rowsChecked += 1;
+    seenAccounts.add(row.accountNumber);
+    checkRow(
+      'account',
+      'B',
+      'accounts',
+      row.accountNumber,
+      row,
+      expectedAccounts ? (expectedAccounts.get(row.accountNumber) ?? null) : undefined,
+      keys.deviceKeys.account,
+      accountRowBytes,
+      keys,
+      report,
+    );
+  }
+  for (const [accountNumber, expected] of expectedAccounts ?? []) {
+    if (!seenAccounts.has(accountNumber))
+      report({
+        device: 'account',
+        store: 'B',
+        table: 'accounts',
+        key: `${accountNumber}`,
+        kind: 'deleted',
+        expected: describeRow(expected),
+        message: `account ${accountNumber} is missing`,
+      });
+  }
+  const expectedUnits = replayed ? replayUnits(correctOperations) : undefined;
+  const seenUnits = new Set<bigint>();
+  for await (const row of inputs.units) {
+    rowsChecked += 1;
+    seenUnits.add(row.currencyNumber);
+    checkRow(
+      'currency',
+      'C',
+      'currency_units',
+      row.currencyNumber,
+      row,
+      expectedUnits ? (expectedUnits.get(row.currencyNumber) ?? null) : undefined,
+      keys.deviceKeys.currency,
+      currencyRowBytes,
+      keys,
+      report,
+    );
+  }
+  for (const [currencyNumber, expected] of expectedUnits ?? []) {
+    if (!seenUnits.has(currencyNumber))
+      report({
+        device: 'currency',
+        store: 'C',
+        table: 'currency_units',
+        key: `${currencyNumber}`,
+        kind: 'deleted',
+        expected: describeRow(expected),
+        message: `currency unit ${currencyNumber} is missing`,
+      });
+  }
+  return {
+    clean: findings.length === 0 && findingsOmitted === 0,
+    recordsChecked,
+    rowsChecked,
+    operations,
+    replayed,
+    findings,
+    findingsOmitted,
+  };
+}
+
+/** The valid version of one block, and a finding for every copy that differs from it. */
+function decideBlock(
+  keys: VerifyingKeys,
+  accountKeys: Map<bigint, number>,
+  block: bigint,
+  versions: SignedRecord[][],
+  report: (finding: Finding) => void,
+): SignedRecord[] | undefined {
+  // Returns the correct records of the block ([] when it should be empty), or undefined when unknown.
+  const base = block * blockSize + 1n;
+  const valid = versions.map(
+    (version) => version.length > 0 && isValidBlock(keys, accountKeys, base, version),
+  );
+  const candidates = new Map<string, { version: SignedRecord[]; copies: number }>();
+  versions.forEach((version, index) => {
+    if (!valid[index]) return;
+    const key = version.map(recordKey).join('|');
+    const entry = candidates.get(key) ?? { version, copies: 0 };
+    entry.copies += 1;
+    candidates.set(key, entry);
+  });
+  // A valid version that is part of another valid version was truncated: the longer one stands.
+  const maximal = [...candidates.values()].filter(
+    (candidate) =>
+      ![...candidates.values()].some(
+        (other) =>
+          other !== candidate &&
+          other.version.length > candidate.version.length &&
+          candidate.version.every((r) => other.version.some((o) => recordKey(o) === recordKey(r))),
+      ),
+  );
+  maximal.sort((a, b) => b.copies - a.copies);
+  let chosen =
+    maximal.length === 1 || (maximal.length > 1 && maximal[0]!.copies > maximal[1]!.copies)
+      ? maximal[0]!.version
+      : undefined;
+  // No valid version, and two copies agree the block is empty: what the third holds was inserted.
+  if (!chosen && maximal.length === 0 && versions.filter((v) => v.length === 0).length >= 2) {
+    chosen = [];
+  }
+  if (!chosen) {
+    versions.forEach((version, index) => {
+      if (version.length === 0) return;
+      report({
+        device: copyNames[index]!,
+        store: 'A',
+        table: 'transactions',
+        key: `${base}-${base + blockSize - 1n}`,
+        kind: 'unrecoverable',
+        message:
+          maximal.length > 1
+            ? `transactions ${base}-${base + 5n}: validly signed copies disagree and no majority decides`
+            : `transactions ${base}-${base + 5n}: no copy's signatures verify; nothing is known to be correct`,
+      });
+    });
+    return undefined;
+  }
+  const inFlight = chosen.length > 0 && !chosen.some((r) => stepOf(r.record.transactionType) === 6);
+  versions.forEach((version, index) => {
+    compareCopy(copyNames[index]!, version, chosen, inFlight, report);
+  });
+  return chosen;
+}
+
+function isValidBlock(
+  keys: VerifyingKeys,
+  accountKeys: Map<bigint, number>,
+  base: bigint,
+  version: SignedRecord[],
+): boolean {
+  const remittanceId = version[0]!.record.remittanceId;
+  for (const { record } of version) {
+    if (record.remittanceId !== remittanceId) return false;
+    if (record.transactionNumber !== base + BigInt(stepOf(record.transactionType) - 1))
+      return false;
+  }
+  const source = version[0]!.record.sourceAccount;
+  return (
+    checkOperation(keys, version, source === undefined ? undefined : accountKeys.get(source)) ===
+    undefined
+  );
+}
+
+/** After a correct, settled account issuing: its key signs for the new account from now on. */
+function learnKey(
+  keys: VerifyingKeys,
+  accountKeys: Map<bigint, number>,
+  operation: SignedRecord[],
+): void {
+  const response = operation.at(-1)?.record;
+  if (response?.transactionType !== 'account_issuing_response' || response.outcome !== outcomeOk)
+    return;
+  const accountRequest = operation.find((r) => stepOf(r.record.transactionType) === 2)?.record;
+  const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
+  if (!detail || accountRequest?.destinationAccount === undefined) return;
+  accountKeys.set(accountRequest.destinationAccount, detail.keyNumber);
+  if (detail.publicKeyHex && !keys.signatures.describe(detail.keyNumber).ok) {
+    keys.signatures.addKey({
+      keyNumber: detail.keyNumber,
+      owner: `account:${accountRequest.destinationAccount}`,
+      algorithm: 'ed25519-public',
+      material: Buffer.from(detail.publicKeyHex, 'hex'),
+      authorities: ['verify'],
+    });
+  }
+}
+
+function compareCopy(
+  device: CopyName,
+  version: SignedRecord[],
+  correct: SignedRecord[],
+  inFlight: boolean,
+  report: (finding: Finding) => void,
+): void {
+  const found = new Map(version.map((r) => [r.record.transactionNumber, r]));
+  const expected = new Map(correct.map((r) => [r.record.transactionNumber, r]));
+  const where = (n: bigint) => ({
+    device,
+    store: 'A' as const,
+    table: 'transactions' as const,
+    key: `${n}`,
+  });
+  for (const [number, right] of expected) {
+    const actual = found.get(number);
+    if (!actual) {
+      // Account and currency receive the records of an operation in flight only when it settles.
+      if (!(inFlight && device !== 'transaction'))
+        report({
+          ...where(number),
+          kind: 'deleted',
+          expected: describeRecord(right),
+          message: `record ${number} is missing`,
+        });
+      continue;
+    }
+    if (recordKey(actual) === recordKey(right)) continue;
+    const elsewhere = correct.find(
+      (other) =>
+        other !== right &&
+        contentKey(other) === contentKey(actual) &&
+        other.signature.equals(actual.signature),
+    );
+    const kind: FindingKind = elsewhere
+      ? 'reordered'
+      : contentKey(actual) === contentKey(right) &&
+          actual.record.transactionNumber === right.record.transactionNumber
+        ? 'signature'
+        : 'modified';
+    const message = elsewhere
+      ? `record ${number} holds record ${elsewhere.record.transactionNumber} (numbers swapped)`
+      : kind === 'signature'
+        ? `record ${number}: its signature was changed`
+        : `record ${number} was changed`;
+    report({
+      ...where(number),
+      kind,
+      found: describeRecord(actual),
+      expected: describeRecord(right),
+      message,
+    });
+  }
+  for (const [number, extra] of found) {
+    if (!expected.has(number))
+      report({
+        ...where(number),
+        kind: 'inserted',
+        found: describeRecord(extra),
+        message: `record ${number} should not exist`,
+      });
+  }
+}
+
+function checkRow<Content extends AccountRowContent | CurrencyRowContent>(
+  device: CopyName,
+  store: 'B' | 'C',
+  table: 'accounts' | 'currency_units',
+  key: bigint,
+  row: Content & { signerKeyNumber: number; signature: Buffer },
+  /** The replay's row; null when A justifies no such row; undefined when A is unknown (no replay). */
+  expected: Content | null | undefined,
+  signerKeyNumber: number,
+  bytesOf: (content: Content) => Buffer,
+  keys: VerifyingKeys,
+  report: (finding: Finding) => void,
+): void {
+  const name = store === 'B' ? `account ${key}` : `currency unit ${key}`;
+  const where = { device, store, table, key: `${key}` };
+  const { signerKeyNumber: rowSigner, signature, ...rest } = row;
+  const content = rest as unknown as Content;
+  const signatureValid =
+    rowSigner === signerKeyNumber &&
+    keys.signatures.verify(signerKeyNumber, bytesOf(content), signature).ok;
+  if (expected === null) {
+    report({
+      ...where,
+      kind: 'inserted',
+      found: describeRow(row),
+      message: `${name} is not justified by any record of A`,
+    });
+  } else if (expected !== undefined && !bytesOf(content).equals(bytesOf(expected))) {
+    const verifies = signatureValid ? ' (its signature verifies)' : '';
+    report({
+      ...where,
+      kind: 'modified',
+      found: describeRow(content),
+      expected: describeRow(expected),
+      message: `${name} differs from the replay of A${verifies}`,
+    });
+  } else if (!signatureValid) {
+    report({
+      ...where,
+      kind: 'signature',
+      found: describeRow(row),
+      message: `${name}: its row signature does not verify`,
+    });
+  }
+}

@@ -1,0 +1,203 @@
+// Replaying A: the account information (B) and currency information (C) that the transaction log
+// justifies (DESIGN invariant 4; patent [0064], [0081], [0083]).
+//
+// The replay follows exactly the rules the devices apply (devices/account/service.ts and
+// devices/currency/service.ts), from the records alone:
+// - B, in transaction-number order: account issuing and closing, credits and debits at a3 (update
+//   mode, issuance, redemption), holds at a3 and their application or release at a6 (confirm mode),
+//   and compensation when a6 refuses what a3 accepted. Balances are sums, so the order of
+//   concurrent operations does not matter.
+// - C, in the order the currency device made its unit plans (the `sequence` in each a5), which can
+//   differ from transaction-number order: the final owner of a unit depends on it.
+// A row's lastUpdate is the latest time of any change to it, as the devices write it.
+// Input records must already be verified: the replay trusts what it is given.
+
+import { assert } from '../model/assert.js';
+import { parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
+import type { TransactionRecord } from '../protocol/records.js';
+import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
+import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+
+/** The records of one operation, in step order. */
+export type Operation = readonly TransactionRecord[];
+
+function steps(operation: Operation) {
+  const at = (step: number) => operation.find((r) => stepOf(r.transactionType) === step);
+  const request = at(1);
+  assert(request, 'an operation starts with its request');
+  return {
+    request,
+    accountRequest: at(2),
+    accountResponse: at(3),
+    currencyRequest: at(4),
+    currencyResponse: at(5),
+    response: at(6),
+  };
+}
+
+const later = (a: bigint, b: bigint) => (a > b ? a : b);
+
+/** B as the transaction log justifies it. Operations in transaction-number order. */
+export function replayAccounts(operations: Iterable<Operation>): Map<bigint, AccountRowContent> {
+  const accounts = new Map<bigint, AccountRowContent>();
+  const change = (
+    accountNumber: bigint | undefined,
+    at: bigint,
+    edit: (row: AccountRowContent) => Partial<AccountRowContent>,
+  ) => {
+    assert(accountNumber !== undefined, 'a change names its account');
+    const row = accounts.get(accountNumber);
+    assert(row, `account ${accountNumber} exists before it changes`);
+    accounts.set(accountNumber, { ...row, ...edit(row), lastUpdate: later(row.lastUpdate, at) });
+  };
+  for (const operation of operations) {
+    const { request, accountRequest, accountResponse, response } = steps(operation);
+    if (!accountRequest || accountResponse?.outcome !== outcomeOk) continue;
+    const amount = accountRequest.amount ?? 0n;
+    const at = accountRequest.dateTime;
+    const refusedAfter = response !== undefined && response.outcome !== outcomeOk;
+    const undoAt = response?.dateTime ?? 0n;
+    switch (operationOf(request.transactionType)) {
+      case 'account_issuing': {
+        const accountNumber = accountRequest.destinationAccount;
+        assert(
+          accountNumber !== undefined && accountRequest.currencyType !== undefined,
+          'a new account has a number and a currency',
+        );
+        accounts.set(accountNumber, {
+          accountNumber,
+          currencyType: accountRequest.currencyType,
+          balance: 0n,
+          held: 0n,
+          status: 'open',
+          lastUpdate: at,
+        });
+        if (refusedAfter) change(accountNumber, undoAt, () => ({ status: 'closed' }));
+        break;
+      }
+      case 'account_closing':
+        change(accountRequest.sourceAccount, at, () => ({ status: 'closed' }));
+        if (refusedAfter) change(accountRequest.sourceAccount, undoAt, () => ({ status: 'open' }));
+        break;
+      case 'issuance':
+        change(accountRequest.destinationAccount, at, (row) => ({ balance: row.balance + amount }));
+        if (refusedAfter)
+          change(accountRequest.destinationAccount, undoAt, (row) => ({
+            balance: row.balance - amount,
+          }));
+        break;
+      case 'redemption':
+        change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
+        if (refusedAfter)
+          change(accountRequest.sourceAccount, undoAt, (row) => ({
+            balance: row.balance + amount,
+          }));
+        break;
+      case 'remittance':
+        if (accountRequest.transactionType === 'account_confirmation_request') {
+          change(accountRequest.sourceAccount, at, (row) => ({ held: row.held + amount }));
+          if (response?.outcome === outcomeOk) {
+            change(accountRequest.sourceAccount, undoAt, (row) => ({
+              balance: row.balance - amount,
+              held: row.held - amount,
+            }));
+            change(accountRequest.destinationAccount, undoAt, (row) => ({
+              balance: row.balance + amount,
+            }));
+          } else if (response) {
+            change(accountRequest.sourceAccount, undoAt, (row) => ({ held: row.held - amount }));
+          }
+        } else {
+          change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
+          change(accountRequest.destinationAccount, at, (row) => ({
+            balance: row.balance + amount,
+          }));
+          if (refusedAfter) {
+            change(accountRequest.sourceAccount, undoAt, (row) => ({
+              balance: row.balance + amount,
+            }));
+            change(accountRequest.destinationAccount, undoAt, (row) => ({
+              balance: row.balance - amount,
+            }));
+          }
+        }
+        break;
+      case undefined:
+        assert(false, 'a request names its operation');
+    }
+  }
+  return accounts;
+}
+
+/** C as the transaction log justifies it. Operations in any order: they are sorted by plan sequence. */
+export function replayUnits(operations: Iterable<Operation>): Map<bigint, CurrencyRowContent> {
+  const planned: { sequence: bigint; plan: UnitPlan; operation: Operation }[] = [];
+  for (const operation of operations) {
+    const { currencyResponse } = steps(operation);
+    if (currencyResponse?.outcome !== outcomeOk) continue;
+    const plan = parseDetail(unitPlan, currencyResponse.detail);
+    assert(plan, 'an accepted currency response carries its plan');
+    planned.push({ sequence: BigInt(plan.sequence), plan, operation });
+  }
+  planned.sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0));
+
+  const units = new Map<bigint, CurrencyRowContent>();
+  const change = (number: string, at: bigint, edit: Partial<CurrencyRowContent>) => {
+    const unit = units.get(BigInt(number));
+    assert(unit, `unit ${number} exists before it changes`);
+    units.set(unit.currencyNumber, { ...unit, ...edit, lastUpdate: later(unit.lastUpdate, at) });
+  };
+  const carryOut = (
+    plan: UnitPlan,
+    payee: bigint | undefined,
+    currencyType: string,
+    at: bigint,
+  ) => {
+    for (const number of plan.moved)
+      change(number, at, {
+        ...(payee === undefined ? {} : { ownerAccount: payee }),
+        status: 'active',
+      });
+    for (const number of plan.retired) change(number, at, { status: 'retired' });
+    for (const issued of plan.issued) {
+      const currencyNumber = BigInt(issued.currencyNumber);
+      assert(!units.has(currencyNumber), `unit ${currencyNumber} is issued once`);
+      units.set(currencyNumber, {
+        currencyNumber,
+        currencyType,
+        value: BigInt(issued.value),
+        ownerAccount: BigInt(issued.ownerAccount),
+        status: 'active',
+        lastUpdate: at,
+      });
+    }
+  };
+  for (const { plan, operation } of planned) {
+    const { request, currencyRequest, response } = steps(operation);
+    assert(currencyRequest?.currencyType !== undefined, 'a currency request names its currency');
+    const at = currencyRequest.dateTime;
+    if (currencyRequest.transactionType === 'currency_confirmation_request') {
+      for (const number of [...plan.moved, ...plan.retired]) change(number, at, { status: 'held' });
+      if (!response) continue;
+      if (response.outcome === outcomeOk) {
+        carryOut(plan, request.destinationAccount, request.currencyType ?? '', response.dateTime);
+      } else {
+        for (const number of [...plan.moved, ...plan.retired])
+          change(number, response.dateTime, { status: 'active' });
+      }
+      continue;
+    }
+    carryOut(plan, currencyRequest.destinationAccount, currencyRequest.currencyType, at);
+    if (response && response.outcome !== outcomeOk) {
+      const undoAt = response.dateTime;
+      for (const number of plan.moved)
+        change(number, undoAt, {
+          ...(request.sourceAccount === undefined ? {} : { ownerAccount: request.sourceAccount }),
+        });
+      for (const number of plan.retired) change(number, undoAt, { status: 'active' });
+      for (const issued of plan.issued)
+        change(issued.currencyNumber, undoAt, { status: 'retired' });
+    }
+  }
+  return units;
+}

@@ -1,0 +1,37 @@
+// `triledger device transaction|account|currency --config FILE`: run one device in this process.
+//
+// Prints one line when it listens ("triledger DEVICE device listening on URL"), then serves until
+// SIGINT or SIGTERM, when it stops accepting, finishes what is in flight and closes its store.
+
+import type { Command } from 'commander';
+import { loadDeviceConfig } from '../devices/config.js';
+import { startDevice } from '../devices/start.js';
+import { expectOk, usageError } from './output.js';
+
+export function registerDeviceCommand(program: Command): void {
+  program
+    .command('device')
+    .description('run one device (transaction, account or currency) from its configuration file')
+    .argument('<device>', 'transaction, account or currency')
+    .requiredOption('--config <file>', 'the device configuration (JSON)')
+    .option('--port <port>', 'listen on this port instead of the configured one (0: any free port)')
+    .action(async (device: string, options: { config: string; port?: string }) => {
+      const config = expectOk(loadDeviceConfig(options.config));
+      if (config.device !== device)
+        throw usageError(`${options.config} configures the ${config.device} device, not ${device}`);
+      if (options.port !== undefined && !/^[0-9]{1,5}$/.test(options.port))
+        throw usageError('--port must be a port number');
+      const running = expectOk(
+        await startDevice(
+          options.port === undefined ? config : { ...config, port: Number(options.port) },
+        ),
+      );
+      process.stdout.write(`triledger ${device} device listening on ${running.url}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await running.close();
+    });
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The `triledger` command: the entry point of the package's bin.
+//
+// It builds the command tree, runs the chosen command, and turns every outcome into an exit code:
+// 0 done, 1 refused (one line on stderr: `triledger: Code: message`), 2 bad command line,
+// 70 an internal invariant violated (a bug; the stack goes to stderr only with TRILEDGER_DEBUG=1).
+
+import { Command, CommanderError } from 'commander';
+import { InvariantViolation } from '../model/assert.js';
+import { registerClientCommands } from './clientCommands.js';
+import { registerDemoCommand } from './demoCommand.js';
+import { registerDeviceCommand } from './deviceCommand.js';
+import { registerKeysCommand } from './keysCommand.js';
+import { CliFailure, exitCodes } from './output.js';
+import { registerUpCommand } from './upCommand.js';
+
+export function buildProgram(): Command {
+  const program = new Command('triledger')
+    .description('a tamper-evident, self-healing currency ledger')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) => write(`triledger: ${text.replace(/^error: /, '').trimEnd()}\n`),
+    });
+  registerKeysCommand(program);
+  registerDemoCommand(program);
+  registerDeviceCommand(program);
+  registerUpCommand(program);
+  registerClientCommands(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return exitCodes.ok;
+  } catch (error) {
+    if (error instanceof CliFailure) {
+      process.stderr.write(`triledger: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof CommanderError) {
+      const quiet = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(
+        error.code,
+      );
+      return quiet ? exitCodes.ok : exitCodes.usage;
+    }
+    if (error instanceof InvariantViolation) {
+      process.stderr.write(
+        `triledger: internal error, an invariant was violated: ${error.message}\n`,
+      );
+    } else {
+      process.stderr.write(
+        `triledger: internal error: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+    }
+    if (process.env['TRILEDGER_DEBUG'] === '1' && error instanceof Error)
+      process.stderr.write(`${error.stack}\n`);
+    return exitCodes.internal;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

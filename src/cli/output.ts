@@ -1,0 +1,54 @@
+// How the command line speaks: tables for people, JSON for machines, one line on stderr for errors.
+//
+// A command returns; it does not call process.exit. Expected failures travel as CliFailure with an
+// exit code; main.ts prints them as one line and exits. Tables carry no colour codes, so a pipe
+// gets plain text.
+
+import Table from 'cli-table3';
+import type { Failure } from '../model/errors.js';
+
+export const exitCodes = {
+  ok: 0,
+  /** The operation was refused (an error code from the catalogue). */
+  refused: 1,
+  /** The command line itself is wrong: unknown option, missing argument, malformed value. */
+  usage: 2,
+  /** A bug: an invariant was violated. */
+  internal: 70,
+} as const;
+
+export class CliFailure extends Error {
+  override readonly name = 'CliFailure';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export function refused(failure: Failure): CliFailure {
+  return new CliFailure(`${failure.code}: ${failure.message}`, exitCodes.refused);
+}
+
+export function usageError(message: string): CliFailure {
+  return new CliFailure(`InvalidInput: ${message}`, exitCodes.usage);
+}
+
+/** Unwrap a result, or stop the command with its failure. */
+export function expectOk<T>(result: { ok: true; value: T } | Failure): T {
+  if (!result.ok) throw refused(result);
+  return result.value;
+}
+
+export function renderTable(head: string[], rows: (string | number)[][]): string {
+  const table = new Table({ head, style: { head: [], border: [] } });
+  for (const row of rows) table.push(row.map(String));
+  return table.toString();
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(
+    `${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+  );
+}

@@ -1,0 +1,177 @@
+// `triledger up`: the three devices on this machine, as three child processes, stopped together.
+//
+// On the first run it creates a demo deployment in DIR (default ./triledger-data): keys for the
+// three devices and an issuer, configurations, and then, through real signed operations, accounts
+// 1 and 2 (balances 1500 and 0, FIG. 1G) and currency units 1-3 of 500 JPY owned by account 1
+// (FIG. 1H). Later runs start the same deployment again. Ctrl-C (or SIGTERM) stops all three.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import {
+  createDeployment,
+  deploymentInfo,
+  deviceNames,
+  portBaseDefault,
+} from '../deployment/demo.js';
+import { systemEnvironment } from '../model/environment.js';
+import { dataDirDefault, issue, openAccount } from './clientCommands.js';
+import { CliFailure, exitCodes, usageError } from './output.js';
+
+export const deviceStartMsMax = 20_000;
+const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
+
+function startChild(dir: string, device: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [mainPath, 'device', device, '--config', join(dir, `${device}.json`)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new CliFailure(
+            `InvalidInput: the ${device} device did not start within ${deviceStartMsMax / 1000} s`,
+            exitCodes.refused,
+          ),
+        ),
+      deviceStartMsMax,
+    );
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const match = / listening on (\S+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]! });
+      } else {
+        process.stdout.write(`[${device}] ${line}\n`);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(
+        new CliFailure(
+          `InvalidInput: the ${device} device stopped (exit code ${code}) before it listened`,
+          exitCodes.refused,
+        ),
+      );
+    });
+  });
+}
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command('up')
+    .description(
+      'run the three devices locally; the first run creates a demo deployment with accounts 1 and 2',
+    )
+    .option('--data <dir>', 'the deployment folder', dataDirDefault)
+    .option('--scheme <scheme>', 'signature scheme of a new deployment: hmac or ed25519', 'hmac')
+    .option('--mode <mode>', 'protocol mode of a new deployment: confirm or update', 'confirm')
+    .option(
+      '--port-base <port>',
+      'transaction listens here, account on +1, currency on +2',
+      String(portBaseDefault),
+    )
+    .action(async (options: { data: string; scheme: string; mode: string; portBase: string }) => {
+      if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
+        throw usageError('--scheme must be hmac or ed25519');
+      if (options.mode !== 'confirm' && options.mode !== 'update')
+        throw usageError('--mode must be confirm or update');
+      const portBase = Number(options.portBase);
+      if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000)
+        throw usageError('--port-base must be a port from 1024 to 65000');
+      const dir = options.data;
+      const firstRun = !existsSync(join(dir, 'deployment.json'));
+      if (firstRun)
+        createDeployment(
+          dir,
+          { scheme: options.scheme, mode: options.mode, portBase, host: '127.0.0.1' },
+          systemEnvironment,
+        );
+
+      const children: ChildProcess[] = [];
+      let stopping = false;
+      const stopAll = () => {
+        stopping = true;
+        for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+      };
+      const exited = new Promise<number>((resolve) => {
+        process.once('SIGINT', () => {
+          stopAll();
+          resolve(exitCodes.ok);
+        });
+        process.once('SIGTERM', () => {
+          stopAll();
+          resolve(exitCodes.ok);
+        });
+        const watch = (child: ChildProcess, device: string) =>
+          child.once('exit', (code) => {
+            if (stopping) return;
+            process.stderr.write(
+              `triledger: the ${device} device stopped (exit code ${code}); stopping the others\n`,
+            );
+            stopAll();
+            resolve(exitCodes.refused);
+          });
+        void (async () => {
+          try {
+            for (const device of deviceNames) {
+              const { child, url } = await startChild(dir, device);
+              children.push(child);
+              watch(child, device);
+              process.stdout.write(`${device.padEnd(11)} ${url}\n`);
+            }
+            if (!existsSync(join(dir, 'seeded'))) await seed(dir);
+            const info = deploymentInfo(dir);
+            process.stdout.write(
+              [
+                '',
+                `triledger is up: ${info.transactionUrl} (API docs at ${info.transactionUrl}/docs), scheme ${info.scheme}, mode ${info.mode}`,
+                'try, in another terminal:',
+                '  npx triledger balance 1',
+                '  npx triledger remit --from 1 --to 2 --amount 500',
+                '  npx triledger units 2',
+                '  npx triledger history 1',
+                'Ctrl-C stops all three devices.',
+                '',
+              ].join('\n'),
+            );
+          } catch (error) {
+            process.stderr.write(
+              `triledger: ${error instanceof Error ? error.message : String(error)}\n`,
+            );
+            stopAll();
+            resolve(exitCodes.refused);
+          }
+        })();
+      });
+      const code = await exited;
+      await Promise.all(
+        children.map((child) =>
+          child.exitCode === null
+            ? new Promise((resolve) => child.once('exit', resolve))
+            : undefined,
+        ),
+      );
+      if (code !== exitCodes.ok) throw new CliFailure('InvalidInput: triledger up stopped', code);
+    });
+}
+
+/** FIG. 1G and FIG. 1H, made by recorded, signed operations. */
+async function seed(dir: string): Promise<void> {
+  const first = await openAccount(dir, 'JPY');
+  const second = await openAccount(dir, 'JPY');
+  await issue(dir, first.accountNumber, 'JPY', [500n, 500n, 500n]);
+  writeFileSync(
+    join(dir, 'seeded'),
+    `accounts ${first.accountNumber} and ${second.accountNumber}; units 1-3 of 500 JPY to account ${first.accountNumber}\n`,
+  );
+  process.stdout.write(
+    `demo deployment: account ${first.accountNumber} holds 1500 JPY in units 1-3 of 500, account ${second.accountNumber} holds 0\n`,
+  );
+}

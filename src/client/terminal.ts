@@ -1,0 +1,304 @@
+// The user terminal: a TypeScript client of the public API that holds the user's keys.
+//
+// It builds the step-1 record of each request with the same function the transaction device uses,
+// signs it (chained over signature 0), sends it, and accepts an answer only after it has checked
+// every link of the returned chain from signature 0, that each record was signed by the party its
+// step belongs to, and that the chain starts with exactly the request it signed ([0076]).
+// Failures come back as Results with the error code from the catalogue.
+
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'undici';
+import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
+import type { TransactionRecord } from '../protocol/records.js';
+import {
+  type SignedRecord,
+  selfSignedVerifier,
+  signingBytes,
+  verifyOperationChain,
+} from '../protocol/records.js';
+import { type AnyRequest, requestRecordOf } from '../protocol/requests.js';
+import { stepOf, transactionTypes } from '../protocol/transactionTypes.js';
+import { isoOf, recordsFromWire, type WireRecord } from '../protocol/wire.js';
+import { chainMessage } from '../signature/chain.js';
+import type { SignatureDevice } from '../signature/device.js';
+
+export const clientTimeoutMs = 30_000;
+
+/** What a terminal must know of a deployment (public: no secrets). */
+export interface DeploymentInfo {
+  readonly transactionUrl: string;
+  readonly signatureZeroHex: string;
+  readonly deviceKeys: {
+    readonly transaction: number;
+    readonly account: number;
+    readonly currency: number;
+  };
+  readonly issuerKeyNumbers: readonly number[];
+}
+
+export interface OperationResult {
+  readonly ok: true;
+  readonly remittanceId: string;
+  readonly outcome: 'ok';
+  readonly accountNumber?: bigint;
+  readonly records: readonly SignedRecord[];
+}
+
+export interface OperationRefusal {
+  readonly ok: false;
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** Present when the protocol got far enough to record the refusal (a6 with the reason). */
+  readonly records?: readonly SignedRecord[];
+}
+
+export class TerminalClient {
+  readonly #pool: Pool;
+  readonly #signatureZero: Buffer;
+
+  constructor(
+    readonly deployment: DeploymentInfo,
+    private readonly keys: SignatureDevice,
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    this.#pool = new Pool(deployment.transactionUrl, {
+      connections: 8,
+      headersTimeout: clientTimeoutMs,
+      bodyTimeout: clientTimeoutMs,
+    });
+    this.#signatureZero = Buffer.from(deployment.signatureZeroHex, 'hex');
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+
+  /** Open an account with an Ed25519 key (signKeyNumber holds its private key in this terminal's keystore). */
+  openAccount(args: {
+    currencyType: string;
+    signKeyNumber: number;
+    requestId?: string;
+  }): Promise<OperationResult | OperationRefusal> {
+    const exported = this.keys.exportPublic(args.signKeyNumber);
+    if (!exported.ok) return Promise.resolve(exported);
+    const body = {
+      requestId: args.requestId ?? randomUUID(),
+      currencyType: args.currencyType,
+      publicKeyHex: exported.value.publicKeyHex,
+      dateTime: this.#now(),
+    };
+    return this.#submit('/v1/accounts', { kind: 'account_issuing', body }, args.signKeyNumber);
+  }
+
+  /** Open an account that signs with a shared HMAC key the deployment's keystores hold (FIG. 6). */
+  openAccountWithSharedKey(args: {
+    currencyType: string;
+    keyNumber: number;
+    requestId?: string;
+  }): Promise<OperationResult | OperationRefusal> {
+    const body = {
+      requestId: args.requestId ?? randomUUID(),
+      currencyType: args.currencyType,
+      keyNumber: args.keyNumber,
+      dateTime: this.#now(),
+    };
+    return this.#submit('/v1/accounts', { kind: 'account_issuing', body }, args.keyNumber);
+  }
+
+  /** Close an account (its balance must be zero), signed by the account's key. */
+  closeAccount(args: { accountNumber: bigint; keyNumber: number; requestId?: string }) {
+    const body = {
+      requestId: args.requestId ?? randomUUID(),
+      accountNumber: args.accountNumber.toString(),
+      dateTime: this.#now(),
+      signerKeyNumber: args.keyNumber,
+    };
+    return this.#submit('/v1/account-closures', { kind: 'account_closing', body }, args.keyNumber);
+  }
+
+  issue(args: {
+    destinationAccount: bigint;
+    currencyType: string;
+    values: readonly bigint[];
+    issuerKeyNumber: number;
+    requestId?: string;
+  }) {
+    const body = {
+      requestId: args.requestId ?? randomUUID(),
+      destinationAccount: args.destinationAccount.toString(),
+      currencyType: args.currencyType,
+      values: args.values.map(String),
+      dateTime: this.#now(),
+      signerKeyNumber: args.issuerKeyNumber,
+    };
+    return this.#submit('/v1/issuances', { kind: 'issuance', body }, args.issuerKeyNumber);
+  }
+
+  redeem(args: {
+    sourceAccount: bigint;
+    currencyType: string;
+    amount: bigint;
+    issuerKeyNumber: number;
+    requestId?: string;
+  }) {
+    const body = {
+      requestId: args.requestId ?? randomUUID(),
+      sourceAccount: args.sourceAccount.toString(),
+      amount: args.amount.toString(),
+      currencyType: args.currencyType,
+      dateTime: this.#now(),
+      signerKeyNumber: args.issuerKeyNumber,
+    };
+    return this.#submit('/v1/redemptions', { kind: 'redemption', body }, args.issuerKeyNumber);
+  }
+
+  remit(args: {
+    sourceAccount: bigint;
+    destinationAccount: bigint;
+    amount: bigint;
+    currencyType: string;
+    keyNumber: number;
+    requestId?: string;
+  }) {
+    const body = {
+      requestId: args.requestId ?? randomUUID(),
+      sourceAccount: args.sourceAccount.toString(),
+      destinationAccount: args.destinationAccount.toString(),
+      amount: args.amount.toString(),
+      currencyType: args.currencyType,
+      dateTime: this.#now(),
+      signerKeyNumber: args.keyNumber,
+    };
+    return this.#submit('/v1/remittances', { kind: 'remittance', body }, args.keyNumber);
+  }
+
+  /** GET a public resource; the body as JSON, or the refusal. */
+  async read(path: string): Promise<Result<Record<string, unknown>>> {
+    const answer = await this.#http('GET', path);
+    if (!answer.ok) return answer;
+    if (answer.value.status !== 200) return refusalOf(answer.value.body);
+    return ok(answer.value.body);
+  }
+
+  /** Sign a request's step-1 record with `keyNumber`, send it, and check the whole reply. */
+  async #submit(
+    path: string,
+    request: AnyRequest,
+    keyNumber: number,
+  ): Promise<OperationResult | OperationRefusal> {
+    const record = requestRecordOf(request);
+    if (!record.ok) return record;
+    const signature = this.keys.sign(
+      keyNumber,
+      chainMessage(signingBytes(record.value), this.#signatureZero),
+    );
+    if (!signature.ok) return signature;
+    const answer = await this.#http('POST', path, {
+      ...request.body,
+      signature: signature.value.toString('hex'),
+    });
+    if (!answer.ok) return answer;
+    const { status, body } = answer.value;
+    const records = Array.isArray(body['records'])
+      ? recordsFromWire(body['records'] as WireRecord[])
+      : undefined;
+    if (records && !records.ok)
+      return fail('SignatureInvalid', 'the reply carries a malformed record');
+    if (records) {
+      const problem = this.#checkChain(record.value, signature.value, records.value);
+      if (problem) return problem;
+    }
+    if (status !== 200) {
+      const refusal = refusalOf(body);
+      return records ? { ...(refusal as OperationRefusal), records: records.value } : refusal;
+    }
+    if (!records) return fail('SignatureInvalid', 'a successful reply must carry its records');
+    const accountNumber =
+      typeof body['accountNumber'] === 'string' ? BigInt(body['accountNumber']) : undefined;
+    return {
+      ok: true,
+      remittanceId: String(body['remittanceId']),
+      outcome: 'ok',
+      ...(accountNumber === undefined ? {} : { accountNumber }),
+      records: records.value,
+    };
+  }
+
+  /** Every link from signature 0, every signer in its role, and the request we signed first. */
+  #checkChain(
+    request: TransactionRecord,
+    requestSignature: Buffer,
+    records: readonly SignedRecord[],
+  ): OperationRefusal | undefined {
+    const first = records[0];
+    if (
+      !first?.signature.equals(requestSignature) ||
+      !signingBytes(first.record).equals(signingBytes(request))
+    ) {
+      return fail(
+        'SignatureInvalid',
+        'the reply does not start with the request this terminal signed',
+      );
+    }
+    const chain = verifyOperationChain(this.keys, records, this.#signatureZero, (r) =>
+      r === first.record ? (selfSignedVerifier(r) ?? this.keys) : this.keys,
+    );
+    if (!chain.ok)
+      return fail('SignatureInvalid', `the reply's chain does not verify: ${chain.message}`);
+    for (const { record } of records.slice(1)) {
+      const signer = transactionTypes[record.transactionType].signer;
+      if (signer === 'requester' || record.signerKeyNumber !== this.deployment.deviceKeys[signer]) {
+        return fail(
+          'WrongSigner',
+          `record ${record.transactionNumber} is not signed by the ${signer} device`,
+        );
+      }
+    }
+    if (stepOf(records.at(-1)!.record.transactionType) !== 6)
+      return fail('SignatureInvalid', 'the reply has no response record');
+    return undefined;
+  }
+
+  #now(): string {
+    return isoOf(BigInt(this.nowMs()));
+  }
+
+  async #http(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+  ): Promise<Result<{ status: number; body: Record<string, unknown> }>> {
+    try {
+      const response = await this.#pool.request({
+        method,
+        path,
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
+      const text = await response.body.text();
+      return ok({
+        status: response.statusCode,
+        body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      });
+    } catch (error) {
+      return fail(
+        'PeerUnavailable',
+        `the transaction device at ${this.deployment.transactionUrl} did not answer: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+}
+
+function refusalOf(body: Record<string, unknown>): OperationRefusal {
+  const error = body['error'] as { code?: string; message?: string } | undefined;
+  const code =
+    error?.code && Object.hasOwn(errorCatalogue, error.code)
+      ? (error.code as ErrorCode)
+      : 'PeerUnavailable';
+  return {
+    ok: false,
+    code,
+    message: error?.message ?? 'the transaction device refused without a reason',
+  };
+}

@@ -1,0 +1,76 @@
+// A device's configuration file (JSON), validated once at start with zod.
+//
+// Relative paths are resolved against the file's own directory, so a deployment folder can move.
+// See docs/deploy-local.md for every field.
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { fail, ok, type Result } from '../model/errors.js';
+
+const keyNumber = z
+  .number()
+  .int()
+  .min(1)
+  .max(2 ** 31 - 1);
+
+export const deviceConfigSchema = z.strictObject({
+  device: z.enum(['transaction', 'account', 'currency']),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535),
+  store: z.string().regex(/^sqlite:.+/, 'store must be sqlite:PATH'),
+  keystore: z.string(),
+  passphraseFile: z.string().optional(),
+  signingKeyNumber: keyNumber,
+  deviceKeys: z.strictObject({ transaction: keyNumber, account: keyNumber, currency: keyNumber }),
+  issuerKeyNumbers: z.array(keyNumber).default([]),
+  peers: z.strictObject({ account: z.url(), currency: z.url() }).optional(),
+  protocol: z.strictObject({
+    mode: z.enum(['confirm', 'update']).default('confirm'),
+    signatureZeroHex: z.string().regex(/^([0-9a-f]{2}){16,64}$/),
+    timestampSkewMsMax: z
+      .number()
+      .int()
+      .min(1000)
+      .max(24 * 3600 * 1000)
+      .default(300_000),
+  }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+});
+
+export type DeviceConfig = z.infer<typeof deviceConfigSchema>;
+
+export function loadDeviceConfig(path: string): Result<DeviceConfig> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    return fail(
+      'InvalidInput',
+      `cannot read the configuration ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const parsed = deviceConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return fail(
+      'InvalidInput',
+      `${path}: ${issue?.path.join('.') || 'configuration'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  const config = parsed.data;
+  if (config.device === 'transaction' && !config.peers)
+    return fail(
+      'InvalidInput',
+      `${path}: the transaction device needs peers.account and peers.currency`,
+    );
+  const base = dirname(resolve(path));
+  return ok({
+    ...config,
+    store: `sqlite:${resolve(base, config.store.slice('sqlite:'.length))}`,
+    keystore: resolve(base, config.keystore),
+    ...(config.passphraseFile === undefined
+      ? {}
+      : { passphraseFile: resolve(base, config.passphraseFile) }),
+  });
+}

@@ -1,0 +1,154 @@
+// What every device knows about the deployment, and the checks all three make on records.
+//
+// A record's signature proves which key signed it; `checkSigners` then proves that key is the
+// right one for the record's step: the requester's (the source account's key, an issuer key, or
+// the new account's own key), the transaction device's for steps 2, 4 and 6, the account device's
+// for step 3, the currency device's for step 5. Both checks run before a device acts.
+
+import { assert } from '../model/assert.js';
+import type { Environment } from '../model/environment.js';
+import { type Failure, fail, ok, type Result } from '../model/errors.js';
+import { accountKeyDetail, parseDetail } from '../protocol/details.js';
+import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
+import { type ProtocolMode, stepOf } from '../protocol/transactionTypes.js';
+import { checkOperation } from '../protocol/verify.js';
+import type { SignatureDevice } from '../signature/device.js';
+import { keyNumberMax } from '../signature/keys.js';
+import type { AccountKeyRow, LedgerTx, Store } from '../store/types.js';
+
+export type DeviceName = 'transaction' | 'account' | 'currency';
+
+export interface DeviceContext {
+  readonly device: DeviceName;
+  readonly signatures: SignatureDevice;
+  readonly signingKeyNumber: number;
+  readonly deviceKeys: Readonly<Record<DeviceName, number>>;
+  readonly issuerKeyNumbers: readonly number[];
+  readonly signatureZero: Buffer;
+  readonly mode: ProtocolMode;
+  readonly environment: Environment;
+}
+
+/** Ed25519 account keys are numbered from here: key number = base + account number. */
+export const accountKeyNumberBase = 1_000_000;
+/** The most accounts a deployment holds, so that every account key number stays a valid key number. */
+export const accountNumberMax = BigInt(keyNumberMax - accountKeyNumberBase);
+
+/** Make an account's key usable for verification in this device's signature device. */
+export function registerAccountKey(context: DeviceContext, row: AccountKeyRow): Result<undefined> {
+  if (row.algorithm === 'hmac-sha256') {
+    const held = context.signatures.describe(row.keyNumber);
+    if (!held.ok) return held;
+    return ok(undefined);
+  }
+  if (context.signatures.describe(row.keyNumber).ok) return ok(undefined);
+  const added = context.signatures.addKey({
+    keyNumber: row.keyNumber,
+    owner: `account:${row.accountNumber}`,
+    algorithm: 'ed25519-public',
+    ...(row.publicKey ? { material: row.publicKey } : {}),
+    authorities: ['verify'],
+  });
+  return added.ok ? ok(undefined) : added;
+}
+
+/** Verify an operation's records as this device receives them (protocol/verify.ts); `tx` knows the account keys. */
+export async function verifyOperation(
+  context: DeviceContext,
+  tx: LedgerTx,
+  records: readonly SignedRecord[],
+): Promise<Failure | undefined> {
+  const source = records[0]?.record.sourceAccount;
+  const key = source === undefined ? undefined : await tx.accountKey(source);
+  return checkOperation(context, records, key?.keyNumber);
+}
+
+export function now(context: DeviceContext): bigint {
+  return BigInt(context.environment.nowMs());
+}
+
+/** A retried exchange gets the answer already given, provided it carries the same records. */
+export async function answered(
+  tx: LedgerTx,
+  records: readonly SignedRecord[],
+  step: number,
+): Promise<Result<SignedRecord> | undefined> {
+  const remittanceId = records[0]?.record.remittanceId;
+  if (remittanceId === undefined) return undefined;
+  const stored = await tx.recordsOfOperation(remittanceId);
+  const previous = stored.find((r) => stepOf(r.record.transactionType) === step);
+  if (!previous) return undefined;
+  const same = records.every((r) => stored.some((s) => s.signature.equals(r.signature)));
+  return same
+    ? ok(previous)
+    : fail('RecordConflict', `a different exchange for ${remittanceId} was answered already`);
+}
+
+/** The new account's key, as the transaction device's account request (a2) names it. */
+export function accountKeyOf(records: readonly SignedRecord[]): AccountKeyRow | undefined {
+  const accountRequest = records.find((r) => stepOf(r.record.transactionType) === 2)?.record;
+  const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
+  const accountNumber = accountRequest?.destinationAccount;
+  if (!detail || accountNumber === undefined) return undefined;
+  return {
+    accountNumber,
+    keyNumber: detail.keyNumber,
+    algorithm: detail.algorithm,
+    ...(detail.publicKeyHex ? { publicKey: Buffer.from(detail.publicKeyHex, 'hex') } : {}),
+  };
+}
+
+/** Settle an account issuing at a device that did not take part in it: learn the new account's key. */
+export async function learnAccountKey(
+  context: DeviceContext,
+  tx: LedgerTx,
+  records: readonly SignedRecord[],
+): Promise<void> {
+  const response = records.at(-1)?.record;
+  if (response?.transactionType !== 'account_issuing_response' || response.outcome !== 'ok') return;
+  const key = accountKeyOf(records);
+  assert(key, 'a settled account issuing names its key');
+  assert(registerAccountKey(context, key).ok, 'the new account key is usable');
+  await tx.putAccountKey(key);
+}
+
+/**
+ * S108/S110: verify an operation's records up to its response, store them, and apply them once.
+ * A repeated settlement (a retry) is verified and compared like the first, and applies nothing.
+ */
+export async function settleOperation<Tx extends LedgerTx>(
+  context: DeviceContext,
+  tx: Tx,
+  records: readonly SignedRecord[],
+  apply: (tx: Tx, records: readonly SignedRecord[], response: TransactionRecord) => Promise<void>,
+): Promise<Result<undefined>> {
+  const response = records.at(-1);
+  if (!response || stepOf(response.record.transactionType) !== 6)
+    return fail('InvalidInput', 'settlement ends with the response');
+  const refused = await verifyOperation(context, tx, records);
+  if (refused) return refused;
+  const stored = await tx.recordsOfOperation(response.record.remittanceId);
+  const settledBefore = stored.some((r) => stepOf(r.record.transactionType) === 6);
+  if (!(await tx.appendRecords(records)))
+    return fail(
+      'RecordConflict',
+      `records of ${response.record.remittanceId} conflict with stored ones`,
+    );
+  if (settledBefore) return ok(undefined);
+  await learnAccountKey(context, tx, records);
+  await apply(tx, records, response.record);
+  return ok(undefined);
+}
+
+/** At start: make every account's key usable for verification in this device. */
+export async function loadAccountKeysInto(
+  context: DeviceContext,
+  store: Store<LedgerTx>,
+): Promise<void> {
+  const keys = await store.transact((tx) => tx.accountKeys());
+  for (const key of keys)
+    assert(
+      registerAccountKey(context, key).ok,
+      `account ${key.accountNumber}'s key ${key.keyNumber} is usable`,
+    );
+}

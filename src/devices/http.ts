@@ -1,0 +1,106 @@
+// The HTTP server every device runs: fastify with TypeBox schemas, and one mapping of failures.
+//
+// Schemas validate and type each request at the edge: unknown fields, wrong types and malformed
+// JSON are a 400 InvalidInput, an oversized body a 413 PayloadTooLarge, an unknown route a 404
+// NotFound, all as `{ "error": { "code", "message" } }`. Nothing else is turned into HTTP anywhere.
+// An unexpected error is a 500 with no details for the caller; a violated invariant also stops the
+// process (TigerBeetle style: never carry on in a state the code says cannot happen).
+
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { InvariantViolation } from '../model/assert.js';
+import { type Failure, httpStatusOf } from '../model/errors.js';
+
+export const publicBodyBytesMax = 64 * 1024;
+export const internalBodyBytesMax = 16 * 1024 * 1024;
+export const requestTimeoutMs = 30_000;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+  }
+}
+
+export function createHttpServer(options: { bodyBytesMax: number; logLevel: string }) {
+  const server = Fastify({
+    logger: { level: options.logLevel, redact: ['req.headers["triledger-signature"]'] },
+    bodyLimit: options.bodyBytesMax,
+    requestTimeout: requestTimeoutMs,
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  server.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const raw = body as Buffer;
+    request.rawBody = raw;
+    if (raw.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(raw.toString('utf8')));
+    } catch {
+      done(
+        Object.assign(new Error('the body is not valid JSON'), {
+          statusCode: 400,
+          code: 'MALFORMED_JSON',
+        }),
+        undefined,
+      );
+    }
+  });
+
+  server.setNotFoundHandler((request, reply) => {
+    void sendFailure(reply, {
+      ok: false,
+      code: 'NotFound',
+      message: `no route ${request.method} ${request.url}`,
+    });
+  });
+
+  server.setErrorHandler(
+    (
+      error: Error & { statusCode?: number; code?: string; validation?: unknown },
+      request,
+      reply,
+    ) => {
+      if (error instanceof InvariantViolation) {
+        request.log.fatal({ err: error }, 'invariant violated; stopping');
+        void reply.status(500).send({ error: { code: 'Internal', message: 'internal error' } });
+        setImmediate(() => process.exit(70));
+        return;
+      }
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        return sendFailure(reply, {
+          ok: false,
+          code: 'PayloadTooLarge',
+          message: `the body is larger than ${options.bodyBytesMax} bytes`,
+        });
+      }
+      if (
+        error.validation ||
+        error.code === 'MALFORMED_JSON' ||
+        (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
+      ) {
+        return sendFailure(reply, { ok: false, code: 'InvalidInput', message: error.message });
+      }
+      request.log.error({ err: error }, 'unexpected error');
+      return reply.status(500).send({ error: { code: 'Internal', message: 'internal error' } });
+    },
+  );
+
+  return server;
+}
+
+export type HttpServer = ReturnType<typeof createHttpServer>;
+
+export function sendFailure(reply: FastifyReply, failure: Failure) {
+  return reply
+    .status(httpStatusOf(failure.code))
+    .send({ error: { code: failure.code, message: failure.message } });
+}
+
+export type { FastifyInstance };

@@ -1,0 +1,115 @@
+// Start one device from its configuration: keystore, store, services, routes, then listen.
+//
+// Returns a handle whose `close` stops accepting requests, lets those in flight finish, and closes
+// the store. A device refuses to start with a configuration, keystore or store it cannot trust.
+
+import { readFileSync } from 'node:fs';
+import { assert } from '../model/assert.js';
+import { type Environment, systemEnvironment } from '../model/environment.js';
+import { fail, ok, type Result } from '../model/errors.js';
+import { loadKeystoreFile } from '../signature/keystoreFile.js';
+import { openAccountStore, openCurrencyStore, openTransactionStore } from '../store/sqlite.js';
+import { registerAccountRoutes } from './account/routes.js';
+import { AccountService } from './account/service.js';
+import type { DeviceConfig } from './config.js';
+import type { DeviceContext } from './context.js';
+import { registerCurrencyRoutes } from './currency/routes.js';
+import { CurrencyService } from './currency/service.js';
+import { createHttpServer, internalBodyBytesMax, publicBodyBytesMax } from './http.js';
+import { PeerClient } from './peerClient.js';
+import { registerTransactionRoutes } from './transaction/routes.js';
+import { TransactionService } from './transaction/service.js';
+
+export interface RunningDevice {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+function passphraseOf(config: DeviceConfig): string {
+  if (config.passphraseFile)
+    return readFileSync(config.passphraseFile, 'utf8').replace(/\r?\n$/, '');
+  return process.env['TRILEDGER_PASSPHRASE'] ?? '';
+}
+
+export async function startDevice(
+  config: DeviceConfig,
+  environment: Environment = systemEnvironment,
+): Promise<Result<RunningDevice>> {
+  const signatures = loadKeystoreFile(config.keystore, passphraseOf(config), { environment });
+  if (!signatures.ok) return signatures;
+  const own = signatures.value.describe(config.signingKeyNumber);
+  if (!own.ok || !own.value.authorities.includes('sign')) {
+    return fail(
+      'AuthorityDenied',
+      `the keystore has no key ${config.signingKeyNumber} with sign for the ${config.device} device`,
+    );
+  }
+  const context: DeviceContext = {
+    device: config.device,
+    signatures: signatures.value,
+    signingKeyNumber: config.signingKeyNumber,
+    deviceKeys: config.deviceKeys,
+    issuerKeyNumbers: config.issuerKeyNumbers,
+    signatureZero: Buffer.from(config.protocol.signatureZeroHex, 'hex'),
+    mode: config.protocol.mode,
+    environment,
+  };
+  assert(
+    context.deviceKeys[config.device] === config.signingKeyNumber,
+    'a device signs with the key the deployment knows it by',
+  );
+  const storePath = config.store.slice('sqlite:'.length);
+  const server = createHttpServer({
+    bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
+    logLevel: config.logLevel,
+  });
+  const closers: (() => Promise<void>)[] = [];
+  switch (config.device) {
+    case 'transaction': {
+      assert(config.peers, 'the transaction device has peers (checked when the config loaded)');
+      const store = openTransactionStore(storePath);
+      const peers = {
+        account: new PeerClient('account', config.peers.account, context),
+        currency: new PeerClient('currency', config.peers.currency, context),
+      };
+      const service = new TransactionService(
+        context,
+        store,
+        peers,
+        config.protocol.timestampSkewMsMax,
+      );
+      await service.loadAccountKeys();
+      await registerTransactionRoutes(server, context, service, peers);
+      closers.push(
+        () => peers.account.close(),
+        () => peers.currency.close(),
+        () => store.close(),
+      );
+      break;
+    }
+    case 'account': {
+      const store = openAccountStore(storePath);
+      const service = new AccountService(context, store);
+      await service.loadAccountKeys();
+      registerAccountRoutes(server, context, service);
+      closers.push(() => store.close());
+      break;
+    }
+    case 'currency': {
+      const store = openCurrencyStore(storePath);
+      const service = new CurrencyService(context, store);
+      await service.loadAccountKeys();
+      registerCurrencyRoutes(server, context, service);
+      closers.push(() => store.close());
+      break;
+    }
+  }
+  const url = await server.listen({ host: config.host, port: config.port });
+  return ok({
+    url,
+    async close() {
+      await server.close();
+      for (const close of closers) await close();
+    },
+  });
+}

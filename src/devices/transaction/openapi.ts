@@ -1,0 +1,93 @@
+// The public API's OpenAPI document and its Markdown rendering (docs/api.md), both produced from the
+// same TypeBox schemas that validate requests, so the reference cannot drift from the code.
+
+import type { DeviceContext } from '../context.js';
+import { createHttpServer } from '../http.js';
+import { registerTransactionRoutes } from './routes.js';
+import type { Peers, TransactionService } from './service.js';
+
+type Schema = {
+  type?: string;
+  description?: string;
+  pattern?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  enum?: unknown[];
+};
+type OpenApi = {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        summary?: string;
+        requestBody?: { content: Record<string, { schema: Schema }> };
+        parameters?: { name: string; in: string; schema: Schema }[];
+      }
+    >
+  >;
+};
+
+export async function transactionOpenApi(): Promise<Record<string, unknown>> {
+  const server = createHttpServer({ bodyBytesMax: 1024, logLevel: 'silent' });
+  // The handlers are never called: only the schemas are read.
+  await registerTransactionRoutes(
+    server,
+    {} as DeviceContext,
+    {} as TransactionService,
+    {} as Peers,
+  );
+  await server.ready();
+  const document = server.swagger() as unknown as Record<string, unknown>;
+  await server.close();
+  return document;
+}
+
+function typeOf(schema: Schema): string {
+  if (schema.enum) return 'one of the transaction types';
+  if (schema.type === 'array') return `array of ${schema.items ? typeOf(schema.items) : 'items'}`;
+  return schema.type ?? 'value';
+}
+
+export function renderApiMarkdown(document: Record<string, unknown>): string {
+  const lines = [
+    '# Public API',
+    '',
+    'The transaction device serves it under `/v1`, with this OpenAPI document at `/docs` (and',
+    '`/docs/json`). This page is written from the route schemas by `npm run docs:api`; `docs/openapi.json`',
+    'is the same document as JSON. Amounts are minor units as decimal strings; times are ISO 8601 UTC',
+    'with milliseconds. Errors are `{ "error": { "code", "message" } }` with a code from',
+    '[errors.md](errors.md). How to sign a request: [protocol.md](protocol.md).',
+    '',
+  ];
+  for (const [path, methods] of Object.entries((document as OpenApi).paths)) {
+    if (path.startsWith('/docs')) continue;
+    for (const [method, operation] of Object.entries(methods)) {
+      lines.push(`## ${method.toUpperCase()} ${path}`, '', operation.summary ?? '', '');
+      const parameters = operation.parameters ?? [];
+      if (parameters.length > 0) {
+        lines.push('| parameter | in | format |', '| --- | --- | --- |');
+        for (const parameter of parameters)
+          lines.push(
+            `| \`${parameter.name}\` | ${parameter.in} | ${parameter.schema.pattern ? `\`${parameter.schema.pattern}\`` : typeOf(parameter.schema)} |`,
+          );
+        lines.push('');
+      }
+      const body = operation.requestBody?.content['application/json']?.schema;
+      if (body?.properties) {
+        lines.push('| field | type | required | description |', '| --- | --- | --- | --- |');
+        for (const [name, field] of Object.entries(body.properties)) {
+          lines.push(
+            `| \`${name}\` | ${typeOf(field)} | ${body.required?.includes(name) ? 'yes' : 'no'} | ${(field.description ?? '').replaceAll('|', '\\|')} |`,
+          );
+        }
+        lines.push('', 'Unknown fields are refused (400 `InvalidInput`).', '');
+      }
+    }
+  }
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
+}

@@ -1,0 +1,309 @@
+// The public API (JSON over HTTP under /v1, OpenAPI at /docs): the only door into the ledger.
+//
+// Handlers stay thin: the schema has validated the body, requestRecordOf turns it into the signed
+// step-1 record, the service runs the operation, and its Reply goes back as is. Reads of B and C
+// come from `account` and `currency`; each row's signature (FIG. 4, FIG. 5) is verified here before
+// it is served, so a tampered row is never shown as a balance.
+
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Type, { type Static } from 'typebox';
+import { type Failure, fail } from '../../model/errors.js';
+import { parseNumberId } from '../../model/money.js';
+import {
+  AccountClosingRequest,
+  AccountIssuingRequest,
+  type AnyRequest,
+  IssuanceRequest,
+  RedemptionRequest,
+  RemittanceRequest,
+  requestRecordOf,
+} from '../../protocol/requests.js';
+import { accountRowBytes, currencyRowBytes } from '../../protocol/rows.js';
+import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
+import { parseIso, RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
+import type { WireAccountRow } from '../account/routes.js';
+import type { DeviceContext } from '../context.js';
+import type { WireCurrencyRow } from '../currency/routes.js';
+import { type HttpServer, sendFailure } from '../http.js';
+import { AccountNumberParam } from '../internalRoutes.js';
+import type { Peers, Reply, TransactionService } from './service.js';
+
+export const historyPageSizeMax = 100;
+
+const OperationReply = Type.Object({
+  remittanceId: Type.String(),
+  outcome: Type.String({ description: '"ok", or the error code that refused the operation' }),
+  accountNumber: Type.Optional(
+    Type.String({ description: 'the new account (account issuing only)' }),
+  ),
+  records: Type.Array(WireRecord, {
+    description: 'every record of the operation, a1 to a6, to verify the chain from signature 0',
+  }),
+});
+const ErrorReply = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+  remittanceId: Type.Optional(Type.String()),
+  outcome: Type.Optional(Type.String()),
+  records: Type.Optional(Type.Array(WireRecord)),
+});
+const replies = { 200: OperationReply, '4xx': ErrorReply, '5xx': ErrorReply };
+
+export async function registerTransactionRoutes(
+  server: HttpServer,
+  context: DeviceContext,
+  service: TransactionService,
+  peers: Peers,
+): Promise<void> {
+  await server.register(swagger, {
+    openapi: {
+      info: {
+        title: 'triledger',
+        version: '0.1.0',
+        description:
+          'The public API of the transaction device. Amounts are minor units as decimal strings.',
+      },
+    },
+  });
+  await server.register(swaggerUi, { routePrefix: '/docs' });
+
+  const submit = async (request: AnyRequest, signatureHex: string): Promise<Reply | Failure> => {
+    const record = requestRecordOf(request);
+    if (!record.ok) return record;
+    return service.submit({ record: record.value, signature: Buffer.from(signatureHex, 'hex') });
+  };
+  const send = (reply: import('fastify').FastifyReply, result: Reply | Failure) =>
+    'httpStatus' in result
+      ? reply.status(result.httpStatus).send(result.body)
+      : sendFailure(reply, result);
+
+  server.post(
+    '/v1/accounts',
+    {
+      schema: {
+        summary: 'Open an account (account issuing request), signed by its own key',
+        body: AccountIssuingRequest,
+        response: replies,
+      },
+    },
+    async (request, reply) => {
+      const { signature, ...body } = request.body;
+      return send(reply, await submit({ kind: 'account_issuing', body }, signature));
+    },
+  );
+  server.post(
+    '/v1/account-closures',
+    {
+      schema: {
+        summary: 'Close an account with a zero balance, signed by its own key',
+        body: AccountClosingRequest,
+        response: replies,
+      },
+    },
+    async (request, reply) => {
+      const { signature, ...body } = request.body;
+      return send(reply, await submit({ kind: 'account_closing', body }, signature));
+    },
+  );
+  server.post(
+    '/v1/issuances',
+    {
+      schema: {
+        summary: 'Issue numbered currency units into an account (issuer key)',
+        body: IssuanceRequest,
+        response: replies,
+      },
+    },
+    async (request, reply) => {
+      const { signature, ...body } = request.body;
+      return send(reply, await submit({ kind: 'issuance', body }, signature));
+    },
+  );
+  server.post(
+    '/v1/redemptions',
+    {
+      schema: {
+        summary: 'Retire currency units of an account (issuer key)',
+        body: RedemptionRequest,
+        response: replies,
+      },
+    },
+    async (request, reply) => {
+      const { signature, ...body } = request.body;
+      return send(reply, await submit({ kind: 'redemption', body }, signature));
+    },
+  );
+  server.post(
+    '/v1/remittances',
+    {
+      schema: {
+        summary: "Send a remittance (a1), signed by the source account's key",
+        body: RemittanceRequest,
+        response: replies,
+      },
+    },
+    async (request, reply) => {
+      const { signature, ...body } = request.body;
+      return send(reply, await submit({ kind: 'remittance', body }, signature));
+    },
+  );
+
+  server.get(
+    '/v1/accounts/:accountNumber',
+    {
+      schema: {
+        summary: 'Balance, held amount and last update of an account, with its row signature',
+        params: AccountNumberParam,
+      },
+    },
+    async (request, reply) => {
+      const account = await fetchAccount(context, peers, request.params.accountNumber);
+      if ('ok' in account) return sendFailure(reply, account);
+      const available = (BigInt(account.balance) - BigInt(account.held)).toString();
+      return { ...account, available };
+    },
+  );
+
+  server.get(
+    '/v1/accounts/:accountNumber/currency',
+    {
+      schema: {
+        summary: 'The currency units an account owns (active or held)',
+        params: AccountNumberParam,
+      },
+    },
+    async (request, reply) => {
+      const account = await fetchAccount(context, peers, request.params.accountNumber);
+      if ('ok' in account) return sendFailure(reply, account);
+      const answer = await peers.currency.get(
+        `/internal/v1/accounts/${request.params.accountNumber}/units?currencyType=${encodeURIComponent(account.currencyType)}`,
+      );
+      if (!answer.ok) return sendFailure(reply, answer);
+      const units = (answer.value as { units: Static<typeof WireCurrencyRow>[] }).units;
+      for (const unit of units) {
+        const bytes = currencyRowBytes({
+          ...unit,
+          currencyNumber: BigInt(unit.currencyNumber),
+          value: BigInt(unit.value),
+          ownerAccount: BigInt(unit.ownerAccount),
+          lastUpdate: isoMs(unit.lastUpdate),
+        });
+        if (
+          unit.signerKeyNumber !== context.deviceKeys.currency ||
+          !context.signatures.verify(
+            unit.signerKeyNumber,
+            bytes,
+            Buffer.from(unit.signature, 'hex'),
+          ).ok
+        ) {
+          return sendFailure(
+            reply,
+            fail(
+              'PeerUnavailable',
+              `currency unit ${unit.currencyNumber}: its row signature does not verify`,
+            ),
+          );
+        }
+      }
+      return { accountNumber: account.accountNumber, currencyType: account.currencyType, units };
+    },
+  );
+
+  server.get(
+    '/v1/accounts/:accountNumber/transactions',
+    {
+      schema: {
+        summary: "An account's operations, oldest first, paged by transaction number",
+        params: AccountNumberParam,
+        querystring: Type.Object(
+          {
+            after: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$' })),
+            limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$' })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
+      const limit = Math.min(Number(request.query.limit ?? '20'), historyPageSizeMax);
+      const after = BigInt(request.query.after ?? '0');
+      const account = parseNumberId(request.params.accountNumber, 'accountNumber');
+      if (!account.ok) return sendFailure(reply, account);
+      const operations = await service.historyOf(account.value, after, limit);
+      const summaries = operations.map(({ remittanceId, records }) => {
+        const request = records.find((r) => stepOf(r.record.transactionType) === 1)?.record;
+        const response = records.find((r) => stepOf(r.record.transactionType) === 6)?.record;
+        const described =
+          records.find(
+            (r) => r.record.amount !== undefined || r.record.destinationAccount !== undefined,
+          )?.record ?? request;
+        return {
+          remittanceId,
+          operation: request ? operationOf(request.transactionType) : undefined,
+          firstTransactionNumber: records[0]?.record.transactionNumber.toString(),
+          sourceAccount: described?.sourceAccount?.toString(),
+          destinationAccount: (
+            response?.destinationAccount ?? described?.destinationAccount
+          )?.toString(),
+          amount: described?.amount?.toString(),
+          currencyType: described?.currencyType,
+          outcome: response?.outcome ?? 'in_progress',
+          dateTime: request ? new Date(Number(request.dateTime)).toISOString() : undefined,
+        };
+      });
+      const last = operations.at(-1)?.records.at(-1)?.record.transactionNumber;
+      return {
+        accountNumber: request.params.accountNumber,
+        operations: summaries,
+        ...(operations.length === limit && last !== undefined ? { next: last.toString() } : {}),
+      };
+    },
+  );
+
+  server.get(
+    '/v1/remittances/:remittanceId',
+    {
+      schema: {
+        summary: 'Every record of one operation, with its signatures',
+        params: Type.Object({ remittanceId: RequestId }),
+      },
+    },
+    async (request, reply) => {
+      const records = await service.recordsOfOperation(request.params.remittanceId);
+      if (records.length === 0)
+        return sendFailure(reply, fail('NotFound', `no operation ${request.params.remittanceId}`));
+      return { remittanceId: request.params.remittanceId, records: records.map(recordToWire) };
+    },
+  );
+
+  server.get('/health', async () => ({ device: 'transaction', status: 'ok', mode: context.mode }));
+}
+
+function isoMs(text: string): bigint {
+  const parsed = parseIso(text, 'lastUpdate');
+  return parsed.ok ? parsed.value : -1n;
+}
+
+async function fetchAccount(
+  context: DeviceContext,
+  peers: Peers,
+  accountNumber: string,
+): Promise<Static<typeof WireAccountRow> | Failure> {
+  const answer = await peers.account.get(`/internal/v1/accounts/${accountNumber}`);
+  if (!answer.ok) return answer;
+  const row = (answer.value as { account: Static<typeof WireAccountRow> }).account;
+  const bytes = accountRowBytes({
+    ...row,
+    accountNumber: BigInt(row.accountNumber),
+    balance: BigInt(row.balance),
+    held: BigInt(row.held),
+    lastUpdate: isoMs(row.lastUpdate),
+  });
+  if (
+    row.signerKeyNumber !== context.deviceKeys.account ||
+    !context.signatures.verify(row.signerKeyNumber, bytes, Buffer.from(row.signature, 'hex')).ok
+  ) {
+    return fail('PeerUnavailable', `account ${accountNumber}: its row signature does not verify`);
+  }
+  return row;
+}

@@ -1,0 +1,209 @@
+// The one deterministic byte encoding of a record, the bytes that every signature covers.
+//
+// A record type is a tag and an ordered list of typed fields. The encoding is a 4-byte header
+// ("TL", format version, record type tag) followed by every field in declared order, each in a
+// fixed-width or length-prefixed form, big-endian. No field is left out, timestamps included, and
+// two different records never share an encoding (every variable-length field carries its length,
+// optional fields carry a presence byte, the tag separates record types). Specification and worked
+// example: docs/encoding.md. Test vectors: test/vectors/record-encoding.json.
+
+import { assert } from './assert.js';
+
+export const encodingVersion = 1;
+export const textBytesMax = 64 * 1024;
+export const bytesFieldBytesMax = 64 * 1024;
+
+export type FieldType = 'u32' | 'u64' | 'i64' | 'timestamp' | 'text' | 'bytes';
+
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly optional?: boolean;
+}
+
+export interface RecordType {
+  readonly name: string;
+  /** One byte that separates record types, so a signature over one type never fits another. */
+  readonly tag: number;
+  readonly fields: readonly FieldSpec[];
+}
+
+/** u32: number; u64, i64, timestamp (ms since epoch, UTC): bigint; text: string; bytes: Uint8Array. */
+export type FieldValue = number | bigint | string | Uint8Array;
+export type RecordValues = Readonly<Record<string, FieldValue | undefined>>;
+
+const u64Max = (1n << 64n) - 1n;
+const i64Min = -(1n << 63n);
+const i64Max = (1n << 63n) - 1n;
+const headerBytes = 4;
+
+export function defineRecordType(
+  name: string,
+  tag: number,
+  fields: readonly FieldSpec[],
+): RecordType {
+  assert(
+    Number.isInteger(tag) && tag > 0 && tag < 256,
+    `record type ${name}: tag must be one byte`,
+  );
+  assert(
+    new Set(fields.map((f) => f.name)).size === fields.length,
+    `record type ${name}: duplicate field`,
+  );
+  return Object.freeze({ name, tag, fields: Object.freeze([...fields]) });
+}
+
+/**
+ * Encode `values` as `type`. Every declared field must be present unless optional; a field that is
+ * not declared is an error (no byte outside the signature, and no value silently ignored).
+ */
+export function encodeRecord(type: RecordType, values: RecordValues): Buffer {
+  for (const key of Object.keys(values)) {
+    assert(
+      type.fields.some((f) => f.name === key),
+      `${type.name}: unknown field ${key}`,
+    );
+  }
+  const parts: Buffer[] = [Buffer.from([0x54, 0x4c, encodingVersion, type.tag])];
+  for (const field of type.fields) {
+    const value = values[field.name];
+    if (field.optional) {
+      parts.push(Buffer.from([value === undefined ? 0 : 1]));
+      if (value === undefined) continue;
+    }
+    assert(value !== undefined, `${type.name}.${field.name} is required`);
+    parts.push(encodeField(type, field, value));
+  }
+  return Buffer.concat(parts);
+}
+
+function encodeField(type: RecordType, field: FieldSpec, value: FieldValue): Buffer {
+  const where = `${type.name}.${field.name}`;
+  switch (field.type) {
+    case 'u32': {
+      assert(
+        typeof value === 'number' && Number.isInteger(value),
+        `${where}: u32 must be an integer`,
+      );
+      assert(value >= 0 && value <= 0xffff_ffff, `${where}: u32 out of range`);
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(value);
+      return out;
+    }
+    case 'u64': {
+      assert(
+        typeof value === 'bigint' && value >= 0n && value <= u64Max,
+        `${where}: u64 out of range`,
+      );
+      const out = Buffer.alloc(8);
+      out.writeBigUInt64BE(value);
+      return out;
+    }
+    case 'i64':
+    case 'timestamp': {
+      assert(
+        typeof value === 'bigint' && value >= i64Min && value <= i64Max,
+        `${where}: i64 out of range`,
+      );
+      const out = Buffer.alloc(8);
+      out.writeBigInt64BE(value);
+      return out;
+    }
+    case 'text': {
+      assert(
+        typeof value === 'string' && isWellFormed(value),
+        `${where}: text must be well-formed`,
+      );
+      const bytes = Buffer.from(value, 'utf8');
+      assert(bytes.length <= textBytesMax, `${where}: text longer than ${textBytesMax} bytes`);
+      return lengthPrefixed(bytes);
+    }
+    case 'bytes': {
+      assert(value instanceof Uint8Array, `${where}: bytes must be a Uint8Array`);
+      assert(
+        value.length <= bytesFieldBytesMax,
+        `${where}: bytes longer than ${bytesFieldBytesMax}`,
+      );
+      return lengthPrefixed(value);
+    }
+  }
+}
+
+/** No lone surrogates: such a string would encode to the same UTF-8 as another string. */
+export function isWellFormed(text: string): boolean {
+  // String.prototype.isWellFormed is in Node 20, but not in the ES2023 library types.
+  return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+function lengthPrefixed(bytes: Uint8Array): Buffer {
+  const out = Buffer.alloc(4 + bytes.length);
+  out.writeUInt32BE(bytes.length);
+  out.set(bytes, 4);
+  return out;
+}
+
+/**
+ * Decode bytes produced by encodeRecord. Used to read records back and check them (pair
+ * assertions), and by the audit. Returns undefined when the bytes are not a well-formed record of
+ * this type: a decoder fed stored bytes must not crash on damage, it must report it.
+ */
+export function decodeRecord(
+  type: RecordType,
+  bytes: Uint8Array,
+): Record<string, FieldValue | undefined> | undefined {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.length < headerBytes || view[0] !== 0x54 || view[1] !== 0x4c) return undefined;
+  if (view[2] !== encodingVersion || view[3] !== type.tag) return undefined;
+  const values: Record<string, FieldValue | undefined> = {};
+  let offset = headerBytes;
+  const need = (n: number) => offset + n <= view.length;
+  for (const field of type.fields) {
+    if (field.optional) {
+      if (!need(1)) return undefined;
+      const present = view[offset++];
+      if (present === 0) {
+        values[field.name] = undefined;
+        continue;
+      }
+      if (present !== 1) return undefined;
+    }
+    switch (field.type) {
+      case 'u32':
+        if (!need(4)) return undefined;
+        values[field.name] = view.readUInt32BE(offset);
+        offset += 4;
+        break;
+      case 'u64':
+        if (!need(8)) return undefined;
+        values[field.name] = view.readBigUInt64BE(offset);
+        offset += 8;
+        break;
+      case 'i64':
+      case 'timestamp':
+        if (!need(8)) return undefined;
+        values[field.name] = view.readBigInt64BE(offset);
+        offset += 8;
+        break;
+      case 'text':
+      case 'bytes': {
+        if (!need(4)) return undefined;
+        const length = view.readUInt32BE(offset);
+        const lengthMax = field.type === 'text' ? textBytesMax : bytesFieldBytesMax;
+        offset += 4;
+        if (length > lengthMax || !need(length)) return undefined;
+        const slice = view.subarray(offset, offset + length);
+        offset += length;
+        if (field.type === 'bytes') {
+          values[field.name] = new Uint8Array(slice);
+        } else {
+          const text = new TextDecoder('utf-8', { fatal: false }).decode(slice);
+          // Only the canonical UTF-8 of a string is accepted: re-encoding must give the same bytes.
+          if (!Buffer.from(text, 'utf8').equals(slice)) return undefined;
+          values[field.name] = text;
+        }
+        break;
+      }
+    }
+  }
+  return offset === view.length ? values : undefined;
+}

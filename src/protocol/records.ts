@@ -1,0 +1,130 @@
+// Transaction records (A) as the protocol handles them: typed, signed, chained, verified.
+//
+// A record is signed as its canonical encoding (docs/encoding.md) chained over the previous
+// record's signature (Embodiment 3). Signature 0 is the deployment's configured initial value. One
+// rule bends that: a step-1 record is signed by the requester before the transaction device has
+// given it a transaction number, so it is signed with transaction number 0; its stored number is
+// fixed by the block of the operation (base = response number - 5), which the transaction device's
+// signatures cover.
+
+import { assert } from '../model/assert.js';
+import { encodeRecord } from '../model/encoding.js';
+import { ok, type Result } from '../model/errors.js';
+import { transactionRecordType } from '../model/records.js';
+import { type ChainVerification, chainMessage } from '../signature/chain.js';
+import { SignatureDevice } from '../signature/device.js';
+import { accountIssuingDetail, parseDetail } from './details.js';
+import { stepOf, type TransactionType } from './transactionTypes.js';
+
+export interface TransactionRecord {
+  readonly transactionNumber: bigint;
+  readonly remittanceId: string;
+  readonly transactionType: TransactionType;
+  readonly sourceAccount?: bigint;
+  readonly destinationAccount?: bigint;
+  readonly amount?: bigint;
+  readonly currencyType?: string;
+  readonly outcome?: string;
+  readonly detail?: string;
+  /** Milliseconds since the Unix epoch, UTC. */
+  readonly dateTime: bigint;
+  readonly signerKeyNumber: number;
+}
+
+export interface SignedRecord {
+  readonly record: TransactionRecord;
+  readonly signature: Buffer;
+}
+
+/** The bytes a record's signature covers (before chaining). */
+export function signingBytes(record: TransactionRecord): Buffer {
+  const transactionNumber = stepOf(record.transactionType) === 1 ? 0n : record.transactionNumber;
+  return encodeRecord(transactionRecordType, { ...record, transactionNumber });
+}
+
+export function signRecord(
+  device: SignatureDevice,
+  keyNumber: number,
+  record: TransactionRecord,
+  previousSignature: Uint8Array,
+): Result<SignedRecord> {
+  assert(record.signerKeyNumber === keyNumber, 'a record names the key that signs it');
+  const signed = device.sign(keyNumber, chainMessage(signingBytes(record), previousSignature));
+  if (!signed.ok) return signed;
+  return ok({ record, signature: signed.value });
+}
+
+/**
+ * Verify the run of records of one operation, in step order, every link from signature 0.
+ * `verifierFor` lets the caller pick the device for a link: a new account's request is checked with
+ * the public key it carries (proof of possession), which no keystore holds yet.
+ */
+export function verifyOperationChain(
+  device: SignatureDevice,
+  records: readonly SignedRecord[],
+  signatureZero: Uint8Array,
+  verifierFor: (record: TransactionRecord) => SignatureDevice = () => device,
+): ChainVerification {
+  let previous: Uint8Array = signatureZero;
+  let previousStep = 0;
+  for (const [index, { record, signature }] of records.entries()) {
+    const step = stepOf(record.transactionType);
+    if (step <= previousStep) {
+      return {
+        ok: false,
+        code: 'ChainBroken',
+        brokenAt: index,
+        message: `record ${index} is out of step order`,
+      };
+    }
+    const verifier = verifierFor(record);
+    const keyNumber =
+      record.signerKeyNumber === 0 && verifier !== device
+        ? selfSignedKeyNumber
+        : record.signerKeyNumber;
+    const verified = verifier.verify(
+      keyNumber,
+      chainMessage(signingBytes(record), previous),
+      signature,
+    );
+    if (!verified.ok) {
+      const code = verified.code === 'SignatureInvalid' ? 'ChainBroken' : verified.code;
+      const message = `record ${index} (${record.transactionType}, key ${record.signerKeyNumber}): ${verified.message}`;
+      return { ok: false, code, brokenAt: index, message };
+    }
+    previous = signature;
+    previousStep = step;
+  }
+  return { ok: true, linksChecked: records.length };
+}
+
+/** Transaction number of step `step` in the block that starts at `base`. */
+export function numberOfStep(base: bigint, step: number): bigint {
+  assert(step >= 1 && step <= 6, 'steps are 1..6');
+  return base + BigInt(step - 1);
+}
+
+export const blockSize = 6n;
+
+/**
+ * A new account's request is signed by the Ed25519 key it brings (proof of possession), which no
+ * keystore holds yet: it is checked with a one-key device holding that public key as key 0's stand-in.
+ */
+export function selfSignedVerifier(record: TransactionRecord): SignatureDevice | undefined {
+  if (record.transactionType !== 'account_issuing_request' || record.signerKeyNumber !== 0)
+    return undefined;
+  const detail = parseDetail(accountIssuingDetail, record.detail);
+  if (!detail) return undefined;
+  const verifier = new SignatureDevice({ nowMs: () => 0, randomBytes: () => Buffer.alloc(0) });
+  const added = verifier.addKey({
+    keyNumber: selfSignedKeyNumber,
+    owner: 'applicant',
+    algorithm: 'ed25519-public',
+    material: Buffer.from(detail.publicKeyHex, 'hex'),
+    authorities: ['verify'],
+  });
+  return added.ok ? verifier : undefined;
+}
+
+/** The stand-in number under which a self-signed request's key sits in its one-key verifier. */
+export const selfSignedKeyNumber = 1;

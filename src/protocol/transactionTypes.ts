@@ -1,0 +1,98 @@
+// The closed list of transaction types: which step of an operation each record is, and who signs it.
+//
+// Every operation (a remittance, opening an account, issuing or redeeming currency) is one run of
+// records with the same remittance id, numbered as one block of six transaction numbers: the record
+// of step s has number base + s - 1. Step 1 is the user's request, 2/3 the exchange with `account`,
+// 4/5 the exchange with `currency`, 6 the response. An operation that stops early leaves the
+// numbers of the skipped steps unused; the response is always at base + 5. See docs/protocol.md.
+
+export const operationKinds = [
+  'remittance',
+  'account_issuing',
+  'account_closing',
+  'issuance',
+  'redemption',
+] as const;
+export type OperationKind = (typeof operationKinds)[number];
+
+export type Signer = 'requester' | 'transaction' | 'account' | 'currency';
+
+interface TransactionTypeInfo {
+  readonly step: 1 | 2 | 3 | 4 | 5 | 6;
+  readonly signer: Signer;
+  /** For steps 2-5: whether it confirms (reserves) or updates at once. */
+  readonly mode?: 'confirm' | 'update';
+  readonly operation?: OperationKind;
+}
+
+export const transactionTypes = {
+  remittance_request: { step: 1, signer: 'requester', operation: 'remittance' },
+  account_issuing_request: { step: 1, signer: 'requester', operation: 'account_issuing' },
+  account_closing_request: { step: 1, signer: 'requester', operation: 'account_closing' },
+  issuance_request: { step: 1, signer: 'requester', operation: 'issuance' },
+  redemption_request: { step: 1, signer: 'requester', operation: 'redemption' },
+  account_confirmation_request: { step: 2, signer: 'transaction', mode: 'confirm' },
+  account_update_request: { step: 2, signer: 'transaction', mode: 'update' },
+  account_confirmation_response: { step: 3, signer: 'account', mode: 'confirm' },
+  account_update_response: { step: 3, signer: 'account', mode: 'update' },
+  currency_confirmation_request: { step: 4, signer: 'transaction', mode: 'confirm' },
+  currency_update_request: { step: 4, signer: 'transaction', mode: 'update' },
+  currency_confirmation_response: { step: 5, signer: 'currency', mode: 'confirm' },
+  currency_update_response: { step: 5, signer: 'currency', mode: 'update' },
+  remittance_response: { step: 6, signer: 'transaction', operation: 'remittance' },
+  account_issuing_response: { step: 6, signer: 'transaction', operation: 'account_issuing' },
+  account_closing_response: { step: 6, signer: 'transaction', operation: 'account_closing' },
+  issuance_response: { step: 6, signer: 'transaction', operation: 'issuance' },
+  redemption_response: { step: 6, signer: 'transaction', operation: 'redemption' },
+} as const satisfies Record<string, TransactionTypeInfo>;
+
+export type TransactionType = keyof typeof transactionTypes;
+export const transactionTypeNames = Object.keys(transactionTypes) as TransactionType[];
+
+export function isTransactionType(text: string): text is TransactionType {
+  return Object.hasOwn(transactionTypes, text);
+}
+
+export function stepOf(type: TransactionType): number {
+  return transactionTypes[type].step;
+}
+
+export function requestTypeOf(kind: OperationKind): TransactionType {
+  return `${kind}_request` as TransactionType;
+}
+
+export function responseTypeOf(kind: OperationKind): TransactionType {
+  return `${kind}_response` as TransactionType;
+}
+
+export type ProtocolMode = 'confirm' | 'update';
+
+export function exchangeTypes(mode: ProtocolMode) {
+  return mode === 'confirm'
+    ? ({
+        accountRequest: 'account_confirmation_request',
+        accountResponse: 'account_confirmation_response',
+        currencyRequest: 'currency_confirmation_request',
+        currencyResponse: 'currency_confirmation_response',
+      } as const)
+    : ({
+        accountRequest: 'account_update_request',
+        accountResponse: 'account_update_response',
+        currencyRequest: 'currency_update_request',
+        currencyResponse: 'currency_update_response',
+      } as const);
+}
+
+/** The outcome written into steps 3, 5 and 6: `ok`, or the error code that refused the operation. */
+export const outcomeOk = 'ok';
+
+/** The operation a step-1 or step-6 record belongs to; undefined for the exchange steps 2-5. */
+export function operationOf(type: TransactionType): OperationKind | undefined {
+  const info: TransactionTypeInfo = transactionTypes[type];
+  return info.operation;
+}
+
+/** Opening and closing an account involve only the account device (steps 4 and 5 are skipped). */
+export function involvesCurrency(kind: OperationKind): boolean {
+  return kind !== 'account_issuing' && kind !== 'account_closing';
+}

@@ -1,0 +1,96 @@
+// The check every reader of an operation makes: each device before it acts, the terminal on a
+// reply, the audit on every stored copy.
+//
+// An operation's records verify when every signature and chain link from signature 0 holds and
+// each record was signed by the party its step belongs to: the requester (the source account's key,
+// an issuer key, or the new account's own key) for step 1, the transaction device for steps 2, 4
+// and 6, the account device for step 3, the currency device for step 5.
+
+import { type Failure, fail } from '../model/errors.js';
+import type { SignatureDevice } from '../signature/device.js';
+import {
+  type SignedRecord,
+  selfSignedVerifier,
+  type TransactionRecord,
+  verifyOperationChain,
+} from './records.js';
+import { stepOf, transactionTypes } from './transactionTypes.js';
+
+export interface VerifyingKeys {
+  /** Holds every key that may sign a record, with verify. */
+  readonly signatures: SignatureDevice;
+  readonly deviceKeys: {
+    readonly transaction: number;
+    readonly account: number;
+    readonly currency: number;
+  };
+  readonly issuerKeyNumbers: readonly number[];
+  readonly signatureZero: Buffer;
+}
+
+/**
+ * `sourceAccountKeyNumber` is the key number of the request's source account, when it names one
+ * (remittances, closings): who is allowed to sign for that account.
+ */
+export function checkOperation(
+  keys: VerifyingKeys,
+  records: readonly SignedRecord[],
+  sourceAccountKeyNumber: number | undefined,
+): Failure | undefined {
+  const first = records[0];
+  if (!first || stepOf(first.record.transactionType) !== 1)
+    return fail('InvalidInput', 'an operation starts with its request');
+  const selfSigned =
+    first.record.transactionType === 'account_issuing_request' &&
+    first.record.signerKeyNumber === 0;
+  const applicantVerifier = selfSigned ? selfSignedVerifier(first.record) : undefined;
+  if (selfSigned && !applicantVerifier)
+    return fail('InvalidInput', 'the account issuing request carries no usable public key');
+  const chain = verifyOperationChain(keys.signatures, records, keys.signatureZero, (record) =>
+    record === first.record && applicantVerifier ? applicantVerifier : keys.signatures,
+  );
+  if (!chain.ok) return fail(chain.code, chain.message);
+  for (const { record } of records) {
+    const refused = checkSigner(keys, record, first.record, sourceAccountKeyNumber);
+    if (refused) return refused;
+  }
+  return undefined;
+}
+
+function checkSigner(
+  keys: VerifyingKeys,
+  record: TransactionRecord,
+  request: TransactionRecord,
+  sourceAccountKeyNumber: number | undefined,
+): Failure | undefined {
+  const signer = transactionTypes[record.transactionType].signer;
+  const wrong = (expected: string) =>
+    fail(
+      'WrongSigner',
+      `${record.transactionType} must be signed by ${expected}, not key ${record.signerKeyNumber}`,
+    );
+  if (signer !== 'requester') {
+    return record.signerKeyNumber === keys.deviceKeys[signer]
+      ? undefined
+      : wrong(`the ${signer} device`);
+  }
+  if (record !== request) return wrong('the requester of the first record');
+  switch (record.transactionType) {
+    case 'account_issuing_request':
+      // Self-signed (Ed25519, key 0) or a shared HMAC key the keystores hold and no account uses yet.
+      return undefined;
+    case 'issuance_request':
+    case 'redemption_request':
+      return keys.issuerKeyNumbers.includes(record.signerKeyNumber)
+        ? undefined
+        : wrong('an issuer key');
+    default:
+      if (record.sourceAccount === undefined)
+        return fail('InvalidInput', 'the request names no source account');
+      if (sourceAccountKeyNumber === undefined)
+        return fail('UnknownAccount', `account ${record.sourceAccount} does not exist`);
+      return sourceAccountKeyNumber === record.signerKeyNumber
+        ? undefined
+        : wrong(`the key of account ${record.sourceAccount}`);
+  }
+}

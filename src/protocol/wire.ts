@@ -1,0 +1,140 @@
+// The JSON shapes that cross the network, and their conversion to and from typed records.
+//
+// On the wire, 64-bit numbers (transaction, account and unit numbers, amounts) are decimal strings,
+// times are ISO 8601 UTC with milliseconds, signatures and keys are lowercase hex. The TypeBox
+// schemas here validate every request at the HTTP edge (fastify compiles them) and document the API
+// (OpenAPI at /docs); conversion then checks what a schema cannot (ranges, round trips).
+
+import Type, { type Static } from 'typebox';
+import { assert } from '../model/assert.js';
+import { fail, ok, type Result } from '../model/errors.js';
+import { amountMax } from '../model/money.js';
+import type { SignedRecord, TransactionRecord } from './records.js';
+import { type TransactionType, transactionTypeNames } from './transactionTypes.js';
+
+export const DecimalString = Type.String({
+  pattern: '^[0-9]{1,20}$',
+  description: 'a whole number as a decimal string',
+});
+export const IsoTime = Type.String({
+  pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$',
+  description: 'UTC, ISO 8601 with milliseconds, e.g. 2020-10-02T09:30:00.000Z',
+});
+export const Hex = (bytesMax: number) =>
+  Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: bytesMax * 2 });
+export const RequestId = Type.String({
+  pattern: '^[A-Za-z0-9._:-]{1,128}$',
+  description:
+    "the client's id for this request (a UUID is a good choice); sending it again returns the first answer",
+});
+export const CurrencyType = Type.String({
+  pattern: '^[A-Za-z0-9_-]{1,16}$',
+  description: 'JPY, USD, points...',
+});
+export const KeyNumber = Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 });
+export const detailBytesMax = 16 * 1024;
+
+export const WireRecord = Type.Object(
+  {
+    transactionNumber: DecimalString,
+    remittanceId: RequestId,
+    transactionType: Type.Unsafe<TransactionType>({ type: 'string', enum: transactionTypeNames }),
+    sourceAccount: Type.Optional(DecimalString),
+    destinationAccount: Type.Optional(DecimalString),
+    amount: Type.Optional(DecimalString),
+    currencyType: Type.Optional(CurrencyType),
+    outcome: Type.Optional(Type.String({ pattern: '^[A-Za-z_]{1,64}$' })),
+    detail: Type.Optional(Type.String({ maxLength: detailBytesMax })),
+    dateTime: IsoTime,
+    signerKeyNumber: KeyNumber,
+    signature: Hex(64),
+  },
+  { additionalProperties: false },
+);
+export type WireRecord = Static<typeof WireRecord>;
+
+export function isoOf(ms: bigint): string {
+  return new Date(Number(ms)).toISOString();
+}
+
+export function parseIso(text: string, field: string): Result<bigint> {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms) || new Date(ms).toISOString() !== text) {
+    return fail('InvalidInput', `${field} must be a valid UTC time like 2020-10-02T09:30:00.000Z`);
+  }
+  return ok(BigInt(ms));
+}
+
+function parseU64(text: string | undefined, field: string): Result<bigint | undefined> {
+  if (text === undefined) return ok(undefined);
+  const value = BigInt(text);
+  if (value > amountMax) return fail('InvalidInput', `${field} is beyond the 64-bit range`);
+  return ok(value);
+}
+
+export function recordToWire({ record, signature }: SignedRecord): WireRecord {
+  const wire: WireRecord = {
+    transactionNumber: record.transactionNumber.toString(),
+    remittanceId: record.remittanceId,
+    transactionType: record.transactionType,
+    dateTime: isoOf(record.dateTime),
+    signerKeyNumber: record.signerKeyNumber,
+    signature: signature.toString('hex'),
+  };
+  if (record.sourceAccount !== undefined) wire.sourceAccount = record.sourceAccount.toString();
+  if (record.destinationAccount !== undefined)
+    wire.destinationAccount = record.destinationAccount.toString();
+  if (record.amount !== undefined) wire.amount = record.amount.toString();
+  if (record.currencyType !== undefined) wire.currencyType = record.currencyType;
+  if (record.outcome !== undefined) wire.outcome = record.outcome;
+  if (record.detail !== undefined) wire.detail = record.detail;
+  return wire;
+}
+
+export function recordFromWire(wire: WireRecord): Result<SignedRecord> {
+  const numbers: Record<string, bigint | undefined> = {};
+  for (const field of [
+    'transactionNumber',
+    'sourceAccount',
+    'destinationAccount',
+    'amount',
+  ] as const) {
+    const parsed = parseU64(wire[field], field);
+    if (!parsed.ok) return parsed;
+    numbers[field] = parsed.value;
+  }
+  const dateTime = parseIso(wire.dateTime, 'dateTime');
+  if (!dateTime.ok) return dateTime;
+  const transactionNumber = numbers['transactionNumber'];
+  assert(transactionNumber !== undefined, 'the schema requires a transaction number');
+  const record: TransactionRecord = {
+    transactionNumber,
+    remittanceId: wire.remittanceId,
+    transactionType: wire.transactionType,
+    ...(numbers['sourceAccount'] === undefined ? {} : { sourceAccount: numbers['sourceAccount'] }),
+    ...(numbers['destinationAccount'] === undefined
+      ? {}
+      : { destinationAccount: numbers['destinationAccount'] }),
+    ...(numbers['amount'] === undefined ? {} : { amount: numbers['amount'] }),
+    ...(wire.currencyType === undefined ? {} : { currencyType: wire.currencyType }),
+    ...(wire.outcome === undefined ? {} : { outcome: wire.outcome }),
+    ...(wire.detail === undefined ? {} : { detail: wire.detail }),
+    dateTime: dateTime.value,
+    signerKeyNumber: wire.signerKeyNumber,
+  };
+  return ok({ record, signature: Buffer.from(wire.signature, 'hex') });
+}
+
+export function recordsFromWire(wires: readonly WireRecord[]): Result<SignedRecord[]> {
+  const records: SignedRecord[] = [];
+  for (const wire of wires) {
+    const parsed = recordFromWire(wire);
+    if (!parsed.ok) return parsed;
+    records.push(parsed.value);
+  }
+  return ok(records);
+}
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});

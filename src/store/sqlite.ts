@@ -1,0 +1,465 @@
+// The SQLite implementation of the device stores (better-sqlite3, one file per device).
+//
+// WAL journal with synchronous=FULL: a transaction whose commit has returned is on disk. Work runs
+// one transaction at a time (an async queue in front of the connection), so statements of two
+// requests never interleave inside one transaction. Integers come back as bigint (safeIntegers).
+// The SQL is plain enough to port as is: INTEGER, TEXT, BLOB, ON CONFLICT DO NOTHING.
+
+import Database from 'better-sqlite3';
+import { assert } from '../model/assert.js';
+import { encodeRecord } from '../model/encoding.js';
+import { transactionRecordType } from '../model/records.js';
+import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
+import type { TransactionType } from '../protocol/transactionTypes.js';
+import type {
+  AccountKeyRow,
+  AccountRow,
+  AccountTx,
+  CurrencyRow,
+  CurrencyTx,
+  HoldRow,
+  LedgerTx,
+  OperationRow,
+  Store,
+  TransactionTx,
+  UnitPlanRow,
+} from './types.js';
+
+export type DeviceKind = 'transaction' | 'account' | 'currency';
+
+const ledgerSchema = `
+CREATE TABLE IF NOT EXISTS transactions (
+  transaction_number INTEGER PRIMARY KEY,
+  remittance_id TEXT NOT NULL,
+  transaction_type TEXT NOT NULL,
+  source_account INTEGER,
+  destination_account INTEGER,
+  amount INTEGER,
+  currency_type TEXT,
+  outcome TEXT,
+  detail TEXT,
+  date_time INTEGER NOT NULL,
+  signer_key_number INTEGER NOT NULL,
+  signature BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_by_remittance ON transactions (remittance_id, transaction_number);
+CREATE TABLE IF NOT EXISTS account_keys (
+  account_number INTEGER PRIMARY KEY,
+  key_number INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  public_key BLOB
+);`;
+
+const schemas: Record<DeviceKind, string> = {
+  transaction: `${ledgerSchema}
+CREATE INDEX IF NOT EXISTS transactions_by_source ON transactions (source_account, transaction_number);
+CREATE INDEX IF NOT EXISTS transactions_by_destination ON transactions (destination_account, transaction_number);
+CREATE TABLE IF NOT EXISTS operations (
+  remittance_id TEXT PRIMARY KEY,
+  request_digest BLOB NOT NULL,
+  base_number INTEGER NOT NULL UNIQUE,
+  state TEXT NOT NULL,
+  response_json TEXT
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  account: `${ledgerSchema}
+CREATE TABLE IF NOT EXISTS accounts (
+  account_number INTEGER PRIMARY KEY,
+  currency_type TEXT NOT NULL,
+  balance INTEGER NOT NULL CHECK (balance >= 0),
+  held INTEGER NOT NULL CHECK (held >= 0 AND held <= balance),
+  status TEXT NOT NULL,
+  last_update INTEGER NOT NULL,
+  signer_key_number INTEGER NOT NULL,
+  signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS holds (
+  remittance_id TEXT PRIMARY KEY,
+  account_number INTEGER NOT NULL,
+  amount INTEGER NOT NULL CHECK (amount > 0)
+);`,
+  currency: `${ledgerSchema}
+CREATE TABLE IF NOT EXISTS currency_units (
+  currency_number INTEGER PRIMARY KEY,
+  currency_type TEXT NOT NULL,
+  value INTEGER NOT NULL CHECK (value > 0),
+  owner_account INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  last_update INTEGER NOT NULL,
+  signer_key_number INTEGER NOT NULL,
+  signature BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS currency_units_by_owner ON currency_units (owner_account, currency_type, status);
+CREATE TABLE IF NOT EXISTS unit_plans (remittance_id TEXT PRIMARY KEY, plan_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+};
+
+const schemaVersion = 1n;
+
+type Row = Record<string, unknown>;
+
+export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Database {
+  const db = new Database(path);
+  db.defaultSafeIntegers(true);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, device TEXT NOT NULL)',
+  );
+  const applied = db
+    .prepare('SELECT version, device FROM schema_migrations ORDER BY version')
+    .all() as Row[];
+  const other = applied.find((row) => row['device'] !== kind);
+  if (other) {
+    db.close();
+    throw new Error(
+      `${path} holds the store of the ${String(other['device'])} device, not ${kind}`,
+    );
+  }
+  if (!applied.some((row) => row['version'] === schemaVersion)) {
+    db.transaction(() => {
+      db.exec(schemas[kind]);
+      db.prepare('INSERT INTO schema_migrations (version, device) VALUES (?, ?)').run(
+        schemaVersion,
+        kind,
+      );
+    })();
+  }
+  return db;
+}
+
+function optionalBigint(value: unknown): bigint | undefined {
+  return value === null || value === undefined ? undefined : (value as bigint);
+}
+
+function optionalText(value: unknown): string | undefined {
+  return value === null || value === undefined ? undefined : (value as string);
+}
+
+export function recordFromRow(row: Row): SignedRecord {
+  const record: TransactionRecord = {
+    transactionNumber: row['transaction_number'] as bigint,
+    remittanceId: row['remittance_id'] as string,
+    transactionType: row['transaction_type'] as TransactionType,
+    dateTime: row['date_time'] as bigint,
+    signerKeyNumber: Number(row['signer_key_number']),
+  };
+  const optional = {
+    sourceAccount: optionalBigint(row['source_account']),
+    destinationAccount: optionalBigint(row['destination_account']),
+    amount: optionalBigint(row['amount']),
+    currencyType: optionalText(row['currency_type']),
+    outcome: optionalText(row['outcome']),
+    detail: optionalText(row['detail']),
+  };
+  const present = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
+  return {
+    record: { ...record, ...present },
+    signature: Buffer.from(row['signature'] as Uint8Array),
+  };
+}
+
+/** Same content, compared as canonical bytes (every field, in one order) and signature. */
+function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
+  const bytes = (r: SignedRecord) => encodeRecord(transactionRecordType, { ...r.record });
+  return a.signature.equals(b.signature) && bytes(a).equals(bytes(b));
+}
+
+/** One serialized transaction at a time over a single connection. */
+class SqliteStore<Tx> implements Store<Tx> {
+  #queue: Promise<unknown> = Promise.resolve();
+  constructor(
+    readonly db: Database.Database,
+    private readonly tx: Tx,
+  ) {}
+
+  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work(this.tx);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw error;
+      }
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    await this.#queue;
+    this.db.close();
+  }
+}
+
+function ledgerTx(db: Database.Database): LedgerTx {
+  const insert =
+    db.prepare(`INSERT INTO transactions (transaction_number, remittance_id, transaction_type,
+    source_account, destination_account, amount, currency_type, outcome, detail, date_time, signer_key_number, signature)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_number) DO NOTHING`);
+  const byNumber = db.prepare('SELECT * FROM transactions WHERE transaction_number = ?');
+  const byRemittance = db.prepare(
+    'SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number',
+  );
+  const putKey =
+    db.prepare(`INSERT INTO account_keys (account_number, key_number, algorithm, public_key)
+    VALUES (?, ?, ?, ?) ON CONFLICT (account_number) DO NOTHING`);
+  const getKey = db.prepare('SELECT * FROM account_keys WHERE account_number = ?');
+  const allKeys = db.prepare('SELECT * FROM account_keys ORDER BY account_number');
+  const keyFromRow = (row: Row): AccountKeyRow => {
+    const publicKey = row['public_key'] as Uint8Array | null;
+    return {
+      accountNumber: row['account_number'] as bigint,
+      keyNumber: Number(row['key_number']),
+      algorithm: row['algorithm'] as AccountKeyRow['algorithm'],
+      ...(publicKey ? { publicKey: Buffer.from(publicKey) } : {}),
+    };
+  };
+  return {
+    async appendRecords(records) {
+      for (const signed of records) {
+        const r = signed.record;
+        const inserted = insert.run(
+          r.transactionNumber,
+          r.remittanceId,
+          r.transactionType,
+          r.sourceAccount ?? null,
+          r.destinationAccount ?? null,
+          r.amount ?? null,
+          r.currencyType ?? null,
+          r.outcome ?? null,
+          r.detail ?? null,
+          r.dateTime,
+          r.signerKeyNumber,
+          signed.signature,
+        );
+        // Read back what is stored and compare (a pair assertion for new rows, a conflict check for old).
+        const stored = recordFromRow(byNumber.get(r.transactionNumber) as Row);
+        if (!sameRecord(stored, signed)) {
+          assert(inserted.changes === 0, 'a freshly inserted record reads back as written');
+          return false;
+        }
+      }
+      return true;
+    },
+    async recordsOfOperation(remittanceId) {
+      return (byRemittance.all(remittanceId) as Row[]).map(recordFromRow);
+    },
+    async putAccountKey(row) {
+      putKey.run(row.accountNumber, row.keyNumber, row.algorithm, row.publicKey ?? null);
+    },
+    async accountKey(accountNumber) {
+      const row = getKey.get(accountNumber) as Row | undefined;
+      return row ? keyFromRow(row) : undefined;
+    },
+    async accountKeys() {
+      return (allKeys.all() as Row[]).map(keyFromRow);
+    },
+  };
+}
+
+function counter(db: Database.Database) {
+  const read = db.prepare('SELECT value FROM counters WHERE name = ?');
+  const write = db.prepare(
+    'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+  );
+  /** Advance the named counter by `count`; returns the first value of the reserved range. */
+  return (name: string, count: bigint, start: bigint): bigint => {
+    const row = read.get(name) as Row | undefined;
+    const first = row ? (row['value'] as bigint) : start;
+    write.run(name, first + count);
+    return first;
+  };
+}
+
+export function openTransactionStore(
+  path: string,
+): Store<TransactionTx> & { db: Database.Database } {
+  const db = openSqliteDatabase(path, 'transaction');
+  const advance = counter(db);
+  const getOperation = db.prepare('SELECT * FROM operations WHERE remittance_id = ?');
+  const insertOperation = db.prepare(
+    "INSERT INTO operations (remittance_id, request_digest, base_number, state) VALUES (?, ?, ?, 'open')",
+  );
+  const finish = db.prepare(
+    "UPDATE operations SET state = 'done', response_json = ? WHERE remittance_id = ?",
+  );
+  const ofAccount = db.prepare(`SELECT * FROM transactions
+    WHERE (source_account = ? OR destination_account = ?) AND transaction_number > ?
+    ORDER BY transaction_number LIMIT ?`);
+  const tx: TransactionTx = {
+    ...ledgerTx(db),
+    async operation(remittanceId) {
+      const row = getOperation.get(remittanceId) as Row | undefined;
+      if (!row) return undefined;
+      const operation: OperationRow = {
+        remittanceId,
+        requestDigest: Buffer.from(row['request_digest'] as Uint8Array),
+        baseNumber: row['base_number'] as bigint,
+        state: row['state'] as OperationRow['state'],
+        ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
+      };
+      return operation;
+    },
+    async openOperation(remittanceId, requestDigest) {
+      const base = advance('transaction_number', 6n, 1n);
+      insertOperation.run(remittanceId, requestDigest, base);
+      return base;
+    },
+    async finishOperation(remittanceId, responseJson) {
+      const changed = finish.run(responseJson, remittanceId).changes;
+      assert(changed === 1, 'the operation being finished exists');
+    },
+    async nextAccountNumber({ reserve }) {
+      return advance('account_number', reserve ? 1n : 0n, 1n);
+    },
+    async recordsOfAccount(accountNumber, afterNumber, limit) {
+      return (ofAccount.all(accountNumber, accountNumber, afterNumber, limit) as Row[]).map(
+        recordFromRow,
+      );
+    },
+  };
+  return Object.assign(new SqliteStore(db, tx), { db });
+}
+
+export function accountFromRow(row: Row): AccountRow {
+  return {
+    accountNumber: row['account_number'] as bigint,
+    currencyType: row['currency_type'] as string,
+    balance: row['balance'] as bigint,
+    held: row['held'] as bigint,
+    status: row['status'] as AccountRow['status'],
+    lastUpdate: row['last_update'] as bigint,
+    signerKeyNumber: Number(row['signer_key_number']),
+    signature: Buffer.from(row['signature'] as Uint8Array),
+  };
+}
+
+export function openAccountStore(path: string): Store<AccountTx> & { db: Database.Database } {
+  const db = openSqliteDatabase(path, 'account');
+  const getAccount = db.prepare('SELECT * FROM accounts WHERE account_number = ?');
+  const upsertAccount =
+    db.prepare(`INSERT INTO accounts (account_number, currency_type, balance, held, status,
+    last_update, signer_key_number, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (account_number) DO UPDATE SET currency_type = excluded.currency_type, balance = excluded.balance,
+    held = excluded.held, status = excluded.status, last_update = excluded.last_update,
+    signer_key_number = excluded.signer_key_number, signature = excluded.signature`);
+  const getHold = db.prepare('SELECT * FROM holds WHERE remittance_id = ?');
+  const insertHold = db.prepare(
+    'INSERT INTO holds (remittance_id, account_number, amount) VALUES (?, ?, ?)',
+  );
+  const removeHold = db.prepare('DELETE FROM holds WHERE remittance_id = ?');
+  const tx: AccountTx = {
+    ...ledgerTx(db),
+    async account(accountNumber) {
+      const row = getAccount.get(accountNumber) as Row | undefined;
+      return row ? accountFromRow(row) : undefined;
+    },
+    async putAccount(row) {
+      upsertAccount.run(
+        row.accountNumber,
+        row.currencyType,
+        row.balance,
+        row.held,
+        row.status,
+        row.lastUpdate,
+        row.signerKeyNumber,
+        row.signature,
+      );
+    },
+    async hold(remittanceId) {
+      const row = getHold.get(remittanceId) as Row | undefined;
+      if (!row) return undefined;
+      const hold: HoldRow = {
+        remittanceId,
+        accountNumber: row['account_number'] as bigint,
+        amount: row['amount'] as bigint,
+      };
+      return hold;
+    },
+    async putHold(row) {
+      insertHold.run(row.remittanceId, row.accountNumber, row.amount);
+    },
+    async deleteHold(remittanceId) {
+      removeHold.run(remittanceId);
+    },
+  };
+  return Object.assign(new SqliteStore(db, tx), { db });
+}
+
+export function unitFromRow(row: Row): CurrencyRow {
+  return {
+    currencyNumber: row['currency_number'] as bigint,
+    currencyType: row['currency_type'] as string,
+    value: row['value'] as bigint,
+    ownerAccount: row['owner_account'] as bigint,
+    status: row['status'] as CurrencyRow['status'],
+    lastUpdate: row['last_update'] as bigint,
+    signerKeyNumber: Number(row['signer_key_number']),
+    signature: Buffer.from(row['signature'] as Uint8Array),
+  };
+}
+
+export function openCurrencyStore(path: string): Store<CurrencyTx> & { db: Database.Database } {
+  const db = openSqliteDatabase(path, 'currency');
+  const advance = counter(db);
+  const getUnit = db.prepare('SELECT * FROM currency_units WHERE currency_number = ?');
+  const unitsOf = db.prepare(
+    'SELECT * FROM currency_units WHERE owner_account = ? AND currency_type = ? AND status = ? ORDER BY currency_number',
+  );
+  const upsertUnit =
+    db.prepare(`INSERT INTO currency_units (currency_number, currency_type, value, owner_account,
+    status, last_update, signer_key_number, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (currency_number) DO UPDATE SET currency_type = excluded.currency_type, value = excluded.value,
+    owner_account = excluded.owner_account, status = excluded.status, last_update = excluded.last_update,
+    signer_key_number = excluded.signer_key_number, signature = excluded.signature`);
+  const getPlan = db.prepare('SELECT * FROM unit_plans WHERE remittance_id = ?');
+  const insertPlan = db.prepare('INSERT INTO unit_plans (remittance_id, plan_json) VALUES (?, ?)');
+  const removePlan = db.prepare('DELETE FROM unit_plans WHERE remittance_id = ?');
+  const tx: CurrencyTx = {
+    ...ledgerTx(db),
+    async unit(currencyNumber) {
+      const row = getUnit.get(currencyNumber) as Row | undefined;
+      return row ? unitFromRow(row) : undefined;
+    },
+    async unitsOf(ownerAccount, currencyType, status) {
+      return (unitsOf.all(ownerAccount, currencyType, status) as Row[]).map(unitFromRow);
+    },
+    async putUnit(row) {
+      upsertUnit.run(
+        row.currencyNumber,
+        row.currencyType,
+        row.value,
+        row.ownerAccount,
+        row.status,
+        row.lastUpdate,
+        row.signerKeyNumber,
+        row.signature,
+      );
+    },
+    async nextPlanSequence() {
+      return advance('plan_sequence', 1n, 1n);
+    },
+    async reserveUnitNumbers(count) {
+      return advance('currency_number', BigInt(count), 1n);
+    },
+    async plan(remittanceId) {
+      const row = getPlan.get(remittanceId) as Row | undefined;
+      if (!row) return undefined;
+      const plan: UnitPlanRow = { remittanceId, planJson: row['plan_json'] as string };
+      return plan;
+    },
+    async putPlan(row) {
+      insertPlan.run(row.remittanceId, row.planJson);
+    },
+    async deletePlan(remittanceId) {
+      removePlan.run(remittanceId);
+    },
+  };
+  return Object.assign(new SqliteStore(db, tx), { db });
+}

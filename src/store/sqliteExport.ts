@@ -1,0 +1,36 @@
+// Streaming exports of a device's own SQLite store, for the audit.
+//
+// Each export opens its own read-only connection (WAL lets it read a consistent snapshot while the
+// device keeps writing through its main connection) and yields rows one at a time in key order,
+// so an export of any size runs in constant memory.
+
+import Database from 'better-sqlite3';
+import type { SignedRecord } from '../protocol/records.js';
+import { accountFromRow, recordFromRow, unitFromRow } from './sqlite.js';
+import type { AccountRow, CurrencyRow } from './types.js';
+
+type Row = Record<string, unknown>;
+
+async function* rowsOf<T>(path: string, sql: string, convert: (row: Row) => T): AsyncGenerator<T> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.defaultSafeIntegers(true);
+  try {
+    db.exec('BEGIN');
+    for (const row of db.prepare(sql).iterate() as IterableIterator<Row>) yield convert(row);
+    db.exec('COMMIT');
+  } finally {
+    db.close();
+  }
+}
+
+export function exportRecords(path: string): AsyncGenerator<SignedRecord> {
+  return rowsOf(path, 'SELECT * FROM transactions ORDER BY transaction_number', recordFromRow);
+}
+
+export function exportAccounts(path: string): AsyncGenerator<AccountRow> {
+  return rowsOf(path, 'SELECT * FROM accounts ORDER BY account_number', accountFromRow);
+}
+
+export function exportUnits(path: string): AsyncGenerator<CurrencyRow> {
+  return rowsOf(path, 'SELECT * FROM currency_units ORDER BY currency_number', unitFromRow);
+}

@@ -1,0 +1,103 @@
+// The storage interfaces of the three devices.
+//
+// Device logic talks only to these interfaces, never to SQL, so the same logic runs on SQLite
+// (./sqlite.ts, the default) and, in a later issue, PostgreSQL. Every change happens inside
+// `transact`, one database transaction: it commits entirely (durably, before the promise resolves)
+// or not at all. Methods are async so that a networked database fits behind them.
+
+import type { SignedRecord } from '../protocol/records.js';
+import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
+
+export interface AccountKeyRow {
+  readonly accountNumber: bigint;
+  readonly keyNumber: number;
+  readonly algorithm: 'ed25519-public' | 'hmac-sha256';
+  /** Raw Ed25519 public key; absent for a shared HMAC key held in the keystores. */
+  readonly publicKey?: Buffer;
+}
+
+/** A (transaction information) and the account keys: kept by every device. */
+export interface LedgerTx {
+  /** Insert records; a record already stored with identical content is skipped. Returns false on a conflict. */
+  appendRecords(records: readonly SignedRecord[]): Promise<boolean>;
+  recordsOfOperation(remittanceId: string): Promise<SignedRecord[]>;
+  putAccountKey(row: AccountKeyRow): Promise<void>;
+  accountKey(accountNumber: bigint): Promise<AccountKeyRow | undefined>;
+  accountKeys(): Promise<AccountKeyRow[]>;
+}
+
+export interface OperationRow {
+  readonly remittanceId: string;
+  readonly requestDigest: Buffer;
+  readonly baseNumber: bigint;
+  /** `open` while in flight; `done` once the response is stored. */
+  readonly state: 'open' | 'done';
+  readonly responseJson?: string;
+}
+
+export interface TransactionTx extends LedgerTx {
+  operation(remittanceId: string): Promise<OperationRow | undefined>;
+  /** Reserve the next block of six transaction numbers and record the operation as open. */
+  openOperation(remittanceId: string, requestDigest: Buffer): Promise<bigint>;
+  finishOperation(remittanceId: string, responseJson: string): Promise<void>;
+  /** The next account number; `reserve` takes it, otherwise it is only read. */
+  nextAccountNumber(options: { reserve: boolean }): Promise<bigint>;
+  recordsOfAccount(
+    accountNumber: bigint,
+    afterNumber: bigint,
+    limit: number,
+  ): Promise<SignedRecord[]>;
+}
+
+/** A row of B (FIG. 4): the signed content and its signature by the account device. */
+export interface AccountRow extends AccountRowContent {
+  readonly signerKeyNumber: number;
+  readonly signature: Buffer;
+}
+
+export interface HoldRow {
+  readonly remittanceId: string;
+  readonly accountNumber: bigint;
+  readonly amount: bigint;
+}
+
+export interface AccountTx extends LedgerTx {
+  account(accountNumber: bigint): Promise<AccountRow | undefined>;
+  putAccount(row: AccountRow): Promise<void>;
+  hold(remittanceId: string): Promise<HoldRow | undefined>;
+  putHold(row: HoldRow): Promise<void>;
+  deleteHold(remittanceId: string): Promise<void>;
+}
+
+/** A row of C (FIG. 5): the signed content and its signature by the currency device. */
+export interface CurrencyRow extends CurrencyRowContent {
+  readonly signerKeyNumber: number;
+  readonly signature: Buffer;
+}
+
+export interface UnitPlanRow {
+  readonly remittanceId: string;
+  readonly planJson: string;
+}
+
+export interface CurrencyTx extends LedgerTx {
+  unit(currencyNumber: bigint): Promise<CurrencyRow | undefined>;
+  unitsOf(
+    ownerAccount: bigint,
+    currencyType: string,
+    status: CurrencyRow['status'],
+  ): Promise<CurrencyRow[]>;
+  putUnit(row: CurrencyRow): Promise<void>;
+  /** The next number in the order of unit plans (see protocol/details.ts). */
+  nextPlanSequence(): Promise<bigint>;
+  /** Reserve `count` new currency numbers; returns the first. */
+  reserveUnitNumbers(count: number): Promise<bigint>;
+  plan(remittanceId: string): Promise<UnitPlanRow | undefined>;
+  putPlan(row: UnitPlanRow): Promise<void>;
+  deletePlan(remittanceId: string): Promise<void>;
+}
+
+export interface Store<Tx> {
+  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,93 @@
+// An account whose key is a shared HMAC secret (FIG. 6: "user terminal 210"): the devices hold it
+// with verify only, the terminal with sign. It opens, signs remittances, and the devices cannot
+// sign with it.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeployment, passphraseOf } from '../../src/deployment/demo.js';
+import { systemEnvironment } from '../../src/model/environment.js';
+import { loadKeystoreFile, saveKeystoreFile } from '../../src/signature/keystoreFile.js';
+import { freePortBase, startDeployment, type TestDeployment } from '../helpers/deployment.js';
+
+const sharedKeyNumber = 210;
+const sharedSecret = Buffer.from('763b7518363ca1addee279e664727dd6', 'hex');
+let deployment: TestDeployment;
+
+beforeAll(async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'triledger-shared-')), 'data');
+  const portBase = await freePortBase();
+  createDeployment(
+    dir,
+    { scheme: 'hmac', mode: 'confirm', portBase, host: '127.0.0.1' },
+    systemEnvironment,
+  );
+  // The operator installs the terminal's secret: verify only at the devices, sign in the terminal's wallet.
+  for (const name of ['transaction', 'account', 'currency', 'terminal']) {
+    const path = join(dir, `${name}.keystore.json`);
+    const keystore = loadKeystoreFile(path, passphraseOf(dir), { environment: systemEnvironment });
+    if (!keystore.ok) throw new Error(keystore.message);
+    const authorities = name === 'terminal' ? (['sign', 'verify'] as const) : (['verify'] as const);
+    const added = keystore.value.addKey({
+      keyNumber: sharedKeyNumber,
+      owner: 'terminal:210',
+      algorithm: 'hmac-sha256',
+      material: sharedSecret,
+      authorities,
+    });
+    if (!added.ok) throw new Error(added.message);
+    saveKeystoreFile(path, keystore.value, passphraseOf(dir), { environment: systemEnvironment });
+  }
+  deployment = await startDeployment({ dir, portBase });
+}, 90_000);
+
+afterAll(async () => {
+  await deployment?.stop();
+});
+
+describe('an account with a shared HMAC key', () => {
+  it('opens with the key number, receives and sends remittances signed with it', async () => {
+    const terminal = deployment.client(deployment.keystore('terminal'));
+    const opened = await terminal.openAccountWithSharedKey({
+      currencyType: 'JPY',
+      keyNumber: sharedKeyNumber,
+    });
+    if (!opened.ok) throw new Error(`${opened.code}: ${opened.message}`);
+    expect(opened.accountNumber).toBe(3n);
+    expect(opened.records[0]!.record).toMatchObject({
+      transactionType: 'account_issuing_request',
+      signerKeyNumber: sharedKeyNumber,
+    });
+
+    const toShared = await deployment.client(deployment.wallet(1n)).remit({
+      sourceAccount: 1n,
+      destinationAccount: 3n,
+      amount: 500n,
+      currencyType: 'JPY',
+      keyNumber: 1_000_001,
+    });
+    expect(toShared.ok).toBe(true);
+    const back = await terminal.remit({
+      sourceAccount: 3n,
+      destinationAccount: 1n,
+      amount: 200n,
+      currencyType: 'JPY',
+      keyNumber: sharedKeyNumber,
+    });
+    expect(back.ok).toBe(true);
+    const account = await terminal.read('/v1/accounts/3');
+    expect(account.ok && account.value['balance']).toBe('300');
+  });
+
+  it('a key already bound to an account cannot open another one; a device cannot sign with it', async () => {
+    const terminal = deployment.client(deployment.keystore('terminal'));
+    expect(
+      await terminal.openAccountWithSharedKey({ currencyType: 'JPY', keyNumber: sharedKeyNumber }),
+    ).toMatchObject({ ok: false, code: 'WrongSigner' });
+    const transactionKeys = deployment.keystore('transaction');
+    expect(transactionKeys.sign(sharedKeyNumber, Buffer.from('a1'))).toMatchObject({
+      ok: false,
+      code: 'AuthorityDenied',
+    });
+  });
+});

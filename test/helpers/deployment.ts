@@ -1,0 +1,121 @@
+// Starts a real deployment for a test: `triledger up` (three device processes, real HTTP, real
+// SQLite files) in a fresh temporary folder on free ports, and stops it afterwards.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { TerminalClient } from '../../src/client/terminal.js';
+import { deploymentInfo, passphraseOf, walletPath } from '../../src/deployment/demo.js';
+import { systemEnvironment } from '../../src/model/environment.js';
+import type { SignatureDevice } from '../../src/signature/device.js';
+import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
+import { binPath } from '../cli/run.js';
+
+export interface TestDeployment {
+  readonly dir: string;
+  readonly portBase: number;
+  /** What `triledger up` printed so far. */
+  output(): string;
+  readonly url: string;
+  keystore(name: string): SignatureDevice;
+  wallet(accountNumber: bigint): SignatureDevice;
+  client(keys: SignatureDevice): TerminalClient;
+  /** Open a device's SQLite file read-only (as an auditor would, for checks). */
+  database(device: 'transaction' | 'account' | 'currency'): Database.Database;
+  stop(): Promise<void>;
+}
+
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+export async function freePortBase(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await portIsFree(base)) && (await portIsFree(base + 1)) && (await portIsFree(base + 2)))
+      return base;
+  }
+  throw new Error('no three free ports in a row');
+}
+
+export async function startDeployment(
+  options: {
+    scheme?: 'hmac' | 'ed25519';
+    mode?: 'confirm' | 'update';
+    dir?: string;
+    portBase?: number;
+  } = {},
+): Promise<TestDeployment> {
+  const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');
+  const portBase = options.portBase ?? (await freePortBase());
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      binPath,
+      'up',
+      '--data',
+      dir,
+      '--port-base',
+      String(portBase),
+      '--scheme',
+      options.scheme ?? 'hmac',
+      '--mode',
+      options.mode ?? 'confirm',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`deployment did not come up:\n${output}`)),
+      60_000,
+    );
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('triledger is up')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`triledger up exited with ${code}:\n${output}`));
+    });
+  });
+  const passphrase = passphraseOf(dir);
+  const load = (path: string) => {
+    const loaded = loadKeystoreFile(path, passphrase, { environment: systemEnvironment });
+    if (!loaded.ok) throw new Error(loaded.message);
+    return loaded.value;
+  };
+  const clients: TerminalClient[] = [];
+  return {
+    dir,
+    portBase,
+    output: () => output,
+    url: deploymentInfo(dir).transactionUrl,
+    keystore: (name) => load(join(dir, `${name}.keystore.json`)),
+    wallet: (accountNumber) => load(walletPath(dir, accountNumber)),
+    client(keys) {
+      const client = new TerminalClient(deploymentInfo(dir), keys);
+      clients.push(client);
+      return client;
+    },
+    database: (device) =>
+      new Database(join(dir, `${device}.sqlite`), { readonly: true }).defaultSafeIntegers(true),
+    async stop() {
+      await Promise.all(clients.map((c) => c.close()));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
