@@ -26,7 +26,7 @@ import {
 import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, type VerifyingKeys } from '../protocol/verify.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
-import { type Operation, replayAccounts, replayUnits } from './replay.js';
+import { AccountReplay, UnitReplay } from './replay.js';
 
 export const copyNames = ['transaction', 'account', 'currency'] as const;
 export type CopyName = (typeof copyNames)[number];
@@ -75,7 +75,43 @@ export interface AuditInputs {
   readonly units: AsyncIterable<CurrencyRow>;
 }
 
-export type AuditProgress = (recordsChecked: number) => void;
+/**
+ * What recovery must do to one row so that its store holds what is correct: `remove` the row that
+ * is there (into quarantine), `put` the correct one. A, B and C alike; B and C content is re-signed
+ * by its own device when it is put.
+ */
+export type Repair =
+  | {
+      readonly store: 'A';
+      readonly device: CopyName;
+      readonly kind: FindingKind;
+      readonly transactionNumber: bigint;
+      readonly remove: boolean;
+      readonly put?: SignedRecord;
+    }
+  | {
+      readonly store: 'B';
+      readonly device: 'account';
+      readonly kind: FindingKind;
+      readonly accountNumber: bigint;
+      readonly remove: boolean;
+      readonly put?: AccountRowContent;
+    }
+  | {
+      readonly store: 'C';
+      readonly device: 'currency';
+      readonly kind: FindingKind;
+      readonly currencyNumber: bigint;
+      readonly remove: boolean;
+      readonly put?: CurrencyRowContent;
+    };
+
+export interface AuditOptions {
+  /** Called as records are checked (after each block of A, and per row of B and C). */
+  readonly onProgress?: (checked: number) => void;
+  /** Called once per row that recovery would change; never for rows that are correct or unknown. */
+  readonly onRepair?: (repair: Repair) => void;
+}
 
 function describeRecord({ record, signature }: SignedRecord): Record<string, string | number> {
   const described: Record<string, string | number> = {};
@@ -112,7 +148,7 @@ function contentKey(signed: SignedRecord): string {
 export async function audit(
   keys: VerifyingKeys,
   inputs: AuditInputs,
-  onProgress?: AuditProgress,
+  { onProgress, onRepair }: AuditOptions = {},
 ): Promise<AuditReport> {
   const findings: Finding[] = [];
   let findingsOmitted = 0;
@@ -121,7 +157,8 @@ export async function audit(
     else findingsOmitted += 1;
   };
   const accountKeys = new Map<bigint, number>();
-  const correctOperations: Operation[] = [];
+  const accountReplay = new AccountReplay();
+  const unitReplay = new UnitReplay();
   let unrecoverableBlocks = 0;
   let recordsChecked = 0;
   let operations = 0;
@@ -151,11 +188,15 @@ export async function audit(
       if (version.length > 0) lastNumber[index] = version.at(-1)!.record.transactionNumber;
     }
     operations += 1;
-    const correct = decideBlock(keys, accountKeys, block, versions, report);
+    const correct = decideBlock(keys, accountKeys, block, versions, report, onRepair);
     if (correct === undefined) unrecoverableBlocks += 1;
-    if (correct && correct.length > 0) {
+    // After an unrecoverable block, A is unknown from there on: the replay stops (B and C are then
+    // checked by their signatures only).
+    if (correct && correct.length > 0 && unrecoverableBlocks === 0) {
       lastCorrectNumber = correct.at(-1)!.record.transactionNumber;
-      correctOperations.push(correct.map((r) => r.record));
+      const operation = correct.map((r) => r.record);
+      accountReplay.apply(operation);
+      unitReplay.apply(operation);
       learnKey(keys, accountKeys, correct);
     }
     onProgress?.(recordsChecked);
@@ -180,7 +221,7 @@ export async function audit(
   // Where A itself is unknown, a replay would be a guess: then only the row signatures are checked.
   let rowsChecked = 0;
   const replayed = unrecoverableBlocks === 0;
-  const expectedAccounts = replayed ? replayAccounts(correctOperations) : undefined;
+  const expectedAccounts = replayed ? accountReplay.accounts : undefined;
   const seenAccounts = new Set<bigint>();
   for await (const row of inputs.accounts) {
     rowsChecked += 1;
@@ -196,21 +237,38 @@ export async function audit(
       accountRowBytes,
       keys,
       report,
+      (kind, remove, put) =>
+        onRepair?.({
+          store: 'B',
+          device: 'account',
+          kind,
+          accountNumber: row.accountNumber,
+          remove,
+          ...(put ? { put } : {}),
+        }),
     );
   }
   for (const [accountNumber, expected] of expectedAccounts ?? []) {
-    if (!seenAccounts.has(accountNumber))
-      report({
-        device: 'account',
-        store: 'B',
-        table: 'accounts',
-        key: `${accountNumber}`,
-        kind: 'deleted',
-        expected: describeRow(expected),
-        message: `account ${accountNumber} is missing`,
-      });
+    if (seenAccounts.has(accountNumber)) continue;
+    report({
+      device: 'account',
+      store: 'B',
+      table: 'accounts',
+      key: `${accountNumber}`,
+      kind: 'deleted',
+      expected: describeRow(expected),
+      message: `account ${accountNumber} is missing`,
+    });
+    onRepair?.({
+      store: 'B',
+      device: 'account',
+      kind: 'deleted',
+      accountNumber,
+      remove: false,
+      put: expected,
+    });
   }
-  const expectedUnits = replayed ? replayUnits(correctOperations) : undefined;
+  const expectedUnits = replayed ? unitReplay.finish() : undefined;
   const seenUnits = new Set<bigint>();
   for await (const row of inputs.units) {
     rowsChecked += 1;
@@ -226,19 +284,36 @@ export async function audit(
       currencyRowBytes,
       keys,
       report,
+      (kind, remove, put) =>
+        onRepair?.({
+          store: 'C',
+          device: 'currency',
+          kind,
+          currencyNumber: row.currencyNumber,
+          remove,
+          ...(put ? { put } : {}),
+        }),
     );
   }
   for (const [currencyNumber, expected] of expectedUnits ?? []) {
-    if (!seenUnits.has(currencyNumber))
-      report({
-        device: 'currency',
-        store: 'C',
-        table: 'currency_units',
-        key: `${currencyNumber}`,
-        kind: 'deleted',
-        expected: describeRow(expected),
-        message: `currency unit ${currencyNumber} is missing`,
-      });
+    if (seenUnits.has(currencyNumber)) continue;
+    report({
+      device: 'currency',
+      store: 'C',
+      table: 'currency_units',
+      key: `${currencyNumber}`,
+      kind: 'deleted',
+      expected: describeRow(expected),
+      message: `currency unit ${currencyNumber} is missing`,
+    });
+    onRepair?.({
+      store: 'C',
+      device: 'currency',
+      kind: 'deleted',
+      currencyNumber,
+      remove: false,
+      put: expected,
+    });
   }
   return {
     clean: findings.length === 0 && findingsOmitted === 0,
@@ -258,6 +333,7 @@ function decideBlock(
   block: bigint,
   versions: SignedRecord[][],
   report: (finding: Finding) => void,
+  onRepair: ((repair: Repair) => void) | undefined,
 ): SignedRecord[] | undefined {
   // Returns the correct records of the block ([] when it should be empty), or undefined when unknown.
   const base = block * blockSize + 1n;
@@ -287,6 +363,10 @@ function decideBlock(
     maximal.length === 1 || (maximal.length > 1 && maximal[0]!.copies > maximal[1]!.copies)
       ? maximal[0]!.version
       : undefined;
+  // No copy is valid as a whole: each may still hold good records where another was changed.
+  // Record by record, the version most copies agree on (or the only one) is taken; the assembled
+  // block stands only if its every signature and chain link verifies.
+  if (!chosen && maximal.length === 0) chosen = assembleBlock(keys, accountKeys, base, versions);
   // No valid version, and two copies agree the block is empty: what the third holds was inserted.
   if (!chosen && maximal.length === 0 && versions.filter((v) => v.length === 0).length >= 2) {
     chosen = [];
@@ -310,9 +390,37 @@ function decideBlock(
   }
   const inFlight = chosen.length > 0 && !chosen.some((r) => stepOf(r.record.transactionType) === 6);
   versions.forEach((version, index) => {
-    compareCopy(copyNames[index]!, version, chosen, inFlight, report);
+    compareCopy(copyNames[index]!, version, chosen, inFlight, report, onRepair);
   });
   return chosen;
+}
+
+function assembleBlock(
+  keys: VerifyingKeys,
+  accountKeys: Map<bigint, number>,
+  base: bigint,
+  versions: SignedRecord[][],
+): SignedRecord[] | undefined {
+  const byNumber = new Map<bigint, Map<string, { record: SignedRecord; copies: number }>>();
+  for (const version of versions)
+    for (const signed of version) {
+      const candidates = byNumber.get(signed.record.transactionNumber) ?? new Map();
+      const key = recordKey(signed);
+      const entry = candidates.get(key) ?? { record: signed, copies: 0 };
+      entry.copies += 1;
+      candidates.set(key, entry);
+      byNumber.set(signed.record.transactionNumber, candidates);
+    }
+  const assembled: SignedRecord[] = [];
+  for (const number of [...byNumber.keys()].sort((a, b) => (a < b ? -1 : 1))) {
+    const candidates = [...byNumber.get(number)!.values()].sort((a, b) => b.copies - a.copies);
+    const [first, second] = candidates;
+    if (!first || (second && second.copies === first.copies)) return undefined;
+    assembled.push(first.record);
+  }
+  return assembled.length > 0 && isValidBlock(keys, accountKeys, base, assembled)
+    ? assembled
+    : undefined;
 }
 
 function isValidBlock(
@@ -364,7 +472,17 @@ function compareCopy(
   correct: SignedRecord[],
   inFlight: boolean,
   report: (finding: Finding) => void,
+  onRepair: ((repair: Repair) => void) | undefined,
 ): void {
+  const repair = (transactionNumber: bigint, kind: FindingKind, put?: SignedRecord) =>
+    onRepair?.({
+      store: 'A',
+      device,
+      kind,
+      transactionNumber,
+      remove: found.has(transactionNumber),
+      ...(put ? { put } : {}),
+    });
   const found = new Map(version.map((r) => [r.record.transactionNumber, r]));
   const expected = new Map(correct.map((r) => [r.record.transactionNumber, r]));
   const where = (n: bigint) => ({
@@ -377,13 +495,15 @@ function compareCopy(
     const actual = found.get(number);
     if (!actual) {
       // Account and currency receive the records of an operation in flight only when it settles.
-      if (!(inFlight && device !== 'transaction'))
+      if (!(inFlight && device !== 'transaction')) {
         report({
           ...where(number),
           kind: 'deleted',
           expected: describeRecord(right),
           message: `record ${number} is missing`,
         });
+        repair(number, 'deleted', right);
+      }
       continue;
     }
     if (recordKey(actual) === recordKey(right)) continue;
@@ -411,15 +531,17 @@ function compareCopy(
       expected: describeRecord(right),
       message,
     });
+    repair(number, kind, right);
   }
   for (const [number, extra] of found) {
-    if (!expected.has(number))
-      report({
-        ...where(number),
-        kind: 'inserted',
-        found: describeRecord(extra),
-        message: `record ${number} should not exist`,
-      });
+    if (expected.has(number)) continue;
+    report({
+      ...where(number),
+      kind: 'inserted',
+      found: describeRecord(extra),
+      message: `record ${number} should not exist`,
+    });
+    repair(number, 'inserted');
   }
 }
 
@@ -435,6 +557,7 @@ function checkRow<Content extends AccountRowContent | CurrencyRowContent>(
   bytesOf: (content: Content) => Buffer,
   keys: VerifyingKeys,
   report: (finding: Finding) => void,
+  repair: (kind: FindingKind, remove: boolean, put?: Content) => void,
 ): void {
   const name = store === 'B' ? `account ${key}` : `currency unit ${key}`;
   const where = { device, store, table, key: `${key}` };
@@ -450,6 +573,7 @@ function checkRow<Content extends AccountRowContent | CurrencyRowContent>(
       found: describeRow(row),
       message: `${name} is not justified by any record of A`,
     });
+    repair('inserted', true);
   } else if (expected !== undefined && !bytesOf(content).equals(bytesOf(expected))) {
     const verifies = signatureValid ? ' (its signature verifies)' : '';
     report({
@@ -459,6 +583,7 @@ function checkRow<Content extends AccountRowContent | CurrencyRowContent>(
       expected: describeRow(expected),
       message: `${name} differs from the replay of A${verifies}`,
     });
+    repair('modified', true, expected);
   } else if (!signatureValid) {
     report({
       ...where,
@@ -466,5 +591,7 @@ function checkRow<Content extends AccountRowContent | CurrencyRowContent>(
       found: describeRow(row),
       message: `${name}: its row signature does not verify`,
     });
+    // Its content agrees with A: re-signing it repairs it. Without a replay nothing is known.
+    if (expected !== undefined) repair('signature', true, content);
   }
 }

@@ -39,7 +39,73 @@ const later = (a: bigint, b: bigint) => (a > b ? a : b);
 
 /** B as the transaction log justifies it. Operations in transaction-number order. */
 export function replayAccounts(operations: Iterable<Operation>): Map<bigint, AccountRowContent> {
-  const accounts = new Map<bigint, AccountRowContent>();
+  const replay = new AccountReplay();
+  for (const operation of operations) replay.apply(operation);
+  return replay.accounts;
+}
+
+/** C as the transaction log justifies it. Operations in any order: they are sorted by plan sequence. */
+export function replayUnits(operations: Iterable<Operation>): Map<bigint, CurrencyRowContent> {
+  const replay = new UnitReplay();
+  for (const operation of operations) replay.apply(operation);
+  return replay.finish();
+}
+
+/**
+ * The replay of B one operation at a time, so that the audit streams A through it: memory grows
+ * with the number of accounts, never with the length of the log.
+ */
+export class AccountReplay {
+  readonly accounts = new Map<bigint, AccountRowContent>();
+
+  apply(operation: Operation): void {
+    applyToAccounts(this.accounts, operation);
+  }
+}
+
+/**
+ * The replay of C one operation at a time. Plans are applied in sequence order: a plan that
+ * arrives early waits (the wait is bounded by how far concurrency reordered the log); a sequence
+ * that never arrives (a plan whose operation never reached the log) is skipped at `finish`.
+ */
+export class UnitReplay {
+  readonly #units = new Map<bigint, CurrencyRowContent>();
+  readonly #waiting = new Map<bigint, { plan: UnitPlan; operation: Operation }>();
+  #nextSequence = 1n;
+
+  apply(operation: Operation): void {
+    const { currencyResponse } = steps(operation);
+    if (currencyResponse?.outcome !== outcomeOk) return;
+    const plan = parseDetail(unitPlan, currencyResponse.detail);
+    assert(plan, 'an accepted currency response carries its plan');
+    const sequence = BigInt(plan.sequence);
+    assert(!this.#waiting.has(sequence), `plan ${sequence} appears once`);
+    this.#waiting.set(sequence, { plan, operation });
+    this.#drain();
+  }
+
+  finish(): Map<bigint, CurrencyRowContent> {
+    const rest = [...this.#waiting.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const sequence of rest) {
+      const { plan, operation } = this.#waiting.get(sequence)!;
+      this.#waiting.delete(sequence);
+      applyPlan(this.#units, plan, operation);
+    }
+    return this.#units;
+  }
+
+  #drain(): void {
+    for (;;) {
+      const next = this.#waiting.get(this.#nextSequence);
+      if (!next) return;
+      this.#waiting.delete(this.#nextSequence);
+      this.#nextSequence += 1n;
+      applyPlan(this.#units, next.plan, next.operation);
+    }
+  }
+}
+
+function applyToAccounts(accounts: Map<bigint, AccountRowContent>, operation: Operation): void {
   const change = (
     accountNumber: bigint | undefined,
     at: bigint,
@@ -50,98 +116,87 @@ export function replayAccounts(operations: Iterable<Operation>): Map<bigint, Acc
     assert(row, `account ${accountNumber} exists before it changes`);
     accounts.set(accountNumber, { ...row, ...edit(row), lastUpdate: later(row.lastUpdate, at) });
   };
-  for (const operation of operations) {
-    const { request, accountRequest, accountResponse, response } = steps(operation);
-    if (!accountRequest || accountResponse?.outcome !== outcomeOk) continue;
-    const amount = accountRequest.amount ?? 0n;
-    const at = accountRequest.dateTime;
-    const refusedAfter = response !== undefined && response.outcome !== outcomeOk;
-    const undoAt = response?.dateTime ?? 0n;
-    switch (operationOf(request.transactionType)) {
-      case 'account_issuing': {
-        const accountNumber = accountRequest.destinationAccount;
-        assert(
-          accountNumber !== undefined && accountRequest.currencyType !== undefined,
-          'a new account has a number and a currency',
-        );
-        accounts.set(accountNumber, {
-          accountNumber,
-          currencyType: accountRequest.currencyType,
-          balance: 0n,
-          held: 0n,
-          status: 'open',
-          lastUpdate: at,
-        });
-        if (refusedAfter) change(accountNumber, undoAt, () => ({ status: 'closed' }));
-        break;
-      }
-      case 'account_closing':
-        change(accountRequest.sourceAccount, at, () => ({ status: 'closed' }));
-        if (refusedAfter) change(accountRequest.sourceAccount, undoAt, () => ({ status: 'open' }));
-        break;
-      case 'issuance':
-        change(accountRequest.destinationAccount, at, (row) => ({ balance: row.balance + amount }));
-        if (refusedAfter)
-          change(accountRequest.destinationAccount, undoAt, (row) => ({
+  const { request, accountRequest, accountResponse, response } = steps(operation);
+  if (!accountRequest || accountResponse?.outcome !== outcomeOk) return;
+  const amount = accountRequest.amount ?? 0n;
+  const at = accountRequest.dateTime;
+  const refusedAfter = response !== undefined && response.outcome !== outcomeOk;
+  const undoAt = response?.dateTime ?? 0n;
+  switch (operationOf(request.transactionType)) {
+    case 'account_issuing': {
+      const accountNumber = accountRequest.destinationAccount;
+      assert(
+        accountNumber !== undefined && accountRequest.currencyType !== undefined,
+        'a new account has a number and a currency',
+      );
+      accounts.set(accountNumber, {
+        accountNumber,
+        currencyType: accountRequest.currencyType,
+        balance: 0n,
+        held: 0n,
+        status: 'open',
+        lastUpdate: at,
+      });
+      if (refusedAfter) change(accountNumber, undoAt, () => ({ status: 'closed' }));
+      break;
+    }
+    case 'account_closing':
+      change(accountRequest.sourceAccount, at, () => ({ status: 'closed' }));
+      if (refusedAfter) change(accountRequest.sourceAccount, undoAt, () => ({ status: 'open' }));
+      break;
+    case 'issuance':
+      change(accountRequest.destinationAccount, at, (row) => ({ balance: row.balance + amount }));
+      if (refusedAfter)
+        change(accountRequest.destinationAccount, undoAt, (row) => ({
+          balance: row.balance - amount,
+        }));
+      break;
+    case 'redemption':
+      change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
+      if (refusedAfter)
+        change(accountRequest.sourceAccount, undoAt, (row) => ({
+          balance: row.balance + amount,
+        }));
+      break;
+    case 'remittance':
+      if (accountRequest.transactionType === 'account_confirmation_request') {
+        change(accountRequest.sourceAccount, at, (row) => ({ held: row.held + amount }));
+        if (response?.outcome === outcomeOk) {
+          change(accountRequest.sourceAccount, undoAt, (row) => ({
             balance: row.balance - amount,
+            held: row.held - amount,
           }));
-        break;
-      case 'redemption':
+          change(accountRequest.destinationAccount, undoAt, (row) => ({
+            balance: row.balance + amount,
+          }));
+        } else if (response) {
+          change(accountRequest.sourceAccount, undoAt, (row) => ({ held: row.held - amount }));
+        }
+      } else {
         change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
-        if (refusedAfter)
+        change(accountRequest.destinationAccount, at, (row) => ({
+          balance: row.balance + amount,
+        }));
+        if (refusedAfter) {
           change(accountRequest.sourceAccount, undoAt, (row) => ({
             balance: row.balance + amount,
           }));
-        break;
-      case 'remittance':
-        if (accountRequest.transactionType === 'account_confirmation_request') {
-          change(accountRequest.sourceAccount, at, (row) => ({ held: row.held + amount }));
-          if (response?.outcome === outcomeOk) {
-            change(accountRequest.sourceAccount, undoAt, (row) => ({
-              balance: row.balance - amount,
-              held: row.held - amount,
-            }));
-            change(accountRequest.destinationAccount, undoAt, (row) => ({
-              balance: row.balance + amount,
-            }));
-          } else if (response) {
-            change(accountRequest.sourceAccount, undoAt, (row) => ({ held: row.held - amount }));
-          }
-        } else {
-          change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
-          change(accountRequest.destinationAccount, at, (row) => ({
-            balance: row.balance + amount,
+          change(accountRequest.destinationAccount, undoAt, (row) => ({
+            balance: row.balance - amount,
           }));
-          if (refusedAfter) {
-            change(accountRequest.sourceAccount, undoAt, (row) => ({
-              balance: row.balance + amount,
-            }));
-            change(accountRequest.destinationAccount, undoAt, (row) => ({
-              balance: row.balance - amount,
-            }));
-          }
         }
-        break;
-      case undefined:
-        assert(false, 'a request names its operation');
-    }
+      }
+      break;
+    case undefined:
+      assert(false, 'a request names its operation');
   }
-  return accounts;
 }
 
-/** C as the transaction log justifies it. Operations in any order: they are sorted by plan sequence. */
-export function replayUnits(operations: Iterable<Operation>): Map<bigint, CurrencyRowContent> {
-  const planned: { sequence: bigint; plan: UnitPlan; operation: Operation }[] = [];
-  for (const operation of operations) {
-    const { currencyResponse } = steps(operation);
-    if (currencyResponse?.outcome !== outcomeOk) continue;
-    const plan = parseDetail(unitPlan, currencyResponse.detail);
-    assert(plan, 'an accepted currency response carries its plan');
-    planned.push({ sequence: BigInt(plan.sequence), plan, operation });
-  }
-  planned.sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0));
-
-  const units = new Map<bigint, CurrencyRowContent>();
+function applyPlan(
+  units: Map<bigint, CurrencyRowContent>,
+  plan: UnitPlan,
+  operation: Operation,
+): void {
   const change = (number: string, at: bigint, edit: Partial<CurrencyRowContent>) => {
     const unit = units.get(BigInt(number));
     assert(unit, `unit ${number} exists before it changes`);
@@ -172,32 +227,28 @@ export function replayUnits(operations: Iterable<Operation>): Map<bigint, Curren
       });
     }
   };
-  for (const { plan, operation } of planned) {
-    const { request, currencyRequest, response } = steps(operation);
-    assert(currencyRequest?.currencyType !== undefined, 'a currency request names its currency');
-    const at = currencyRequest.dateTime;
-    if (currencyRequest.transactionType === 'currency_confirmation_request') {
-      for (const number of [...plan.moved, ...plan.retired]) change(number, at, { status: 'held' });
-      if (!response) continue;
-      if (response.outcome === outcomeOk) {
-        carryOut(plan, request.destinationAccount, request.currencyType ?? '', response.dateTime);
-      } else {
-        for (const number of [...plan.moved, ...plan.retired])
-          change(number, response.dateTime, { status: 'active' });
-      }
-      continue;
+  const { request, currencyRequest, response } = steps(operation);
+  assert(currencyRequest?.currencyType !== undefined, 'a currency request names its currency');
+  const at = currencyRequest.dateTime;
+  if (currencyRequest.transactionType === 'currency_confirmation_request') {
+    for (const number of [...plan.moved, ...plan.retired]) change(number, at, { status: 'held' });
+    if (!response) return;
+    if (response.outcome === outcomeOk) {
+      carryOut(plan, request.destinationAccount, request.currencyType ?? '', response.dateTime);
+    } else {
+      for (const number of [...plan.moved, ...plan.retired])
+        change(number, response.dateTime, { status: 'active' });
     }
-    carryOut(plan, currencyRequest.destinationAccount, currencyRequest.currencyType, at);
-    if (response && response.outcome !== outcomeOk) {
-      const undoAt = response.dateTime;
-      for (const number of plan.moved)
-        change(number, undoAt, {
-          ...(request.sourceAccount === undefined ? {} : { ownerAccount: request.sourceAccount }),
-        });
-      for (const number of plan.retired) change(number, undoAt, { status: 'active' });
-      for (const issued of plan.issued)
-        change(issued.currencyNumber, undoAt, { status: 'retired' });
-    }
+    return;
   }
-  return units;
+  carryOut(plan, currencyRequest.destinationAccount, currencyRequest.currencyType, at);
+  if (response && response.outcome !== outcomeOk) {
+    const undoAt = response.dateTime;
+    for (const number of plan.moved)
+      change(number, undoAt, {
+        ...(request.sourceAccount === undefined ? {} : { ownerAccount: request.sourceAccount }),
+      });
+    for (const number of plan.retired) change(number, undoAt, { status: 'active' });
+    for (const issued of plan.issued) change(issued.currencyNumber, undoAt, { status: 'retired' });
+  }
 }

@@ -7,6 +7,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { InvariantViolation } from '../model/assert.js';
+import { registerAuditCommands } from './auditCommand.js';
 import { registerClientCommands } from './clientCommands.js';
 import { registerDemoCommand } from './demoCommand.js';
 import { registerDeviceCommand } from './deviceCommand.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerDeviceCommand(program);
   registerUpCommand(program);
   registerClientCommands(program);
+  registerAuditCommands(program);
   return program;
 }
 

@@ -6,10 +6,12 @@
 //   {transaction,account,currency}.json            device configurations
 //   {transaction,account,currency}.keystore.json   device keystores: own key sign+verify, others verify
 //   issuer.keystore.json            the issuer's key (sign) and the device keys (verify)
+//   operator.keystore.json          the operator's key (sign), for audit and recovery
 //   terminal.keystore.json          what a new wallet starts from: the device keys, verify only
 //   wallets/account-N.keystore.json the key of account N (created by `account open`)
 //   {device}.sqlite                 the stores
-// Key numbers: 1 transaction, 2 account, 3 currency, 4 issuer; account keys 1,000,000 + N.
+// Key numbers: 1 transaction, 2 account, 3 currency, 4 issuer, 5 operator; account keys
+// 1,000,000 + N.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ export type DeviceName = 'transaction' | 'account' | 'currency';
 export const deviceNames: readonly DeviceName[] = ['account', 'currency', 'transaction'];
 export const deviceKeyNumbers = { transaction: 1, account: 2, currency: 3 } as const;
 export const issuerKeyNumber = 4;
+export const operatorKeyNumber = 5;
 export const portBaseDefault = 7101;
 
 export interface DemoOptions {
@@ -62,6 +65,7 @@ export function createDeployment(
     2: 'account',
     3: 'currency',
     [issuerKeyNumber]: 'issuer',
+    [operatorKeyNumber]: 'operator',
   } as Record<number, string>;
   const material = new Map<number, Buffer>();
   for (const keyNumber of Object.keys(owners).map(Number))
@@ -74,10 +78,16 @@ export function createDeployment(
     for (const [keyNumber, owner] of Object.entries(owners)) {
       const number = Number(keyNumber);
       const own = number === signer;
-      const algorithm: Algorithm =
-        options.scheme === 'hmac' ? 'hmac-sha256' : own ? 'ed25519-private' : 'ed25519-public';
+      // The operator key is Ed25519 in both schemes: a shared secret would let every holder of a
+      // verify copy forge admin requests.
+      const asymmetric = options.scheme === 'ed25519' || number === operatorKeyNumber;
+      const algorithm: Algorithm = !asymmetric
+        ? 'hmac-sha256'
+        : own
+          ? 'ed25519-private'
+          : 'ed25519-public';
       let keyMaterial = material.get(number)!;
-      if (options.scheme === 'ed25519' && !own) keyMaterial = publicKeyOf(keyMaterial, environment);
+      if (asymmetric && !own) keyMaterial = publicKeyOf(keyMaterial, environment);
       const authorities: Authority[] = own ? ['sign', 'verify'] : ['verify'];
       const added = device.addKey({
         keyNumber: number,
@@ -113,6 +123,7 @@ export function createDeployment(
       signingKeyNumber: deviceKeyNumbers[device],
       deviceKeys: deviceKeyNumbers,
       issuerKeyNumbers: [issuerKeyNumber],
+      operatorKeyNumbers: [operatorKeyNumber],
       ...(device === 'transaction'
         ? {
             peers: {
@@ -137,6 +148,15 @@ export function createDeployment(
   );
   assert(
     createKeystoreFile(
+      join(dir, 'operator.keystore.json'),
+      keystoreFor(operatorKeyNumber),
+      passphrase,
+      fileOptions,
+    ).ok,
+    'operator keystore',
+  );
+  assert(
+    createKeystoreFile(
       join(dir, 'terminal.keystore.json'),
       keystoreFor(undefined),
       passphrase,
@@ -149,6 +169,7 @@ export function createDeployment(
     signatureZeroHex,
     deviceKeys: deviceKeyNumbers,
     issuerKeyNumbers: [issuerKeyNumber],
+    operatorKeyNumbers: [operatorKeyNumber],
     scheme: options.scheme,
     mode: options.mode,
   };

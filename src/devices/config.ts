@@ -24,6 +24,8 @@ export const deviceConfigSchema = z.strictObject({
   signingKeyNumber: keyNumber,
   deviceKeys: z.strictObject({ transaction: keyNumber, account: keyNumber, currency: keyNumber }),
   issuerKeyNumbers: z.array(keyNumber).default([]),
+  /** Keys whose signature authorises the admin endpoints (audit, recovery) on `transaction`. */
+  operatorKeyNumbers: z.array(keyNumber).default([]),
   peers: z.strictObject({ account: z.url(), currency: z.url() }).optional(),
   protocol: z.strictObject({
     mode: z.enum(['confirm', 'update']).default('confirm'),

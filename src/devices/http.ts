@@ -14,6 +14,8 @@ import { type Failure, httpStatusOf } from '../model/errors.js';
 export const publicBodyBytesMax = 64 * 1024;
 export const internalBodyBytesMax = 16 * 1024 * 1024;
 export const requestTimeoutMs = 30_000;
+/** What a 503 answer asks the caller to wait before retrying. */
+export const retryAfterSeconds = 5;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -51,6 +53,12 @@ export function createHttpServer(options: { bodyBytesMax: number; logLevel: stri
         undefined,
       );
     }
+  });
+
+  // Every 503 (Maintenance, PeerUnavailable) tells the caller when to try again.
+  server.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 503) void reply.header('retry-after', String(retryAfterSeconds));
+    return payload;
   });
 
   server.setNotFoundHandler((request, reply) => {

@@ -33,7 +33,7 @@ export function registerInternalRoutes(
     if (!request.url.startsWith('/internal/')) return;
     const refused = verifyEnvelope(
       context.signatures,
-      context.deviceKeys.transaction,
+      [context.deviceKeys.transaction],
       request.headers['triledger-signature'] as string | undefined,
       { method: request.method, path: request.url, body: request.rawBody ?? Buffer.alloc(0) },
       context.environment.nowMs(),

@@ -5,7 +5,8 @@
 // too late, is PeerUnavailable. Nothing here retries: the caller decides (an operation records
 // the failure in its response).
 
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
+import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { DeviceContext } from './context.js';
@@ -75,7 +76,71 @@ export class PeerClient {
     }
   }
 
+  /**
+   * A streaming export (NDJSON): yields each line parsed, in order, holding one chunk at a time.
+   * A refusal, a broken connection or a malformed line ends it with a StreamFailure.
+   */
+  async *lines(path: string): AsyncGenerator<unknown> {
+    const signature = signEnvelope(
+      this.context.signatures,
+      this.context.signingKeyNumber,
+      'GET',
+      path,
+      Buffer.alloc(0),
+      this.context.environment.nowMs(),
+    );
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#pool.request({
+        method: 'GET',
+        path,
+        headers: { [envelopeHeader]: signature },
+      });
+    } catch (error) {
+      throw new StreamFailure(
+        fail(
+          'PeerUnavailable',
+          `${this.name} at ${this.origin} did not answer: ${messageOf(error)}`,
+        ),
+      );
+    }
+    if (response.statusCode !== 200) {
+      const text = await response.body.text();
+      throw new StreamFailure(
+        fail(
+          'PeerUnavailable',
+          `${this.name} refused the export (HTTP ${response.statusCode}): ${text.slice(0, 200)}`,
+        ),
+      );
+    }
+    let pending = '';
+    try {
+      for await (const chunk of response.body) {
+        pending += (chunk as Buffer).toString('utf8');
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          if (line.length > 0) yield JSON.parse(line);
+          newline = pending.indexOf('\n');
+        }
+        if (pending.length > exportLineBytesMax)
+          throw new Error(`a line is longer than ${exportLineBytesMax} bytes`);
+      }
+      if (pending.length > 0) throw new Error('the export ends in the middle of a line');
+    } catch (error) {
+      if (error instanceof StreamFailure) throw error;
+      throw new StreamFailure(
+        fail('PeerUnavailable', `${this.name}'s export broke off: ${messageOf(error)}`),
+      );
+    }
+  }
+
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -4,9 +4,17 @@
 // the store. A device refuses to start with a configuration, keystore or store it cannot trust.
 
 import { readFileSync } from 'node:fs';
+import { accountLine, linesOf, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import {
+  accountContentFromWire,
+  currencyContentFromWire,
+  WireAccountContent,
+  WireCurrencyContent,
+} from '../protocol/rowWire.js';
+import type { SignatureDevice } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { openAccountStore, openCurrencyStore, openTransactionStore } from '../store/sqlite.js';
 import { registerAccountRoutes } from './account/routes.js';
@@ -17,6 +25,8 @@ import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { createHttpServer, internalBodyBytesMax, publicBodyBytesMax } from './http.js';
 import { PeerClient } from './peerClient.js';
+import { registerExportRoute, registerRepairRoute } from './recoveryRoutes.js';
+import { AdminService, registerAdminRoutes } from './transaction/admin.js';
 import { registerTransactionRoutes } from './transaction/routes.js';
 import { TransactionService } from './transaction/service.js';
 
@@ -29,6 +39,13 @@ function passphraseOf(config: DeviceConfig): string {
   if (config.passphraseFile)
     return readFileSync(config.passphraseFile, 'utf8').replace(/\r?\n$/, '');
   return process.env['TRILEDGER_PASSPHRASE'] ?? '';
+}
+
+/** The keystore file's keys alone: what the audit verifies with (no key learned from a store). */
+function loadVerifyingKeys(config: DeviceConfig, environment: Environment): SignatureDevice {
+  const loaded = loadKeystoreFile(config.keystore, passphraseOf(config), { environment });
+  assert(loaded.ok, 'the keystore that opened at start opens again');
+  return loaded.value;
 }
 
 export async function startDevice(
@@ -79,7 +96,12 @@ export async function startDevice(
         config.protocol.timestampSkewMsMax,
       );
       await service.loadAccountKeys();
-      await registerTransactionRoutes(server, context, service, peers);
+      const admin = new AdminService(context, service, peers, () => ({
+        ...context,
+        signatures: loadVerifyingKeys(config, environment),
+      }));
+      await registerTransactionRoutes(server, context, service, peers, admin);
+      registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
       closers.push(
         () => peers.account.close(),
         () => peers.currency.close(),
@@ -92,6 +114,11 @@ export async function startDevice(
       const service = new AccountService(context, store);
       await service.loadAccountKeys();
       registerAccountRoutes(server, context, service);
+      registerExportRoute(server, 'transactions', () => linesOf(store.exportRecords(), recordLine));
+      registerExportRoute(server, 'accounts', () => linesOf(store.exportAccounts(), accountLine));
+      registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
+        service.repair(batch),
+      );
       closers.push(() => store.close());
       break;
     }
@@ -100,6 +127,11 @@ export async function startDevice(
       const service = new CurrencyService(context, store);
       await service.loadAccountKeys();
       registerCurrencyRoutes(server, context, service);
+      registerExportRoute(server, 'transactions', () => linesOf(store.exportRecords(), recordLine));
+      registerExportRoute(server, 'units', () => linesOf(store.exportUnits(), unitLine));
+      registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
+        service.repair(batch),
+      );
       closers.push(() => store.close());
       break;
     }

@@ -76,6 +76,20 @@ export const errorCatalogue = {
     description:
       'An operation with this request id is still in progress; retry with the same request id later.',
   },
+  Maintenance: {
+    httpStatus: 503,
+    description:
+      'The ledger is in maintenance (recovery is running); retry after the number of seconds in Retry-After.',
+  },
+  AuditInProgress: {
+    httpStatus: 409,
+    description: 'An audit or recovery is already running; only one runs at a time.',
+  },
+  RepairTooLarge: {
+    httpStatus: 422,
+    description:
+      'The audit asks for more repairs than one recovery run makes; nothing was changed. The damage needs an operator.',
+  },
   PeerUnavailable: {
     httpStatus: 503,
     description:

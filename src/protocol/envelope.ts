@@ -1,6 +1,7 @@
 // The signature on every request between devices.
 //
-// `account` and `currency` act only on requests signed by the transaction device's key. The header
+// `account` and `currency` act only on requests signed by the transaction device's key, and the
+// transaction device's admin endpoints only on requests signed by an operator key. The header
 // `triledger-signature: KEY.SENT_AT_MS.SIGNATURE_HEX` signs "TLM1" || u16 len(method) || method ||
 // u16 len(path) || path || i64 sent-at || SHA-256(body). A request outside the allowed clock skew,
 // or signed by any other key, is refused before its body is even validated. The records inside
@@ -39,9 +40,10 @@ export function signEnvelope(
   return `${keyNumber}.${sentAtMs}.${signed.value.toString('hex')}`;
 }
 
+/** Check a request's envelope; only a key of `allowedKeyNumbers` may have signed it. */
 export function verifyEnvelope(
   device: SignatureDevice,
-  expectedKeyNumber: number,
+  allowedKeyNumbers: readonly number[],
   header: string | undefined,
   request: { method: string; path: string; body: Uint8Array },
   nowMs: number,
@@ -51,13 +53,14 @@ export function verifyEnvelope(
   if (!match)
     return fail('SignatureInvalid', `the request carries no valid ${envelopeHeader} header`);
   const [, keyText, sentText, signatureHex] = match as unknown as [string, string, string, string];
-  if (Number(keyText) !== expectedKeyNumber)
-    return fail('WrongSigner', 'only the transaction device may call this device');
+  const keyNumber = Number(keyText);
+  if (!allowedKeyNumbers.includes(keyNumber))
+    return fail('WrongSigner', `key ${keyNumber} may not call this endpoint`);
   const sentAtMs = BigInt(sentText);
   if (Math.abs(nowMs - Number(sentAtMs)) > skewMsMax)
     return fail('StaleTimestamp', 'the request was signed too long ago');
   const verified = device.verify(
-    expectedKeyNumber,
+    keyNumber,
     envelopeMessage(request.method, request.path, sentAtMs, request.body),
     Buffer.from(signatureHex, 'hex'),
   );

@@ -11,11 +11,14 @@ import { encodeRecord } from '../model/encoding.js';
 import { transactionRecordType } from '../model/records.js';
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
+import { exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
 import type {
   AccountKeyRow,
   AccountRow,
+  AccountStore,
   AccountTx,
   CurrencyRow,
+  CurrencyStore,
   CurrencyTx,
   HoldRow,
   LedgerTx,
@@ -94,7 +97,23 @@ CREATE TABLE IF NOT EXISTS unit_plans (remittance_id TEXT PRIMARY KEY, plan_json
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
 };
 
-const schemaVersion = 1n;
+/** What recovery removes is kept here, never just deleted (one table in every device's store). */
+const quarantineSchema = `
+CREATE TABLE IF NOT EXISTS quarantine (
+  id INTEGER PRIMARY KEY,
+  quarantined_at INTEGER NOT NULL,
+  table_name TEXT NOT NULL,
+  row_key TEXT NOT NULL,
+  row_json TEXT NOT NULL,
+  reason TEXT NOT NULL
+);`;
+
+/** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
+const migrations: Record<DeviceKind, readonly string[]> = {
+  transaction: [schemas.transaction, quarantineSchema],
+  account: [schemas.account, quarantineSchema],
+  currency: [schemas.currency, quarantineSchema],
+};
 
 type Row = Record<string, unknown>;
 
@@ -117,15 +136,17 @@ export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Dat
       `${path} holds the store of the ${String(other['device'])} device, not ${kind}`,
     );
   }
-  if (!applied.some((row) => row['version'] === schemaVersion)) {
+  migrations[kind].forEach((sql, index) => {
+    const version = BigInt(index + 1);
+    if (applied.some((row) => row['version'] === version)) return;
     db.transaction(() => {
-      db.exec(schemas[kind]);
+      db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, device) VALUES (?, ?)').run(
-        schemaVersion,
+        version,
         kind,
       );
     })();
-  }
+  });
   return db;
 }
 
@@ -166,6 +187,10 @@ function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
   return a.signature.equals(b.signature) && bytes(a).equals(bytes(b));
 }
 
+function isFailure(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
+}
+
 /** One serialized transaction at a time over a single connection. */
 class SqliteStore<Tx> implements Store<Tx> {
   #queue: Promise<unknown> = Promise.resolve();
@@ -179,7 +204,8 @@ class SqliteStore<Tx> implements Store<Tx> {
       this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await work(this.tx);
-        this.db.exec('COMMIT');
+        // A refusal changes nothing: whatever the work wrote before it refused is undone.
+        this.db.exec(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
         return result;
       } catch (error) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -195,6 +221,42 @@ class SqliteStore<Tx> implements Store<Tx> {
     await this.#queue;
     this.db.close();
   }
+
+  exportRecords(): AsyncIterable<SignedRecord> {
+    return exportRecords(this.db.name);
+  }
+}
+
+/** A row as JSON for the quarantine table: integers as decimal strings, bytes as hex. */
+function quarantineJson(row: object): string {
+  return JSON.stringify(row, (_key, value: unknown) => {
+    if (typeof value === 'bigint') return value.toString();
+    if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer')
+      return Buffer.from((value as { data: number[] }).data).toString('hex');
+    return value;
+  });
+}
+
+function quarantiner(db: Database.Database, table: string, keyColumn: string) {
+  const read = db.prepare(`SELECT * FROM ${table} WHERE ${keyColumn} = ?`);
+  const remove = db.prepare(`DELETE FROM ${table} WHERE ${keyColumn} = ?`);
+  const keep = db.prepare(
+    'INSERT INTO quarantine (quarantined_at, table_name, row_key, row_json, reason) VALUES (?, ?, ?, ?, ?)',
+  );
+  /** Move one row into the quarantine table; returns it converted, or undefined when absent. */
+  return <T extends object>(
+    key: bigint,
+    reason: string,
+    atMs: bigint,
+    convert: (row: Row) => T,
+  ): T | undefined => {
+    const row = read.get(key) as Row | undefined;
+    if (!row) return undefined;
+    const converted = convert(row);
+    keep.run(atMs, table, key.toString(), quarantineJson(converted), reason);
+    assert(remove.run(key).changes === 1, 'the quarantined row is removed');
+    return converted;
+  };
 }
 
 function ledgerTx(db: Database.Database): LedgerTx {
@@ -211,6 +273,8 @@ function ledgerTx(db: Database.Database): LedgerTx {
     VALUES (?, ?, ?, ?) ON CONFLICT (account_number) DO NOTHING`);
   const getKey = db.prepare('SELECT * FROM account_keys WHERE account_number = ?');
   const allKeys = db.prepare('SELECT * FROM account_keys ORDER BY account_number');
+  const quarantineRow = quarantiner(db, 'transactions', 'transaction_number');
+  const countRecords = db.prepare('SELECT count(*) AS n FROM transactions');
   const keyFromRow = (row: Row): AccountKeyRow => {
     const publicKey = row['public_key'] as Uint8Array | null;
     return {
@@ -259,6 +323,12 @@ function ledgerTx(db: Database.Database): LedgerTx {
     },
     async accountKeys() {
       return (allKeys.all() as Row[]).map(keyFromRow);
+    },
+    async recordCount() {
+      return (countRecords.get() as Row)['n'] as bigint;
+    },
+    async quarantineRecord(transactionNumber, reason, atMs) {
+      return quarantineRow(transactionNumber, reason, atMs, recordFromRow);
     },
   };
 }
@@ -340,8 +410,9 @@ export function accountFromRow(row: Row): AccountRow {
   };
 }
 
-export function openAccountStore(path: string): Store<AccountTx> & { db: Database.Database } {
+export function openAccountStore(path: string): AccountStore & { db: Database.Database } {
   const db = openSqliteDatabase(path, 'account');
+  const quarantineRow = quarantiner(db, 'accounts', 'account_number');
   const getAccount = db.prepare('SELECT * FROM accounts WHERE account_number = ?');
   const upsertAccount =
     db.prepare(`INSERT INTO accounts (account_number, currency_type, balance, held, status,
@@ -388,8 +459,14 @@ export function openAccountStore(path: string): Store<AccountTx> & { db: Databas
     async deleteHold(remittanceId) {
       removeHold.run(remittanceId);
     },
+    async quarantineAccount(accountNumber, reason, atMs) {
+      return quarantineRow(accountNumber, reason, atMs, accountFromRow);
+    },
   };
-  return Object.assign(new SqliteStore(db, tx), { db });
+  return Object.assign(new SqliteStore(db, tx), {
+    db,
+    exportAccounts: () => exportAccounts(path),
+  });
 }
 
 export function unitFromRow(row: Row): CurrencyRow {
@@ -405,8 +482,9 @@ export function unitFromRow(row: Row): CurrencyRow {
   };
 }
 
-export function openCurrencyStore(path: string): Store<CurrencyTx> & { db: Database.Database } {
+export function openCurrencyStore(path: string): CurrencyStore & { db: Database.Database } {
   const db = openSqliteDatabase(path, 'currency');
+  const quarantineRow = quarantiner(db, 'currency_units', 'currency_number');
   const advance = counter(db);
   const getUnit = db.prepare('SELECT * FROM currency_units WHERE currency_number = ?');
   const unitsOf = db.prepare(
@@ -460,6 +538,9 @@ export function openCurrencyStore(path: string): Store<CurrencyTx> & { db: Datab
     async deletePlan(remittanceId) {
       removePlan.run(remittanceId);
     },
+    async quarantineUnit(currencyNumber, reason, atMs) {
+      return quarantineRow(currencyNumber, reason, atMs, unitFromRow);
+    },
   };
-  return Object.assign(new SqliteStore(db, tx), { db });
+  return Object.assign(new SqliteStore(db, tx), { db, exportUnits: () => exportUnits(path) });
 }

@@ -3,7 +3,9 @@
 // Device logic talks only to these interfaces, never to SQL, so the same logic runs on SQLite
 // (./sqlite.ts, the default) and, in a later issue, PostgreSQL. Every change happens inside
 // `transact`, one database transaction: it commits entirely (durably, before the promise resolves)
-// or not at all. Methods are async so that a networked database fits behind them.
+// or not at all. Work that throws, or returns a Failure (`{ ok: false }`), is rolled back: a
+// refused request leaves no partial write behind. Methods are async so that a networked database
+// fits behind them.
 
 import type { SignedRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
@@ -24,6 +26,14 @@ export interface LedgerTx {
   putAccountKey(row: AccountKeyRow): Promise<void>;
   accountKey(accountNumber: bigint): Promise<AccountKeyRow | undefined>;
   accountKeys(): Promise<AccountKeyRow[]>;
+  /** How many records of A this store holds. */
+  recordCount(): Promise<bigint>;
+  /** Recovery: move the record at this number into the quarantine table; returns what was there. */
+  quarantineRecord(
+    transactionNumber: bigint,
+    reason: string,
+    atMs: bigint,
+  ): Promise<SignedRecord | undefined>;
 }
 
 export interface OperationRow {
@@ -67,6 +77,12 @@ export interface AccountTx extends LedgerTx {
   hold(remittanceId: string): Promise<HoldRow | undefined>;
   putHold(row: HoldRow): Promise<void>;
   deleteHold(remittanceId: string): Promise<void>;
+  /** Recovery: move the row into the quarantine table; returns what was there. */
+  quarantineAccount(
+    accountNumber: bigint,
+    reason: string,
+    atMs: bigint,
+  ): Promise<AccountRow | undefined>;
 }
 
 /** A row of C (FIG. 5): the signed content and its signature by the currency device. */
@@ -95,9 +111,30 @@ export interface CurrencyTx extends LedgerTx {
   plan(remittanceId: string): Promise<UnitPlanRow | undefined>;
   putPlan(row: UnitPlanRow): Promise<void>;
   deletePlan(remittanceId: string): Promise<void>;
+  /** Recovery: move the row into the quarantine table; returns what was there. */
+  quarantineUnit(
+    currencyNumber: bigint,
+    reason: string,
+    atMs: bigint,
+  ): Promise<CurrencyRow | undefined>;
 }
 
 export interface Store<Tx> {
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * A consistent snapshot of A in ascending transaction number, streamed (constant memory) while
+   * the device keeps writing: what the audit reads.
+   */
+  exportRecords(): AsyncIterable<SignedRecord>;
+}
+
+export interface AccountStore extends Store<AccountTx> {
+  /** B in ascending account number, streamed like exportRecords. */
+  exportAccounts(): AsyncIterable<AccountRow>;
+}
+
+export interface CurrencyStore extends Store<CurrencyTx> {
+  /** C in ascending currency number, streamed like exportRecords. */
+  exportUnits(): AsyncIterable<CurrencyRow>;
 }

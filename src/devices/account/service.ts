@@ -21,10 +21,12 @@ import {
   answered,
   type DeviceContext,
   loadAccountKeysInto,
+  now,
   registerAccountKey,
   settleOperation,
   verifyOperation,
 } from '../context.js';
+import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export class AccountService {
   constructor(
@@ -33,13 +35,22 @@ export class AccountService {
   ) {}
 
   /** At start: make every account's key usable for verification. */
-  /** At start: make every account's key usable for verification. */
   loadAccountKeys(): Promise<void> {
     return loadAccountKeysInto(this.context, this.store);
   }
 
   async account(accountNumber: bigint): Promise<AccountRow | undefined> {
     return this.store.transact((tx) => tx.account(accountNumber));
+  }
+
+  /** Recovery (devices/repair.ts): B rows are re-signed here, exactly as the replay of A gives them. */
+  repair(batch: RepairBatch<AccountRowContent>): Promise<Result<RepairCounts>> {
+    return this.store.transact((tx) =>
+      applyRepairs(tx, batch, now(this.context), {
+        quarantine: (t, key, reason, atMs) => t.quarantineAccount(key, reason, atMs),
+        putSigned: (t, content) => this.putSigned(t, content),
+      }),
+    );
   }
 
   exchange(records: readonly SignedRecord[]): Promise<Result<SignedRecord>> {
@@ -270,6 +281,10 @@ export class AccountService {
       current && current.lastUpdate > change.lastUpdate
         ? { ...change, lastUpdate: current.lastUpdate }
         : change;
+    await this.putSigned(tx, content);
+  }
+
+  private async putSigned(tx: AccountTx, content: AccountRowContent): Promise<void> {
     assert(
       content.balance >= 0n && content.held >= 0n && content.held <= content.balance,
       'invariant 3: no negative balance, held within balance',

@@ -1,35 +1,11 @@
 // HTTP routes of the currency device: the internal exchange and settlement, and signed unit rows.
 import Type from 'typebox';
-import { CurrencyType, isoOf } from '../../protocol/wire.js';
-import type { CurrencyRow } from '../../store/types.js';
+import { currencyRowToWire } from '../../protocol/rowWire.js';
+import { CurrencyType } from '../../protocol/wire.js';
 import type { DeviceContext } from '../context.js';
 import type { HttpServer } from '../http.js';
 import { AccountNumberParam, registerInternalRoutes } from '../internalRoutes.js';
 import type { CurrencyService } from './service.js';
-
-export function currencyRowToWire(row: CurrencyRow) {
-  return {
-    currencyNumber: row.currencyNumber.toString(),
-    currencyType: row.currencyType,
-    value: row.value.toString(),
-    ownerAccount: row.ownerAccount.toString(),
-    status: row.status,
-    lastUpdate: isoOf(row.lastUpdate),
-    signerKeyNumber: row.signerKeyNumber,
-    signature: row.signature.toString('hex'),
-  };
-}
-
-export const WireCurrencyRow = Type.Object({
-  currencyNumber: Type.String(),
-  currencyType: Type.String(),
-  value: Type.String(),
-  ownerAccount: Type.String(),
-  status: Type.Union([Type.Literal('active'), Type.Literal('held'), Type.Literal('retired')]),
-  lastUpdate: Type.String(),
-  signerKeyNumber: Type.Integer(),
-  signature: Type.String(),
-});
 
 export function registerCurrencyRoutes(
   server: HttpServer,

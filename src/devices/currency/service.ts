@@ -21,9 +21,11 @@ import {
   answered,
   type DeviceContext,
   loadAccountKeysInto,
+  now,
   settleOperation,
   verifyOperation,
 } from '../context.js';
+import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 interface Decision {
   readonly outcome: string;
@@ -39,6 +41,16 @@ export class CurrencyService {
   /** At start: make every account's key usable for verification. */
   loadAccountKeys(): Promise<void> {
     return loadAccountKeysInto(this.context, this.store);
+  }
+
+  /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
+  repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
+    return this.store.transact((tx) =>
+      applyRepairs(tx, batch, now(this.context), {
+        quarantine: (t, key, reason, atMs) => t.quarantineUnit(key, reason, atMs),
+        putSigned: (t, content) => this.putSigned(t, content),
+      }),
+    );
   }
 
   async unitsOf(accountNumber: bigint, currencyType: string): Promise<CurrencyRow[]> {
@@ -280,6 +292,10 @@ export class CurrencyService {
       current && current.lastUpdate > change.lastUpdate
         ? { ...change, lastUpdate: current.lastUpdate }
         : change;
+    await this.putSigned(tx, content);
+  }
+
+  private async putSigned(tx: CurrencyTx, content: CurrencyRowContent): Promise<void> {
     assert(content.value > 0n, 'a unit has a positive value');
     const signature = this.context.signatures.sign(
       this.context.signingKeyNumber,

@@ -3,6 +3,7 @@
 
 import type { DeviceContext } from '../context.js';
 import { createHttpServer } from '../http.js';
+import { type AdminService, registerAdminRoutes } from './admin.js';
 import { registerTransactionRoutes } from './routes.js';
 import type { Peers, TransactionService } from './service.js';
 
@@ -37,6 +38,14 @@ export async function transactionOpenApi(): Promise<Record<string, unknown>> {
     {} as DeviceContext,
     {} as TransactionService,
     {} as Peers,
+    {} as AdminService,
+  );
+  registerAdminRoutes(
+    server,
+    {} as DeviceContext,
+    [],
+    {} as TransactionService,
+    {} as AdminService,
   );
   await server.ready();
   const document = server.swagger() as unknown as Record<string, unknown>;

@@ -7,7 +7,7 @@
 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Type, { type Static } from 'typebox';
+import Type from 'typebox';
 import { type Failure, fail } from '../../model/errors.js';
 import { parseNumberId } from '../../model/money.js';
 import {
@@ -20,13 +20,13 @@ import {
   requestRecordOf,
 } from '../../protocol/requests.js';
 import { accountRowBytes, currencyRowBytes } from '../../protocol/rows.js';
+import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import { parseIso, RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
-import type { WireAccountRow } from '../account/routes.js';
 import type { DeviceContext } from '../context.js';
-import type { WireCurrencyRow } from '../currency/routes.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
+import type { AdminService } from './admin.js';
 import type { Peers, Reply, TransactionService } from './service.js';
 
 export const historyPageSizeMax = 100;
@@ -54,6 +54,7 @@ export async function registerTransactionRoutes(
   context: DeviceContext,
   service: TransactionService,
   peers: Peers,
+  admin: AdminService,
 ): Promise<void> {
   await server.register(swagger, {
     openapi: {
@@ -179,7 +180,7 @@ export async function registerTransactionRoutes(
         `/internal/v1/accounts/${request.params.accountNumber}/units?currencyType=${encodeURIComponent(account.currencyType)}`,
       );
       if (!answer.ok) return sendFailure(reply, answer);
-      const units = (answer.value as { units: Static<typeof WireCurrencyRow>[] }).units;
+      const units = (answer.value as { units: WireCurrencyRow[] }).units;
       for (const unit of units) {
         const bytes = currencyRowBytes({
           ...unit,
@@ -276,7 +277,23 @@ export async function registerTransactionRoutes(
     },
   );
 
-  server.get('/health', async () => ({ device: 'transaction', status: 'ok', mode: context.mode }));
+  server.get('/health', async () => {
+    const lastAudit = admin.lastAudit;
+    return {
+      device: 'transaction',
+      status: service.inMaintenance ? 'maintenance' : 'ok',
+      mode: context.mode,
+      ...(lastAudit
+        ? {
+            lastAudit: {
+              at: new Date(lastAudit.atMs).toISOString(),
+              clean: lastAudit.clean,
+              findings: lastAudit.findings,
+            },
+          }
+        : {}),
+    };
+  });
 }
 
 function isoMs(text: string): bigint {
@@ -288,10 +305,10 @@ async function fetchAccount(
   context: DeviceContext,
   peers: Peers,
   accountNumber: string,
-): Promise<Static<typeof WireAccountRow> | Failure> {
+): Promise<WireAccountRow | Failure> {
   const answer = await peers.account.get(`/internal/v1/accounts/${accountNumber}`);
   if (!answer.ok) return answer;
-  const row = (answer.value as { account: Static<typeof WireAccountRow> }).account;
+  const row = (answer.value as { account: WireAccountRow }).account;
   const bytes = accountRowBytes({
     ...row,
     accountNumber: BigInt(row.accountNumber),

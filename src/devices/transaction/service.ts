@@ -47,8 +47,12 @@ import {
   verifyOperation,
 } from '../context.js';
 import type { PeerClient } from '../peerClient.js';
+import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
+/** How long entering maintenance waits for the operations in flight to finish. */
+export const drainMsMax = 30_000;
+const drainPollMs = 10;
 
 /** What the HTTP layer sends back: a status and a JSON body. Stored, so a repeat gets the same. */
 export interface Reply {
@@ -69,6 +73,9 @@ export function failureReply(failure: Failure, extra: Record<string, unknown> = 
 }
 
 export class TransactionService {
+  #operationsActive = 0;
+  #maintenance = false;
+
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<TransactionTx>,
@@ -80,8 +87,61 @@ export class TransactionService {
     return loadAccountKeysInto(this.context, this.store);
   }
 
+  get inMaintenance(): boolean {
+    return this.#maintenance;
+  }
+
+  /** Stop taking new operations and wait for those in flight to finish (recovery runs alone). */
+  async enterMaintenance(): Promise<Result<undefined>> {
+    assert(!this.#maintenance, 'maintenance is entered once at a time');
+    this.#maintenance = true;
+    const deadline = this.context.environment.nowMs() + drainMsMax;
+    while (this.#operationsActive > 0) {
+      if (this.context.environment.nowMs() > deadline) {
+        this.#maintenance = false;
+        return fail(
+          'RequestInProgress',
+          `operations were still in flight after ${drainMsMax / 1000} s; nothing was changed`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, drainPollMs));
+    }
+    return ok(undefined);
+  }
+
+  leaveMaintenance(): void {
+    assert(this.#maintenance, 'maintenance is left after it was entered');
+    this.#maintenance = false;
+  }
+
+  /** Recovery of this device's copy of A (devices/repair.ts): it keeps no B or C rows. */
+  repair(batch: RepairBatch<unknown>): Promise<Result<RepairCounts>> {
+    return this.store.transact((tx) =>
+      applyRepairs(tx, batch, BigInt(this.context.environment.nowMs()), undefined),
+    );
+  }
+
+  exportRecords(): AsyncIterable<SignedRecord> {
+    return this.store.exportRecords();
+  }
+
+  recordCount(): Promise<bigint> {
+    return this.store.transact((tx) => tx.recordCount());
+  }
+
   /** Run one operation from its signed request record (transaction number 0) to its reply. */
   async submit(request: SignedRecord): Promise<Reply> {
+    if (this.#maintenance)
+      return failureReply(fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
+    this.#operationsActive += 1;
+    try {
+      return await this.#run(request);
+    } finally {
+      this.#operationsActive -= 1;
+    }
+  }
+
+  async #run(request: SignedRecord): Promise<Reply> {
     const nowMs = this.context.environment.nowMs();
     if (Math.abs(nowMs - Number(request.record.dateTime)) > this.timestampSkewMsMax) {
       return failureReply(

@@ -1,0 +1,166 @@
+// The line format of the streaming exports the audit reads (one JSON object per line, NDJSON).
+//
+// A device writes each stored row as it is, through the wire shapes of protocol/wire.ts and
+// protocol/rowWire.ts. What an attacker wrote may fit no shape at all (text in a number column, a
+// time out of range): such a row becomes an `unreadable` line with its key, and reads back as a
+// placeholder whose signature can never verify, so the audit reports it like any other changed row
+// and recovery replaces it. A line is never dropped and never stops the export.
+
+import { Value } from 'typebox/value';
+import { assert } from '../model/assert.js';
+import { type Failure, fail } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
+import {
+  accountRowFromWire,
+  accountRowToWire,
+  currencyRowFromWire,
+  currencyRowToWire,
+  WireAccountRow,
+  WireCurrencyRow,
+} from '../protocol/rowWire.js';
+import { recordFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
+import type { AccountRow, CurrencyRow } from '../store/types.js';
+
+export const exportLineBytesMax = 64 * 1024;
+export const exportContentType = 'application/x-ndjson';
+
+const unreadableMark = Buffer.from('unreadable');
+
+/** The wire shape of a stored row, or the `unreadable` mark when it has none. */
+function wireOf(convert: () => unknown, keyName: string, key: unknown): unknown {
+  try {
+    return convert();
+  } catch {
+    return { [keyName]: String(key), unreadable: true };
+  }
+}
+
+function line(wire: unknown, keyName: string, key: unknown): string {
+  const text = JSON.stringify(wire);
+  return text.length <= exportLineBytesMax
+    ? text
+    : JSON.stringify({ [keyName]: String(key), unreadable: true });
+}
+
+const recordWire = (signed: SignedRecord) =>
+  wireOf(() => recordToWire(signed), 'transactionNumber', signed.record.transactionNumber);
+
+export const recordLine = (signed: SignedRecord): string =>
+  line(recordWire(signed), 'transactionNumber', signed.record.transactionNumber);
+
+export const accountLine = (row: AccountRow): string =>
+  line(
+    wireOf(() => accountRowToWire(row), 'accountNumber', row.accountNumber),
+    'accountNumber',
+    row.accountNumber,
+  );
+
+export const unitLine = (row: CurrencyRow): string =>
+  line(
+    wireOf(() => currencyRowToWire(row), 'currencyNumber', row.currencyNumber),
+    'currencyNumber',
+    row.currencyNumber,
+  );
+
+/** A device's own copy, read as the others are read through their exports (without the JSON text). */
+export async function* ownRecords(rows: AsyncIterable<SignedRecord>): AsyncGenerator<SignedRecord> {
+  for await (const signed of rows) {
+    const read = recordOfLine(recordWire(signed));
+    assert(!('broken' in read), 'a stored record always has its transaction number');
+    yield read;
+  }
+}
+
+/** Parsed export lines to typed rows; a line without even a key ends the stream. */
+export async function* readLines<T extends object>(
+  values: AsyncIterable<unknown>,
+  read: (value: unknown) => LineResult<T>,
+  source: string,
+): AsyncGenerator<T> {
+  for await (const value of values) {
+    const row = read(value);
+    if ('broken' in row)
+      throw new StreamFailure(fail('PeerUnavailable', `${source}: ${row.broken}`));
+    yield row;
+  }
+}
+
+/** Ends a stream that cannot go on; carries the failure to report. */
+export class StreamFailure extends Error {
+  override readonly name = 'StreamFailure';
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}
+
+/** The key of a line, or undefined when even that is unusable (then the export itself is broken). */
+function keyOf(value: unknown, keyName: string): bigint | undefined {
+  const text = (value as Record<string, unknown> | null)?.[keyName];
+  return typeof text === 'string' && /^[0-9]{1,20}$/.test(text) ? BigInt(text) : undefined;
+}
+
+export type LineResult<T> = T | { readonly broken: string };
+
+export function recordOfLine(value: unknown): LineResult<SignedRecord> {
+  if (Value.Check(WireRecord, value)) {
+    const parsed = recordFromWire(value);
+    if (parsed.ok) return parsed.value;
+  }
+  const transactionNumber = keyOf(value, 'transactionNumber');
+  if (transactionNumber === undefined) return { broken: 'a line without a transaction number' };
+  return {
+    record: {
+      transactionNumber,
+      remittanceId: 'unreadable',
+      transactionType: 'remittance_request',
+      dateTime: 0n,
+      signerKeyNumber: 0,
+    },
+    signature: unreadableMark,
+  };
+}
+
+export function accountOfLine(value: unknown): LineResult<AccountRow> {
+  if (Value.Check(WireAccountRow, value)) {
+    const parsed = accountRowFromWire(value);
+    if (parsed.ok) return parsed.value;
+  }
+  const accountNumber = keyOf(value, 'accountNumber');
+  if (accountNumber === undefined) return { broken: 'a line without an account number' };
+  return {
+    accountNumber,
+    currencyType: 'unreadable',
+    balance: 0n,
+    held: 0n,
+    status: 'closed',
+    lastUpdate: 0n,
+    signerKeyNumber: 0,
+    signature: unreadableMark,
+  };
+}
+
+export function unitOfLine(value: unknown): LineResult<CurrencyRow> {
+  if (Value.Check(WireCurrencyRow, value)) {
+    const parsed = currencyRowFromWire(value);
+    if (parsed.ok) return parsed.value;
+  }
+  const currencyNumber = keyOf(value, 'currencyNumber');
+  if (currencyNumber === undefined) return { broken: 'a line without a currency number' };
+  return {
+    currencyNumber,
+    currencyType: 'unreadable',
+    value: 1n,
+    ownerAccount: 0n,
+    status: 'retired',
+    lastUpdate: 0n,
+    signerKeyNumber: 0,
+    signature: unreadableMark,
+  };
+}
+
+export async function* linesOf<T>(
+  rows: AsyncIterable<T>,
+  line: (row: T) => string,
+): AsyncGenerator<string> {
+  for await (const row of rows) yield line(row);
+}

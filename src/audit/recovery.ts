@@ -1,0 +1,152 @@
+// Recovery (DESIGN section 6): repair what the audit found, then audit again.
+//
+// The audit (./audit.ts) decides what is correct and names, for every wrong row, what to remove and
+// what to put (a Repair). Recovery only carries that out, device by device, in batches that each
+// apply atomically (devices/repair.ts): removed rows go to the device's quarantine table, B and C
+// rows are re-signed by their own device. Where the audit found no correct version (an
+// unrecoverable block of A, or B and C without a replay), it names no repair, and nothing is
+// changed there. A second audit then shows what recovery achieved; it is clean unless something
+// was unrecoverable.
+//
+// The module is generic over how stores are read and repaired (LedgerAccess): the transaction
+// device wires it to its own store and its peers over HTTP.
+
+import type { RepairBatch, RepairCounts } from '../devices/repair.js';
+import { repairBatchSizeMax } from '../devices/repair.js';
+import { fail, ok, type Result } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
+import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
+import type { VerifyingKeys } from '../protocol/verify.js';
+import {
+  type AuditInputs,
+  type AuditReport,
+  audit,
+  type CopyName,
+  copyNames,
+  type Repair,
+} from './audit.js';
+
+/** The most row changes one recovery run makes; beyond it, it refuses before changing anything. */
+export const repairsMax = 1_000_000;
+
+export type RowContent = AccountRowContent | CurrencyRowContent;
+
+export interface LedgerAccess {
+  /** Fresh streams of the five stores, for one audit. */
+  open(): AuditInputs;
+  /** Apply one batch at one device, atomically. */
+  repair(device: CopyName, batch: RepairBatch<RowContent>): Promise<Result<RepairCounts>>;
+}
+
+export type RecoveryPhase = 'audit' | 'repair' | 'verify';
+export type RecoveryProgress = (phase: RecoveryPhase, done: number) => void;
+
+export interface RecoveryReport {
+  /** The audit that decided the repairs. */
+  readonly before: AuditReport;
+  readonly repaired: Readonly<Record<CopyName, RepairCounts>>;
+  /** The audit after the repairs: clean, unless part of the ledger was unrecoverable. */
+  readonly after: AuditReport;
+  readonly recovered: boolean;
+}
+
+interface MutableBatch {
+  records: { remove: { key: bigint; kind: string }[]; put: SignedRecord[] };
+  rows: { remove: { key: bigint; kind: string }[]; put: RowContent[] };
+}
+
+const emptyBatch = (): MutableBatch => ({
+  records: { remove: [], put: [] },
+  rows: { remove: [], put: [] },
+});
+
+const sizeOf = (batch: MutableBatch) =>
+  batch.records.remove.length +
+  batch.records.put.length +
+  batch.rows.remove.length +
+  batch.rows.put.length;
+
+/** Repairs grouped per device into batches; a repair's removal and put stay in one batch. */
+class RepairPlan {
+  readonly batches: Record<CopyName, MutableBatch[]> = {
+    transaction: [],
+    account: [],
+    currency: [],
+  };
+  size = 0;
+
+  add(repair: Repair): void {
+    this.size += 1;
+    if (this.size > repairsMax) return;
+    const batches = this.batches[repair.device];
+    let batch = batches.at(-1);
+    if (!batch || sizeOf(batch) + 2 > repairBatchSizeMax) {
+      batch = emptyBatch();
+      batches.push(batch);
+    }
+    const kind = repair.kind;
+    switch (repair.store) {
+      case 'A':
+        if (repair.remove) batch.records.remove.push({ key: repair.transactionNumber, kind });
+        if (repair.put) batch.records.put.push(repair.put);
+        break;
+      case 'B':
+        if (repair.remove) batch.rows.remove.push({ key: repair.accountNumber, kind });
+        if (repair.put) batch.rows.put.push(repair.put);
+        break;
+      case 'C':
+        if (repair.remove) batch.rows.remove.push({ key: repair.currencyNumber, kind });
+        if (repair.put) batch.rows.put.push(repair.put);
+        break;
+    }
+  }
+}
+
+const noRepairs: RepairCounts = { recordsRemoved: 0, recordsPut: 0, rowsRemoved: 0, rowsPut: 0 };
+
+export async function recover(
+  keys: () => VerifyingKeys,
+  access: LedgerAccess,
+  onProgress?: RecoveryProgress,
+): Promise<Result<RecoveryReport>> {
+  const plan = new RepairPlan();
+  const before = await audit(keys(), access.open(), {
+    onProgress: (done) => onProgress?.('audit', done),
+    onRepair: (repair) => plan.add(repair),
+  });
+  const repaired: Record<CopyName, RepairCounts> = {
+    transaction: noRepairs,
+    account: noRepairs,
+    currency: noRepairs,
+  };
+  if (plan.size === 0) return ok({ before, repaired, after: before, recovered: before.clean });
+  if (plan.size > repairsMax)
+    return fail(
+      'RepairTooLarge',
+      `the audit asks for ${plan.size} repairs, more than ${repairsMax} in one run; nothing was changed`,
+    );
+  let done = 0;
+  for (const device of copyNames) {
+    for (const batch of plan.batches[device]) {
+      const applied = await access.repair(device, batch);
+      if (!applied.ok)
+        return fail(
+          applied.code,
+          `repairing ${device} stopped after ${done} changes (each batch applies whole; run recovery again): ${applied.message}`,
+        );
+      const total = repaired[device];
+      repaired[device] = {
+        recordsRemoved: total.recordsRemoved + applied.value.recordsRemoved,
+        recordsPut: total.recordsPut + applied.value.recordsPut,
+        rowsRemoved: total.rowsRemoved + applied.value.rowsRemoved,
+        rowsPut: total.rowsPut + applied.value.rowsPut,
+      };
+      done += sizeOf(batch);
+      onProgress?.('repair', done);
+    }
+  }
+  const after = await audit(keys(), access.open(), {
+    onProgress: (checked) => onProgress?.('verify', checked),
+  });
+  return ok({ before, repaired, after, recovered: after.clean });
+}

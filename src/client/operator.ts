@@ -1,0 +1,99 @@
+// The operator's client: runs an audit or a recovery on the transaction device's admin endpoints.
+//
+// Each request is signed with an operator key (the envelope of protocol/envelope.ts). The answer is
+// a stream of JSON lines (devices/transaction/admin.ts): progress events, then one result. A result
+// that never comes (a dropped connection, a device that stopped) is PeerUnavailable, never a clean
+// report.
+
+import { request } from 'undici';
+import type { AuditReport } from '../audit/audit.js';
+import type { RecoveryPhase, RecoveryReport } from '../audit/recovery.js';
+import type { AdminEvent } from '../devices/transaction/admin.js';
+import { type Environment, systemEnvironment } from '../model/environment.js';
+import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
+import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
+import type { SignatureDevice } from '../signature/device.js';
+
+/** The longest silence between two lines of the answer (progress comes every 250 ms). */
+export const adminSilenceMsMax = 120_000;
+export const adminLineBytesMax = 64 * 1024 * 1024;
+
+export type ProgressListener = (phase: RecoveryPhase, done: number, total: number) => void;
+
+export class OperatorClient {
+  constructor(
+    private readonly transactionUrl: string,
+    private readonly keys: SignatureDevice,
+    private readonly keyNumber: number,
+    private readonly environment: Environment = systemEnvironment,
+  ) {}
+
+  async audit(onProgress?: ProgressListener): Promise<Result<AuditReport>> {
+    const result = await this.#run('/v1/admin/audit', onProgress);
+    if (!result.ok) return result;
+    return result.value.event === 'report'
+      ? ok(result.value.report)
+      : fail('PeerUnavailable', 'the transaction device answered something else than a report');
+  }
+
+  async recover(onProgress?: ProgressListener): Promise<Result<RecoveryReport>> {
+    const result = await this.#run('/v1/admin/recover', onProgress);
+    if (!result.ok) return result;
+    return result.value.event === 'recovery'
+      ? ok(result.value.recovery)
+      : fail('PeerUnavailable', 'the transaction device answered something else than a recovery');
+  }
+
+  async #run(path: string, onProgress?: ProgressListener): Promise<Result<AdminEvent>> {
+    const body = Buffer.from('{}');
+    const signature = signEnvelope(
+      this.keys,
+      this.keyNumber,
+      'POST',
+      path,
+      body,
+      this.environment.nowMs(),
+    );
+    let pending = '';
+    try {
+      const response = await request(new URL(path, this.transactionUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [envelopeHeader]: signature },
+        body,
+        headersTimeout: adminSilenceMsMax,
+        bodyTimeout: adminSilenceMsMax,
+      });
+      if (response.statusCode !== 200) {
+        const error = (
+          (await response.body.json()) as { error?: { code?: string; message?: string } }
+        ).error;
+        return error?.code && Object.hasOwn(errorCatalogue, error.code)
+          ? fail(error.code as ErrorCode, error.message ?? '')
+          : fail('PeerUnavailable', `the transaction device answered HTTP ${response.statusCode}`);
+      }
+      for await (const chunk of response.body) {
+        pending += (chunk as Buffer).toString('utf8');
+        if (pending.length > adminLineBytesMax)
+          return fail('PeerUnavailable', 'the answer holds a line beyond the size limit');
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const event = JSON.parse(pending.slice(0, newline)) as AdminEvent;
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+          if (event.event === 'progress') onProgress?.(event.phase, event.done, event.total);
+          else if (event.event === 'error')
+            return Object.hasOwn(errorCatalogue, event.error.code)
+              ? fail(event.error.code as ErrorCode, event.error.message)
+              : fail('PeerUnavailable', event.error.message);
+          else return ok(event);
+        }
+      }
+      return fail('PeerUnavailable', 'the answer ended before its result');
+    } catch (error) {
+      return fail(
+        'PeerUnavailable',
+        `the transaction device at ${this.transactionUrl} did not answer: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+}

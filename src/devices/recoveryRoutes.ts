@@ -1,0 +1,96 @@
+// The internal routes the audit and recovery use on `account` and `currency`.
+//
+// Export: GET /internal/v1/export/{name} streams a store as NDJSON (audit/exportLines.ts) from a
+// consistent snapshot, in key order, in constant memory, while the device keeps working.
+// Repair: POST /internal/v1/repair applies one batch of repairs (devices/repair.ts) in one database
+// transaction. Both sit under /internal/, so the transaction device's envelope signature is checked
+// before anything else (internalRoutes.ts).
+
+import { Readable } from 'node:stream';
+import Type, { type TSchema } from 'typebox';
+import { exportContentType } from '../audit/exportLines.js';
+import type { Result } from '../model/errors.js';
+import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js';
+import { type HttpServer, sendFailure } from './http.js';
+import { type RepairBatch, type RepairCounts, repairBatchSizeMax } from './repair.js';
+
+/** Lines are sent in chunks of about this size. */
+export const exportChunkBytes = 64 * 1024;
+
+async function* chunksOf(lines: AsyncIterable<string>): AsyncGenerator<string> {
+  let chunk = '';
+  for await (const line of lines) {
+    chunk += `${line}\n`;
+    if (chunk.length >= exportChunkBytes) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+export function registerExportRoute(
+  server: HttpServer,
+  name: string,
+  lines: () => AsyncIterable<string>,
+): void {
+  server.get(`/internal/v1/export/${name}`, { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(exportContentType).send(Readable.from(chunksOf(lines()))),
+  );
+}
+
+const Removal = Type.Object(
+  { key: DecimalString, kind: Type.String({ pattern: '^[a-z]{1,32}$' }) },
+  { additionalProperties: false },
+);
+
+export function repairBody<Content extends TSchema>(content: Content) {
+  const list = <T extends TSchema>(item: T) => Type.Array(item, { maxItems: repairBatchSizeMax });
+  return Type.Object(
+    {
+      records: Type.Object(
+        { remove: list(Removal), put: list(WireRecord) },
+        { additionalProperties: false },
+      ),
+      rows: Type.Object(
+        { remove: list(Removal), put: list(content) },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export function registerRepairRoute<Wire, Content>(
+  server: HttpServer,
+  content: TSchema,
+  contentFromWire: (wire: Wire) => Result<Content>,
+  repair: (batch: RepairBatch<Content>) => Promise<Result<RepairCounts>>,
+): void {
+  server.post(
+    '/internal/v1/repair',
+    { schema: { body: repairBody(content), hide: true } },
+    async (request, reply) => {
+      const body = request.body as {
+        records: { remove: { key: string; kind: string }[]; put: WireRecord[] };
+        rows: { remove: { key: string; kind: string }[]; put: Wire[] };
+      };
+      const put = recordsFromWire(body.records.put);
+      if (!put.ok) return sendFailure(reply, put);
+      const rows: Content[] = [];
+      for (const wire of body.rows.put) {
+        const parsed = contentFromWire(wire);
+        if (!parsed.ok) return sendFailure(reply, parsed);
+        rows.push(parsed.value);
+      }
+      const removals = (list: { key: string; kind: string }[]) =>
+        list.map(({ key, kind }) => ({ key: BigInt(key), kind }));
+      const repaired = await repair({
+        records: { remove: removals(body.records.remove), put: put.value },
+        rows: { remove: removals(body.rows.remove), put: rows },
+      });
+      if (!repaired.ok) return sendFailure(reply, repaired);
+      return repaired.value;
+    },
+  );
+}

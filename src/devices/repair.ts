@@ -1,0 +1,76 @@
+// Recovery at one device: what the audit found wrong goes into quarantine, what is correct goes in.
+//
+// The transaction device sends each device batches of repairs it derived from a full audit
+// (audit/recovery.ts): records of A to remove and to put, and for `account` and `currency` rows
+// of B or C. A batch is one database transaction: it applies entirely or not at all. Rows put
+// into B or C are signed here, by the device's own key, exactly as given (the replay of A decided
+// their content, lastUpdate included). Records put into A carry their original signatures: a record
+// whose signature does not verify is never made valid, because nothing here signs records.
+
+import { fail, ok, type Result } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
+import type { LedgerTx } from '../store/types.js';
+
+/** The most removals plus puts in one repair request. */
+export const repairBatchSizeMax = 500;
+
+export interface Removal {
+  readonly key: bigint;
+  /** What the audit found (a FindingKind): kept with the row in quarantine. */
+  readonly kind: string;
+}
+
+export interface RepairBatch<Content> {
+  readonly records: { readonly remove: readonly Removal[]; readonly put: readonly SignedRecord[] };
+  readonly rows: { readonly remove: readonly Removal[]; readonly put: readonly Content[] };
+}
+
+export interface RepairCounts {
+  readonly recordsRemoved: number;
+  readonly recordsPut: number;
+  readonly rowsRemoved: number;
+  readonly rowsPut: number;
+}
+
+export interface RowRepairer<Tx, Content> {
+  quarantine(tx: Tx, key: bigint, reason: string, atMs: bigint): Promise<unknown>;
+  /** Sign the content with the device's key and store it (replacing nothing: removals come first). */
+  putSigned(tx: Tx, content: Content): Promise<void>;
+}
+
+export function batchSize(batch: RepairBatch<unknown>): number {
+  return (
+    batch.records.remove.length +
+    batch.records.put.length +
+    batch.rows.remove.length +
+    batch.rows.put.length
+  );
+}
+
+/** Apply one batch inside the caller's transaction; a conflict returns a Failure (rolled back). */
+export async function applyRepairs<Tx extends LedgerTx, Content>(
+  tx: Tx,
+  batch: RepairBatch<Content>,
+  atMs: bigint,
+  rows: RowRepairer<Tx, Content> | undefined,
+): Promise<Result<RepairCounts>> {
+  if (batchSize(batch) > repairBatchSizeMax)
+    return fail('InvalidInput', `a repair batch holds at most ${repairBatchSizeMax} changes`);
+  if (!rows && (batch.rows.remove.length > 0 || batch.rows.put.length > 0))
+    return fail('InvalidInput', 'this device keeps no rows besides A');
+  let recordsRemoved = 0;
+  for (const { key, kind } of batch.records.remove)
+    if (await tx.quarantineRecord(key, `recovery: ${kind}`, atMs)) recordsRemoved += 1;
+  if (!(await tx.appendRecords(batch.records.put)))
+    return fail('RecordConflict', 'a record to put conflicts with one that is stored');
+  let rowsRemoved = 0;
+  for (const { key, kind } of batch.rows.remove)
+    if (await rows?.quarantine(tx, key, `recovery: ${kind}`, atMs)) rowsRemoved += 1;
+  for (const content of batch.rows.put) await rows?.putSigned(tx, content);
+  return ok({
+    recordsRemoved,
+    recordsPut: batch.records.put.length,
+    rowsRemoved,
+    rowsPut: batch.rows.put.length,
+  });
+}

@@ -1,0 +1,272 @@
+// The operator's endpoints on the transaction device: audit and recovery (DESIGN section 6).
+//
+// POST /v1/admin/audit and POST /v1/admin/recover act only on a request signed by an operator key
+// (the envelope of protocol/envelope.ts, `operatorKeyNumbers` in the configuration). The audit
+// reads the three copies of A, B and C through the devices' streaming exports, never by opening
+// another device's database. The answer is a stream of JSON lines: progress events while it runs,
+// then the report (or an error), so a terminal can draw a progress bar and a console can watch.
+// Recovery puts the ledger in maintenance first: new requests get 503 Maintenance with
+// Retry-After until it is done. One audit or recovery runs at a time.
+
+import { PassThrough } from 'node:stream';
+import Type from 'typebox';
+import { type AuditReport, audit } from '../../audit/audit.js';
+import {
+  accountOfLine,
+  exportContentType,
+  ownRecords,
+  readLines,
+  recordOfLine,
+  StreamFailure,
+  unitOfLine,
+} from '../../audit/exportLines.js';
+import {
+  type LedgerAccess,
+  type RecoveryPhase,
+  type RecoveryReport,
+  type RowContent,
+  recover,
+} from '../../audit/recovery.js';
+import { type Failure, fail, ok, type Result } from '../../model/errors.js';
+import { verifyEnvelope } from '../../protocol/envelope.js';
+import type { AccountRowContent, CurrencyRowContent } from '../../protocol/rows.js';
+import { accountContentToWire, currencyContentToWire } from '../../protocol/rowWire.js';
+import type { VerifyingKeys } from '../../protocol/verify.js';
+import { recordToWire } from '../../protocol/wire.js';
+import type { DeviceContext } from '../context.js';
+import { type HttpServer, sendFailure } from '../http.js';
+import { envelopeSkewMsMax } from '../internalRoutes.js';
+import type { RepairBatch, RepairCounts } from '../repair.js';
+import type { Peers, TransactionService } from './service.js';
+
+/** Progress events are sent at most this often. */
+export const progressIntervalMs = 250;
+
+export interface AuditSummary {
+  readonly atMs: number;
+  readonly clean: boolean;
+  readonly findings: number;
+}
+
+export type AdminEvent =
+  | { event: 'progress'; phase: RecoveryPhase; done: number; total: number }
+  | { event: 'report'; report: AuditReport }
+  | { event: 'recovery'; recovery: RecoveryReport }
+  | { event: 'error'; error: { code: string; message: string } };
+
+export class AdminService {
+  #running = false;
+  #lastAudit: AuditSummary | undefined;
+
+  constructor(
+    private readonly context: DeviceContext,
+    private readonly service: TransactionService,
+    private readonly peers: Peers,
+    /** Fresh verifying keys for each audit: the keystore file's keys, never keys learned at run time. */
+    private readonly verifyingKeys: () => VerifyingKeys,
+  ) {}
+
+  get lastAudit(): AuditSummary | undefined {
+    return this.#lastAudit;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** How many records the audit will read: the transaction device's copy, three times. */
+  async recordsTotal(): Promise<number> {
+    return 3 * Number(await this.service.recordCount());
+  }
+
+  async audit(onProgress: (done: number) => void): Promise<Result<AuditReport>> {
+    return this.#exclusive(async () => {
+      const report = await audit(this.verifyingKeys(), this.#access().open(), { onProgress });
+      this.#remember(report);
+      return ok(report);
+    });
+  }
+
+  async recover(
+    onProgress: (phase: RecoveryPhase, done: number) => void,
+  ): Promise<Result<RecoveryReport>> {
+    return this.#exclusive(async () => {
+      const entered = await this.service.enterMaintenance();
+      if (!entered.ok) return entered;
+      try {
+        const recovered = await recover(this.verifyingKeys, this.#access(), onProgress);
+        if (recovered.ok) this.#remember(recovered.value.after);
+        return recovered;
+      } finally {
+        this.service.leaveMaintenance();
+      }
+    });
+  }
+
+  async #exclusive<T>(work: () => Promise<Result<T>>): Promise<Result<T>> {
+    if (this.#running)
+      return fail('AuditInProgress', 'an audit or recovery is already running; try again later');
+    this.#running = true;
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof StreamFailure) return error.failure;
+      throw error;
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #remember(report: AuditReport): void {
+    this.#lastAudit = {
+      atMs: this.context.environment.nowMs(),
+      clean: report.clean,
+      findings: report.findings.length + report.findingsOmitted,
+    };
+  }
+
+  #access(): LedgerAccess {
+    const { account, currency } = this.peers;
+    return {
+      open: () => ({
+        copies: {
+          transaction: ownRecords(this.service.exportRecords()),
+          account: readLines(
+            account.lines('/internal/v1/export/transactions'),
+            recordOfLine,
+            'account',
+          ),
+          currency: readLines(
+            currency.lines('/internal/v1/export/transactions'),
+            recordOfLine,
+            'currency',
+          ),
+        },
+        accounts: readLines(
+          account.lines('/internal/v1/export/accounts'),
+          accountOfLine,
+          'account',
+        ),
+        units: readLines(currency.lines('/internal/v1/export/units'), unitOfLine, 'currency'),
+      }),
+      repair: async (device, batch) => {
+        if (device === 'transaction') return this.service.repair(batch);
+        const toWire = (content: RowContent) =>
+          device === 'account'
+            ? accountContentToWire(content as AccountRowContent)
+            : currencyContentToWire(content as CurrencyRowContent);
+        const answer = await this.peers[device].post(
+          '/internal/v1/repair',
+          batchToWire(batch, toWire),
+        );
+        return answer.ok ? ok(answer.value as RepairCounts) : answer;
+      },
+    };
+  }
+}
+
+function batchToWire(batch: RepairBatch<RowContent>, toWire: (content: RowContent) => unknown) {
+  const removals = (list: readonly { key: bigint; kind: string }[]) =>
+    list.map(({ key, kind }) => ({ key: key.toString(), kind }));
+  return {
+    records: { remove: removals(batch.records.remove), put: batch.records.put.map(recordToWire) },
+    rows: { remove: removals(batch.rows.remove), put: batch.rows.put.map(toWire) },
+  };
+}
+
+const AdminBody = Type.Object({}, { additionalProperties: false });
+
+export function registerAdminRoutes(
+  server: HttpServer,
+  context: DeviceContext,
+  operatorKeyNumbers: readonly number[],
+  service: TransactionService,
+  admin: AdminService,
+): void {
+  // Only an operator's signature opens /v1/admin/; while recovery runs, the rest of /v1 waits.
+  server.addHook('preValidation', async (request, reply) => {
+    if (request.url.startsWith('/v1/admin/')) {
+      const refused = verifyEnvelope(
+        context.signatures,
+        operatorKeyNumbers,
+        request.headers['triledger-signature'] as string | undefined,
+        { method: request.method, path: request.url, body: request.rawBody ?? Buffer.alloc(0) },
+        context.environment.nowMs(),
+        envelopeSkewMsMax,
+      );
+      if (refused) return sendFailure(reply, refused);
+    } else if (request.url.startsWith('/v1/') && service.inMaintenance) {
+      return sendFailure(
+        reply,
+        fail('Maintenance', 'the ledger is in maintenance (recovery); retry shortly'),
+      );
+    }
+  });
+
+  /** Run a job, streaming its progress and its result as JSON lines. */
+  const stream = async <T>(
+    reply: import('fastify').FastifyReply,
+    job: (progress: (phase: RecoveryPhase, done: number) => void) => Promise<Result<T>>,
+    resultEvent: (value: T) => AdminEvent,
+  ) => {
+    if (admin.running)
+      return sendFailure(reply, fail('AuditInProgress', 'an audit or recovery is already running'));
+    const total = await admin.recordsTotal();
+    const out = new PassThrough();
+    const send = (event: AdminEvent) => out.write(`${JSON.stringify(event)}\n`);
+    let sentAtMs = 0;
+    const progress = (phase: RecoveryPhase, done: number) => {
+      const nowMs = context.environment.nowMs();
+      if (nowMs - sentAtMs < progressIntervalMs) return;
+      sentAtMs = nowMs;
+      send({ event: 'progress', phase, done, total });
+    };
+    void reply.type(exportContentType).send(out);
+    void job(progress)
+      .then(
+        (result) => send(result.ok ? resultEvent(result.value) : errorEvent(result)),
+        (error: unknown) => {
+          send(errorEvent(fail('PeerUnavailable', 'the job stopped unexpectedly')));
+          throw error;
+        },
+      )
+      .finally(() => out.end());
+    return reply;
+  };
+
+  server.post(
+    '/v1/admin/audit',
+    {
+      schema: {
+        summary: 'Audit every copy (operator key); a stream of JSON lines',
+        body: AdminBody,
+      },
+    },
+    async (_request, reply) =>
+      stream(
+        reply,
+        (progress) => admin.audit((done) => progress('audit', done)),
+        (report) => ({ event: 'report', report }),
+      ),
+  );
+
+  server.post(
+    '/v1/admin/recover',
+    {
+      schema: {
+        summary: 'Repair what the audit finds (operator key); a stream of JSON lines',
+        body: AdminBody,
+      },
+    },
+    async (_request, reply) =>
+      stream(
+        reply,
+        (progress) => admin.recover(progress),
+        (recovery) => ({ event: 'recovery', recovery }),
+      ),
+  );
+}
+
+function errorEvent(failure: Failure): AdminEvent {
+  return { event: 'error', error: { code: failure.code, message: failure.message } };
+}
