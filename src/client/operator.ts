@@ -71,10 +71,14 @@ export class OperatorClient {
           ? fail(error.code as ErrorCode, error.message ?? '')
           : fail('PeerUnavailable', `the transaction device answered HTTP ${response.statusCode}`);
       }
+      // Read to the end (the connection is then free again), keeping the one result.
+      let result: Result<AdminEvent> | undefined;
       for await (const chunk of response.body) {
         pending += (chunk as Buffer).toString('utf8');
-        if (pending.length > adminLineBytesMax)
+        if (pending.length > adminLineBytesMax) {
+          response.body.destroy();
           return fail('PeerUnavailable', 'the answer holds a line beyond the size limit');
+        }
         let newline = pending.indexOf('\n');
         while (newline >= 0) {
           const event = JSON.parse(pending.slice(0, newline)) as AdminEvent;
@@ -82,13 +86,13 @@ export class OperatorClient {
           newline = pending.indexOf('\n');
           if (event.event === 'progress') onProgress?.(event.phase, event.done, event.total);
           else if (event.event === 'error')
-            return Object.hasOwn(errorCatalogue, event.error.code)
+            result = Object.hasOwn(errorCatalogue, event.error.code)
               ? fail(event.error.code as ErrorCode, event.error.message)
               : fail('PeerUnavailable', event.error.message);
-          else return ok(event);
+          else result ??= ok(event);
         }
       }
-      return fail('PeerUnavailable', 'the answer ended before its result');
+      return result ?? fail('PeerUnavailable', 'the answer ended before its result');
     } catch (error) {
       return fail(
         'PeerUnavailable',

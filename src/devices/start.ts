@@ -23,12 +23,16 @@ import type { DeviceConfig } from './config.js';
 import type { DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
+import { recoveryPauseMs } from './faultHooks.js';
 import { createHttpServer, internalBodyBytesMax, publicBodyBytesMax } from './http.js';
 import { PeerClient } from './peerClient.js';
 import { registerExportRoute, registerRepairRoute } from './recoveryRoutes.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
 import { registerTransactionRoutes } from './transaction/routes.js';
 import { TransactionService } from './transaction/service.js';
+
+/** How long a stopping device waits for open connections before it closes them. */
+export const shutdownGraceMs = 5_000;
 
 export interface RunningDevice {
   readonly url: string;
@@ -96,10 +100,13 @@ export async function startDevice(
         config.protocol.timestampSkewMsMax,
       );
       await service.loadAccountKeys();
-      const admin = new AdminService(context, service, peers, () => ({
-        ...context,
-        signatures: loadVerifyingKeys(config, environment),
-      }));
+      const admin = new AdminService(
+        context,
+        service,
+        peers,
+        () => ({ ...context, signatures: loadVerifyingKeys(config, environment) }),
+        recoveryPauseMs(),
+      );
       await registerTransactionRoutes(server, context, service, peers, admin);
       registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
       closers.push(
@@ -140,7 +147,11 @@ export async function startDevice(
   return ok({
     url,
     async close() {
+      // Requests in flight get a grace period; a client that holds a connection open beyond it
+      // (an unread stream) is cut off, so that a stopping device always stops.
+      const cutOff = setTimeout(() => server.server.closeAllConnections(), shutdownGraceMs);
       await server.close();
+      clearTimeout(cutOff);
       for (const close of closers) await close();
     },
   });

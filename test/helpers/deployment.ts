@@ -1,7 +1,7 @@
 // Starts a real deployment for a test: `triledger up` (three device processes, real HTTP, real
 // SQLite files) in a fresh temporary folder on free ports, and stops it afterwards.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,29 @@ export interface TestDeployment {
   stop(): Promise<void>;
 }
 
+/** Point an existing deployment (a copy of another) at new ports, so that both can run. */
+export function movePorts(dir: string, portBase: number): void {
+  const ports = { transaction: portBase, account: portBase + 1, currency: portBase + 2 };
+  const edit = (file: string, change: (json: Record<string, unknown>) => void) => {
+    const path = join(dir, file);
+    const json = JSON.parse(readFileSync(path, 'utf8'));
+    change(json);
+    writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+  };
+  for (const device of ['transaction', 'account', 'currency'] as const)
+    edit(`${device}.json`, (config) => {
+      config['port'] = ports[device];
+      if (config['peers'])
+        config['peers'] = {
+          account: `http://127.0.0.1:${ports.account}`,
+          currency: `http://127.0.0.1:${ports.currency}`,
+        };
+    });
+  edit('deployment.json', (info) => {
+    info['transactionUrl'] = `http://127.0.0.1:${ports.transaction}`;
+  });
+}
+
 export async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -50,10 +73,13 @@ export async function startDeployment(
     mode?: 'confirm' | 'update';
     dir?: string;
     portBase?: number;
+    /** Extra environment for the device processes (fault hooks). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<TestDeployment> {
   const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');
   const portBase = options.portBase ?? (await freePortBase());
+  if (existsSync(join(dir, 'deployment.json'))) movePorts(dir, portBase);
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -68,7 +94,7 @@ export async function startDeployment(
       '--mode',
       options.mode ?? 'confirm',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   let output = '';
   await new Promise<void>((resolve, reject) => {

@@ -64,6 +64,8 @@ export class AdminService {
     private readonly peers: Peers,
     /** Fresh verifying keys for each audit: the keystore file's keys, never keys learned at run time. */
     private readonly verifyingKeys: () => VerifyingKeys,
+    /** A fault hook for tests: hold maintenance this long before repairing (faultHooks.ts). */
+    private readonly recoveryPauseMs = 0,
   ) {}
 
   get lastAudit(): AuditSummary | undefined {
@@ -94,6 +96,8 @@ export class AdminService {
       const entered = await this.service.enterMaintenance();
       if (!entered.ok) return entered;
       try {
+        if (this.recoveryPauseMs > 0)
+          await new Promise((resolve) => setTimeout(resolve, this.recoveryPauseMs));
         const recovered = await recover(this.verifyingKeys, this.#access(), onProgress);
         if (recovered.ok) this.#remember(recovered.value.after);
         return recovered;

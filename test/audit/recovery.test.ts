@@ -1,0 +1,408 @@
+// The tamper matrix with the devices running, end to end: SQLite files edited under running
+// devices as an attacker with database access would, `triledger audit` finds every change and names
+// the device, `triledger recover` repairs it, and the recovered stores are identical to an
+// untampered twin that saw the same operations. Also: maintenance during recovery, the operator
+// key, and the exit codes.
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditReport, CopyName } from '../../src/audit/audit.js';
+import type { RecoveryReport } from '../../src/audit/recovery.js';
+import { OperatorClient } from '../../src/client/operator.js';
+import { issuerKeyNumber, operatorKeyNumber } from '../../src/deployment/demo.js';
+import { accountKeyNumberBase } from '../../src/devices/context.js';
+import { accountRowBytes } from '../../src/protocol/rows.js';
+import { exportAccounts, exportRecords, exportUnits } from '../../src/store/sqliteExport.js';
+import { flipBit } from '../bytes.js';
+import { triledger } from '../cli/run.js';
+import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+
+let twin: string;
+
+type Statement = [string, ...unknown[]];
+
+function tamper(dir: string, device: CopyName, ...statements: Statement[]): void {
+  const db = new Database(join(dir, `${device}.sqlite`));
+  db.defaultSafeIntegers(true);
+  for (const [sql, ...parameters] of statements) db.prepare(sql).run(...parameters);
+  db.close();
+}
+
+function read<T>(dir: string, device: CopyName, sql: string, ...parameters: unknown[]): T {
+  const db = new Database(join(dir, `${device}.sqlite`), { readonly: true });
+  db.defaultSafeIntegers(true);
+  const row = db.prepare(sql).get(...parameters) as T;
+  db.close();
+  return row;
+}
+
+async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const row of rows) all.push(row);
+  return all;
+}
+
+/** The five stores of a deployment, as comparable values. */
+async function stores(dir: string) {
+  const file = (device: CopyName) => join(dir, `${device}.sqlite`);
+  return {
+    transaction: await collect(exportRecords(file('transaction'))),
+    account: await collect(exportRecords(file('account'))),
+    currency: await collect(exportRecords(file('currency'))),
+    accounts: await collect(exportAccounts(file('account'))),
+    units: await collect(exportUnits(file('currency'))),
+  };
+}
+
+/** A copy of the twin, running on its own ports. */
+async function startCopy(env: Record<string, string> = {}): Promise<TestDeployment> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'triledger-recovery-')), 'data');
+  cpSync(twin, dir, { recursive: true });
+  return startDeployment({ dir, env });
+}
+
+const run = (deployment: TestDeployment, ...args: string[]) =>
+  triledger([...args, '--data', deployment.dir, '--json'], { cwd: deployment.dir });
+
+const kinds = (report: AuditReport, device?: CopyName) =>
+  report.findings
+    .filter((f) => device === undefined || f.device === device)
+    .map((f) => `${f.store} ${f.key} ${f.kind}`)
+    .sort();
+
+/** Audit (exit 1, these findings), recover (exit 0), audit again (exit 0), then compare with the twin. */
+async function detectAndRecover(
+  deployment: TestDeployment,
+  expected: string[],
+  device?: CopyName,
+): Promise<RecoveryReport> {
+  const audited = run(deployment, 'audit');
+  expect(audited.status, audited.stderr).toBe(1);
+  expect(audited.stderr).toMatch(/^triledger: tampering found: \d+ findings\n$/);
+  const report = JSON.parse(audited.stdout) as AuditReport;
+  expect(kinds(report, device)).toEqual([...expected].sort());
+  if (device) expect(report.findings.every((f) => f.device === device)).toBe(true);
+
+  const recovered = run(deployment, 'recover');
+  expect(recovered.status, recovered.stderr).toBe(0);
+  const recovery = JSON.parse(recovered.stdout) as RecoveryReport;
+  expect(recovery.recovered).toBe(true);
+  expect(recovery.after.clean).toBe(true);
+  expect(run(deployment, 'audit').status).toBe(0);
+
+  await deployment.stop();
+  expect(await stores(deployment.dir)).toEqual(await stores(twin));
+  return recovery;
+}
+
+beforeAll(async () => {
+  const deployment = await startDeployment();
+  const wallet = (n: bigint) => deployment.client(deployment.wallet(n));
+  const remit = async (from: bigint, to: bigint, amount: bigint) =>
+    expect(
+      (
+        await wallet(from).remit({
+          sourceAccount: from,
+          destinationAccount: to,
+          amount,
+          currencyType: 'JPY',
+          keyNumber: accountKeyNumberBase + Number(from),
+        })
+      ).ok,
+    ).toBe(true);
+  // Blocks: 1-6, 7-12 accounts 1 and 2 (no records 4, 5: no currency steps), 13-18 issuance,
+  // 19-24 ... 43-48 five remittances.
+  await remit(1n, 2n, 500n);
+  await remit(2n, 1n, 200n);
+  await remit(1n, 2n, 300n);
+  await remit(2n, 1n, 100n);
+  await remit(1n, 2n, 50n);
+  await deployment.stop();
+  twin = deployment.dir;
+}, 120_000);
+
+afterAll(() => undefined);
+
+describe.each(['transaction', 'account', 'currency'] as const)(
+  '%s copy of A, devices running',
+  (device) => {
+    it('modified, deleted, inserted, reordered, signature changed, truncated: found at this device and recovered to the twin', async () => {
+      const deployment = await startCopy();
+      const signature40 = read<{ signature: Buffer }>(
+        deployment.dir,
+        device,
+        'SELECT signature FROM transactions WHERE transaction_number = 40',
+      ).signature;
+      tamper(
+        deployment.dir,
+        device,
+        ['UPDATE transactions SET amount = 5000 WHERE transaction_number = 20'],
+        ['DELETE FROM transactions WHERE transaction_number = 27'],
+        [
+          `INSERT INTO transactions SELECT 4, remittance_id, transaction_type, source_account, destination_account,
+           amount, currency_type, outcome, detail, date_time, signer_key_number, signature
+           FROM transactions WHERE transaction_number = 20`,
+        ],
+        ['UPDATE transactions SET transaction_number = -1 WHERE transaction_number = 31'],
+        ['UPDATE transactions SET transaction_number = 31 WHERE transaction_number = 32'],
+        ['UPDATE transactions SET transaction_number = 32 WHERE transaction_number = -1'],
+        [
+          'UPDATE transactions SET signature = ? WHERE transaction_number = 40',
+          flipBit(signature40, 3),
+        ],
+        ['DELETE FROM transactions WHERE transaction_number >= 45'],
+      );
+      const recovery = await detectAndRecover(
+        deployment,
+        [
+          'A 20 modified',
+          'A 27 deleted',
+          'A 4 inserted',
+          'A 31 reordered',
+          'A 32 reordered',
+          'A 40 signature',
+          'A 45 deleted',
+          'A 46 deleted',
+          'A 47 deleted',
+          'A 48 deleted',
+          'A 45-48 truncated',
+        ],
+        device,
+      );
+      expect(recovery.repaired[device]).toEqual({
+        recordsRemoved: 5,
+        recordsPut: 9,
+        rowsRemoved: 0,
+        rowsPut: 0,
+      });
+      // What was removed is kept, with the reason.
+      const quarantined = read<{ n: bigint }>(
+        deployment.dir,
+        device,
+        "SELECT count(*) AS n FROM quarantine WHERE table_name = 'transactions'",
+      );
+      expect(quarantined.n).toBe(5n);
+    }, 60_000);
+  },
+);
+
+describe('B and C, devices running', () => {
+  it('B: row deleted, row inserted, row modified and re-signed with the account key: found and re-signed', async () => {
+    const deployment = await startCopy();
+    const keys = deployment.keystore('account');
+    const forged = {
+      accountNumber: 2n,
+      currencyType: 'JPY',
+      balance: 999_999n,
+      held: 0n,
+      status: 'open' as const,
+      lastUpdate: 1n,
+    };
+    const signature = keys.sign(2, accountRowBytes(forged));
+    if (!signature.ok) throw new Error(signature.message);
+    tamper(
+      deployment.dir,
+      'account',
+      ['DELETE FROM accounts WHERE account_number = 1'],
+      [
+        `INSERT INTO accounts (account_number, currency_type, balance, held, status, last_update, signer_key_number, signature)
+         VALUES (9, 'JPY', 1000000, 0, 'open', 1, 2, x'00')`,
+      ],
+      [
+        'UPDATE accounts SET balance = ?, last_update = 1, signature = ? WHERE account_number = 2',
+        forged.balance,
+        signature.value,
+      ],
+    );
+    const recovery = await detectAndRecover(
+      deployment,
+      ['B 1 deleted', 'B 9 inserted', 'B 2 modified'],
+      'account',
+    );
+    expect(recovery.repaired.account).toEqual({
+      recordsRemoved: 0,
+      recordsPut: 0,
+      rowsRemoved: 2,
+      rowsPut: 2,
+    });
+  }, 60_000);
+
+  it('C: owner changed, row deleted, row inserted, signature changed: found and re-signed', async () => {
+    const deployment = await startCopy();
+    const signature2 = read<{ signature: Buffer }>(
+      deployment.dir,
+      'currency',
+      'SELECT signature FROM currency_units WHERE currency_number = 2',
+    ).signature;
+    tamper(
+      deployment.dir,
+      'currency',
+      ['UPDATE currency_units SET owner_account = 2 WHERE currency_number = 1'],
+      ['DELETE FROM currency_units WHERE currency_number = 3'],
+      [
+        `INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status, last_update, signer_key_number, signature)
+         VALUES (99, 'JPY', 100000, 2, 'active', 1, 3, x'00')`,
+      ],
+      ['UPDATE currency_units SET signature = ? WHERE currency_number = 2', flipBit(signature2, 9)],
+    );
+    await detectAndRecover(
+      deployment,
+      ['C 1 modified', 'C 3 deleted', 'C 99 inserted', 'C 2 signature'],
+      'currency',
+    );
+  }, 60_000);
+});
+
+describe('more than one copy of A, devices running', () => {
+  it('two of three copies changed (signed mode): the third, whose signatures verify, wins', async () => {
+    const deployment = await startCopy();
+    tamper(deployment.dir, 'transaction', [
+      'UPDATE transactions SET amount = 9000 WHERE transaction_number = 22',
+    ]);
+    tamper(deployment.dir, 'account', [
+      'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
+    ]);
+    await detectAndRecover(deployment, ['A 22 modified', 'A 22 modified']);
+  }, 60_000);
+
+  it('all three copies changed differently: unrecoverable, and recovery changes nothing there', async () => {
+    const deployment = await startCopy();
+    tamper(deployment.dir, 'transaction', [
+      'UPDATE transactions SET amount = 9000 WHERE transaction_number = 22',
+    ]);
+    tamper(deployment.dir, 'account', [
+      'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
+    ]);
+    tamper(deployment.dir, 'currency', [
+      'UPDATE transactions SET amount = 6000 WHERE transaction_number = 22',
+    ]);
+    const recovered = run(deployment, 'recover');
+    expect(recovered.status).toBe(1);
+    expect(recovered.stderr).toMatch(/unrecoverable/);
+    const recovery = JSON.parse(recovered.stdout) as RecoveryReport;
+    expect(recovery.recovered).toBe(false);
+    expect(kinds(recovery.after)).toEqual([
+      'A 19-24 unrecoverable',
+      'A 19-24 unrecoverable',
+      'A 19-24 unrecoverable',
+    ]);
+    // Nothing was "repaired" into a guess: every copy still holds what it held.
+    for (const [device, amount] of [
+      ['transaction', 9000n],
+      ['account', 5000n],
+      ['currency', 6000n],
+    ] as const) {
+      expect(recovery.repaired[device]).toEqual({
+        recordsRemoved: 0,
+        recordsPut: 0,
+        rowsRemoved: 0,
+        rowsPut: 0,
+      });
+      expect(
+        read<{ amount: bigint }>(
+          deployment.dir,
+          device,
+          'SELECT amount FROM transactions WHERE transaction_number = 22',
+        ).amount,
+      ).toBe(amount);
+    }
+    await deployment.stop();
+  }, 60_000);
+});
+
+describe('operating the audit', () => {
+  it('during recovery the ledger is in maintenance: 503 with Retry-After, and it resumes after', async () => {
+    const deployment = await startCopy({ TRILEDGER_FAULT_RECOVERY_PAUSE_MS: '1500' });
+    try {
+      tamper(deployment.dir, 'currency', [
+        'DELETE FROM transactions WHERE transaction_number = 27',
+      ]);
+      const operator = new OperatorClient(
+        deployment.url,
+        deployment.keystore('operator'),
+        operatorKeyNumber,
+      );
+      const recovering = operator.recover();
+      let health: { status: string };
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        health = (await (await fetch(`${deployment.url}/health`)).json()) as { status: string };
+      } while (health.status !== 'maintenance');
+      const balance = await fetch(`${deployment.url}/v1/accounts/1`);
+      expect(balance.status).toBe(503);
+      expect(balance.headers.get('retry-after')).toBe('5');
+      expect(((await balance.json()) as { error: { code: string } }).error.code).toBe(
+        'Maintenance',
+      );
+      const refused = await deployment.client(deployment.wallet(1n)).remit({
+        sourceAccount: 1n,
+        destinationAccount: 2n,
+        amount: 1n,
+        currencyType: 'JPY',
+        keyNumber: accountKeyNumberBase + 1,
+      });
+      expect(refused.ok).toBe(false);
+      const second = await operator.audit();
+      expect(second.ok || second.code).toBe('AuditInProgress');
+      const recovery = await recovering;
+      expect(recovery.ok && recovery.value.recovered).toBe(true);
+      const health2 = (await (await fetch(`${deployment.url}/health`)).json()) as {
+        status: string;
+        lastAudit: { clean: boolean };
+      };
+      expect(health2).toMatchObject({ status: 'ok', lastAudit: { clean: true } });
+      const resumed = await deployment.client(deployment.wallet(1n)).remit({
+        sourceAccount: 1n,
+        destinationAccount: 2n,
+        amount: 1n,
+        currencyType: 'JPY',
+        keyNumber: accountKeyNumberBase + 1,
+      });
+      expect(resumed.ok).toBe(true);
+    } finally {
+      await deployment.stop();
+    }
+  }, 60_000);
+
+  it('only an operator key opens the admin endpoints', async () => {
+    const deployment = await startCopy();
+    try {
+      const unsigned = await fetch(`${deployment.url}/v1/admin/audit`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(unsigned.status).toBe(401);
+      expect(((await unsigned.json()) as { error: { code: string } }).error.code).toBe(
+        'SignatureInvalid',
+      );
+      const asIssuer = new OperatorClient(
+        deployment.url,
+        deployment.keystore('issuer'),
+        issuerKeyNumber,
+      );
+      const refused = await asIssuer.audit();
+      expect(refused.ok || refused.code).toBe('WrongSigner');
+      const operator = new OperatorClient(
+        deployment.url,
+        deployment.keystore('operator'),
+        operatorKeyNumber,
+      );
+      const report = await operator.audit();
+      expect(report.ok && report.value.clean).toBe(true);
+    } finally {
+      await deployment.stop();
+    }
+  }, 60_000);
+
+  it('could not run: exit 2 with one line on stderr', async () => {
+    const deployment = await startCopy();
+    await deployment.stop();
+    const audited = run(deployment, 'audit');
+    expect(audited.status).toBe(2);
+    expect(audited.stderr).toMatch(/^triledger: PeerUnavailable: .*\n$/);
+    expect(audited.stdout).toBe('');
+  }, 60_000);
+});
