@@ -1,8 +1,10 @@
 // `npm run bench [-- SUITE...]`: runs the named benchmark suites (all when none is named), prints a
-// table, and writes the figures as JSON to bench/results/. Suites: signature, ledger.
+// table, and writes the figures as JSON to bench/results/. Suites: signature, ledger, audit
+// (`-- audit --scheme ed25519 --remittances N`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { renderTable } from '../src/cli/output.js';
+import { auditRemittancesDefault, runAuditBench } from './audit.js';
 import { runLedgerBench } from './ledger.js';
 import { runSignatureBench, signatureBenchSettings, signatureTargetRatio } from './signature.js';
 
@@ -12,6 +14,57 @@ const suites: Record<
     | Promise<{ table: string; figures: unknown; met: boolean }>
     | { table: string; figures: unknown; met: boolean }
 > = {
+  audit: async () => {
+    const scheme = optionValue('--scheme') ?? 'hmac';
+    if (scheme !== 'hmac' && scheme !== 'ed25519')
+      throw new Error('--scheme must be hmac or ed25519');
+    const remittances = Number(optionValue('--remittances') ?? auditRemittancesDefault);
+    const r = await runAuditBench({ scheme, remittances });
+    const seconds = (value: number) => `${value.toFixed(2)} s`;
+    const targetSeconds =
+      r.verificationsAloneSeconds === undefined ? 10 : r.verificationsAloneSeconds * 1.25;
+    const met = r.audit.clean && r.recovery.recovered && r.audit.seconds <= targetSeconds;
+    const table = renderTable(
+      [
+        `measure (${scheme}, ${r.remittances.toLocaleString('en-US')} remittances, 3 processes, SQLite)`,
+        'value',
+      ],
+      [
+        ['full audit: time', seconds(r.audit.seconds)],
+        [
+          'records of A checked (three copies) / rows of B and C',
+          `${r.audit.recordsChecked.toLocaleString('en-US')} / ${r.audit.rowsChecked.toLocaleString('en-US')}`,
+        ],
+        [
+          'records checked per second',
+          Math.round(r.audit.recordsPerSecond).toLocaleString('en-US'),
+        ],
+        ['audit clean (must be yes)', r.audit.clean ? 'yes' : 'NO'],
+        [
+          'recovery of B and C (every row deleted): time, rows re-signed',
+          `${seconds(r.recovery.seconds)}, ${r.recovery.rowsPut.toLocaleString('en-US')}`,
+        ],
+        ['recovered (must be yes)', r.recovery.recovered ? 'yes' : 'NO'],
+        [
+          'transaction device peak memory (VmHWM)',
+          `${Math.round(r.transactionDevicePeakBytes / 2 ** 20)} MiB`,
+        ],
+        ...(r.verificationsAloneSeconds === undefined
+          ? []
+          : [
+              [
+                'the same Ed25519 verifications alone (raw node:crypto)',
+                seconds(r.verificationsAloneSeconds),
+              ],
+            ]),
+      ],
+    );
+    return {
+      table: `${table}\ntarget: full audit within ${seconds(targetSeconds)}: ${met ? 'met' : 'MISSED'}`,
+      figures: r,
+      met,
+    };
+  },
   ledger: async () => {
     const result = await runLedgerBench();
     const ms = (value: number) => value.toFixed(2);
@@ -55,7 +108,16 @@ const suites: Record<
   },
 };
 
-const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+function optionValue(name: string): string | undefined {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+const optionValues = new Set(
+  ['--scheme', '--remittances'].map((name) => optionValue(name)).filter((v) => v !== undefined),
+);
+const requested = process.argv
+  .slice(2)
+  .filter((arg) => !arg.startsWith('-') && !optionValues.has(arg));
 const names = requested.length > 0 ? requested : Object.keys(suites);
 const unknown = names.filter((name) => !(name in suites));
 if (unknown.length > 0) {

@@ -6,8 +6,9 @@
 // placeholder whose signature can never verify, so the audit reports it like any other changed row
 // and recovery replaces it. A line is never dropped and never stops the export.
 
-import { Value } from 'typebox/value';
+import { Compile } from 'typebox/compile';
 import { assert } from '../model/assert.js';
+import { isWellFormed } from '../model/encoding.js';
 import { type Failure, fail } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
 import {
@@ -25,6 +26,10 @@ export const exportLineBytesMax = 64 * 1024;
 export const exportContentType = 'application/x-ndjson';
 
 const unreadableMark = Buffer.from('unreadable');
+// Compiled once: an export is checked line by line, millions of lines in an audit.
+const recordShape = Compile(WireRecord);
+const accountShape = Compile(WireAccountRow);
+const unitShape = Compile(WireCurrencyRow);
 
 /** The wire shape of a stored row, or the `unreadable` mark when it has none. */
 function wireOf(convert: () => unknown, keyName: string, key: unknown): unknown {
@@ -62,23 +67,77 @@ export const unitLine = (row: CurrencyRow): string =>
     row.currencyNumber,
   );
 
-/** A device's own copy, read as the others are read through their exports (without the JSON text). */
-export async function* ownRecords(rows: AsyncIterable<SignedRecord>): AsyncGenerator<SignedRecord> {
+/**
+ * Lines the transaction device read from its own copy, with what they parsed to. A peer's line that
+ * is the very same text (the usual case: copies agree) stands for the same record, so it is not
+ * parsed and checked again. A bounded window: copies are read in step, block by block.
+ */
+export class OwnLines {
+  static readonly sizeMax = 4_096;
+  readonly #records = new Map<string, SignedRecord>();
+
+  remember(line: string, record: SignedRecord): void {
+    if (this.#records.size >= OwnLines.sizeMax) {
+      const oldest = this.#records.keys().next().value as string;
+      this.#records.delete(oldest);
+    }
+    this.#records.set(line, record);
+  }
+
+  recall(line: string): SignedRecord | undefined {
+    return this.#records.get(line);
+  }
+}
+
+/** A device's own copy, read as the others are read through their exports. */
+export async function* ownRecords(
+  rows: AsyncIterable<SignedRecord>,
+  own: OwnLines,
+): AsyncGenerator<SignedRecord> {
   for await (const signed of rows) {
-    const read = recordOfLine(recordWire(signed));
+    const wire = recordWire(signed);
+    const read = recordOfLine(wire);
     assert(!('broken' in read), 'a stored record always has its transaction number');
+    own.remember(line(wire, 'transactionNumber', signed.record.transactionNumber), read);
     yield read;
   }
 }
 
-/** Parsed export lines to typed rows; a line without even a key ends the stream. */
+/** A peer's copy of A: each line recalled from the own copy when identical, else parsed. */
+export async function* peerRecords(
+  lines: AsyncIterable<string>,
+  own: OwnLines,
+  source: string,
+): AsyncGenerator<SignedRecord> {
+  for await (const text of lines) {
+    const known = own.recall(text);
+    if (known) {
+      yield known;
+      continue;
+    }
+    const record = recordOfLine(parseLine(text, source));
+    if ('broken' in record)
+      throw new StreamFailure(fail('PeerUnavailable', `${source}: ${record.broken}`));
+    yield record;
+  }
+}
+
+function parseLine(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StreamFailure(fail('PeerUnavailable', `${source}: a line is not JSON`));
+  }
+}
+
+/** Export lines to typed rows; a line without even a key ends the stream. */
 export async function* readLines<T extends object>(
-  values: AsyncIterable<unknown>,
+  lines: AsyncIterable<string>,
   read: (value: unknown) => LineResult<T>,
   source: string,
 ): AsyncGenerator<T> {
-  for await (const value of values) {
-    const row = read(value);
+  for await (const text of lines) {
+    const row = read(parseLine(text, source));
     if ('broken' in row)
       throw new StreamFailure(fail('PeerUnavailable', `${source}: ${row.broken}`));
     yield row;
@@ -102,9 +161,10 @@ function keyOf(value: unknown, keyName: string): bigint | undefined {
 export type LineResult<T> = T | { readonly broken: string };
 
 export function recordOfLine(value: unknown): LineResult<SignedRecord> {
-  if (Value.Check(WireRecord, value)) {
+  if (recordShape.Check(value)) {
     const parsed = recordFromWire(value);
-    if (parsed.ok) return parsed.value;
+    // A detail with a lone surrogate has no encoding: unreadable like any other malformed field.
+    if (parsed.ok && isWellFormed(parsed.value.record.detail ?? '')) return parsed.value;
   }
   const transactionNumber = keyOf(value, 'transactionNumber');
   if (transactionNumber === undefined) return { broken: 'a line without a transaction number' };
@@ -121,7 +181,7 @@ export function recordOfLine(value: unknown): LineResult<SignedRecord> {
 }
 
 export function accountOfLine(value: unknown): LineResult<AccountRow> {
-  if (Value.Check(WireAccountRow, value)) {
+  if (accountShape.Check(value)) {
     const parsed = accountRowFromWire(value);
     if (parsed.ok) return parsed.value;
   }
@@ -140,7 +200,7 @@ export function accountOfLine(value: unknown): LineResult<AccountRow> {
 }
 
 export function unitOfLine(value: unknown): LineResult<CurrencyRow> {
-  if (Value.Check(WireCurrencyRow, value)) {
+  if (unitShape.Check(value)) {
     const parsed = currencyRowFromWire(value);
     if (parsed.ok) return parsed.value;
   }

@@ -137,6 +137,7 @@ export function registerUpCommand(program: Command): void {
                 '  npx triledger remit --from 1 --to 2 --amount 500',
                 '  npx triledger units 2',
                 '  npx triledger history 1',
+                '  npx triledger audit',
                 'Ctrl-C stops all three devices.',
                 '',
               ].join('\n'),

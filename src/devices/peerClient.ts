@@ -77,10 +77,10 @@ export class PeerClient {
   }
 
   /**
-   * A streaming export (NDJSON): yields each line parsed, in order, holding one chunk at a time.
-   * A refusal, a broken connection or a malformed line ends it with a StreamFailure.
+   * A streaming export (NDJSON): yields each line's text, in order, holding one chunk at a time.
+   * A refusal, a broken connection or an overlong line ends it with a StreamFailure.
    */
-  async *lines(path: string): AsyncGenerator<unknown> {
+  async *lines(path: string): AsyncGenerator<string> {
     const signature = signEnvelope(
       this.context.signatures,
       this.context.signingKeyNumber,
@@ -121,7 +121,7 @@ export class PeerClient {
         while (newline >= 0) {
           const line = pending.slice(0, newline);
           pending = pending.slice(newline + 1);
-          if (line.length > 0) yield JSON.parse(line);
+          if (line.length > 0) yield line;
           newline = pending.indexOf('\n');
         }
         if (pending.length > exportLineBytesMax)

@@ -56,59 +56,111 @@ export function defineRecordType(
 /**
  * Encode `values` as `type`. Every declared field must be present unless optional; a field that is
  * not declared is an error (no byte outside the signature, and no value silently ignored).
+ * Two passes: check every value and measure it, then write all into one buffer (this runs for every
+ * record signed, verified and audited, so it allocates once).
  */
 export function encodeRecord(type: RecordType, values: RecordValues): Buffer {
-  for (const key of Object.keys(values)) {
-    assert(
-      type.fields.some((f) => f.name === key),
-      `${type.name}: unknown field ${key}`,
-    );
-  }
-  const parts: Buffer[] = [Buffer.from([0x54, 0x4c, encodingVersion, type.tag])];
+  const names = fieldNamesOf(type);
+  for (const key in values) assert(names.has(key), `${type.name}: unknown field ${key}`);
+  const texts: (Buffer | undefined)[] = [];
+  let size = headerBytes;
   for (const field of type.fields) {
     const value = values[field.name];
-    if (field.optional) {
-      parts.push(Buffer.from([value === undefined ? 0 : 1]));
-      if (value === undefined) continue;
+    if (field.optional) size += 1;
+    if (value === undefined) {
+      assert(field.optional, `${type.name}.${field.name} is required`);
+      texts.push(undefined);
+      continue;
     }
-    assert(value !== undefined, `${type.name}.${field.name} is required`);
-    parts.push(encodeField(type, field, value));
+    const text = checkField(type, field, value);
+    texts.push(text);
+    size += fieldBytes(field.type, text, value);
   }
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x54;
+  out[1] = 0x4c;
+  out[2] = encodingVersion;
+  out[3] = type.tag;
+  let offset = headerBytes;
+  type.fields.forEach((field, index) => {
+    const value = values[field.name];
+    if (field.optional) out[offset++] = value === undefined ? 0 : 1;
+    if (value === undefined) return;
+    switch (field.type) {
+      case 'u32':
+        offset = out.writeUInt32BE(value as number, offset);
+        break;
+      case 'u64':
+        offset = out.writeBigUInt64BE(value as bigint, offset);
+        break;
+      case 'i64':
+      case 'timestamp':
+        offset = out.writeBigInt64BE(value as bigint, offset);
+        break;
+      case 'text':
+      case 'bytes': {
+        const bytes = field.type === 'text' ? texts[index]! : (value as Uint8Array);
+        offset = out.writeUInt32BE(bytes.length, offset);
+        out.set(bytes, offset);
+        offset += bytes.length;
+        break;
+      }
+    }
+  });
+  assert(offset === size, 'the encoding fills exactly the bytes measured');
+  return out;
 }
 
-function encodeField(type: RecordType, field: FieldSpec, value: FieldValue): Buffer {
+const fieldNames = new WeakMap<RecordType, ReadonlySet<string>>();
+
+function fieldNamesOf(type: RecordType): ReadonlySet<string> {
+  let names = fieldNames.get(type);
+  if (!names) {
+    names = new Set(type.fields.map((f) => f.name));
+    fieldNames.set(type, names);
+  }
+  return names;
+}
+
+function fieldBytes(fieldType: FieldType, text: Buffer | undefined, value: FieldValue): number {
+  switch (fieldType) {
+    case 'u32':
+      return 4;
+    case 'u64':
+    case 'i64':
+    case 'timestamp':
+      return 8;
+    case 'text':
+      return 4 + text!.length;
+    case 'bytes':
+      return 4 + (value as Uint8Array).length;
+  }
+}
+
+/** Check a value against its field type; returns the UTF-8 bytes of a text field. */
+function checkField(type: RecordType, field: FieldSpec, value: FieldValue): Buffer | undefined {
   const where = `${type.name}.${field.name}`;
   switch (field.type) {
-    case 'u32': {
+    case 'u32':
       assert(
         typeof value === 'number' && Number.isInteger(value),
         `${where}: u32 must be an integer`,
       );
       assert(value >= 0 && value <= 0xffff_ffff, `${where}: u32 out of range`);
-      const out = Buffer.alloc(4);
-      out.writeUInt32BE(value);
-      return out;
-    }
-    case 'u64': {
+      return undefined;
+    case 'u64':
       assert(
         typeof value === 'bigint' && value >= 0n && value <= u64Max,
         `${where}: u64 out of range`,
       );
-      const out = Buffer.alloc(8);
-      out.writeBigUInt64BE(value);
-      return out;
-    }
+      return undefined;
     case 'i64':
-    case 'timestamp': {
+    case 'timestamp':
       assert(
         typeof value === 'bigint' && value >= i64Min && value <= i64Max,
         `${where}: i64 out of range`,
       );
-      const out = Buffer.alloc(8);
-      out.writeBigInt64BE(value);
-      return out;
-    }
+      return undefined;
     case 'text': {
       assert(
         typeof value === 'string' && isWellFormed(value),
@@ -116,16 +168,15 @@ function encodeField(type: RecordType, field: FieldSpec, value: FieldValue): Buf
       );
       const bytes = Buffer.from(value, 'utf8');
       assert(bytes.length <= textBytesMax, `${where}: text longer than ${textBytesMax} bytes`);
-      return lengthPrefixed(bytes);
+      return bytes;
     }
-    case 'bytes': {
+    case 'bytes':
       assert(value instanceof Uint8Array, `${where}: bytes must be a Uint8Array`);
       assert(
         value.length <= bytesFieldBytesMax,
         `${where}: bytes longer than ${bytesFieldBytesMax}`,
       );
-      return lengthPrefixed(value);
-    }
+      return undefined;
   }
 }
 
@@ -133,13 +184,6 @@ function encodeField(type: RecordType, field: FieldSpec, value: FieldValue): Buf
 export function isWellFormed(text: string): boolean {
   // String.prototype.isWellFormed is in Node 20, but not in the ES2023 library types.
   return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
-}
-
-function lengthPrefixed(bytes: Uint8Array): Buffer {
-  const out = Buffer.alloc(4 + bytes.length);
-  out.writeUInt32BE(bytes.length);
-  out.set(bytes, 4);
-  return out;
 }
 
 /**

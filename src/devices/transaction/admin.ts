@@ -14,9 +14,10 @@ import { type AuditReport, audit } from '../../audit/audit.js';
 import {
   accountOfLine,
   exportContentType,
+  OwnLines,
   ownRecords,
+  peerRecords,
   readLines,
-  recordOfLine,
   StreamFailure,
   unitOfLine,
 } from '../../audit/exportLines.js';
@@ -132,27 +133,26 @@ export class AdminService {
   #access(): LedgerAccess {
     const { account, currency } = this.peers;
     return {
-      open: () => ({
-        copies: {
-          transaction: ownRecords(this.service.exportRecords()),
-          account: readLines(
-            account.lines('/internal/v1/export/transactions'),
-            recordOfLine,
+      open: () => {
+        const own = new OwnLines();
+        return {
+          copies: {
+            transaction: ownRecords(this.service.exportRecords(), own),
+            account: peerRecords(account.lines('/internal/v1/export/transactions'), own, 'account'),
+            currency: peerRecords(
+              currency.lines('/internal/v1/export/transactions'),
+              own,
+              'currency',
+            ),
+          },
+          accounts: readLines(
+            account.lines('/internal/v1/export/accounts'),
+            accountOfLine,
             'account',
           ),
-          currency: readLines(
-            currency.lines('/internal/v1/export/transactions'),
-            recordOfLine,
-            'currency',
-          ),
-        },
-        accounts: readLines(
-          account.lines('/internal/v1/export/accounts'),
-          accountOfLine,
-          'account',
-        ),
-        units: readLines(currency.lines('/internal/v1/export/units'), unitOfLine, 'currency'),
-      }),
+          units: readLines(currency.lines('/internal/v1/export/units'), unitOfLine, 'currency'),
+        };
+      },
       repair: async (device, batch) => {
         if (device === 'transaction') return this.service.repair(batch);
         const toWire = (content: RowContent) =>

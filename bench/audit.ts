@@ -1,0 +1,401 @@
+// `npm run bench -- audit [--scheme hmac|ed25519] [--remittances N]`: the audit and recovery figures.
+//
+// 1. Builds a ledger of N remittances (default 100,000: 600,000 records in each of the three copies
+//    of A) among 100 accounts, by running the devices' own services in one process over the real
+//    SQLite stores (the HTTP hops are left out and commits are not synced while building, so that
+//    the build takes minutes, not hours). The result is cached in bench/cache/ for later runs.
+// 2. Starts the three devices as processes on it (`triledger up`) and times a full audit through
+//    the admin endpoint, reading the copies through the devices' streaming exports: records
+//    checked per second and the transaction device's peak memory (VmHWM).
+// 3. Deletes every row of B and C under the running devices and times `recover`, which audits,
+//    re-creates and re-signs them from the replay of A, and audits again.
+// 4. For Ed25519, times the verifications alone (as many as the audit made, on raw node:crypto) to
+//    compare with.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { OperatorClient } from '../src/client/operator.js';
+import {
+  createDeployment,
+  deploymentInfo,
+  issuerKeyNumber,
+  operatorKeyNumber,
+  passphraseOf,
+  type Scheme,
+} from '../src/deployment/demo.js';
+import { AccountService } from '../src/devices/account/service.js';
+import type { DeviceContext, DeviceName } from '../src/devices/context.js';
+import { accountKeyNumberBase } from '../src/devices/context.js';
+import { CurrencyService } from '../src/devices/currency/service.js';
+import type { ExchangeService } from '../src/devices/internalRoutes.js';
+import type { PeerClient } from '../src/devices/peerClient.js';
+import { TransactionService } from '../src/devices/transaction/service.js';
+import { assert } from '../src/model/assert.js';
+import { systemEnvironment } from '../src/model/environment.js';
+import { fail, ok } from '../src/model/errors.js';
+import { signingBytes } from '../src/protocol/records.js';
+import { type AnyRequest, requestRecordOf } from '../src/protocol/requests.js';
+import { recordsFromWire, recordToWire, type WireRecord } from '../src/protocol/wire.js';
+import { chainMessage } from '../src/signature/chain.js';
+import type { SignatureDevice } from '../src/signature/device.js';
+import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
+import { openAccountStore, openCurrencyStore, openTransactionStore } from '../src/store/sqlite.js';
+import { progressLine } from './progress.js';
+
+export const accountCount = 100;
+export const auditRemittancesDefault = 100_000;
+const unitsPerAccount = 20;
+const unitValue = 1_000n;
+const concurrentRemittances = 32;
+const accountKeyBase = 5_000;
+const portBase = 27_301;
+const binPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+export interface AuditBenchResult {
+  readonly scheme: Scheme;
+  readonly remittances: number;
+  readonly audit: {
+    seconds: number;
+    recordsChecked: number;
+    rowsChecked: number;
+    recordsPerSecond: number;
+    clean: boolean;
+  };
+  readonly recovery: { seconds: number; rowsPut: number; recovered: boolean };
+  readonly transactionDevicePeakBytes: number;
+  /** Ed25519 only: the audit's verifications alone, on raw node:crypto. */
+  readonly verificationsAloneSeconds?: number;
+}
+
+function keystorePath(dir: string, name: string): string {
+  return join(dir, `${name}.keystore.json`);
+}
+
+function load(dir: string, name: string): SignatureDevice {
+  const loaded = loadKeystoreFile(keystorePath(dir, name), passphraseOf(dir), {
+    environment: systemEnvironment,
+  });
+  assert(loaded.ok, `the ${name} keystore opens`);
+  return loaded.value;
+}
+
+/** The services of one device, answering as its HTTP routes would (records through the wire form). */
+function inProcessPeer(name: string, service: ExchangeService): PeerClient {
+  return {
+    name,
+    async post(path: string, body: unknown) {
+      const records = recordsFromWire((body as { records: WireRecord[] }).records);
+      if (!records.ok) return records;
+      if (path.endsWith('/exchange')) {
+        const answer = await service.exchange(records.value);
+        return answer.ok ? ok({ record: recordToWire(answer.value) }) : answer;
+      }
+      if (path.endsWith('/settle')) {
+        const settled = await service.settle(records.value);
+        return settled.ok ? ok({ settled: true }) : settled;
+      }
+      return fail('NotFound', path);
+    },
+  } as unknown as PeerClient;
+}
+
+/** Build the ledger: accounts, issuance, then N remittances, all by the devices' own code. */
+async function build(dir: string, scheme: Scheme, remittances: number): Promise<void> {
+  createDeployment(
+    dir,
+    { scheme, mode: 'confirm', portBase, host: '127.0.0.1' },
+    systemEnvironment,
+  );
+  // Account keys: shared HMAC secrets (hmac), or Ed25519 key pairs (ed25519), installed in every
+  // device keystore with verify and in the bench's wallet with sign.
+  const wallet = load(dir, 'issuer');
+  const keystores = Object.fromEntries(
+    (['transaction', 'account', 'currency'] as const).map((device) => [device, load(dir, device)]),
+  ) as Record<DeviceName, SignatureDevice>;
+  const seeds = new Map<number, Buffer>();
+  for (let i = 1; i <= accountCount; i++) {
+    const keyNumber = accountKeyBase + i;
+    if (scheme === 'hmac') {
+      const secret = systemEnvironment.randomBytes(32);
+      for (const device of Object.values(keystores))
+        device.addKey({
+          keyNumber,
+          owner: `bench:${i}`,
+          algorithm: 'hmac-sha256',
+          material: secret,
+          authorities: ['verify'],
+        });
+      wallet.addKey({
+        keyNumber,
+        owner: `bench:${i}`,
+        algorithm: 'hmac-sha256',
+        material: secret,
+        authorities: ['sign'],
+      });
+    } else {
+      const seed = systemEnvironment.randomBytes(32);
+      seeds.set(i, seed);
+      wallet.addKey({
+        keyNumber,
+        owner: `bench:${i}`,
+        algorithm: 'ed25519-private',
+        material: seed,
+        authorities: ['sign'],
+      });
+    }
+  }
+  for (const [device, keys] of Object.entries(keystores))
+    saveKeystoreFile(keystorePath(dir, device), keys, passphraseOf(dir), {
+      environment: systemEnvironment,
+    });
+
+  const info = deploymentInfo(dir);
+  const signatureZero = Buffer.from(info.signatureZeroHex, 'hex');
+  const context = (device: DeviceName): DeviceContext => ({
+    device,
+    signatures: keystores[device],
+    signingKeyNumber: info.deviceKeys[device],
+    deviceKeys: info.deviceKeys,
+    issuerKeyNumbers: info.issuerKeyNumbers,
+    signatureZero,
+    mode: 'confirm',
+    environment: systemEnvironment,
+  });
+  const stores = {
+    transaction: openTransactionStore(join(dir, 'transaction.sqlite')),
+    account: openAccountStore(join(dir, 'account.sqlite')),
+    currency: openCurrencyStore(join(dir, 'currency.sqlite')),
+  };
+  for (const store of Object.values(stores)) store.db.pragma('synchronous = OFF');
+  const account = new AccountService(context('account'), stores.account);
+  const currency = new CurrencyService(context('currency'), stores.currency);
+  const transaction = new TransactionService(context('transaction'), stores.transaction, {
+    account: inProcessPeer('account', account),
+    currency: inProcessPeer('currency', currency),
+  });
+
+  /** Run one operation; `refusable` lists the outcomes that are part of a valid ledger too. */
+  const submit = async (request: AnyRequest, keyNumber: number, refusable: string[] = []) => {
+    const record = requestRecordOf(request);
+    assert(record.ok, 'the bench builds valid requests');
+    const signature = wallet.sign(
+      keyNumber,
+      chainMessage(signingBytes(record.value), signatureZero),
+    );
+    assert(signature.ok, 'the wallet signs');
+    const reply = await transaction.submit({ record: record.value, signature: signature.value });
+    assert(
+      reply.httpStatus === 200 || refusable.includes(String(reply.body['outcome'])),
+      `the operation succeeds: ${JSON.stringify(reply.body)}`,
+    );
+    return reply.body;
+  };
+  const now = () => new Date(systemEnvironment.nowMs()).toISOString();
+  const progress = progressLine();
+  for (let i = 1; i <= accountCount; i++) {
+    const keyNumber = accountKeyBase + i;
+    const body =
+      scheme === 'hmac'
+        ? { requestId: randomUUID(), currencyType: 'JPY', keyNumber, dateTime: now() }
+        : {
+            requestId: randomUUID(),
+            currencyType: 'JPY',
+            publicKeyHex: (() => {
+              const exported = wallet.exportPublic(keyNumber);
+              assert(exported.ok, 'an Ed25519 key has a public part');
+              return exported.value.publicKeyHex;
+            })(),
+            dateTime: now(),
+          };
+    const opened = await submit({ kind: 'account_issuing', body }, keyNumber);
+    assert(opened['accountNumber'] === String(i), 'accounts are numbered in order');
+    await submit(
+      {
+        kind: 'issuance',
+        body: {
+          requestId: randomUUID(),
+          destinationAccount: String(i),
+          currencyType: 'JPY',
+          values: Array.from({ length: unitsPerAccount }, () => unitValue.toString()),
+          dateTime: now(),
+          signerKeyNumber: issuerKeyNumber,
+        },
+      },
+      issuerKeyNumber,
+    );
+  }
+  const signerOf = (account: number) =>
+    scheme === 'hmac' ? accountKeyBase + account : accountKeyNumberBase + account;
+  // An Ed25519 account signs under its deployment key number (1,000,000 + N) once it is open.
+  for (const [i, seed] of seeds)
+    wallet.addKey({
+      keyNumber: accountKeyNumberBase + i,
+      owner: `account:${i}`,
+      algorithm: 'ed25519-private',
+      material: seed,
+      authorities: ['sign'],
+    });
+  let done = 0;
+  let seed = 42;
+  const random = (n: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return seed % n;
+  };
+  while (done < remittances) {
+    const batch: Promise<unknown>[] = [];
+    for (let j = 0; j < concurrentRemittances && done < remittances; j++, done++) {
+      const from = 1 + random(accountCount);
+      const to = 1 + ((from + random(accountCount - 1)) % accountCount);
+      batch.push(
+        submit(
+          {
+            kind: 'remittance',
+            body: {
+              requestId: randomUUID(),
+              sourceAccount: String(from),
+              destinationAccount: String(to),
+              amount: String(1 + random(50)),
+              currencyType: 'JPY',
+              dateTime: now(),
+              signerKeyNumber: signerOf(from),
+            },
+          },
+          signerOf(from),
+          // Units held by a remittance in flight are not spendable until it settles.
+          ['InsufficientBalance'],
+        ),
+      );
+    }
+    await Promise.all(batch);
+    if (done % 1_000 === 0)
+      progress.update(`building the ledger: ${done}/${remittances} remittances`);
+  }
+  progress.done();
+  for (const store of Object.values(stores)) await store.close();
+  writeFileSync(
+    join(dir, 'seeded'),
+    `bench ledger: ${accountCount} accounts, ${remittances} remittances\n`,
+  );
+}
+
+function rssPeakBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+async function up(dir: string): Promise<{ child: ChildProcess; transactionPid: number }> {
+  const child = spawn(process.execPath, [binPath, 'up', '--data', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('triledger is up')) resolve();
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.once('exit', (code) => reject(new Error(`triledger up exited with ${code}: ${output}`)));
+  });
+  const pids = execFileSync('pgrep', [
+    '-f',
+    `device transaction --config ${join(dir, 'transaction.json')}`,
+  ])
+    .toString()
+    .trim()
+    .split('\n');
+  return { child, transactionPid: Number(pids[0]) };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Raw node:crypto: `count` Ed25519 verifications of a 200-byte message, in seconds. */
+function ed25519VerifySeconds(count: number): number {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const message = Buffer.alloc(200, 7);
+  const signature = sign(null, message, privateKey);
+  const sample = Math.min(count, 20_000);
+  const started = performance.now();
+  for (let i = 0; i < sample; i++) assert(verify(null, message, publicKey, signature), 'verifies');
+  return ((performance.now() - started) / 1000) * (count / sample);
+}
+
+export async function runAuditBench(options: {
+  scheme: Scheme;
+  remittances: number;
+}): Promise<AuditBenchResult> {
+  const { scheme, remittances } = options;
+  const cache = fileURLToPath(new URL(`./cache/audit-${scheme}-${remittances}/`, import.meta.url));
+  const built = join(cache, 'data');
+  if (!existsSync(join(built, 'seeded'))) {
+    rmSync(cache, { recursive: true, force: true });
+    mkdirSync(cache, { recursive: true });
+    await build(built, scheme, remittances);
+  }
+  // Every run works on a fresh copy: recovery changes the stores.
+  const dir = join(cache, 'run');
+  rmSync(dir, { recursive: true, force: true });
+  execFileSync('cp', ['-r', built, dir]);
+  const { child, transactionPid } = await up(dir);
+  try {
+    const operator = new OperatorClient(
+      deploymentInfo(dir).transactionUrl,
+      load(dir, 'operator'),
+      operatorKeyNumber,
+    );
+    const progress = progressLine();
+    const show = (phase: string, done: number, total: number) =>
+      progress.update(
+        `${phase}: ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} records`,
+      );
+    let started = performance.now();
+    const report = await operator.audit(show);
+    const auditSeconds = (performance.now() - started) / 1000;
+    progress.done();
+    assert(report.ok, `the audit runs: ${report.ok ? '' : report.message}`);
+    const peak = rssPeakBytes(transactionPid);
+
+    for (const [device, table] of [
+      ['account', 'accounts'],
+      ['currency', 'currency_units'],
+    ] as const) {
+      const db = new Database(join(dir, `${device}.sqlite`));
+      db.prepare(`DELETE FROM ${table}`).run();
+      db.close();
+    }
+    started = performance.now();
+    const recovery = await operator.recover(show);
+    const recoverySeconds = (performance.now() - started) / 1000;
+    progress.done();
+    assert(recovery.ok, `recovery runs: ${recovery.ok ? '' : recovery.message}`);
+    const rowsPut =
+      recovery.value.repaired.account.rowsPut + recovery.value.repaired.currency.rowsPut;
+    return {
+      scheme,
+      remittances,
+      audit: {
+        seconds: auditSeconds,
+        recordsChecked: report.value.recordsChecked,
+        rowsChecked: report.value.rowsChecked,
+        recordsPerSecond: report.value.recordsChecked / auditSeconds,
+        clean: report.value.clean,
+      },
+      recovery: { seconds: recoverySeconds, rowsPut, recovered: recovery.value.recovered },
+      transactionDevicePeakBytes: Math.max(peak, rssPeakBytes(transactionPid)),
+      ...(scheme === 'ed25519'
+        ? { verificationsAloneSeconds: ed25519VerifySeconds(report.value.recordsChecked) }
+        : {}),
+    };
+  } finally {
+    await stop(child);
+  }
+}
