@@ -217,10 +217,3 @@ export function unitOfLine(value: unknown): LineResult<CurrencyRow> {
     signature: unreadableMark,
   };
 }
-
-export async function* linesOf<T>(
-  rows: AsyncIterable<T>,
-  line: (row: T) => string,
-): AsyncGenerator<string> {
-  for await (const row of rows) yield line(row);
-}

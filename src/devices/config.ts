@@ -37,6 +37,13 @@ export const deviceConfigSchema = z.strictObject({
       .max(24 * 3600 * 1000)
       .default(300_000),
   }),
+  /** How often the device checks what arrived in its own stores (audit/continuous.ts); 0: never. */
+  continuousAuditIntervalMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3600 * 1000)
+    .default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
 });
 

@@ -4,10 +4,12 @@
 // the store. A device refuses to start with a configuration, keystore or store it cannot trust.
 
 import { readFileSync } from 'node:fs';
-import { accountLine, linesOf, recordLine, unitLine } from '../audit/exportLines.js';
+import { ContinuousAudit, type OwnStores } from '../audit/continuous.js';
+import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import {
   accountContentFromWire,
   currencyContentFromWire,
@@ -52,6 +54,10 @@ function loadVerifyingKeys(config: DeviceConfig, environment: Environment): Sign
   return loaded.value;
 }
 
+async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
+  for await (const row of rows) yield map(row);
+}
+
 export async function startDevice(
   config: DeviceConfig,
   environment: Environment = systemEnvironment,
@@ -85,6 +91,14 @@ export async function startDevice(
     logLevel: config.logLevel,
   });
   const closers: (() => Promise<void>)[] = [];
+  // Each device checks its own stores as records and rows arrive (audit/continuous.ts).
+  const continuousAudit = (stores: OwnStores) =>
+    new ContinuousAudit(context, context.signingKeyNumber, stores, environment.nowMs, (result) => {
+      if (result.clean) server.log.debug({ continuousAudit: result }, 'continuous audit: clean');
+      else server.log.error({ continuousAudit: result }, 'continuous audit: records or rows fail');
+    });
+  let continuous: ContinuousAudit | undefined;
+  const health = () => (continuous?.last ? { continuousAudit: continuous.last } : {});
   switch (config.device) {
     case 'transaction': {
       assert(config.peers, 'the transaction device has peers (checked when the config loaded)');
@@ -107,7 +121,11 @@ export async function startDevice(
         () => ({ ...context, signatures: loadVerifyingKeys(config, environment) }),
         recoveryPauseMs(),
       );
-      await registerTransactionRoutes(server, context, service, peers, admin);
+      continuous = continuousAudit({
+        records: (after) => store.exportRecords(after),
+        accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
+      });
+      await registerTransactionRoutes(server, context, service, peers, admin, health);
       registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
       closers.push(
         () => peers.account.close(),
@@ -120,9 +138,20 @@ export async function startDevice(
       const store = openAccountStore(storePath);
       const service = new AccountService(context, store);
       await service.loadAccountKeys();
-      registerAccountRoutes(server, context, service);
-      registerExportRoute(server, 'transactions', () => linesOf(store.exportRecords(), recordLine));
-      registerExportRoute(server, 'accounts', () => linesOf(store.exportAccounts(), accountLine));
+      continuous = continuousAudit({
+        records: (after) => store.exportRecords(after),
+        rows: () =>
+          mapRows(store.exportAccounts(), (row) => ({
+            key: row.accountNumber,
+            bytes: accountRowBytes(row),
+            signerKeyNumber: row.signerKeyNumber,
+            signature: row.signature,
+          })),
+        accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
+      });
+      registerAccountRoutes(server, context, service, health);
+      registerExportRoute(server, 'transactions', () => mapRows(store.exportRecords(), recordLine));
+      registerExportRoute(server, 'accounts', () => mapRows(store.exportAccounts(), accountLine));
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -133,9 +162,20 @@ export async function startDevice(
       const store = openCurrencyStore(storePath);
       const service = new CurrencyService(context, store);
       await service.loadAccountKeys();
-      registerCurrencyRoutes(server, context, service);
-      registerExportRoute(server, 'transactions', () => linesOf(store.exportRecords(), recordLine));
-      registerExportRoute(server, 'units', () => linesOf(store.exportUnits(), unitLine));
+      continuous = continuousAudit({
+        records: (after) => store.exportRecords(after),
+        rows: () =>
+          mapRows(store.exportUnits(), (row) => ({
+            key: row.currencyNumber,
+            bytes: currencyRowBytes(row),
+            signerKeyNumber: row.signerKeyNumber,
+            signature: row.signature,
+          })),
+        accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
+      });
+      registerCurrencyRoutes(server, context, service, health);
+      registerExportRoute(server, 'transactions', () => mapRows(store.exportRecords(), recordLine));
+      registerExportRoute(server, 'units', () => mapRows(store.exportUnits(), unitLine));
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -144,11 +184,13 @@ export async function startDevice(
     }
   }
   const url = await server.listen({ host: config.host, port: config.port });
+  continuous?.start(config.continuousAuditIntervalMs);
   return ok({
     url,
     async close() {
       // Requests in flight get a grace period; a client that holds a connection open beyond it
       // (an unread stream) is cut off, so that a stopping device always stops.
+      continuous?.stop();
       const cutOff = setTimeout(() => server.server.closeAllConnections(), shutdownGraceMs);
       await server.close();
       clearTimeout(cutOff);

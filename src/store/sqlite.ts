@@ -222,8 +222,8 @@ class SqliteStore<Tx> implements Store<Tx> {
     this.db.close();
   }
 
-  exportRecords(): AsyncIterable<SignedRecord> {
-    return exportRecords(this.db.name);
+  exportRecords(afterNumber = 0n): AsyncIterable<SignedRecord> {
+    return exportRecords(this.db.name, afterNumber);
   }
 }
 

@@ -11,20 +11,32 @@ import type { AccountRow, CurrencyRow } from './types.js';
 
 type Row = Record<string, unknown>;
 
-async function* rowsOf<T>(path: string, sql: string, convert: (row: Row) => T): AsyncGenerator<T> {
+async function* rowsOf<T>(
+  path: string,
+  sql: string,
+  convert: (row: Row) => T,
+  ...parameters: unknown[]
+): AsyncGenerator<T> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   db.defaultSafeIntegers(true);
   try {
     db.exec('BEGIN');
-    for (const row of db.prepare(sql).iterate() as IterableIterator<Row>) yield convert(row);
+    for (const row of db.prepare(sql).iterate(...parameters) as IterableIterator<Row>)
+      yield convert(row);
     db.exec('COMMIT');
   } finally {
     db.close();
   }
 }
 
-export function exportRecords(path: string): AsyncGenerator<SignedRecord> {
-  return rowsOf(path, 'SELECT * FROM transactions ORDER BY transaction_number', recordFromRow);
+/** A in ascending transaction number, from the first number after `afterNumber`. */
+export function exportRecords(path: string, afterNumber = 0n): AsyncGenerator<SignedRecord> {
+  return rowsOf(
+    path,
+    'SELECT * FROM transactions WHERE transaction_number > ? ORDER BY transaction_number',
+    recordFromRow,
+    afterNumber,
+  );
 }
 
 export function exportAccounts(path: string): AsyncGenerator<AccountRow> {

@@ -123,10 +123,10 @@ export interface Store<Tx> {
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
   /**
-   * A consistent snapshot of A in ascending transaction number, streamed (constant memory) while
-   * the device keeps writing: what the audit reads.
+   * A consistent snapshot of A in ascending transaction number (after `afterNumber`, default 0),
+   * streamed (constant memory) while the device keeps writing: what the audit reads.
    */
-  exportRecords(): AsyncIterable<SignedRecord>;
+  exportRecords(afterNumber?: bigint): AsyncIterable<SignedRecord>;
 }
 
 export interface AccountStore extends Store<AccountTx> {

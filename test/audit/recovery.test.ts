@@ -3,7 +3,7 @@
 // the device, `triledger recover` repairs it, and the recovered stores are identical to an
 // untampered twin that saw the same operations. Also: maintenance during recovery, the operator
 // key, and the exit codes.
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -56,10 +56,17 @@ async function stores(dir: string) {
   };
 }
 
-/** A copy of the twin, running on its own ports. */
-async function startCopy(env: Record<string, string> = {}): Promise<TestDeployment> {
+/** A copy of the twin, running on its own ports; `config` overrides fields of every device's configuration. */
+async function startCopy(
+  env: Record<string, string> = {},
+  config: Record<string, unknown> = {},
+): Promise<TestDeployment> {
   const dir = join(mkdtempSync(join(tmpdir(), 'triledger-recovery-')), 'data');
   cpSync(twin, dir, { recursive: true });
+  for (const device of ['transaction', 'account', 'currency']) {
+    const path = join(dir, `${device}.json`);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...config }));
+  }
   return startDeployment({ dir, env });
 }
 
@@ -309,6 +316,50 @@ describe('more than one copy of A, devices running', () => {
       ).toBe(amount);
     }
     await deployment.stop();
+  }, 60_000);
+});
+
+describe('the continuous audit', () => {
+  it('each device checks what arrives: new operations, and every row of B each tick; /health shows it', async () => {
+    const deployment = await startCopy({}, { continuousAuditIntervalMs: 100 });
+    try {
+      const health = async (port: number) =>
+        (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as {
+          continuousAudit?: { clean: boolean; checkedUpTo: string; findings: string[] };
+        };
+      const settled = async (
+        port: number,
+        test: (h: Awaited<ReturnType<typeof health>>) => boolean,
+      ) => {
+        for (let attempt = 0; attempt < 200; attempt++) {
+          const h = await health(port);
+          if (test(h)) return h;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        throw new Error(`port ${port} never got there: ${JSON.stringify(await health(port))}`);
+      };
+      const ports = [0, 1, 2].map((offset) => deployment.portBase + offset);
+      for (const port of ports)
+        expect(
+          (await settled(port, (h) => h.continuousAudit?.checkedUpTo === '48')).continuousAudit,
+        ).toMatchObject({ clean: true });
+      const sent = await deployment.client(deployment.wallet(1n)).remit({
+        sourceAccount: 1n,
+        destinationAccount: 2n,
+        amount: 7n,
+        currencyType: 'JPY',
+        keyNumber: accountKeyNumberBase + 1,
+      });
+      expect(sent.ok).toBe(true);
+      for (const port of ports) await settled(port, (h) => h.continuousAudit?.checkedUpTo === '54');
+      tamper(deployment.dir, 'account', [
+        'UPDATE accounts SET balance = 999 WHERE account_number = 2',
+      ]);
+      const account = await settled(ports[1]!, (h) => h.continuousAudit?.clean === false);
+      expect(account.continuousAudit?.findings).toEqual(['row 2: its signature does not verify']);
+    } finally {
+      await deployment.stop();
+    }
   }, 60_000);
 });
 

@@ -9,6 +9,8 @@ export function registerAccountRoutes(
   server: HttpServer,
   context: DeviceContext,
   service: AccountService,
+  /** What the device adds to its health: the continuous audit's last result. */
+  health: () => Record<string, unknown>,
 ): void {
   registerInternalRoutes(server, context, service);
   server.get(
@@ -20,5 +22,5 @@ export function registerAccountRoutes(
       return { account: accountRowToWire(row) };
     },
   );
-  server.get('/health', async () => ({ device: 'account', status: 'ok' }));
+  server.get('/health', async () => ({ device: 'account', status: 'ok', ...health() }));
 }

@@ -11,6 +11,8 @@ export function registerCurrencyRoutes(
   server: HttpServer,
   context: DeviceContext,
   service: CurrencyService,
+  /** What the device adds to its health: the continuous audit's last result. */
+  health: () => Record<string, unknown>,
 ): void {
   registerInternalRoutes(server, context, service);
   server.get(
@@ -30,5 +32,5 @@ export function registerCurrencyRoutes(
       return { units: units.map(currencyRowToWire) };
     },
   );
-  server.get('/health', async () => ({ device: 'currency', status: 'ok' }));
+  server.get('/health', async () => ({ device: 'currency', status: 'ok', ...health() }));
 }

@@ -55,6 +55,8 @@ export async function registerTransactionRoutes(
   service: TransactionService,
   peers: Peers,
   admin: AdminService,
+  /** What the device adds to its health: the continuous audit's last result. */
+  health: () => Record<string, unknown> = () => ({}),
 ): Promise<void> {
   await server.register(swagger, {
     openapi: {
@@ -292,6 +294,7 @@ export async function registerTransactionRoutes(
             },
           }
         : {}),
+      ...health(),
     };
   });
 }

@@ -1,0 +1,163 @@
+// The continuous audit: every running device checks its own stores as records and rows arrive.
+//
+// At each tick (every `intervalMs`) a device verifies, in its own copy of A, every operation that
+// arrived since the last tick: every signature and chain link, every signer in its role, every
+// record at its step's number. An operation still in flight (no response yet) is checked once it
+// is complete. It also verifies the signature of every row of B or C it keeps (rows change in
+// place, so all of them, each tick). It can only see its own copy: comparing copies and deciding
+// what is correct is the full audit's work (./audit.ts), which the operator runs with
+// `triledger audit`. Findings go to the device's log at error level and the last result is in
+// `GET /health`.
+
+import type { Failure } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
+import { stepOf } from '../protocol/transactionTypes.js';
+import { checkOperation, type VerifyingKeys } from '../protocol/verify.js';
+
+/** Findings listed in one result; more are counted. */
+export const continuousFindingsMax = 20;
+const blockSize = 6n;
+
+export interface SignedRow {
+  readonly key: bigint;
+  readonly bytes: Buffer;
+  readonly signerKeyNumber: number;
+  readonly signature: Buffer;
+}
+
+export interface OwnStores {
+  records(afterNumber: bigint): AsyncIterable<SignedRecord>;
+  /** The rows of B or C this device signs, if it keeps any. */
+  rows?(): AsyncIterable<SignedRow>;
+  /** The key number of an account (who may sign its requests). */
+  accountKeyNumber(accountNumber: bigint): Promise<number | undefined>;
+}
+
+export interface ContinuousAuditResult {
+  readonly at: string;
+  readonly clean: boolean;
+  /** Records of A checked in this tick (the new ones). */
+  readonly recordsChecked: number;
+  readonly rowsChecked: number;
+  /** Every complete operation up to this transaction number has been checked. */
+  readonly checkedUpTo: string;
+  readonly findings: readonly string[];
+  readonly findingsCount: number;
+}
+
+export class ContinuousAudit {
+  #checkedUpTo = 0n;
+  #last: ContinuousAuditResult | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  constructor(
+    private readonly keys: VerifyingKeys,
+    /** The key this device signs its rows with. */
+    private readonly rowSignerKeyNumber: number,
+    private readonly stores: OwnStores,
+    private readonly nowMs: () => number,
+    private readonly onResult: (result: ContinuousAuditResult) => void,
+  ) {}
+
+  get last(): ContinuousAuditResult | undefined {
+    return this.#last;
+  }
+
+  start(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    this.#timer = setInterval(() => void this.tick(), intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** One check of what arrived since the last; a tick still running is not started twice. */
+  async tick(): Promise<ContinuousAuditResult | undefined> {
+    if (this.#running) return undefined;
+    this.#running = true;
+    try {
+      const result = await this.#check();
+      this.#last = result;
+      this.onResult(result);
+      return result;
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #check(): Promise<ContinuousAuditResult> {
+    const findings: string[] = [];
+    const found = (text: string) => findings.push(text);
+    let recordsChecked = 0;
+    let resumeAfter: bigint | undefined;
+    let lastComplete = this.#checkedUpTo;
+    let block: SignedRecord[] = [];
+    const finishBlock = async () => {
+      if (block.length === 0) return;
+      const base = ((block[0]!.record.transactionNumber - 1n) / blockSize) * blockSize + 1n;
+      const complete = block.some((r) => stepOf(r.record.transactionType) === 6);
+      if (!complete) {
+        // In flight: checked once it completes; the next tick resumes before it.
+        resumeAfter ??= base - 1n;
+      } else {
+        recordsChecked += block.length;
+        const problem = await this.#checkBlock(base, block);
+        if (problem) found(`A transactions ${base}-${base + blockSize - 1n}: ${problem.message}`);
+        lastComplete = base + blockSize - 1n;
+      }
+      block = [];
+    };
+    for await (const signed of this.stores.records(this.#checkedUpTo)) {
+      const first = block[0];
+      if (
+        first &&
+        (first.record.transactionNumber - 1n) / blockSize !==
+          (signed.record.transactionNumber - 1n) / blockSize
+      )
+        await finishBlock();
+      block.push(signed);
+    }
+    await finishBlock();
+    this.#checkedUpTo = resumeAfter ?? lastComplete;
+
+    let rowsChecked = 0;
+    if (this.stores.rows) {
+      for await (const row of this.stores.rows()) {
+        rowsChecked += 1;
+        const valid =
+          row.signerKeyNumber === this.rowSignerKeyNumber &&
+          this.keys.signatures.verify(this.rowSignerKeyNumber, row.bytes, row.signature).ok;
+        if (!valid) found(`row ${row.key}: its signature does not verify`);
+      }
+    }
+    return {
+      at: new Date(this.nowMs()).toISOString(),
+      clean: findings.length === 0,
+      recordsChecked,
+      rowsChecked,
+      checkedUpTo: this.#checkedUpTo.toString(),
+      findings: findings.slice(0, continuousFindingsMax),
+      findingsCount: findings.length,
+    };
+  }
+
+  async #checkBlock(base: bigint, block: SignedRecord[]): Promise<Failure | undefined> {
+    const remittanceId = block[0]!.record.remittanceId;
+    for (const { record } of block) {
+      if (record.remittanceId !== remittanceId)
+        return { ok: false, code: 'RecordConflict', message: 'records of two operations mixed' };
+      if (record.transactionNumber !== base + BigInt(stepOf(record.transactionType) - 1))
+        return {
+          ok: false,
+          code: 'RecordConflict',
+          message: `record ${record.transactionNumber} is not at its step's number`,
+        };
+    }
+    const source = block[0]!.record.sourceAccount;
+    const keyNumber = source === undefined ? undefined : await this.stores.accountKeyNumber(source);
+    return checkOperation(this.keys, block, keyNumber);
+  }
+}
