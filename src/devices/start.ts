@@ -4,7 +4,7 @@
 // the store. A device refuses to start with a configuration, keystore or store it cannot trust.
 
 import { readFileSync } from 'node:fs';
-import { ContinuousAudit, type OwnStores } from '../audit/continuous.js';
+import { ContinuousAudit, type OwnStores, type SignedRow } from '../audit/continuous.js';
 import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
@@ -19,6 +19,7 @@ import {
 import type { SignatureDevice } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { openAccountStore, openCurrencyStore, openTransactionStore } from '../store/sqlite.js';
+import type { LedgerTx, Store } from '../store/types.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
 import type { DeviceConfig } from './config.js';
@@ -52,6 +53,26 @@ function loadVerifyingKeys(config: DeviceConfig, environment: Environment): Sign
   const loaded = loadKeystoreFile(config.keystore, passphraseOf(config), { environment });
   assert(loaded.ok, 'the keystore that opened at start opens again');
   return loaded.value;
+}
+
+/** A device's own stores as its continuous audit reads them. */
+function ownStores<Tx extends LedgerTx>(
+  store: Store<Tx>,
+  rows?: () => AsyncIterable<SignedRow>,
+): OwnStores {
+  return {
+    records: (after) => store.exportRecords(after),
+    ...(rows ? { rows } : {}),
+    accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
+  };
+}
+
+function signedRow(
+  key: bigint,
+  bytes: Buffer,
+  { signerKeyNumber, signature }: { signerKeyNumber: number; signature: Buffer },
+): SignedRow {
+  return { key, bytes, signerKeyNumber, signature };
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
@@ -121,10 +142,7 @@ export async function startDevice(
         () => ({ ...context, signatures: loadVerifyingKeys(config, environment) }),
         recoveryPauseMs(),
       );
-      continuous = continuousAudit({
-        records: (after) => store.exportRecords(after),
-        accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
-      });
+      continuous = continuousAudit(ownStores(store));
       await registerTransactionRoutes(server, context, service, peers, admin, health);
       registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
       closers.push(
@@ -138,17 +156,13 @@ export async function startDevice(
       const store = openAccountStore(storePath);
       const service = new AccountService(context, store);
       await service.loadAccountKeys();
-      continuous = continuousAudit({
-        records: (after) => store.exportRecords(after),
-        rows: () =>
-          mapRows(store.exportAccounts(), (row) => ({
-            key: row.accountNumber,
-            bytes: accountRowBytes(row),
-            signerKeyNumber: row.signerKeyNumber,
-            signature: row.signature,
-          })),
-        accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
-      });
+      continuous = continuousAudit(
+        ownStores(store, () =>
+          mapRows(store.exportAccounts(), (row) =>
+            signedRow(row.accountNumber, accountRowBytes(row), row),
+          ),
+        ),
+      );
       registerAccountRoutes(server, context, service, health);
       registerExportRoute(server, 'transactions', () => mapRows(store.exportRecords(), recordLine));
       registerExportRoute(server, 'accounts', () => mapRows(store.exportAccounts(), accountLine));
@@ -162,17 +176,13 @@ export async function startDevice(
       const store = openCurrencyStore(storePath);
       const service = new CurrencyService(context, store);
       await service.loadAccountKeys();
-      continuous = continuousAudit({
-        records: (after) => store.exportRecords(after),
-        rows: () =>
-          mapRows(store.exportUnits(), (row) => ({
-            key: row.currencyNumber,
-            bytes: currencyRowBytes(row),
-            signerKeyNumber: row.signerKeyNumber,
-            signature: row.signature,
-          })),
-        accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
-      });
+      continuous = continuousAudit(
+        ownStores(store, () =>
+          mapRows(store.exportUnits(), (row) =>
+            signedRow(row.currencyNumber, currencyRowBytes(row), row),
+          ),
+        ),
+      );
       registerCurrencyRoutes(server, context, service, health);
       registerExportRoute(server, 'transactions', () => mapRows(store.exportRecords(), recordLine));
       registerExportRoute(server, 'units', () => mapRows(store.exportUnits(), unitLine));

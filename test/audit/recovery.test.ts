@@ -6,37 +6,19 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport, CopyName } from '../../src/audit/audit.js';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
 import { OperatorClient } from '../../src/client/operator.js';
 import { issuerKeyNumber, operatorKeyNumber } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
-import { accountRowBytes } from '../../src/protocol/rows.js';
 import { exportAccounts, exportRecords, exportUnits } from '../../src/store/sqliteExport.js';
 import { flipBit } from '../bytes.js';
 import { triledger } from '../cli/run.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { forgedAccountRow, readRow, signatureOf, tamper } from '../helpers/tamper.js';
 
 let twin: string;
-
-type Statement = [string, ...unknown[]];
-
-function tamper(dir: string, device: CopyName, ...statements: Statement[]): void {
-  const db = new Database(join(dir, `${device}.sqlite`));
-  db.defaultSafeIntegers(true);
-  for (const [sql, ...parameters] of statements) db.prepare(sql).run(...parameters);
-  db.close();
-}
-
-function read<T>(dir: string, device: CopyName, sql: string, ...parameters: unknown[]): T {
-  const db = new Database(join(dir, `${device}.sqlite`), { readonly: true });
-  db.defaultSafeIntegers(true);
-  const row = db.prepare(sql).get(...parameters) as T;
-  db.close();
-  return row;
-}
 
 async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
@@ -137,11 +119,7 @@ describe.each(['transaction', 'account', 'currency'] as const)(
   (device) => {
     it('modified, deleted, inserted, reordered, signature changed, truncated: found at this device and recovered to the twin', async () => {
       const deployment = await startCopy();
-      const signature40 = read<{ signature: Buffer }>(
-        deployment.dir,
-        device,
-        'SELECT signature FROM transactions WHERE transaction_number = 40',
-      ).signature;
+      const signature40 = signatureOf(deployment.dir, device, 40);
       tamper(
         deployment.dir,
         device,
@@ -185,7 +163,7 @@ describe.each(['transaction', 'account', 'currency'] as const)(
         rowsPut: 0,
       });
       // What was removed is kept, with the reason.
-      const quarantined = read<{ n: bigint }>(
+      const quarantined = readRow<{ n: bigint }>(
         deployment.dir,
         device,
         "SELECT count(*) AS n FROM quarantine WHERE table_name = 'transactions'",
@@ -198,17 +176,7 @@ describe.each(['transaction', 'account', 'currency'] as const)(
 describe('B and C, devices running', () => {
   it('B: row deleted, row inserted, row modified and re-signed with the account key: found and re-signed', async () => {
     const deployment = await startCopy();
-    const keys = deployment.keystore('account');
-    const forged = {
-      accountNumber: 2n,
-      currencyType: 'JPY',
-      balance: 999_999n,
-      held: 0n,
-      status: 'open' as const,
-      lastUpdate: 1n,
-    };
-    const signature = keys.sign(2, accountRowBytes(forged));
-    if (!signature.ok) throw new Error(signature.message);
+    const forged = forgedAccountRow(deployment.keystore('account'), 999_999n, 1n);
     tamper(
       deployment.dir,
       'account',
@@ -219,8 +187,8 @@ describe('B and C, devices running', () => {
       ],
       [
         'UPDATE accounts SET balance = ?, last_update = 1, signature = ? WHERE account_number = 2',
-        forged.balance,
-        signature.value,
+        forged.content.balance,
+        forged.signature,
       ],
     );
     const recovery = await detectAndRecover(
@@ -238,7 +206,7 @@ describe('B and C, devices running', () => {
 
   it('C: owner changed, row deleted, row inserted, signature changed: found and re-signed', async () => {
     const deployment = await startCopy();
-    const signature2 = read<{ signature: Buffer }>(
+    const signature2 = readRow<{ signature: Buffer }>(
       deployment.dir,
       'currency',
       'SELECT signature FROM currency_units WHERE currency_number = 2',
@@ -308,7 +276,7 @@ describe('more than one copy of A, devices running', () => {
         rowsPut: 0,
       });
       expect(
-        read<{ amount: bigint }>(
+        readRow<{ amount: bigint }>(
           deployment.dir,
           device,
           'SELECT amount FROM transactions WHERE transaction_number = 22',

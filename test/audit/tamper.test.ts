@@ -4,17 +4,16 @@
 import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditReport, audit, type CopyName } from '../../src/audit/audit.js';
 import { passphraseOf } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { systemEnvironment } from '../../src/model/environment.js';
-import { accountRowBytes } from '../../src/protocol/rows.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { exportAccounts, exportRecords, exportUnits } from '../../src/store/sqliteExport.js';
 import { flipBit } from '../bytes.js';
 import { startDeployment } from '../helpers/deployment.js';
+import { forgedAccountRow, signatureOf, tamper } from '../helpers/tamper.js';
 
 let pristine: string;
 
@@ -50,22 +49,6 @@ async function auditFiles(dir: string): Promise<AuditReport> {
     accounts: exportAccounts(file('account')),
     units: exportUnits(file('currency')),
   });
-}
-
-function tamper(dir: string, device: CopyName, ...statements: [string, ...unknown[]][]) {
-  const db = new Database(join(dir, `${device}.sqlite`));
-  db.defaultSafeIntegers(true);
-  for (const [sql, ...parameters] of statements) db.prepare(sql).run(...parameters);
-  db.close();
-}
-
-function signatureOf(dir: string, device: CopyName, number: number): Buffer {
-  const db = new Database(join(dir, `${device}.sqlite`), { readonly: true });
-  const row = db
-    .prepare('SELECT signature FROM transactions WHERE transaction_number = ?')
-    .get(number) as { signature: Buffer };
-  db.close();
-  return row.signature;
 }
 
 const summary = (report: AuditReport) =>
@@ -226,20 +209,10 @@ describe('B, the account information', () => {
 
   it('row modified and re-signed with the account key: the signature verifies, the content disagrees with A', async () => {
     const dir = copyOfPristine();
-    const accountKeys = keystore(dir, 'account');
-    const forged = {
-      accountNumber: 2n,
-      currencyType: 'JPY',
-      balance: 999_999n,
-      held: 0n,
-      status: 'open' as const,
-      lastUpdate: 0n,
-    };
-    const signature = accountKeys.sign(2, accountRowBytes(forged));
-    if (!signature.ok) throw new Error(signature.message);
+    const forged = forgedAccountRow(keystore(dir, 'account'), 999_999n, 0n);
     tamper(dir, 'account', [
       'UPDATE accounts SET balance = 999999, last_update = 0, signature = ? WHERE account_number = 2',
-      signature.value,
+      forged.signature,
     ]);
     const report = await auditFiles(dir);
     expect(summary(report)).toEqual(['account B 2 modified']);

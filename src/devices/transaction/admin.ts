@@ -28,6 +28,7 @@ import {
   type RowContent,
   recover,
 } from '../../audit/recovery.js';
+import { InvariantViolation } from '../../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import { verifyEnvelope } from '../../protocol/envelope.js';
 import type { AccountRowContent, CurrencyRowContent } from '../../protocol/rows.js';
@@ -231,10 +232,17 @@ export function registerAdminRoutes(
         (result) => send(result.ok ? resultEvent(result.value) : errorEvent(result)),
         (error: unknown) => {
           send(errorEvent(fail('PeerUnavailable', 'the job stopped unexpectedly')));
-          throw error;
+          out.end();
+          // A violated invariant stops the device (as in http.ts); any other error is a bug to log.
+          if (error instanceof InvariantViolation) {
+            reply.log.fatal({ err: error }, 'invariant violated during an audit; stopping');
+            setImmediate(() => process.exit(70));
+          } else reply.log.error({ err: error }, 'audit or recovery failed unexpectedly');
         },
       )
-      .finally(() => out.end());
+      .finally(() => {
+        if (!out.writableEnded) out.end();
+      });
     return reply;
   };
 
