@@ -26,6 +26,7 @@ import {
 import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, type VerifyingKeys } from '../protocol/verify.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
+import { type AccountKeyEntry, type CheckpointBody, RecordDigest } from './checkpoint.js';
 import { AccountReplay, UnitReplay } from './replay.js';
 
 export const copyNames = ['transaction', 'account', 'currency'] as const;
@@ -58,6 +59,8 @@ export interface Finding {
 
 export interface AuditReport {
   readonly clean: boolean;
+  /** The checkpoint the audit started after ("0": from the beginning). */
+  readonly startedAfter: string;
   readonly recordsChecked: number;
   /** Records whose signatures and chain links were verified (identical copies count once). */
   readonly recordsVerified: number;
@@ -71,6 +74,8 @@ export interface AuditReport {
 }
 
 export interface AuditInputs {
+  /** Start after this checkpoint (verified by the caller): the copies then begin after its number. */
+  readonly from?: CheckpointBody;
   /** Each copy of A, in ascending transaction number. */
   readonly copies: Readonly<Record<CopyName, AsyncIterable<SignedRecord>>>;
   readonly accounts: AsyncIterable<AccountRow>;
@@ -113,6 +118,10 @@ export interface AuditOptions {
   readonly onProgress?: (checked: number) => void;
   /** Called once per row that recovery would change; never for rows that are correct or unknown. */
   readonly onRepair?: (repair: Repair) => void;
+  /** Where a new checkpoint is wanted: the end of a block that every copy holds settled. */
+  readonly snapshotAt?: bigint;
+  /** Called with the checkpoint body at `snapshotAt`, when A up to there is known and C's replay is in order. */
+  readonly onSnapshot?: (body: CheckpointBody) => void;
 }
 
 function describeRecord({ record, signature }: SignedRecord): Record<string, string | number> {
@@ -158,7 +167,7 @@ function contentKey(signed: SignedRecord): string {
 export async function audit(
   keys: VerifyingKeys,
   inputs: AuditInputs,
-  { onProgress, onRepair }: AuditOptions = {},
+  { onProgress, onRepair, snapshotAt, onSnapshot }: AuditOptions = {},
 ): Promise<AuditReport> {
   const findings: Finding[] = [];
   let findingsOmitted = 0;
@@ -166,9 +175,13 @@ export async function audit(
     if (findings.length < findingsMax) findings.push(finding);
     else findingsOmitted += 1;
   };
-  const accountKeys = new Map<bigint, number>();
-  const accountReplay = new AccountReplay();
-  const unitReplay = new UnitReplay();
+  const from = inputs.from;
+  const accountKeys = new Map<bigint, AccountKeyEntry>();
+  for (const entry of from?.state.accountKeys ?? []) addAccountKey(keys, accountKeys, entry);
+  const accountReplay = new AccountReplay(from?.state.accounts);
+  const unitReplay = new UnitReplay(from?.state.units, from?.state.nextPlanSequence);
+  const digestA = new RecordDigest(from?.digestA);
+  const startedAfter = from?.transactionNumber ?? 0n;
   let unrecoverableBlocks = 0;
   let recordsChecked = 0;
   let operations = 0;
@@ -180,8 +193,8 @@ export async function audit(
     streams.map(async (s) => (await s.next()).value),
   );
   const blockOf = (signed: SignedRecord) => (signed.record.transactionNumber - 1n) / blockSize;
-  const lastNumber: bigint[] = [0n, 0n, 0n];
-  let lastCorrectNumber = 0n;
+  const lastNumber: bigint[] = [startedAfter, startedAfter, startedAfter];
+  let lastCorrectNumber = startedAfter;
   while (heads.some((h) => h !== undefined)) {
     const block = heads.reduce<bigint | undefined>(
       (low, h) => (h && (low === undefined || blockOf(h) < low) ? blockOf(h) : low),
@@ -209,6 +222,22 @@ export async function audit(
       accountReplay.apply(operation);
       unitReplay.apply(operation);
       learnKey(keys, accountKeys, correct);
+      for (const signed of correct) digestA.add(signed);
+      const units =
+        block * blockSize + blockSize === snapshotAt ? unitReplay.snapshot() : undefined;
+      if (units)
+        onSnapshot?.({
+          transactionNumber: snapshotAt!,
+          digestA: digestA.value,
+          state: {
+            accountKeys: [...accountKeys.values()].sort((a, b) =>
+              a.accountNumber < b.accountNumber ? -1 : 1,
+            ),
+            accounts: accountReplay.snapshot(),
+            units: units.units,
+            nextPlanSequence: units.nextPlanSequence,
+          },
+        });
     }
     onProgress?.(recordsChecked);
   }
@@ -328,6 +357,7 @@ export async function audit(
   }
   return {
     clean: findings.length === 0 && findingsOmitted === 0,
+    startedAfter: startedAfter.toString(),
     recordsChecked,
     recordsVerified: counters.recordsVerified,
     rowsChecked,
@@ -341,7 +371,7 @@ export async function audit(
 /** The valid version of one block, and a finding for every copy that differs from it. */
 function decideBlock(
   keys: VerifyingKeys,
-  accountKeys: Map<bigint, number>,
+  accountKeys: Map<bigint, AccountKeyEntry>,
   block: bigint,
   versions: SignedRecord[][],
   report: (finding: Finding) => void,
@@ -423,7 +453,7 @@ function decideBlock(
 
 function assembleBlock(
   keys: VerifyingKeys,
-  accountKeys: Map<bigint, number>,
+  accountKeys: Map<bigint, AccountKeyEntry>,
   base: bigint,
   versions: SignedRecord[][],
 ): SignedRecord[] | undefined {
@@ -451,7 +481,7 @@ function assembleBlock(
 
 function isValidBlock(
   keys: VerifyingKeys,
-  accountKeys: Map<bigint, number>,
+  accountKeys: Map<bigint, AccountKeyEntry>,
   base: bigint,
   version: SignedRecord[],
 ): boolean {
@@ -463,15 +493,18 @@ function isValidBlock(
   }
   const source = version[0]!.record.sourceAccount;
   return (
-    checkOperation(keys, version, source === undefined ? undefined : accountKeys.get(source)) ===
-    undefined
+    checkOperation(
+      keys,
+      version,
+      source === undefined ? undefined : accountKeys.get(source)?.keyNumber,
+    ) === undefined
   );
 }
 
 /** After a correct, settled account issuing: its key signs for the new account from now on. */
 function learnKey(
   keys: VerifyingKeys,
-  accountKeys: Map<bigint, number>,
+  accountKeys: Map<bigint, AccountKeyEntry>,
   operation: SignedRecord[],
 ): void {
   const response = operation.at(-1)?.record;
@@ -480,13 +513,25 @@ function learnKey(
   const accountRequest = operation.find((r) => stepOf(r.record.transactionType) === 2)?.record;
   const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
   if (!detail || accountRequest?.destinationAccount === undefined) return;
-  accountKeys.set(accountRequest.destinationAccount, detail.keyNumber);
-  if (detail.publicKeyHex && !keys.signatures.describe(detail.keyNumber).ok) {
+  addAccountKey(keys, accountKeys, {
+    accountNumber: accountRequest.destinationAccount,
+    keyNumber: detail.keyNumber,
+    ...(detail.publicKeyHex ? { publicKeyHex: detail.publicKeyHex } : {}),
+  });
+}
+
+function addAccountKey(
+  keys: VerifyingKeys,
+  accountKeys: Map<bigint, AccountKeyEntry>,
+  entry: AccountKeyEntry,
+): void {
+  accountKeys.set(entry.accountNumber, entry);
+  if (entry.publicKeyHex && !keys.signatures.describe(entry.keyNumber).ok) {
     keys.signatures.addKey({
-      keyNumber: detail.keyNumber,
-      owner: `account:${accountRequest.destinationAccount}`,
+      keyNumber: entry.keyNumber,
+      owner: `account:${entry.accountNumber}`,
       algorithm: 'ed25519-public',
-      material: Buffer.from(detail.publicKeyHex, 'hex'),
+      material: Buffer.from(entry.publicKeyHex, 'hex'),
       authorities: ['verify'],
     });
   }

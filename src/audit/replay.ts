@@ -36,6 +36,7 @@ function steps(operation: Operation) {
 }
 
 const later = (a: bigint, b: bigint) => (a > b ? a : b);
+const compare = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** B as the transaction log justifies it. Operations in transaction-number order. */
 export function replayAccounts(operations: Iterable<Operation>): Map<bigint, AccountRowContent> {
@@ -56,7 +57,17 @@ export function replayUnits(operations: Iterable<Operation>): Map<bigint, Curren
  * with the number of accounts, never with the length of the log.
  */
 export class AccountReplay {
-  readonly accounts = new Map<bigint, AccountRowContent>();
+  readonly accounts: Map<bigint, AccountRowContent>;
+
+  /** From the start of the log, or from a checkpoint's snapshot. */
+  constructor(start: readonly AccountRowContent[] = []) {
+    this.accounts = new Map(start.map((row) => [row.accountNumber, row]));
+  }
+
+  /** B as the replay has it now, in account order. */
+  snapshot(): AccountRowContent[] {
+    return [...this.accounts.values()].sort((a, b) => compare(a.accountNumber, b.accountNumber));
+  }
 
   apply(operation: Operation): void {
     applyToAccounts(this.accounts, operation);
@@ -69,9 +80,24 @@ export class AccountReplay {
  * that never arrives (a plan whose operation never reached the log) is skipped at `finish`.
  */
 export class UnitReplay {
-  readonly #units = new Map<bigint, CurrencyRowContent>();
+  readonly #units: Map<bigint, CurrencyRowContent>;
   readonly #waiting = new Map<bigint, { plan: UnitPlan; operation: Operation }>();
-  #nextSequence = 1n;
+  #nextSequence: bigint;
+
+  /** From the start of the log, or from a checkpoint's snapshot. */
+  constructor(start: readonly CurrencyRowContent[] = [], nextSequence = 1n) {
+    this.#units = new Map(start.map((row) => [row.currencyNumber, row]));
+    this.#nextSequence = nextSequence;
+  }
+
+  /** C as the replay has it now, in unit order; undefined while a plan waits for an earlier one. */
+  snapshot(): { units: CurrencyRowContent[]; nextPlanSequence: bigint } | undefined {
+    if (this.#waiting.size > 0) return undefined;
+    const units = [...this.#units.values()].sort((a, b) =>
+      compare(a.currencyNumber, b.currencyNumber),
+    );
+    return { units, nextPlanSequence: this.#nextSequence };
+  }
 
   apply(operation: Operation): void {
     const { currencyResponse } = steps(operation);

@@ -90,13 +90,20 @@ function findingRow(finding: Finding): string[] {
   ];
 }
 
-export function renderAuditReport(report: AuditReport, title = 'Audit'): string {
+export function renderAuditReport(
+  report: AuditReport & { note?: string; checkpointMade?: string },
+  title = 'Audit',
+): string {
   const total = report.findings.length + report.findingsOmitted;
+  const from = report.startedAfter === '0' ? '' : ` after checkpoint ${report.startedAfter}`;
   const lines = [
-    `${title}: ${report.operations} operations, ${report.recordsChecked} records of A and ${report.rowsChecked} rows of B and C checked: ${
+    `${title}${from}: ${report.operations} operations, ${report.recordsChecked} records of A and ${report.rowsChecked} rows of B and C checked: ${
       report.clean ? 'clean' : `${total} finding${total === 1 ? '' : 's'}`
     }`,
   ];
+  if (report.note) lines.push(`Note: ${report.note}.`);
+  if (report.checkpointMade)
+    lines.push(`Checkpoint ${report.checkpointMade} signed by all three devices.`);
   if (!report.replayed)
     lines.push('Part of A is unrecoverable: B and C were checked by their signatures only.');
   if (total > 0) {
@@ -145,10 +152,13 @@ export function registerAuditCommands(program: Command): void {
 
   operatorOptions(program.command('audit'))
     .description('check every copy of A, B and C; exit 0 clean, 1 tampering found, 2 could not run')
-    .action(async (options: OperatorOptions) => {
+    .option('--full', 'from the beginning of the log, not from the newest checkpoint')
+    .action(async (options: OperatorOptions & { full?: boolean }) => {
       const client = operatorClient(options);
       const bar = progressBar();
-      const report = await client.audit((phase, done, total) => bar.update(phase, done, total));
+      const report = await client.audit((phase, done, total) => bar.update(phase, done, total), {
+        full: options.full === true,
+      });
       bar.finish();
       if (!report.ok) throw couldNotRun(report);
       if (options.json) printJson(report.value);

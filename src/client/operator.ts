@@ -6,9 +6,8 @@
 // report.
 
 import { request } from 'undici';
-import type { AuditReport } from '../audit/audit.js';
 import type { RecoveryPhase, RecoveryReport } from '../audit/recovery.js';
-import type { AdminEvent } from '../devices/transaction/admin.js';
+import type { AdminEvent, CheckpointedAuditReport } from '../devices/transaction/admin.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
@@ -28,8 +27,16 @@ export class OperatorClient {
     private readonly environment: Environment = systemEnvironment,
   ) {}
 
-  async audit(onProgress?: ProgressListener): Promise<Result<AuditReport>> {
-    const result = await this.#run('/v1/admin/audit', onProgress);
+  /** From the newest checkpoint that holds, or from the beginning with `full`. */
+  async audit(
+    onProgress?: ProgressListener,
+    options: { full?: boolean } = {},
+  ): Promise<Result<CheckpointedAuditReport>> {
+    const result = await this.#run(
+      '/v1/admin/audit',
+      onProgress,
+      options.full ? { full: true } : {},
+    );
     if (!result.ok) return result;
     return result.value.event === 'report'
       ? ok(result.value.report)
@@ -44,8 +51,12 @@ export class OperatorClient {
       : fail('PeerUnavailable', 'the transaction device answered something else than a recovery');
   }
 
-  async #run(path: string, onProgress?: ProgressListener): Promise<Result<AdminEvent>> {
-    const body = Buffer.from('{}');
+  async #run(
+    path: string,
+    onProgress?: ProgressListener,
+    fields: Record<string, unknown> = {},
+  ): Promise<Result<AdminEvent>> {
+    const body = Buffer.from(JSON.stringify(fields));
     const signature = signEnvelope(
       this.keys,
       this.keyNumber,

@@ -8,9 +8,11 @@
 
 import { Readable } from 'node:stream';
 import Type, { type TSchema } from 'typebox';
+import { checkpointFromJson } from '../audit/checkpoint.js';
 import { exportContentType } from '../audit/exportLines.js';
 import type { Result } from '../model/errors.js';
 import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js';
+import type { CheckpointKeeper } from './checkpoints.js';
 import { type HttpServer, sendFailure } from './http.js';
 import { type RepairBatch, type RepairCounts, repairBatchSizeMax } from './repair.js';
 
@@ -29,13 +31,71 @@ async function* chunksOf(lines: AsyncIterable<string>): AsyncGenerator<string> {
   if (chunk.length > 0) yield chunk;
 }
 
+const ExportQuery = Type.Object(
+  { after: Type.Optional(DecimalString) },
+  { additionalProperties: false },
+);
+
+/** `after` (records of A only): start after this transaction number, as an audit from a checkpoint does. */
 export function registerExportRoute(
   server: HttpServer,
   name: string,
-  lines: () => AsyncIterable<string>,
+  lines: (after: bigint) => AsyncIterable<string>,
 ): void {
-  server.get(`/internal/v1/export/${name}`, { schema: { hide: true } }, async (_request, reply) =>
-    reply.type(exportContentType).send(Readable.from(chunksOf(lines()))),
+  server.get(
+    `/internal/v1/export/${name}`,
+    { schema: { querystring: ExportQuery, hide: true } },
+    async (request, reply) =>
+      reply
+        .type(exportContentType)
+        .send(Readable.from(chunksOf(lines(BigInt(request.query.after ?? '0'))))),
+  );
+}
+
+const CheckpointBody = Type.Object({
+  transactionNumber: DecimalString,
+  digestA: Type.String(),
+  accountKeys: Type.Array(Type.Record(Type.String(), Type.String())),
+  accounts: Type.Array(Type.Record(Type.String(), Type.String())),
+  units: Type.Array(Type.Record(Type.String(), Type.String())),
+  nextPlanSequence: DecimalString,
+  signatures: Type.Object({
+    transaction: Type.String(),
+    account: Type.String(),
+    currency: Type.String(),
+  }),
+});
+
+/** Digest of this device's copy, co-signing, and keeping of checkpoints (devices/checkpoints.ts). */
+export function registerCheckpointRoutes(server: HttpServer, keeper: CheckpointKeeper): void {
+  server.get(
+    '/internal/v1/digest/:upTo',
+    { schema: { params: Type.Object({ upTo: DecimalString }), hide: true } },
+    async (request) => ({
+      digest: (await keeper.digestUpTo(BigInt(request.params.upTo))).toString('hex'),
+    }),
+  );
+  server.post(
+    '/internal/v1/checkpoints/sign',
+    { schema: { body: CheckpointBody, hide: true } },
+    async (request, reply) => {
+      const body = checkpointFromJson(request.body);
+      if (!body.ok) return sendFailure(reply, body);
+      const signature = await keeper.sign(body.value);
+      if (!signature.ok) return sendFailure(reply, signature);
+      return { signature: signature.value.toString('hex') };
+    },
+  );
+  server.post(
+    '/internal/v1/checkpoints',
+    { schema: { body: CheckpointBody, hide: true } },
+    async (request, reply) => {
+      const checkpoint = checkpointFromJson(request.body);
+      if (!checkpoint.ok) return sendFailure(reply, checkpoint);
+      const kept = await keeper.keep(checkpoint.value);
+      if (!kept.ok) return sendFailure(reply, kept);
+      return { kept: true };
+    },
   );
 }
 

@@ -22,6 +22,7 @@ import { openAccountStore, openCurrencyStore, openTransactionStore } from '../st
 import type { LedgerTx, Store } from '../store/types.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
+import { CheckpointKeeper } from './checkpoints.js';
 import type { DeviceConfig } from './config.js';
 import type { DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
@@ -29,7 +30,11 @@ import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
 import { createHttpServer, internalBodyBytesMax, publicBodyBytesMax } from './http.js';
 import { PeerClient } from './peerClient.js';
-import { registerExportRoute, registerRepairRoute } from './recoveryRoutes.js';
+import {
+  registerCheckpointRoutes,
+  registerExportRoute,
+  registerRepairRoute,
+} from './recoveryRoutes.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
 import { registerTransactionRoutes } from './transaction/routes.js';
 import { TransactionService } from './transaction/service.js';
@@ -140,6 +145,7 @@ export async function startDevice(
         service,
         peers,
         () => ({ ...context, signatures: loadVerifyingKeys(config, environment) }),
+        new CheckpointKeeper(context, store),
         recoveryPauseMs(),
       );
       continuous = continuousAudit(ownStores(store));
@@ -164,8 +170,11 @@ export async function startDevice(
         ),
       );
       registerAccountRoutes(server, context, service, health);
-      registerExportRoute(server, 'transactions', () => mapRows(store.exportRecords(), recordLine));
+      registerExportRoute(server, 'transactions', (after) =>
+        mapRows(store.exportRecords(after), recordLine),
+      );
       registerExportRoute(server, 'accounts', () => mapRows(store.exportAccounts(), accountLine));
+      registerCheckpointRoutes(server, new CheckpointKeeper(context, store));
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -184,8 +193,11 @@ export async function startDevice(
         ),
       );
       registerCurrencyRoutes(server, context, service, health);
-      registerExportRoute(server, 'transactions', () => mapRows(store.exportRecords(), recordLine));
+      registerExportRoute(server, 'transactions', (after) =>
+        mapRows(store.exportRecords(after), recordLine),
+      );
       registerExportRoute(server, 'units', () => mapRows(store.exportUnits(), unitLine));
+      registerCheckpointRoutes(server, new CheckpointKeeper(context, store));
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         service.repair(batch),
       );

@@ -108,11 +108,18 @@ CREATE TABLE IF NOT EXISTS quarantine (
   reason TEXT NOT NULL
 );`;
 
+/** Signed checkpoints (audit/checkpoint.ts), kept by every device. */
+const checkpointSchema = `
+CREATE TABLE IF NOT EXISTS checkpoints (
+  transaction_number INTEGER PRIMARY KEY,
+  checkpoint_json TEXT NOT NULL
+);`;
+
 /** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
 const migrations: Record<DeviceKind, readonly string[]> = {
-  transaction: [schemas.transaction, quarantineSchema],
-  account: [schemas.account, quarantineSchema],
-  currency: [schemas.currency, quarantineSchema],
+  transaction: [schemas.transaction, quarantineSchema, checkpointSchema],
+  account: [schemas.account, quarantineSchema, checkpointSchema],
+  currency: [schemas.currency, quarantineSchema, checkpointSchema],
 };
 
 type Row = Record<string, unknown>;
@@ -275,6 +282,12 @@ function ledgerTx(db: Database.Database): LedgerTx {
   const allKeys = db.prepare('SELECT * FROM account_keys ORDER BY account_number');
   const quarantineRow = quarantiner(db, 'transactions', 'transaction_number');
   const countRecords = db.prepare('SELECT count(*) AS n FROM transactions');
+  const putCheckpoint = db.prepare(
+    'INSERT INTO checkpoints (transaction_number, checkpoint_json) VALUES (?, ?) ON CONFLICT (transaction_number) DO UPDATE SET checkpoint_json = excluded.checkpoint_json',
+  );
+  const newestCheckpoints = db.prepare(
+    'SELECT checkpoint_json FROM checkpoints ORDER BY transaction_number DESC LIMIT ?',
+  );
   const keyFromRow = (row: Row): AccountKeyRow => {
     const publicKey = row['public_key'] as Uint8Array | null;
     return {
@@ -324,6 +337,12 @@ function ledgerTx(db: Database.Database): LedgerTx {
     async accountKeys() {
       return (allKeys.all() as Row[]).map(keyFromRow);
     },
+    async putCheckpoint(transactionNumber, json) {
+      putCheckpoint.run(transactionNumber, json);
+    },
+    async checkpoints(limit) {
+      return (newestCheckpoints.all(limit) as Row[]).map((row) => row['checkpoint_json'] as string);
+    },
     async recordCount() {
       return (countRecords.get() as Row)['n'] as bigint;
     },
@@ -359,6 +378,12 @@ export function openTransactionStore(
   const finish = db.prepare(
     "UPDATE operations SET state = 'done', response_json = ? WHERE remittance_id = ?",
   );
+  const oldestOpen = db.prepare(
+    "SELECT min(base_number) AS base FROM operations WHERE state = 'open'",
+  );
+  const newestDone = db.prepare(
+    "SELECT max(base_number) AS base FROM operations WHERE state = 'done' AND base_number < ?",
+  );
   const ofAccount = db.prepare(`SELECT * FROM transactions
     WHERE (source_account = ? OR destination_account = ?) AND transaction_number > ?
     ORDER BY transaction_number LIMIT ?`);
@@ -384,6 +409,12 @@ export function openTransactionStore(
     async finishOperation(remittanceId, responseJson) {
       const changed = finish.run(responseJson, remittanceId).changes;
       assert(changed === 1, 'the operation being finished exists');
+    },
+    async settledUpTo() {
+      const open = (oldestOpen.get() as Row)['base'] as bigint | null;
+      const row = newestDone.get(open ?? 2n ** 62n) as Row;
+      const base = row['base'] as bigint | null;
+      return base === null ? 0n : base + 5n;
     },
     async nextAccountNumber({ reserve }) {
       return advance('account_number', reserve ? 1n : 0n, 1n);

@@ -26,6 +26,10 @@ export interface LedgerTx {
   putAccountKey(row: AccountKeyRow): Promise<void>;
   accountKey(accountNumber: bigint): Promise<AccountKeyRow | undefined>;
   accountKeys(): Promise<AccountKeyRow[]>;
+  /** Keep a signed checkpoint (audit/checkpoint.ts, as JSON); one per transaction number. */
+  putCheckpoint(transactionNumber: bigint, json: string): Promise<void>;
+  /** The newest checkpoints first, as JSON: each is verified by whoever reads it. */
+  checkpoints(limit: number): Promise<string[]>;
   /** How many records of A this store holds. */
   recordCount(): Promise<bigint>;
   /** Recovery: move the record at this number into the quarantine table; returns what was there. */
@@ -50,6 +54,8 @@ export interface TransactionTx extends LedgerTx {
   /** Reserve the next block of six transaction numbers and record the operation as open. */
   openOperation(remittanceId: string, requestDigest: Buffer): Promise<bigint>;
   finishOperation(remittanceId: string, responseJson: string): Promise<void>;
+  /** The end of the last block such that every operation up to it is done (0 when none). */
+  settledUpTo(): Promise<bigint>;
   /** The next account number; `reserve` takes it, otherwise it is only read. */
   nextAccountNumber(options: { reserve: boolean }): Promise<bigint>;
   recordsOfAccount(

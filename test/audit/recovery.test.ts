@@ -287,6 +287,75 @@ describe('more than one copy of A, devices running', () => {
   }, 60_000);
 });
 
+describe('signed checkpoints', () => {
+  it('a clean audit leaves one; the next starts after it; a forged one is passed over; a copy changed before it means a full audit', async () => {
+    const deployment = await startCopy();
+    try {
+      type Report = AuditReport & { checkpointMade?: string; note?: string };
+      const audit = (...args: string[]) => {
+        const result = run(deployment, 'audit', ...args);
+        return { status: result.status, report: JSON.parse(result.stdout) as Report };
+      };
+      const first = audit();
+      expect(first.status).toBe(0);
+      expect(first.report).toMatchObject({ startedAfter: '0', checkpointMade: '48' });
+      for (const device of ['transaction', 'account', 'currency'] as const)
+        expect(
+          readRow<{ n: bigint }>(deployment.dir, device, 'SELECT count(*) AS n FROM checkpoints').n,
+        ).toBe(1n);
+
+      const sent = await deployment.client(deployment.wallet(1n)).remit({
+        sourceAccount: 1n,
+        destinationAccount: 2n,
+        amount: 7n,
+        currencyType: 'JPY',
+        keyNumber: accountKeyNumberBase + 1,
+      });
+      expect(sent.ok).toBe(true);
+      const second = audit();
+      expect(second.report).toMatchObject({
+        clean: true,
+        startedAfter: '48',
+        recordsChecked: 18,
+        operations: 1,
+        checkpointMade: '54',
+      });
+      expect(audit('--full').report).toMatchObject({ clean: true, startedAfter: '0' });
+
+      // The newest checkpoint forged at the transaction device: its signatures fail, the one before holds.
+      const forged = readRow<{ checkpoint_json: string }>(
+        deployment.dir,
+        'transaction',
+        'SELECT checkpoint_json FROM checkpoints WHERE transaction_number = 54',
+      ).checkpoint_json;
+      tamper(deployment.dir, 'transaction', [
+        'UPDATE checkpoints SET checkpoint_json = ? WHERE transaction_number = 54',
+        forged.replace(/"balance":"\d+"/, '"balance":"999999"'),
+      ]);
+      // (and that clean audit signs checkpoint 54 anew)
+      expect(audit().report).toMatchObject({
+        clean: true,
+        startedAfter: '48',
+        checkpointMade: '54',
+      });
+
+      // A record before the checkpoint changed: the digests disagree, so the audit runs in full.
+      tamper(deployment.dir, 'currency', [
+        'UPDATE transactions SET amount = 5000 WHERE transaction_number = 20',
+      ]);
+      const changed = audit();
+      expect(changed.status).toBe(1);
+      expect(changed.report.startedAfter).toBe('0');
+      expect(changed.report.note).toMatch(
+        /currency copy of A differs from checkpoint 54 before it/,
+      );
+      expect(kinds(changed.report)).toEqual(['A 20 modified']);
+    } finally {
+      await deployment.stop();
+    }
+  }, 60_000);
+});
+
 describe('the continuous audit', () => {
   it('each device checks what arrives: new operations, and every row of B each tick; /health shows it', async () => {
     const deployment = await startCopy({}, { continuousAuditIntervalMs: 100 });

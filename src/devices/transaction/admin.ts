@@ -10,7 +10,14 @@
 
 import { PassThrough } from 'node:stream';
 import Type from 'typebox';
-import { type AuditReport, audit } from '../../audit/audit.js';
+import { type AuditInputs, type AuditReport, audit, copyNames } from '../../audit/audit.js';
+import {
+  type Checkpoint,
+  type CheckpointBody,
+  checkpointFromJson,
+  checkpointToJson,
+  verifyCheckpoint,
+} from '../../audit/checkpoint.js';
 import {
   accountOfLine,
   exportContentType,
@@ -35,6 +42,7 @@ import type { AccountRowContent, CurrencyRowContent } from '../../protocol/rows.
 import { accountContentToWire, currencyContentToWire } from '../../protocol/rowWire.js';
 import type { VerifyingKeys } from '../../protocol/verify.js';
 import { recordToWire } from '../../protocol/wire.js';
+import type { CheckpointKeeper } from '../checkpoints.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import { envelopeSkewMsMax } from '../internalRoutes.js';
@@ -43,6 +51,25 @@ import type { Peers, TransactionService } from './service.js';
 
 /** Progress events are sent at most this often. */
 export const progressIntervalMs = 250;
+/** Stored checkpoints looked at, newest first, for one that verifies. */
+export const checkpointsTriedMax = 8;
+
+/** The audit's report, with where it started and the checkpoint it left. */
+export type CheckpointedAuditReport = AuditReport & {
+  /** Why the audit ran from the beginning although checkpoints exist. */
+  readonly note?: string;
+  /** The transaction number of the checkpoint this clean audit left. */
+  readonly checkpointMade?: string;
+};
+
+function parseCheckpoint(json: string): Checkpoint | undefined {
+  try {
+    const parsed = checkpointFromJson(JSON.parse(json));
+    return parsed.ok ? parsed.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface AuditSummary {
   readonly atMs: number;
@@ -52,7 +79,7 @@ export interface AuditSummary {
 
 export type AdminEvent =
   | { event: 'progress'; phase: RecoveryPhase; done: number; total: number }
-  | { event: 'report'; report: AuditReport }
+  | { event: 'report'; report: CheckpointedAuditReport }
   | { event: 'recovery'; recovery: RecoveryReport }
   | { event: 'error'; error: { code: string; message: string } };
 
@@ -66,6 +93,8 @@ export class AdminService {
     private readonly peers: Peers,
     /** Fresh verifying keys for each audit: the keystore file's keys, never keys learned at run time. */
     private readonly verifyingKeys: () => VerifyingKeys,
+    /** This device's part in checkpoints (its own digest and signature). */
+    private readonly keeper: CheckpointKeeper,
     /** A fault hook for tests: hold maintenance this long before repairing (faultHooks.ts). */
     private readonly recoveryPauseMs = 0,
   ) {}
@@ -83,12 +112,107 @@ export class AdminService {
     return 3 * Number(await this.service.recordCount());
   }
 
-  async audit(onProgress: (done: number) => void): Promise<Result<AuditReport>> {
+  /**
+   * An audit from the newest checkpoint that verifies and that every copy still agrees with (or
+   * from the beginning with `full`); a clean audit then leaves a new checkpoint where every
+   * operation is settled.
+   */
+  async audit(
+    onProgress: (done: number) => void,
+    full = false,
+  ): Promise<Result<CheckpointedAuditReport>> {
     return this.#exclusive(async () => {
-      const report = await audit(this.verifyingKeys(), this.#access().open(), { onProgress });
+      const keys = this.verifyingKeys();
+      const start = full ? { note: 'full audit, as asked' } : await this.#startingPoint(keys);
+      const after = start.from?.transactionNumber ?? 0n;
+      const settled = await this.service.settledUpTo();
+      let snapshot: CheckpointBody | undefined;
+      const report = await audit(keys, this.#access().open(start.from), {
+        onProgress,
+        ...(settled > after ? { snapshotAt: settled } : {}),
+        onSnapshot: (body) => {
+          snapshot = body;
+        },
+      });
       this.#remember(report);
-      return ok(report);
+      const made = report.clean && snapshot ? await this.#makeCheckpoint(snapshot) : undefined;
+      return ok({
+        ...report,
+        ...(start.note ? { note: start.note } : {}),
+        ...(made ? { checkpointMade: made } : {}),
+      });
     });
+  }
+
+  /** The newest stored checkpoint that verifies, if all three copies of A agree with it up to its number. */
+  async #startingPoint(keys: VerifyingKeys): Promise<{ from?: Checkpoint; note?: string }> {
+    const stored = await this.service.checkpoints(checkpointsTriedMax);
+    for (const json of stored) {
+      const checkpoint = parseCheckpoint(json);
+      if (!checkpoint || !verifyCheckpoint(keys, checkpoint).ok) continue;
+      const n = checkpoint.transactionNumber;
+      const digests = await Promise.all([
+        this.keeper.digestUpTo(n).then((digest) => ok(digest)),
+        this.#peerDigest('account', n),
+        this.#peerDigest('currency', n),
+      ]);
+      const differing = copyNames.filter((_, index) => {
+        const digest = digests[index]!;
+        return !digest.ok || !digest.value.equals(checkpoint.digestA);
+      });
+      if (differing.length === 0) return { from: checkpoint };
+      return {
+        note: `the ${differing.join(' and ')} copy of A differs from checkpoint ${n} before it: full audit`,
+      };
+    }
+    return stored.length > 0 ? { note: 'no stored checkpoint verifies: full audit' } : {};
+  }
+
+  async #peerDigest(device: 'account' | 'currency', upTo: bigint): Promise<Result<Buffer>> {
+    const answer = await this.peers[device].get(`/internal/v1/digest/${upTo}`);
+    if (!answer.ok) return answer;
+    const digest = (answer.value as { digest?: unknown }).digest;
+    return typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest)
+      ? ok(Buffer.from(digest, 'hex'))
+      : fail('PeerUnavailable', `${device} answered no digest`);
+  }
+
+  /** Every device checks its own copy against the digest and signs; then all three keep it. */
+  async #makeCheckpoint(body: CheckpointBody): Promise<string | undefined> {
+    const own = await this.keeper.sign(body);
+    const unsigned = checkpointToJson(body);
+    const [account, currency] = await Promise.all(
+      (['account', 'currency'] as const).map((device) =>
+        this.peers[device].post('/internal/v1/checkpoints/sign', unsigned),
+      ),
+    );
+    const signatureOf = (answer: Result<unknown> | undefined) => {
+      const hex = answer?.ok ? (answer.value as { signature?: unknown }).signature : undefined;
+      return typeof hex === 'string' ? Buffer.from(hex, 'hex') : undefined;
+    };
+    const signatures = {
+      transaction: own.ok ? own.value : undefined,
+      account: signatureOf(account),
+      currency: signatureOf(currency),
+    };
+    if (!signatures.transaction || !signatures.account || !signatures.currency) return undefined;
+    const checkpoint: Checkpoint = {
+      ...body,
+      signatures: {
+        transaction: signatures.transaction,
+        account: signatures.account,
+        currency: signatures.currency,
+      },
+    };
+    const kept = await this.keeper.keep(checkpoint);
+    if (!kept.ok) return undefined;
+    const json = checkpointToJson(checkpoint);
+    await Promise.all(
+      (['account', 'currency'] as const).map((device) =>
+        this.peers[device].post('/internal/v1/checkpoints', json),
+      ),
+    );
+    return body.transactionNumber.toString();
   }
 
   async recover(
@@ -131,20 +255,19 @@ export class AdminService {
     };
   }
 
-  #access(): LedgerAccess {
+  #access(): LedgerAccess & { open(from?: Checkpoint): AuditInputs } {
     const { account, currency } = this.peers;
     return {
-      open: () => {
+      open: (from?: Checkpoint) => {
         const own = new OwnLines();
+        const after = from?.transactionNumber ?? 0n;
+        const path = `/internal/v1/export/transactions?after=${after}`;
         return {
+          ...(from ? { from } : {}),
           copies: {
-            transaction: ownRecords(this.service.exportRecords(), own),
-            account: peerRecords(account.lines('/internal/v1/export/transactions'), own, 'account'),
-            currency: peerRecords(
-              currency.lines('/internal/v1/export/transactions'),
-              own,
-              'currency',
-            ),
+            transaction: ownRecords(this.service.exportRecords(after), own),
+            account: peerRecords(account.lines(path), own, 'account'),
+            currency: peerRecords(currency.lines(path), own, 'currency'),
           },
           accounts: readLines(
             account.lines('/internal/v1/export/accounts'),
@@ -180,6 +303,16 @@ function batchToWire(batch: RepairBatch<RowContent>, toWire: (content: RowConten
 }
 
 const AdminBody = Type.Object({}, { additionalProperties: false });
+const AuditBody = Type.Object(
+  {
+    full: Type.Optional(
+      Type.Boolean({
+        description: 'from the beginning of the log, not from the newest checkpoint',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export function registerAdminRoutes(
   server: HttpServer,
@@ -251,13 +384,13 @@ export function registerAdminRoutes(
     {
       schema: {
         summary: 'Audit every copy (operator key); a stream of JSON lines',
-        body: AdminBody,
+        body: AuditBody,
       },
     },
-    async (_request, reply) =>
+    async (request, reply) =>
       stream(
         reply,
-        (progress) => admin.audit((done) => progress('audit', done)),
+        (progress) => admin.audit((done) => progress('audit', done), request.body.full === true),
         (report) => ({ event: 'report', report }),
       ),
   );

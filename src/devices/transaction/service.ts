@@ -121,8 +121,16 @@ export class TransactionService {
     );
   }
 
-  exportRecords(): AsyncIterable<SignedRecord> {
-    return this.store.exportRecords();
+  exportRecords(afterNumber = 0n): AsyncIterable<SignedRecord> {
+    return this.store.exportRecords(afterNumber);
+  }
+
+  settledUpTo(): Promise<bigint> {
+    return this.store.transact((tx) => tx.settledUpTo());
+  }
+
+  checkpoints(limit: number): Promise<string[]> {
+    return this.store.transact((tx) => tx.checkpoints(limit));
   }
 
   recordCount(): Promise<bigint> {
