@@ -31,15 +31,21 @@ export class PeerClient {
     });
   }
 
-  post(path: string, body: unknown): Promise<Result<unknown>> {
-    return this.#send('POST', path, Buffer.from(JSON.stringify(body), 'utf8'));
+  /** `timeoutMs`: for the few requests that take long by nature (a digest of a whole copy). */
+  post(path: string, body: unknown, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {
+    return this.#send('POST', path, Buffer.from(JSON.stringify(body), 'utf8'), timeoutMs);
   }
 
-  get(path: string): Promise<Result<unknown>> {
-    return this.#send('GET', path, Buffer.alloc(0));
+  get(path: string, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {
+    return this.#send('GET', path, Buffer.alloc(0), timeoutMs);
   }
 
-  async #send(method: 'GET' | 'POST', path: string, body: Buffer): Promise<Result<unknown>> {
+  async #send(
+    method: 'GET' | 'POST',
+    path: string,
+    body: Buffer,
+    timeoutMs: number,
+  ): Promise<Result<unknown>> {
     const signature = signEnvelope(
       this.context.signatures,
       this.context.signingKeyNumber,
@@ -57,6 +63,8 @@ export class PeerClient {
           ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
         },
         ...(method === 'POST' ? { body } : {}),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
       const text = await response.body.text();
       if (text.length > peerResponseBytesMax)

@@ -14,6 +14,7 @@ import { type AuditInputs, type AuditReport, audit, copyNames } from '../../audi
 import {
   type Checkpoint,
   type CheckpointBody,
+  checkpointBytes,
   checkpointFromJson,
   checkpointToJson,
   verifyCheckpoint,
@@ -53,6 +54,8 @@ import type { Peers, TransactionService } from './service.js';
 export const progressIntervalMs = 250;
 /** Stored checkpoints looked at, newest first, for one that verifies. */
 export const checkpointsTriedMax = 8;
+/** How long a device may take to hash its copy of A (digest, checkpoint signature). */
+export const digestTimeoutMs = 300_000;
 
 /** The audit's report, with where it started and the checkpoint it left. */
 export type CheckpointedAuditReport = AuditReport & {
@@ -156,20 +159,24 @@ export class AdminService {
         this.#peerDigest('account', n),
         this.#peerDigest('currency', n),
       ]);
+      const unanswered = copyNames.filter((_, index) => !digests[index]!.ok);
       const differing = copyNames.filter((_, index) => {
         const digest = digests[index]!;
-        return !digest.ok || !digest.value.equals(checkpoint.digestA);
+        return digest.ok && !digest.value.equals(checkpoint.digestA);
       });
-      if (differing.length === 0) return { from: checkpoint };
+      if (unanswered.length === 0 && differing.length === 0) return { from: checkpoint };
       return {
-        note: `the ${differing.join(' and ')} copy of A differs from checkpoint ${n} before it: full audit`,
+        note:
+          differing.length > 0
+            ? `the ${differing.join(' and ')} copy of A differs from checkpoint ${n} before it: full audit`
+            : `the ${unanswered.join(' and ')} device gave no digest up to checkpoint ${n}: full audit`,
       };
     }
     return stored.length > 0 ? { note: 'no stored checkpoint verifies: full audit' } : {};
   }
 
   async #peerDigest(device: 'account' | 'currency', upTo: bigint): Promise<Result<Buffer>> {
-    const answer = await this.peers[device].get(`/internal/v1/digest/${upTo}`);
+    const answer = await this.peers[device].get(`/internal/v1/digest/${upTo}`, digestTimeoutMs);
     if (!answer.ok) return answer;
     const digest = (answer.value as { digest?: unknown }).digest;
     return typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest)
@@ -177,13 +184,17 @@ export class AdminService {
       : fail('PeerUnavailable', `${device} answered no digest`);
   }
 
-  /** Every device checks its own copy against the digest and signs; then all three keep it. */
+  /**
+   * The other two devices each check their own copy against the digest and sign; this device signs
+   * at once, because the clean audit that made the body has just found its copy equal to A. Then
+   * all three keep it.
+   */
   async #makeCheckpoint(body: CheckpointBody): Promise<string | undefined> {
-    const own = await this.keeper.sign(body);
+    const own = this.context.signatures.sign(this.context.signingKeyNumber, checkpointBytes(body));
     const unsigned = checkpointToJson(body);
     const [account, currency] = await Promise.all(
       (['account', 'currency'] as const).map((device) =>
-        this.peers[device].post('/internal/v1/checkpoints/sign', unsigned),
+        this.peers[device].post('/internal/v1/checkpoints/sign', unsigned, digestTimeoutMs),
       ),
     );
     const signatureOf = (answer: Result<unknown> | undefined) => {
