@@ -1,6 +1,11 @@
 // A device's part in signed checkpoints (audit/checkpoint.ts): it tells the digest of its own copy
 // of A up to a number, co-signs a checkpoint only when that digest is the checkpoint's, and keeps
 // checkpoints that every device signed.
+//
+// Hashing a whole copy costs a full read, so the keeper remembers the last digest it computed: the
+// export an audit reads hashes the records as it sends them (digestingExport), and the request to
+// co-sign the checkpoint that audit leaves then needs no second read. The remembered digest is of
+// the copy as that export read it; a change after it is for the next audit to find.
 
 import {
   type Checkpoint,
@@ -8,25 +13,58 @@ import {
   checkpointBytes,
   checkpointToJson,
   digestOfCopy,
+  digestZero,
+  RecordDigest,
   verifyCheckpoint,
 } from '../audit/checkpoint.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
 import type { LedgerTx, Store } from '../store/types.js';
 import type { DeviceContext } from './context.js';
 
 export class CheckpointKeeper {
+  #remembered: { upTo: bigint; digest: Buffer } | undefined;
+
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<LedgerTx>,
   ) {}
 
-  digestUpTo(transactionNumber: bigint): Promise<Buffer> {
-    return digestOfCopy(this.store.exportRecords(), transactionNumber);
+  /** The digest of this device's copy up to a number, read now (and remembered). */
+  async digestUpTo(transactionNumber: bigint): Promise<Buffer> {
+    const digest = await digestOfCopy(this.store.exportRecords(), transactionNumber);
+    this.#remembered = { upTo: transactionNumber, digest };
+    return digest;
+  }
+
+  /**
+   * The records after `after`, hashed on the way up to `upTo`, continuing the digest remembered at
+   * `after` (or from the start): the digest at `upTo` is remembered when the export passes it.
+   */
+  async *digestingExport(after: bigint, upTo: bigint): AsyncGenerator<SignedRecord> {
+    const start =
+      after === 0n
+        ? digestZero
+        : this.#remembered?.upTo === after
+          ? this.#remembered.digest
+          : undefined;
+    const digest = start ? new RecordDigest(start) : undefined;
+    let passed = digest === undefined;
+    for await (const signed of this.store.exportRecords(after)) {
+      if (!passed && signed.record.transactionNumber > upTo) {
+        this.#remembered = { upTo, digest: digest!.value };
+        passed = true;
+      }
+      if (!passed) digest!.add(signed);
+      yield signed;
+    }
+    if (!passed) this.#remembered = { upTo, digest: digest!.value };
   }
 
   /** This device's signature over the checkpoint, if its own copy agrees with the digest of A. */
   async sign(body: CheckpointBody): Promise<Result<Buffer>> {
-    const own = await this.digestUpTo(body.transactionNumber);
+    const n = body.transactionNumber;
+    const own = this.#remembered?.upTo === n ? this.#remembered.digest : await this.digestUpTo(n);
     if (!own.equals(body.digestA))
       return fail(
         'RecordConflict',

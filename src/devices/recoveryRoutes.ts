@@ -32,15 +32,18 @@ async function* chunksOf(lines: AsyncIterable<string>): AsyncGenerator<string> {
 }
 
 const ExportQuery = Type.Object(
-  { after: Type.Optional(DecimalString) },
+  { after: Type.Optional(DecimalString), digestUpTo: Type.Optional(DecimalString) },
   { additionalProperties: false },
 );
 
-/** `after` (records of A only): start after this transaction number, as an audit from a checkpoint does. */
+/**
+ * Records of A only: `after`, start after this transaction number (an audit from a checkpoint);
+ * `digestUpTo`, hash the copy on the way up to the checkpoint the audit may leave.
+ */
 export function registerExportRoute(
   server: HttpServer,
   name: string,
-  lines: (after: bigint) => AsyncIterable<string>,
+  lines: (after: bigint, digestUpTo: bigint | undefined) => AsyncIterable<string>,
 ): void {
   server.get(
     `/internal/v1/export/${name}`,
@@ -48,7 +51,18 @@ export function registerExportRoute(
     async (request, reply) =>
       reply
         .type(exportContentType)
-        .send(Readable.from(chunksOf(lines(BigInt(request.query.after ?? '0'))))),
+        .send(
+          Readable.from(
+            chunksOf(
+              lines(
+                BigInt(request.query.after ?? '0'),
+                request.query.digestUpTo === undefined
+                  ? undefined
+                  : BigInt(request.query.digestUpTo),
+              ),
+            ),
+          ),
+        ),
   );
 }
 

@@ -9,6 +9,7 @@ import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import {
   accountContentFromWire,
@@ -78,6 +79,17 @@ function signedRow(
   { signerKeyNumber, signature }: { signerKeyNumber: number; signature: Buffer },
 ): SignedRow {
   return { key, bytes, signerKeyNumber, signature };
+}
+
+function recordsToExport<Tx extends LedgerTx>(
+  store: Store<Tx>,
+  keeper: CheckpointKeeper,
+  after: bigint,
+  digestUpTo: bigint | undefined,
+): AsyncIterable<SignedRecord> {
+  return digestUpTo === undefined
+    ? store.exportRecords(after)
+    : keeper.digestingExport(after, digestUpTo);
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
@@ -170,11 +182,12 @@ export async function startDevice(
         ),
       );
       registerAccountRoutes(server, context, service, health);
-      registerExportRoute(server, 'transactions', (after) =>
-        mapRows(store.exportRecords(after), recordLine),
+      const keeper = new CheckpointKeeper(context, store);
+      registerExportRoute(server, 'transactions', (after, digestUpTo) =>
+        mapRows(recordsToExport(store, keeper, after, digestUpTo), recordLine),
       );
       registerExportRoute(server, 'accounts', () => mapRows(store.exportAccounts(), accountLine));
-      registerCheckpointRoutes(server, new CheckpointKeeper(context, store));
+      registerCheckpointRoutes(server, keeper);
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -193,11 +206,12 @@ export async function startDevice(
         ),
       );
       registerCurrencyRoutes(server, context, service, health);
-      registerExportRoute(server, 'transactions', (after) =>
-        mapRows(store.exportRecords(after), recordLine),
+      const keeper = new CheckpointKeeper(context, store);
+      registerExportRoute(server, 'transactions', (after, digestUpTo) =>
+        mapRows(recordsToExport(store, keeper, after, digestUpTo), recordLine),
       );
       registerExportRoute(server, 'units', () => mapRows(store.exportUnits(), unitLine));
-      registerCheckpointRoutes(server, new CheckpointKeeper(context, store));
+      registerCheckpointRoutes(server, keeper);
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         service.repair(batch),
       );

@@ -130,7 +130,7 @@ export class AdminService {
       const after = start.from?.transactionNumber ?? 0n;
       const settled = await this.service.settledUpTo();
       let snapshot: CheckpointBody | undefined;
-      const report = await audit(keys, this.#access().open(start.from), {
+      const report = await audit(keys, this.#access().open(start.from, settled), {
         onProgress,
         ...(settled > after ? { snapshotAt: settled } : {}),
         onSnapshot: (body) => {
@@ -266,13 +266,16 @@ export class AdminService {
     };
   }
 
-  #access(): LedgerAccess & { open(from?: Checkpoint): AuditInputs } {
+  #access(): LedgerAccess & { open(from?: Checkpoint, digestUpTo?: bigint): AuditInputs } {
     const { account, currency } = this.peers;
     return {
-      open: (from?: Checkpoint) => {
+      open: (from?: Checkpoint, digestUpTo?: bigint) => {
         const own = new OwnLines();
         const after = from?.transactionNumber ?? 0n;
-        const path = `/internal/v1/export/transactions?after=${after}`;
+        // The peers hash their copy on the way, for the checkpoint this audit may leave.
+        const digest =
+          digestUpTo !== undefined && digestUpTo > after ? `&digestUpTo=${digestUpTo}` : '';
+        const path = `/internal/v1/export/transactions?after=${after}${digest}`;
         return {
           ...(from ? { from } : {}),
           copies: {
