@@ -1,10 +1,11 @@
 // Signed checkpoints: where an audit may start instead of the beginning of the log.
 //
 // A checkpoint at transaction number n holds the digest of A up to n, and B and C as the replay of A
-// gives them at n (the snapshot, with their digests). It is signed by all three devices, each over
-// "TLK1" || u64 n || digest A || digest B || digest C, and stored at all three. A device signs only
-// after computing the digest of its own copy of A up to n and finding it equal, so no single
-// device's store can make a checkpoint up.
+// gives them at n (the snapshot, with their digests). Its header, "TLK1" || u64 n || digest A ||
+// digest B || digest C, is signed by all three devices and kept by all three; the transaction
+// device, which audits, also keeps the snapshot (its digests are in the signed header). A device
+// signs only after computing the digest of its own copy of A up to n and finding it equal, so no
+// single device's store can make a checkpoint up.
 //
 // Digest of A: a hash chain over the records in transaction-number order,
 // d0 = 32 zero bytes, d(k) = SHA-256(d(k-1) || u32 len || encoded record || u16 len || signature),
@@ -56,8 +57,18 @@ export interface CheckpointBody {
   readonly state: ReplayState;
 }
 
+export type CheckpointSignatures = Readonly<Record<'transaction' | 'account' | 'currency', Buffer>>;
+
 export interface Checkpoint extends CheckpointBody {
-  readonly signatures: Readonly<Record<'transaction' | 'account' | 'currency', Buffer>>;
+  readonly signatures: CheckpointSignatures;
+}
+
+/** What is signed: the number and the three digests (B's and C's computed from the snapshot). */
+export interface CheckpointHeader {
+  readonly transactionNumber: bigint;
+  readonly digestA: Buffer;
+  readonly digestB: Buffer;
+  readonly digestC: Buffer;
 }
 
 /** The running digest of A, one record at a time. */
@@ -113,33 +124,99 @@ export function stateDigests(state: ReplayState): { digestB: Buffer; digestC: Bu
   return { digestB: b.digest(), digestC: c.digest() };
 }
 
-/** What each device signs. */
-export function checkpointBytes(body: CheckpointBody): Buffer {
-  const { digestB, digestC } = stateDigests(body.state);
-  const head = Buffer.alloc(12);
-  head.write('TLK1', 0, 'ascii');
-  head.writeBigUInt64BE(body.transactionNumber, 4);
-  return Buffer.concat([head, body.digestA, digestB, digestC]);
+export function headerOf(body: CheckpointBody): CheckpointHeader {
+  return {
+    transactionNumber: body.transactionNumber,
+    digestA: body.digestA,
+    ...stateDigests(body.state),
+  };
 }
 
-/** Every signature by its own device's key, over the body as it is (snapshot included). */
-export function verifyCheckpoint(keys: VerifyingKeys, checkpoint: Checkpoint): Result<undefined> {
-  if (checkpoint.digestA.length !== digestBytes)
+/** What each device signs. */
+export function checkpointBytes(header: CheckpointHeader): Buffer {
+  const head = Buffer.alloc(12);
+  head.write('TLK1', 0, 'ascii');
+  head.writeBigUInt64BE(header.transactionNumber, 4);
+  return Buffer.concat([head, header.digestA, header.digestB, header.digestC]);
+}
+
+/** Every signature by its own device's key, over the header. */
+export function verifyHeader(
+  keys: VerifyingKeys,
+  header: CheckpointHeader,
+  signatures: CheckpointSignatures,
+): Result<undefined> {
+  if ([header.digestA, header.digestB, header.digestC].some((d) => d.length !== digestBytes))
     return fail('SignatureInvalid', 'a checkpoint digest has the wrong length');
-  const bytes = checkpointBytes(checkpoint);
+  const bytes = checkpointBytes(header);
   for (const device of ['transaction', 'account', 'currency'] as const) {
-    const verified = keys.signatures.verify(
-      keys.deviceKeys[device],
-      bytes,
-      checkpoint.signatures[device],
-    );
+    const verified = keys.signatures.verify(keys.deviceKeys[device], bytes, signatures[device]);
     if (!verified.ok)
       return fail(
         'SignatureInvalid',
-        `checkpoint ${checkpoint.transactionNumber}: the ${device} device's signature does not verify`,
+        `checkpoint ${header.transactionNumber}: the ${device} device's signature does not verify`,
       );
   }
   return ok(undefined);
+}
+
+/** A whole checkpoint: the signatures over the header that its snapshot gives. */
+export function verifyCheckpoint(keys: VerifyingKeys, checkpoint: Checkpoint): Result<undefined> {
+  return verifyHeader(keys, headerOf(checkpoint), checkpoint.signatures);
+}
+
+export interface HeaderJson {
+  transactionNumber: string;
+  digestA: string;
+  digestB: string;
+  digestC: string;
+  signatures?: Record<'transaction' | 'account' | 'currency', string>;
+}
+
+export function headerToJson(
+  header: CheckpointHeader,
+  signatures?: CheckpointSignatures,
+): HeaderJson {
+  return {
+    transactionNumber: header.transactionNumber.toString(),
+    digestA: header.digestA.toString('hex'),
+    digestB: header.digestB.toString('hex'),
+    digestC: header.digestC.toString('hex'),
+    ...(signatures
+      ? {
+          signatures: {
+            transaction: signatures.transaction.toString('hex'),
+            account: signatures.account.toString('hex'),
+            currency: signatures.currency.toString('hex'),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A header as the schema at the HTTP edge has checked it (decimal number, hex digests). */
+export function headerFromJson(json: HeaderJson): {
+  header: CheckpointHeader;
+  signatures?: CheckpointSignatures;
+} {
+  const hex = (text: string) => Buffer.from(text, 'hex');
+  return {
+    header: {
+      transactionNumber: BigInt(json.transactionNumber),
+      digestA: hex(json.digestA),
+      digestB: hex(json.digestB),
+      digestC: hex(json.digestC),
+    },
+    ...(json.signatures
+      ? {
+          signatures: {
+            transaction: hex(json.signatures.transaction),
+            account: hex(json.signatures.account),
+            currency: hex(json.signatures.currency),
+          },
+        }
+      : {}),
+  };
 }
 
 // ---- JSON (stored in every device's checkpoints table, and sent between devices) --------------

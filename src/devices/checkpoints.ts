@@ -9,13 +9,16 @@
 
 import {
   type Checkpoint,
-  type CheckpointBody,
+  type CheckpointHeader,
+  type CheckpointSignatures,
   checkpointBytes,
   checkpointToJson,
   digestOfCopy,
   digestZero,
+  headerToJson,
   RecordDigest,
   verifyCheckpoint,
+  verifyHeader,
 } from '../audit/checkpoint.js';
 import { fail, ok, type Result } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
@@ -61,19 +64,32 @@ export class CheckpointKeeper {
     if (!passed) this.#remembered = { upTo, digest: digest!.value };
   }
 
-  /** This device's signature over the checkpoint, if its own copy agrees with the digest of A. */
-  async sign(body: CheckpointBody): Promise<Result<Buffer>> {
-    const n = body.transactionNumber;
+  /** This device's signature over a checkpoint's header, if its own copy agrees with the digest of A. */
+  async sign(header: CheckpointHeader): Promise<Result<Buffer>> {
+    const n = header.transactionNumber;
     const own = this.#remembered?.upTo === n ? this.#remembered.digest : await this.digestUpTo(n);
-    if (!own.equals(body.digestA))
+    if (!own.equals(header.digestA))
       return fail(
         'RecordConflict',
-        `the ${this.context.device} copy of A up to ${body.transactionNumber} differs from the checkpoint's`,
+        `the ${this.context.device} copy of A up to ${n} differs from the checkpoint's`,
       );
-    return this.context.signatures.sign(this.context.signingKeyNumber, checkpointBytes(body));
+    return this.context.signatures.sign(this.context.signingKeyNumber, checkpointBytes(header));
   }
 
-  /** Keep a checkpoint that all three devices signed. */
+  /** Keep a checkpoint's header that all three devices signed. */
+  async keepHeader(
+    header: CheckpointHeader,
+    signatures: CheckpointSignatures,
+  ): Promise<Result<undefined>> {
+    const verified = verifyHeader(this.context, header, signatures);
+    if (!verified.ok) return verified;
+    await this.store.transact((tx) =>
+      tx.putCheckpoint(header.transactionNumber, JSON.stringify(headerToJson(header, signatures))),
+    );
+    return ok(undefined);
+  }
+
+  /** Keep a whole checkpoint, snapshot included (the transaction device, which audits). */
   async keep(checkpoint: Checkpoint): Promise<Result<undefined>> {
     const verified = verifyCheckpoint(this.context, checkpoint);
     if (!verified.ok) return verified;

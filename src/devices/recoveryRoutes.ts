@@ -8,10 +8,11 @@
 
 import { Readable } from 'node:stream';
 import Type, { type TSchema } from 'typebox';
-import { checkpointFromJson } from '../audit/checkpoint.js';
+import { headerFromJson } from '../audit/checkpoint.js';
 import { exportContentType } from '../audit/exportLines.js';
 import type { Result } from '../model/errors.js';
-import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js';
+import { fail } from '../model/errors.js';
+import { DecimalString, Hex, recordsFromWire, WireRecord } from '../protocol/wire.js';
 import type { CheckpointKeeper } from './checkpoints.js';
 import { type HttpServer, sendFailure } from './http.js';
 import { type RepairBatch, type RepairCounts, repairBatchSizeMax } from './repair.js';
@@ -66,19 +67,22 @@ export function registerExportRoute(
   );
 }
 
-const CheckpointBody = Type.Object({
-  transactionNumber: DecimalString,
-  digestA: Type.String(),
-  accountKeys: Type.Array(Type.Record(Type.String(), Type.String())),
-  accounts: Type.Array(Type.Record(Type.String(), Type.String())),
-  units: Type.Array(Type.Record(Type.String(), Type.String())),
-  nextPlanSequence: DecimalString,
-  signatures: Type.Object({
-    transaction: Type.String(),
-    account: Type.String(),
-    currency: Type.String(),
-  }),
-});
+const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const CheckpointHeaderBody = Type.Object(
+  {
+    transactionNumber: DecimalString,
+    digestA: Digest,
+    digestB: Digest,
+    digestC: Digest,
+    signatures: Type.Optional(
+      Type.Object(
+        { transaction: Hex(64), account: Hex(64), currency: Hex(64) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 /** Digest of this device's copy, co-signing, and keeping of checkpoints (devices/checkpoints.ts). */
 export function registerCheckpointRoutes(server: HttpServer, keeper: CheckpointKeeper): void {
@@ -91,22 +95,24 @@ export function registerCheckpointRoutes(server: HttpServer, keeper: CheckpointK
   );
   server.post(
     '/internal/v1/checkpoints/sign',
-    { schema: { body: CheckpointBody, hide: true } },
+    { schema: { body: CheckpointHeaderBody, hide: true } },
     async (request, reply) => {
-      const body = checkpointFromJson(request.body);
-      if (!body.ok) return sendFailure(reply, body);
-      const signature = await keeper.sign(body.value);
+      const signature = await keeper.sign(headerFromJson(request.body).header);
       if (!signature.ok) return sendFailure(reply, signature);
       return { signature: signature.value.toString('hex') };
     },
   );
   server.post(
     '/internal/v1/checkpoints',
-    { schema: { body: CheckpointBody, hide: true } },
+    { schema: { body: CheckpointHeaderBody, hide: true } },
     async (request, reply) => {
-      const checkpoint = checkpointFromJson(request.body);
-      if (!checkpoint.ok) return sendFailure(reply, checkpoint);
-      const kept = await keeper.keep(checkpoint.value);
+      const { header, signatures } = headerFromJson(request.body);
+      if (!signatures)
+        return sendFailure(
+          reply,
+          fail('InvalidInput', 'a checkpoint to keep carries its signatures'),
+        );
+      const kept = await keeper.keepHeader(header, signatures);
       if (!kept.ok) return sendFailure(reply, kept);
       return { kept: true };
     },

@@ -16,7 +16,8 @@ import {
   type CheckpointBody,
   checkpointBytes,
   checkpointFromJson,
-  checkpointToJson,
+  headerOf,
+  headerToJson,
   verifyCheckpoint,
 } from '../../audit/checkpoint.js';
 import {
@@ -190,8 +191,12 @@ export class AdminService {
    * all three keep it.
    */
   async #makeCheckpoint(body: CheckpointBody): Promise<string | undefined> {
-    const own = this.context.signatures.sign(this.context.signingKeyNumber, checkpointBytes(body));
-    const unsigned = checkpointToJson(body);
+    const header = headerOf(body);
+    const own = this.context.signatures.sign(
+      this.context.signingKeyNumber,
+      checkpointBytes(header),
+    );
+    const unsigned = headerToJson(header);
     const [account, currency] = await Promise.all(
       (['account', 'currency'] as const).map((device) =>
         this.peers[device].post('/internal/v1/checkpoints/sign', unsigned, digestTimeoutMs),
@@ -217,7 +222,7 @@ export class AdminService {
     };
     const kept = await this.keeper.keep(checkpoint);
     if (!kept.ok) return undefined;
-    const json = checkpointToJson(checkpoint);
+    const json = headerToJson(header, checkpoint.signatures);
     await Promise.all(
       (['account', 'currency'] as const).map((device) =>
         this.peers[device].post('/internal/v1/checkpoints', json),
