@@ -7,10 +7,10 @@
 // signs only after computing the digest of its own copy of A up to n and finding it equal, so no
 // single device's store can make a checkpoint up.
 //
-// Digest of A: a hash chain over the records in transaction-number order,
-// d0 = 32 zero bytes, d(k) = SHA-256(d(k-1) || u32 len || encoded record || u16 len || signature),
-// so that it continues from one checkpoint to the next and each device computes it by streaming
-// its own copy. Digest of B (of C): SHA-256 over each snapshot row's signed encoding, in key order
+// Digest of A: a hash chain over the blocks of six transaction numbers (one operation each), in
+// order: d0 = 32 zero bytes, d(b) = SHA-256(d(b-1) || for each record of block b: u32 len ||
+// encoded record || u16 len || signature). It continues from one checkpoint to the next (they sit
+// at block ends), and each device computes it by streaming its own copy. Digest of B (of C): SHA-256 over each snapshot row's signed encoding, in key order
 // (for C followed by the next plan sequence as u64).
 //
 // An audit from a checkpoint (devices/transaction/admin.ts) first checks the newest checkpoint whose
@@ -19,7 +19,7 @@
 // replay starts from the snapshot; if any differs, that copy was changed before n and the audit
 // runs in full.
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { encodeRecord } from '../model/encoding.js';
 import { fail, ok, type Result } from '../model/errors.js';
 import { transactionRecordType } from '../model/records.js';
@@ -71,30 +71,36 @@ export interface CheckpointHeader {
   readonly digestC: Buffer;
 }
 
-/** The running digest of A, one record at a time. */
+/** The running digest of A, fed one record at a time in transaction-number order. */
 export class RecordDigest {
   #digest: Buffer;
+  #block: bigint | undefined;
+  #pending: Hash | undefined;
 
   constructor(start: Buffer = digestZero) {
     this.#digest = start;
   }
 
   add(signed: SignedRecord): void {
+    const block = (signed.record.transactionNumber - 1n) / 6n;
+    if (block !== this.#block) {
+      if (this.#pending) this.#digest = this.#pending.digest();
+      this.#pending = createHash('sha256').update(this.#digest);
+      this.#block = block;
+    }
     const encoded = encodeRecord(transactionRecordType, { ...signed.record });
     const lengths = Buffer.alloc(6);
     lengths.writeUInt32BE(encoded.length, 0);
     lengths.writeUInt16BE(signed.signature.length, 4);
-    this.#digest = createHash('sha256')
-      .update(this.#digest)
-      .update(lengths.subarray(0, 4))
+    this.#pending!.update(lengths.subarray(0, 4))
       .update(encoded)
       .update(lengths.subarray(4))
-      .update(signed.signature)
-      .digest();
+      .update(signed.signature);
   }
 
+  /** The digest up to the last record added (the block it is in counts as complete). */
   get value(): Buffer {
-    return this.#digest;
+    return this.#pending ? this.#pending.copy().digest() : this.#digest;
   }
 }
 

@@ -70,6 +70,12 @@ function ownStores<Tx extends LedgerTx>(
     records: (after) => store.exportRecords(after),
     ...(rows ? { rows } : {}),
     accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
+    checkpointedUpTo: async () => {
+      const [newest] = await store.transact((tx) => tx.checkpoints(1));
+      return newest === undefined
+        ? 0n
+        : BigInt((JSON.parse(newest) as { transactionNumber: string }).transactionNumber);
+    },
   };
 }
 
