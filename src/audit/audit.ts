@@ -118,6 +118,16 @@ export interface AuditOptions {
   readonly onProgress?: (checked: number) => void;
   /** Called once per row that recovery would change; never for rows that are correct or unknown. */
   readonly onRepair?: (repair: Repair) => void;
+  /**
+   * Operations after this number may still be settling at `account` and `currency` while the audit
+   * reads (the ledger is live): their absence there is not a finding.
+   */
+  readonly settledUpTo?: bigint;
+  /**
+   * Rows of B and C changed at or after this time (the audit's start, on a live ledger) may reflect
+   * operations that A was read without: they are checked by their signatures only.
+   */
+  readonly changingSinceMs?: bigint;
   /** Where a new checkpoint is wanted: the end of a block that every copy holds settled. */
   readonly snapshotAt?: bigint;
   /** Called with the checkpoint body at `snapshotAt`, when A up to there is known and C's replay is in order. */
@@ -167,7 +177,7 @@ function contentKey(signed: SignedRecord): string {
 export async function audit(
   keys: VerifyingKeys,
   inputs: AuditInputs,
-  { onProgress, onRepair, snapshotAt, onSnapshot }: AuditOptions = {},
+  { onProgress, onRepair, snapshotAt, onSnapshot, settledUpTo, changingSinceMs }: AuditOptions = {},
 ): Promise<AuditReport> {
   const findings: Finding[] = [];
   let findingsOmitted = 0;
@@ -212,12 +222,24 @@ export async function audit(
       if (version.length > 0) lastNumber[index] = version.at(-1)!.record.transactionNumber;
     }
     operations += 1;
-    const correct = decideBlock(keys, accountKeys, block, versions, report, onRepair, counters);
+    const settling = settledUpTo !== undefined && block * blockSize + 1n > settledUpTo;
+    const correct = decideBlock(
+      keys,
+      accountKeys,
+      block,
+      versions,
+      report,
+      onRepair,
+      counters,
+      settling,
+    );
     if (correct === undefined) unrecoverableBlocks += 1;
     // After an unrecoverable block, A is unknown from there on: the replay stops (B and C are then
     // checked by their signatures only).
     if (correct && correct.length > 0 && unrecoverableBlocks === 0) {
-      lastCorrectNumber = correct.at(-1)!.record.transactionNumber;
+      // A copy ends too early only where the operation is settled everywhere.
+      const settled = !settling && correct.some((r) => stepOf(r.record.transactionType) === 6);
+      if (settled) lastCorrectNumber = correct.at(-1)!.record.transactionNumber;
       const operation = correct.map((r) => r.record);
       accountReplay.apply(operation);
       unitReplay.apply(operation);
@@ -261,6 +283,8 @@ export async function audit(
   // Where A itself is unknown, a replay would be a guess: then only the row signatures are checked.
   let rowsChecked = 0;
   const replayed = unrecoverableBlocks === 0;
+  const changedSince = (lastUpdate: bigint) =>
+    changingSinceMs !== undefined && lastUpdate >= changingSinceMs;
   const expectedAccounts = replayed ? accountReplay.accounts : undefined;
   const seenAccounts = new Set<bigint>();
   for await (const row of inputs.accounts) {
@@ -272,7 +296,9 @@ export async function audit(
       'accounts',
       row.accountNumber,
       row,
-      expectedAccounts ? (expectedAccounts.get(row.accountNumber) ?? null) : undefined,
+      expectedAccounts && !changedSince(row.lastUpdate)
+        ? (expectedAccounts.get(row.accountNumber) ?? null)
+        : undefined,
       keys.deviceKeys.account,
       accountRowBytes,
       keys,
@@ -319,7 +345,9 @@ export async function audit(
       'currency_units',
       row.currencyNumber,
       row,
-      expectedUnits ? (expectedUnits.get(row.currencyNumber) ?? null) : undefined,
+      expectedUnits && !changedSince(row.lastUpdate)
+        ? (expectedUnits.get(row.currencyNumber) ?? null)
+        : undefined,
       keys.deviceKeys.currency,
       currencyRowBytes,
       keys,
@@ -377,6 +405,8 @@ function decideBlock(
   report: (finding: Finding) => void,
   onRepair: ((repair: Repair) => void) | undefined,
   counters: { recordsVerified: number },
+  /** The operation may still be on its way to `account` and `currency` (audit under load). */
+  settling: boolean,
 ): SignedRecord[] | undefined {
   // Returns the correct records of the block ([] when it should be empty), or undefined when unknown.
   const base = block * blockSize + 1n;
@@ -442,7 +472,8 @@ function decideBlock(
     });
     return undefined;
   }
-  const inFlight = chosen.length > 0 && !chosen.some((r) => stepOf(r.record.transactionType) === 6);
+  const inFlight =
+    chosen.length > 0 && (settling || !chosen.some((r) => stepOf(r.record.transactionType) === 6));
   const chosenKey = chosen.map(recordKey).join('\n');
   versions.forEach((version, index) => {
     if (versionKeys[index] === chosenKey) return; // identical to what is correct
@@ -565,8 +596,9 @@ function compareCopy(
   for (const [number, right] of expected) {
     const actual = found.get(number);
     if (!actual) {
-      // Account and currency receive the records of an operation in flight only when it settles.
-      if (!(inFlight && device !== 'transaction')) {
+      // An operation in flight is not yet everywhere: the transaction device stores each record
+      // as it goes, account and currency theirs at their exchange and the rest at settlement.
+      if (!inFlight) {
         report({
           ...where(number),
           kind: 'deleted',

@@ -454,6 +454,42 @@ describe('operating the audit', () => {
     }
   }, 60_000);
 
+  it('an audit while remittances keep arriving is clean: operations still settling are not findings', async () => {
+    const deployment = await startCopy();
+    try {
+      const operator = new OperatorClient(
+        deployment.url,
+        deployment.keystore('operator'),
+        operatorKeyNumber,
+      );
+      const wallet = deployment.client(deployment.wallet(1n));
+      let sending = true;
+      const traffic = (async () => {
+        let sent = 0;
+        while (sending || sent < 5) {
+          const result = await wallet.remit({
+            sourceAccount: 1n,
+            destinationAccount: 2n,
+            amount: 1n,
+            currencyType: 'JPY',
+            keyNumber: accountKeyNumberBase + 1,
+          });
+          expect(result.ok).toBe(true);
+          sent += 1;
+        }
+        return sent;
+      })();
+      const reports = [];
+      for (let i = 0; i < 3; i++) reports.push(await operator.audit(undefined, { full: true }));
+      sending = false;
+      expect(await traffic).toBeGreaterThanOrEqual(5);
+      for (const report of reports) expect(report.ok && report.value.findings).toEqual([]);
+      expect((await operator.audit()).ok).toBe(true);
+    } finally {
+      await deployment.stop();
+    }
+  }, 60_000);
+
   it('only an operator key opens the admin endpoints', async () => {
     const deployment = await startCopy();
     try {

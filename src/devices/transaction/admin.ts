@@ -130,9 +130,12 @@ export class AdminService {
       const start = full ? { note: 'full audit, as asked' } : await this.#startingPoint(keys);
       const after = start.from?.transactionNumber ?? 0n;
       const settled = await this.service.settledUpTo();
+      const startedAtMs = BigInt(this.context.environment.nowMs());
       let snapshot: CheckpointBody | undefined;
       const report = await audit(keys, this.#access().open(start.from, settled), {
         onProgress,
+        settledUpTo: settled,
+        changingSinceMs: startedAtMs,
         ...(settled > after ? { snapshotAt: settled } : {}),
         onSnapshot: (body) => {
           snapshot = body;
