@@ -13,10 +13,11 @@
 // B and C: the correct A is replayed (./replay.ts) and every row is compared with the replay and its
 // row signature checked: a row that verifies but disagrees with A is found too.
 
+import { assert } from '../model/assert.js';
 import { encodeRecord } from '../model/encoding.js';
 import { transactionRecordType } from '../model/records.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
-import type { SignedRecord } from '../protocol/records.js';
+import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
 import {
   type AccountRowContent,
   accountRowBytes,
@@ -24,7 +25,7 @@ import {
   currencyRowBytes,
 } from '../protocol/rows.js';
 import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
-import { checkOperation, type VerifyingKeys } from '../protocol/verify.js';
+import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
 import { type AccountKeyEntry, type CheckpointBody, RecordDigest } from './checkpoint.js';
 import { AccountReplay, UnitReplay } from './replay.js';
@@ -32,7 +33,6 @@ import { AccountReplay, UnitReplay } from './replay.js';
 export const copyNames = ['transaction', 'account', 'currency'] as const;
 export type CopyName = (typeof copyNames)[number];
 export const findingsMax = 10_000;
-const blockSize = 6n;
 
 export type FindingKind =
   | 'deleted'
@@ -92,25 +92,19 @@ export type Repair =
       readonly store: 'A';
       readonly device: CopyName;
       readonly kind: FindingKind;
-      readonly transactionNumber: bigint;
+      /** The transaction number. */
+      readonly key: bigint;
       readonly remove: boolean;
       readonly put?: SignedRecord;
     }
   | {
-      readonly store: 'B';
-      readonly device: 'account';
+      readonly store: 'B' | 'C';
+      readonly device: 'account' | 'currency';
       readonly kind: FindingKind;
-      readonly accountNumber: bigint;
+      /** The account number (B) or currency number (C). */
+      readonly key: bigint;
       readonly remove: boolean;
-      readonly put?: AccountRowContent;
-    }
-  | {
-      readonly store: 'C';
-      readonly device: 'currency';
-      readonly kind: FindingKind;
-      readonly currencyNumber: bigint;
-      readonly remove: boolean;
-      readonly put?: CurrencyRowContent;
+      readonly put?: AccountRowContent | CurrencyRowContent;
     };
 
 export interface AuditOptions {
@@ -192,6 +186,10 @@ export async function audit(
   const unitReplay = new UnitReplay(from?.state.units, from?.state.nextPlanSequence);
   const digestA = new RecordDigest(from?.digestA);
   const startedAfter = from?.transactionNumber ?? 0n;
+  assert(
+    snapshotAt === undefined || (snapshotAt > startedAfter && snapshotAt % blockSize === 0n),
+    'a checkpoint is wanted at the end of a block after the audit starts',
+  );
   let unrecoverableBlocks = 0;
   let recordsChecked = 0;
   let operations = 0;
@@ -202,18 +200,18 @@ export async function audit(
   const heads: (SignedRecord | undefined)[] = await Promise.all(
     streams.map(async (s) => (await s.next()).value),
   );
-  const blockOf = (signed: SignedRecord) => (signed.record.transactionNumber - 1n) / blockSize;
+  const blockOfRecord = (signed: SignedRecord) => blockOf(signed.record.transactionNumber);
   const lastNumber: bigint[] = [startedAfter, startedAfter, startedAfter];
   let lastCorrectNumber = startedAfter;
   while (heads.some((h) => h !== undefined)) {
     const block = heads.reduce<bigint | undefined>(
-      (low, h) => (h && (low === undefined || blockOf(h) < low) ? blockOf(h) : low),
+      (low, h) => (h && (low === undefined || blockOfRecord(h) < low) ? blockOfRecord(h) : low),
       undefined,
     )!;
     const versions: SignedRecord[][] = [];
     for (const [index, stream] of streams.entries()) {
       const version: SignedRecord[] = [];
-      while (heads[index] && blockOf(heads[index]!) === block) {
+      while (heads[index] && blockOfRecord(heads[index]!) === block) {
         version.push(heads[index]!);
         heads[index] = (await stream.next()).value;
       }
@@ -222,7 +220,8 @@ export async function audit(
       if (version.length > 0) lastNumber[index] = version.at(-1)!.record.transactionNumber;
     }
     operations += 1;
-    const settling = settledUpTo !== undefined && block * blockSize + 1n > settledUpTo;
+    const blockEnd = baseOfBlock(block) + blockSize - 1n;
+    const settling = settledUpTo !== undefined && baseOfBlock(block) > settledUpTo;
     const correct = decideBlock(
       keys,
       accountKeys,
@@ -244,9 +243,10 @@ export async function audit(
       accountReplay.apply(operation);
       unitReplay.apply(operation);
       learnKey(keys, accountKeys, correct);
-      for (const signed of correct) digestA.add(signed);
-      const units =
-        block * blockSize + blockSize === snapshotAt ? unitReplay.snapshot() : undefined;
+      // The digest of A is only needed for a checkpoint, and only up to it.
+      if (snapshotAt !== undefined && blockEnd <= snapshotAt)
+        for (const signed of correct) digestA.add(signed);
+      const units = blockEnd === snapshotAt ? unitReplay.snapshot() : undefined;
       if (units)
         onSnapshot?.({
           transactionNumber: snapshotAt!,
@@ -281,108 +281,23 @@ export async function audit(
 
   // ---- B and C: every row against the replay of the correct A ---------------------------------
   // Where A itself is unknown, a replay would be a guess: then only the row signatures are checked.
-  let rowsChecked = 0;
   const replayed = unrecoverableBlocks === 0;
   const changedSince = (lastUpdate: bigint) =>
     changingSinceMs !== undefined && lastUpdate >= changingSinceMs;
-  const expectedAccounts = replayed ? accountReplay.accounts : undefined;
-  const seenAccounts = new Set<bigint>();
-  for await (const row of inputs.accounts) {
-    rowsChecked += 1;
-    seenAccounts.add(row.accountNumber);
-    checkRow(
-      'account',
-      'B',
-      'accounts',
-      row.accountNumber,
-      row,
-      expectedAccounts && !changedSince(row.lastUpdate)
-        ? (expectedAccounts.get(row.accountNumber) ?? null)
-        : undefined,
-      keys.deviceKeys.account,
-      accountRowBytes,
-      keys,
-      report,
-      (kind, remove, put) =>
-        onRepair?.({
-          store: 'B',
-          device: 'account',
-          kind,
-          accountNumber: row.accountNumber,
-          remove,
-          ...(put ? { put } : {}),
-        }),
-    );
-  }
-  for (const [accountNumber, expected] of expectedAccounts ?? []) {
-    if (seenAccounts.has(accountNumber)) continue;
-    report({
-      device: 'account',
-      store: 'B',
-      table: 'accounts',
-      key: `${accountNumber}`,
-      kind: 'deleted',
-      expected: describeRow(expected),
-      message: `account ${accountNumber} is missing`,
-    });
-    onRepair?.({
-      store: 'B',
-      device: 'account',
-      kind: 'deleted',
-      accountNumber,
-      remove: false,
-      put: expected,
-    });
-  }
-  const expectedUnits = replayed ? unitReplay.finish() : undefined;
-  const seenUnits = new Set<bigint>();
-  for await (const row of inputs.units) {
-    rowsChecked += 1;
-    seenUnits.add(row.currencyNumber);
-    checkRow(
-      'currency',
-      'C',
-      'currency_units',
-      row.currencyNumber,
-      row,
-      expectedUnits && !changedSince(row.lastUpdate)
-        ? (expectedUnits.get(row.currencyNumber) ?? null)
-        : undefined,
-      keys.deviceKeys.currency,
-      currencyRowBytes,
-      keys,
-      report,
-      (kind, remove, put) =>
-        onRepair?.({
-          store: 'C',
-          device: 'currency',
-          kind,
-          currencyNumber: row.currencyNumber,
-          remove,
-          ...(put ? { put } : {}),
-        }),
-    );
-  }
-  for (const [currencyNumber, expected] of expectedUnits ?? []) {
-    if (seenUnits.has(currencyNumber)) continue;
-    report({
-      device: 'currency',
-      store: 'C',
-      table: 'currency_units',
-      key: `${currencyNumber}`,
-      kind: 'deleted',
-      expected: describeRow(expected),
-      message: `currency unit ${currencyNumber} is missing`,
-    });
-    onRepair?.({
-      store: 'C',
-      device: 'currency',
-      kind: 'deleted',
-      currencyNumber,
-      remove: false,
-      put: expected,
-    });
-  }
+  const check = { keys, report, onRepair, changedSince };
+  const rowsChecked =
+    (await checkRows(
+      accountRows(keys),
+      inputs.accounts,
+      replayed ? accountReplay.accounts : undefined,
+      check,
+    )) +
+    (await checkRows(
+      unitRows(keys),
+      inputs.units,
+      replayed ? unitReplay.finish() : undefined,
+      check,
+    ));
   return {
     clean: findings.length === 0 && findingsOmitted === 0,
     startedAfter: startedAfter.toString(),
@@ -409,7 +324,7 @@ function decideBlock(
   settling: boolean,
 ): SignedRecord[] | undefined {
   // Returns the correct records of the block ([] when it should be empty), or undefined when unknown.
-  const base = block * blockSize + 1n;
+  const base = baseOfBlock(block);
   // Identical copies (the usual case) are verified once.
   const versionKeys = versions.map((version) => version.map(recordKey).join('\n'));
   const validity = new Map<string, boolean>();
@@ -516,20 +431,9 @@ function isValidBlock(
   base: bigint,
   version: SignedRecord[],
 ): boolean {
-  const remittanceId = version[0]!.record.remittanceId;
-  for (const { record } of version) {
-    if (record.remittanceId !== remittanceId) return false;
-    if (record.transactionNumber !== base + BigInt(stepOf(record.transactionType) - 1))
-      return false;
-  }
   const source = version[0]!.record.sourceAccount;
-  return (
-    checkOperation(
-      keys,
-      version,
-      source === undefined ? undefined : accountKeys.get(source)?.keyNumber,
-    ) === undefined
-  );
+  const signer = source === undefined ? undefined : accountKeys.get(source)?.keyNumber;
+  return checkStoredBlock(keys, base, version, signer) === undefined;
 }
 
 /** After a correct, settled account issuing: its key signs for the new account from now on. */
@@ -576,16 +480,9 @@ function compareCopy(
   report: (finding: Finding) => void,
   onRepair: ((repair: Repair) => void) | undefined,
 ): void {
-  const repair = (transactionNumber: bigint, kind: FindingKind, put?: SignedRecord) =>
-    onRepair?.({
-      store: 'A',
-      device,
-      kind,
-      transactionNumber,
-      remove: found.has(transactionNumber),
-      ...(put ? { put } : {}),
-    });
   const found = new Map(version.map((r) => [r.record.transactionNumber, r]));
+  const repair = (key: bigint, kind: FindingKind, put?: SignedRecord) =>
+    onRepair?.({ store: 'A', device, kind, key, remove: found.has(key), ...(put ? { put } : {}) });
   const expected = new Map(correct.map((r) => [r.record.transactionNumber, r]));
   const where = (n: bigint) => ({
     device,
@@ -648,53 +545,123 @@ function compareCopy(
   }
 }
 
-function checkRow<Content extends AccountRowContent | CurrencyRowContent>(
-  device: CopyName,
-  store: 'B' | 'C',
-  table: 'accounts' | 'currency_units',
-  key: bigint,
-  row: Content & { signerKeyNumber: number; signature: Buffer },
-  /** The replay's row; null when A justifies no such row; undefined when A is unknown (no replay). */
-  expected: Content | null | undefined,
-  signerKeyNumber: number,
-  bytesOf: (content: Content) => Buffer,
-  keys: VerifyingKeys,
-  report: (finding: Finding) => void,
-  repair: (kind: FindingKind, remove: boolean, put?: Content) => void,
-): void {
-  const name = store === 'B' ? `account ${key}` : `currency unit ${key}`;
-  const where = { device, store, table, key: `${key}` };
-  const { signerKeyNumber: rowSigner, signature, ...rest } = row;
-  const content = rest as unknown as Content;
-  const signatureValid =
-    rowSigner === signerKeyNumber &&
-    keys.signatures.verify(signerKeyNumber, bytesOf(content), signature).ok;
-  if (expected === null) {
-    report({
-      ...where,
-      kind: 'inserted',
-      found: describeRow(row),
-      message: `${name} is not justified by any record of A`,
+/** What tells B and C apart for the audit: where the rows live and how they are keyed and signed. */
+interface RowStore<Content extends AccountRowContent | CurrencyRowContent> {
+  readonly device: 'account' | 'currency';
+  readonly store: 'B' | 'C';
+  readonly table: 'accounts' | 'currency_units';
+  readonly noun: string;
+  readonly signerKeyNumber: number;
+  keyOf(content: Content): bigint;
+  bytesOf(content: Content): Buffer;
+}
+
+const accountRows = (keys: VerifyingKeys): RowStore<AccountRowContent> => ({
+  device: 'account',
+  store: 'B',
+  table: 'accounts',
+  noun: 'account',
+  signerKeyNumber: keys.deviceKeys.account,
+  keyOf: (row) => row.accountNumber,
+  bytesOf: accountRowBytes,
+});
+
+const unitRows = (keys: VerifyingKeys): RowStore<CurrencyRowContent> => ({
+  device: 'currency',
+  store: 'C',
+  table: 'currency_units',
+  noun: 'currency unit',
+  signerKeyNumber: keys.deviceKeys.currency,
+  keyOf: (row) => row.currencyNumber,
+  bytesOf: currencyRowBytes,
+});
+
+interface RowCheck {
+  readonly keys: VerifyingKeys;
+  readonly report: (finding: Finding) => void;
+  readonly onRepair: ((repair: Repair) => void) | undefined;
+  /** Rows changed since the audit started are checked by their signatures only. */
+  readonly changedSince: (lastUpdate: bigint) => boolean;
+}
+
+/**
+ * Every row of B or C against the replay of A (`expected`; undefined when A is unknown, then only
+ * signatures are checked), and every replayed row the store lacks. Returns how many rows it read.
+ */
+async function checkRows<Content extends AccountRowContent | CurrencyRowContent>(
+  spec: RowStore<Content>,
+  rows: AsyncIterable<Content & { signerKeyNumber: number; signature: Buffer }>,
+  expected: Map<bigint, Content> | undefined,
+  { keys, report, onRepair, changedSince }: RowCheck,
+): Promise<number> {
+  const where = (key: bigint) => ({
+    device: spec.device,
+    store: spec.store,
+    table: spec.table,
+    key: `${key}`,
+  });
+  const repair = (key: bigint, kind: FindingKind, remove: boolean, put?: Content) =>
+    onRepair?.({
+      store: spec.store,
+      device: spec.device,
+      kind,
+      key,
+      remove,
+      ...(put ? { put } : {}),
     });
-    repair('inserted', true);
-  } else if (expected !== undefined && !bytesOf(content).equals(bytesOf(expected))) {
-    const verifies = signatureValid ? ' (its signature verifies)' : '';
-    report({
-      ...where,
-      kind: 'modified',
-      found: describeRow(content),
-      expected: describeRow(expected),
-      message: `${name} differs from the replay of A${verifies}`,
-    });
-    repair('modified', true, expected);
-  } else if (!signatureValid) {
-    report({
-      ...where,
-      kind: 'signature',
-      found: describeRow(row),
-      message: `${name}: its row signature does not verify`,
-    });
-    // Its content agrees with A: re-signing it repairs it. Without a replay nothing is known.
-    if (expected !== undefined) repair('signature', true, content);
+  const seen = new Set<bigint>();
+  let count = 0;
+  for await (const row of rows) {
+    count += 1;
+    const { signerKeyNumber: rowSigner, signature, ...rest } = row;
+    const content = rest as unknown as Content;
+    const key = spec.keyOf(content);
+    seen.add(key);
+    const name = `${spec.noun} ${key}`;
+    // The replay's row; null when A justifies no such row; undefined when nothing is known.
+    const right =
+      expected && !changedSince(content.lastUpdate) ? (expected.get(key) ?? null) : undefined;
+    const signatureValid =
+      rowSigner === spec.signerKeyNumber &&
+      keys.signatures.verify(spec.signerKeyNumber, spec.bytesOf(content), signature).ok;
+    if (right === null) {
+      report({
+        ...where(key),
+        kind: 'inserted',
+        found: describeRow(row),
+        message: `${name} is not justified by any record of A`,
+      });
+      repair(key, 'inserted', true);
+    } else if (right !== undefined && !spec.bytesOf(content).equals(spec.bytesOf(right))) {
+      const verifies = signatureValid ? ' (its signature verifies)' : '';
+      report({
+        ...where(key),
+        kind: 'modified',
+        found: describeRow(content),
+        expected: describeRow(right),
+        message: `${name} differs from the replay of A${verifies}`,
+      });
+      repair(key, 'modified', true, right);
+    } else if (!signatureValid) {
+      report({
+        ...where(key),
+        kind: 'signature',
+        found: describeRow(row),
+        message: `${name}: its row signature does not verify`,
+      });
+      // Its content agrees with A: re-signing it repairs it. Without a replay nothing is known.
+      if (right !== undefined) repair(key, 'signature', true, content);
+    }
   }
+  for (const [key, right] of expected ?? []) {
+    if (seen.has(key)) continue;
+    report({
+      ...where(key),
+      kind: 'deleted',
+      expected: describeRow(right),
+      message: `${spec.noun} ${key} is missing`,
+    });
+    repair(key, 'deleted', false, right);
+  }
+  return count;
 }

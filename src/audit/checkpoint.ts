@@ -20,17 +20,28 @@
 // runs in full.
 
 import { createHash, type Hash } from 'node:crypto';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
 import { encodeRecord } from '../model/encoding.js';
 import { fail, ok, type Result } from '../model/errors.js';
 import { transactionRecordType } from '../model/records.js';
-import type { SignedRecord } from '../protocol/records.js';
+import { blockOf, type SignedRecord } from '../protocol/records.js';
 import {
   type AccountRowContent,
   accountRowBytes,
   type CurrencyRowContent,
   currencyRowBytes,
 } from '../protocol/rows.js';
+import {
+  accountContentFromWire,
+  accountContentToWire,
+  currencyContentFromWire,
+  currencyContentToWire,
+  WireAccountContent,
+  WireCurrencyContent,
+} from '../protocol/rowWire.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
+import { DecimalString, Hex } from '../protocol/wire.js';
 
 export const digestBytes = 32;
 export const digestZero = Buffer.alloc(digestBytes);
@@ -82,7 +93,7 @@ export class RecordDigest {
   }
 
   add(signed: SignedRecord): void {
-    const block = (signed.record.transactionNumber - 1n) / 6n;
+    const block = blockOf(signed.record.transactionNumber);
     if (block !== this.#block) {
       if (this.#pending) this.#digest = this.#pending.digest();
       this.#pending = createHash('sha256').update(this.#digest);
@@ -171,13 +182,46 @@ export function verifyCheckpoint(keys: VerifyingKeys, checkpoint: Checkpoint): R
   return verifyHeader(keys, headerOf(checkpoint), checkpoint.signatures);
 }
 
-export interface HeaderJson {
-  transactionNumber: string;
-  digestA: string;
-  digestB: string;
-  digestC: string;
-  signatures?: Record<'transaction' | 'account' | 'currency', string>;
-}
+// ---- JSON: the header (sent between devices, kept by all three) and the whole checkpoint ------
+
+const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
+/** A checkpoint header as JSON; `signatures` once all three devices have signed. */
+export const HeaderJson = Type.Object({
+  transactionNumber: DecimalString,
+  digestA: Digest,
+  digestB: Digest,
+  digestC: Digest,
+  signatures: Type.Optional(
+    Type.Object(
+      { transaction: Hex(64), account: Hex(64), currency: Hex(64) },
+      { additionalProperties: false },
+    ),
+  ),
+});
+export type HeaderJson = Static<typeof HeaderJson>;
+
+/** The whole checkpoint as the transaction device keeps it: the header and the snapshot. */
+const CheckpointJson = Type.Object({
+  ...HeaderJson.properties,
+  accountKeys: Type.Array(
+    Type.Object(
+      {
+        accountNumber: DecimalString,
+        keyNumber: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }),
+        publicKeyHex: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  accounts: Type.Array(WireAccountContent),
+  units: Type.Array(WireCurrencyContent),
+  nextPlanSequence: DecimalString,
+});
+type CheckpointJson = Static<typeof CheckpointJson>;
+
+const headerShape = Compile(HeaderJson);
+const checkpointShape = Compile(CheckpointJson);
 
 export function headerToJson(
   header: CheckpointHeader,
@@ -200,7 +244,7 @@ export function headerToJson(
   };
 }
 
-/** A header as the schema at the HTTP edge has checked it (decimal number, hex digests). */
+/** A header that its schema has checked (at the HTTP edge, or by readHeader). */
 export function headerFromJson(json: HeaderJson): {
   header: CheckpointHeader;
   signatures?: CheckpointSignatures;
@@ -225,100 +269,79 @@ export function headerFromJson(json: HeaderJson): {
   };
 }
 
-// ---- JSON (stored in every device's checkpoints table, and sent between devices) --------------
-
-export interface CheckpointJson {
-  transactionNumber: string;
-  digestA: string;
-  accountKeys: Record<string, string>[];
-  accounts: Record<string, string>[];
-  units: Record<string, string>[];
-  nextPlanSequence: string;
-  signatures: Record<'transaction' | 'account' | 'currency', string>;
-}
-
-const text = (row: object) =>
-  Object.fromEntries(Object.entries(row).map(([name, value]) => [name, String(value)]));
-
-export function checkpointToJson(checkpoint: CheckpointBody & Partial<Checkpoint>): CheckpointJson {
-  return {
-    transactionNumber: checkpoint.transactionNumber.toString(),
-    digestA: checkpoint.digestA.toString('hex'),
-    accountKeys: checkpoint.state.accountKeys.map(text),
-    accounts: checkpoint.state.accounts.map(text),
-    units: checkpoint.state.units.map(text),
-    nextPlanSequence: checkpoint.state.nextPlanSequence.toString(),
-    signatures: {
-      transaction: checkpoint.signatures?.transaction.toString('hex') ?? '',
-      account: checkpoint.signatures?.account.toString('hex') ?? '',
-      currency: checkpoint.signatures?.currency.toString('hex') ?? '',
-    },
-  };
-}
-
-/** Read back a stored or received checkpoint; anything malformed is a failure, never a crash. */
-export function checkpointFromJson(json: unknown): Result<Checkpoint> {
+function parseJson(text: string): unknown {
   try {
-    const value = json as CheckpointJson;
-    const number = (s: string) => {
-      if (!/^[0-9]{1,20}$/.test(s)) throw new Error(`not a number: ${s}`);
-      return BigInt(s);
-    };
-    const hex = (s: string) => {
-      if (!/^([0-9a-f]{2})*$/.test(s)) throw new Error('not hex');
-      return Buffer.from(s, 'hex');
-    };
-    const currency = (s: string) => {
-      if (!/^[A-Za-z0-9_-]{1,16}$/.test(s)) throw new Error(`not a currency type: ${s}`);
-      return s;
-    };
-    const status = <T extends string>(s: string, allowed: readonly T[]) => {
-      if (!allowed.includes(s as T)) throw new Error(`not a status: ${s}`);
-      return s as T;
-    };
-    return ok({
-      transactionNumber: number(value.transactionNumber),
-      digestA: hex(value.digestA),
-      state: {
-        accountKeys: value.accountKeys.map((key) => {
-          const keyNumber = Number(number(key['keyNumber']!));
-          const publicKeyHex = key['publicKeyHex'];
-          if (publicKeyHex !== undefined && !/^[0-9a-f]{64}$/.test(publicKeyHex))
-            throw new Error('not a public key');
-          return {
-            accountNumber: number(key['accountNumber']!),
-            keyNumber,
-            ...(publicKeyHex === undefined ? {} : { publicKeyHex }),
-          };
-        }),
-        accounts: value.accounts.map((row) => ({
-          accountNumber: number(row['accountNumber']!),
-          currencyType: currency(row['currencyType']!),
-          balance: number(row['balance']!),
-          held: number(row['held']!),
-          status: status(row['status']!, ['open', 'closed'] as const),
-          lastUpdate: number(row['lastUpdate']!),
-        })),
-        units: value.units.map((row) => ({
-          currencyNumber: number(row['currencyNumber']!),
-          currencyType: currency(row['currencyType']!),
-          value: number(row['value']!),
-          ownerAccount: number(row['ownerAccount']!),
-          status: status(row['status']!, ['active', 'held', 'retired'] as const),
-          lastUpdate: number(row['lastUpdate']!),
-        })),
-        nextPlanSequence: number(value.nextPlanSequence),
-      },
-      signatures: {
-        transaction: hex(value.signatures.transaction),
-        account: hex(value.signatures.account),
-        currency: hex(value.signatures.currency),
-      },
-    });
-  } catch (error) {
-    return fail(
-      'InvalidInput',
-      `a checkpoint is malformed: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
+}
+
+/**
+ * The number of a stored checkpoint (any device's), if it is well formed and all three devices'
+ * signatures over its header verify; a damaged or forged one is undefined, never an error.
+ */
+export function verifiedNumberOf(keys: VerifyingKeys, stored: string): bigint | undefined {
+  const json = parseJson(stored);
+  if (!headerShape.Check(json)) return undefined;
+  const { header, signatures } = headerFromJson(json);
+  return signatures && verifyHeader(keys, header, signatures).ok
+    ? header.transactionNumber
+    : undefined;
+}
+
+export function checkpointToJson(checkpoint: Checkpoint): string {
+  const json: CheckpointJson = {
+    ...headerToJson(headerOf(checkpoint), checkpoint.signatures),
+    accountKeys: checkpoint.state.accountKeys.map(({ accountNumber, keyNumber, publicKeyHex }) => ({
+      accountNumber: accountNumber.toString(),
+      keyNumber,
+      ...(publicKeyHex === undefined ? {} : { publicKeyHex }),
+    })),
+    accounts: checkpoint.state.accounts.map(accountContentToWire),
+    units: checkpoint.state.units.map(currencyContentToWire),
+    nextPlanSequence: checkpoint.state.nextPlanSequence.toString(),
+  };
+  return JSON.stringify(json);
+}
+
+/**
+ * A stored whole checkpoint read back, only if it is well formed, its signatures verify and its
+ * snapshot is the one the header's digests name.
+ */
+export function verifiedCheckpointOf(keys: VerifyingKeys, stored: string): Checkpoint | undefined {
+  const json = parseJson(stored);
+  if (!checkpointShape.Check(json)) return undefined;
+  const { header, signatures } = headerFromJson(json);
+  if (!signatures) return undefined;
+  const accounts: AccountRowContent[] = [];
+  for (const wire of json.accounts) {
+    const content = accountContentFromWire(wire);
+    if (!content.ok) return undefined;
+    accounts.push(content.value);
+  }
+  const units: CurrencyRowContent[] = [];
+  for (const wire of json.units) {
+    const content = currencyContentFromWire(wire);
+    if (!content.ok) return undefined;
+    units.push(content.value);
+  }
+  const checkpoint: Checkpoint = {
+    transactionNumber: header.transactionNumber,
+    digestA: header.digestA,
+    state: {
+      accountKeys: json.accountKeys.map(({ accountNumber, keyNumber, publicKeyHex }) => ({
+        accountNumber: BigInt(accountNumber),
+        keyNumber,
+        ...(publicKeyHex === undefined ? {} : { publicKeyHex }),
+      })),
+      accounts,
+      units,
+      nextPlanSequence: BigInt(json.nextPlanSequence),
+    },
+    signatures,
+  };
+  const { digestB, digestC } = headerOf(checkpoint);
+  if (!digestB.equals(header.digestB) || !digestC.equals(header.digestC)) return undefined;
+  return verifyHeader(keys, header, signatures).ok ? checkpoint : undefined;
 }

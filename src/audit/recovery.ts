@@ -11,8 +11,12 @@
 // The module is generic over how stores are read and repaired (LedgerAccess): the transaction
 // device wires it to its own store and its peers over HTTP.
 
-import type { RepairBatch, RepairCounts } from '../devices/repair.js';
-import { repairBatchSizeMax } from '../devices/repair.js';
+import {
+  batchSize,
+  type RepairBatch,
+  type RepairCounts,
+  repairBatchSizeMax,
+} from '../devices/repair.js';
 import { fail, ok, type Result } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
@@ -39,7 +43,8 @@ export interface LedgerAccess {
 }
 
 export type RecoveryPhase = 'audit' | 'repair' | 'verify';
-export type RecoveryProgress = (phase: RecoveryPhase, done: number) => void;
+/** `total` is given for the repair phase (changes to make); the audits count records. */
+export type RecoveryProgress = (phase: RecoveryPhase, done: number, total?: number) => void;
 
 export interface RecoveryReport {
   /** The audit that decided the repairs. */
@@ -60,12 +65,6 @@ const emptyBatch = (): MutableBatch => ({
   rows: { remove: [], put: [] },
 });
 
-const sizeOf = (batch: MutableBatch) =>
-  batch.records.remove.length +
-  batch.records.put.length +
-  batch.rows.remove.length +
-  batch.rows.put.length;
-
 /** Repairs grouped per device into batches; a repair's removal and put stay in one batch. */
 class RepairPlan {
   readonly batches: Record<CopyName, MutableBatch[]> = {
@@ -80,24 +79,17 @@ class RepairPlan {
     if (this.size > repairsMax) return;
     const batches = this.batches[repair.device];
     let batch = batches.at(-1);
-    if (!batch || sizeOf(batch) + 2 > repairBatchSizeMax) {
+    if (!batch || batchSize(batch) + 2 > repairBatchSizeMax) {
       batch = emptyBatch();
       batches.push(batch);
     }
-    const kind = repair.kind;
-    switch (repair.store) {
-      case 'A':
-        if (repair.remove) batch.records.remove.push({ key: repair.transactionNumber, kind });
-        if (repair.put) batch.records.put.push(repair.put);
-        break;
-      case 'B':
-        if (repair.remove) batch.rows.remove.push({ key: repair.accountNumber, kind });
-        if (repair.put) batch.rows.put.push(repair.put);
-        break;
-      case 'C':
-        if (repair.remove) batch.rows.remove.push({ key: repair.currencyNumber, kind });
-        if (repair.put) batch.rows.put.push(repair.put);
-        break;
+    const removal = { key: repair.key, kind: repair.kind };
+    if (repair.store === 'A') {
+      if (repair.remove) batch.records.remove.push(removal);
+      if (repair.put) batch.records.put.push(repair.put);
+    } else {
+      if (repair.remove) batch.rows.remove.push(removal);
+      if (repair.put) batch.rows.put.push(repair.put);
     }
   }
 }
@@ -141,8 +133,8 @@ export async function recover(
         rowsRemoved: total.rowsRemoved + applied.value.rowsRemoved,
         rowsPut: total.rowsPut + applied.value.rowsPut,
       };
-      done += sizeOf(batch);
-      onProgress?.('repair', done);
+      done += batchSize(batch);
+      onProgress?.('repair', done, plan.size);
     }
   }
   const after = await audit(keys(), access.open(), {

@@ -17,6 +17,7 @@ import {
   digestZero,
   headerToJson,
   RecordDigest,
+  verifiedNumberOf,
   verifyCheckpoint,
   verifyHeader,
 } from '../audit/checkpoint.js';
@@ -24,6 +25,9 @@ import { fail, ok, type Result } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
 import type { LedgerTx, Store } from '../store/types.js';
 import type { DeviceContext } from './context.js';
+
+/** Stored checkpoints looked at, newest first, for one that verifies. */
+export const checkpointsReadMax = 8;
 
 export class CheckpointKeeper {
   #remembered: { upTo: bigint; digest: Buffer } | undefined;
@@ -76,6 +80,19 @@ export class CheckpointKeeper {
     return this.context.signatures.sign(this.context.signingKeyNumber, checkpointBytes(header));
   }
 
+  /**
+   * The newest stored checkpoint whose signatures verify (0 when none): a number written into the
+   * table by hand is not one.
+   */
+  async newestVerifiedNumber(): Promise<bigint> {
+    const stored = await this.store.transact((tx) => tx.checkpoints(checkpointsReadMax));
+    for (const json of stored) {
+      const number = verifiedNumberOf(this.context, json);
+      if (number !== undefined) return number;
+    }
+    return 0n;
+  }
+
   /** Keep a checkpoint's header that all three devices signed. */
   async keepHeader(
     header: CheckpointHeader,
@@ -94,7 +111,7 @@ export class CheckpointKeeper {
     const verified = verifyCheckpoint(this.context, checkpoint);
     if (!verified.ok) return verified;
     await this.store.transact((tx) =>
-      tx.putCheckpoint(checkpoint.transactionNumber, JSON.stringify(checkpointToJson(checkpoint))),
+      tx.putCheckpoint(checkpoint.transactionNumber, checkpointToJson(checkpoint)),
     );
     return ok(undefined);
   }

@@ -8,11 +8,11 @@
 
 import { Readable } from 'node:stream';
 import Type, { type TSchema } from 'typebox';
-import { headerFromJson } from '../audit/checkpoint.js';
+import { HeaderJson, headerFromJson } from '../audit/checkpoint.js';
 import { exportContentType } from '../audit/exportLines.js';
 import type { Result } from '../model/errors.js';
 import { fail } from '../model/errors.js';
-import { DecimalString, Hex, recordsFromWire, WireRecord } from '../protocol/wire.js';
+import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js';
 import type { CheckpointKeeper } from './checkpoints.js';
 import { type HttpServer, sendFailure } from './http.js';
 import { type RepairBatch, type RepairCounts, repairBatchSizeMax } from './repair.js';
@@ -67,22 +67,8 @@ export function registerExportRoute(
   );
 }
 
-const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const CheckpointHeaderBody = Type.Object(
-  {
-    transactionNumber: DecimalString,
-    digestA: Digest,
-    digestB: Digest,
-    digestC: Digest,
-    signatures: Type.Optional(
-      Type.Object(
-        { transaction: Hex(64), account: Hex(64), currency: Hex(64) },
-        { additionalProperties: false },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
+// At the edge unknown fields are refused (stored checkpoints may carry the snapshot besides).
+const CheckpointHeaderBody = Type.Object(HeaderJson.properties, { additionalProperties: false });
 
 /** Digest of this device's copy, co-signing, and keeping of checkpoints (devices/checkpoints.ts). */
 export function registerCheckpointRoutes(server: HttpServer, keeper: CheckpointKeeper): void {

@@ -9,7 +9,6 @@ import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
-import type { SignedRecord } from '../protocol/records.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import {
   accountContentFromWire,
@@ -29,7 +28,12 @@ import type { DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
-import { createHttpServer, internalBodyBytesMax, publicBodyBytesMax } from './http.js';
+import {
+  createHttpServer,
+  type HttpServer,
+  internalBodyBytesMax,
+  publicBodyBytesMax,
+} from './http.js';
 import { PeerClient } from './peerClient.js';
 import {
   registerCheckpointRoutes,
@@ -64,18 +68,14 @@ function loadVerifyingKeys(config: DeviceConfig, environment: Environment): Sign
 /** A device's own stores as its continuous audit reads them. */
 function ownStores<Tx extends LedgerTx>(
   store: Store<Tx>,
+  keeper: CheckpointKeeper,
   rows?: () => AsyncIterable<SignedRow>,
 ): OwnStores {
   return {
     records: (after) => store.exportRecords(after),
     ...(rows ? { rows } : {}),
     accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
-    checkpointedUpTo: async () => {
-      const [newest] = await store.transact((tx) => tx.checkpoints(1));
-      return newest === undefined
-        ? 0n
-        : BigInt((JSON.parse(newest) as { transactionNumber: string }).transactionNumber);
-    },
+    checkpointedUpTo: () => keeper.newestVerifiedNumber(),
   };
 }
 
@@ -87,15 +87,29 @@ function signedRow(
   return { key, bytes, signerKeyNumber, signature };
 }
 
-function recordsToExport<Tx extends LedgerTx>(
+/**
+ * What `account` and `currency` serve the audit: exports of their copy of A (hashed on the way
+ * when the audit may leave a checkpoint) and of their rows, and their part in checkpoints.
+ */
+function registerAuditedStoreRoutes<Tx extends LedgerTx>(
+  server: HttpServer,
+  context: DeviceContext,
   store: Store<Tx>,
-  keeper: CheckpointKeeper,
-  after: bigint,
-  digestUpTo: bigint | undefined,
-): AsyncIterable<SignedRecord> {
-  return digestUpTo === undefined
-    ? store.exportRecords(after)
-    : keeper.digestingExport(after, digestUpTo);
+  rowsName: 'accounts' | 'units',
+  rowLines: () => AsyncIterable<string>,
+): CheckpointKeeper {
+  const keeper = new CheckpointKeeper(context, store);
+  registerExportRoute(server, 'transactions', (after, digestUpTo) =>
+    mapRows(
+      digestUpTo === undefined
+        ? store.exportRecords(after)
+        : keeper.digestingExport(after, digestUpTo),
+      recordLine,
+    ),
+  );
+  registerExportRoute(server, rowsName, rowLines);
+  registerCheckpointRoutes(server, keeper);
+  return keeper;
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
@@ -158,15 +172,16 @@ export async function startDevice(
         config.protocol.timestampSkewMsMax,
       );
       await service.loadAccountKeys();
+      const keeper = new CheckpointKeeper(context, store);
       const admin = new AdminService(
         context,
         service,
         peers,
         () => ({ ...context, signatures: loadVerifyingKeys(config, environment) }),
-        new CheckpointKeeper(context, store),
+        keeper,
         recoveryPauseMs(),
       );
-      continuous = continuousAudit(ownStores(store));
+      continuous = continuousAudit(ownStores(store, keeper));
       await registerTransactionRoutes(server, context, service, peers, admin, health);
       registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
       closers.push(
@@ -180,20 +195,17 @@ export async function startDevice(
       const store = openAccountStore(storePath);
       const service = new AccountService(context, store);
       await service.loadAccountKeys();
+      const keeper = registerAuditedStoreRoutes(server, context, store, 'accounts', () =>
+        mapRows(store.exportAccounts(), accountLine),
+      );
       continuous = continuousAudit(
-        ownStores(store, () =>
+        ownStores(store, keeper, () =>
           mapRows(store.exportAccounts(), (row) =>
             signedRow(row.accountNumber, accountRowBytes(row), row),
           ),
         ),
       );
       registerAccountRoutes(server, context, service, health);
-      const keeper = new CheckpointKeeper(context, store);
-      registerExportRoute(server, 'transactions', (after, digestUpTo) =>
-        mapRows(recordsToExport(store, keeper, after, digestUpTo), recordLine),
-      );
-      registerExportRoute(server, 'accounts', () => mapRows(store.exportAccounts(), accountLine));
-      registerCheckpointRoutes(server, keeper);
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -204,20 +216,17 @@ export async function startDevice(
       const store = openCurrencyStore(storePath);
       const service = new CurrencyService(context, store);
       await service.loadAccountKeys();
+      const keeper = registerAuditedStoreRoutes(server, context, store, 'units', () =>
+        mapRows(store.exportUnits(), unitLine),
+      );
       continuous = continuousAudit(
-        ownStores(store, () =>
+        ownStores(store, keeper, () =>
           mapRows(store.exportUnits(), (row) =>
             signedRow(row.currencyNumber, currencyRowBytes(row), row),
           ),
         ),
       );
       registerCurrencyRoutes(server, context, service, health);
-      const keeper = new CheckpointKeeper(context, store);
-      registerExportRoute(server, 'transactions', (after, digestUpTo) =>
-        mapRows(recordsToExport(store, keeper, after, digestUpTo), recordLine),
-      );
-      registerExportRoute(server, 'units', () => mapRows(store.exportUnits(), unitLine));
-      registerCheckpointRoutes(server, keeper);
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         service.repair(batch),
       );

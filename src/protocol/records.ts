@@ -104,7 +104,18 @@ export function numberOfStep(base: bigint, step: number): bigint {
   return base + BigInt(step - 1);
 }
 
+/** Every operation owns a block of six transaction numbers, one per step. */
 export const blockSize = 6n;
+
+/** The block a transaction number belongs to, counted from 0. */
+export function blockOf(transactionNumber: bigint): bigint {
+  return (transactionNumber - 1n) / blockSize;
+}
+
+/** The first transaction number of a block. */
+export function baseOfBlock(block: bigint): bigint {
+  return block * blockSize + 1n;
+}
 
 /**
  * A new account's request is signed by the Ed25519 key it brings (proof of possession), which no

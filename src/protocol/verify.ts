@@ -57,6 +57,29 @@ export function checkOperation(
   return undefined;
 }
 
+/**
+ * A stored operation as the audits read it back: its records belong to one operation, each sits at
+ * its step's number in the block that starts at `base`, and the operation verifies.
+ */
+export function checkStoredBlock(
+  keys: VerifyingKeys,
+  base: bigint,
+  records: readonly SignedRecord[],
+  sourceAccountKeyNumber: number | undefined,
+): Failure | undefined {
+  const remittanceId = records[0]?.record.remittanceId;
+  for (const { record } of records) {
+    if (record.remittanceId !== remittanceId)
+      return fail('RecordConflict', 'records of two operations share a block');
+    if (record.transactionNumber !== base + BigInt(stepOf(record.transactionType) - 1))
+      return fail(
+        'RecordConflict',
+        `record ${record.transactionNumber} is not at its step's number`,
+      );
+  }
+  return checkOperation(keys, records, sourceAccountKeyNumber);
+}
+
 function checkSigner(
   keys: VerifyingKeys,
   record: TransactionRecord,

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
 import { encodeRecord } from '../model/encoding.js';
 import { transactionRecordType } from '../model/records.js';
-import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
+import { blockSize, type SignedRecord, type TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
 import { exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
 import type {
@@ -281,7 +281,9 @@ function ledgerTx(db: Database.Database): LedgerTx {
   const getKey = db.prepare('SELECT * FROM account_keys WHERE account_number = ?');
   const allKeys = db.prepare('SELECT * FROM account_keys ORDER BY account_number');
   const quarantineRow = quarantiner(db, 'transactions', 'transaction_number');
-  const countRecords = db.prepare('SELECT count(*) AS n FROM transactions');
+  const countRecords = db.prepare(
+    'SELECT count(*) AS n FROM transactions WHERE transaction_number > ?',
+  );
   const putCheckpoint = db.prepare(
     'INSERT INTO checkpoints (transaction_number, checkpoint_json) VALUES (?, ?) ON CONFLICT (transaction_number) DO UPDATE SET checkpoint_json = excluded.checkpoint_json',
   );
@@ -343,8 +345,8 @@ function ledgerTx(db: Database.Database): LedgerTx {
     async checkpoints(limit) {
       return (newestCheckpoints.all(limit) as Row[]).map((row) => row['checkpoint_json'] as string);
     },
-    async recordCount() {
-      return (countRecords.get() as Row)['n'] as bigint;
+    async recordCount(afterNumber = 0n) {
+      return (countRecords.get(afterNumber) as Row)['n'] as bigint;
     },
     async quarantineRecord(transactionNumber, reason, atMs) {
       return quarantineRow(transactionNumber, reason, atMs, recordFromRow);
@@ -384,6 +386,9 @@ export function openTransactionStore(
   const newestDone = db.prepare(
     "SELECT max(base_number) AS base FROM operations WHERE state = 'done' AND base_number < ?",
   );
+  const newestDoneOfAll = db.prepare(
+    "SELECT max(base_number) AS base FROM operations WHERE state = 'done'",
+  );
   const ofAccount = db.prepare(`SELECT * FROM transactions
     WHERE (source_account = ? OR destination_account = ?) AND transaction_number > ?
     ORDER BY transaction_number LIMIT ?`);
@@ -402,7 +407,7 @@ export function openTransactionStore(
       return operation;
     },
     async openOperation(remittanceId, requestDigest) {
-      const base = advance('transaction_number', 6n, 1n);
+      const base = advance('transaction_number', blockSize, 1n);
       insertOperation.run(remittanceId, requestDigest, base);
       return base;
     },
@@ -412,9 +417,9 @@ export function openTransactionStore(
     },
     async settledUpTo() {
       const open = (oldestOpen.get() as Row)['base'] as bigint | null;
-      const row = newestDone.get(open ?? 2n ** 62n) as Row;
+      const row = (open === null ? newestDoneOfAll.get() : newestDone.get(open)) as Row;
       const base = row['base'] as bigint | null;
-      return base === null ? 0n : base + 5n;
+      return base === null ? 0n : base + blockSize - 1n;
     },
     async nextAccountNumber({ reserve }) {
       return advance('account_number', reserve ? 1n : 0n, 1n);

@@ -42,9 +42,11 @@ async function stores(dir: string) {
 async function startCopy(
   env: Record<string, string> = {},
   config: Record<string, unknown> = {},
+  prepare: (dir: string) => void = () => undefined,
 ): Promise<TestDeployment> {
   const dir = join(mkdtempSync(join(tmpdir(), 'triledger-recovery-')), 'data');
   cpSync(twin, dir, { recursive: true });
+  prepare(dir);
   for (const device of ['transaction', 'account', 'currency']) {
     const path = join(dir, `${device}.json`);
     writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...config }));
@@ -357,8 +359,21 @@ describe('signed checkpoints', () => {
 });
 
 describe('the continuous audit', () => {
-  it('each device checks what arrives: new operations, and every row of B each tick; /health shows it', async () => {
-    const deployment = await startCopy({}, { continuousAuditIntervalMs: 100 });
+  it('each device checks what arrives (from the newest checkpoint that verifies): new operations, and every row of B each tick; /health shows it', async () => {
+    // A checkpoint forged into the account store (no valid signatures) must not move its start.
+    const forged = JSON.stringify({
+      transactionNumber: '999996',
+      digestA: '00'.repeat(32),
+      digestB: '00'.repeat(32),
+      digestC: '00'.repeat(32),
+      signatures: { transaction: '00', account: '00', currency: '00' },
+    });
+    const deployment = await startCopy({}, { continuousAuditIntervalMs: 100 }, (dir) =>
+      tamper(dir, 'account', [
+        'INSERT INTO checkpoints (transaction_number, checkpoint_json) VALUES (999996, ?)',
+        forged,
+      ]),
+    );
     try {
       const health = async (port: number) =>
         (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as {

@@ -15,10 +15,9 @@ import {
   type Checkpoint,
   type CheckpointBody,
   checkpointBytes,
-  checkpointFromJson,
   headerOf,
   headerToJson,
-  verifyCheckpoint,
+  verifiedCheckpointOf,
 } from '../../audit/checkpoint.js';
 import {
   accountOfLine,
@@ -33,6 +32,7 @@ import {
 import {
   type LedgerAccess,
   type RecoveryPhase,
+  type RecoveryProgress,
   type RecoveryReport,
   type RowContent,
   recover,
@@ -65,15 +65,6 @@ export type CheckpointedAuditReport = AuditReport & {
   /** The transaction number of the checkpoint this clean audit left. */
   readonly checkpointMade?: string;
 };
-
-function parseCheckpoint(json: string): Checkpoint | undefined {
-  try {
-    const parsed = checkpointFromJson(JSON.parse(json));
-    return parsed.ok ? parsed.value : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface AuditSummary {
   readonly atMs: number;
@@ -111,9 +102,15 @@ export class AdminService {
     return this.#running;
   }
 
-  /** How many records the audit will read: the transaction device's copy, three times. */
-  async recordsTotal(): Promise<number> {
-    return 3 * Number(await this.service.recordCount());
+  /** Records the running audit will read (the transaction device's copy after its start, three times). */
+  #recordsTotal = 0;
+
+  get recordsTotal(): number {
+    return this.#recordsTotal;
+  }
+
+  async #expectRecordsAfter(after: bigint): Promise<void> {
+    this.#recordsTotal = 3 * Number(await this.service.recordCount(after));
   }
 
   /**
@@ -129,6 +126,7 @@ export class AdminService {
       const keys = this.verifyingKeys();
       const start = full ? { note: 'full audit, as asked' } : await this.#startingPoint(keys);
       const after = start.from?.transactionNumber ?? 0n;
+      await this.#expectRecordsAfter(after);
       const settled = await this.service.settledUpTo();
       const startedAtMs = BigInt(this.context.environment.nowMs());
       let snapshot: CheckpointBody | undefined;
@@ -155,8 +153,8 @@ export class AdminService {
   async #startingPoint(keys: VerifyingKeys): Promise<{ from?: Checkpoint; note?: string }> {
     const stored = await this.service.checkpoints(checkpointsTriedMax);
     for (const json of stored) {
-      const checkpoint = parseCheckpoint(json);
-      if (!checkpoint || !verifyCheckpoint(keys, checkpoint).ok) continue;
+      const checkpoint = verifiedCheckpointOf(keys, json);
+      if (!checkpoint) continue;
       const n = checkpoint.transactionNumber;
       const digests = await Promise.all([
         this.keeper.digestUpTo(n).then((digest) => ok(digest)),
@@ -234,13 +232,12 @@ export class AdminService {
     return body.transactionNumber.toString();
   }
 
-  async recover(
-    onProgress: (phase: RecoveryPhase, done: number) => void,
-  ): Promise<Result<RecoveryReport>> {
+  async recover(onProgress: RecoveryProgress): Promise<Result<RecoveryReport>> {
     return this.#exclusive(async () => {
       const entered = await this.service.enterMaintenance();
       if (!entered.ok) return entered;
       try {
+        await this.#expectRecordsAfter(0n);
         if (this.recoveryPauseMs > 0)
           await new Promise((resolve) => setTimeout(resolve, this.recoveryPauseMs));
         const recovered = await recover(this.verifyingKeys, this.#access(), onProgress);
@@ -309,7 +306,12 @@ export class AdminService {
           '/internal/v1/repair',
           batchToWire(batch, toWire),
         );
-        return answer.ok ? ok(answer.value as RepairCounts) : answer;
+        if (!answer.ok) return answer;
+        const counts = answer.value as Partial<Record<keyof RepairCounts, unknown>>;
+        const named = ['recordsRemoved', 'recordsPut', 'rowsRemoved', 'rowsPut'] as const;
+        return named.every((name) => Number.isSafeInteger(counts[name]))
+          ? ok(answer.value as RepairCounts)
+          : fail('PeerUnavailable', `${device} answered a repair without its counts`);
       },
     };
   }
@@ -366,16 +368,15 @@ export function registerAdminRoutes(
   /** Run a job, streaming its progress and its result as JSON lines. */
   const stream = async <T>(
     reply: import('fastify').FastifyReply,
-    job: (progress: (phase: RecoveryPhase, done: number) => void) => Promise<Result<T>>,
+    job: (progress: RecoveryProgress) => Promise<Result<T>>,
     resultEvent: (value: T) => AdminEvent,
   ) => {
     if (admin.running)
       return sendFailure(reply, fail('AuditInProgress', 'an audit or recovery is already running'));
-    const total = await admin.recordsTotal();
     const out = new PassThrough();
     const send = (event: AdminEvent) => out.write(`${JSON.stringify(event)}\n`);
     let sentAtMs = 0;
-    const progress = (phase: RecoveryPhase, done: number) => {
+    const progress = (phase: RecoveryPhase, done: number, total = admin.recordsTotal) => {
       const nowMs = context.environment.nowMs();
       if (nowMs - sentAtMs < progressIntervalMs) return;
       sentAtMs = nowMs;

@@ -133,8 +133,8 @@ export class TransactionService {
     return this.store.transact((tx) => tx.checkpoints(limit));
   }
 
-  recordCount(): Promise<bigint> {
-    return this.store.transact((tx) => tx.recordCount());
+  recordCount(afterNumber = 0n): Promise<bigint> {
+    return this.store.transact((tx) => tx.recordCount(afterNumber));
   }
 
   /** Run one operation from its signed request record (transaction number 0) to its reply. */
