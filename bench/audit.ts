@@ -91,22 +91,20 @@ function load(dir: string, name: string): SignatureDevice {
 
 /** The services of one device, answering as its HTTP routes would (records through the wire form). */
 function inProcessPeer(name: string, service: ExchangeService): PeerClient {
-  return {
-    name,
-    async post(path: string, body: unknown) {
-      const records = recordsFromWire((body as { records: WireRecord[] }).records);
-      if (!records.ok) return records;
-      if (path.endsWith('/exchange')) {
-        const answer = await service.exchange(records.value);
-        return answer.ok ? ok({ record: recordToWire(answer.value) }) : answer;
-      }
-      if (path.endsWith('/settle')) {
-        const settled = await service.settle(records.value);
-        return settled.ok ? ok({ settled: true }) : settled;
-      }
-      return fail('NotFound', path);
-    },
-  } as unknown as PeerClient;
+  const post = async (path: string, body: unknown) => {
+    const records = recordsFromWire((body as { records: WireRecord[] }).records);
+    if (!records.ok) return records;
+    if (path.endsWith('/exchange')) {
+      const answer = await service.exchange(records.value);
+      return answer.ok ? ok({ record: recordToWire(answer.value) }) : answer;
+    }
+    if (path.endsWith('/settle')) {
+      const settled = await service.settle(records.value);
+      return settled.ok ? ok({ settled: true }) : settled;
+    }
+    return fail('NotFound', path);
+  };
+  return { name, post, postRetrying: post } as unknown as PeerClient;
 }
 
 /** Build the ledger: accounts, issuance, then N remittances, all by the devices' own code. */

@@ -159,6 +159,11 @@ export class TerminalClient {
     currencyType: string;
     keyNumber: number;
     requestId?: string;
+    /**
+     * The request's time (ms since the epoch). A retry after a timeout sends the same requestId and
+     * the same time, so that it is the same signed request and gets the one stored answer.
+     */
+    atMs?: bigint;
   }) {
     const body = {
       requestId: args.requestId ?? randomUUID(),
@@ -166,7 +171,7 @@ export class TerminalClient {
       destinationAccount: args.destinationAccount.toString(),
       amount: args.amount.toString(),
       currencyType: args.currencyType,
-      dateTime: this.#now(),
+      dateTime: args.atMs === undefined ? this.#now() : isoOf(args.atMs),
       signerKeyNumber: args.keyNumber,
     };
     return this.#submit('/v1/remittances', { kind: 'remittance', body }, args.keyNumber);

@@ -124,14 +124,13 @@ export function createDeployment(
       deviceKeys: deviceKeyNumbers,
       issuerKeyNumbers: [issuerKeyNumber],
       operatorKeyNumbers: [operatorKeyNumber],
-      ...(device === 'transaction'
-        ? {
-            peers: {
+      peers:
+        device === 'transaction'
+          ? {
               account: `http://${options.host}:${portOf('account', options.portBase)}`,
               currency: `http://${options.host}:${portOf('currency', options.portBase)}`,
-            },
-          }
-        : {}),
+            }
+          : { transaction: `http://${options.host}:${portOf('transaction', options.portBase)}` },
       protocol: { mode: options.mode, signatureZeroHex },
       logLevel: 'warn',
     };

@@ -26,7 +26,17 @@ export const deviceConfigSchema = z.strictObject({
   issuerKeyNumbers: z.array(keyNumber).default([]),
   /** Keys whose signature authorises the admin endpoints (audit, recovery) on `transaction`. */
   operatorKeyNumbers: z.array(keyNumber).default([]),
-  peers: z.strictObject({ account: z.url(), currency: z.url() }).optional(),
+  /**
+   * Where the other devices listen: `transaction` calls account and currency; account and currency
+   * call transaction only to settle a hold that outlived holdTimeoutMs.
+   */
+  peers: z
+    .strictObject({
+      account: z.url().optional(),
+      currency: z.url().optional(),
+      transaction: z.url().optional(),
+    })
+    .optional(),
   protocol: z.strictObject({
     mode: z.enum(['confirm', 'update']).default('confirm'),
     signatureZeroHex: z.string().regex(/^([0-9a-f]{2}){16,64}$/),
@@ -36,7 +46,26 @@ export const deviceConfigSchema = z.strictObject({
       .min(1000)
       .max(24 * 3600 * 1000)
       .default(300_000),
+    /**
+     * An operation not decided within this time is refused (OperationExpired) by the first device
+     * that has not yet answered, once it can be reached; nothing is guessed.
+     */
+    operationTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(24 * 3600 * 1000)
+      .default(30_000),
+    /** A hold (confirm mode) older than this makes account or currency ask transaction for its outcome. */
+    holdTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(7 * 24 * 3600 * 1000)
+      .default(120_000),
   }),
+  /** How often transaction resumes cut-off operations and resends settlements, and the peers look at old holds. */
+  resumeIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
   /** How often the device checks what arrived in its own stores (audit/continuous.ts); 0: never. */
   continuousAuditIntervalMs: z
     .number()
@@ -68,10 +97,15 @@ export function loadDeviceConfig(path: string): Result<DeviceConfig> {
     );
   }
   const config = parsed.data;
-  if (config.device === 'transaction' && !config.peers)
+  if (config.device === 'transaction' && !(config.peers?.account && config.peers.currency))
     return fail(
       'InvalidInput',
       `${path}: the transaction device needs peers.account and peers.currency`,
+    );
+  if (config.protocol.holdTimeoutMs <= config.protocol.operationTimeoutMs)
+    return fail(
+      'InvalidInput',
+      `${path}: protocol.holdTimeoutMs must be longer than protocol.operationTimeoutMs`,
     );
   const base = dirname(resolve(path));
   return ok({

@@ -2,7 +2,9 @@
 //
 // Every request must carry the transaction device's envelope signature (protocol/envelope.ts),
 // checked on the raw bytes before the body is validated. exchange answers a request with the next
-// signed record (a3 or a5); settle stores the six records and applies them.
+// signed record (a3 or a5), or, when the operation is past its time limit and this device has not
+// answered it yet, refuses it (OperationExpired) without deciding; settle stores the six records
+// and applies them.
 
 import Type from 'typebox';
 import { fail, type Result } from '../model/errors.js';
@@ -19,8 +21,24 @@ const RecordsBody = Type.Object(
   { additionalProperties: false },
 );
 
+const ExchangeBody = Type.Object(
+  {
+    records: Type.Array(WireRecord, { minItems: 1, maxItems: 6 }),
+    /** The operation is past its time limit: refuse it (OperationExpired) unless already answered. */
+    expired: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export interface ExchangeOptions {
+  readonly expired?: boolean;
+}
+
 export interface ExchangeService {
-  exchange(records: readonly SignedRecord[]): Promise<Result<SignedRecord>>;
+  exchange(
+    records: readonly SignedRecord[],
+    options?: ExchangeOptions,
+  ): Promise<Result<SignedRecord>>;
   settle(records: readonly SignedRecord[]): Promise<Result<undefined>>;
 }
 
@@ -44,11 +62,13 @@ export function registerInternalRoutes(
 
   server.post(
     '/internal/v1/exchange',
-    { schema: { body: RecordsBody, hide: true } },
+    { schema: { body: ExchangeBody, hide: true } },
     async (request, reply) => {
       const records = recordsFromWire(request.body.records);
       if (!records.ok) return sendFailure(reply, records);
-      const answer = await service.exchange(records.value);
+      const answer = await service.exchange(records.value, {
+        expired: request.body.expired === true,
+      });
       if (!answer.ok) return sendFailure(reply, answer);
       return { record: recordToWire(answer.value) };
     },

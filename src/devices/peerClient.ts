@@ -2,8 +2,9 @@
 // every request signed (protocol/envelope.ts), every answer a typed Result.
 //
 // A peer's refusal arrives as its error code; a peer that cannot be reached, or answers garbage or
-// too late, is PeerUnavailable. Nothing here retries: the caller decides (an operation records
-// the failure in its response).
+// too late, is PeerUnavailable. Every request the devices send each other is idempotent, so
+// `postRetrying` sends one again after PeerUnavailable, with capped exponential backoff and jitter;
+// a refusal is final and never retried.
 
 import { type Dispatcher, Pool } from 'undici';
 import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
@@ -14,6 +15,26 @@ import type { DeviceContext } from './context.js';
 export const peerTimeoutMs = 10_000;
 export const peerConnectionsMax = 16;
 export const peerResponseBytesMax = 64 * 1024 * 1024;
+
+/** How often, and how patiently, an idempotent request is sent again after PeerUnavailable. */
+export interface RetryPolicy {
+  readonly attemptsMax: number;
+  readonly backoffMsBase: number;
+  readonly backoffMsMax: number;
+}
+
+/** Within one user's request: a few quick tries, so that a blip does not cost an answer. */
+export const requestRetryPolicy: RetryPolicy = {
+  attemptsMax: 4,
+  backoffMsBase: 25,
+  backoffMsMax: 400,
+};
+
+/** The wait before attempt `attempt` (1-based, > 1): doubling from the base, capped, with jitter. */
+export function backoffMs(policy: RetryPolicy, attempt: number, random: number): number {
+  const ceiling = Math.min(policy.backoffMsMax, policy.backoffMsBase * 2 ** (attempt - 2));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random);
+}
 
 export class PeerClient {
   readonly #pool: Pool;
@@ -34,6 +55,18 @@ export class PeerClient {
   /** `timeoutMs`: for the few requests that take long by nature (a digest of a whole copy). */
   post(path: string, body: unknown, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {
     return this.#send('POST', path, Buffer.from(JSON.stringify(body), 'utf8'), timeoutMs);
+  }
+
+  /** `post`, sent again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times. */
+  async postRetrying(path: string, body: unknown, policy: RetryPolicy): Promise<Result<unknown>> {
+    let answer = await this.post(path, body);
+    for (let attempt = 2; attempt <= policy.attemptsMax; attempt++) {
+      if (answer.ok || answer.code !== 'PeerUnavailable') return answer;
+      const random = this.context.environment.randomBytes(1)[0]! / 255;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(policy, attempt, random)));
+      answer = await this.post(path, body);
+    }
+    return answer;
   }
 
   get(path: string, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {

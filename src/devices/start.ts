@@ -9,6 +9,7 @@ import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import type { SignedRecord } from '../protocol/records.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import {
   accountContentFromWire,
@@ -19,7 +20,7 @@ import {
 import type { SignatureDevice } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { openAccountStore, openCurrencyStore, openTransactionStore } from '../store/sqlite.js';
-import type { LedgerTx, Store } from '../store/types.js';
+import type { HoldingTx, LedgerTx, Store } from '../store/types.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
 import { CheckpointKeeper } from './checkpoints.js';
@@ -28,6 +29,7 @@ import type { DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
+import { HoldExpiry } from './holdExpiry.js';
 import {
   createHttpServer,
   type HttpServer,
@@ -35,12 +37,14 @@ import {
   publicBodyBytesMax,
 } from './http.js';
 import { PeerClient } from './peerClient.js';
+import { PeriodicTask } from './periodic.js';
 import {
   registerCheckpointRoutes,
   registerExportRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
+import { registerTransactionInternalRoutes } from './transaction/internalRoutes.js';
 import { registerTransactionRoutes } from './transaction/routes.js';
 import { TransactionService } from './transaction/service.js';
 
@@ -112,6 +116,43 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
   return keeper;
 }
 
+/** At account and currency: settle holds that outlived holdTimeoutMs by asking transaction. */
+function holdExpiryTask(
+  config: DeviceConfig,
+  context: DeviceContext,
+  store: Store<HoldingTx>,
+  holdingStep: 2 | 4,
+  settle: (records: readonly SignedRecord[]) => Promise<Result<undefined>>,
+  server: HttpServer,
+  closers: (() => Promise<void>)[],
+): PeriodicTask | undefined {
+  const transactionUrl = config.peers?.transaction;
+  if (!transactionUrl) {
+    server.log.warn(
+      'no peers.transaction configured: expired holds are not settled by this device',
+    );
+    return undefined;
+  }
+  const transaction = new PeerClient('transaction', transactionUrl, context);
+  closers.push(() => transaction.close());
+  const expiry = new HoldExpiry(
+    context,
+    store,
+    holdingStep,
+    transaction,
+    settle,
+    config.protocol.holdTimeoutMs,
+    (message) => server.log.warn(message),
+  );
+  return new PeriodicTask(
+    'settling expired holds',
+    async () => {
+      await expiry.settleExpired();
+    },
+    (message) => server.log.error(message),
+  );
+}
+
 async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
   for await (const row of rows) yield map(row);
 }
@@ -156,20 +197,29 @@ export async function startDevice(
       else server.log.error({ continuousAudit: result }, 'continuous audit: records or rows fail');
     });
   let continuous: ContinuousAudit | undefined;
+  let background: PeriodicTask | undefined;
   const health = () => (continuous?.last ? { continuousAudit: continuous.last } : {});
   switch (config.device) {
     case 'transaction': {
-      assert(config.peers, 'the transaction device has peers (checked when the config loaded)');
+      const peersConfig = config.peers;
+      assert(
+        peersConfig?.account && peersConfig.currency,
+        'the transaction device has peers (checked when the config loaded)',
+      );
       const store = openTransactionStore(storePath);
       const peers = {
-        account: new PeerClient('account', config.peers.account, context),
-        currency: new PeerClient('currency', config.peers.currency, context),
+        account: new PeerClient('account', peersConfig.account, context),
+        currency: new PeerClient('currency', peersConfig.currency, context),
       };
       const service = new TransactionService(
         context,
         store,
         peers,
-        config.protocol.timestampSkewMsMax,
+        {
+          timestampSkewMsMax: config.protocol.timestampSkewMsMax,
+          operationTimeoutMs: config.protocol.operationTimeoutMs,
+        },
+        (level, message) => server.log[level](message),
       );
       await service.loadAccountKeys();
       const keeper = new CheckpointKeeper(context, store);
@@ -184,6 +234,15 @@ export async function startDevice(
       continuous = continuousAudit(ownStores(store, keeper));
       await registerTransactionRoutes(server, context, service, peers, admin, health);
       registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
+      registerTransactionInternalRoutes(server, context, service);
+      // After a crash: finish or cleanly end what was in flight, resend what a peer missed.
+      background = new PeriodicTask(
+        'resuming operations',
+        async () => {
+          await service.resumePending();
+        },
+        (message) => server.log.error(message),
+      );
       closers.push(
         () => peers.account.close(),
         () => peers.currency.close(),
@@ -206,6 +265,15 @@ export async function startDevice(
         ),
       );
       registerAccountRoutes(server, context, service, health);
+      background = holdExpiryTask(
+        config,
+        context,
+        store,
+        2,
+        (records) => service.settle(records),
+        server,
+        closers,
+      );
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -227,6 +295,15 @@ export async function startDevice(
         ),
       );
       registerCurrencyRoutes(server, context, service, health);
+      background = holdExpiryTask(
+        config,
+        context,
+        store,
+        4,
+        (records) => service.settle(records),
+        server,
+        closers,
+      );
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         service.repair(batch),
       );
@@ -236,12 +313,14 @@ export async function startDevice(
   }
   const url = await server.listen({ host: config.host, port: config.port });
   continuous?.start(config.continuousAuditIntervalMs);
+  background?.start(config.resumeIntervalMs);
   return ok({
     url,
     async close() {
       // Requests in flight get a grace period; a client that holds a connection open beyond it
       // (an unread stream) is cut off, so that a stopping device always stops.
       continuous?.stop();
+      await background?.stop();
       const cutOff = setTimeout(() => server.server.closeAllConnections(), shutdownGraceMs);
       await server.close();
       clearTimeout(cutOff);

@@ -90,6 +90,11 @@ export const errorCatalogue = {
     description:
       'The audit asks for more repairs than one recovery run makes; nothing was changed. The damage needs an operator.',
   },
+  OperationExpired: {
+    httpStatus: 409,
+    description:
+      'The operation could not be decided within its time limit (a device was unreachable); it was refused and nothing was applied.',
+  },
   PeerUnavailable: {
     httpStatus: 503,
     description:

@@ -12,20 +12,21 @@ import { transactionRecordType } from '../model/records.js';
 import { blockSize, type SignedRecord, type TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
 import { exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
-import type {
-  AccountKeyRow,
-  AccountRow,
-  AccountStore,
-  AccountTx,
-  CurrencyRow,
-  CurrencyStore,
-  CurrencyTx,
-  HoldRow,
-  LedgerTx,
-  OperationRow,
-  Store,
-  TransactionTx,
-  UnitPlanRow,
+import {
+  type AccountKeyRow,
+  type AccountRow,
+  type AccountStore,
+  type AccountTx,
+  type CurrencyRow,
+  type CurrencyStore,
+  type CurrencyTx,
+  type HoldRow,
+  type LedgerTx,
+  type OperationRow,
+  type Store,
+  settledEverywhere,
+  type TransactionTx,
+  type UnitPlanRow,
 } from './types.js';
 
 export type DeviceKind = 'transaction' | 'account' | 'currency';
@@ -115,9 +116,19 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   checkpoint_json TEXT NOT NULL
 );`;
 
+/**
+ * Which peers hold an operation's settlement (bit 1: account, bit 2: currency), so that a
+ * settlement that did not arrive is sent again (issue 5). Operations finished before this
+ * migration were settled when they finished (the audit finds any that were not).
+ */
+const settlementSchema = `
+ALTER TABLE operations ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
+UPDATE operations SET settled = 3 WHERE state = 'done';
+CREATE INDEX IF NOT EXISTS operations_pending ON operations (state, settled, base_number);`;
+
 /** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
 const migrations: Record<DeviceKind, readonly string[]> = {
-  transaction: [schemas.transaction, quarantineSchema, checkpointSchema],
+  transaction: [schemas.transaction, quarantineSchema, checkpointSchema, settlementSchema],
   account: [schemas.account, quarantineSchema, checkpointSchema],
   currency: [schemas.currency, quarantineSchema, checkpointSchema],
 };
@@ -380,14 +391,26 @@ export function openTransactionStore(
   const finish = db.prepare(
     "UPDATE operations SET state = 'done', response_json = ? WHERE remittance_id = ?",
   );
-  const oldestOpen = db.prepare(
-    "SELECT min(base_number) AS base FROM operations WHERE state = 'open'",
+  const markSettled = db.prepare(
+    "UPDATE operations SET settled = settled | ? WHERE remittance_id = ? AND state = 'done'",
   );
-  const newestDone = db.prepare(
-    "SELECT max(base_number) AS base FROM operations WHERE state = 'done' AND base_number < ?",
+  const oldestPending = db.prepare(
+    `SELECT min(base_number) AS base FROM operations WHERE state = 'open' OR settled != ${settledEverywhere}`,
   );
-  const newestDoneOfAll = db.prepare(
-    "SELECT max(base_number) AS base FROM operations WHERE state = 'done'",
+  const newestSettled = db.prepare(
+    'SELECT max(base_number) AS base FROM operations WHERE base_number < ?',
+  );
+  const newestOfAll = db.prepare('SELECT max(base_number) AS base FROM operations');
+  const openOperations = db.prepare(
+    "SELECT remittance_id FROM operations WHERE state = 'open' ORDER BY base_number LIMIT ?",
+  );
+  const unsettledOperations = db.prepare(
+    `SELECT remittance_id, settled FROM operations WHERE state = 'done' AND settled != ${settledEverywhere}
+     ORDER BY base_number LIMIT ?`,
+  );
+  const countPending = db.prepare(
+    `SELECT sum(state = 'open') AS open, sum(state = 'done' AND settled != ${settledEverywhere}) AS unsettled
+     FROM operations WHERE state = 'open' OR settled != ${settledEverywhere}`,
   );
   const ofAccount = db.prepare(`SELECT * FROM transactions
     WHERE (source_account = ? OR destination_account = ?) AND transaction_number > ?
@@ -415,11 +438,28 @@ export function openTransactionStore(
       const changed = finish.run(responseJson, remittanceId).changes;
       assert(changed === 1, 'the operation being finished exists');
     },
+    async markSettled(remittanceId, peers) {
+      assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
+      markSettled.run(BigInt(peers), remittanceId);
+    },
     async settledUpTo() {
-      const open = (oldestOpen.get() as Row)['base'] as bigint | null;
-      const row = (open === null ? newestDoneOfAll.get() : newestDone.get(open)) as Row;
+      const pending = (oldestPending.get() as Row)['base'] as bigint | null;
+      const row = (pending === null ? newestOfAll.get() : newestSettled.get(pending)) as Row;
       const base = row['base'] as bigint | null;
       return base === null ? 0n : base + blockSize - 1n;
+    },
+    async openOperations(limit) {
+      return (openOperations.all(limit) as Row[]).map((row) => row['remittance_id'] as string);
+    },
+    async unsettledOperations(limit) {
+      return (unsettledOperations.all(limit) as Row[]).map((row) => ({
+        remittanceId: row['remittance_id'] as string,
+        settled: Number(row['settled']),
+      }));
+    },
+    async pendingCounts() {
+      const row = countPending.get() as Row;
+      return { open: Number(row['open'] ?? 0), unsettled: Number(row['unsettled'] ?? 0) };
     },
     async nextAccountNumber({ reserve }) {
       return advance('account_number', reserve ? 1n : 0n, 1n);
@@ -461,8 +501,12 @@ export function openAccountStore(path: string): AccountStore & { db: Database.Da
     'INSERT INTO holds (remittance_id, account_number, amount) VALUES (?, ?, ?)',
   );
   const removeHold = db.prepare('DELETE FROM holds WHERE remittance_id = ?');
+  const heldIds = db.prepare('SELECT remittance_id FROM holds ORDER BY rowid LIMIT ?');
   const tx: AccountTx = {
     ...ledgerTx(db),
+    async heldRemittanceIds(limit) {
+      return (heldIds.all(limit) as Row[]).map((row) => row['remittance_id'] as string);
+    },
     async account(accountNumber) {
       const row = getAccount.get(accountNumber) as Row | undefined;
       return row ? accountFromRow(row) : undefined;
@@ -535,8 +579,12 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
   const getPlan = db.prepare('SELECT * FROM unit_plans WHERE remittance_id = ?');
   const insertPlan = db.prepare('INSERT INTO unit_plans (remittance_id, plan_json) VALUES (?, ?)');
   const removePlan = db.prepare('DELETE FROM unit_plans WHERE remittance_id = ?');
+  const plannedIds = db.prepare('SELECT remittance_id FROM unit_plans ORDER BY rowid LIMIT ?');
   const tx: CurrencyTx = {
     ...ledgerTx(db),
+    async heldRemittanceIds(limit) {
+      return (plannedIds.all(limit) as Row[]).map((row) => row['remittance_id'] as string);
+    },
     async unit(currencyNumber) {
       const row = getUnit.get(currencyNumber) as Row | undefined;
       return row ? unitFromRow(row) : undefined;

@@ -49,13 +49,28 @@ export interface OperationRow {
   readonly responseJson?: string;
 }
 
+/** Settlement bits of an operation: which peers have stored and applied its records. */
+export const settledAtAccount = 1;
+export const settledAtCurrency = 2;
+export const settledEverywhere = settledAtAccount | settledAtCurrency;
+
 export interface TransactionTx extends LedgerTx {
   operation(remittanceId: string): Promise<OperationRow | undefined>;
   /** Reserve the next block of six transaction numbers and record the operation as open. */
   openOperation(remittanceId: string, requestDigest: Buffer): Promise<bigint>;
   finishOperation(remittanceId: string, responseJson: string): Promise<void>;
-  /** The end of the last block such that every operation up to it is done (0 when none). */
+  /** Record that peers (settledAtAccount | settledAtCurrency) hold a done operation's settlement. */
+  markSettled(remittanceId: string, peers: number): Promise<void>;
+  /**
+   * The end of the last block such that every operation up to it is done and settled at both
+   * peers (0 when none).
+   */
   settledUpTo(): Promise<bigint>;
+  /** Operations still open (in flight or cut off by a crash), oldest first. */
+  openOperations(limit: number): Promise<string[]>;
+  /** Done operations that a peer has not yet acknowledged, oldest first, with their bits. */
+  unsettledOperations(limit: number): Promise<{ remittanceId: string; settled: number }[]>;
+  pendingCounts(): Promise<{ open: number; unsettled: number }>;
   /** The next account number; `reserve` takes it, otherwise it is only read. */
   nextAccountNumber(options: { reserve: boolean }): Promise<bigint>;
   recordsOfAccount(
@@ -77,7 +92,13 @@ export interface HoldRow {
   readonly amount: bigint;
 }
 
-export interface AccountTx extends LedgerTx {
+/** A device that holds money or units for operations in flight (confirm mode): account, currency. */
+export interface HoldingTx extends LedgerTx {
+  /** Remittance ids of the operations this store holds something for, at most `limit`. */
+  heldRemittanceIds(limit: number): Promise<string[]>;
+}
+
+export interface AccountTx extends HoldingTx {
   account(accountNumber: bigint): Promise<AccountRow | undefined>;
   putAccount(row: AccountRow): Promise<void>;
   hold(remittanceId: string): Promise<HoldRow | undefined>;
@@ -102,7 +123,7 @@ export interface UnitPlanRow {
   readonly planJson: string;
 }
 
-export interface CurrencyTx extends LedgerTx {
+export interface CurrencyTx extends HoldingTx {
   unit(currencyNumber: bigint): Promise<CurrencyRow | undefined>;
   unitsOf(
     ownerAccount: bigint,

@@ -39,11 +39,13 @@ export function movePorts(dir: string, portBase: number): void {
   for (const device of ['transaction', 'account', 'currency'] as const)
     edit(`${device}.json`, (config) => {
       config['port'] = ports[device];
-      if (config['peers'])
-        config['peers'] = {
-          account: `http://127.0.0.1:${ports.account}`,
-          currency: `http://127.0.0.1:${ports.currency}`,
-        };
+      config['peers'] =
+        device === 'transaction'
+          ? {
+              account: `http://127.0.0.1:${ports.account}`,
+              currency: `http://127.0.0.1:${ports.currency}`,
+            }
+          : { transaction: `http://127.0.0.1:${ports.transaction}` };
     });
   edit('deployment.json', (info) => {
     info['transactionUrl'] = `http://127.0.0.1:${ports.transaction}`;

@@ -26,6 +26,8 @@ import {
   settleOperation,
   verifyOperation,
 } from '../context.js';
+import { crashPoint } from '../faultHooks.js';
+import type { ExchangeOptions } from '../internalRoutes.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export class AccountService {
@@ -53,8 +55,11 @@ export class AccountService {
     );
   }
 
-  exchange(records: readonly SignedRecord[]): Promise<Result<SignedRecord>> {
-    return this.store.transact(async (tx) => {
+  async exchange(
+    records: readonly SignedRecord[],
+    { expired = false }: ExchangeOptions = {},
+  ): Promise<Result<SignedRecord>> {
+    const answer = await this.store.transact(async (tx) => {
       const [request, accountRequest] = records;
       if (
         records.length !== 2 ||
@@ -72,7 +77,9 @@ export class AccountService {
       const refused = await verifyOperation(this.context, tx, records);
       if (refused) return refused;
 
-      const outcome = await this.decide(tx, request.record, accountRequest.record);
+      const outcome = expired
+        ? 'OperationExpired'
+        : await this.decide(tx, request.record, accountRequest.record);
       const response = signRecord(
         this.context.signatures,
         this.context.signingKeyNumber,
@@ -98,12 +105,20 @@ export class AccountService {
         );
       return ok(response.value);
     });
+    crashPoint('S102');
+    return answer;
   }
 
-  settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    return this.store.transact((tx) =>
-      settleOperation(this.context, tx, records, (t, r, response) => this.apply(t, r, response)),
-    );
+  async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
+    const settled = await this.store.transact(async (tx) => {
+      const done = await settleOperation(this.context, tx, records, (t, r, response) =>
+        this.apply(t, r, response),
+      );
+      crashPoint('S108'); // nothing of this settlement is committed yet
+      return done;
+    });
+    crashPoint('S109');
+    return settled;
   }
 
   // ---- Decisions (S102-S103) ------------------------------------------------------------------

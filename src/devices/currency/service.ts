@@ -25,6 +25,8 @@ import {
   settleOperation,
   verifyOperation,
 } from '../context.js';
+import { crashPoint } from '../faultHooks.js';
+import type { ExchangeOptions } from '../internalRoutes.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 interface Decision {
@@ -60,8 +62,11 @@ export class CurrencyService {
     ]);
   }
 
-  exchange(records: readonly SignedRecord[]): Promise<Result<SignedRecord>> {
-    return this.store.transact(async (tx) => {
+  async exchange(
+    records: readonly SignedRecord[],
+    { expired = false }: ExchangeOptions = {},
+  ): Promise<Result<SignedRecord>> {
+    const answer = await this.store.transact(async (tx) => {
       const currencyRequest = records.at(-1);
       if (
         records.length !== 4 ||
@@ -75,7 +80,9 @@ export class CurrencyService {
       const refused = await verifyOperation(this.context, tx, records);
       if (refused) return refused;
 
-      const decision = await this.decide(tx, records[0]!.record, currencyRequest.record);
+      const decision: Decision = expired
+        ? { outcome: 'OperationExpired' }
+        : await this.decide(tx, records[0]!.record, currencyRequest.record);
       const response = signRecord(
         this.context.signatures,
         this.context.signingKeyNumber,
@@ -98,12 +105,20 @@ export class CurrencyService {
         return fail('RecordConflict', 'records conflict with stored ones');
       return ok(response.value);
     });
+    crashPoint('S105');
+    return answer;
   }
 
-  settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    return this.store.transact((tx) =>
-      settleOperation(this.context, tx, records, (t, r, response) => this.apply(t, r, response)),
-    );
+  async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
+    const settled = await this.store.transact(async (tx) => {
+      const done = await settleOperation(this.context, tx, records, (t, r, response) =>
+        this.apply(t, r, response),
+      );
+      crashPoint('S110'); // nothing of this settlement is committed yet
+      return done;
+    });
+    crashPoint('S111');
+    return settled;
   }
 
   // ---- Decisions (S104-S105) ------------------------------------------------------------------

@@ -285,6 +285,8 @@ export async function registerTransactionRoutes(
       device: 'transaction',
       status: service.inMaintenance ? 'maintenance' : 'ok',
       mode: context.mode,
+      /** Operations still open, and done ones a peer has not yet acknowledged (both 0 when idle). */
+      operations: await service.pendingCounts(),
       ...(lastAudit
         ? {
             lastAudit: {

@@ -36,7 +36,13 @@ import {
   stepOf,
 } from '../../protocol/transactionTypes.js';
 import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
-import type { Store, TransactionTx } from '../../store/types.js';
+import {
+  type Store,
+  settledAtAccount,
+  settledAtCurrency,
+  settledEverywhere,
+  type TransactionTx,
+} from '../../store/types.js';
 import {
   accountKeyNumberBase,
   accountKeyOf,
@@ -46,7 +52,8 @@ import {
   loadAccountKeysInto,
   verifyOperation,
 } from '../context.js';
-import type { PeerClient } from '../peerClient.js';
+import { crashPoint } from '../faultHooks.js';
+import { backoffMs, type PeerClient, type RetryPolicy, requestRetryPolicy } from '../peerClient.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
@@ -72,15 +79,44 @@ export function failureReply(failure: Failure, extra: Record<string, unknown> = 
   };
 }
 
+/** The time limits of an operation, from the deployment's protocol configuration. */
+export interface OperationTiming {
+  readonly timestampSkewMsMax: number;
+  /** Past this age an operation is refused (OperationExpired) by the first device yet to answer. */
+  readonly operationTimeoutMs: number;
+}
+
+export const operationTimingDefault: OperationTiming = {
+  timestampSkewMsMax: timestampSkewMsMaxDefault,
+  operationTimeoutMs: 30_000,
+};
+
+/** Operations resumed, and settlements resent, per pass of the resumer. */
+export const resumeBatchSizeMax = 256;
+
+/** Settlements a peer missed are resent by the resumer: later and later, up to a minute apart. */
+export const settleRetryPolicy: RetryPolicy = {
+  attemptsMax: Number.POSITIVE_INFINITY,
+  backoffMsBase: 100,
+  backoffMsMax: 60_000,
+};
+
+export type Log = (level: 'warn' | 'error', message: string) => void;
+
 export class TransactionService {
   #operationsActive = 0;
   #maintenance = false;
+  /** Operations being driven by this process, each with what its driver will answer. */
+  readonly #driving = new Map<string, Promise<Reply | undefined>>();
+  readonly #settling = new Set<string>();
+  readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
 
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<TransactionTx>,
     private readonly peers: Peers,
-    private readonly timestampSkewMsMax = timestampSkewMsMaxDefault,
+    private readonly timing: OperationTiming = operationTimingDefault,
+    private readonly log: Log = () => {},
   ) {}
 
   loadAccountKeys(): Promise<void> {
@@ -150,65 +186,203 @@ export class TransactionService {
   }
 
   async #run(request: SignedRecord): Promise<Reply> {
-    const nowMs = this.context.environment.nowMs();
-    if (Math.abs(nowMs - Number(request.record.dateTime)) > this.timestampSkewMsMax) {
-      return failureReply(
-        fail(
-          'StaleTimestamp',
-          `the request's dateTime is more than ${this.timestampSkewMsMax / 1000} s from this device's clock`,
-        ),
-      );
+    const remittanceId = request.record.remittanceId;
+    // A retry of an operation this process is driving waits for it, then reads what is stored.
+    for (let driving = this.#driving.get(remittanceId); driving; ) {
+      await driving;
+      driving = this.#driving.get(remittanceId);
     }
     const digest = createHash('sha256')
       .update(signingBytes(request.record))
       .update(request.signature)
       .digest();
-    const opened = await this.store.transact(async (tx) => this.#open(tx, request, digest));
-    if ('httpStatus' in opened) return opened;
-
-    const records: SignedRecord[] = [opened.request, opened.accountRequest];
-    const kind = operationOf(request.record.transactionType);
-    let outcome: string = outcomeOk;
-    const accountResponse = await this.#exchange(this.peers.account, records);
-    if (accountResponse.ok) {
-      records.push(accountResponse.value);
-      outcome = accountResponse.value.record.outcome ?? 'InvalidInput';
-    } else {
-      outcome = accountResponse.code;
+    const claim = this.#claim(remittanceId);
+    try {
+      const opened = await this.store.transact(async (tx) => this.#open(tx, request, digest));
+      if (opened !== 'drive') {
+        claim.settle(undefined);
+        return opened;
+      }
+      crashPoint('S101');
+      const reply = await this.#drive(remittanceId);
+      claim.settle(reply);
+      return reply ?? undecidedReply(remittanceId);
+    } catch (error) {
+      claim.settle(undefined);
+      throw error;
     }
+  }
+
+  /**
+   * Mark an operation as driven by this process (synchronously, before any await), so that the
+   * resumer and a retrying client never drive it at the same time.
+   */
+  #claim(remittanceId: string): { settle(reply: Reply | undefined): void } {
+    assert(!this.#driving.has(remittanceId), 'one driver per operation');
+    let resolve!: (reply: Reply | undefined) => void;
+    this.#driving.set(
+      remittanceId,
+      new Promise<Reply | undefined>((r) => {
+        resolve = r;
+      }),
+    );
+    return {
+      settle: (reply) => {
+        this.#driving.delete(remittanceId);
+        resolve(reply);
+      },
+    };
+  }
+
+  /**
+   * Take a stored operation from where its records stop to its response (S102-S107), then settle
+   * it. Everything it decides is stored before it is sent, so after a crash it picks up exactly
+   * where the store says. Returns undefined while a device it needs cannot be reached: the
+   * operation stays open and nothing is guessed.
+   */
+  async #drive(remittanceId: string): Promise<Reply | undefined> {
+    const { operation, records } = await this.store.transact(async (tx) => ({
+      operation: await tx.operation(remittanceId),
+      records: await tx.recordsOfOperation(remittanceId),
+    }));
+    assert(operation, 'a driven operation is stored');
+    if (operation.state === 'done') return JSON.parse(operation.responseJson!) as Reply;
+    assert(records.length >= 2, 'an open operation holds its request and a2');
+    const kind = operationOf(records[0]!.record.transactionType);
     assert(kind !== undefined, 'a request names its operation');
-    if (outcome === outcomeOk && involvesCurrency(kind)) {
-      const currencyRequest = await this.#sign(records, {
-        ...copyRequestFields(request.record),
-        transactionType: exchangeTypes(kind === 'remittance' ? this.context.mode : 'update')
-          .currencyRequest,
-      });
-      records.push(currencyRequest);
-      const currencyResponse = await this.#exchange(this.peers.currency, records);
-      if (currencyResponse.ok) {
-        records.push(currencyResponse.value);
-        outcome = currencyResponse.value.record.outcome ?? 'InvalidInput';
+    // a2 carries this device's time of opening: past the time limit, a device that has not yet
+    // answered refuses instead of deciding (OperationExpired).
+    const openedAtMs = Number(records[1]!.record.dateTime);
+    for (let step = stepOfLast(records); step < 6; step = stepOfLast(records)) {
+      const expired =
+        this.context.environment.nowMs() - openedAtMs > this.timing.operationTimeoutMs;
+      if (step === 2 || step === 4) {
+        const peer = step === 2 ? this.peers.account : this.peers.currency;
+        const answer = await this.#exchange(peer, records, expired);
+        if (answer === undefined) return undefined;
+        // A refusal instead of an answer (the peer stored nothing) ends the operation.
+        records.push(
+          answer.ok
+            ? answer.value
+            : await this.#sign(records, this.#responseFields(kind, records, answer.code)),
+        );
+        if (step === 2 && answer.ok) crashPoint('S103');
+        continue;
+      }
+      const decided = records.at(-1)!.record.outcome;
+      if (step === 3 && decided === outcomeOk && involvesCurrency(kind)) {
+        records.push(
+          await this.#sign(records, {
+            ...copyRequestFields(records[0]!.record),
+            transactionType: exchangeTypes(kind === 'remittance' ? this.context.mode : 'update')
+              .currencyRequest,
+          }),
+        );
+        crashPoint('S104');
       } else {
-        outcome = currencyResponse.code;
+        records.push(await this.#sign(records, this.#responseFields(kind, records, undefined)));
       }
     }
+    crashPoint('S106');
+    const outcome = records.at(-1)!.record.outcome ?? 'InvalidInput';
     const newAccount =
       kind === 'account_issuing' && outcome === outcomeOk
         ? accountKeyOf(records)?.accountNumber
         : undefined;
-    const response = await this.#sign(records, {
+    const reply = replyFor(outcome, remittanceId, records, newAccount);
+    await this.store.transact(async (tx) => {
+      await learnAccountKey(this.context, tx, records);
+      await tx.finishOperation(remittanceId, JSON.stringify(reply));
+    });
+    crashPoint('S107');
+    await this.#settle(remittanceId, records, 0);
+    return reply;
+  }
+
+  /** a6: the outcome is the last answer's, or the refusal a device gave instead of an answer. */
+  #responseFields(
+    kind: NonNullable<ReturnType<typeof operationOf>>,
+    records: readonly SignedRecord[],
+    refusal: string | undefined,
+  ): Partial<TransactionRecord> & Pick<TransactionRecord, 'transactionType'> {
+    const outcome = refusal ?? records.at(-1)!.record.outcome ?? 'InvalidInput';
+    const newAccount =
+      kind === 'account_issuing' && outcome === outcomeOk
+        ? accountKeyOf(records)?.accountNumber
+        : undefined;
+    return {
       transactionType: responseTypeOf(kind),
       outcome,
       ...(newAccount === undefined ? {} : { destinationAccount: newAccount }),
-    });
-    records.push(response);
-    const reply = replyFor(outcome, request.record.remittanceId, records, newAccount);
-    await this.store.transact(async (tx) => {
-      await learnAccountKey(this.context, tx, records);
-      await tx.finishOperation(request.record.remittanceId, JSON.stringify(reply));
-    });
-    await this.#settle(records);
-    return reply;
+    };
+  }
+
+  /**
+   * Resume what a crash or an unreachable device left behind: drive every open operation no one
+   * is driving, and send every settlement a peer has not acknowledged. Called by the resumer
+   * (./resumer.ts) at start and then periodically; does nothing in maintenance.
+   */
+  async resumePending(): Promise<{ open: number; unsettled: number }> {
+    if (this.#maintenance) return { open: 0, unsettled: 0 };
+    this.#operationsActive += 1;
+    try {
+      const open = await this.store.transact((tx) => tx.openOperations(resumeBatchSizeMax));
+      for (const remittanceId of open) {
+        if (this.#maintenance) break;
+        if (this.#driving.has(remittanceId)) continue;
+        const claim = this.#claim(remittanceId);
+        try {
+          claim.settle(await this.#drive(remittanceId));
+        } catch (error) {
+          claim.settle(undefined);
+          throw error;
+        }
+      }
+      const unsettled = await this.store.transact((tx) =>
+        tx.unsettledOperations(resumeBatchSizeMax),
+      );
+      const nowMs = this.context.environment.nowMs();
+      for (const { remittanceId, settled } of unsettled) {
+        if (this.#maintenance) break;
+        const backoff = this.#settleBackoff.get(remittanceId);
+        if (backoff && backoff.nextAtMs > nowMs) continue;
+        const records = await this.recordsOfOperation(remittanceId);
+        await this.#settle(remittanceId, records, settled);
+      }
+      return await this.store.transact((tx) => tx.pendingCounts());
+    } finally {
+      this.#operationsActive -= 1;
+    }
+  }
+
+  pendingCounts(): Promise<{ open: number; unsettled: number }> {
+    return this.store.transact((tx) => tx.pendingCounts());
+  }
+
+  /**
+   * A peer asks for the outcome of an operation it holds something for (its hold outlived
+   * holdTimeoutMs): drive it if it is open, and give its records once it is done.
+   */
+  async outcomeOf(remittanceId: string): Promise<Result<SignedRecord[]>> {
+    const operation = await this.store.transact((tx) => tx.operation(remittanceId));
+    if (!operation) return fail('NotFound', `no operation ${remittanceId} is stored here`);
+    if (operation.state === 'open' && !this.#maintenance) {
+      for (let driving = this.#driving.get(remittanceId); driving; ) {
+        await driving;
+        driving = this.#driving.get(remittanceId);
+      }
+      const claim = this.#claim(remittanceId);
+      try {
+        claim.settle(await this.#drive(remittanceId));
+      } catch (error) {
+        claim.settle(undefined);
+        throw error;
+      }
+    }
+    const records = await this.recordsOfOperation(remittanceId);
+    return stepOfLast(records) === 6
+      ? ok(records)
+      : fail('RequestInProgress', `operation ${remittanceId} is not decided yet`);
   }
 
   async recordsOfOperation(remittanceId: string): Promise<SignedRecord[]> {
@@ -233,12 +407,11 @@ export class TransactionService {
 
   // ---- Steps ----------------------------------------------------------------------------------
 
-  /** S101: check the request, then store it and a2 in one transaction (or return the stored answer). */
-  async #open(
-    tx: TransactionTx,
-    request: SignedRecord,
-    digest: Buffer,
-  ): Promise<Reply | { request: SignedRecord; accountRequest: SignedRecord }> {
+  /**
+   * S101: check the request, then store it and a2 in one transaction; or, for a request id already
+   * stored, return its answer (or 'drive' while it is open).
+   */
+  async #open(tx: TransactionTx, request: SignedRecord, digest: Buffer): Promise<Reply | 'drive'> {
     const remittanceId = request.record.remittanceId;
     const existing = await tx.operation(remittanceId);
     if (existing) {
@@ -246,10 +419,18 @@ export class TransactionService {
         return failureReply(
           fail('RequestIdReused', `request id ${remittanceId} was used for a different request`),
         );
+      // A retry gets the one stored answer, however late it comes; an open one is driven on.
       if (existing.state === 'done' && existing.responseJson)
         return JSON.parse(existing.responseJson) as Reply;
+      return 'drive';
+    }
+    const nowMs = this.context.environment.nowMs();
+    if (Math.abs(nowMs - Number(request.record.dateTime)) > this.timing.timestampSkewMsMax) {
       return failureReply(
-        fail('RequestInProgress', `request ${remittanceId} is still in progress`),
+        fail(
+          'StaleTimestamp',
+          `the request's dateTime is more than ${this.timing.timestampSkewMsMax / 1000} s from this device's clock`,
+        ),
       );
     }
     const refused = await verifyOperation(this.context, tx, [request]);
@@ -291,7 +472,7 @@ export class TransactionService {
         .accountRequest,
     });
     assert(await tx.appendRecords([accountRequest]), 'a2 takes its reserved number');
-    return { request: stored, accountRequest };
+    return 'drive';
   }
 
   /** Checks the transaction device can make alone, before anything is recorded. */
@@ -325,14 +506,27 @@ export class TransactionService {
     }
   }
 
+  /**
+   * S102-S103 / S104-S105: send the records so far to a peer (again, after a crash: the peer
+   * answers a repeat with the answer it gave) and store its verified answer. Undefined when the
+   * peer cannot be reached or its answer cannot be trusted: the operation then stays open.
+   */
   async #exchange(
     peer: PeerClient,
-    records: readonly SignedRecord[],
-  ): Promise<Result<SignedRecord>> {
-    const answer = await peer.post('/internal/v1/exchange', { records: records.map(recordToWire) });
-    if (!answer.ok) return answer;
+    records: SignedRecord[],
+    expired: boolean,
+  ): Promise<Result<SignedRecord> | undefined> {
+    const answer = await peer.postRetrying(
+      '/internal/v1/exchange',
+      { records: records.map(recordToWire), ...(expired ? { expired: true } : {}) },
+      requestRetryPolicy,
+    );
+    if (!answer.ok) return answer.code === 'PeerUnavailable' ? undefined : answer;
     const parsed = recordFromWire((answer.value as { record: WireRecord }).record);
-    if (!parsed.ok) return fail('PeerUnavailable', `${peer.name} answered a malformed record`);
+    if (!parsed.ok) {
+      this.log('error', `${peer.name} answered a malformed record`);
+      return undefined;
+    }
     const refused = await this.store.transact(async (tx) => {
       const problem = await verifyOperation(this.context, tx, [...records, parsed.value]);
       if (problem) return problem;
@@ -340,9 +534,11 @@ export class TransactionService {
         ? undefined
         : fail('RecordConflict', `${peer.name}'s answer conflicts`);
     });
-    return refused
-      ? fail('PeerUnavailable', `${peer.name}'s answer does not verify: ${refused.message}`)
-      : ok(parsed.value);
+    if (refused) {
+      this.log('error', `${peer.name}'s answer does not verify: ${refused.message}`);
+      return undefined;
+    }
+    return ok(parsed.value);
   }
 
   /** Sign the next record of the operation and store it before it is sent. */
@@ -382,14 +578,62 @@ export class TransactionService {
     return signed.value;
   }
 
-  /** S108-S111: hand the records to both devices. A device that misses this catches up later. */
-  async #settle(records: readonly SignedRecord[]): Promise<void> {
-    const body = { records: records.map(recordToWire) };
-    await Promise.all([
-      this.peers.account.post('/internal/v1/settle', body),
-      this.peers.currency.post('/internal/v1/settle', body),
-    ]);
+  /**
+   * S108-S111: hand a done operation's records to each peer that has not acknowledged them
+   * (`settled` bits), and record each acknowledgement. A peer that misses it gets it again from
+   * the resumer, later and later (capped backoff); settling twice applies nothing twice.
+   */
+  async #settle(
+    remittanceId: string,
+    records: readonly SignedRecord[],
+    settled: number,
+  ): Promise<void> {
+    if (this.#settling.has(remittanceId)) return;
+    this.#settling.add(remittanceId);
+    try {
+      const body = { records: records.map(recordToWire) };
+      const peers = [
+        { bit: settledAtAccount, client: this.peers.account },
+        { bit: settledAtCurrency, client: this.peers.currency },
+      ].filter(({ bit }) => (settled & bit) === 0);
+      const answers = await Promise.all(
+        peers.map(({ client }) => client.post('/internal/v1/settle', body)),
+      );
+      let acknowledged = 0;
+      answers.forEach((answer, index) => {
+        if (answer.ok) acknowledged |= peers[index]!.bit;
+        else this.log('warn', `settlement of ${remittanceId}: ${answer.message}`);
+      });
+      if (acknowledged !== 0)
+        await this.store.transact((tx) => tx.markSettled(remittanceId, acknowledged));
+      if ((settled | acknowledged) === settledEverywhere) {
+        this.#settleBackoff.delete(remittanceId);
+      } else {
+        const attempts = (this.#settleBackoff.get(remittanceId)?.attempts ?? 0) + 1;
+        const random = this.context.environment.randomBytes(1)[0]! / 255;
+        this.#settleBackoff.set(remittanceId, {
+          attempts,
+          nextAtMs:
+            this.context.environment.nowMs() + backoffMs(settleRetryPolicy, attempts + 1, random),
+        });
+      }
+    } finally {
+      this.#settling.delete(remittanceId);
+    }
   }
+}
+
+function stepOfLast(records: readonly SignedRecord[]): number {
+  return stepOf(records.at(-1)!.record.transactionType);
+}
+
+function undecidedReply(remittanceId: string): Reply {
+  return failureReply(
+    fail(
+      'PeerUnavailable',
+      `operation ${remittanceId} is not decided yet: a device did not answer; retry with the same request id`,
+    ),
+  );
 }
 
 function copyRequestFields(record: TransactionRecord): Partial<TransactionRecord> {
