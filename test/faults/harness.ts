@@ -8,12 +8,11 @@
 // Clients behave as a careful user would: a remittance whose answer does not come (a device down,
 // PeerUnavailable, RequestInProgress) is sent again, the same signed request with the same request
 // id, until a definitive answer comes; that answer is what the client was told.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { issue, openAccount } from '../../src/cli/clientCommands.js';
 import { TerminalClient } from '../../src/client/terminal.js';
@@ -29,7 +28,7 @@ import type { FaultStep } from '../../src/devices/faultHooks.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { binPath } from '../cli/run.js';
-import { portIsFree } from '../helpers/deployment.js';
+import { DeviceProcess, editJson, freePorts, sleep } from '../helpers/devices.js';
 import { FaultProxy, noFaults } from './proxy.js';
 
 export interface FaultRunOptions {
@@ -64,7 +63,6 @@ const amountMax = 300;
 const settleWaitMsMax = 120_000;
 /** A client that gets no definitive answer for this long counts a violation and moves on. */
 const answerWaitMsMax = 60_000;
-const deviceStartMsMax = 20_000;
 
 const stepsOf: Record<DeviceName, readonly FaultStep[]> = {
   transaction: ['S101', 'S103', 'S104', 'S106', 'S107'],
@@ -72,96 +70,7 @@ const stepsOf: Record<DeviceName, readonly FaultStep[]> = {
   currency: ['S105', 'S110', 'S111'],
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
-
-/** One device process that can be killed and started again. */
-class DeviceProcess {
-  child: ChildProcess | undefined;
-  crashPlan: string | undefined;
-  /** Called when the process died without being asked to stop. */
-  onDeath: (signal: NodeJS.Signals | null) => void = () => {};
-
-  constructor(
-    readonly device: DeviceName,
-    private readonly dir: string,
-  ) {}
-
-  async start(crashPlan?: string): Promise<void> {
-    this.crashPlan = crashPlan;
-    const child = spawn(
-      process.execPath,
-      [binPath, 'device', this.device, '--config', join(this.dir, `${this.device}.json`)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, TRILEDGER_FAULT_CRASH: crashPlan ?? '' },
-      },
-    );
-    this.child = child;
-    let output = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4000);
-    });
-    let listening = false;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${this.device} did not start:\n${output}`)),
-        deviceStartMsMax,
-      );
-      const lines = createInterface({ input: child.stdout! });
-      lines.on('line', (line) => {
-        if (line.includes(' listening on ')) {
-          listening = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        const current = this.child === child;
-        if (current) this.child = undefined;
-        // A step crash can come before the device listens (while it resumes what was cut off).
-        if (!listening && signal !== 'SIGKILL')
-          reject(
-            new Error(`${this.device} exited (${code ?? signal}) before it listened:\n${output}`),
-          );
-        resolve();
-        if (current && (listening || signal === 'SIGKILL')) this.onDeath(signal);
-      });
-    });
-  }
-
-  kill9(): void {
-    const child = this.child;
-    this.child = undefined;
-    child?.kill('SIGKILL');
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-async function freePorts(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = true;
-    for (let port = base; port < base + count && free; port++) free = await portIsFree(port);
-    if (free) return base;
-  }
-  throw new Error(`no ${count} free ports in a row`);
-}
-
-function editJson(path: string, change: (json: Record<string, unknown>) => void): void {
-  const json = JSON.parse(readFileSync(path, 'utf8'));
-  change(json);
-  writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
-}
 
 export async function runFaultScenario(options: FaultRunOptions): Promise<FaultRunSummary> {
   const log = options.log ?? (() => {});

@@ -1,0 +1,280 @@
+// Crash scenarios, one per named step (docs/faults.md): the device that owns the step dies there
+// (TRILEDGER_FAULT_CRASH, SIGKILL), is started again, and the remittance ends applied exactly once,
+// with the three copies of A identical, without an operator. Then a hold that outlives its limit
+// is settled by the device that holds it asking transaction (the pull path).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issue, openAccount } from '../../src/cli/clientCommands.js';
+import {
+  type OperationRefusal,
+  type OperationResult,
+  TerminalClient,
+} from '../../src/client/terminal.js';
+import {
+  createDeployment,
+  type DeviceName,
+  deploymentInfo,
+  passphraseOf,
+  walletPath,
+} from '../../src/deployment/demo.js';
+import { accountKeyNumberBase } from '../../src/devices/context.js';
+import { type FaultStep, faultSteps } from '../../src/devices/faultHooks.js';
+import { systemEnvironment } from '../../src/model/environment.js';
+import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
+import { DeviceProcess, editJson, freePorts, sleep } from '../helpers/devices.js';
+
+const ownerOf: Record<FaultStep, DeviceName> = {
+  S101: 'transaction',
+  S102: 'account',
+  S103: 'transaction',
+  S104: 'transaction',
+  S105: 'currency',
+  S106: 'transaction',
+  S107: 'transaction',
+  S108: 'account',
+  S109: 'account',
+  S110: 'currency',
+  S111: 'currency',
+};
+const amount = 100n;
+const waitMsMax = 30_000;
+
+let dir: string;
+let devices: Record<DeviceName, DeviceProcess>;
+let client: TerminalClient;
+let sender: bigint;
+let receiver: bigint;
+
+function database(device: DeviceName) {
+  return new Database(join(dir, `${device}.sqlite`), { readonly: true }).defaultSafeIntegers(true);
+}
+
+function balances(): { sender: bigint; receiver: bigint; held: bigint } {
+  const db = database('account');
+  try {
+    const balance = (n: bigint) =>
+      db.prepare('SELECT balance, held FROM accounts WHERE account_number = ?').get(n) as {
+        balance: bigint;
+        held: bigint;
+      };
+    return {
+      sender: balance(sender).balance,
+      receiver: balance(receiver).balance,
+      held: balance(sender).held,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function copiesOfA(): string[] {
+  return (['transaction', 'account', 'currency'] as const).map((device) => {
+    const db = database(device);
+    try {
+      const rows = db.prepare('SELECT * FROM transactions ORDER BY transaction_number').all();
+      return JSON.stringify(rows, (_key, value) =>
+        typeof value === 'bigint'
+          ? value.toString()
+          : value instanceof Uint8Array
+            ? Buffer.from(value).toString('hex')
+            : value,
+      );
+    } finally {
+      db.close();
+    }
+  });
+}
+
+async function health(): Promise<{ open: number; unsettled: number } | undefined> {
+  try {
+    const response = await fetch(`${deploymentInfo(dir).transactionUrl}/health`);
+    return ((await response.json()) as { operations: { open: number; unsettled: number } })
+      .operations;
+  } catch {
+    return undefined;
+  }
+}
+
+async function until(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  const deadline = Date.now() + waitMsMax;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not within ${waitMsMax / 1000} s: ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Send the same signed remittance until the answer is definitive, as a careful user would. */
+async function remitUntilDefinitive(
+  requestId: string,
+  atMs: bigint,
+): Promise<OperationResult | OperationRefusal> {
+  const deadline = Date.now() + waitMsMax;
+  for (;;) {
+    const answer = await client.remit({
+      sourceAccount: sender,
+      destinationAccount: receiver,
+      amount,
+      currencyType: 'JPY',
+      keyNumber: accountKeyNumberBase + Number(sender),
+      requestId,
+      atMs,
+    });
+    if (answer.ok || !['PeerUnavailable', 'RequestInProgress'].includes(answer.code)) return answer;
+    if (Date.now() > deadline) return answer;
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  dir = join(mkdtempSync(join(tmpdir(), 'triledger-crash-')), 'data');
+  const portBase = await freePorts(3);
+  createDeployment(
+    dir,
+    { scheme: 'hmac', mode: 'confirm', portBase, host: '127.0.0.1' },
+    systemEnvironment,
+  );
+  for (const device of ['transaction', 'account', 'currency'] as const)
+    editJson(join(dir, `${device}.json`), (config) => {
+      config['protocol'] = {
+        ...(config['protocol'] as object),
+        operationTimeoutMs: 2_000,
+        holdTimeoutMs: 3_000,
+      };
+      config['resumeIntervalMs'] = 100;
+      config['continuousAuditIntervalMs'] = 0;
+      config['logLevel'] = 'fatal';
+    });
+  devices = {
+    transaction: new DeviceProcess('transaction', dir),
+    account: new DeviceProcess('account', dir),
+    currency: new DeviceProcess('currency', dir),
+  };
+  for (const device of ['account', 'currency', 'transaction'] as const)
+    await devices[device].start();
+  sender = (await openAccount(dir, 'JPY')).accountNumber;
+  receiver = (await openAccount(dir, 'JPY')).accountNumber;
+  await issue(dir, sender, 'JPY', [5_000n, 5_000n]);
+  const wallet = loadKeystoreFile(walletPath(dir, sender), passphraseOf(dir), {
+    environment: systemEnvironment,
+  });
+  if (!wallet.ok) throw new Error(wallet.message);
+  client = new TerminalClient(deploymentInfo(dir), wallet.value);
+}, 90_000);
+
+afterAll(async () => {
+  await client?.close();
+  for (const device of Object.values(devices ?? {})) await device.stop();
+});
+
+describe('a device crashes at a named step and is started again', () => {
+  for (const step of faultSteps) {
+    it(`${step}: the ${ownerOf[step]} device dies there; after a restart the remittance is applied once and the copies of A agree`, async () => {
+      const before = balances();
+      const device = devices[ownerOf[step]];
+      await device.stop();
+      const died = new Promise((resolve) => {
+        device.onDeath = resolve;
+      });
+      await device.start(`${step}:1`);
+      const requestId = `crash-${step}-${Date.now()}`;
+      const atMs = BigInt(Date.now());
+      const first = remitUntilDefinitive(requestId, atMs);
+      await died;
+      device.onDeath = () => {};
+      await device.start();
+      const firstAnswer = await first;
+      const answer = await remitUntilDefinitive(requestId, atMs);
+      expect(answer.ok ? 'ok' : `${answer.code}: ${answer.message}`).toBe('ok');
+      if (firstAnswer.ok) expect(firstAnswer.records).toEqual(answer.ok && answer.records);
+      await until(async () => {
+        const pending = await health();
+        return pending?.open === 0 && pending.unsettled === 0;
+      }, 'every operation settled');
+      expect(balances()).toEqual({
+        sender: before.sender - amount,
+        receiver: before.receiver + amount,
+        held: 0n,
+      });
+      const [a, b, c] = copiesOfA();
+      expect(b).toBe(a);
+      expect(c).toBe(a);
+    }, 60_000);
+  }
+});
+
+describe('a hold outlives holdTimeoutMs', () => {
+  it('account missed the settlement and transaction does not resend it: account asks transaction and settles the hold itself', async () => {
+    const before = balances();
+    // transaction resumes only at start, then not for ten minutes: the push path is out.
+    editJson(join(dir, 'transaction.json'), (config) => {
+      config['resumeIntervalMs'] = 600_000;
+    });
+    await devices.transaction.stop();
+    await devices.transaction.start();
+    await devices.account.stop();
+    const died = new Promise((resolve) => {
+      devices.account.onDeath = resolve;
+    });
+    await devices.account.start('S108:1');
+    const answer = await remitUntilDefinitive(`hold-${Date.now()}`, BigInt(Date.now()));
+    expect(answer.ok).toBe(true);
+    await died;
+    devices.account.onDeath = () => {};
+    await devices.account.start();
+    await until(() => balances().held === 0n, 'the hold is settled');
+    expect(balances()).toEqual({
+      sender: before.sender - amount,
+      receiver: before.receiver + amount,
+      held: 0n,
+    });
+    expect(await health()).toEqual({ open: 0, unsettled: 1 });
+    // transaction's own resend, when it comes, is acknowledged and applies nothing twice.
+    editJson(join(dir, 'transaction.json'), (config) => {
+      config['resumeIntervalMs'] = 100;
+    });
+    await devices.transaction.stop();
+    await devices.transaction.start();
+    await until(async () => (await health())?.unsettled === 0, 'the resend is acknowledged');
+    expect(balances().sender).toBe(before.sender - amount);
+    const [a, b, c] = copiesOfA();
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+  }, 60_000);
+});
+
+describe('a device is unreachable past operationTimeoutMs', () => {
+  it('currency is down after account held the amount: 503 meanwhile, then currency itself refuses (OperationExpired) and the hold is released', async () => {
+    const before = balances();
+    await devices.currency.stop();
+    const requestId = `expired-${Date.now()}`;
+    const atMs = BigInt(Date.now());
+    const first = await client.remit({
+      sourceAccount: sender,
+      destinationAccount: receiver,
+      amount,
+      currencyType: 'JPY',
+      keyNumber: accountKeyNumberBase + Number(sender),
+      requestId,
+      atMs,
+    });
+    expect(first.ok ? 'ok' : first.code).toBe('PeerUnavailable');
+    expect(balances().held).toBe(amount);
+    expect((await health())?.open).toBe(1);
+    await sleep(2_500); // past operationTimeoutMs
+    await devices.currency.start();
+    const answer = await remitUntilDefinitive(requestId, atMs);
+    expect(answer.ok ? 'ok' : answer.code).toBe('OperationExpired');
+    expect(answer.ok ? undefined : answer.records?.at(-2)?.record).toMatchObject({
+      transactionType: 'currency_confirmation_response',
+      outcome: 'OperationExpired',
+    });
+    await until(async () => (await health())?.unsettled === 0, 'the refusal is settled');
+    expect(balances()).toEqual({ ...before, held: 0n });
+    const [a, b, c] = copiesOfA();
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+  }, 60_000);
+});

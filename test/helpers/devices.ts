@@ -1,0 +1,102 @@
+// Device processes for tests that kill and restart devices one at a time (the fault test, the
+// crash scenarios): each device is its own `triledger device` process, started from its
+// configuration file, and can be stopped, killed with SIGKILL, and started again.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { DeviceName } from '../../src/deployment/demo.js';
+import { binPath } from '../cli/run.js';
+import { portIsFree } from './deployment.js';
+
+const deviceStartMsMax = 20_000;
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One device process that can be killed and started again. */
+export class DeviceProcess {
+  child: ChildProcess | undefined;
+  crashPlan: string | undefined;
+  /** Called when the process died without being asked to stop. */
+  onDeath: (signal: NodeJS.Signals | null) => void = () => {};
+
+  constructor(
+    readonly device: DeviceName,
+    private readonly dir: string,
+  ) {}
+
+  async start(crashPlan?: string): Promise<void> {
+    this.crashPlan = crashPlan;
+    const child = spawn(
+      process.execPath,
+      [binPath, 'device', this.device, '--config', join(this.dir, `${this.device}.json`)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TRILEDGER_FAULT_CRASH: crashPlan ?? '' },
+      },
+    );
+    this.child = child;
+    let output = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    });
+    let listening = false;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.device} did not start:\n${output}`)),
+        deviceStartMsMax,
+      );
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        if (line.includes(' listening on ')) {
+          listening = true;
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        const current = this.child === child;
+        if (current) this.child = undefined;
+        // A step crash can come before the device listens (while it resumes what was cut off).
+        if (!listening && signal !== 'SIGKILL')
+          reject(
+            new Error(`${this.device} exited (${code ?? signal}) before it listened:\n${output}`),
+          );
+        resolve();
+        if (current && (listening || signal === 'SIGKILL')) this.onDeath(signal);
+      });
+    });
+  }
+
+  kill9(): void {
+    const child = this.child;
+    this.child = undefined;
+    child?.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+export async function freePorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let free = true;
+    for (let port = base; port < base + count && free; port++) free = await portIsFree(port);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} free ports in a row`);
+}
+
+export function editJson(path: string, change: (json: Record<string, unknown>) => void): void {
+  const json = JSON.parse(readFileSync(path, 'utf8'));
+  change(json);
+  writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+}
