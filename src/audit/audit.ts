@@ -15,6 +15,7 @@
 
 import { assert } from '../model/assert.js';
 import { encodeRecord } from '../model/encoding.js';
+import { fail } from '../model/errors.js';
 import { transactionRecordType } from '../model/records.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
 import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
@@ -27,7 +28,9 @@ import {
 import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
+import { blockDigest, type PeerBlock } from './blockDigests.js';
 import { type AccountKeyEntry, type CheckpointBody, RecordDigest } from './checkpoint.js';
+import { StreamFailure } from './exportLines.js';
 import { AccountReplay, UnitReplay } from './replay.js';
 
 export const copyNames = ['transaction', 'account', 'currency'] as const;
@@ -73,11 +76,30 @@ export interface AuditReport {
   readonly findingsOmitted: number;
 }
 
+/**
+ * A peer's copy of A read by block digests (./blockDigests.ts): a block whose digest equals the
+ * transaction device's own is that block; any other is fetched in full.
+ */
+export interface DigestedCopy {
+  /** One entry per block the copy holds, in ascending block order. */
+  readonly blocks: AsyncIterable<PeerBlock>;
+  /** The copy's records of one block, in ascending transaction number. */
+  fetchBlock(block: bigint): Promise<SignedRecord[]>;
+}
+
 export interface AuditInputs {
   /** Start after this checkpoint (verified by the caller): the copies then begin after its number. */
   readonly from?: CheckpointBody;
-  /** Each copy of A, in ascending transaction number. */
-  readonly copies: Readonly<Record<CopyName, AsyncIterable<SignedRecord>>>;
+  /**
+   * Each copy of A, in ascending transaction number: the transaction device's own as records, the
+   * others as records too (read from files) or by block digests (read through the devices).
+   */
+  readonly copies: Readonly<
+    { transaction: AsyncIterable<SignedRecord> } & Record<
+      'account' | 'currency',
+      AsyncIterable<SignedRecord> | DigestedCopy
+    >
+  >;
   readonly accounts: AsyncIterable<AccountRow>;
   readonly units: AsyncIterable<CurrencyRow>;
 }
@@ -196,25 +218,26 @@ export async function audit(
   const counters = { recordsVerified: 0 };
 
   // ---- A: the three copies, block by block ----------------------------------------------------
-  const streams = copyNames.map((name) => inputs.copies[name][Symbol.asyncIterator]());
-  const heads: (SignedRecord | undefined)[] = await Promise.all(
-    streams.map(async (s) => (await s.next()).value),
-  );
-  const blockOfRecord = (signed: SignedRecord) => blockOf(signed.record.transactionNumber);
+  const ownDigest = new OwnBlockDigest();
+  const readers: CopyReader[] = copyNames.map((name) => {
+    const copy = inputs.copies[name];
+    return Symbol.asyncIterator in copy
+      ? new RecordReader(copy)
+      : new DigestReader(name, copy, ownDigest);
+  });
+  await Promise.all(readers.map((reader) => reader.start()));
   const lastNumber: bigint[] = [startedAfter, startedAfter, startedAfter];
   let lastCorrectNumber = startedAfter;
-  while (heads.some((h) => h !== undefined)) {
-    const block = heads.reduce<bigint | undefined>(
-      (low, h) => (h && (low === undefined || blockOfRecord(h) < low) ? blockOfRecord(h) : low),
-      undefined,
-    )!;
+  for (;;) {
+    const block = readers.reduce<bigint | undefined>((low, reader) => {
+      const next = reader.nextBlock();
+      return next !== undefined && (low === undefined || next < low) ? next : low;
+    }, undefined);
+    if (block === undefined) break;
+    // The own copy (first) is read first: a peer's block is compared with it by digest.
     const versions: SignedRecord[][] = [];
-    for (const [index, stream] of streams.entries()) {
-      const version: SignedRecord[] = [];
-      while (heads[index] && blockOfRecord(heads[index]!) === block) {
-        version.push(heads[index]!);
-        heads[index] = (await stream.next()).value;
-      }
+    for (const [index, reader] of readers.entries()) {
+      const version = await reader.take(block, versions[0] ?? []);
       versions.push(version);
       recordsChecked += version.length;
       if (version.length > 0) lastNumber[index] = version.at(-1)!.record.transactionNumber;
@@ -309,6 +332,90 @@ export async function audit(
     findings,
     findingsOmitted,
   };
+}
+
+/** One copy of A as the audit reads it: block by block. */
+interface CopyReader {
+  start(): Promise<void>;
+  /** The next block the copy holds, or undefined at its end. */
+  nextBlock(): bigint | undefined;
+  /** The copy's records of `block` ([] when it holds none); `own`: the own copy's, to compare. */
+  take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]>;
+}
+
+class RecordReader implements CopyReader {
+  readonly #records: AsyncIterator<SignedRecord>;
+  #head: SignedRecord | undefined;
+
+  constructor(records: AsyncIterable<SignedRecord>) {
+    this.#records = records[Symbol.asyncIterator]();
+  }
+
+  async start(): Promise<void> {
+    this.#head = (await this.#records.next()).value;
+  }
+
+  nextBlock(): bigint | undefined {
+    return this.#head && blockOf(this.#head.record.transactionNumber);
+  }
+
+  async take(block: bigint): Promise<SignedRecord[]> {
+    const version: SignedRecord[] = [];
+    while (this.#head && blockOf(this.#head.record.transactionNumber) === block) {
+      version.push(this.#head);
+      this.#head = (await this.#records.next()).value;
+    }
+    return version;
+  }
+}
+
+/** The digest of the own copy's current block, computed once for both peers. */
+class OwnBlockDigest {
+  #own: readonly SignedRecord[] | undefined;
+  #digest: Buffer = Buffer.alloc(0);
+
+  of(own: readonly SignedRecord[]): Buffer {
+    if (this.#own !== own) {
+      this.#own = own;
+      this.#digest = blockDigest(own);
+    }
+    return this.#digest;
+  }
+}
+
+class DigestReader implements CopyReader {
+  readonly #blocks: AsyncIterator<PeerBlock>;
+  #head: PeerBlock | undefined;
+
+  constructor(
+    private readonly name: CopyName,
+    private readonly copy: DigestedCopy,
+    private readonly ownDigest: OwnBlockDigest,
+  ) {
+    this.#blocks = copy.blocks[Symbol.asyncIterator]();
+  }
+
+  async start(): Promise<void> {
+    this.#head = (await this.#blocks.next()).value;
+  }
+
+  nextBlock(): bigint | undefined {
+    return this.#head?.block;
+  }
+
+  async take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]> {
+    if (this.#head?.block !== block) return [];
+    const { digest } = this.#head;
+    this.#head = (await this.#blocks.next()).value;
+    // Equal digests: the very same bytes as the own block (the usual case).
+    if (digest && own.length > 0 && digest.equals(this.ownDigest.of(own))) return [...own];
+    const fetched = await this.copy.fetchBlock(block);
+    if (fetched.some((signed) => blockOf(signed.record.transactionNumber) !== block))
+      throw new StreamFailure(
+        fail('PeerUnavailable', `${this.name} answered records of another block than ${block}`),
+      );
+    return fetched;
+  }
 }
 
 /** The valid version of one block, and a finding for every copy that differs from it. */

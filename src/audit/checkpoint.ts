@@ -22,9 +22,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { encodeRecord } from '../model/encoding.js';
 import { fail, ok, type Result } from '../model/errors.js';
-import { transactionRecordType } from '../model/records.js';
 import { blockOf, type SignedRecord } from '../protocol/records.js';
 import {
   type AccountRowContent,
@@ -42,6 +40,7 @@ import {
 } from '../protocol/rowWire.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
 import { DecimalString, Hex } from '../protocol/wire.js';
+import { feedRecord } from './blockDigests.js';
 
 export const digestBytes = 32;
 export const digestZero = Buffer.alloc(digestBytes);
@@ -99,14 +98,7 @@ export class RecordDigest {
       this.#pending = createHash('sha256').update(this.#digest);
       this.#block = block;
     }
-    const encoded = encodeRecord(transactionRecordType, { ...signed.record });
-    const lengths = Buffer.alloc(6);
-    lengths.writeUInt32BE(encoded.length, 0);
-    lengths.writeUInt16BE(signed.signature.length, 4);
-    this.#pending!.update(lengths.subarray(0, 4))
-      .update(encoded)
-      .update(lengths.subarray(4))
-      .update(signed.signature);
+    feedRecord(this.#pending!, signed);
   }
 
   /** The digest up to the last record added (the block it is in counts as complete). */

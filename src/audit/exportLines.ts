@@ -68,58 +68,23 @@ export const unitLine = (row: CurrencyRow): string =>
   );
 
 /**
- * Lines the transaction device read from its own copy, with what they parsed to. A peer's line that
- * is the very same text (the usual case: copies agree) stands for the same record, so it is not
- * parsed and checked again. A bounded window: copies are read in step, block by block.
+ * A device's own copy, read as the others are read through their exports: a stored row that fits
+ * no shape becomes the same `unreadable` placeholder.
  */
-export class OwnLines {
-  static readonly sizeMax = 4_096;
-  readonly #records = new Map<string, SignedRecord>();
-
-  remember(line: string, record: SignedRecord): void {
-    if (this.#records.size >= OwnLines.sizeMax) {
-      const oldest = this.#records.keys().next().value as string;
-      this.#records.delete(oldest);
-    }
-    this.#records.set(line, record);
-  }
-
-  recall(line: string): SignedRecord | undefined {
-    return this.#records.get(line);
-  }
-}
-
-/** A device's own copy, read as the others are read through their exports. */
-export async function* ownRecords(
-  rows: AsyncIterable<SignedRecord>,
-  own: OwnLines,
-): AsyncGenerator<SignedRecord> {
+export async function* ownRecords(rows: AsyncIterable<SignedRecord>): AsyncGenerator<SignedRecord> {
   for await (const signed of rows) {
-    const wire = recordWire(signed);
-    const read = recordOfLine(wire);
+    const read = recordOfLine(recordWire(signed));
     assert(!('broken' in read), 'a stored record always has its transaction number');
-    own.remember(line(wire, 'transactionNumber', signed.record.transactionNumber), read);
     yield read;
   }
 }
 
-/** A peer's copy of A: each line recalled from the own copy when identical, else parsed. */
-export async function* peerRecords(
+/** A peer's records of A, line by line; a line without even a transaction number ends the stream. */
+export function peerRecords(
   lines: AsyncIterable<string>,
-  own: OwnLines,
   source: string,
 ): AsyncGenerator<SignedRecord> {
-  for await (const text of lines) {
-    const known = own.recall(text);
-    if (known) {
-      yield known;
-      continue;
-    }
-    const record = recordOfLine(parseLine(text, source));
-    if ('broken' in record)
-      throw new StreamFailure(fail('PeerUnavailable', `${source}: ${record.broken}`));
-    yield record;
-  }
+  return readLines(lines, recordOfLine, source);
 }
 
 function parseLine(text: string, source: string): unknown {

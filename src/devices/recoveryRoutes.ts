@@ -33,37 +33,47 @@ async function* chunksOf(lines: AsyncIterable<string>): AsyncGenerator<string> {
 }
 
 const ExportQuery = Type.Object(
-  { after: Type.Optional(DecimalString), digestUpTo: Type.Optional(DecimalString) },
+  {
+    after: Type.Optional(DecimalString),
+    upTo: Type.Optional(DecimalString),
+    digestUpTo: Type.Optional(DecimalString),
+    form: Type.Optional(Type.Union([Type.Literal('records'), Type.Literal('digests')])),
+  },
   { additionalProperties: false },
 );
 
-/**
- * Records of A only: `after`, start after this transaction number (an audit from a checkpoint);
- * `digestUpTo`, hash the copy on the way up to the checkpoint the audit may leave.
- */
+/** What an export of A is asked for (the row exports of B and C take none of it). */
+export interface ExportOptions {
+  /** Start after this transaction number (an audit from a checkpoint). */
+  readonly after: bigint;
+  /** Stop at this transaction number (one block fetched by the audit). */
+  readonly upTo?: bigint;
+  /** Hash the copy on the way up to the checkpoint the audit may leave. */
+  readonly digestUpTo?: bigint;
+  /** `digests`: one block digest per line instead of the records (audit/blockDigests.ts). */
+  readonly form: 'records' | 'digests';
+}
+
 export function registerExportRoute(
   server: HttpServer,
   name: string,
-  lines: (after: bigint, digestUpTo: bigint | undefined) => AsyncIterable<string>,
+  lines: (options: ExportOptions) => AsyncIterable<string>,
 ): void {
   server.get(
     `/internal/v1/export/${name}`,
     { schema: { querystring: ExportQuery, hide: true } },
-    async (request, reply) =>
-      reply
-        .type(exportContentType)
-        .send(
-          Readable.from(
-            chunksOf(
-              lines(
-                BigInt(request.query.after ?? '0'),
-                request.query.digestUpTo === undefined
-                  ? undefined
-                  : BigInt(request.query.digestUpTo),
-              ),
-            ),
-          ),
-        ),
+    async (request, reply) => {
+      const { after, upTo, digestUpTo, form } = request.query;
+      if (upTo !== undefined && digestUpTo !== undefined)
+        return sendFailure(reply, fail('InvalidInput', 'upTo and digestUpTo do not go together'));
+      const options: ExportOptions = {
+        after: BigInt(after ?? '0'),
+        ...(upTo === undefined ? {} : { upTo: BigInt(upTo) }),
+        ...(digestUpTo === undefined ? {} : { digestUpTo: BigInt(digestUpTo) }),
+        form: form ?? 'records',
+      };
+      return reply.type(exportContentType).send(Readable.from(chunksOf(lines(options))));
+    },
   );
 }
 

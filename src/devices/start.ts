@@ -4,6 +4,7 @@
 // the store. A device refuses to start with a configuration, keystore or store it cannot trust.
 
 import { readFileSync } from 'node:fs';
+import { blockDigestLines } from '../audit/blockDigests.js';
 import { ContinuousAudit, type OwnStores, type SignedRow } from '../audit/continuous.js';
 import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
@@ -103,14 +104,13 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
   rowLines: () => AsyncIterable<string>,
 ): CheckpointKeeper {
   const keeper = new CheckpointKeeper(context, store);
-  registerExportRoute(server, 'transactions', (after, digestUpTo) =>
-    mapRows(
+  registerExportRoute(server, 'transactions', ({ after, upTo, digestUpTo, form }) => {
+    const records =
       digestUpTo === undefined
-        ? store.exportRecords(after)
-        : keeper.digestingExport(after, digestUpTo),
-      recordLine,
-    ),
-  );
+        ? store.exportRecords(after, upTo)
+        : keeper.digestingExport(after, digestUpTo);
+    return form === 'digests' ? blockDigestLines(records) : mapRows(records, recordLine);
+  });
   registerExportRoute(server, rowsName, rowLines);
   registerCheckpointRoutes(server, keeper);
   return keeper;
@@ -149,7 +149,7 @@ function holdExpiryTask(
     async () => {
       await expiry.settleExpired();
     },
-    (message) => server.log.error(message),
+    (level, message) => server.log[level](message),
   );
 }
 
@@ -241,7 +241,7 @@ export async function startDevice(
         async () => {
           await service.resumePending();
         },
-        (message) => server.log.error(message),
+        (level, message) => server.log[level](message),
       );
       closers.push(
         () => peers.account.close(),

@@ -240,8 +240,8 @@ class SqliteStore<Tx> implements Store<Tx> {
     this.db.close();
   }
 
-  exportRecords(afterNumber = 0n): AsyncIterable<SignedRecord> {
-    return exportRecords(this.db.name, afterNumber);
+  exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
+    return exportRecords(this.db.name, afterNumber, upToNumber);
   }
 }
 

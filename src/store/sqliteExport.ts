@@ -29,13 +29,22 @@ async function* rowsOf<T>(
   }
 }
 
-/** A in ascending transaction number, from the first number after `afterNumber`. */
-export function exportRecords(path: string, afterNumber = 0n): AsyncGenerator<SignedRecord> {
+/** Transaction numbers fit in a signed 64-bit integer: the default upper bound of an export. */
+export const transactionNumberMax = 2n ** 63n - 1n;
+
+/** A in ascending transaction number, after `afterNumber` and up to `upToNumber` (inclusive). */
+export function exportRecords(
+  path: string,
+  afterNumber = 0n,
+  upToNumber = transactionNumberMax,
+): AsyncGenerator<SignedRecord> {
   return rowsOf(
     path,
-    'SELECT * FROM transactions WHERE transaction_number > ? ORDER BY transaction_number',
+    `SELECT * FROM transactions WHERE transaction_number > ? AND transaction_number <= ?
+     ORDER BY transaction_number`,
     recordFromRow,
     afterNumber,
+    upToNumber,
   );
 }
 

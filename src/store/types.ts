@@ -153,7 +153,7 @@ export interface Store<Tx> {
    * A consistent snapshot of A in ascending transaction number (after `afterNumber`, default 0),
    * streamed (constant memory) while the device keeps writing: what the audit reads.
    */
-  exportRecords(afterNumber?: bigint): AsyncIterable<SignedRecord>;
+  exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord>;
 }
 
 export interface AccountStore extends Store<AccountTx> {

@@ -157,9 +157,8 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
         const restarted = restart(device).finally(() => restarts.delete(restarted));
         restarts.add(restarted);
       };
-    if (!process.env['FAULT_NO_NET'])
-      for (const proxy of Object.values(proxies))
-        proxy.faults = { dropPerMille: 20, cutPerMille: 20, delayMsMax: 20 };
+    for (const proxy of Object.values(proxies))
+      proxy.faults = { dropPerMille: 20, cutPerMille: 20, delayMsMax: 20 };
 
     // ---- The workload ---------------------------------------------------------------------------
     const passphrase = passphraseOf(dir);

@@ -10,7 +10,14 @@
 
 import { PassThrough } from 'node:stream';
 import Type from 'typebox';
-import { type AuditInputs, type AuditReport, audit, copyNames } from '../../audit/audit.js';
+import {
+  type AuditInputs,
+  type AuditReport,
+  audit,
+  copyNames,
+  type DigestedCopy,
+} from '../../audit/audit.js';
+import { peerBlocks } from '../../audit/blockDigests.js';
 import {
   type Checkpoint,
   type CheckpointBody,
@@ -22,7 +29,6 @@ import {
 import {
   accountOfLine,
   exportContentType,
-  OwnLines,
   ownRecords,
   peerRecords,
   readLines,
@@ -40,6 +46,7 @@ import {
 import { InvariantViolation } from '../../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import { verifyEnvelope } from '../../protocol/envelope.js';
+import { baseOfBlock, blockSize, type SignedRecord } from '../../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../../protocol/rows.js';
 import { accountContentToWire, currencyContentToWire } from '../../protocol/rowWire.js';
 import type { VerifyingKeys } from '../../protocol/verify.js';
@@ -271,11 +278,27 @@ export class AdminService {
     };
   }
 
+  /** A peer's copy of A by block digests; a block that differs is fetched in full. */
+  #digestedCopy(device: 'account' | 'currency', path: string): DigestedCopy {
+    const peer = this.peers[device];
+    return {
+      blocks: peerBlocks(peer.lines(path), device),
+      fetchBlock: async (block) => {
+        const base = baseOfBlock(block);
+        const records: SignedRecord[] = [];
+        const lines = peer.lines(
+          `/internal/v1/export/transactions?after=${base - 1n}&upTo=${base + blockSize - 1n}`,
+        );
+        for await (const signed of peerRecords(lines, device)) records.push(signed);
+        return records;
+      },
+    };
+  }
+
   #access(): LedgerAccess & { open(from?: Checkpoint, digestUpTo?: bigint): AuditInputs } {
     const { account, currency } = this.peers;
     return {
       open: (from?: Checkpoint, digestUpTo?: bigint) => {
-        const own = new OwnLines();
         const after = from?.transactionNumber ?? 0n;
         // The peers hash their copy on the way, for the checkpoint this audit may leave.
         const digest =
@@ -284,9 +307,9 @@ export class AdminService {
         return {
           ...(from ? { from } : {}),
           copies: {
-            transaction: ownRecords(this.service.exportRecords(after), own),
-            account: peerRecords(account.lines(path), own, 'account'),
-            currency: peerRecords(currency.lines(path), own, 'currency'),
+            transaction: ownRecords(this.service.exportRecords(after)),
+            account: this.#digestedCopy('account', `${path}&form=digests`),
+            currency: this.#digestedCopy('currency', `${path}&form=digests`),
           },
           accounts: readLines(
             account.lines('/internal/v1/export/accounts'),

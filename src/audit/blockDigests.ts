@@ -1,0 +1,116 @@
+// Block digests: how the audit compares the peers' copies of A without moving them.
+//
+// A peer's copy agrees with the transaction device's own almost always. So instead of streaming
+// every record to `transaction`, each peer streams one line per block of its copy with the digest
+// of that block's records (SHA-256 over each record: u32 len || encoded record || u16 len ||
+// signature, the framing of checkpoint.ts). The audit computes the same digest of its own block:
+// equal digests mean equal bytes, and the peer's block is the own one. Only a block whose digest
+// differs (or that the peer could not encode: a row that fits no shape) is fetched in full and
+// decided record by record, as before. The peers hash in their own processes, on the other core,
+// while `transaction` verifies.
+//
+// Line: {"block":"N","digest":"<64 hex>"} or {"block":"N","unreadable":true}.
+
+import { createHash, type Hash } from 'node:crypto';
+import Type from 'typebox';
+import { Compile } from 'typebox/compile';
+import { assert } from '../model/assert.js';
+import { encodeRecord } from '../model/encoding.js';
+import { fail } from '../model/errors.js';
+import { transactionRecordType } from '../model/records.js';
+import { blockOf, type SignedRecord } from '../protocol/records.js';
+import { DecimalString } from '../protocol/wire.js';
+import { StreamFailure } from './exportLines.js';
+
+/** Feed one record, framed, into a hash (the digest of A and the block digests share it). */
+export function feedRecord(hash: Hash, signed: SignedRecord): void {
+  const encoded = encodeRecord(transactionRecordType, { ...signed.record });
+  const lengths = Buffer.alloc(6);
+  lengths.writeUInt32BE(encoded.length, 0);
+  lengths.writeUInt16BE(signed.signature.length, 4);
+  hash
+    .update(lengths.subarray(0, 4))
+    .update(encoded)
+    .update(lengths.subarray(4))
+    .update(signed.signature);
+}
+
+/** The digest of one block's records, in transaction-number order. */
+export function blockDigest(records: readonly SignedRecord[]): Buffer {
+  const hash = createHash('sha256');
+  for (const signed of records) feedRecord(hash, signed);
+  return hash.digest();
+}
+
+/** A peer's side: one line per block of its copy (records in ascending transaction number). */
+export async function* blockDigestLines(
+  records: AsyncIterable<SignedRecord>,
+): AsyncGenerator<string> {
+  let block: bigint | undefined;
+  let hash = createHash('sha256');
+  let unreadable = false;
+  const line = () =>
+    unreadable
+      ? `{"block":"${block}","unreadable":true}`
+      : `{"block":"${block}","digest":"${hash.digest('hex')}"}`;
+  for await (const signed of records) {
+    const next = blockOf(signed.record.transactionNumber);
+    if (next !== block) {
+      if (block !== undefined) yield line();
+      assert(block === undefined || next > block, 'an export is in ascending transaction number');
+      block = next;
+      hash = createHash('sha256');
+      unreadable = false;
+    }
+    try {
+      feedRecord(hash, signed);
+    } catch {
+      unreadable = true; // a stored row that fits no shape: the audit reads the block in full
+    }
+  }
+  if (block !== undefined) yield line();
+}
+
+export interface PeerBlock {
+  readonly block: bigint;
+  /** Undefined when the peer could not encode a record of the block. */
+  readonly digest: Buffer | undefined;
+}
+
+const DigestLine = Compile(
+  Type.Union([
+    Type.Object(
+      { block: DecimalString, digest: Type.String({ pattern: '^[0-9a-f]{64}$' }) },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { block: DecimalString, unreadable: Type.Literal(true) },
+      { additionalProperties: false },
+    ),
+  ]),
+);
+
+/** The transaction device's side: a peer's digest lines, checked and in ascending block order. */
+export async function* peerBlocks(
+  lines: AsyncIterable<string>,
+  source: string,
+): AsyncGenerator<PeerBlock> {
+  let previous = -1n;
+  for await (const text of lines) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!DigestLine.Check(parsed))
+      throw new StreamFailure(fail('PeerUnavailable', `${source} sent a malformed block digest`));
+    const block = BigInt(parsed.block);
+    if (block <= previous)
+      throw new StreamFailure(
+        fail('PeerUnavailable', `${source}'s block digests are out of order`),
+      );
+    previous = block;
+    yield { block, digest: 'digest' in parsed ? Buffer.from(parsed.digest, 'hex') : undefined };
+  }
+}
