@@ -18,7 +18,13 @@ import { encodeRecord } from '../model/encoding.js';
 import { fail } from '../model/errors.js';
 import { transactionRecordType } from '../model/records.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
-import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
+import {
+  baseOfBlock,
+  blockOf,
+  blockSize,
+  recordBytes,
+  type SignedRecord,
+} from '../protocol/records.js';
 import {
   type AccountRowContent,
   accountRowBytes,
@@ -178,7 +184,7 @@ const recordKeys = new WeakMap<SignedRecord, string>();
 function recordKey(signed: SignedRecord): string {
   let key = recordKeys.get(signed);
   if (key === undefined) {
-    key = `${encodeRecord(transactionRecordType, { ...signed.record }).toString('latin1')}|${signed.signature.toString('latin1')}`;
+    key = `${recordBytes(signed.record).toString('latin1')}|${signed.signature.toString('latin1')}`;
     recordKeys.set(signed, key);
   }
   return key;

@@ -15,16 +15,21 @@ import { createHash, type Hash } from 'node:crypto';
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { assert } from '../model/assert.js';
-import { encodeRecord } from '../model/encoding.js';
 import { fail } from '../model/errors.js';
-import { transactionRecordType } from '../model/records.js';
-import { blockOf, type SignedRecord } from '../protocol/records.js';
+import { blockOf, recordBytes, type SignedRecord, storedEncoding } from '../protocol/records.js';
 import { DecimalString } from '../protocol/wire.js';
 import { StreamFailure } from './exportLines.js';
 
-/** Feed one record, framed, into a hash (the digest of A and the block digests share it). */
-export function feedRecord(hash: Hash, signed: SignedRecord): void {
-  const encoded = encodeRecord(transactionRecordType, { ...signed.record });
+/**
+ * Feed one record, framed, into a hash (the digest of A and the block digests share it). `encode`:
+ * the audit keeps each record's bytes (it needs them again); a device hashing its copy does not.
+ */
+export function feedRecord(
+  hash: Hash,
+  signed: SignedRecord,
+  encode: (record: SignedRecord['record']) => Buffer = recordBytes,
+): void {
+  const encoded = encode(signed.record);
   const lengths = Buffer.alloc(6);
   lengths.writeUInt32BE(encoded.length, 0);
   lengths.writeUInt16BE(signed.signature.length, 4);
@@ -42,33 +47,37 @@ export function blockDigest(records: readonly SignedRecord[]): Buffer {
   return hash.digest();
 }
 
-/** A peer's side: one line per block of its copy (records in ascending transaction number). */
-export async function* blockDigestLines(
+/** A device's side: the digest of each block of its copy (records in ascending transaction number). */
+export async function* blockDigestsOf(
   records: AsyncIterable<SignedRecord>,
-): AsyncGenerator<string> {
+): AsyncGenerator<PeerBlock> {
   let block: bigint | undefined;
   let hash = createHash('sha256');
   let unreadable = false;
-  const line = () =>
-    unreadable
-      ? `{"block":"${block}","unreadable":true}`
-      : `{"block":"${block}","digest":"${hash.digest('hex')}"}`;
   for await (const signed of records) {
     const next = blockOf(signed.record.transactionNumber);
     if (next !== block) {
-      if (block !== undefined) yield line();
+      if (block !== undefined) yield { block, digest: unreadable ? undefined : hash.digest() };
       assert(block === undefined || next > block, 'an export is in ascending transaction number');
       block = next;
       hash = createHash('sha256');
       unreadable = false;
     }
     try {
-      feedRecord(hash, signed);
+      feedRecord(hash, signed, storedEncoding);
     } catch {
       unreadable = true; // a stored row that fits no shape: the audit reads the block in full
     }
   }
-  if (block !== undefined) yield line();
+  if (block !== undefined) yield { block, digest: unreadable ? undefined : hash.digest() };
+}
+
+/** The export lines of block digests. */
+export async function* blockDigestLines(blocks: AsyncIterable<PeerBlock>): AsyncGenerator<string> {
+  for await (const { block, digest } of blocks)
+    yield digest
+      ? `{"block":"${block}","digest":"${digest.toString('hex')}"}`
+      : `{"block":"${block}","unreadable":true}`;
 }
 
 export interface PeerBlock {

@@ -1,16 +1,19 @@
 // Signed checkpoints: where an audit may start instead of the beginning of the log.
 //
 // A checkpoint at transaction number n holds the digest of A up to n, and B and C as the replay of A
-// gives them at n (the snapshot, with their digests). Its header, "TLK1" || u64 n || digest A ||
+// gives them at n (the snapshot, with their digests). Its header, "TLK2" || u64 n || digest A ||
 // digest B || digest C, is signed by all three devices and kept by all three; the transaction
 // device, which audits, also keeps the snapshot (its digests are in the signed header). A device
 // signs only after computing the digest of its own copy of A up to n and finding it equal, so no
 // single device's store can make a checkpoint up.
 //
 // Digest of A: a hash chain over the blocks of six transaction numbers (one operation each), in
-// order: d0 = 32 zero bytes, d(b) = SHA-256(d(b-1) || for each record of block b: u32 len ||
-// encoded record || u16 len || signature). It continues from one checkpoint to the next (they sit
-// at block ends), and each device computes it by streaming its own copy. Digest of B (of C): SHA-256 over each snapshot row's signed encoding, in key order
+// order: d0 = 32 zero bytes, d(b) = SHA-256(d(b-1) || digest of block b), where the digest of a
+// block is SHA-256 over each of its records: u32 len || encoded record || u16 len || signature
+// (./blockDigests.ts: the same digests the audit compares copies by, so each record is hashed once).
+// It continues from one checkpoint to the next (they sit at block ends), and each device computes
+// it by streaming its own copy. Header version 2 ("TLK2"): version 1 chained the records directly.
+// Digest of B (of C): SHA-256 over each snapshot row's signed encoding, in key order
 // (for C followed by the next plan sequence as u64).
 //
 // An audit from a checkpoint (devices/transaction/admin.ts) first checks the newest checkpoint whose
@@ -22,8 +25,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { assert } from '../model/assert.js';
 import { fail, ok, type Result } from '../model/errors.js';
-import { blockOf, type SignedRecord } from '../protocol/records.js';
+import { baseOfBlock, blockOf, type SignedRecord } from '../protocol/records.js';
 import {
   type AccountRowContent,
   accountRowBytes,
@@ -40,7 +44,7 @@ import {
 } from '../protocol/rowWire.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
 import { DecimalString, Hex } from '../protocol/wire.js';
-import { feedRecord } from './blockDigests.js';
+import { feedRecord, type PeerBlock } from './blockDigests.js';
 
 export const digestBytes = 32;
 export const digestZero = Buffer.alloc(digestBytes);
@@ -81,7 +85,10 @@ export interface CheckpointHeader {
   readonly digestC: Buffer;
 }
 
-/** The running digest of A, fed one record at a time in transaction-number order. */
+/**
+ * The running digest of A in transaction-number order: fed a record at a time (the audit, over
+ * the correct records) or a block digest at a time (a device, over its block digests).
+ */
 export class RecordDigest {
   #digest: Buffer;
   #block: bigint | undefined;
@@ -94,28 +101,50 @@ export class RecordDigest {
   add(signed: SignedRecord): void {
     const block = blockOf(signed.record.transactionNumber);
     if (block !== this.#block) {
-      if (this.#pending) this.#digest = this.#pending.digest();
-      this.#pending = createHash('sha256').update(this.#digest);
+      this.#closeBlock();
+      this.#pending = createHash('sha256');
       this.#block = block;
     }
     feedRecord(this.#pending!, signed);
   }
 
+  /** A whole block at once, by its digest (undefined: a block the device could not encode). */
+  addBlock({ block, digest }: PeerBlock): void {
+    assert(this.#block === undefined || block > this.#block, 'blocks are added in order');
+    this.#closeBlock();
+    this.#block = block;
+    this.#digest = chainStep(this.#digest, digest ?? unreadableBlockDigest(block));
+  }
+
+  #closeBlock(): void {
+    if (this.#pending) this.#digest = chainStep(this.#digest, this.#pending.digest());
+    this.#pending = undefined;
+  }
+
   /** The digest up to the last record added (the block it is in counts as complete). */
   get value(): Buffer {
-    return this.#pending ? this.#pending.copy().digest() : this.#digest;
+    return this.#pending ? chainStep(this.#digest, this.#pending.copy().digest()) : this.#digest;
   }
 }
 
-/** The digest of a copy of A from its first record up to `upTo` (inclusive). */
+function chainStep(previous: Buffer, blockDigest: Buffer): Buffer {
+  return createHash('sha256').update(previous).update(blockDigest).digest();
+}
+
+/** Stands for a block with a record that cannot be encoded: equal to no block's real digest. */
+function unreadableBlockDigest(block: bigint): Buffer {
+  return createHash('sha256').update(`unreadable block ${block}`).digest();
+}
+
+/** The digest of a copy of A from its first block up to `upTo` (inclusive, a block end), by blocks. */
 export async function digestOfCopy(
-  records: AsyncIterable<SignedRecord>,
+  blocks: AsyncIterable<PeerBlock>,
   upTo: bigint,
 ): Promise<Buffer> {
   const digest = new RecordDigest();
-  for await (const signed of records) {
-    if (signed.record.transactionNumber > upTo) break;
-    digest.add(signed);
+  for await (const entry of blocks) {
+    if (baseOfBlock(entry.block) > upTo) break;
+    digest.addBlock(entry);
   }
   return digest.value;
 }
@@ -144,7 +173,7 @@ export function headerOf(body: CheckpointBody): CheckpointHeader {
 /** What each device signs. */
 export function checkpointBytes(header: CheckpointHeader): Buffer {
   const head = Buffer.alloc(12);
-  head.write('TLK1', 0, 'ascii');
+  head.write('TLK2', 0, 'ascii');
   head.writeBigUInt64BE(header.transactionNumber, 4);
   return Buffer.concat([head, header.digestA, header.digestB, header.digestC]);
 }

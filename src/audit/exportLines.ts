@@ -7,10 +7,9 @@
 // and recovery replaces it. A line is never dropped and never stops the export.
 
 import { Compile } from 'typebox/compile';
-import { assert } from '../model/assert.js';
 import { isWellFormed } from '../model/encoding.js';
 import { type Failure, fail } from '../model/errors.js';
-import type { SignedRecord } from '../protocol/records.js';
+import { recordBytes, type SignedRecord } from '../protocol/records.js';
 import {
   accountRowFromWire,
   accountRowToWire,
@@ -68,14 +67,18 @@ export const unitLine = (row: CurrencyRow): string =>
   );
 
 /**
- * A device's own copy, read as the others are read through their exports: a stored row that fits
- * no shape becomes the same `unreadable` placeholder.
+ * A device's own copy, straight from its store: a stored row that cannot be encoded (it fits no
+ * shape) becomes the same `unreadable` placeholder a peer's export line would.
  */
 export async function* ownRecords(rows: AsyncIterable<SignedRecord>): AsyncGenerator<SignedRecord> {
   for await (const signed of rows) {
-    const read = recordOfLine(recordWire(signed));
-    assert(!('broken' in read), 'a stored record always has its transaction number');
-    yield read;
+    let readable = isWellFormed(signed.record.detail ?? '');
+    try {
+      recordBytes(signed.record);
+    } catch {
+      readable = false;
+    }
+    yield readable ? signed : unreadableRecord(signed.record.transactionNumber);
   }
 }
 
@@ -133,6 +136,11 @@ export function recordOfLine(value: unknown): LineResult<SignedRecord> {
   }
   const transactionNumber = keyOf(value, 'transactionNumber');
   if (transactionNumber === undefined) return { broken: 'a line without a transaction number' };
+  return unreadableRecord(transactionNumber);
+}
+
+/** What a row that fits no shape reads as: its number, and a signature that can never verify. */
+function unreadableRecord(transactionNumber: bigint): SignedRecord {
   return {
     record: {
       transactionNumber,

@@ -3,10 +3,11 @@
 // checkpoints that every device signed.
 //
 // Hashing a whole copy costs a full read, so the keeper remembers the last digest it computed: the
-// export an audit reads hashes the records as it sends them (digestingExport), and the request to
+// export an audit reads chains the block digests as it sends them (digestingBlocks), and the request to
 // co-sign the checkpoint that audit leaves then needs no second read. The remembered digest is of
 // the copy as that export read it; a change after it is for the next audit to find.
 
+import { blockDigestsOf, type PeerBlock } from '../audit/blockDigests.js';
 import {
   type Checkpoint,
   type CheckpointHeader,
@@ -22,7 +23,7 @@ import {
   verifyHeader,
 } from '../audit/checkpoint.js';
 import { fail, ok, type Result } from '../model/errors.js';
-import type { SignedRecord } from '../protocol/records.js';
+import { baseOfBlock } from '../protocol/records.js';
 import type { LedgerTx, Store } from '../store/types.js';
 import type { DeviceContext } from './context.js';
 
@@ -30,25 +31,52 @@ import type { DeviceContext } from './context.js';
 export const checkpointsReadMax = 8;
 
 export class CheckpointKeeper {
-  #remembered: { upTo: bigint; digest: Buffer } | undefined;
+  /**
+   * The digest of this copy up to a checkpoint, and the store's external change mark when it was
+   * read: while no other connection has written to the store since (and no repair ran), the copy
+   * up to there is as it was, and the digest is not read again.
+   */
+  #remembered: { upTo: bigint; digest: Buffer; mark: bigint } | undefined;
 
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<LedgerTx>,
   ) {}
 
-  /** The digest of this device's copy up to a number, read now (and remembered). */
+  /** The digest of this device's copy up to a number: remembered, or read now (and remembered). */
   async digestUpTo(transactionNumber: bigint): Promise<Buffer> {
-    const digest = await digestOfCopy(this.store.exportRecords(), transactionNumber);
-    this.#remembered = { upTo: transactionNumber, digest };
+    const mark = await this.store.externalChangeMark();
+    const known = this.#remembered;
+    if (known?.upTo === transactionNumber && known.mark === mark) return known.digest;
+    const digest = await digestOfCopy(
+      blockDigestsOf(this.store.exportRecords(0n, transactionNumber)),
+      transactionNumber,
+    );
+    this.#remembered = { upTo: transactionNumber, digest, mark };
     return digest;
   }
 
+  /** The mark to pass to `remember` for a digest computed from what is read from now on. */
+  changeMark(): Promise<bigint> {
+    return this.store.externalChangeMark();
+  }
+
+  /** A digest of this copy computed elsewhere (the audit that made a checkpoint, read after `mark`). */
+  remember(upTo: bigint, digest: Buffer, mark: bigint): void {
+    this.#remembered = { upTo, digest, mark };
+  }
+
+  /** After a repair of this store: its copy is read again next time. */
+  forget(): void {
+    this.#remembered = undefined;
+  }
+
   /**
-   * The records after `after`, hashed on the way up to `upTo`, continuing the digest remembered at
-   * `after` (or from the start): the digest at `upTo` is remembered when the export passes it.
+   * The block digests of the copy after `after` (what the audit compares copies by), chained on the
+   * way up to `upTo` into the digest of A, continuing the digest remembered at `after` (or from the
+   * start): the digest at `upTo` is remembered when the export passes it.
    */
-  async *digestingExport(after: bigint, upTo: bigint): AsyncGenerator<SignedRecord> {
+  async *digestingBlocks(after: bigint, upTo: bigint): AsyncGenerator<PeerBlock> {
     const start =
       after === 0n
         ? digestZero
@@ -56,22 +84,23 @@ export class CheckpointKeeper {
           ? this.#remembered.digest
           : undefined;
     const digest = start ? new RecordDigest(start) : undefined;
+    const mark = await this.store.externalChangeMark();
     let passed = digest === undefined;
-    for await (const signed of this.store.exportRecords(after)) {
-      if (!passed && signed.record.transactionNumber > upTo) {
-        this.#remembered = { upTo, digest: digest!.value };
+    for await (const entry of blockDigestsOf(this.store.exportRecords(after))) {
+      if (!passed && baseOfBlock(entry.block) > upTo) {
+        this.#remembered = { upTo, digest: digest!.value, mark };
         passed = true;
       }
-      if (!passed) digest!.add(signed);
-      yield signed;
+      if (!passed) digest!.addBlock(entry);
+      yield entry;
     }
-    if (!passed) this.#remembered = { upTo, digest: digest!.value };
+    if (!passed) this.#remembered = { upTo, digest: digest!.value, mark };
   }
 
   /** This device's signature over a checkpoint's header, if its own copy agrees with the digest of A. */
   async sign(header: CheckpointHeader): Promise<Result<Buffer>> {
     const n = header.transactionNumber;
-    const own = this.#remembered?.upTo === n ? this.#remembered.digest : await this.digestUpTo(n);
+    const own = await this.digestUpTo(n);
     if (!own.equals(header.digestA))
       return fail(
         'RecordConflict',

@@ -48,7 +48,7 @@ export interface ExportOptions {
   readonly after: bigint;
   /** Stop at this transaction number (one block fetched by the audit). */
   readonly upTo?: bigint;
-  /** Hash the copy on the way up to the checkpoint the audit may leave. */
+  /** Chain the block digests into the digest of A up to the checkpoint the audit may leave (digests only). */
   readonly digestUpTo?: bigint;
   /** `digests`: one block digest per line instead of the records (audit/blockDigests.ts). */
   readonly form: 'records' | 'digests';
@@ -64,8 +64,11 @@ export function registerExportRoute(
     { schema: { querystring: ExportQuery, hide: true } },
     async (request, reply) => {
       const { after, upTo, digestUpTo, form } = request.query;
-      if (upTo !== undefined && digestUpTo !== undefined)
-        return sendFailure(reply, fail('InvalidInput', 'upTo and digestUpTo do not go together'));
+      if (digestUpTo !== undefined && (upTo !== undefined || form !== 'digests'))
+        return sendFailure(
+          reply,
+          fail('InvalidInput', 'digestUpTo goes with form=digests and without upTo'),
+        );
       const options: ExportOptions = {
         after: BigInt(after ?? '0'),
         ...(upTo === undefined ? {} : { upTo: BigInt(upTo) }),

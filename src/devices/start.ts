@@ -4,7 +4,7 @@
 // the store. A device refuses to start with a configuration, keystore or store it cannot trust.
 
 import { readFileSync } from 'node:fs';
-import { blockDigestLines } from '../audit/blockDigests.js';
+import { blockDigestLines, blockDigestsOf } from '../audit/blockDigests.js';
 import { ContinuousAudit, type OwnStores, type SignedRow } from '../audit/continuous.js';
 import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
@@ -105,15 +105,25 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
 ): CheckpointKeeper {
   const keeper = new CheckpointKeeper(context, store);
   registerExportRoute(server, 'transactions', ({ after, upTo, digestUpTo, form }) => {
-    const records =
+    if (form === 'records') return mapRows(store.exportRecords(after, upTo), recordLine);
+    return blockDigestLines(
       digestUpTo === undefined
-        ? store.exportRecords(after, upTo)
-        : keeper.digestingExport(after, digestUpTo);
-    return form === 'digests' ? blockDigestLines(records) : mapRows(records, recordLine);
+        ? blockDigestsOf(store.exportRecords(after, upTo))
+        : keeper.digestingBlocks(after, digestUpTo),
+    );
   });
   registerExportRoute(server, rowsName, rowLines);
   registerCheckpointRoutes(server, keeper);
   return keeper;
+}
+
+/** A repair changes the copy: its remembered digest is read again next time. */
+async function repairing<T>(keeper: CheckpointKeeper, repair: () => Promise<T>): Promise<T> {
+  try {
+    return await repair();
+  } finally {
+    keeper.forget();
+  }
 }
 
 /** At account and currency: settle holds that outlived holdTimeoutMs by asking transaction. */
@@ -275,7 +285,7 @@ export async function startDevice(
         closers,
       );
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
-        service.repair(batch),
+        repairing(keeper, () => service.repair(batch)),
       );
       closers.push(() => store.close());
       break;
@@ -305,7 +315,7 @@ export async function startDevice(
         closers,
       );
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
-        service.repair(batch),
+        repairing(keeper, () => service.repair(batch)),
       );
       closers.push(() => store.close());
       break;

@@ -37,9 +37,39 @@ export interface SignedRecord {
 }
 
 /** The bytes a record's signature covers (before chaining). */
+// Records are immutable, and an audit encodes each one several times (its identity, its block
+// digest, its signature check): the bytes are computed once per record object and kept as long as
+// the record lives. Callers never change the returned bytes.
+const storedBytes = new WeakMap<TransactionRecord, Buffer>();
+const requestSigningBytes = new WeakMap<TransactionRecord, Buffer>();
+
+/** A record's encoding as stored: every field, its transaction number included. */
+export function recordBytes(record: TransactionRecord): Buffer {
+  let bytes = storedBytes.get(record);
+  if (bytes === undefined) {
+    bytes = storedEncoding(record);
+    storedBytes.set(record, bytes);
+  }
+  return bytes;
+}
+
+/** The same bytes, not kept: for a record read to be encoded once (a device hashing its copy). */
+export function storedEncoding(record: TransactionRecord): Buffer {
+  return encodeRecord(transactionRecordType, { ...record });
+}
+
+/**
+ * What a record's signature covers: its encoding, with transaction number 0 for a request (step 1),
+ * which its requester signs before the number is given.
+ */
 export function signingBytes(record: TransactionRecord): Buffer {
-  const transactionNumber = stepOf(record.transactionType) === 1 ? 0n : record.transactionNumber;
-  return encodeRecord(transactionRecordType, { ...record, transactionNumber });
+  if (stepOf(record.transactionType) !== 1) return recordBytes(record);
+  let bytes = requestSigningBytes.get(record);
+  if (bytes === undefined) {
+    bytes = encodeRecord(transactionRecordType, { ...record, transactionNumber: 0n });
+    requestSigningBytes.set(record, bytes);
+  }
+  return bytes;
 }
 
 export function signRecord(

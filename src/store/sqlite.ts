@@ -7,9 +7,12 @@
 
 import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
-import { encodeRecord } from '../model/encoding.js';
-import { transactionRecordType } from '../model/records.js';
-import { blockSize, type SignedRecord, type TransactionRecord } from '../protocol/records.js';
+import {
+  blockSize,
+  recordBytes,
+  type SignedRecord,
+  type TransactionRecord,
+} from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
 import { exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
 import {
@@ -201,7 +204,7 @@ export function recordFromRow(row: Row): SignedRecord {
 
 /** Same content, compared as canonical bytes (every field, in one order) and signature. */
 function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
-  const bytes = (r: SignedRecord) => encodeRecord(transactionRecordType, { ...r.record });
+  const bytes = (r: SignedRecord) => recordBytes(r.record);
   return a.signature.equals(b.signature) && bytes(a).equals(bytes(b));
 }
 
@@ -238,6 +241,10 @@ class SqliteStore<Tx> implements Store<Tx> {
   async close(): Promise<void> {
     await this.#queue;
     this.db.close();
+  }
+
+  async externalChangeMark(): Promise<bigint> {
+    return BigInt(this.db.pragma('data_version', { simple: true }) as bigint);
   }
 
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {

@@ -154,6 +154,11 @@ export interface Store<Tx> {
    * streamed (constant memory) while the device keeps writing: what the audit reads.
    */
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord>;
+  /**
+   * A mark that changes whenever another connection (another process, a hand edit with a database
+   * tool) commits to this store, and never for this store's own writes (SQLite: data_version).
+   */
+  externalChangeMark(): Promise<bigint>;
 }
 
 export interface AccountStore extends Store<AccountTx> {

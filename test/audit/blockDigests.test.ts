@@ -2,7 +2,12 @@
 // a record that cannot be encoded marks its block unreadable; malformed or disordered lines end
 // the stream.
 import { describe, expect, it } from 'vitest';
-import { blockDigest, blockDigestLines, peerBlocks } from '../../src/audit/blockDigests.js';
+import {
+  blockDigest,
+  blockDigestLines,
+  blockDigestsOf,
+  peerBlocks,
+} from '../../src/audit/blockDigests.js';
 import { StreamFailure } from '../../src/audit/exportLines.js';
 import type { SignedRecord } from '../../src/protocol/records.js';
 
@@ -34,7 +39,7 @@ const record = (transactionNumber: bigint, amount = 500n): SignedRecord => ({
 describe('block digests', () => {
   it("one line per block, equal to the audit's digest of the same records", async () => {
     const records = [record(1n), record(2n), record(7n), record(12n)];
-    const lines = await collect(blockDigestLines(from(records)));
+    const lines = await collect(blockDigestLines(blockDigestsOf(from(records))));
     expect(lines).toHaveLength(2);
     const blocks = await collect(peerBlocks(from(lines), 'account'));
     expect(blocks.map((b) => b.block)).toEqual([0n, 1n]);
@@ -45,7 +50,9 @@ describe('block digests', () => {
 
   it('a record that cannot be encoded makes its block unreadable, not the export', async () => {
     const broken = { ...record(2n), record: { ...record(2n).record, amount: -1n } };
-    const lines = await collect(blockDigestLines(from([record(1n), broken, record(7n)])));
+    const lines = await collect(
+      blockDigestLines(blockDigestsOf(from([record(1n), broken, record(7n)]))),
+    );
     const blocks = await collect(peerBlocks(from(lines), 'account'));
     expect(blocks[0]).toEqual({ block: 0n, digest: undefined });
     expect(blocks[1]!.digest).toEqual(blockDigest([record(7n)]));

@@ -136,6 +136,7 @@ export class AdminService {
       await this.#expectRecordsAfter(after);
       const settled = await this.service.settledUpTo();
       const startedAtMs = BigInt(this.context.environment.nowMs());
+      const ownMark = await this.keeper.changeMark();
       let snapshot: CheckpointBody | undefined;
       const report = await audit(keys, this.#access().open(start.from, settled), {
         onProgress,
@@ -148,6 +149,10 @@ export class AdminService {
       });
       this.#remember(report);
       const made = report.clean && snapshot ? await this.#makeCheckpoint(snapshot) : undefined;
+      // The clean audit found this device's copy equal to A up to the checkpoint, as read after
+      // ownMark: the next audit from it need not read that part again.
+      if (made && snapshot)
+        this.keeper.remember(snapshot.transactionNumber, snapshot.digestA, ownMark);
       return ok({
         ...report,
         ...(start.note ? { note: start.note } : {}),
@@ -320,7 +325,11 @@ export class AdminService {
         };
       },
       repair: async (device, batch) => {
-        if (device === 'transaction') return this.service.repair(batch);
+        if (device === 'transaction') {
+          const repaired = await this.service.repair(batch);
+          this.keeper.forget();
+          return repaired;
+        }
         const toWire = (content: RowContent) =>
           device === 'account'
             ? accountContentToWire(content as AccountRowContent)

@@ -188,50 +188,49 @@ export class TransactionService {
   async #run(request: SignedRecord): Promise<Reply> {
     const remittanceId = request.record.remittanceId;
     // A retry of an operation this process is driving waits for it, then reads what is stored.
-    for (let driving = this.#driving.get(remittanceId); driving; ) {
-      await driving;
-      driving = this.#driving.get(remittanceId);
-    }
+    await this.#driverGone(remittanceId);
     const digest = createHash('sha256')
       .update(signingBytes(request.record))
       .update(request.signature)
       .digest();
-    const claim = this.#claim(remittanceId);
-    try {
+    let answered: Reply | undefined;
+    const reply = await this.#asDriver(remittanceId, async () => {
       const opened = await this.store.transact(async (tx) => this.#open(tx, request, digest));
       if (opened !== 'drive') {
-        claim.settle(undefined);
-        return opened;
+        answered = opened;
+        return undefined;
       }
       crashPoint('S101');
-      const reply = await this.#drive(remittanceId);
-      claim.settle(reply);
-      return reply ?? undecidedReply(remittanceId);
-    } catch (error) {
-      claim.settle(undefined);
-      throw error;
+      return this.#drive(remittanceId);
+    });
+    return answered ?? reply ?? undecidedReply(remittanceId);
+  }
+
+  async #driverGone(remittanceId: string): Promise<void> {
+    for (let driving = this.#driving.get(remittanceId); driving; ) {
+      await driving;
+      driving = this.#driving.get(remittanceId);
     }
   }
 
   /**
-   * Mark an operation as driven by this process (synchronously, before any await), so that the
-   * resumer and a retrying client never drive it at the same time.
+   * Run `work` as the one driver of an operation in this process: the claim is made before `work`
+   * starts (synchronously), so that the resumer, a peer's question and a retrying client never
+   * drive the same operation at once.
    */
-  #claim(remittanceId: string): { settle(reply: Reply | undefined): void } {
+  #asDriver(
+    remittanceId: string,
+    work: () => Promise<Reply | undefined>,
+  ): Promise<Reply | undefined> {
     assert(!this.#driving.has(remittanceId), 'one driver per operation');
-    let resolve!: (reply: Reply | undefined) => void;
+    const driven = Promise.resolve()
+      .then(work)
+      .finally(() => this.#driving.delete(remittanceId));
     this.#driving.set(
       remittanceId,
-      new Promise<Reply | undefined>((r) => {
-        resolve = r;
-      }),
+      driven.catch(() => undefined),
     );
-    return {
-      settle: (reply) => {
-        this.#driving.delete(remittanceId);
-        resolve(reply);
-      },
-    };
+    return driven;
   }
 
   /**
@@ -319,8 +318,8 @@ export class TransactionService {
 
   /**
    * Resume what a crash or an unreachable device left behind: drive every open operation no one
-   * is driving, and send every settlement a peer has not acknowledged. Called by the resumer
-   * (./resumer.ts) at start and then periodically; does nothing in maintenance.
+   * is driving, and send every settlement a peer has not acknowledged. Run at start and then every
+   * resumeIntervalMs (devices/start.ts); does nothing in maintenance.
    */
   async resumePending(): Promise<{ open: number; unsettled: number }> {
     if (this.#maintenance) return { open: 0, unsettled: 0 };
@@ -330,13 +329,7 @@ export class TransactionService {
       for (const remittanceId of open) {
         if (this.#maintenance) break;
         if (this.#driving.has(remittanceId)) continue;
-        const claim = this.#claim(remittanceId);
-        try {
-          claim.settle(await this.#drive(remittanceId));
-        } catch (error) {
-          claim.settle(undefined);
-          throw error;
-        }
+        await this.#asDriver(remittanceId, () => this.#drive(remittanceId));
       }
       const unsettled = await this.store.transact((tx) =>
         tx.unsettledOperations(resumeBatchSizeMax),
@@ -367,17 +360,8 @@ export class TransactionService {
     const operation = await this.store.transact((tx) => tx.operation(remittanceId));
     if (!operation) return fail('NotFound', `no operation ${remittanceId} is stored here`);
     if (operation.state === 'open' && !this.#maintenance) {
-      for (let driving = this.#driving.get(remittanceId); driving; ) {
-        await driving;
-        driving = this.#driving.get(remittanceId);
-      }
-      const claim = this.#claim(remittanceId);
-      try {
-        claim.settle(await this.#drive(remittanceId));
-      } catch (error) {
-        claim.settle(undefined);
-        throw error;
-      }
+      await this.#driverGone(remittanceId);
+      await this.#asDriver(remittanceId, () => this.#drive(remittanceId));
     }
     const records = await this.recordsOfOperation(remittanceId);
     return stepOfLast(records) === 6
