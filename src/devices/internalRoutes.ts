@@ -42,16 +42,20 @@ export interface ExchangeService {
   settle(records: readonly SignedRecord[]): Promise<Result<undefined>>;
 }
 
-export function registerInternalRoutes(
+/**
+ * Every request under /internal/ must carry the envelope signature of one of `senderKeyNumbers`,
+ * checked on the raw bytes before the body is validated.
+ */
+export function requireEnvelope(
   server: HttpServer,
   context: DeviceContext,
-  service: ExchangeService,
+  senderKeyNumbers: readonly number[],
 ): void {
   server.addHook('preValidation', async (request, reply) => {
     if (!request.url.startsWith('/internal/')) return;
     const refused = verifyEnvelope(
       context.signatures,
-      [context.deviceKeys.transaction],
+      senderKeyNumbers,
       request.headers['triledger-signature'] as string | undefined,
       { method: request.method, path: request.url, body: request.rawBody ?? Buffer.alloc(0) },
       context.environment.nowMs(),
@@ -59,6 +63,14 @@ export function registerInternalRoutes(
     );
     if (refused) return sendFailure(reply, refused);
   });
+}
+
+export function registerInternalRoutes(
+  server: HttpServer,
+  context: DeviceContext,
+  service: ExchangeService,
+): void {
+  requireEnvelope(server, context, [context.deviceKeys.transaction]);
 
   server.post(
     '/internal/v1/exchange',

@@ -179,27 +179,29 @@ function optionalText(value: unknown): string | undefined {
   return value === null || value === undefined ? undefined : (value as string);
 }
 
+/** A stored row as a record; a NULL column is an absent field. Read for every record an audit checks. */
 export function recordFromRow(row: Row): SignedRecord {
-  const record: TransactionRecord = {
+  const record: { -readonly [K in keyof TransactionRecord]: TransactionRecord[K] } = {
     transactionNumber: row['transaction_number'] as bigint,
     remittanceId: row['remittance_id'] as string,
     transactionType: row['transaction_type'] as TransactionType,
     dateTime: row['date_time'] as bigint,
     signerKeyNumber: Number(row['signer_key_number']),
   };
-  const optional = {
-    sourceAccount: optionalBigint(row['source_account']),
-    destinationAccount: optionalBigint(row['destination_account']),
-    amount: optionalBigint(row['amount']),
-    currencyType: optionalText(row['currency_type']),
-    outcome: optionalText(row['outcome']),
-    detail: optionalText(row['detail']),
-  };
-  const present = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
-  return {
-    record: { ...record, ...present },
-    signature: Buffer.from(row['signature'] as Uint8Array),
-  };
+  const sourceAccount = optionalBigint(row['source_account']);
+  if (sourceAccount !== undefined) record.sourceAccount = sourceAccount;
+  const destinationAccount = optionalBigint(row['destination_account']);
+  if (destinationAccount !== undefined) record.destinationAccount = destinationAccount;
+  const amount = optionalBigint(row['amount']);
+  if (amount !== undefined) record.amount = amount;
+  const currencyType = optionalText(row['currency_type']);
+  if (currencyType !== undefined) record.currencyType = currencyType;
+  const outcome = optionalText(row['outcome']);
+  if (outcome !== undefined) record.outcome = outcome;
+  const detail = optionalText(row['detail']);
+  if (detail !== undefined) record.detail = detail;
+  const signature = row['signature'] as Uint8Array;
+  return { record, signature: Buffer.isBuffer(signature) ? signature : Buffer.from(signature) };
 }
 
 /** Same content, compared as canonical bytes (every field, in one order) and signature. */

@@ -28,7 +28,7 @@ import type { FaultStep } from '../../src/devices/faultHooks.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { binPath } from '../cli/run.js';
-import { DeviceProcess, editJson, freePorts, sleep } from '../helpers/devices.js';
+import { DeviceProcess, editJson, freePorts, shortTimeLimits, sleep } from '../helpers/devices.js';
 import { FaultProxy, noFaults } from './proxy.js';
 
 export interface FaultRunOptions {
@@ -88,22 +88,14 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
     account: new FaultProxy(portBase + 3, portBase + 1),
     currency: new FaultProxy(portBase + 4, portBase + 2),
   };
-  for (const device of ['transaction', 'account', 'currency'] as const)
-    editJson(join(dir, `${device}.json`), (config) => {
-      if (device === 'transaction')
-        config['peers'] = {
-          account: `http://127.0.0.1:${portBase + 3}`,
-          currency: `http://127.0.0.1:${portBase + 4}`,
-        };
-      config['protocol'] = {
-        ...(config['protocol'] as object),
-        operationTimeoutMs: 2_000,
-        holdTimeoutMs: 4_000,
-      };
-      config['resumeIntervalMs'] = 200;
-      config['continuousAuditIntervalMs'] = 0;
-      config['logLevel'] = 'fatal';
-    });
+  editJson(join(dir, 'transaction.json'), (config) => {
+    config['peers'] = {
+      account: `http://127.0.0.1:${portBase + 3}`,
+      currency: `http://127.0.0.1:${portBase + 4}`,
+    };
+  });
+  shortTimeLimits(dir, { operationTimeoutMs: 2_000, holdTimeoutMs: 4_000, resumeIntervalMs: 200 });
+
   await Promise.all(Object.values(proxies).map((proxy) => proxy.listen()));
   const devices = {
     transaction: new DeviceProcess('transaction', dir),

@@ -19,6 +19,8 @@ export class DeviceProcess {
   crashPlan: string | undefined;
   /** Called when the process died without being asked to stop. */
   onDeath: (signal: NodeJS.Signals | null) => void = () => {};
+  /** The last lines the process wrote (logs), to show when a test fails. */
+  output = '';
 
   constructor(
     readonly device: DeviceName,
@@ -36,18 +38,19 @@ export class DeviceProcess {
       },
     );
     this.child = child;
-    let output = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4000);
-    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-8000);
+    };
+    child.stderr!.on('data', keep);
     let listening = false;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`${this.device} did not start:\n${output}`)),
+        () => reject(new Error(`${this.device} did not start:\n${this.output}`)),
         deviceStartMsMax,
       );
       const lines = createInterface({ input: child.stdout! });
       lines.on('line', (line) => {
+        keep(Buffer.from(`${line}\n`));
         if (line.includes(' listening on ')) {
           listening = true;
           clearTimeout(timer);
@@ -61,7 +64,9 @@ export class DeviceProcess {
         // A step crash can come before the device listens (while it resumes what was cut off).
         if (!listening && signal !== 'SIGKILL')
           reject(
-            new Error(`${this.device} exited (${code ?? signal}) before it listened:\n${output}`),
+            new Error(
+              `${this.device} exited (${code ?? signal}) before it listened:\n${this.output}`,
+            ),
           );
         resolve();
         if (current && (listening || signal === 'SIGKILL')) this.onDeath(signal);
@@ -99,4 +104,25 @@ export function editJson(path: string, change: (json: Record<string, unknown>) =
   const json = JSON.parse(readFileSync(path, 'utf8'));
   change(json);
   writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+/**
+ * Short time limits for a test deployment, so that undecided operations and old holds are dealt
+ * with within the test; the continuous audit off and the logs quiet.
+ */
+export function shortTimeLimits(
+  dir: string,
+  limits: { operationTimeoutMs: number; holdTimeoutMs: number; resumeIntervalMs: number },
+): void {
+  for (const device of ['transaction', 'account', 'currency'] as const)
+    editJson(join(dir, `${device}.json`), (config) => {
+      config['protocol'] = {
+        ...(config['protocol'] as object),
+        operationTimeoutMs: limits.operationTimeoutMs,
+        holdTimeoutMs: limits.holdTimeoutMs,
+      };
+      config['resumeIntervalMs'] = limits.resumeIntervalMs;
+      config['continuousAuditIntervalMs'] = 0;
+      config['logLevel'] = 'error';
+    });
 }

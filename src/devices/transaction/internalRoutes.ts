@@ -3,11 +3,10 @@
 // Every request must carry the envelope signature of the account or currency device.
 
 import Type from 'typebox';
-import { verifyEnvelope } from '../../protocol/envelope.js';
 import { RequestId, recordToWire } from '../../protocol/wire.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
-import { envelopeSkewMsMax } from '../internalRoutes.js';
+import { requireEnvelope } from '../internalRoutes.js';
 import type { TransactionService } from './service.js';
 
 const OutcomeBody = Type.Object({ remittanceId: RequestId }, { additionalProperties: false });
@@ -17,18 +16,7 @@ export function registerTransactionInternalRoutes(
   context: DeviceContext,
   service: TransactionService,
 ): void {
-  server.addHook('preValidation', async (request, reply) => {
-    if (!request.url.startsWith('/internal/')) return;
-    const refused = verifyEnvelope(
-      context.signatures,
-      [context.deviceKeys.account, context.deviceKeys.currency],
-      request.headers['triledger-signature'] as string | undefined,
-      { method: request.method, path: request.url, body: request.rawBody ?? Buffer.alloc(0) },
-      context.environment.nowMs(),
-      envelopeSkewMsMax,
-    );
-    if (refused) return sendFailure(reply, refused);
-  });
+  requireEnvelope(server, context, [context.deviceKeys.account, context.deviceKeys.currency]);
 
   server.post(
     '/internal/v1/outcome',

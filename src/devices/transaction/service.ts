@@ -187,14 +187,13 @@ export class TransactionService {
 
   async #run(request: SignedRecord): Promise<Reply> {
     const remittanceId = request.record.remittanceId;
-    // A retry of an operation this process is driving waits for it, then reads what is stored.
-    await this.#driverGone(remittanceId);
     const digest = createHash('sha256')
       .update(signingBytes(request.record))
       .update(request.signature)
       .digest();
+    // A retry of an operation this process is driving waits for it, then reads what is stored.
     let answered: Reply | undefined;
-    const reply = await this.#asDriver(remittanceId, async () => {
+    const reply = await this.#driveAlone(remittanceId, async () => {
       const opened = await this.store.transact(async (tx) => this.#open(tx, request, digest));
       if (opened !== 'drive') {
         answered = opened;
@@ -206,11 +205,19 @@ export class TransactionService {
     return answered ?? reply ?? undecidedReply(remittanceId);
   }
 
-  async #driverGone(remittanceId: string): Promise<void> {
+  /**
+   * Wait until no one drives the operation in this process, then drive it: the last check and the
+   * claim happen with no await between them, so two waiters never both claim.
+   */
+  async #driveAlone(
+    remittanceId: string,
+    work: () => Promise<Reply | undefined>,
+  ): Promise<Reply | undefined> {
     for (let driving = this.#driving.get(remittanceId); driving; ) {
       await driving;
       driving = this.#driving.get(remittanceId);
     }
+    return this.#asDriver(remittanceId, work);
   }
 
   /**
@@ -359,10 +366,8 @@ export class TransactionService {
   async outcomeOf(remittanceId: string): Promise<Result<SignedRecord[]>> {
     const operation = await this.store.transact((tx) => tx.operation(remittanceId));
     if (!operation) return fail('NotFound', `no operation ${remittanceId} is stored here`);
-    if (operation.state === 'open' && !this.#maintenance) {
-      await this.#driverGone(remittanceId);
-      await this.#asDriver(remittanceId, () => this.#drive(remittanceId));
-    }
+    if (operation.state === 'open' && !this.#maintenance)
+      await this.#driveAlone(remittanceId, () => this.#drive(remittanceId));
     const records = await this.recordsOfOperation(remittanceId);
     return stepOfLast(records) === 6
       ? ok(records)
@@ -581,7 +586,9 @@ export class TransactionService {
         { bit: settledAtCurrency, client: this.peers.currency },
       ].filter(({ bit }) => (settled & bit) === 0);
       const answers = await Promise.all(
-        peers.map(({ client }) => client.post('/internal/v1/settle', body)),
+        peers.map(({ client }) =>
+          client.postRetrying('/internal/v1/settle', body, requestRetryPolicy),
+        ),
       );
       let acknowledged = 0;
       answers.forEach((answer, index) => {
