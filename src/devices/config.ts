@@ -1,7 +1,7 @@
 // A device's configuration file (JSON), validated once at start with zod.
 //
 // Relative paths are resolved against the file's own directory, so a deployment folder can move.
-// See docs/deploy-local.md for every field.
+// See docs/running.md for every field.
 
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
