@@ -2,14 +2,15 @@
 // change to any of the five stores (A at each device, B, C) and says what is correct.
 //
 // A: the three copies are read as streams sorted by transaction number and taken one block of six
-// numbers (one operation) at a time, so memory does not grow with the log. A copy's block is valid
-// when every signature and chain link verifies, every signer fits its step, and every record sits at
-// its step's number. The correct block is the valid one: a validly signed record is never dropped
-// (a valid prefix loses to the complete valid version), and an invalid one is never made valid.
-// When no copy is valid, or validly signed versions conflict with no majority, the block is
-// unrecoverable and reported as such. Every copy is then compared with the correct block, record by
-// record: deleted, inserted, modified, reordered (a record of another number of the operation),
-// signature changed.
+// numbers (one operation) at a time, so memory does not grow with the log. The peers' copies come
+// as block digests (./blockDigests.ts): a block equal to the own one is taken as it, any other is
+// fetched and decided like the rest. A copy's block is valid when every signature and chain link
+// verifies, every signer fits its step, and every record sits at its step's number. The correct
+// block is the valid one: a validly signed record is never dropped (a valid prefix loses to the
+// complete valid version), and an invalid one is never made valid. When no copy is valid, or
+// validly signed versions conflict with no majority, the block is unrecoverable and reported as
+// such. Every copy is then compared with the correct block, record by record: deleted, inserted,
+// modified, reordered (a record of another number of the operation), signature changed.
 // B and C: the correct A is replayed (./replay.ts) and every row is compared with the replay and its
 // row signature checked: a row that verifies but disagrees with A is found too.
 
