@@ -116,6 +116,19 @@ async function until(condition: () => Promise<boolean> | boolean, what: string):
   }
 }
 
+/** The test's remittance: `amount` from sender to receiver, signed with this id and time. */
+function remit(requestId: string, atMs: bigint): Promise<OperationResult | OperationRefusal> {
+  return client.remit({
+    sourceAccount: sender,
+    destinationAccount: receiver,
+    amount,
+    currencyType: 'JPY',
+    keyNumber: accountKeyNumberBase + Number(sender),
+    requestId,
+    atMs,
+  });
+}
+
 /** Send the same signed remittance until the answer is definitive, as a careful user would. */
 async function remitUntilDefinitive(
   requestId: string,
@@ -123,15 +136,7 @@ async function remitUntilDefinitive(
 ): Promise<OperationResult | OperationRefusal> {
   const deadline = Date.now() + waitMsMax;
   for (;;) {
-    const answer = await client.remit({
-      sourceAccount: sender,
-      destinationAccount: receiver,
-      amount,
-      currencyType: 'JPY',
-      keyNumber: accountKeyNumberBase + Number(sender),
-      requestId,
-      atMs,
-    });
+    const answer = await remit(requestId, atMs);
     if (answer.ok || !['PeerUnavailable', 'RequestInProgress'].includes(answer.code)) return answer;
     if (Date.now() > deadline) return answer;
     await sleep(50);
@@ -247,15 +252,7 @@ describe('a device is unreachable past operationTimeoutMs', () => {
     await devices.currency.stop();
     const requestId = `expired-${Date.now()}`;
     const atMs = BigInt(Date.now());
-    const first = await client.remit({
-      sourceAccount: sender,
-      destinationAccount: receiver,
-      amount,
-      currencyType: 'JPY',
-      keyNumber: accountKeyNumberBase + Number(sender),
-      requestId,
-      atMs,
-    });
+    const first = await remit(requestId, atMs);
     expect(first.ok ? 'ok' : first.code).toBe('PeerUnavailable');
     expect(balances().held).toBe(amount);
     expect((await health())?.open).toBe(1);
