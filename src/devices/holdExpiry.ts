@@ -69,6 +69,9 @@ export class HoldExpiry {
     if (!answer.ok) return answer;
     const wire = (answer.value as { records?: WireRecord[] }).records;
     if (!Array.isArray(wire)) return fail('PeerUnavailable', 'transaction answered no records');
-    return recordsFromWire(wire);
+    const records = recordsFromWire(wire);
+    if (records.ok && records.value.some((r) => r.record.remittanceId !== remittanceId))
+      return fail('PeerUnavailable', `transaction answered records of another operation`);
+    return records;
   }
 }

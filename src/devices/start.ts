@@ -248,9 +248,7 @@ export async function startDevice(
       // After a crash: finish or cleanly end what was in flight, resend what a peer missed.
       background = new PeriodicTask(
         'resuming operations',
-        async () => {
-          await service.resumePending();
-        },
+        () => service.resumePending(),
         (level, message) => server.log[level](message),
       );
       closers.push(

@@ -54,6 +54,18 @@ async function startCopy(
   return startDeployment({ dir, env });
 }
 
+/** A remittance of the demo deployment: `amount` JPY from account 1 to account 2, signed by 1. */
+const demoRemittance = (amount: bigint) => ({
+  sourceAccount: 1n,
+  destinationAccount: 2n,
+  amount,
+  currencyType: 'JPY',
+  keyNumber: accountKeyNumberBase + 1,
+});
+
+const remitFromFirstAccount = (deployment: TestDeployment, amount: bigint) =>
+  deployment.client(deployment.wallet(1n)).remit(demoRemittance(amount));
+
 const run = (deployment: TestDeployment, ...args: string[]) =>
   triledger([...args, '--data', deployment.dir, '--json'], { cwd: deployment.dir });
 
@@ -306,13 +318,7 @@ describe('signed checkpoints', () => {
           readRow<{ n: bigint }>(deployment.dir, device, 'SELECT count(*) AS n FROM checkpoints').n,
         ).toBe(1n);
 
-      const sent = await deployment.client(deployment.wallet(1n)).remit({
-        sourceAccount: 1n,
-        destinationAccount: 2n,
-        amount: 7n,
-        currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + 1,
-      });
+      const sent = await remitFromFirstAccount(deployment, 7n);
       expect(sent.ok).toBe(true);
       const second = audit();
       expect(second.report).toMatchObject({
@@ -395,13 +401,7 @@ describe('the continuous audit', () => {
         expect(
           (await settled(port, (h) => h.continuousAudit?.checkedUpTo === '48')).continuousAudit,
         ).toMatchObject({ clean: true });
-      const sent = await deployment.client(deployment.wallet(1n)).remit({
-        sourceAccount: 1n,
-        destinationAccount: 2n,
-        amount: 7n,
-        currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + 1,
-      });
+      const sent = await remitFromFirstAccount(deployment, 7n);
       expect(sent.ok).toBe(true);
       for (const port of ports) await settled(port, (h) => h.continuousAudit?.checkedUpTo === '54');
       tamper(deployment.dir, 'account', [
@@ -439,13 +439,7 @@ describe('operating the audit', () => {
       expect(((await balance.json()) as { error: { code: string } }).error.code).toBe(
         'Maintenance',
       );
-      const refused = await deployment.client(deployment.wallet(1n)).remit({
-        sourceAccount: 1n,
-        destinationAccount: 2n,
-        amount: 1n,
-        currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + 1,
-      });
+      const refused = await remitFromFirstAccount(deployment, 1n);
       expect(refused.ok).toBe(false);
       const second = await operator.audit();
       expect(second.ok || second.code).toBe('AuditInProgress');
@@ -456,13 +450,7 @@ describe('operating the audit', () => {
         lastAudit: { clean: boolean };
       };
       expect(health2).toMatchObject({ status: 'ok', lastAudit: { clean: true } });
-      const resumed = await deployment.client(deployment.wallet(1n)).remit({
-        sourceAccount: 1n,
-        destinationAccount: 2n,
-        amount: 1n,
-        currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + 1,
-      });
+      const resumed = await remitFromFirstAccount(deployment, 1n);
       expect(resumed.ok).toBe(true);
     } finally {
       await deployment.stop();
@@ -482,13 +470,7 @@ describe('operating the audit', () => {
       const traffic = (async () => {
         let sent = 0;
         while (sending || sent < 5) {
-          const result = await wallet.remit({
-            sourceAccount: 1n,
-            destinationAccount: 2n,
-            amount: 1n,
-            currencyType: 'JPY',
-            keyNumber: accountKeyNumberBase + 1,
-          });
+          const result = await wallet.remit(demoRemittance(1n));
           expect(result.ok).toBe(true);
           sent += 1;
         }

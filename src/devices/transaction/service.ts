@@ -328,8 +328,8 @@ export class TransactionService {
    * is driving, and send every settlement a peer has not acknowledged. Run at start and then every
    * resumeIntervalMs (devices/start.ts); does nothing in maintenance.
    */
-  async resumePending(): Promise<{ open: number; unsettled: number }> {
-    if (this.#maintenance) return { open: 0, unsettled: 0 };
+  async resumePending(): Promise<void> {
+    if (this.#maintenance) return;
     this.#operationsActive += 1;
     try {
       const open = await this.store.transact((tx) => tx.openOperations(resumeBatchSizeMax));
@@ -349,7 +349,6 @@ export class TransactionService {
         const records = await this.recordsOfOperation(remittanceId);
         await this.#settle(remittanceId, records, settled);
       }
-      return await this.store.transact((tx) => tx.pendingCounts());
     } finally {
       this.#operationsActive -= 1;
     }
