@@ -3,9 +3,11 @@
 // Prints one line when it listens ("triledger DEVICE device listening on URL"), then serves until
 // SIGINT or SIGTERM, when it stops accepting, finishes what is in flight and closes its store.
 
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadDeviceConfig } from '../devices/config.js';
 import { startDevice } from '../devices/start.js';
+import { storeSpecPattern } from '../store/open.js';
 import { expectOk, usageError } from './output.js';
 
 export function registerDeviceCommand(program: Command): void {
@@ -15,8 +17,20 @@ export function registerDeviceCommand(program: Command): void {
     .argument('<device>', 'transaction, account or currency')
     .requiredOption('--config <file>', 'the device configuration (JSON)')
     .option('--port <port>', 'listen on this port instead of the configured one (0: any free port)')
-    .action(async (device: string, options: { config: string; port?: string }) => {
-      const config = expectOk(loadDeviceConfig(options.config));
+    .option('--store <store>', 'sqlite:PATH or postgres://… instead of the configured store')
+    .action(async (device: string, options: { config: string; port?: string; store?: string }) => {
+      const loaded = expectOk(loadDeviceConfig(options.config));
+      if (options.store !== undefined && !storeSpecPattern.test(options.store))
+        throw usageError('--store must be sqlite:PATH or a postgres:// URL');
+      const config =
+        options.store === undefined
+          ? loaded
+          : {
+              ...loaded,
+              store: options.store.startsWith('sqlite:')
+                ? `sqlite:${resolve(options.store.slice(7))}`
+                : options.store,
+            };
       if (config.device !== device)
         throw usageError(`${options.config} configures the ${config.device} device, not ${device}`);
       if (options.port !== undefined && !/^[0-9]{1,5}$/.test(options.port))

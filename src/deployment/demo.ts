@@ -22,6 +22,7 @@ import type { Environment } from '../model/environment.js';
 import { SignatureDevice } from '../signature/device.js';
 import type { Algorithm, Authority } from '../signature/keys.js';
 import { createKeystoreFile, loadKeystoreFile } from '../signature/keystoreFile.js';
+import { deviceStoreSpec } from '../store/open.js';
 
 export type Scheme = 'hmac' | 'ed25519';
 export type DeviceName = 'transaction' | 'account' | 'currency';
@@ -36,6 +37,11 @@ export interface DemoOptions {
   readonly mode: 'confirm' | 'update';
   readonly portBase: number;
   readonly host: string;
+  /**
+   * Where the devices keep their stores: absent for SQLite files in the deployment folder, or a
+   * postgres:// URL, where each device gets its own schema (store/open.ts, deviceStoreSpec).
+   */
+  readonly store?: string;
 }
 
 export function portOf(device: DeviceName, portBase: number): number {
@@ -117,7 +123,7 @@ export function createDeployment(
       device,
       host: options.host,
       port: portOf(device, options.portBase),
-      store: `sqlite:${device}.sqlite`,
+      store: deviceStoreSpec(options.store ?? `sqlite:${device}.sqlite`, device),
       keystore,
       passphraseFile: 'passphrase',
       signingKeyNumber: deviceKeyNumbers[device],

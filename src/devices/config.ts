@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { fail, ok, type Result } from '../model/errors.js';
+import { parseStoreLocation, storeSpecPattern } from '../store/open.js';
 
 const keyNumber = z
   .number()
@@ -18,7 +19,8 @@ export const deviceConfigSchema = z.strictObject({
   device: z.enum(['transaction', 'account', 'currency']),
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65_535),
-  store: z.string().regex(/^sqlite:.+/, 'store must be sqlite:PATH'),
+  /** `sqlite:PATH` (relative to this file) or `postgres://…[?schema=NAME]` (store/open.ts). */
+  store: z.string().regex(storeSpecPattern, 'store must be sqlite:PATH or postgres://…'),
   keystore: z.string(),
   passphraseFile: z.string().optional(),
   signingKeyNumber: keyNumber,
@@ -107,10 +109,15 @@ export function loadDeviceConfig(path: string): Result<DeviceConfig> {
       'InvalidInput',
       `${path}: protocol.holdTimeoutMs must be longer than protocol.operationTimeoutMs`,
     );
+  const location = parseStoreLocation(config.store, config.device);
+  if (!location.ok) return fail('InvalidInput', `${path}: ${location.message}`);
   const base = dirname(resolve(path));
   return ok({
     ...config,
-    store: `sqlite:${resolve(base, config.store.slice('sqlite:'.length))}`,
+    store:
+      location.value.backend === 'sqlite'
+        ? `sqlite:${resolve(base, location.value.path)}`
+        : config.store,
     keystore: resolve(base, config.keystore),
     ...(config.passphraseFile === undefined
       ? {}

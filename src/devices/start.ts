@@ -20,8 +20,22 @@ import {
 } from '../protocol/rowWire.js';
 import type { SignatureDevice } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
-import { openAccountStore, openCurrencyStore, openTransactionStore } from '../store/sqlite.js';
-import type { HoldingTx, LedgerTx, Store } from '../store/types.js';
+import {
+  describeStore,
+  openAccountStoreAt,
+  openCurrencyStoreAt,
+  openTransactionStoreAt,
+  parseStoreLocation,
+  type StoreLocation,
+} from '../store/open.js';
+import type {
+  AccountStore,
+  CurrencyStore,
+  HoldingTx,
+  LedgerTx,
+  Store,
+  TransactionTx,
+} from '../store/types.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
 import { CheckpointKeeper } from './checkpoints.js';
@@ -163,6 +177,33 @@ function holdExpiryTask(
   );
 }
 
+type OwnStore =
+  | { readonly device: 'transaction'; readonly store: Store<TransactionTx> }
+  | { readonly device: 'account'; readonly store: AccountStore }
+  | { readonly device: 'currency'; readonly store: CurrencyStore };
+
+/** Open (and migrate) the device's own store; a database that cannot be reached is a failure. */
+async function openOwnStore(
+  device: DeviceConfig['device'],
+  location: StoreLocation,
+): Promise<Result<OwnStore>> {
+  try {
+    switch (device) {
+      case 'transaction':
+        return ok({ device, store: await openTransactionStoreAt(location) });
+      case 'account':
+        return ok({ device, store: await openAccountStoreAt(location) });
+      case 'currency':
+        return ok({ device, store: await openCurrencyStoreAt(location) });
+    }
+  } catch (error) {
+    return fail(
+      'StoreUnavailable',
+      `cannot open the store ${describeStore(location)}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
 async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
   for await (const row of rows) yield map(row);
 }
@@ -194,7 +235,10 @@ export async function startDevice(
     context.deviceKeys[config.device] === config.signingKeyNumber,
     'a device signs with the key the deployment knows it by',
   );
-  const storePath = config.store.slice('sqlite:'.length);
+  const storeLocation = parseStoreLocation(config.store, config.device);
+  if (!storeLocation.ok) return storeLocation;
+  const opened = await openOwnStore(config.device, storeLocation.value);
+  if (!opened.ok) return opened;
   const server = createHttpServer({
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
     logLevel: config.logLevel,
@@ -209,14 +253,14 @@ export async function startDevice(
   let continuous: ContinuousAudit | undefined;
   let background: PeriodicTask | undefined;
   const health = () => (continuous?.last ? { continuousAudit: continuous.last } : {});
-  switch (config.device) {
+  switch (opened.value.device) {
     case 'transaction': {
       const peersConfig = config.peers;
       assert(
         peersConfig?.account && peersConfig.currency,
         'the transaction device has peers (checked when the config loaded)',
       );
-      const store = openTransactionStore(storePath);
+      const store = opened.value.store;
       const peers = {
         account: new PeerClient('account', peersConfig.account, context),
         currency: new PeerClient('currency', peersConfig.currency, context),
@@ -259,7 +303,7 @@ export async function startDevice(
       break;
     }
     case 'account': {
-      const store = openAccountStore(storePath);
+      const store = opened.value.store;
       const service = new AccountService(context, store);
       await service.loadAccountKeys();
       const keeper = registerAuditedStoreRoutes(server, context, store, 'accounts', () =>
@@ -289,7 +333,7 @@ export async function startDevice(
       break;
     }
     case 'currency': {
-      const store = openCurrencyStore(storePath);
+      const store = opened.value.store;
       const service = new CurrencyService(context, store);
       await service.loadAccountKeys();
       const keeper = registerAuditedStoreRoutes(server, context, store, 'units', () =>

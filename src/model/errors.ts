@@ -100,6 +100,16 @@ export const errorCatalogue = {
     description:
       'A device the operation needs did not answer in time; retry with the same request id.',
   },
+  StoreUnavailable: {
+    httpStatus: 503,
+    description:
+      "The device's database cannot be opened or reached, or holds another device's store (operator configuration or a database outage, never a user error).",
+  },
+  ArchiveInvalid: {
+    httpStatus: 422,
+    description:
+      'The export archive is damaged, altered, truncated or not an export archive of this format; nothing was written.',
+  },
   UnknownKey: {
     httpStatus: 404,
     description: 'No key with this number is in the keystore.',

@@ -7,22 +7,24 @@
 
 import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
+import { blockSize, type SignedRecord } from '../protocol/records.js';
 import {
-  blockSize,
-  recordBytes,
-  type SignedRecord,
-  type TransactionRecord,
-} from '../protocol/records.js';
-import type { TransactionType } from '../protocol/transactionTypes.js';
+  accountFromRow,
+  isFailure,
+  keyFromRow,
+  quarantineJson,
+  type Row,
+  recordFromRow,
+  sameRecord,
+  unitFromRow,
+} from './rows.js';
 import { exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
 import {
-  type AccountKeyRow,
-  type AccountRow,
   type AccountStore,
   type AccountTx,
-  type CurrencyRow,
   type CurrencyStore,
   type CurrencyTx,
+  type DeviceKind,
   type HoldRow,
   type LedgerTx,
   type OperationRow,
@@ -31,8 +33,6 @@ import {
   type TransactionTx,
   type UnitPlanRow,
 } from './types.js';
-
-export type DeviceKind = 'transaction' | 'account' | 'currency';
 
 const ledgerSchema = `
 CREATE TABLE IF NOT EXISTS transactions (
@@ -136,8 +136,6 @@ const migrations: Record<DeviceKind, readonly string[]> = {
   currency: [schemas.currency, quarantineSchema, checkpointSchema],
 };
 
-type Row = Record<string, unknown>;
-
 export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Database {
   const db = new Database(path);
   db.defaultSafeIntegers(true);
@@ -169,49 +167,6 @@ export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Dat
     })();
   });
   return db;
-}
-
-function optionalBigint(value: unknown): bigint | undefined {
-  return value === null || value === undefined ? undefined : (value as bigint);
-}
-
-function optionalText(value: unknown): string | undefined {
-  return value === null || value === undefined ? undefined : (value as string);
-}
-
-/** A stored row as a record; a NULL column is an absent field. Read for every record an audit checks. */
-export function recordFromRow(row: Row): SignedRecord {
-  const record: { -readonly [K in keyof TransactionRecord]: TransactionRecord[K] } = {
-    transactionNumber: row['transaction_number'] as bigint,
-    remittanceId: row['remittance_id'] as string,
-    transactionType: row['transaction_type'] as TransactionType,
-    dateTime: row['date_time'] as bigint,
-    signerKeyNumber: Number(row['signer_key_number']),
-  };
-  const sourceAccount = optionalBigint(row['source_account']);
-  if (sourceAccount !== undefined) record.sourceAccount = sourceAccount;
-  const destinationAccount = optionalBigint(row['destination_account']);
-  if (destinationAccount !== undefined) record.destinationAccount = destinationAccount;
-  const amount = optionalBigint(row['amount']);
-  if (amount !== undefined) record.amount = amount;
-  const currencyType = optionalText(row['currency_type']);
-  if (currencyType !== undefined) record.currencyType = currencyType;
-  const outcome = optionalText(row['outcome']);
-  if (outcome !== undefined) record.outcome = outcome;
-  const detail = optionalText(row['detail']);
-  if (detail !== undefined) record.detail = detail;
-  const signature = row['signature'] as Uint8Array;
-  return { record, signature: Buffer.isBuffer(signature) ? signature : Buffer.from(signature) };
-}
-
-/** Same content, compared as canonical bytes (every field, in one order) and signature. */
-function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
-  const bytes = (r: SignedRecord) => recordBytes(r.record);
-  return a.signature.equals(b.signature) && bytes(a).equals(bytes(b));
-}
-
-function isFailure(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
 }
 
 /** One serialized transaction at a time over a single connection. */
@@ -252,16 +207,6 @@ class SqliteStore<Tx> implements Store<Tx> {
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
     return exportRecords(this.db.name, afterNumber, upToNumber);
   }
-}
-
-/** A row as JSON for the quarantine table: integers as decimal strings, bytes as hex. */
-function quarantineJson(row: object): string {
-  return JSON.stringify(row, (_key, value: unknown) => {
-    if (typeof value === 'bigint') return value.toString();
-    if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer')
-      return Buffer.from((value as { data: number[] }).data).toString('hex');
-    return value;
-  });
 }
 
 function quarantiner(db: Database.Database, table: string, keyColumn: string) {
@@ -310,15 +255,6 @@ function ledgerTx(db: Database.Database): LedgerTx {
   const newestCheckpoints = db.prepare(
     'SELECT checkpoint_json FROM checkpoints ORDER BY transaction_number DESC LIMIT ?',
   );
-  const keyFromRow = (row: Row): AccountKeyRow => {
-    const publicKey = row['public_key'] as Uint8Array | null;
-    return {
-      accountNumber: row['account_number'] as bigint,
-      keyNumber: Number(row['key_number']),
-      algorithm: row['algorithm'] as AccountKeyRow['algorithm'],
-      ...(publicKey ? { publicKey: Buffer.from(publicKey) } : {}),
-    };
-  };
   return {
     async appendRecords(records) {
       for (const signed of records) {
@@ -482,19 +418,6 @@ export function openTransactionStore(
   return Object.assign(new SqliteStore(db, tx), { db });
 }
 
-export function accountFromRow(row: Row): AccountRow {
-  return {
-    accountNumber: row['account_number'] as bigint,
-    currencyType: row['currency_type'] as string,
-    balance: row['balance'] as bigint,
-    held: row['held'] as bigint,
-    status: row['status'] as AccountRow['status'],
-    lastUpdate: row['last_update'] as bigint,
-    signerKeyNumber: Number(row['signer_key_number']),
-    signature: Buffer.from(row['signature'] as Uint8Array),
-  };
-}
-
 export function openAccountStore(path: string): AccountStore & { db: Database.Database } {
   const db = openSqliteDatabase(path, 'account');
   const quarantineRow = quarantiner(db, 'accounts', 'account_number');
@@ -556,19 +479,6 @@ export function openAccountStore(path: string): AccountStore & { db: Database.Da
     db,
     exportAccounts: () => exportAccounts(path),
   });
-}
-
-export function unitFromRow(row: Row): CurrencyRow {
-  return {
-    currencyNumber: row['currency_number'] as bigint,
-    currencyType: row['currency_type'] as string,
-    value: row['value'] as bigint,
-    ownerAccount: row['owner_account'] as bigint,
-    status: row['status'] as CurrencyRow['status'],
-    lastUpdate: row['last_update'] as bigint,
-    signerKeyNumber: Number(row['signer_key_number']),
-    signature: Buffer.from(row['signature'] as Uint8Array),
-  };
 }
 
 export function openCurrencyStore(path: string): CurrencyStore & { db: Database.Database } {

@@ -6,10 +6,8 @@
 
 import Database from 'better-sqlite3';
 import type { SignedRecord } from '../protocol/records.js';
-import { accountFromRow, recordFromRow, unitFromRow } from './sqlite.js';
+import { accountFromRow, type Row, recordFromRow, unitFromRow } from './rows.js';
 import type { AccountRow, CurrencyRow } from './types.js';
-
-type Row = Record<string, unknown>;
 
 async function* rowsOf<T>(
   path: string,

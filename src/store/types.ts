@@ -10,6 +10,9 @@
 import type { SignedRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
 
+/** Which device a store belongs to: a store refuses to open as another device's. */
+export type DeviceKind = 'transaction' | 'account' | 'currency';
+
 export interface AccountKeyRow {
   readonly accountNumber: bigint;
   readonly keyNumber: number;

@@ -8,7 +8,7 @@ import type { OperationRefusal, OperationResult } from '../../src/client/termina
 import { issuerKeyNumber } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import type { TransactionRecord } from '../../src/protocol/records.js';
-import { recordFromRow } from '../../src/store/sqlite.js';
+import { recordFromRow } from '../../src/store/rows.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 type Row = Record<string, unknown>;

@@ -6,7 +6,7 @@ import { deploymentInfo } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { type SignedRecord, verifyOperationChain } from '../../src/protocol/records.js';
 import { accountRowBytes, currencyRowBytes } from '../../src/protocol/rows.js';
-import { recordFromRow } from '../../src/store/sqlite.js';
+import { recordFromRow } from '../../src/store/rows.js';
 import { flipBit } from '../bytes.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 

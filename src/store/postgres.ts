@@ -1,0 +1,841 @@
+// The PostgreSQL implementation of the device stores (node-postgres), for a device on its own host.
+//
+// Each device owns one schema (`?schema=` in the store URL, default `triledger_<device>`), created
+// and migrated at start. The interfaces and their meaning are those of ./types.ts, exactly as the
+// SQLite store implements them; one conformance suite (test/store) runs against both.
+//
+// Isolation, per operation (docs/deploy.md):
+// - every `transact` runs SERIALIZABLE: a device's work reads (a balance, a counter, a hold) and
+//   then writes what it decided, and SERIALIZABLE makes any interleaving of two such transactions
+//   equal to one after the other. When PostgreSQL refuses a commit to keep that promise
+//   (serialization failure 40001, deadlock 40P01), the whole work runs again from the start, with
+//   jittered backoff, at most `transactAttemptsMax` times. Work is re-runnable by construction: it
+//   reads everything it decides from `tx`.
+// - exports (what the audit reads) run in a REPEATABLE READ READ ONLY snapshot, page by page in key
+//   order (keyset pagination), so any size streams in constant memory while the device writes.
+// - counters (transaction, account and currency numbers) are rows updated in the transaction that
+//   uses them, never sequences: a sequence skips numbers on rollback and A has no gaps.
+// The SQL is kept to what PostgreSQL-compatible distributed databases also run, with one
+// exception, named in the docs: `externalChangeMark` is kept by a PL/pgSQL statement trigger.
+
+import pg from 'pg';
+import { assert } from '../model/assert.js';
+import { blockSize, type SignedRecord } from '../protocol/records.js';
+import {
+  accountFromRow,
+  isFailure,
+  keyFromRow,
+  quarantineJson,
+  type Row,
+  recordFromRow,
+  sameRecord,
+  unitFromRow,
+} from './rows.js';
+import { transactionNumberMax } from './sqliteExport.js';
+import {
+  type AccountRow,
+  type AccountStore,
+  type AccountTx,
+  type CurrencyRow,
+  type CurrencyStore,
+  type CurrencyTx,
+  type DeviceKind,
+  type LedgerTx,
+  type Store,
+  settledEverywhere,
+  type TransactionTx,
+} from './types.js';
+
+/** Connections one device keeps open to its database (requests, exports and the audit share them). */
+export const connectionsMax = 10;
+/** How often one transaction's work is run before a serialization failure is given up on. */
+export const transactAttemptsMax = 12;
+/** Rows an export reads per query. */
+export const exportPageRowsMax = 2_000;
+/** Waiting for a connection from the pool, and for a new connection to open. */
+export const connectTimeoutMs = 10_000;
+/** Longest any statement may run; far above any the devices make. */
+export const statementTimeoutMs = 60_000;
+
+export interface PostgresLocation {
+  /** The connection URL without the `schema` parameter. */
+  readonly url: string;
+  /** The schema this device owns (lower-case letters, digits, underscores). */
+  readonly schema: string;
+}
+
+export const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** int8 columns come back as bigint (node-postgres gives strings by default); nothing else changes. */
+const bigintTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20 && format !== 'binary') return (text: string) => BigInt(text);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+// ---- Schema ---------------------------------------------------------------------------------
+
+const ledgerSchema = `
+CREATE TABLE transactions (
+  transaction_number BIGINT PRIMARY KEY,
+  remittance_id TEXT NOT NULL,
+  transaction_type TEXT NOT NULL,
+  source_account BIGINT,
+  destination_account BIGINT,
+  amount BIGINT,
+  currency_type TEXT,
+  outcome TEXT,
+  detail TEXT,
+  date_time BIGINT NOT NULL,
+  signer_key_number BIGINT NOT NULL,
+  signature BYTEA NOT NULL
+);
+CREATE INDEX transactions_by_remittance ON transactions (remittance_id, transaction_number);
+CREATE TABLE account_keys (
+  account_number BIGINT PRIMARY KEY,
+  key_number BIGINT NOT NULL,
+  algorithm TEXT NOT NULL,
+  public_key BYTEA
+);
+CREATE TABLE quarantine (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  quarantined_at BIGINT NOT NULL,
+  table_name TEXT NOT NULL,
+  row_key TEXT NOT NULL,
+  row_json TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TABLE checkpoints (
+  transaction_number BIGINT PRIMARY KEY,
+  checkpoint_json TEXT NOT NULL
+);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE change_marks (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO change_marks (name, value) VALUES ('transactions', 0);
+-- PostgreSQL-only: counts the statements that change A from a connection that is not the device's
+-- own (the device's connections set triledger.device_writer), so that a remembered digest of A is
+-- trusted only while nobody else wrote (devices/checkpoints.ts).
+CREATE FUNCTION note_external_change() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  IF current_setting('triledger.device_writer', true) IS DISTINCT FROM 'on' THEN
+    UPDATE change_marks SET value = value + 1 WHERE name = 'transactions';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER transactions_changed AFTER INSERT OR UPDATE OR DELETE ON transactions
+  FOR EACH STATEMENT EXECUTE FUNCTION note_external_change();
+CREATE TRIGGER transactions_truncated AFTER TRUNCATE ON transactions
+  FOR EACH STATEMENT EXECUTE FUNCTION note_external_change();`;
+
+const schemas: Record<DeviceKind, string> = {
+  transaction: `${ledgerSchema}
+CREATE INDEX transactions_by_source ON transactions (source_account, transaction_number);
+CREATE INDEX transactions_by_destination ON transactions (destination_account, transaction_number);
+CREATE TABLE operations (
+  remittance_id TEXT PRIMARY KEY,
+  request_digest BYTEA NOT NULL,
+  base_number BIGINT NOT NULL UNIQUE,
+  state TEXT NOT NULL,
+  response_json TEXT,
+  settled BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX operations_pending ON operations (state, settled, base_number);`,
+  account: `${ledgerSchema}
+CREATE TABLE accounts (
+  account_number BIGINT PRIMARY KEY,
+  currency_type TEXT NOT NULL,
+  balance BIGINT NOT NULL CHECK (balance >= 0),
+  held BIGINT NOT NULL CHECK (held >= 0 AND held <= balance),
+  status TEXT NOT NULL,
+  last_update BIGINT NOT NULL,
+  signer_key_number BIGINT NOT NULL,
+  signature BYTEA NOT NULL
+);
+CREATE TABLE holds (
+  remittance_id TEXT PRIMARY KEY,
+  account_number BIGINT NOT NULL,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  position BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
+);`,
+  currency: `${ledgerSchema}
+CREATE TABLE currency_units (
+  currency_number BIGINT PRIMARY KEY,
+  currency_type TEXT NOT NULL,
+  value BIGINT NOT NULL CHECK (value > 0),
+  owner_account BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  last_update BIGINT NOT NULL,
+  signer_key_number BIGINT NOT NULL,
+  signature BYTEA NOT NULL
+);
+CREATE INDEX currency_units_by_owner ON currency_units (owner_account, currency_type, status);
+CREATE TABLE unit_plans (
+  remittance_id TEXT PRIMARY KEY,
+  plan_json TEXT NOT NULL,
+  position BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
+);`,
+};
+
+/** Versioned migrations: migrations[kind][v - 1] brings a schema from version v - 1 to v. */
+const migrations: Record<DeviceKind, readonly string[]> = {
+  transaction: [schemas.transaction],
+  account: [schemas.account],
+  currency: [schemas.currency],
+};
+
+const uniqueViolation = '23505';
+
+/**
+ * Create the schema when it is new and run the migrations it has not seen, each in its own
+ * transaction with its version row: two devices starting at once cannot both apply one.
+ */
+async function migrate(pool: pg.Pool, location: PostgresLocation, kind: DeviceKind) {
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${location.schema}`);
+  await pool.query(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, device TEXT NOT NULL)',
+  );
+  const applied = (await pool.query('SELECT version, device FROM schema_migrations')).rows as Row[];
+  const other = applied.find((row) => row['device'] !== kind);
+  if (other)
+    throw new Error(
+      `schema ${location.schema} holds the store of the ${String(other['device'])} device, not ${kind}`,
+    );
+  for (const [index, sql] of migrations[kind].entries()) {
+    const version = BigInt(index + 1);
+    if (applied.some((row) => row['version'] === version)) continue;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO schema_migrations (version, device) VALUES ($1, $2)', [
+        version,
+        kind,
+      ]);
+      await client.query(sql);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      // Another process applied this version first: the schema is as it should be.
+      if ((error as { code?: string }).code !== uniqueViolation) throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+function openPool(location: PostgresLocation): pg.Pool {
+  assert(schemaNamePattern.test(location.schema), 'the schema name was checked when parsed');
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: connectionsMax,
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    types: bigintTypes,
+    options: `-c search_path=${location.schema} -c triledger.device_writer=on`,
+  });
+  // A connection that breaks while idle is dropped by the pool and replaced on the next request;
+  // the error reaches whoever uses a connection when it breaks.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+// ---- Queries --------------------------------------------------------------------------------
+
+/** One query on the connection of the current transaction; statements are prepared once per connection. */
+type Query = (text: string, values?: readonly unknown[]) => Promise<pg.QueryResult<Row>>;
+
+const statementNames = new Map<string, string>();
+
+function queryOn(client: pg.ClientBase): Query {
+  return (text, values = []) => {
+    let name = statementNames.get(text);
+    if (name === undefined) {
+      name = `triledger_${statementNames.size + 1}`;
+      statementNames.set(text, name);
+    }
+    return client.query<Row>({ name, text, values: values as unknown[] });
+  };
+}
+
+async function rowsOf(query: Query, text: string, values?: readonly unknown[]): Promise<Row[]> {
+  return (await query(text, values)).rows;
+}
+
+async function rowOf(
+  query: Query,
+  text: string,
+  values?: readonly unknown[],
+): Promise<Row | undefined> {
+  return (await query(text, values)).rows[0];
+}
+
+const recordColumns = `transaction_number, remittance_id, transaction_type, source_account,
+  destination_account, amount, currency_type, outcome, detail, date_time, signer_key_number, signature`;
+const recordColumnCount = 12;
+
+/** Move one row into the quarantine table; returns it converted, or undefined when absent. */
+async function quarantine<T extends object>(
+  query: Query,
+  table: string,
+  keyColumn: string,
+  key: bigint,
+  reason: string,
+  atMs: bigint,
+  convert: (row: Row) => T,
+): Promise<T | undefined> {
+  const row = await rowOf(query, `DELETE FROM ${table} WHERE ${keyColumn} = $1 RETURNING *`, [key]);
+  if (!row) return undefined;
+  const converted = convert(row);
+  await query(
+    'INSERT INTO quarantine (quarantined_at, table_name, row_key, row_json, reason) VALUES ($1, $2, $3, $4, $5)',
+    [atMs, table, key.toString(), quarantineJson(converted), reason],
+  );
+  return converted;
+}
+
+/** Advance the named counter by `count`; returns the first value of the reserved range. */
+async function advance(query: Query, name: string, count: bigint, start: bigint): Promise<bigint> {
+  if (count === 0n) {
+    const row = await rowOf(query, 'SELECT value FROM counters WHERE name = $1', [name]);
+    return row ? (row['value'] as bigint) : start;
+  }
+  const row = await rowOf(
+    query,
+    `INSERT INTO counters (name, value) VALUES ($1, $2::bigint + $3::bigint)
+     ON CONFLICT (name) DO UPDATE SET value = counters.value + $3::bigint
+     RETURNING value - $3::bigint AS first`,
+    [name, start, count],
+  );
+  return row!['first'] as bigint;
+}
+
+function ledgerTx(query: Query): LedgerTx {
+  return {
+    async appendRecords(records) {
+      if (records.length === 0) return true;
+      const placeholders = records.map((_, r) => {
+        const first = r * recordColumnCount;
+        const columns = Array.from({ length: recordColumnCount }, (_, c) => `$${first + c + 1}`);
+        return `(${columns.join(', ')})`;
+      });
+      const values = records.flatMap(({ record: r, signature }) => [
+        r.transactionNumber,
+        r.remittanceId,
+        r.transactionType,
+        r.sourceAccount ?? null,
+        r.destinationAccount ?? null,
+        r.amount ?? null,
+        r.currencyType ?? null,
+        r.outcome ?? null,
+        r.detail ?? null,
+        r.dateTime,
+        r.signerKeyNumber,
+        signature,
+      ]);
+      const inserted = await rowsOf(
+        query,
+        `INSERT INTO transactions (${recordColumns}) VALUES ${placeholders.join(', ')}
+         ON CONFLICT (transaction_number) DO NOTHING RETURNING transaction_number`,
+        values,
+      );
+      const insertedNumbers = new Set(inserted.map((row) => row['transaction_number'] as bigint));
+      // Read back what is stored and compare (a pair assertion for new rows, a conflict check for old).
+      const stored = new Map(
+        (
+          await rowsOf(
+            query,
+            `SELECT * FROM transactions WHERE transaction_number = ANY($1::bigint[])`,
+            [records.map((signed) => signed.record.transactionNumber)],
+          )
+        ).map((row) => {
+          const signed = recordFromRow(row);
+          return [signed.record.transactionNumber, signed];
+        }),
+      );
+      for (const signed of records) {
+        const number = signed.record.transactionNumber;
+        const readBack = stored.get(number);
+        assert(readBack, 'a record inserted or kept is there to read back');
+        if (!sameRecord(readBack, signed)) {
+          assert(!insertedNumbers.has(number), 'a freshly inserted record reads back as written');
+          return false;
+        }
+      }
+      return true;
+    },
+    async recordsOfOperation(remittanceId) {
+      const rows = await rowsOf(
+        query,
+        'SELECT * FROM transactions WHERE remittance_id = $1 ORDER BY transaction_number',
+        [remittanceId],
+      );
+      return rows.map(recordFromRow);
+    },
+    async putAccountKey(row) {
+      await query(
+        `INSERT INTO account_keys (account_number, key_number, algorithm, public_key)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (account_number) DO NOTHING`,
+        [row.accountNumber, row.keyNumber, row.algorithm, row.publicKey ?? null],
+      );
+    },
+    async accountKey(accountNumber) {
+      const row = await rowOf(query, 'SELECT * FROM account_keys WHERE account_number = $1', [
+        accountNumber,
+      ]);
+      return row ? keyFromRow(row) : undefined;
+    },
+    async accountKeys() {
+      return (await rowsOf(query, 'SELECT * FROM account_keys ORDER BY account_number')).map(
+        keyFromRow,
+      );
+    },
+    async putCheckpoint(transactionNumber, json) {
+      await query(
+        `INSERT INTO checkpoints (transaction_number, checkpoint_json) VALUES ($1, $2)
+         ON CONFLICT (transaction_number) DO UPDATE SET checkpoint_json = excluded.checkpoint_json`,
+        [transactionNumber, json],
+      );
+    },
+    async checkpoints(limit) {
+      const rows = await rowsOf(
+        query,
+        'SELECT checkpoint_json FROM checkpoints ORDER BY transaction_number DESC LIMIT $1',
+        [limit],
+      );
+      return rows.map((row) => row['checkpoint_json'] as string);
+    },
+    async recordCount(afterNumber = 0n) {
+      const row = await rowOf(
+        query,
+        'SELECT count(*) AS n FROM transactions WHERE transaction_number > $1',
+        [afterNumber],
+      );
+      return row!['n'] as bigint;
+    },
+    async quarantineRecord(transactionNumber, reason, atMs) {
+      return quarantine(
+        query,
+        'transactions',
+        'transaction_number',
+        transactionNumber,
+        reason,
+        atMs,
+        recordFromRow,
+      );
+    },
+  };
+}
+
+function transactionTx(query: Query): TransactionTx {
+  return {
+    ...ledgerTx(query),
+    async operation(remittanceId) {
+      const row = await rowOf(query, 'SELECT * FROM operations WHERE remittance_id = $1', [
+        remittanceId,
+      ]);
+      if (!row) return undefined;
+      return {
+        remittanceId,
+        requestDigest: row['request_digest'] as Buffer,
+        baseNumber: row['base_number'] as bigint,
+        state: row['state'] as 'open' | 'done',
+        ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
+      };
+    },
+    async openOperation(remittanceId, requestDigest) {
+      const base = await advance(query, 'transaction_number', blockSize, 1n);
+      await query(
+        `INSERT INTO operations (remittance_id, request_digest, base_number, state)
+         VALUES ($1, $2, $3, 'open')`,
+        [remittanceId, requestDigest, base],
+      );
+      return base;
+    },
+    async finishOperation(remittanceId, responseJson) {
+      const result = await query(
+        "UPDATE operations SET state = 'done', response_json = $1 WHERE remittance_id = $2",
+        [responseJson, remittanceId],
+      );
+      assert(result.rowCount === 1, 'the operation being finished exists');
+    },
+    async markSettled(remittanceId, peers) {
+      assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
+      await query(
+        "UPDATE operations SET settled = settled | $1::bigint WHERE remittance_id = $2 AND state = 'done'",
+        [peers, remittanceId],
+      );
+    },
+    async settledUpTo() {
+      const pending = await rowOf(
+        query,
+        `SELECT min(base_number) AS base FROM operations
+         WHERE state = 'open' OR settled <> ${settledEverywhere}`,
+      );
+      const pendingBase = pending!['base'] as bigint | null;
+      const row =
+        pendingBase === null
+          ? await rowOf(query, 'SELECT max(base_number) AS base FROM operations')
+          : await rowOf(
+              query,
+              'SELECT max(base_number) AS base FROM operations WHERE base_number < $1',
+              [pendingBase],
+            );
+      const base = row!['base'] as bigint | null;
+      return base === null ? 0n : base + blockSize - 1n;
+    },
+    async openOperations(limit) {
+      const rows = await rowsOf(
+        query,
+        "SELECT remittance_id FROM operations WHERE state = 'open' ORDER BY base_number LIMIT $1",
+        [limit],
+      );
+      return rows.map((row) => row['remittance_id'] as string);
+    },
+    async unsettledOperations(limit) {
+      const rows = await rowsOf(
+        query,
+        `SELECT remittance_id, settled FROM operations
+         WHERE state = 'done' AND settled <> ${settledEverywhere} ORDER BY base_number LIMIT $1`,
+        [limit],
+      );
+      return rows.map((row) => ({
+        remittanceId: row['remittance_id'] as string,
+        settled: Number(row['settled']),
+      }));
+    },
+    async pendingCounts() {
+      const row = await rowOf(
+        query,
+        `SELECT count(CASE WHEN state = 'open' THEN 1 END) AS open,
+                count(CASE WHEN state = 'done' AND settled <> ${settledEverywhere} THEN 1 END) AS unsettled
+         FROM operations WHERE state = 'open' OR settled <> ${settledEverywhere}`,
+      );
+      return { open: Number(row!['open']), unsettled: Number(row!['unsettled']) };
+    },
+    async nextAccountNumber({ reserve }) {
+      return advance(query, 'account_number', reserve ? 1n : 0n, 1n);
+    },
+    async recordsOfAccount(accountNumber, afterNumber, limit) {
+      const rows = await rowsOf(
+        query,
+        `SELECT * FROM transactions
+         WHERE (source_account = $1 OR destination_account = $1) AND transaction_number > $2
+         ORDER BY transaction_number LIMIT $3`,
+        [accountNumber, afterNumber, limit],
+      );
+      return rows.map(recordFromRow);
+    },
+  };
+}
+
+function accountTx(query: Query): AccountTx {
+  return {
+    ...ledgerTx(query),
+    async heldRemittanceIds(limit) {
+      const rows = await rowsOf(
+        query,
+        'SELECT remittance_id FROM holds ORDER BY position LIMIT $1',
+        [limit],
+      );
+      return rows.map((row) => row['remittance_id'] as string);
+    },
+    async account(accountNumber) {
+      const row = await rowOf(query, 'SELECT * FROM accounts WHERE account_number = $1', [
+        accountNumber,
+      ]);
+      return row ? accountFromRow(row) : undefined;
+    },
+    async putAccount(row) {
+      await query(
+        `INSERT INTO accounts (account_number, currency_type, balance, held, status, last_update,
+           signer_key_number, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (account_number) DO UPDATE SET currency_type = excluded.currency_type,
+           balance = excluded.balance, held = excluded.held, status = excluded.status,
+           last_update = excluded.last_update, signer_key_number = excluded.signer_key_number,
+           signature = excluded.signature`,
+        [
+          row.accountNumber,
+          row.currencyType,
+          row.balance,
+          row.held,
+          row.status,
+          row.lastUpdate,
+          row.signerKeyNumber,
+          row.signature,
+        ],
+      );
+    },
+    async hold(remittanceId) {
+      const row = await rowOf(query, 'SELECT * FROM holds WHERE remittance_id = $1', [
+        remittanceId,
+      ]);
+      if (!row) return undefined;
+      return {
+        remittanceId,
+        accountNumber: row['account_number'] as bigint,
+        amount: row['amount'] as bigint,
+      };
+    },
+    async putHold(row) {
+      await query('INSERT INTO holds (remittance_id, account_number, amount) VALUES ($1, $2, $3)', [
+        row.remittanceId,
+        row.accountNumber,
+        row.amount,
+      ]);
+    },
+    async deleteHold(remittanceId) {
+      await query('DELETE FROM holds WHERE remittance_id = $1', [remittanceId]);
+    },
+    async quarantineAccount(accountNumber, reason, atMs) {
+      return quarantine(
+        query,
+        'accounts',
+        'account_number',
+        accountNumber,
+        reason,
+        atMs,
+        accountFromRow,
+      );
+    },
+  };
+}
+
+function currencyTx(query: Query): CurrencyTx {
+  return {
+    ...ledgerTx(query),
+    async heldRemittanceIds(limit) {
+      const rows = await rowsOf(
+        query,
+        'SELECT remittance_id FROM unit_plans ORDER BY position LIMIT $1',
+        [limit],
+      );
+      return rows.map((row) => row['remittance_id'] as string);
+    },
+    async unit(currencyNumber) {
+      const row = await rowOf(query, 'SELECT * FROM currency_units WHERE currency_number = $1', [
+        currencyNumber,
+      ]);
+      return row ? unitFromRow(row) : undefined;
+    },
+    async unitsOf(ownerAccount, currencyType, status) {
+      const rows = await rowsOf(
+        query,
+        `SELECT * FROM currency_units WHERE owner_account = $1 AND currency_type = $2 AND status = $3
+         ORDER BY currency_number`,
+        [ownerAccount, currencyType, status],
+      );
+      return rows.map(unitFromRow);
+    },
+    async putUnit(row) {
+      await query(
+        `INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status,
+           last_update, signer_key_number, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (currency_number) DO UPDATE SET currency_type = excluded.currency_type,
+           value = excluded.value, owner_account = excluded.owner_account, status = excluded.status,
+           last_update = excluded.last_update, signer_key_number = excluded.signer_key_number,
+           signature = excluded.signature`,
+        [
+          row.currencyNumber,
+          row.currencyType,
+          row.value,
+          row.ownerAccount,
+          row.status,
+          row.lastUpdate,
+          row.signerKeyNumber,
+          row.signature,
+        ],
+      );
+    },
+    async nextPlanSequence() {
+      return advance(query, 'plan_sequence', 1n, 1n);
+    },
+    async reserveUnitNumbers(count) {
+      return advance(query, 'currency_number', BigInt(count), 1n);
+    },
+    async plan(remittanceId) {
+      const row = await rowOf(query, 'SELECT * FROM unit_plans WHERE remittance_id = $1', [
+        remittanceId,
+      ]);
+      return row ? { remittanceId, planJson: row['plan_json'] as string } : undefined;
+    },
+    async putPlan(row) {
+      await query('INSERT INTO unit_plans (remittance_id, plan_json) VALUES ($1, $2)', [
+        row.remittanceId,
+        row.planJson,
+      ]);
+    },
+    async deletePlan(remittanceId) {
+      await query('DELETE FROM unit_plans WHERE remittance_id = $1', [remittanceId]);
+    },
+    async quarantineUnit(currencyNumber, reason, atMs) {
+      return quarantine(
+        query,
+        'currency_units',
+        'currency_number',
+        currencyNumber,
+        reason,
+        atMs,
+        unitFromRow,
+      );
+    },
+  };
+}
+
+// ---- Stores ---------------------------------------------------------------------------------
+
+const retryableCodes = new Set(['40001', '40P01']);
+
+function isRetryable(error: unknown): boolean {
+  return retryableCodes.has((error as { code?: string }).code ?? '');
+}
+
+export interface PostgresOptions {
+  /** Jitter for the backoff between attempts (tests pass their own). */
+  readonly random?: () => number;
+}
+
+class PostgresStore<Tx> implements Store<Tx> {
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly txOn: (query: Query) => Tx,
+    private readonly random: () => number,
+  ) {}
+
+  async transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        const result = await work(this.txOn(queryOn(client)));
+        // A refusal changes nothing: whatever the work wrote before it refused is undone.
+        await client.query(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        if (!isRetryable(error) || attempt >= transactAttemptsMax) throw error;
+      } finally {
+        // A connection that could not roll back is closed, never handed to the next transaction.
+        client.release(broken);
+      }
+      const backoffMs = Math.min(100, 2 ** attempt) * this.random();
+      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async externalChangeMark(): Promise<bigint> {
+    const result = await this.pool.query<Row>(
+      "SELECT value FROM change_marks WHERE name = 'transactions'",
+    );
+    const mark = result.rows[0]?.['value'];
+    assert(typeof mark === 'bigint', 'the change mark row exists from the first migration');
+    return mark;
+  }
+
+  exportRecords(afterNumber = 0n, upToNumber = transactionNumberMax): AsyncIterable<SignedRecord> {
+    return pagedRows(
+      this.pool,
+      'transactions',
+      'transaction_number',
+      recordFromRow,
+      afterNumber,
+      upToNumber,
+    );
+  }
+}
+
+/** The lowest and highest keys a BIGINT column holds: the bounds of an export of a whole table. */
+const keyMin = -(2n ** 63n);
+const keyMax = 2n ** 63n - 1n;
+
+/**
+ * A table in key order (keys in (afterKey, upToKey]), read in pages within one REPEATABLE READ
+ * snapshot: constant memory for any size, consistent while the device writes.
+ */
+async function* pagedRows<T>(
+  pool: pg.Pool,
+  table: string,
+  keyColumn: string,
+  convert: (row: Row) => T,
+  afterKey = keyMin,
+  upToKey = keyMax,
+): AsyncGenerator<T> {
+  const client = await pool.connect();
+  const query = queryOn(client);
+  let finished = false;
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    for (let after = afterKey; ; ) {
+      const page = await rowsOf(
+        query,
+        `SELECT * FROM ${table} WHERE ${keyColumn} > $1 AND ${keyColumn} <= $2
+         ORDER BY ${keyColumn} LIMIT $3`,
+        [after, upToKey, exportPageRowsMax],
+      );
+      for (const row of page) yield convert(row);
+      if (page.length < exportPageRowsMax) break;
+      after = page.at(-1)![keyColumn] as bigint;
+    }
+    await client.query('COMMIT');
+    finished = true;
+  } finally {
+    // Also when the reader stopped early: the snapshot ends before the connection goes back.
+    if (!finished)
+      await client.query('ROLLBACK').catch((error: Error) => {
+        broken = error;
+      });
+    client.release(broken);
+  }
+}
+
+async function openPostgresStore<Tx>(
+  location: PostgresLocation,
+  kind: DeviceKind,
+  txOn: (query: Query) => Tx,
+  options: PostgresOptions,
+): Promise<PostgresStore<Tx>> {
+  const pool = openPool(location);
+  try {
+    await migrate(pool, location, kind);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return new PostgresStore(pool, txOn, options.random ?? Math.random);
+}
+
+export function openPostgresTransactionStore(
+  location: PostgresLocation,
+  options: PostgresOptions = {},
+): Promise<Store<TransactionTx>> {
+  return openPostgresStore(location, 'transaction', transactionTx, options);
+}
+
+export async function openPostgresAccountStore(
+  location: PostgresLocation,
+  options: PostgresOptions = {},
+): Promise<AccountStore> {
+  const store = await openPostgresStore(location, 'account', accountTx, options);
+  return Object.assign(store, {
+    exportAccounts: (): AsyncIterable<AccountRow> =>
+      pagedRows(store.pool, 'accounts', 'account_number', accountFromRow),
+  });
+}
+
+export async function openPostgresCurrencyStore(
+  location: PostgresLocation,
+  options: PostgresOptions = {},
+): Promise<CurrencyStore> {
+  const store = await openPostgresStore(location, 'currency', currencyTx, options);
+  return Object.assign(store, {
+    exportUnits: (): AsyncIterable<CurrencyRow> =>
+      pagedRows(store.pool, 'currency_units', 'currency_number', unitFromRow),
+  });
+}

@@ -1,0 +1,103 @@
+// Rows as the device stores hold them, converted to and from the objects device logic uses.
+//
+// Both backends (sqlite.ts, postgres.ts) name their columns alike and return integers as bigint
+// and bytes as Buffer, so one set of conversions serves both. A NULL column is an absent field.
+
+import { recordBytes, type SignedRecord, type TransactionRecord } from '../protocol/records.js';
+import type { TransactionType } from '../protocol/transactionTypes.js';
+import type { AccountKeyRow, AccountRow, CurrencyRow } from './types.js';
+
+export type Row = Record<string, unknown>;
+
+function bytesOf(value: unknown): Buffer {
+  const bytes = value as Uint8Array;
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+}
+
+function optionalBigint(value: unknown): bigint | undefined {
+  return value === null || value === undefined ? undefined : (value as bigint);
+}
+
+function optionalText(value: unknown): string | undefined {
+  return value === null || value === undefined ? undefined : (value as string);
+}
+
+/** A stored row as a record; a NULL column is an absent field. Read for every record an audit checks. */
+export function recordFromRow(row: Row): SignedRecord {
+  const record: { -readonly [K in keyof TransactionRecord]: TransactionRecord[K] } = {
+    transactionNumber: row['transaction_number'] as bigint,
+    remittanceId: row['remittance_id'] as string,
+    transactionType: row['transaction_type'] as TransactionType,
+    dateTime: row['date_time'] as bigint,
+    signerKeyNumber: Number(row['signer_key_number']),
+  };
+  const sourceAccount = optionalBigint(row['source_account']);
+  if (sourceAccount !== undefined) record.sourceAccount = sourceAccount;
+  const destinationAccount = optionalBigint(row['destination_account']);
+  if (destinationAccount !== undefined) record.destinationAccount = destinationAccount;
+  const amount = optionalBigint(row['amount']);
+  if (amount !== undefined) record.amount = amount;
+  const currencyType = optionalText(row['currency_type']);
+  if (currencyType !== undefined) record.currencyType = currencyType;
+  const outcome = optionalText(row['outcome']);
+  if (outcome !== undefined) record.outcome = outcome;
+  const detail = optionalText(row['detail']);
+  if (detail !== undefined) record.detail = detail;
+  return { record, signature: bytesOf(row['signature']) };
+}
+
+/** Same content, compared as canonical bytes (every field, in one order) and signature. */
+export function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
+  const bytes = (r: SignedRecord) => recordBytes(r.record);
+  return a.signature.equals(b.signature) && bytes(a).equals(bytes(b));
+}
+
+export function isFailure(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
+}
+
+export function keyFromRow(row: Row): AccountKeyRow {
+  const publicKey = row['public_key'] as Uint8Array | null;
+  return {
+    accountNumber: row['account_number'] as bigint,
+    keyNumber: Number(row['key_number']),
+    algorithm: row['algorithm'] as AccountKeyRow['algorithm'],
+    ...(publicKey ? { publicKey: bytesOf(publicKey) } : {}),
+  };
+}
+
+export function accountFromRow(row: Row): AccountRow {
+  return {
+    accountNumber: row['account_number'] as bigint,
+    currencyType: row['currency_type'] as string,
+    balance: row['balance'] as bigint,
+    held: row['held'] as bigint,
+    status: row['status'] as AccountRow['status'],
+    lastUpdate: row['last_update'] as bigint,
+    signerKeyNumber: Number(row['signer_key_number']),
+    signature: bytesOf(row['signature']),
+  };
+}
+
+export function unitFromRow(row: Row): CurrencyRow {
+  return {
+    currencyNumber: row['currency_number'] as bigint,
+    currencyType: row['currency_type'] as string,
+    value: row['value'] as bigint,
+    ownerAccount: row['owner_account'] as bigint,
+    status: row['status'] as CurrencyRow['status'],
+    lastUpdate: row['last_update'] as bigint,
+    signerKeyNumber: Number(row['signer_key_number']),
+    signature: bytesOf(row['signature']),
+  };
+}
+
+/** A row as JSON for the quarantine table: integers as decimal strings, bytes as hex. */
+export function quarantineJson(row: object): string {
+  return JSON.stringify(row, (_key, value: unknown) => {
+    if (typeof value === 'bigint') return value.toString();
+    if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer')
+      return Buffer.from((value as { data: number[] }).data).toString('hex');
+    return value;
+  });
+}

@@ -1,0 +1,80 @@
+// The machine's PostgreSQL for tests: whether it is there, fresh schemas, and direct access as an
+// attacker (or an auditor) with database access would have it.
+//
+// On a machine without PostgreSQL its tests skip with a visible notice; in CI (CI=true) a missing
+// PostgreSQL fails the run instead, so the PostgreSQL store is never silently untested.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const postgresUrl =
+  process.env['TRILEDGER_TEST_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+let availability: Promise<boolean> | undefined;
+
+/** Whether PostgreSQL answers; throws in CI when it does not. */
+export function postgresAvailable(): Promise<boolean> {
+  availability ??= (async () => {
+    const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return true;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (process.env['CI'] === 'true')
+        throw new Error(
+          `PostgreSQL is required in CI and is not reachable at ${postgresUrl}: ${reason}`,
+        );
+      process.stderr.write(
+        `\nNOTICE: PostgreSQL is not reachable at ${postgresUrl} (${reason}): its tests are skipped.\n\n`,
+      );
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  })();
+  return availability;
+}
+
+/** A fresh schema name prefix for one test: nothing is shared between tests or runs. */
+export function freshSchemaPrefix(): string {
+  return `t_${randomBytes(6).toString('hex')}`;
+}
+
+/** The store setting of one device in a fresh deployment. */
+export function postgresStoreSpec(schema: string): string {
+  return `${postgresUrl}?schema=${schema}`;
+}
+
+/** Run statements on the server directly (another connection than the device's), in one schema. */
+export async function onPostgres<T>(
+  schema: string,
+  work: (
+    query: (sql: string, values?: unknown[]) => Promise<Record<string, unknown>[]>,
+  ) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({
+    connectionString: postgresUrl,
+    options: `-c search_path=${schema}`,
+    types: {
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? (text: string) => BigInt(text) : pg.types.getTypeParser(oid, format),
+    } as pg.CustomTypesConfig,
+  });
+  await client.connect();
+  try {
+    return await work(async (sql, values) => (await client.query(sql, values)).rows);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drop every schema whose name starts with the prefix. */
+export async function dropSchemas(prefix: string): Promise<void> {
+  await onPostgres('public', async (query) => {
+    const schemas = await query('SELECT nspname FROM pg_namespace WHERE nspname LIKE $1', [
+      `${prefix}%`,
+    ]);
+    for (const row of schemas) await query(`DROP SCHEMA ${String(row['nspname'])} CASCADE`);
+  });
+}

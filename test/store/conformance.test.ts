@@ -1,0 +1,477 @@
+// One conformance suite for every implementation of the store interfaces (src/store/types.ts):
+// SQLite files and PostgreSQL schemas run exactly the same cases. What a device relies on is
+// here: atomic transactions that undo refusals, records that are never overwritten, counters
+// without gaps, settlement bits, holds in order, quarantine, consistent streaming exports, the
+// external change mark, and no lost update under concurrent transactions.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fail, ok } from '../../src/model/errors.js';
+import type { SignedRecord, TransactionRecord } from '../../src/protocol/records.js';
+import {
+  openAccountStoreAt,
+  openCurrencyStoreAt,
+  openTransactionStoreAt,
+  parseStoreLocation,
+  type StoreLocation,
+} from '../../src/store/open.js';
+import type { AccountRow, CurrencyRow, DeviceKind } from '../../src/store/types.js';
+import {
+  dropSchemas,
+  freshSchemaPrefix,
+  onPostgres,
+  postgresAvailable,
+  postgresStoreSpec,
+} from '../helpers/postgres.js';
+
+interface Backend {
+  readonly name: 'sqlite' | 'postgres';
+  readonly available: boolean;
+  /** A fresh, empty location for one device's store. */
+  location(kind: DeviceKind): StoreLocation;
+  /** Write through another connection than the store's (statements with `?` placeholders). */
+  writeAside(location: StoreLocation, sql: string, ...values: unknown[]): Promise<void>;
+}
+
+const postgresPrefix = freshSchemaPrefix();
+let schemaCount = 0;
+
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    available: true,
+    location: (kind) => ({
+      backend: 'sqlite',
+      path: join(mkdtempSync(join(tmpdir(), 'triledger-store-')), `${kind}.sqlite`),
+    }),
+    async writeAside(location, sql, ...values) {
+      if (location.backend !== 'sqlite') throw new Error('an SQLite location');
+      const db = new Database(location.path);
+      db.prepare(sql).run(...values);
+      db.close();
+    },
+  },
+  {
+    name: 'postgres',
+    available: await postgresAvailable(),
+    location(kind) {
+      schemaCount += 1;
+      const parsed = parseStoreLocation(
+        postgresStoreSpec(`${postgresPrefix}_${schemaCount}_${kind}`),
+        kind,
+      );
+      if (!parsed.ok) throw new Error(parsed.message);
+      return parsed.value;
+    },
+    async writeAside(location, sql, ...values) {
+      if (location.backend !== 'postgres') throw new Error('a PostgreSQL location');
+      let index = 0;
+      const numbered = sql.replace(/\?/g, () => `$${++index}`);
+      await onPostgres(location.schema, (query) => query(numbered, values));
+    },
+  },
+];
+
+afterAll(async () => {
+  if (backends[1]!.available) await dropSchemas(postgresPrefix);
+});
+
+function record(
+  transactionNumber: bigint,
+  fields: Partial<TransactionRecord> = {},
+  signatureByte = 1,
+): SignedRecord {
+  return {
+    record: {
+      transactionNumber,
+      remittanceId: `r-${(transactionNumber - 1n) / 6n}`,
+      transactionType: 'remittance_request',
+      dateTime: 1_700_000_000_000n + transactionNumber,
+      signerKeyNumber: 7,
+      sourceAccount: 1n,
+      destinationAccount: 2n,
+      amount: 500n,
+      currencyType: 'JPY',
+      ...fields,
+    },
+    signature: Buffer.alloc(32, signatureByte),
+  };
+}
+
+function account(accountNumber: bigint, balance: bigint, held = 0n): AccountRow {
+  return {
+    accountNumber,
+    currencyType: 'JPY',
+    balance,
+    held,
+    status: 'open',
+    lastUpdate: 1_700_000_000_000n,
+    signerKeyNumber: 2,
+    signature: Buffer.alloc(32, Number(balance % 256n)),
+  };
+}
+
+function unit(currencyNumber: bigint, ownerAccount: bigint, value: bigint): CurrencyRow {
+  return {
+    currencyNumber,
+    currencyType: 'JPY',
+    value,
+    ownerAccount,
+    status: 'active',
+    lastUpdate: 1_700_000_000_000n,
+    signerKeyNumber: 3,
+    signature: Buffer.alloc(32, 3),
+  };
+}
+
+async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const row of rows) all.push(row);
+  return all;
+}
+
+const int64Max = 2n ** 63n - 1n;
+
+describe.each(backends)('store conformance: $name', (backend) => {
+  describe.skipIf(!backend.available)('every store', () => {
+    it('opens again without migrating twice, and refuses to open as another device', async () => {
+      const location = backend.location('account');
+      const first = await openAccountStoreAt(location);
+      await first.transact((tx) => tx.putAccount(account(1n, 10n)));
+      await first.close();
+      const again = await openAccountStoreAt(location);
+      expect(await again.transact((tx) => tx.account(1n))).toEqual(account(1n, 10n));
+      await again.close();
+      await expect(openCurrencyStoreAt(location)).rejects.toThrow(/account device, not currency/);
+    });
+
+    it('stores records once, skips an identical copy, and refuses a conflicting one', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const records = [1n, 2n, 3n].map((n) => record(n));
+      expect(await store.transact((tx) => tx.appendRecords(records))).toBe(true);
+      expect(await store.transact((tx) => tx.appendRecords(records.slice(1)))).toBe(true);
+      const changed = record(2n, { amount: 501n });
+      expect(await store.transact((tx) => tx.appendRecords([changed]))).toBe(false);
+      const resigned = record(3n, {}, 9);
+      expect(await store.transact((tx) => tx.appendRecords([resigned]))).toBe(false);
+      expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual(records);
+      expect(await store.transact((tx) => tx.recordCount())).toBe(3n);
+      expect(await store.transact((tx) => tx.recordCount(2n))).toBe(1n);
+      await store.close();
+    });
+
+    it('keeps absent fields absent and 64-bit integers whole', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const sparse: SignedRecord = {
+        record: {
+          transactionNumber: 6n,
+          remittanceId: 'r-0',
+          transactionType: 'remittance_response',
+          outcome: 'ok',
+          detail: 'a detail with "quotes" and ünïcode',
+          dateTime: int64Max,
+          signerKeyNumber: 2 ** 31 - 1,
+        },
+        signature: Buffer.from([0, 255, 0]),
+      };
+      const large = record(1n, { amount: int64Max, sourceAccount: int64Max - 1n });
+      await store.transact((tx) => tx.appendRecords([large, sparse]));
+      const [readLarge, readSparse] = await store.transact((tx) => tx.recordsOfOperation('r-0'));
+      expect(readLarge).toEqual(large);
+      expect(readSparse).toEqual(sparse);
+      expect(Object.keys(readSparse!.record)).not.toContain('amount');
+      await store.close();
+    });
+
+    it('undoes all of a transaction whose work refuses or throws', async () => {
+      const store = await openAccountStoreAt(backend.location('account'));
+      const refused = await store.transact(async (tx) => {
+        await tx.putAccount(account(1n, 10n));
+        await tx.appendRecords([record(1n)]);
+        return fail('InsufficientBalance', 'refused after writing');
+      });
+      expect(refused.ok).toBe(false);
+      await expect(
+        store.transact(async (tx) => {
+          await tx.putHold({ remittanceId: 'r-9', accountNumber: 1n, amount: 5n });
+          throw new Error('the work broke');
+        }),
+      ).rejects.toThrow('the work broke');
+      // A constraint the database enforces (held <= balance) also undoes the whole transaction.
+      await expect(
+        store.transact(async (tx) => {
+          await tx.appendRecords([record(7n)]);
+          await tx.putAccount(account(2n, 5n, 6n));
+        }),
+      ).rejects.toThrow();
+      const state = await store.transact(async (tx) => ({
+        accounts: [await tx.account(1n), await tx.account(2n)],
+        hold: await tx.hold('r-9'),
+        records: await tx.recordCount(),
+      }));
+      expect(state).toEqual({ accounts: [undefined, undefined], hold: undefined, records: 0n });
+      expect((await store.transact(async () => ok(1))).ok).toBe(true);
+      await store.close();
+    });
+
+    it('keeps checkpoints newest first, one per transaction number', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      await store.transact(async (tx) => {
+        await tx.putCheckpoint(6n, '{"n":6}');
+        await tx.putCheckpoint(12n, '{"n":12}');
+        await tx.putCheckpoint(6n, '{"n":"6 again"}');
+      });
+      expect(await store.transact((tx) => tx.checkpoints(5))).toEqual([
+        '{"n":12}',
+        '{"n":"6 again"}',
+      ]);
+      expect(await store.transact((tx) => tx.checkpoints(1))).toEqual(['{"n":12}']);
+      await store.close();
+    });
+
+    it('keeps account keys, the first one of an account only', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const key = {
+        accountNumber: 3n,
+        keyNumber: 100,
+        algorithm: 'ed25519-public' as const,
+        publicKey: Buffer.alloc(32, 7),
+      };
+      await store.transact(async (tx) => {
+        await tx.putAccountKey(key);
+        await tx.putAccountKey({ ...key, keyNumber: 101 });
+        await tx.putAccountKey({ accountNumber: 1n, keyNumber: 4, algorithm: 'hmac-sha256' });
+      });
+      expect(await store.transact((tx) => tx.accountKey(3n))).toEqual(key);
+      expect(await store.transact((tx) => tx.accountKeys())).toEqual([
+        { accountNumber: 1n, keyNumber: 4, algorithm: 'hmac-sha256' },
+        key,
+      ]);
+      await store.close();
+    });
+
+    it('moves a removed record into quarantine and returns what was there', async () => {
+      const location = backend.location('transaction');
+      const store = await openTransactionStoreAt(location);
+      await store.transact((tx) => tx.appendRecords([record(1n), record(2n)]));
+      const removed = await store.transact((tx) => tx.quarantineRecord(2n, 'changed', 99n));
+      expect(removed).toEqual(record(2n));
+      expect(await store.transact((tx) => tx.quarantineRecord(2n, 'again', 99n))).toBeUndefined();
+      expect(await collect(store.exportRecords())).toEqual([record(1n)]);
+      await store.close();
+    });
+
+    it('exports A in order within bounds, as a snapshot while the device writes', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const count = 2_500; // more than one page of the PostgreSQL export
+      const records = Array.from({ length: count }, (_, i) => record(BigInt(i + 1)));
+      await store.transact((tx) => tx.appendRecords(records));
+      expect(await collect(store.exportRecords(10n, 20n))).toEqual(records.slice(10, 20));
+      const exported: SignedRecord[] = [];
+      for await (const signed of store.exportRecords()) {
+        exported.push(signed);
+        if (exported.length === 1)
+          await store.transact((tx) => tx.appendRecords([record(BigInt(count + 1))]));
+      }
+      expect(exported).toEqual(records);
+      expect(await collect(store.exportRecords(BigInt(count)))).toEqual([
+        record(BigInt(count + 1)),
+      ]);
+      // A reader that stops early leaves nothing open behind it.
+      for await (const _ of store.exportRecords()) break;
+      expect(await store.transact((tx) => tx.recordCount())).toBe(BigInt(count + 1));
+      await store.close();
+    });
+
+    it('changes the external change mark for another connection, never for its own writes', async () => {
+      const location = backend.location('transaction');
+      const store = await openTransactionStoreAt(location);
+      const before = await store.externalChangeMark();
+      await store.transact((tx) => tx.appendRecords([record(1n), record(2n)]));
+      await store.transact((tx) => tx.quarantineRecord(2n, 'repair', 1n));
+      expect(await store.externalChangeMark()).toBe(before);
+      await backend.writeAside(
+        location,
+        'UPDATE transactions SET amount = ? WHERE transaction_number = ?',
+        1n,
+        1n,
+      );
+      expect(await store.externalChangeMark()).not.toBe(before);
+      await store.close();
+    });
+  });
+
+  describe.skipIf(!backend.available)('transaction store', () => {
+    it('reserves blocks of six numbers without gaps and tracks each operation to settled', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const bases = [];
+      for (const id of ['a', 'b', 'c'])
+        bases.push(await store.transact((tx) => tx.openOperation(id, Buffer.from(id))));
+      expect(bases).toEqual([1n, 7n, 13n]);
+      expect(await store.transact((tx) => tx.openOperations(10))).toEqual(['a', 'b', 'c']);
+      expect(await store.transact((tx) => tx.settledUpTo())).toBe(0n);
+      await store.transact(async (tx) => {
+        await tx.finishOperation('a', '{"outcome":"ok"}');
+        await tx.finishOperation('b', '{"outcome":"ok"}');
+        await tx.markSettled('a', 1);
+        await tx.markSettled('a', 2);
+        await tx.markSettled('b', 2);
+        await tx.markSettled('c', 3); // still open: bits wait for the response
+      });
+      expect(await store.transact((tx) => tx.operation('a'))).toEqual({
+        remittanceId: 'a',
+        requestDigest: Buffer.from('a'),
+        baseNumber: 1n,
+        state: 'done',
+        responseJson: '{"outcome":"ok"}',
+      });
+      expect((await store.transact((tx) => tx.operation('c')))?.state).toBe('open');
+      expect(await store.transact((tx) => tx.settledUpTo())).toBe(6n);
+      expect(await store.transact((tx) => tx.unsettledOperations(10))).toEqual([
+        { remittanceId: 'b', settled: 2 },
+      ]);
+      expect(await store.transact((tx) => tx.pendingCounts())).toEqual({ open: 1, unsettled: 1 });
+      await store.transact(async (tx) => {
+        await tx.markSettled('b', 1);
+        await tx.finishOperation('c', '{}');
+        await tx.markSettled('c', 3);
+      });
+      expect(await store.transact((tx) => tx.settledUpTo())).toBe(18n);
+      expect(await store.transact((tx) => tx.pendingCounts())).toEqual({ open: 0, unsettled: 0 });
+      await expect(store.transact((tx) => tx.finishOperation('nobody', '{}'))).rejects.toThrow(
+        /operation being finished exists/,
+      );
+      await store.close();
+    });
+
+    it('reads the next account number without taking it, and takes it once', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const numbers = await store.transact(async (tx) => [
+        await tx.nextAccountNumber({ reserve: false }),
+        await tx.nextAccountNumber({ reserve: true }),
+        await tx.nextAccountNumber({ reserve: true }),
+        await tx.nextAccountNumber({ reserve: false }),
+      ]);
+      expect(numbers).toEqual([1n, 1n, 2n, 3n]);
+      await store.close();
+    });
+
+    it("lists an account's records after a number, either side of the remittance", async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      await store.transact((tx) =>
+        tx.appendRecords([
+          record(1n, { sourceAccount: 5n, destinationAccount: 6n }),
+          record(2n, { sourceAccount: 6n, destinationAccount: 5n }),
+          record(3n, { sourceAccount: 7n, destinationAccount: 8n }),
+          record(4n, { sourceAccount: 5n, destinationAccount: 8n }),
+        ]),
+      );
+      const numbers = async (after: bigint, limit: number) =>
+        (await store.transact((tx) => tx.recordsOfAccount(5n, after, limit))).map(
+          (r) => r.record.transactionNumber,
+        );
+      expect(await numbers(0n, 10)).toEqual([1n, 2n, 4n]);
+      expect(await numbers(1n, 1)).toEqual([2n]);
+      await store.close();
+    });
+
+    it('loses no update when many transactions take numbers at once', async () => {
+      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const ids = Array.from({ length: 24 }, (_, i) => `op-${i}`);
+      const bases = await Promise.all(
+        ids.map((id) => store.transact((tx) => tx.openOperation(id, Buffer.from(id)))),
+      );
+      const sorted = [...bases].sort((a, b) => (a < b ? -1 : 1));
+      expect(sorted).toEqual(ids.map((_, i) => BigInt(i * 6 + 1)));
+      await store.close();
+    });
+  });
+
+  describe.skipIf(!backend.available)('account store', () => {
+    it('replaces account rows, keeps holds in arrival order, quarantines and exports B', async () => {
+      const store = await openAccountStoreAt(backend.location('account'));
+      await store.transact(async (tx) => {
+        await tx.putAccount(account(2n, 10n));
+        await tx.putAccount(account(1n, 10n));
+        await tx.putAccount(account(2n, 20n, 5n));
+        for (const id of ['z', 'a', 'm'])
+          await tx.putHold({ remittanceId: id, accountNumber: 2n, amount: 1n });
+        await tx.deleteHold('a');
+      });
+      expect(await store.transact((tx) => tx.account(2n))).toEqual(account(2n, 20n, 5n));
+      expect(await store.transact((tx) => tx.hold('z'))).toEqual({
+        remittanceId: 'z',
+        accountNumber: 2n,
+        amount: 1n,
+      });
+      expect(await store.transact((tx) => tx.hold('a'))).toBeUndefined();
+      expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['z', 'm']);
+      expect(await store.transact((tx) => tx.heldRemittanceIds(1))).toEqual(['z']);
+      expect(await collect(store.exportAccounts())).toEqual([
+        account(1n, 10n),
+        account(2n, 20n, 5n),
+      ]);
+      const removed = await store.transact((tx) => tx.quarantineAccount(1n, 'changed', 5n));
+      expect(removed).toEqual(account(1n, 10n));
+      expect(await collect(store.exportAccounts())).toEqual([account(2n, 20n, 5n)]);
+      await store.close();
+    });
+
+    it('loses no update when many transactions change one balance at once', async () => {
+      const store = await openAccountStoreAt(backend.location('account'));
+      await store.transact((tx) => tx.putAccount(account(1n, 0n)));
+      const increments = 20;
+      await Promise.all(
+        Array.from({ length: increments }, () =>
+          store.transact(async (tx) => {
+            const current = await tx.account(1n);
+            await tx.putAccount(account(1n, current!.balance + 1n));
+          }),
+        ),
+      );
+      expect((await store.transact((tx) => tx.account(1n)))?.balance).toBe(BigInt(increments));
+      await store.close();
+    });
+  });
+
+  describe.skipIf(!backend.available)('currency store', () => {
+    it('keeps units by owner and status, plans in order, numbers without gaps; quarantines and exports C', async () => {
+      const store = await openCurrencyStoreAt(backend.location('currency'));
+      const first = await store.transact((tx) => tx.reserveUnitNumbers(3));
+      const next = await store.transact((tx) => tx.reserveUnitNumbers(2));
+      expect([first, next]).toEqual([1n, 4n]);
+      const sequences = await store.transact(async (tx) => [
+        await tx.nextPlanSequence(),
+        await tx.nextPlanSequence(),
+      ]);
+      expect(sequences).toEqual([1n, 2n]);
+      await store.transact(async (tx) => {
+        await tx.putUnit(unit(3n, 1n, 500n));
+        await tx.putUnit(unit(1n, 1n, 1000n));
+        await tx.putUnit(unit(2n, 2n, 700n));
+        await tx.putUnit({ ...unit(4n, 1n, 5n), status: 'retired' });
+        await tx.putPlan({ remittanceId: 'q', planJson: '{"q":1}' });
+        await tx.putPlan({ remittanceId: 'b', planJson: '{"b":1}' });
+      });
+      const active = await store.transact((tx) => tx.unitsOf(1n, 'JPY', 'active'));
+      expect(active.map((u) => u.currencyNumber)).toEqual([1n, 3n]);
+      expect(await store.transact((tx) => tx.unitsOf(1n, 'USD', 'active'))).toEqual([]);
+      expect(await store.transact((tx) => tx.unit(2n))).toEqual(unit(2n, 2n, 700n));
+      expect(await store.transact((tx) => tx.plan('b'))).toEqual({
+        remittanceId: 'b',
+        planJson: '{"b":1}',
+      });
+      expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['q', 'b']);
+      await store.transact((tx) => tx.deletePlan('q'));
+      expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b']);
+      expect(await store.transact((tx) => tx.quarantineUnit(2n, 'changed', 1n))).toEqual(
+        unit(2n, 2n, 700n),
+      );
+      const exported = await collect(store.exportUnits());
+      expect(exported.map((u) => u.currencyNumber)).toEqual([1n, 3n, 4n]);
+      await store.close();
+    });
+  });
+});
