@@ -7,6 +7,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { InvariantViolation } from '../model/assert.js';
+import { registerArchiveCommands } from './archiveCommands.js';
 import { registerAuditCommands } from './auditCommand.js';
 import { registerClientCommands } from './clientCommands.js';
 import { registerDemoCommand } from './demoCommand.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerClientCommands(program);
   registerAuditCommands(program);
+  registerArchiveCommands(program);
   return program;
 }
 

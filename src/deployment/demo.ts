@@ -6,12 +6,13 @@
 //   {transaction,account,currency}.json            device configurations
 //   {transaction,account,currency}.keystore.json   device keystores: own key sign+verify, others verify
 //   issuer.keystore.json            the issuer's key (sign) and the device keys (verify)
-//   operator.keystore.json          the operator's key (sign), for audit and recovery
+//   operator.keystore.json          the operator's key (sign), for audit and recovery, and the
+//                                   archive key (encrypt, decrypt), for export and import
 //   terminal.keystore.json          what a new wallet starts from: the device keys, verify only
 //   wallets/account-N.keystore.json the key of account N (created by `account open`)
 //   {device}.sqlite                 the stores
-// Key numbers: 1 transaction, 2 account, 3 currency, 4 issuer, 5 operator; account keys
-// 1,000,000 + N.
+// Key numbers: 1 transaction, 2 account, 3 currency, 4 issuer, 5 operator, 6 archive; account
+// keys 1,000,000 + N.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ import type { DeploymentInfo } from '../client/terminal.js';
 import { accountKeyNumberBase } from '../devices/context.js';
 import { assert } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
+import { ok, type Result } from '../model/errors.js';
+import type { VerifyingKeys } from '../protocol/verify.js';
 import { SignatureDevice } from '../signature/device.js';
 import type { Algorithm, Authority } from '../signature/keys.js';
 import { createKeystoreFile, loadKeystoreFile } from '../signature/keystoreFile.js';
@@ -30,6 +33,8 @@ export const deviceNames: readonly DeviceName[] = ['account', 'currency', 'trans
 export const deviceKeyNumbers = { transaction: 1, account: 2, currency: 3 } as const;
 export const issuerKeyNumber = 4;
 export const operatorKeyNumber = 5;
+/** The AES-256-GCM key of export archives (store/archive.ts): in the operator keystore only. */
+export const archiveKeyNumber = 6;
 export const portBaseDefault = 7101;
 
 export interface DemoOptions {
@@ -50,6 +55,21 @@ export function portOf(device: DeviceName, portBase: number): number {
 
 export function deploymentInfo(dir: string): DeploymentInfo & { scheme: Scheme; mode: string } {
   return JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8'));
+}
+
+/** The keys an offline audit of this deployment verifies with: the terminal keystore (verify only). */
+export function verifyingKeysOf(dir: string, environment: Environment): Result<VerifyingKeys> {
+  const info = deploymentInfo(dir);
+  const loaded = loadKeystoreFile(join(dir, 'terminal.keystore.json'), passphraseOf(dir), {
+    environment,
+  });
+  if (!loaded.ok) return loaded;
+  return ok({
+    signatures: loaded.value,
+    deviceKeys: info.deviceKeys,
+    issuerKeyNumbers: info.issuerKeyNumbers,
+    signatureZero: Buffer.from(info.signatureZeroHex, 'hex'),
+  });
 }
 
 export function passphraseOf(dir: string): string {
@@ -151,13 +171,20 @@ export function createDeployment(
     ).ok,
     'issuer keystore',
   );
+  const operatorKeys = keystoreFor(operatorKeyNumber);
   assert(
-    createKeystoreFile(
-      join(dir, 'operator.keystore.json'),
-      keystoreFor(operatorKeyNumber),
-      passphrase,
-      fileOptions,
-    ).ok,
+    operatorKeys.addKey({
+      keyNumber: archiveKeyNumber,
+      owner: 'operator',
+      algorithm: 'aes-256-gcm',
+      material: environment.randomBytes(32),
+      authorities: ['encrypt', 'decrypt'],
+    }).ok,
+    'archive key',
+  );
+  assert(
+    createKeystoreFile(join(dir, 'operator.keystore.json'), operatorKeys, passphrase, fileOptions)
+      .ok,
     'operator keystore',
   );
   assert(
@@ -175,6 +202,7 @@ export function createDeployment(
     deviceKeys: deviceKeyNumbers,
     issuerKeyNumbers: [issuerKeyNumber],
     operatorKeyNumbers: [operatorKeyNumber],
+    archiveKeyNumber,
     scheme: options.scheme,
     mode: options.mode,
   };

@@ -68,6 +68,14 @@ export function redacted(spec: string): string {
   return spec.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/, '$1:***@');
 }
 
+/** The store setting that names a location (the inverse of parseStoreLocation). */
+export function storeSpecOf(location: StoreLocation): string {
+  if (location.backend === 'sqlite') return `sqlite:${location.path}`;
+  const url = new URL(location.url);
+  url.searchParams.set('schema', location.schema);
+  return url.toString();
+}
+
 export function describeStore(location: StoreLocation): string {
   return location.backend === 'sqlite'
     ? `sqlite:${location.path}`

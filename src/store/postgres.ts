@@ -5,12 +5,16 @@
 // SQLite store implements them; one conformance suite (test/store) runs against both.
 //
 // Isolation, per operation (docs/deploy.md):
-// - every `transact` runs SERIALIZABLE: a device's work reads (a balance, a counter, a hold) and
-//   then writes what it decided, and SERIALIZABLE makes any interleaving of two such transactions
-//   equal to one after the other. When PostgreSQL refuses a commit to keep that promise
-//   (serialization failure 40001, deadlock 40P01), the whole work runs again from the start, with
-//   jittered backoff, at most `transactAttemptsMax` times. Work is re-runnable by construction: it
-//   reads everything it decides from `tx`.
+// - a device is the only writer of its schema, so its transactions run one at a time in the
+//   process, in arrival order, exactly as on SQLite: the device's read-then-write work (a balance,
+//   a counter, a hold) never races itself, and a hot row (the transaction counter) never makes
+//   transactions fail each other. Measured: letting them run concurrently under SERIALIZABLE
+//   turned most concurrent remittances into serialization failures on the counter row.
+// - each still runs SERIALIZABLE on the server, against any other writer (an operator's tool, a
+//   second process started on the same schema by mistake): when PostgreSQL refuses a commit to
+//   keep that promise (serialization failure 40001, deadlock 40P01), the whole work runs again
+//   from the start, with jittered backoff, at most `transactAttemptsMax` times. Work is re-runnable
+//   by construction: it reads everything it decides from `tx`.
 // - exports (what the audit reads) run in a REPEATABLE READ READ ONLY snapshot, page by page in key
 //   order (keyset pagination), so any size streams in constant memory while the device writes.
 // - counters (transaction, account and currency numbers) are rows updated in the transaction that
@@ -21,6 +25,7 @@
 import pg from 'pg';
 import { assert } from '../model/assert.js';
 import { blockSize, type SignedRecord } from '../protocol/records.js';
+import { type DumpRow, type DumpValue, dumpTableOf, dumpTables, dumpValue } from './dump.js';
 import {
   accountFromRow,
   isFailure,
@@ -46,12 +51,14 @@ import {
   type TransactionTx,
 } from './types.js';
 
-/** Connections one device keeps open to its database (requests, exports and the audit share them). */
+/** Connections one device keeps open: one for its transactions, the rest for exports (the audit) and reads. */
 export const connectionsMax = 10;
 /** How often one transaction's work is run before a serialization failure is given up on. */
 export const transactAttemptsMax = 12;
 /** Rows an export reads per query. */
 export const exportPageRowsMax = 2_000;
+/** Rows an import writes per statement. */
+export const loadBatchRowsMax = 500;
 /** Waiting for a connection from the pool, and for a new connection to open. */
 export const connectTimeoutMs = 10_000;
 /** Longest any statement may run; far above any the devices make. */
@@ -185,6 +192,13 @@ const migrations: Record<DeviceKind, readonly string[]> = {
 };
 
 const uniqueViolation = '23505';
+
+/** The identity columns that keep arrival order where SQLite has its rowid (store/dump.ts). */
+const arrivalColumns: Record<string, string> = {
+  quarantine: 'id',
+  holds: 'position',
+  unit_plans: 'position',
+};
 
 /**
  * Create the schema when it is new and run the migrations it has not seen, each in its own
@@ -697,11 +711,22 @@ export interface PostgresOptions {
 class PostgresStore<Tx> implements Store<Tx> {
   constructor(
     readonly pool: pg.Pool,
+    private readonly kind: DeviceKind,
     private readonly txOn: (query: Query) => Tx,
     private readonly random: () => number,
   ) {}
 
-  async transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  /** Device transactions run one at a time, in arrival order (see the opening comment). */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = () => this.#attempt(work);
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #attempt<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
@@ -725,7 +750,102 @@ class PostgresStore<Tx> implements Store<Tx> {
     }
   }
 
+  async *dumpRows(): AsyncGenerator<DumpRow> {
+    const client = await this.pool.connect();
+    let finished = false;
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      for (const table of dumpTables[this.kind]) {
+        const order = table.orderBy === 'arrival' ? arrivalColumns[table.name] : table.orderBy;
+        assert(order, 'every table dumped in arrival order has its arrival column');
+        await client.query(
+          `DECLARE dumped NO SCROLL CURSOR FOR SELECT ${table.columns.join(', ')} FROM ${table.name} ORDER BY ${order}`,
+        );
+        for (;;) {
+          const page = (await client.query<Row>(`FETCH ${exportPageRowsMax} FROM dumped`)).rows;
+          for (const stored of page) {
+            const row: Record<string, DumpValue> = {};
+            for (const column of table.columns) row[column] = dumpValue(stored[column]);
+            yield { table: table.name, row };
+          }
+          if (page.length < exportPageRowsMax) break;
+        }
+        await client.query('CLOSE dumped');
+      }
+      await client.query('COMMIT');
+      finished = true;
+    } finally {
+      if (!finished)
+        await client.query('ROLLBACK').catch((error: Error) => {
+          broken = error;
+        });
+      client.release(broken);
+    }
+  }
+
+  async isEmpty(): Promise<boolean> {
+    for (const table of dumpTables[this.kind]) {
+      const found = await this.pool.query(`SELECT 1 FROM ${table.name} LIMIT 1`);
+      if (found.rows.length > 0) return false;
+    }
+    return true;
+  }
+
+  loadRows(rows: AsyncIterable<DumpRow>): Promise<number> {
+    // One attempt, no retry: the rows are a stream that cannot be read twice, and nobody else
+    // writes to a store being imported into.
+    const run = () => this.#load(rows);
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #load(rows: AsyncIterable<DumpRow>): Promise<number> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    let pending: DumpRow[] = [];
+    let loaded = 0;
+    const flush = async () => {
+      const first = pending[0];
+      if (!first) return;
+      const table = dumpTables[this.kind].find((t) => t.name === first.table)!;
+      const width = table.columns.length;
+      const tuples = pending.map(
+        (_, r) => `(${table.columns.map((_, c) => `$${r * width + c + 1}`).join(', ')})`,
+      );
+      await client.query(
+        `INSERT INTO ${table.name} (${table.columns.join(', ')}) VALUES ${tuples.join(', ')}`,
+        pending.flatMap((dumped) => table.columns.map((column) => dumped.row[column])),
+      );
+      loaded += pending.length;
+      pending = [];
+    };
+    try {
+      await client.query('BEGIN');
+      for await (const dumped of rows) {
+        assert(
+          dumpTableOf(this.kind, dumped),
+          'an import loads only rows checked against the dump tables',
+        );
+        if (pending.length >= loadBatchRowsMax || pending[0]?.table !== dumped.table) await flush();
+        pending.push(dumped);
+      }
+      await flush();
+      await client.query('COMMIT');
+      return loaded;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async close(): Promise<void> {
+    await this.#queue;
     await this.pool.end();
   }
 
@@ -808,7 +928,7 @@ async function openPostgresStore<Tx>(
     await pool.end();
     throw error;
   }
-  return new PostgresStore(pool, txOn, options.random ?? Math.random);
+  return new PostgresStore(pool, kind, txOn, options.random ?? Math.random);
 }
 
 export function openPostgresTransactionStore(

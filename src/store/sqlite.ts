@@ -8,6 +8,7 @@
 import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
 import { blockSize, type SignedRecord } from '../protocol/records.js';
+import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
   isFailure,
@@ -18,7 +19,7 @@ import {
   sameRecord,
   unitFromRow,
 } from './rows.js';
-import { exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
+import { dumpRows, exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
 import {
   type AccountStore,
   type AccountTx,
@@ -174,6 +175,7 @@ class SqliteStore<Tx> implements Store<Tx> {
   #queue: Promise<unknown> = Promise.resolve();
   constructor(
     readonly db: Database.Database,
+    private readonly kind: DeviceKind,
     private readonly tx: Tx,
   ) {}
 
@@ -206,6 +208,37 @@ class SqliteStore<Tx> implements Store<Tx> {
 
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
     return exportRecords(this.db.name, afterNumber, upToNumber);
+  }
+
+  dumpRows(): AsyncIterable<DumpRow> {
+    return dumpRows(this.db.name, this.kind);
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return dumpTables[this.kind].every(
+      (table) => this.db.prepare(`SELECT 1 FROM ${table.name} LIMIT 1`).get() === undefined,
+    );
+  }
+
+  loadRows(rows: AsyncIterable<DumpRow>): Promise<number> {
+    return this.transact(async () => {
+      const inserts = new Map<string, Database.Statement>();
+      let loaded = 0;
+      for await (const dumped of rows) {
+        const table = dumpTableOf(this.kind, dumped);
+        assert(table, 'an import loads only rows checked against the dump tables');
+        let insert = inserts.get(table.name);
+        if (!insert) {
+          const columns = table.columns.join(', ');
+          const values = table.columns.map(() => '?').join(', ');
+          insert = this.db.prepare(`INSERT INTO ${table.name} (${columns}) VALUES (${values})`);
+          inserts.set(table.name, insert);
+        }
+        insert.run(...table.columns.map((column) => dumped.row[column]));
+        loaded += 1;
+      }
+      return loaded;
+    });
   }
 }
 
@@ -415,7 +448,7 @@ export function openTransactionStore(
       );
     },
   };
-  return Object.assign(new SqliteStore(db, tx), { db });
+  return Object.assign(new SqliteStore(db, 'transaction', tx), { db });
 }
 
 export function openAccountStore(path: string): AccountStore & { db: Database.Database } {
@@ -475,7 +508,7 @@ export function openAccountStore(path: string): AccountStore & { db: Database.Da
       return quarantineRow(accountNumber, reason, atMs, accountFromRow);
     },
   };
-  return Object.assign(new SqliteStore(db, tx), {
+  return Object.assign(new SqliteStore(db, 'account', tx), {
     db,
     exportAccounts: () => exportAccounts(path),
   });
@@ -545,5 +578,8 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
       return quarantineRow(currencyNumber, reason, atMs, unitFromRow);
     },
   };
-  return Object.assign(new SqliteStore(db, tx), { db, exportUnits: () => exportUnits(path) });
+  return Object.assign(new SqliteStore(db, 'currency', tx), {
+    db,
+    exportUnits: () => exportUnits(path),
+  });
 }

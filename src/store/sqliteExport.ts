@@ -6,8 +6,9 @@
 
 import Database from 'better-sqlite3';
 import type { SignedRecord } from '../protocol/records.js';
+import { type DumpRow, type DumpValue, dumpTables, dumpValue } from './dump.js';
 import { accountFromRow, type Row, recordFromRow, unitFromRow } from './rows.js';
-import type { AccountRow, CurrencyRow } from './types.js';
+import type { AccountRow, CurrencyRow, DeviceKind } from './types.js';
 
 async function* rowsOf<T>(
   path: string,
@@ -52,4 +53,27 @@ export function exportAccounts(path: string): AsyncGenerator<AccountRow> {
 
 export function exportUnits(path: string): AsyncGenerator<CurrencyRow> {
   return rowsOf(path, 'SELECT * FROM currency_units ORDER BY currency_number', unitFromRow);
+}
+
+/** Every table of the store in one snapshot (store/dump.ts); arrival order is SQLite's rowid. */
+export async function* dumpRows(path: string, kind: DeviceKind): AsyncGenerator<DumpRow> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.defaultSafeIntegers(true);
+  try {
+    db.exec('BEGIN');
+    for (const table of dumpTables[kind]) {
+      const order = table.orderBy === 'arrival' ? 'rowid' : table.orderBy;
+      const select = db.prepare(
+        `SELECT ${table.columns.join(', ')} FROM ${table.name} ORDER BY ${order}`,
+      );
+      for (const stored of select.iterate() as IterableIterator<Row>) {
+        const row: Record<string, DumpValue> = {};
+        for (const column of table.columns) row[column] = dumpValue(stored[column]);
+        yield { table: table.name, row };
+      }
+    }
+    db.exec('COMMIT');
+  } finally {
+    db.close();
+  }
 }

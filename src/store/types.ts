@@ -9,6 +9,7 @@
 
 import type { SignedRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
+import type { DumpRow } from './dump.js';
 
 /** Which device a store belongs to: a store refuses to open as another device's. */
 export type DeviceKind = 'transaction' | 'account' | 'currency';
@@ -162,6 +163,12 @@ export interface Store<Tx> {
    * tool) commits to this store, and never for this store's own writes (SQLite: data_version).
    */
   externalChangeMark(): Promise<bigint>;
+  /** Every row of every table (store/dump.ts), table by table, as one snapshot: what an archive holds. */
+  dumpRows(): AsyncIterable<DumpRow>;
+  /** Whether the store holds no row at all (an import writes only into an empty store). */
+  isEmpty(): Promise<boolean>;
+  /** Import: write dumped rows (checked with dumpTableOf) in one transaction; returns how many. */
+  loadRows(rows: AsyncIterable<DumpRow>): Promise<number>;
 }
 
 export interface AccountStore extends Store<AccountTx> {

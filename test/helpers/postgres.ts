@@ -36,9 +36,14 @@ export function postgresAvailable(): Promise<boolean> {
   return availability;
 }
 
+/** The schemas of one test run start with this; test/globalSetup.ts drops them at the end. */
+export function runSchemaPrefix(): string {
+  return `t_${process.env['TRILEDGER_TEST_RUN'] ?? 'adhoc'}`;
+}
+
 /** A fresh schema name prefix for one test: nothing is shared between tests or runs. */
 export function freshSchemaPrefix(): string {
-  return `t_${randomBytes(6).toString('hex')}`;
+  return `${runSchemaPrefix()}_${randomBytes(5).toString('hex')}`;
 }
 
 /** The store setting of one device in a fresh deployment. */
@@ -76,5 +81,36 @@ export async function dropSchemas(prefix: string): Promise<void> {
       `${prefix}%`,
     ]);
     for (const row of schemas) await query(`DROP SCHEMA ${String(row['nspname'])} CASCADE`);
+  });
+}
+
+/**
+ * Copy a device's schema: `create` makes the new schema as the device would (tables, triggers),
+ * then every row is copied and the identity counters moved past the copied rows.
+ */
+export async function cloneSchema(
+  from: string,
+  to: string,
+  create: (spec: string) => Promise<void>,
+): Promise<void> {
+  await create(postgresStoreSpec(to));
+  await onPostgres('public', async (query) => {
+    const tables = await query(
+      "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename NOT IN ('schema_migrations', 'change_marks')",
+      [from],
+    );
+    for (const { tablename } of tables)
+      await query(
+        `INSERT INTO ${to}.${String(tablename)} OVERRIDING SYSTEM VALUE SELECT * FROM ${from}.${String(tablename)}`,
+      );
+    const identities = await query(
+      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1 AND is_identity = 'YES'",
+      [to],
+    );
+    for (const { table_name: table, column_name: column } of identities)
+      await query(
+        `SELECT setval(pg_get_serial_sequence('${to}.${String(table)}', '${String(column)}'),
+           (SELECT coalesce(max(${String(column)}), 0) + 1 FROM ${to}.${String(table)}), false)`,
+      );
   });
 }

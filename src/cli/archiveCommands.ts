@@ -1,0 +1,215 @@
+// `triledger export` and `triledger import`: move a deployment's stores between SQLite and
+// PostgreSQL through one encrypted archive (store/archive.ts).
+//
+// Both run with the deployment stopped (they refuse while its transaction device answers): the
+// three stores are then consistent with each other. Export seals every row of the three stores
+// with a keystore key that holds `encrypt`. Import needs a key with `decrypt`; it reads and
+// authenticates the whole archive before it writes anything, writes only into empty stores, audits
+// the new stores in full, and only when the audit is clean points the deployment's configuration
+// files at them. Exit codes: 0 done, 1 refused (one line on stderr), 2 bad command line.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  auditStores,
+  deviceKinds,
+  storeLocationsOf,
+  withDeploymentStores,
+} from '../audit/offline.js';
+import {
+  archiveKeyNumber,
+  deploymentInfo,
+  passphraseOf,
+  verifyingKeysOf,
+} from '../deployment/demo.js';
+import { systemEnvironment } from '../model/environment.js';
+import { fail } from '../model/errors.js';
+import type { SignatureDevice } from '../signature/device.js';
+import { loadKeystoreFile } from '../signature/keystoreFile.js';
+import { archivedRows, verifyArchive, writeArchive } from '../store/archive.js';
+import {
+  deviceStoreSpec,
+  parseStoreLocation,
+  type StoreLocation,
+  storeSpecOf,
+} from '../store/open.js';
+import type { DeviceKind } from '../store/types.js';
+import { dataDirDefault } from './clientCommands.js';
+import { expectOk, refused, usageError } from './output.js';
+import { progressBar } from './progress.js';
+
+/** How long to wait for a running transaction device to answer before taking it as stopped. */
+const runningCheckMs = 1_000;
+
+interface ArchiveOptions {
+  data: string;
+  keystore?: string;
+  key?: string;
+}
+
+function archiveKeys(options: ArchiveOptions): { keys: SignatureDevice; keyNumber: number } {
+  const info = deploymentInfo(options.data) as { archiveKeyNumber?: number };
+  const keyNumber =
+    options.key === undefined ? (info.archiveKeyNumber ?? archiveKeyNumber) : Number(options.key);
+  if (!Number.isInteger(keyNumber) || keyNumber < 1) throw usageError('--key must be a key number');
+  const passphrase = process.env['TRILEDGER_PASSPHRASE'] ?? passphraseOf(options.data);
+  const keys = loadKeystoreFile(
+    options.keystore ?? join(options.data, 'operator.keystore.json'),
+    passphrase,
+    { environment: systemEnvironment },
+  );
+  return { keys: expectOk(keys), keyNumber };
+}
+
+/** Refuse to move the stores of a deployment whose transaction device still answers. */
+async function requireStopped(dir: string): Promise<void> {
+  const url = deploymentInfo(dir).transactionUrl;
+  const answered = await fetch(`${url}/health`, { signal: AbortSignal.timeout(runningCheckMs) })
+    .then(() => true)
+    .catch(() => false);
+  if (answered)
+    throw refused(
+      fail('InvalidInput', `the deployment in ${dir} is running (${url}); stop it first`),
+    );
+}
+
+function requireDeployment(dir: string): void {
+  try {
+    deploymentInfo(dir);
+  } catch {
+    throw usageError(`no deployment in ${dir} (deployment.json)`);
+  }
+}
+
+export function registerArchiveCommands(program: Command): void {
+  program
+    .command('export')
+    .description("seal every row of a stopped deployment's three stores into one encrypted archive")
+    .requiredOption('--out <file>', 'the archive to write (never overwritten)')
+    .option('--data <dir>', 'the deployment folder', dataDirDefault)
+    .option(
+      '--keystore <file>',
+      'keystore with the archive key (default DIR/operator.keystore.json)',
+    )
+    .option('--key <keyNumber>', 'the AES-256-GCM key to seal with (needs encrypt)')
+    .action(async (options: ArchiveOptions & { out: string }) => {
+      requireDeployment(options.data);
+      const { keys, keyNumber } = archiveKeys(options);
+      await requireStopped(options.data);
+      const locations = expectOk(storeLocationsOf(options.data));
+      const progress = progressBar(process.stderr, Date.now, 'rows');
+      const written = expectOk(
+        await withDeploymentStores(locations, async (stores) => {
+          const approximate =
+            Number(await stores.transaction.transact((tx) => tx.recordCount())) *
+            deviceKinds.length;
+          let rows = 0;
+          async function* counted<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+            for await (const row of source) {
+              rows += 1;
+              progress.update('export', rows, approximate);
+              yield row;
+            }
+          }
+          return writeArchive(
+            options.out,
+            keys,
+            keyNumber,
+            deviceKinds.map((device) => ({ device, rows: counted(stores[device].dumpRows()) })),
+            systemEnvironment,
+          );
+        }),
+      );
+      progress.finish();
+      const { rowCount, bytes } = expectOk(written);
+      process.stdout.write(
+        `exported ${rowCount} rows of the three stores to ${options.out} (${bytes} bytes, sealed with key ${keyNumber})\n`,
+      );
+    });
+
+  program
+    .command('import')
+    .description(
+      'write an export archive into new, empty stores, audit them, and point the deployment at them',
+    )
+    .requiredOption('--in <file>', 'the archive to read')
+    .requiredOption(
+      '--store <store>',
+      'where the stores go: postgres://… (one schema per device) or sqlite:DIR (DIR/DEVICE.sqlite)',
+    )
+    .option('--data <dir>', 'the deployment folder', dataDirDefault)
+    .option(
+      '--keystore <file>',
+      'keystore with the archive key (default DIR/operator.keystore.json)',
+    )
+    .action(async (options: ArchiveOptions & { in: string; store: string }) => {
+      requireDeployment(options.data);
+      const targets = targetLocations(options.store);
+      const { keys } = archiveKeys(options);
+      await requireStopped(options.data);
+      // Everything is read and authenticated before anything is written.
+      const summary = expectOk(await verifyArchive(options.in, keys));
+      if (options.store.startsWith('sqlite:'))
+        mkdirSync(resolve(options.store.slice('sqlite:'.length)), { recursive: true });
+      const progress = progressBar(process.stderr, Date.now, 'rows');
+      const imported = expectOk(
+        await withDeploymentStores(targets, async (stores) => {
+          for (const device of deviceKinds)
+            if (!(await stores[device].isEmpty()))
+              return fail(
+                'InvalidInput',
+                `the ${device} store at ${options.store} already holds rows; import writes only into empty stores`,
+              );
+          let rows = 0;
+          for (const device of deviceKinds) {
+            async function* counted() {
+              for await (const row of archivedRows(options.in, keys, device)) {
+                rows += 1;
+                progress.update('import', rows, summary.rowCount);
+                yield row;
+              }
+            }
+            await stores[device].loadRows(counted());
+          }
+          progress.finish();
+          const keysOfDeployment = expectOk(verifyingKeysOf(options.data, systemEnvironment));
+          return { ok: true as const, value: await auditStores(keysOfDeployment, stores) };
+        }),
+      );
+      const report = expectOk(imported);
+      if (!report.clean)
+        throw refused(
+          fail(
+            'InvalidInput',
+            `the imported stores do not audit clean (${report.findings.length} findings, first: ${report.findings[0]?.message ?? 'none'}); the configuration still points at the old stores`,
+          ),
+        );
+      for (const device of deviceKinds) pointConfigAt(options.data, device, targets[device]);
+      process.stdout.write(
+        `imported ${summary.rowCount} rows into ${options.store}; audit: ${report.operations} operations, ${report.recordsChecked} records of A and ${report.rowsChecked} rows of B and C checked: clean\n` +
+          `the configurations in ${options.data} now point at the new stores\n`,
+      );
+    });
+}
+
+/** Each device's store under an import target (one PostgreSQL schema or one SQLite file each). */
+function targetLocations(spec: string): Record<DeviceKind, StoreLocation> {
+  const locations: Partial<Record<DeviceKind, StoreLocation>> = {};
+  for (const device of deviceKinds) {
+    const deviceSpec = spec.startsWith('sqlite:')
+      ? `sqlite:${join(resolve(spec.slice('sqlite:'.length)), `${device}.sqlite`)}`
+      : deviceStoreSpec(spec, device);
+    const location = parseStoreLocation(deviceSpec, device);
+    if (!location.ok) throw usageError(`--store: ${location.message}`);
+    locations[device] = location.value;
+  }
+  return locations as Record<DeviceKind, StoreLocation>;
+}
+
+function pointConfigAt(dir: string, device: DeviceKind, location: StoreLocation): void {
+  const path = join(dir, `${device}.json`);
+  const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  config['store'] = storeSpecOf(location);
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+}
