@@ -39,6 +39,8 @@ export const deviceConfigSchema = z.strictObject({
       transaction: z.url().optional(),
     })
     .optional(),
+  /** Mutual TLS between devices (devices/tls.ts): PEM files, relative to this file. */
+  tls: z.strictObject({ certFile: z.string(), keyFile: z.string(), caFile: z.string() }).optional(),
   protocol: z.strictObject({
     mode: z.enum(['confirm', 'update']).default('confirm'),
     signatureZeroHex: z.string().regex(/^([0-9a-f]{2}){16,64}$/),
@@ -122,5 +124,14 @@ export function loadDeviceConfig(path: string): Result<DeviceConfig> {
     ...(config.passphraseFile === undefined
       ? {}
       : { passphraseFile: resolve(base, config.passphraseFile) }),
+    ...(config.tls === undefined
+      ? {}
+      : {
+          tls: {
+            certFile: resolve(base, config.tls.certFile),
+            keyFile: resolve(base, config.tls.keyFile),
+            caFile: resolve(base, config.tls.caFile),
+          },
+        }),
   });
 }

@@ -7,7 +7,11 @@
 // process (TigerBeetle style: never carry on in a state the code says cannot happen).
 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerFactory,
+} from 'fastify';
 import { InvariantViolation } from '../model/assert.js';
 import { type Failure, httpStatusOf } from '../model/errors.js';
 
@@ -23,8 +27,14 @@ declare module 'fastify' {
   }
 }
 
-export function createHttpServer(options: { bodyBytesMax: number; logLevel: string }) {
+export function createHttpServer(options: {
+  bodyBytesMax: number;
+  logLevel: string;
+  /** HTTPS with client certificates (devices/tls.ts); plain HTTP without. */
+  serverFactory?: FastifyServerFactory;
+}) {
   const server = Fastify({
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     logger: { level: options.logLevel, redact: ['req.headers["triledger-signature"]'] },
     bodyLimit: options.bodyBytesMax,
     requestTimeout: requestTimeoutMs,

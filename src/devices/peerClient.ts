@@ -11,6 +11,7 @@ import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { DeviceContext } from './context.js';
+import { clientTlsOptions, type DeviceTls } from './tls.js';
 
 export const peerTimeoutMs = 10_000;
 export const peerConnectionsMax = 16;
@@ -43,12 +44,14 @@ export class PeerClient {
     readonly name: string,
     readonly origin: string,
     private readonly context: DeviceContext,
+    tls?: DeviceTls,
   ) {
     this.#pool = new Pool(origin, {
       connections: peerConnectionsMax,
       headersTimeout: peerTimeoutMs,
       bodyTimeout: peerTimeoutMs,
       keepAliveTimeout: 30_000,
+      connect: clientTlsOptions(tls),
     });
   }
 

@@ -58,6 +58,7 @@ import {
   registerExportRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
+import { type DeviceTls, loadDeviceTls, requireClientCertificate, serverFactory } from './tls.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
 import { registerTransactionInternalRoutes } from './transaction/internalRoutes.js';
 import { registerTransactionRoutes } from './transaction/routes.js';
@@ -149,6 +150,7 @@ function holdExpiryTask(
   settle: (records: readonly SignedRecord[]) => Promise<Result<undefined>>,
   server: HttpServer,
   closers: (() => Promise<void>)[],
+  tls: DeviceTls | undefined,
 ): PeriodicTask | undefined {
   const transactionUrl = config.peers?.transaction;
   if (!transactionUrl) {
@@ -157,7 +159,7 @@ function holdExpiryTask(
     );
     return undefined;
   }
-  const transaction = new PeerClient('transaction', transactionUrl, context);
+  const transaction = new PeerClient('transaction', transactionUrl, context, tls);
   closers.push(() => transaction.close());
   const expiry = new HoldExpiry(
     context,
@@ -239,10 +241,19 @@ export async function startDevice(
   if (!storeLocation.ok) return storeLocation;
   const opened = await openOwnStore(config.device, storeLocation.value);
   if (!opened.ok) return opened;
+  let tls: DeviceTls | undefined;
+  if (config.tls) {
+    const loaded = loadDeviceTls(config.tls);
+    if (!loaded.ok) return loaded;
+    tls = loaded.value;
+  }
   const server = createHttpServer({
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
     logLevel: config.logLevel,
+    // The public gateway takes users without certificates; the others serve devices only.
+    serverFactory: serverFactory(tls, config.device !== 'transaction'),
   });
+  if (tls) requireClientCertificate(server);
   const closers: (() => Promise<void>)[] = [];
   // Each device checks its own stores as records and rows arrive (audit/continuous.ts).
   const continuousAudit = (stores: OwnStores) =>
@@ -262,8 +273,8 @@ export async function startDevice(
       );
       const store = opened.value.store;
       const peers = {
-        account: new PeerClient('account', peersConfig.account, context),
-        currency: new PeerClient('currency', peersConfig.currency, context),
+        account: new PeerClient('account', peersConfig.account, context, tls),
+        currency: new PeerClient('currency', peersConfig.currency, context, tls),
       };
       const service = new TransactionService(
         context,
@@ -325,6 +336,7 @@ export async function startDevice(
         (records) => service.settle(records),
         server,
         closers,
+        tls,
       );
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         repairing(keeper, () => service.repair(batch)),
@@ -355,6 +367,7 @@ export async function startDevice(
         (records) => service.settle(records),
         server,
         closers,
+        tls,
       );
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         repairing(keeper, () => service.repair(batch)),

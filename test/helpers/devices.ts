@@ -25,18 +25,25 @@ export class DeviceProcess {
   constructor(
     readonly device: DeviceName,
     private readonly dir: string,
+    /** A command that runs the device elsewhere (`ip netns exec NAME`); none: on this host. */
+    private readonly launcher: readonly string[] = [],
   ) {}
 
   async start(crashPlan?: string): Promise<void> {
     this.crashPlan = crashPlan;
-    const child = spawn(
+    const command = [
+      ...this.launcher,
       process.execPath,
-      [binPath, 'device', this.device, '--config', join(this.dir, `${this.device}.json`)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, TRILEDGER_FAULT_CRASH: crashPlan ?? '' },
-      },
-    );
+      binPath,
+      'device',
+      this.device,
+      '--config',
+      join(this.dir, `${this.device}.json`),
+    ];
+    const child = spawn(command[0]!, command.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TRILEDGER_FAULT_CRASH: crashPlan ?? '' },
+    });
     this.child = child;
     const keep = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString()).slice(-8000);
