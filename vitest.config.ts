@@ -1,12 +1,60 @@
 // Test runner configuration: tests live in test/, mirroring src/. The JSON report feeds the plain
 // "N passed, N failed" line that .ci/run prints last.
+//
+// Projects:
+// - `sqlite`: every test on the default store, two files at a time (most of a test's time is
+//   waiting for device processes);
+// - `postgres`: the protocol and audit suites again with every device on PostgreSQL
+//   (test/helpers/deployment.ts reads TRILEDGER_TEST_BACKEND), alongside `sqlite`. The store
+//   conformance suite runs both backends itself;
+// - `alone`: the tests that kill and restart devices against short time limits (the fault test,
+//   the crash scenarios) run after the others, one file at a time, so that no other test's load
+//   stretches a restart past those limits.
 import { defineConfig } from 'vitest/config';
+
+/** The suites that run on both backends: the protocol through real devices, and the audit's tamper tests. */
+const onBothBackends = [
+  'test/devices/remittance.test.ts',
+  'test/devices/operations.test.ts',
+  'test/devices/badInput.test.ts',
+  'test/devices/concurrency.test.ts',
+  'test/devices/sharedKeyAccount.test.ts',
+  'test/audit/tamper.test.ts',
+  'test/audit/recovery.test.ts',
+  'test/audit/replay.test.ts',
+];
+
+const alone = ['test/faults/**/*.test.ts', 'test/devices/crashRecovery.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     pool: 'forks',
+    globalSetup: ['test/globalSetup.ts'],
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sqlite',
+          include: ['test/**/*.test.ts'],
+          exclude: alone,
+          maxWorkers: 2,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: onBothBackends,
+          env: { TRILEDGER_TEST_BACKEND: 'postgres' },
+          maxWorkers: 2,
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'alone', include: alone, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -7,10 +7,12 @@
 //    time; remittances per second and latency under load.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { openAccount } from '../src/cli/clientCommands.js';
 import { TerminalClient } from '../src/client/terminal.js';
 import {
@@ -46,10 +48,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
 }
 
-async function up(dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [binPath, 'up', '--data', dir, '--port-base', '27101'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function up(dir: string, store: string | undefined): Promise<ChildProcess> {
+  const storeArguments = store === undefined ? [] : ['--store', store];
+  const child = spawn(
+    process.execPath,
+    [binPath, 'up', '--data', dir, '--port-base', '27101', ...storeArguments],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve, reject) => {
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -61,11 +66,18 @@ async function up(dir: string): Promise<ChildProcess> {
   return child;
 }
 
-export async function runLedgerBench(): Promise<LedgerBenchResult> {
+/**
+ * `store`: a postgres:// URL to run the devices on PostgreSQL (a fresh schema per device, dropped
+ * afterwards); SQLite files when absent.
+ */
+export async function runLedgerBench(store?: string): Promise<LedgerBenchResult> {
   const dir = join(mkdtempSync(join(tmpdir(), 'triledger-bench-')), 'data');
   const progress = progressLine();
   progress.update('ledger: starting the three devices');
-  const child = await up(dir);
+  const schemaPrefix = `triledger_bench_${randomBytes(4).toString('hex')}`;
+  const storeUrl = store === undefined ? undefined : new URL(store);
+  storeUrl?.searchParams.set('schema', schemaPrefix);
+  const child = await up(dir, storeUrl?.toString());
   const load = (path: string) => {
     const loaded = loadKeystoreFile(path, passphraseOf(dir), { environment: systemEnvironment });
     if (!loaded.ok) throw new Error(loaded.message);
@@ -177,5 +189,19 @@ export async function runLedgerBench(): Promise<LedgerBenchResult> {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
+    if (storeUrl) await dropBenchSchemas(storeUrl, schemaPrefix);
+  }
+}
+
+async function dropBenchSchemas(storeUrl: URL, schemaPrefix: string): Promise<void> {
+  const url = new URL(storeUrl);
+  url.searchParams.delete('schema');
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    for (const device of ['transaction', 'account', 'currency'])
+      await client.query(`DROP SCHEMA IF EXISTS ${schemaPrefix}_${device} CASCADE`);
+  } finally {
+    await client.end();
   }
 }

@@ -1,6 +1,6 @@
 // `npm run bench [-- SUITE...]`: runs the named benchmark suites (all when none is named), prints a
 // table, and writes the figures as JSON to bench/results/. Suites: signature, ledger, audit
-// (`-- audit --scheme ed25519 --remittances N`).
+// (`-- audit --scheme ed25519 --remittances N`, `-- ledger --store postgres://…`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { renderTable } from '../src/cli/output.js';
@@ -74,10 +74,16 @@ const suites: Record<
     };
   },
   ledger: async () => {
-    const result = await runLedgerBench();
+    const store = optionValue('--store');
+    if (store !== undefined && !/^postgres(ql)?:\/\//.test(store))
+      throw new Error('--store must be a postgres:// URL (SQLite is the default)');
+    const result = await runLedgerBench(store);
     const ms = (value: number) => value.toFixed(2);
     const table = renderTable(
-      ['measure (3 processes, SQLite, HMAC, confirm)', 'value'],
+      [
+        `measure (3 processes, ${store === undefined ? 'SQLite' : 'PostgreSQL'}, HMAC, confirm)`,
+        'value',
+      ],
       [
         [
           `single remittance latency, ${result.single.count} one at a time: p50 / p99 / max`,
@@ -121,7 +127,9 @@ function optionValue(name: string): string | undefined {
   return index >= 0 ? process.argv[index + 1] : undefined;
 }
 const optionValues = new Set(
-  ['--scheme', '--remittances'].map((name) => optionValue(name)).filter((v) => v !== undefined),
+  ['--scheme', '--remittances', '--store']
+    .map((name) => optionValue(name))
+    .filter((v) => v !== undefined),
 );
 const requested = process.argv
   .slice(2)

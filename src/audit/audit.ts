@@ -147,8 +147,9 @@ export interface AuditOptions {
    */
   readonly settledUpTo?: bigint;
   /**
-   * Rows of B and C changed at or after this time (the audit's start, on a live ledger) may reflect
-   * operations that A was read without: they are checked by their signatures only.
+   * Rows of B and C changed at or after this time may reflect operations that A was read without
+   * (on a live ledger: from when the oldest operation not yet settled began, less the allowed
+   * clock skew between devices): they are checked by their signatures only.
    */
   readonly changingSinceMs?: bigint;
   /** Where a new checkpoint is wanted: the end of a block that every copy holds settled. */

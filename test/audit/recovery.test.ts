@@ -1,10 +1,9 @@
-// The tamper matrix with the devices running, end to end: SQLite files edited under running
-// devices as an attacker with database access would, `triledger audit` finds every change and names
-// the device, `triledger recover` repairs it, and the recovered stores are identical to an
-// untampered twin that saw the same operations. Also: maintenance during recovery, the operator
-// key, and the exit codes.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// The tamper matrix with the devices running, end to end: stores (SQLite files, or PostgreSQL
+// tables in the postgres project) edited under running devices as an attacker with database
+// access would, `triledger audit` finds every change and names the device, `triledger recover`
+// repairs it, and the recovered stores are identical to an untampered twin that saw the same
+// operations. Also: maintenance during recovery, the operator key, and the exit codes.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport, CopyName } from '../../src/audit/audit.js';
@@ -12,41 +11,22 @@ import type { RecoveryReport } from '../../src/audit/recovery.js';
 import { OperatorClient } from '../../src/client/operator.js';
 import { issuerKeyNumber, operatorKeyNumber } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
-import { exportAccounts, exportRecords, exportUnits } from '../../src/store/sqliteExport.js';
 import { flipBit } from '../bytes.js';
 import { triledger } from '../cli/run.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
-import { forgedAccountRow, readRow, signatureOf, tamper } from '../helpers/tamper.js';
+import { copyDeployment, readRow, signatureOf, storeContents, tamper } from '../helpers/stores.js';
+import { forgedAccountRow } from '../helpers/tamper.js';
 
 let twin: string;
-
-async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const row of rows) all.push(row);
-  return all;
-}
-
-/** The five stores of a deployment, as comparable values. */
-async function stores(dir: string) {
-  const file = (device: CopyName) => join(dir, `${device}.sqlite`);
-  return {
-    transaction: await collect(exportRecords(file('transaction'))),
-    account: await collect(exportRecords(file('account'))),
-    currency: await collect(exportRecords(file('currency'))),
-    accounts: await collect(exportAccounts(file('account'))),
-    units: await collect(exportUnits(file('currency'))),
-  };
-}
 
 /** A copy of the twin, running on its own ports; `config` overrides fields of every device's configuration. */
 async function startCopy(
   env: Record<string, string> = {},
   config: Record<string, unknown> = {},
-  prepare: (dir: string) => void = () => undefined,
+  prepare: (dir: string) => Promise<void> = async () => undefined,
 ): Promise<TestDeployment> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'triledger-recovery-')), 'data');
-  cpSync(twin, dir, { recursive: true });
-  prepare(dir);
+  const dir = await copyDeployment(twin, 'triledger-recovery-');
+  await prepare(dir);
   for (const device of ['transaction', 'account', 'currency']) {
     const path = join(dir, `${device}.json`);
     writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...config }));
@@ -96,7 +76,7 @@ async function detectAndRecover(
   expect(run(deployment, 'audit').status).toBe(0);
 
   await deployment.stop();
-  expect(await stores(deployment.dir)).toEqual(await stores(twin));
+  expect(await storeContents(deployment.dir)).toEqual(await storeContents(twin));
   return recovery;
 }
 
@@ -133,8 +113,8 @@ describe.each(['transaction', 'account', 'currency'] as const)(
   (device) => {
     it('modified, deleted, inserted, reordered, signature changed, truncated: found at this device and recovered to the twin', async () => {
       const deployment = await startCopy();
-      const signature40 = signatureOf(deployment.dir, device, 40);
-      tamper(
+      const signature40 = await signatureOf(deployment.dir, device, 40);
+      await tamper(
         deployment.dir,
         device,
         ['UPDATE transactions SET amount = 5000 WHERE transaction_number = 20'],
@@ -177,7 +157,7 @@ describe.each(['transaction', 'account', 'currency'] as const)(
         rowsPut: 0,
       });
       // What was removed is kept, with the reason.
-      const quarantined = readRow<{ n: bigint }>(
+      const quarantined = await readRow<{ n: bigint }>(
         deployment.dir,
         device,
         "SELECT count(*) AS n FROM quarantine WHERE table_name = 'transactions'",
@@ -191,13 +171,14 @@ describe('B and C, devices running', () => {
   it('B: row deleted, row inserted, row modified and re-signed with the account key: found and re-signed', async () => {
     const deployment = await startCopy();
     const forged = forgedAccountRow(deployment.keystore('account'), 999_999n, 1n);
-    tamper(
+    await tamper(
       deployment.dir,
       'account',
       ['DELETE FROM accounts WHERE account_number = 1'],
       [
         `INSERT INTO accounts (account_number, currency_type, balance, held, status, last_update, signer_key_number, signature)
-         VALUES (9, 'JPY', 1000000, 0, 'open', 1, 2, x'00')`,
+         VALUES (9, 'JPY', 1000000, 0, 'open', 1, 2, ?)`,
+        Buffer.from([0]),
       ],
       [
         'UPDATE accounts SET balance = ?, last_update = 1, signature = ? WHERE account_number = 2',
@@ -220,19 +201,24 @@ describe('B and C, devices running', () => {
 
   it('C: owner changed, row deleted, row inserted, signature changed: found and re-signed', async () => {
     const deployment = await startCopy();
-    const signature2 = readRow<{ signature: Buffer }>(
-      deployment.dir,
-      'currency',
-      'SELECT signature FROM currency_units WHERE currency_number = 2',
-    ).signature;
-    tamper(
+    const signature2 = Buffer.from(
+      (
+        await readRow<{ signature: Buffer }>(
+          deployment.dir,
+          'currency',
+          'SELECT signature FROM currency_units WHERE currency_number = 2',
+        )
+      ).signature,
+    );
+    await tamper(
       deployment.dir,
       'currency',
       ['UPDATE currency_units SET owner_account = 2 WHERE currency_number = 1'],
       ['DELETE FROM currency_units WHERE currency_number = 3'],
       [
         `INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status, last_update, signer_key_number, signature)
-         VALUES (99, 'JPY', 100000, 2, 'active', 1, 3, x'00')`,
+         VALUES (99, 'JPY', 100000, 2, 'active', 1, 3, ?)`,
+        Buffer.from([0]),
       ],
       ['UPDATE currency_units SET signature = ? WHERE currency_number = 2', flipBit(signature2, 9)],
     );
@@ -247,10 +233,10 @@ describe('B and C, devices running', () => {
 describe('more than one copy of A, devices running', () => {
   it('two of three copies changed (signed mode): the third, whose signatures verify, wins', async () => {
     const deployment = await startCopy();
-    tamper(deployment.dir, 'transaction', [
+    await tamper(deployment.dir, 'transaction', [
       'UPDATE transactions SET amount = 9000 WHERE transaction_number = 22',
     ]);
-    tamper(deployment.dir, 'account', [
+    await tamper(deployment.dir, 'account', [
       'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
     ]);
     await detectAndRecover(deployment, ['A 22 modified', 'A 22 modified']);
@@ -258,13 +244,13 @@ describe('more than one copy of A, devices running', () => {
 
   it('all three copies changed differently: unrecoverable, and recovery changes nothing there', async () => {
     const deployment = await startCopy();
-    tamper(deployment.dir, 'transaction', [
+    await tamper(deployment.dir, 'transaction', [
       'UPDATE transactions SET amount = 9000 WHERE transaction_number = 22',
     ]);
-    tamper(deployment.dir, 'account', [
+    await tamper(deployment.dir, 'account', [
       'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
     ]);
-    tamper(deployment.dir, 'currency', [
+    await tamper(deployment.dir, 'currency', [
       'UPDATE transactions SET amount = 6000 WHERE transaction_number = 22',
     ]);
     const recovered = run(deployment, 'recover');
@@ -290,10 +276,12 @@ describe('more than one copy of A, devices running', () => {
         rowsPut: 0,
       });
       expect(
-        readRow<{ amount: bigint }>(
-          deployment.dir,
-          device,
-          'SELECT amount FROM transactions WHERE transaction_number = 22',
+        (
+          await readRow<{ amount: bigint }>(
+            deployment.dir,
+            device,
+            'SELECT amount FROM transactions WHERE transaction_number = 22',
+          )
         ).amount,
       ).toBe(amount);
     }
@@ -315,7 +303,13 @@ describe('signed checkpoints', () => {
       expect(first.report).toMatchObject({ startedAfter: '0', checkpointMade: '48' });
       for (const device of ['transaction', 'account', 'currency'] as const)
         expect(
-          readRow<{ n: bigint }>(deployment.dir, device, 'SELECT count(*) AS n FROM checkpoints').n,
+          (
+            await readRow<{ n: bigint }>(
+              deployment.dir,
+              device,
+              'SELECT count(*) AS n FROM checkpoints',
+            )
+          ).n,
         ).toBe(1n);
 
       const sent = await remitFromFirstAccount(deployment, 7n);
@@ -331,12 +325,14 @@ describe('signed checkpoints', () => {
       expect(audit('--full').report).toMatchObject({ clean: true, startedAfter: '0' });
 
       // The newest checkpoint forged at the transaction device: its signatures fail, the one before holds.
-      const forged = readRow<{ checkpoint_json: string }>(
-        deployment.dir,
-        'transaction',
-        'SELECT checkpoint_json FROM checkpoints WHERE transaction_number = 54',
+      const forged = (
+        await readRow<{ checkpoint_json: string }>(
+          deployment.dir,
+          'transaction',
+          'SELECT checkpoint_json FROM checkpoints WHERE transaction_number = 54',
+        )
       ).checkpoint_json;
-      tamper(deployment.dir, 'transaction', [
+      await tamper(deployment.dir, 'transaction', [
         'UPDATE checkpoints SET checkpoint_json = ? WHERE transaction_number = 54',
         forged.replace(/"balance":"\d+"/, '"balance":"999999"'),
       ]);
@@ -348,7 +344,7 @@ describe('signed checkpoints', () => {
       });
 
       // A record before the checkpoint changed: the digests disagree, so the audit runs in full.
-      tamper(deployment.dir, 'currency', [
+      await tamper(deployment.dir, 'currency', [
         'UPDATE transactions SET amount = 5000 WHERE transaction_number = 20',
       ]);
       const changed = audit();
@@ -404,7 +400,7 @@ describe('the continuous audit', () => {
       const sent = await remitFromFirstAccount(deployment, 7n);
       expect(sent.ok).toBe(true);
       for (const port of ports) await settled(port, (h) => h.continuousAudit?.checkedUpTo === '54');
-      tamper(deployment.dir, 'account', [
+      await tamper(deployment.dir, 'account', [
         'UPDATE accounts SET balance = 999 WHERE account_number = 2',
       ]);
       const account = await settled(ports[1]!, (h) => h.continuousAudit?.clean === false);
@@ -419,7 +415,7 @@ describe('operating the audit', () => {
   it('during recovery the ledger is in maintenance: 503 with Retry-After, and it resumes after', async () => {
     const deployment = await startCopy({ TRILEDGER_FAULT_RECOVERY_PAUSE_MS: '1500' });
     try {
-      tamper(deployment.dir, 'currency', [
+      await tamper(deployment.dir, 'currency', [
         'DELETE FROM transactions WHERE transaction_number = 27',
       ]);
       const operator = new OperatorClient(

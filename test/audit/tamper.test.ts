@@ -1,26 +1,24 @@
-// The tamper matrix (devices stopped): SQLite files edited as an attacker with database access
-// would, then audited. Each of the five stores (A at transaction, account and currency; B; C) and
-// each kind of change; two of three copies of A changed; all three changed differently.
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// The tamper matrix (devices stopped): stores edited as an attacker with database access would
+// (SQLite files, or PostgreSQL tables in the postgres project), then audited. Each of the five
+// stores (A at transaction, account and currency; B; C) and each kind of change; two of three
+// copies of A changed; all three changed differently.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AuditReport, audit, type CopyName } from '../../src/audit/audit.js';
-import { passphraseOf } from '../../src/deployment/demo.js';
+import type { AuditReport } from '../../src/audit/audit.js';
+import { auditStores } from '../../src/audit/offline.js';
+import { passphraseOf, verifyingKeysOf } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
-import { exportAccounts, exportRecords, exportUnits } from '../../src/store/sqliteExport.js';
 import { flipBit } from '../bytes.js';
 import { startDeployment } from '../helpers/deployment.js';
-import { forgedAccountRow, signatureOf, tamper } from '../helpers/tamper.js';
+import { copyDeployment, signatureOf, tamper, withStores } from '../helpers/stores.js';
+import { forgedAccountRow } from '../helpers/tamper.js';
 
 let pristine: string;
 
-function copyOfPristine(): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'triledger-tamper-')), 'data');
-  cpSync(pristine, dir, { recursive: true });
-  return dir;
+function copyOfPristine(): Promise<string> {
+  return copyDeployment(pristine, 'triledger-tamper-');
 }
 
 function keystore(dir: string, name: string) {
@@ -31,24 +29,11 @@ function keystore(dir: string, name: string) {
   return loaded.value;
 }
 
+/** The audit of the stores as they are on disk (or in PostgreSQL), the devices stopped. */
 async function auditFiles(dir: string): Promise<AuditReport> {
-  const info = JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8'));
-  const keys = {
-    signatures: keystore(dir, 'terminal'),
-    deviceKeys: info.deviceKeys,
-    issuerKeyNumbers: info.issuerKeyNumbers,
-    signatureZero: Buffer.from(info.signatureZeroHex, 'hex'),
-  };
-  const file = (device: CopyName) => join(dir, `${device}.sqlite`);
-  return audit(keys, {
-    copies: {
-      transaction: exportRecords(file('transaction')),
-      account: exportRecords(file('account')),
-      currency: exportRecords(file('currency')),
-    },
-    accounts: exportAccounts(file('account')),
-    units: exportUnits(file('currency')),
-  });
+  const keys = verifyingKeysOf(dir, systemEnvironment);
+  if (!keys.ok) throw new Error(keys.message);
+  return withStores(dir, (stores) => auditStores(keys.value, stores));
 }
 
 const summary = (report: AuditReport) =>
@@ -89,7 +74,7 @@ afterAll(() => undefined);
 
 describe('audit of an untampered ledger', () => {
   it('is clean and checks every record of every copy and every row', async () => {
-    const report = await auditFiles(copyOfPristine());
+    const report = await auditFiles(await copyOfPristine());
     expect(report.findings).toEqual([]);
     expect(report).toMatchObject({
       clean: true,
@@ -102,8 +87,10 @@ describe('audit of an untampered ledger', () => {
 
 describe.each(['transaction', 'account', 'currency'] as const)('%s copy of A', (device) => {
   it('row modified: found, with what is there and what is correct', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, device, ['UPDATE transactions SET amount = 5000 WHERE transaction_number = 22']);
+    const dir = await copyOfPristine();
+    await tamper(dir, device, [
+      'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
+    ]);
     const report = await auditFiles(dir);
     expect(summary(report)).toEqual([`${device} A 22 modified`]);
     expect(report.findings[0]).toMatchObject({
@@ -113,22 +100,22 @@ describe.each(['transaction', 'account', 'currency'] as const)('%s copy of A', (
   });
 
   it('row deleted', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, device, ['DELETE FROM transactions WHERE transaction_number = 21']);
+    const dir = await copyOfPristine();
+    await tamper(dir, device, ['DELETE FROM transactions WHERE transaction_number = 21']);
     expect(summary(await auditFiles(dir))).toEqual([`${device} A 21 deleted`]);
   });
 
   it('row inserted', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, device, [
+    const dir = await copyOfPristine();
+    await tamper(dir, device, [
       'INSERT INTO transactions SELECT 40, remittance_id, transaction_type, source_account, destination_account, amount, currency_type, outcome, detail, date_time, signer_key_number, signature FROM transactions WHERE transaction_number = 19',
     ]);
     expect(summary(await auditFiles(dir))).toEqual([`${device} A 40 inserted`]);
   });
 
   it('rows reordered (transaction numbers swapped)', async () => {
-    const dir = copyOfPristine();
-    tamper(
+    const dir = await copyOfPristine();
+    await tamper(
       dir,
       device,
       ['UPDATE transactions SET transaction_number = -1 WHERE transaction_number = 20'],
@@ -142,8 +129,8 @@ describe.each(['transaction', 'account', 'currency'] as const)('%s copy of A', (
   });
 
   it('copy truncated', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, device, ['DELETE FROM transactions WHERE transaction_number >= 25']);
+    const dir = await copyOfPristine();
+    await tamper(dir, device, ['DELETE FROM transactions WHERE transaction_number >= 25']);
     const report = await auditFiles(dir);
     expect(summary(report)).toContain(`${device} A 25-30 truncated`);
     expect(summary(report).filter((f) => f.endsWith('deleted'))).toHaveLength(6);
@@ -151,10 +138,10 @@ describe.each(['transaction', 'account', 'currency'] as const)('%s copy of A', (
   });
 
   it('signature changed', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, device, [
+    const dir = await copyOfPristine();
+    await tamper(dir, device, [
       'UPDATE transactions SET signature = ? WHERE transaction_number = 23',
-      flipBit(signatureOf(dir, device, 23), 7),
+      flipBit(await signatureOf(dir, device, 23), 7),
     ]);
     expect(summary(await auditFiles(dir))).toEqual([`${device} A 23 signature`]);
   });
@@ -162,23 +149,27 @@ describe.each(['transaction', 'account', 'currency'] as const)('%s copy of A', (
 
 describe('more than one copy of A', () => {
   it('two of three copies changed (signed mode): both found; the third, whose signatures verify, is correct', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, 'transaction', [
+    const dir = await copyOfPristine();
+    await tamper(dir, 'transaction', [
       'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
     ]);
-    tamper(dir, 'account', ['UPDATE transactions SET amount = 5000 WHERE transaction_number = 22']);
+    await tamper(dir, 'account', [
+      'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
+    ]);
     const report = await auditFiles(dir);
     expect(summary(report)).toEqual(['account A 22 modified', 'transaction A 22 modified']);
     expect(report.findings.every((f) => f.expected?.['amount'] === '500')).toBe(true);
   });
 
   it('all three copies changed differently: reported as unrecoverable, nothing claimed correct', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, 'transaction', [
+    const dir = await copyOfPristine();
+    await tamper(dir, 'transaction', [
       'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
     ]);
-    tamper(dir, 'account', ['UPDATE transactions SET amount = 6000 WHERE transaction_number = 22']);
-    tamper(dir, 'currency', [
+    await tamper(dir, 'account', [
+      'UPDATE transactions SET amount = 6000 WHERE transaction_number = 22',
+    ]);
+    await tamper(dir, 'currency', [
       'UPDATE transactions SET amount = 7000 WHERE transaction_number = 22',
     ]);
     const report = await auditFiles(dir);
@@ -197,8 +188,8 @@ describe('more than one copy of A', () => {
 
 describe('B, the account information', () => {
   it('row modified (its signature no longer verifies)', async () => {
-    const dir = copyOfPristine();
-    tamper(dir, 'account', ['UPDATE accounts SET balance = 999999 WHERE account_number = 2']);
+    const dir = await copyOfPristine();
+    await tamper(dir, 'account', ['UPDATE accounts SET balance = 999999 WHERE account_number = 2']);
     const report = await auditFiles(dir);
     expect(summary(report)).toEqual(['account B 2 modified']);
     expect(report.findings[0]).toMatchObject({
@@ -208,9 +199,9 @@ describe('B, the account information', () => {
   });
 
   it('row modified and re-signed with the account key: the signature verifies, the content disagrees with A', async () => {
-    const dir = copyOfPristine();
+    const dir = await copyOfPristine();
     const forged = forgedAccountRow(keystore(dir, 'account'), 999_999n, 0n);
-    tamper(dir, 'account', [
+    await tamper(dir, 'account', [
       'UPDATE accounts SET balance = 999999, last_update = 0, signature = ? WHERE account_number = 2',
       forged.signature,
     ]);
@@ -220,13 +211,13 @@ describe('B, the account information', () => {
   });
 
   it('row deleted, row inserted, signature changed', async () => {
-    const dir = copyOfPristine();
-    tamper(
+    const dir = await copyOfPristine();
+    await tamper(
       dir,
       'account',
       ['DELETE FROM accounts WHERE account_number = 1'],
-      ["INSERT INTO accounts VALUES (99, 'JPY', 100, 0, 'open', 0, 2, x'00')"],
-      ["UPDATE accounts SET signature = x'0102' WHERE account_number = 2"],
+      ["INSERT INTO accounts VALUES (99, 'JPY', 100, 0, 'open', 0, 2, ?)", Buffer.from([0])],
+      ['UPDATE accounts SET signature = ? WHERE account_number = 2', Buffer.from([1, 2])],
     );
     expect(summary(await auditFiles(dir))).toEqual([
       'account B 1 deleted',
@@ -238,14 +229,17 @@ describe('B, the account information', () => {
 
 describe('C, the currency information', () => {
   it('owner changed, row deleted, row inserted, signature changed', async () => {
-    const dir = copyOfPristine();
-    tamper(
+    const dir = await copyOfPristine();
+    await tamper(
       dir,
       'currency',
       ['UPDATE currency_units SET owner_account = 2 WHERE currency_number = 1'],
       ['DELETE FROM currency_units WHERE currency_number = 2'],
-      ["INSERT INTO currency_units VALUES (77, 'JPY', 1000, 2, 'active', 0, 3, x'00')"],
-      ["UPDATE currency_units SET signature = x'0102' WHERE currency_number = 4"],
+      [
+        "INSERT INTO currency_units VALUES (77, 'JPY', 1000, 2, 'active', 0, 3, ?)",
+        Buffer.from([0]),
+      ],
+      ['UPDATE currency_units SET signature = ? WHERE currency_number = 4', Buffer.from([1, 2])],
     );
     const report = await auditFiles(dir);
     expect(summary(report)).toEqual([

@@ -13,12 +13,15 @@ import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 type Row = Record<string, bigint | string>;
 
-function checkInvariants(deployment: TestDeployment) {
-  const accounts = deployment.database('account').prepare('SELECT * FROM accounts').all() as Row[];
-  const units = deployment
-    .database('currency')
-    .prepare("SELECT * FROM currency_units WHERE status != 'retired'")
-    .all() as Row[];
+async function checkInvariants(deployment: TestDeployment) {
+  const accounts = await deployment.rows<Row>(
+    'account',
+    'SELECT * FROM accounts ORDER BY account_number',
+  );
+  const units = await deployment.rows<Row>(
+    'currency',
+    "SELECT * FROM currency_units WHERE status != 'retired' ORDER BY currency_number",
+  );
   for (const account of accounts) {
     const balance = account['balance'] as bigint;
     const held = account['held'] as bigint;
@@ -64,7 +67,7 @@ describe.each(['confirm', 'update'] as const)('%s mode', (mode) => {
     const refused = results.filter((r): r is OperationRefusal => !r.ok);
     expect(succeeded).toHaveLength(3);
     expect(refused.map((r) => r.code)).toEqual(Array(9).fill('InsufficientBalance'));
-    const { accounts, supply } = checkInvariants(deployment);
+    const { accounts, supply } = await checkInvariants(deployment);
     expect(accounts.map((a) => [a['account_number'], a['balance'], a['held']])).toEqual([
       [1n, 300n, 0n],
       [2n, 1200n, 0n],
@@ -84,7 +87,7 @@ describe.each(['confirm', 'update'] as const)('%s mode', (mode) => {
       });
       expect(issued.ok).toBe(true);
     }
-    const before = checkInvariants(deployment);
+    const before = await checkInvariants(deployment);
     // Account 1 now holds three units of 100 (change from above) and 300 of 1: paying 599 takes 302 units.
     const result = await client1.remit({
       sourceAccount: 1n,
@@ -103,7 +106,7 @@ describe.each(['confirm', 'update'] as const)('%s mode', (mode) => {
       [`currency_${mode === 'confirm' ? 'confirmation' : 'update'}_response`, 'UnitsFragmented'],
       ['remittance_response', 'UnitsFragmented'],
     ]);
-    const after = checkInvariants(deployment);
+    const after = await checkInvariants(deployment);
     expect(after.accounts.map((a) => [a['balance'], a['held']])).toEqual(
       before.accounts.map((a) => [a['balance'], a['held']]),
     );

@@ -100,16 +100,18 @@ describe.each(combinations)(
       });
     });
 
-    it('S107, S108, S110: all six records are stored, identically, at all three devices', () => {
+    it('S107, S108, S110: all six records are stored, identically, at all three devices', async () => {
       const remittanceId = result.remittanceId;
-      const copies = (['transaction', 'account', 'currency'] as const).map((device) => {
-        const db = deployment.database(device);
-        const rows = db
-          .prepare('SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number')
-          .all(remittanceId) as Row[];
-        db.close();
-        return rows.map(recordFromRow);
-      });
+      const copies = await Promise.all(
+        (['transaction', 'account', 'currency'] as const).map(async (device) => {
+          const rows = await deployment.rows(
+            device,
+            'SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number',
+            remittanceId,
+          );
+          return rows.map(recordFromRow);
+        }),
+      );
       const asText = (records: SignedRecord[]) =>
         JSON.stringify(records, (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
       expect(copies[0]).toHaveLength(6);
@@ -151,16 +153,10 @@ describe.each(combinations)(
       expect(await units(2)).toEqual([['3', '500', 'active']]);
     });
 
-    it("FIG. 4 and FIG. 5: every B and C row verifies with its device's key; invariant 1 holds", () => {
+    it("FIG. 4 and FIG. 5: every B and C row verifies with its device's key; invariant 1 holds", async () => {
       const verifier = deployment.keystore('terminal');
-      const accounts = deployment
-        .database('account')
-        .prepare('SELECT * FROM accounts')
-        .all() as Row[];
-      const units = deployment
-        .database('currency')
-        .prepare('SELECT * FROM currency_units')
-        .all() as Row[];
+      const accounts = await deployment.rows('account', 'SELECT * FROM accounts');
+      const units = await deployment.rows('currency', 'SELECT * FROM currency_units');
       for (const row of accounts) {
         const bytes = accountRowBytes({
           accountNumber: row['account_number'] as bigint,

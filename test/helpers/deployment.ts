@@ -1,17 +1,24 @@
 // Starts a real deployment for a test: `triledger up` (three device processes, real HTTP, real
-// SQLite files) in a fresh temporary folder on free ports, and stops it afterwards.
+// stores) in a fresh temporary folder on free ports, and stops it afterwards. The stores are SQLite
+// files, or PostgreSQL schemas when TRILEDGER_TEST_BACKEND=postgres (the `postgres` test project).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { TerminalClient } from '../../src/client/terminal.js';
 import { deploymentInfo, passphraseOf, walletPath } from '../../src/deployment/demo.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import type { SignatureDevice } from '../../src/signature/device.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { binPath } from '../cli/run.js';
+import { freshSchemaPrefix, postgresAvailable, postgresStoreSpec } from './postgres.js';
+import { readRows } from './stores.js';
+
+/** The backend of the current test project. */
+export function testBackend(): 'sqlite' | 'postgres' {
+  return process.env['TRILEDGER_TEST_BACKEND'] === 'postgres' ? 'postgres' : 'sqlite';
+}
 
 export interface TestDeployment {
   readonly dir: string;
@@ -22,8 +29,12 @@ export interface TestDeployment {
   keystore(name: string): SignatureDevice;
   wallet(accountNumber: bigint): SignatureDevice;
   client(keys: SignatureDevice): TerminalClient;
-  /** Open a device's SQLite file read-only (as an auditor would, for checks). */
-  database(device: 'transaction' | 'account' | 'currency'): Database.Database;
+  /** Read a device's store directly (as an auditor would, for checks); `?` placeholders. */
+  rows<T = Record<string, unknown>>(
+    device: 'transaction' | 'account' | 'currency',
+    sql: string,
+    ...parameters: unknown[]
+  ): Promise<T[]>;
   stop(): Promise<void>;
 }
 
@@ -77,11 +88,19 @@ export async function startDeployment(
     portBase?: number;
     /** Extra environment for the device processes (fault hooks). */
     env?: Record<string, string>;
+    /** Where a new deployment keeps its stores (default: TRILEDGER_TEST_BACKEND, else sqlite). */
+    backend?: 'sqlite' | 'postgres';
   } = {},
 ): Promise<TestDeployment> {
   const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');
   const portBase = options.portBase ?? (await freePortBase());
-  if (existsSync(join(dir, 'deployment.json'))) movePorts(dir, portBase);
+  const existing = existsSync(join(dir, 'deployment.json'));
+  if (existing) movePorts(dir, portBase);
+  const backend = options.backend ?? testBackend();
+  if (backend === 'postgres' && !(await postgresAvailable()))
+    throw new Error('the postgres test project needs PostgreSQL');
+  const storeArguments =
+    backend === 'postgres' && !existing ? ['--store', postgresStoreSpec(freshSchemaPrefix())] : [];
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -95,6 +114,7 @@ export async function startDeployment(
       options.scheme ?? 'hmac',
       '--mode',
       options.mode ?? 'confirm',
+      ...storeArguments,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
@@ -137,8 +157,7 @@ export async function startDeployment(
       clients.push(client);
       return client;
     },
-    database: (device) =>
-      new Database(join(dir, `${device}.sqlite`), { readonly: true }).defaultSafeIntegers(true),
+    rows: (device, sql, ...parameters) => readRows(dir, device, sql, ...parameters),
     async stop() {
       await Promise.all(clients.map((c) => c.close()));
       const exited = new Promise((resolve) => child.once('exit', resolve));

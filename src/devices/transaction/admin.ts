@@ -64,6 +64,12 @@ export const progressIntervalMs = 250;
 export const checkpointsTriedMax = 8;
 /** How long a device may take to hash its copy of A (digest, checkpoint signature). */
 export const digestTimeoutMs = 300_000;
+/**
+ * How far the devices' clocks may disagree (keep them on NTP): on a live ledger, rows of B and C
+ * changed this long before the oldest unsettled operation began are still checked by signature
+ * only, since their `lastUpdate` comes from another device's clock.
+ */
+export const deviceClockSkewMsMax = 1_000n;
 
 /** The audit's report, with where it started and the checkpoint it left. */
 export type CheckpointedAuditReport = AuditReport & {
@@ -134,14 +140,15 @@ export class AdminService {
       const start = full ? { note: 'full audit, as asked' } : await this.#startingPoint(keys);
       const after = start.from?.transactionNumber ?? 0n;
       await this.#expectRecordsAfter(after);
+      // In this order: an operation pending when `settled` is read began after `changingSinceMs`.
+      const changingSinceMs = (await this.service.unsettledSinceMs()) - deviceClockSkewMsMax;
       const settled = await this.service.settledUpTo();
-      const startedAtMs = BigInt(this.context.environment.nowMs());
       const ownMark = await this.keeper.changeMark();
       let snapshot: CheckpointBody | undefined;
       const report = await audit(keys, this.#access().open(start.from, settled), {
         onProgress,
         settledUpTo: settled,
-        changingSinceMs: startedAtMs,
+        changingSinceMs,
         ...(settled > after ? { snapshotAt: settled } : {}),
         onSnapshot: (body) => {
           snapshot = body;

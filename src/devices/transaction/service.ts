@@ -354,6 +354,25 @@ export class TransactionService {
     }
   }
 
+  /**
+   * A time before which every operation not yet settled began (its a2, on this device's clock), or
+   * now when none is pending: rows of B and C changed since then may belong to operations whose
+   * records an audit that starts now reads A without.
+   */
+  async unsettledSinceMs(): Promise<bigint> {
+    let since = BigInt(this.context.environment.nowMs());
+    const oldest = await this.store.transact(async (tx) => [
+      ...(await tx.openOperations(1)),
+      ...(await tx.unsettledOperations(1)).map((operation) => operation.remittanceId),
+    ]);
+    for (const remittanceId of oldest) {
+      const openedAtMs = (await this.recordsOfOperation(remittanceId))[1]?.record.dateTime;
+      assert(openedAtMs !== undefined, 'a pending operation holds its request and a2');
+      if (openedAtMs < since) since = openedAtMs;
+    }
+    return since;
+  }
+
   pendingCounts(): Promise<{ open: number; unsettled: number }> {
     return this.store.transact((tx) => tx.pendingCounts());
   }
