@@ -64,6 +64,14 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
   });
 }
 
+interface UpOptions {
+  data: string;
+  scheme: string;
+  mode: string;
+  portBase: string;
+  store?: string;
+}
+
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
@@ -82,111 +90,103 @@ export function registerUpCommand(program: Command): void {
       '--store <url>',
       'stores of a new deployment: postgres://… (one schema per device) instead of SQLite files',
     )
-    .action(
-      async (options: {
-        data: string;
-        scheme: string;
-        mode: string;
-        portBase: string;
-        store?: string;
-      }) => {
-        if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
-          throw usageError('--scheme must be hmac or ed25519');
-        if (options.mode !== 'confirm' && options.mode !== 'update')
-          throw usageError('--mode must be confirm or update');
-        const portBase = Number(options.portBase);
-        if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000)
-          throw usageError('--port-base must be a port from 1024 to 65000');
-        const dir = options.data;
-        const firstRun = !existsSync(join(dir, 'deployment.json'));
-        if (options.store !== undefined) {
-          if (!firstRun)
-            throw usageError(`--store applies to a new deployment; ${dir} already has one`);
-          const location = parseStoreLocation(options.store, 'transaction');
-          if (!location.ok || location.value.backend !== 'postgres')
-            throw usageError('--store must be a postgres:// URL');
-        }
-        if (firstRun)
-          createDeployment(
-            dir,
-            {
-              scheme: options.scheme,
-              mode: options.mode,
-              portBase,
-              host: '127.0.0.1',
-              ...(options.store === undefined ? {} : { store: options.store }),
-            },
-            systemEnvironment,
-          );
-
-        const children: ChildProcess[] = [];
-        let stopping = false;
-        const stopAll = () => {
-          stopping = true;
-          for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-        };
-        const exited = new Promise<number>((resolve) => {
-          process.once('SIGINT', () => {
-            stopAll();
-            resolve(exitCodes.ok);
-          });
-          process.once('SIGTERM', () => {
-            stopAll();
-            resolve(exitCodes.ok);
-          });
-          const watch = (child: ChildProcess, device: string) =>
-            child.once('exit', (code) => {
-              if (stopping) return;
-              process.stderr.write(
-                `triledger: the ${device} device stopped (exit code ${code}); stopping the others\n`,
-              );
-              stopAll();
-              resolve(exitCodes.refused);
-            });
-          void (async () => {
-            try {
-              for (const device of deviceNames) {
-                const { child, url } = await startChild(dir, device);
-                children.push(child);
-                watch(child, device);
-                process.stdout.write(`${device.padEnd(11)} ${url}\n`);
-              }
-              if (!existsSync(join(dir, 'seeded'))) await seed(dir);
-              const info = deploymentInfo(dir);
-              process.stdout.write(
-                [
-                  '',
-                  `triledger is up: ${info.transactionUrl} (API docs at ${info.transactionUrl}/docs), scheme ${info.scheme}, mode ${info.mode}`,
-                  'try, in another terminal:',
-                  '  npx triledger balance 1',
-                  '  npx triledger remit --from 1 --to 2 --amount 500',
-                  '  npx triledger units 2',
-                  '  npx triledger history 1',
-                  '  npx triledger audit',
-                  'Ctrl-C stops all three devices.',
-                  '',
-                ].join('\n'),
-              );
-            } catch (error) {
-              process.stderr.write(
-                `triledger: ${error instanceof Error ? error.message : String(error)}\n`,
-              );
-              stopAll();
-              resolve(exitCodes.refused);
-            }
-          })();
-        });
-        const code = await exited;
-        await Promise.all(
-          children.map((child) =>
-            child.exitCode === null
-              ? new Promise((resolve) => child.once('exit', resolve))
-              : undefined,
-          ),
+    .action(async (options: UpOptions) => {
+      if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
+        throw usageError('--scheme must be hmac or ed25519');
+      if (options.mode !== 'confirm' && options.mode !== 'update')
+        throw usageError('--mode must be confirm or update');
+      const portBase = Number(options.portBase);
+      if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000)
+        throw usageError('--port-base must be a port from 1024 to 65000');
+      const dir = options.data;
+      const firstRun = !existsSync(join(dir, 'deployment.json'));
+      if (options.store !== undefined) {
+        if (!firstRun)
+          throw usageError(`--store applies to a new deployment; ${dir} already has one`);
+        const location = parseStoreLocation(options.store, 'transaction');
+        if (!location.ok || location.value.backend !== 'postgres')
+          throw usageError('--store must be a postgres:// URL');
+      }
+      if (firstRun)
+        createDeployment(
+          dir,
+          {
+            scheme: options.scheme,
+            mode: options.mode,
+            portBase,
+            host: '127.0.0.1',
+            ...(options.store === undefined ? {} : { store: options.store }),
+          },
+          systemEnvironment,
         );
-        if (code !== exitCodes.ok) throw new CliFailure('InvalidInput: triledger up stopped', code);
-      },
-    );
+
+      const children: ChildProcess[] = [];
+      let stopping = false;
+      const stopAll = () => {
+        stopping = true;
+        for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+      };
+      const exited = new Promise<number>((resolve) => {
+        process.once('SIGINT', () => {
+          stopAll();
+          resolve(exitCodes.ok);
+        });
+        process.once('SIGTERM', () => {
+          stopAll();
+          resolve(exitCodes.ok);
+        });
+        const watch = (child: ChildProcess, device: string) =>
+          child.once('exit', (code) => {
+            if (stopping) return;
+            process.stderr.write(
+              `triledger: the ${device} device stopped (exit code ${code}); stopping the others\n`,
+            );
+            stopAll();
+            resolve(exitCodes.refused);
+          });
+        void (async () => {
+          try {
+            for (const device of deviceNames) {
+              const { child, url } = await startChild(dir, device);
+              children.push(child);
+              watch(child, device);
+              process.stdout.write(`${device.padEnd(11)} ${url}\n`);
+            }
+            if (!existsSync(join(dir, 'seeded'))) await seed(dir);
+            const info = deploymentInfo(dir);
+            process.stdout.write(
+              [
+                '',
+                `triledger is up: ${info.transactionUrl} (API docs at ${info.transactionUrl}/docs), scheme ${info.scheme}, mode ${info.mode}`,
+                'try, in another terminal:',
+                '  npx triledger balance 1',
+                '  npx triledger remit --from 1 --to 2 --amount 500',
+                '  npx triledger units 2',
+                '  npx triledger history 1',
+                '  npx triledger audit',
+                'Ctrl-C stops all three devices.',
+                '',
+              ].join('\n'),
+            );
+          } catch (error) {
+            process.stderr.write(
+              `triledger: ${error instanceof Error ? error.message : String(error)}\n`,
+            );
+            stopAll();
+            resolve(exitCodes.refused);
+          }
+        })();
+      });
+      const code = await exited;
+      await Promise.all(
+        children.map((child) =>
+          child.exitCode === null
+            ? new Promise((resolve) => child.once('exit', resolve))
+            : undefined,
+        ),
+      );
+      if (code !== exitCodes.ok) throw new CliFailure('InvalidInput: triledger up stopped', code);
+    });
 }
 
 /** FIG. 1G and FIG. 1H, made by recorded, signed operations. */

@@ -239,14 +239,14 @@ export async function startDevice(
   );
   const storeLocation = parseStoreLocation(config.store, config.device);
   if (!storeLocation.ok) return storeLocation;
-  const opened = await openOwnStore(config.device, storeLocation.value);
-  if (!opened.ok) return opened;
   let tls: DeviceTls | undefined;
   if (config.tls) {
     const loaded = loadDeviceTls(config.tls);
     if (!loaded.ok) return loaded;
     tls = loaded.value;
   }
+  const opened = await openOwnStore(config.device, storeLocation.value);
+  if (!opened.ok) return opened;
   const server = createHttpServer({
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
     logLevel: config.logLevel,

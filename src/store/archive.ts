@@ -14,6 +14,7 @@
 // whole archive first, and an import writes only after it has passed.
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import type { Environment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
@@ -102,7 +103,17 @@ export async function writeArchive(
   const headerText = `${archiveMagic}${JSON.stringify(header)}\n`;
   const headerDigest = createHash('sha256').update(headerText).digest();
   const partial = `${path}.partial`;
-  const file = await open(partial, 'wx', 0o600);
+  if (existsSync(path))
+    return fail('InvalidInput', `${path} exists; an archive is never overwritten`);
+  let file: FileHandle;
+  try {
+    file = await open(partial, 'wx', 0o600);
+  } catch (error) {
+    return fail(
+      'InvalidInput',
+      `cannot create ${partial} (${(error as Error).message}); an export still running or one that was cut off leaves it: remove it when none runs`,
+    );
+  }
   let bytes = 0;
   let index = 0;
   let rowCount = 0;

@@ -25,7 +25,14 @@
 import pg from 'pg';
 import { assert } from '../model/assert.js';
 import { blockSize, type SignedRecord } from '../protocol/records.js';
-import { type DumpRow, type DumpValue, dumpTableOf, dumpTables, dumpValue } from './dump.js';
+import {
+  type DumpRow,
+  type DumpTable,
+  type DumpValue,
+  dumpTableOf,
+  dumpTables,
+  dumpValue,
+} from './dump.js';
 import {
   accountFromRow,
   isFailure,
@@ -542,6 +549,19 @@ function transactionTx(query: Query): TransactionTx {
   };
 }
 
+/** Insert a signed row of B or C, or replace the one with its key (the first column). */
+function upsertSql(table: DumpTable): string {
+  const [key, ...others] = table.columns;
+  const placeholders = table.columns.map((_, i) => `$${i + 1}`).join(', ');
+  return `INSERT INTO ${table.name} (${table.columns.join(', ')}) VALUES (${placeholders})
+    ON CONFLICT (${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+}
+
+const tableOf = (kind: DeviceKind, name: string) =>
+  dumpTables[kind].find((table) => table.name === name)!;
+const upsertAccount = upsertSql(tableOf('account', 'accounts'));
+const upsertUnit = upsertSql(tableOf('currency', 'currency_units'));
+
 function accountTx(query: Query): AccountTx {
   return {
     ...ledgerTx(query),
@@ -560,24 +580,16 @@ function accountTx(query: Query): AccountTx {
       return row ? accountFromRow(row) : undefined;
     },
     async putAccount(row) {
-      await query(
-        `INSERT INTO accounts (account_number, currency_type, balance, held, status, last_update,
-           signer_key_number, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (account_number) DO UPDATE SET currency_type = excluded.currency_type,
-           balance = excluded.balance, held = excluded.held, status = excluded.status,
-           last_update = excluded.last_update, signer_key_number = excluded.signer_key_number,
-           signature = excluded.signature`,
-        [
-          row.accountNumber,
-          row.currencyType,
-          row.balance,
-          row.held,
-          row.status,
-          row.lastUpdate,
-          row.signerKeyNumber,
-          row.signature,
-        ],
-      );
+      await query(upsertAccount, [
+        row.accountNumber,
+        row.currencyType,
+        row.balance,
+        row.held,
+        row.status,
+        row.lastUpdate,
+        row.signerKeyNumber,
+        row.signature,
+      ]);
     },
     async hold(remittanceId) {
       const row = await rowOf(query, 'SELECT * FROM holds WHERE remittance_id = $1', [
@@ -641,24 +653,16 @@ function currencyTx(query: Query): CurrencyTx {
       return rows.map(unitFromRow);
     },
     async putUnit(row) {
-      await query(
-        `INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status,
-           last_update, signer_key_number, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (currency_number) DO UPDATE SET currency_type = excluded.currency_type,
-           value = excluded.value, owner_account = excluded.owner_account, status = excluded.status,
-           last_update = excluded.last_update, signer_key_number = excluded.signer_key_number,
-           signature = excluded.signature`,
-        [
-          row.currencyNumber,
-          row.currencyType,
-          row.value,
-          row.ownerAccount,
-          row.status,
-          row.lastUpdate,
-          row.signerKeyNumber,
-          row.signature,
-        ],
-      );
+      await query(upsertUnit, [
+        row.currencyNumber,
+        row.currencyType,
+        row.value,
+        row.ownerAccount,
+        row.status,
+        row.lastUpdate,
+        row.signerKeyNumber,
+        row.signature,
+      ]);
     },
     async nextPlanSequence() {
       return advance(query, 'plan_sequence', 1n, 1n);
@@ -809,7 +813,7 @@ class PostgresStore<Tx> implements Store<Tx> {
     const flush = async () => {
       const first = pending[0];
       if (!first) return;
-      const table = dumpTables[this.kind].find((t) => t.name === first.table)!;
+      const table = tableOf(this.kind, first.table);
       const width = table.columns.length;
       const tuples = pending.map(
         (_, r) => `(${table.columns.map((_, c) => `$${r * width + c + 1}`).join(', ')})`,

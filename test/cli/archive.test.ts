@@ -200,6 +200,16 @@ describe('refusals: nothing is written', () => {
     expect(existsSync(`${out}.partial`)).toBe(false);
   });
 
+  it('an export never overwrites a file', () => {
+    const before = readFileSync(archive);
+    const result = run(original, 'export', '--out', archive);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /^triledger: InvalidInput: .* exists; an archive is never overwritten\n$/,
+    );
+    expect(readFileSync(archive).equals(before)).toBe(true);
+  });
+
   it('a target that already holds rows', async () => {
     const dir = await copyDeployment(original, 'triledger-import-');
     const result = run(dir, 'import', '--in', archive, '--store', `sqlite:${original}`);
