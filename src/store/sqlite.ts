@@ -1,8 +1,9 @@
 // The SQLite implementation of the device stores (better-sqlite3, one file per device).
 //
-// WAL journal with synchronous=FULL: a transaction whose commit has returned is on disk. Work runs
-// one transaction at a time (an async queue in front of the connection), so statements of two
-// requests never interleave inside one transaction. Integers come back as bigint (safeIntegers).
+// WAL journal with synchronous=FULL: a transaction whose commit has returned is on disk. Works run
+// one at a time (an async queue in front of the connection), so statements of two requests never
+// interleave, and those that queued up during one COMMIT share the next (group commit, in
+// savepoints; SqliteStore). Integers come back as bigint (safeIntegers).
 // The SQL is plain enough to port as is: INTEGER, TEXT, BLOB, ON CONFLICT DO NOTHING.
 
 import Database from 'better-sqlite3';
@@ -170,9 +171,30 @@ export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Dat
   return db;
 }
 
-/** One serialized transaction at a time over a single connection. */
+/** Device transactions committed together at most (group commit; see SqliteStore). */
+export const groupCommitSizeMax = 64;
+
+interface QueuedWork<Tx> {
+  readonly work: (tx: Tx) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * One connection; device transactions run one at a time, in arrival order, and are committed in
+ * groups. A COMMIT waits for the disk (fsync) with the event loop stopped, and the requests that
+ * arrive meanwhile queue their works; the next group takes all of them (up to
+ * `groupCommitSizeMax`): they run one after another inside one database transaction, each in its
+ * own savepoint, and one COMMIT makes them all durable. Nothing waits to fill a group: under light
+ * load a group holds one work. A work that refuses or throws is rolled back to its savepoint alone;
+ * its caller, like every other, hears back only after the group's COMMIT returned.
+ */
 class SqliteStore<Tx> implements Store<Tx> {
-  #queue: Promise<unknown> = Promise.resolve();
+  #queued: QueuedWork<Tx>[] = [];
+  #draining: Promise<void> | undefined;
+
   constructor(
     readonly db: Database.Database,
     private readonly kind: DeviceKind,
@@ -180,25 +202,59 @@ class SqliteStore<Tx> implements Store<Tx> {
   ) {}
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    const run = async () => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await work(this.tx);
-        // A refusal changes nothing: whatever the work wrote before it refused is undone.
-        this.db.exec(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
-        return result;
-      } catch (error) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw error;
+    return new Promise<T>((resolve, reject) => {
+      this.#queued.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    for (;;) {
+      // Let the network deliver what arrived during the last COMMIT: it joins this group.
+      await nextTurn();
+      // Finding the queue empty and ending the drain is one synchronous step: a work queued after
+      // it starts a new drain, never waits on one that has ended.
+      if (this.#queued.length === 0) {
+        this.#draining = undefined;
+        return;
       }
-    };
-    const next = this.#queue.then(run, run);
-    this.#queue = next.catch(() => undefined);
-    return next;
+      await this.#commitGroup(this.#queued.splice(0, groupCommitSizeMax));
+    }
+  }
+
+  async #commitGroup(group: QueuedWork<Tx>[]): Promise<void> {
+    const answers: (() => void)[] = [];
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const queued of group) answers.push(await this.#runInSavepoint(queued));
+      this.db.exec('COMMIT');
+    } catch (error) {
+      // The group could not be committed (the disk, the database): nothing of it is durable.
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const queued of group) queued.reject(error);
+      return;
+    }
+    for (const answer of answers) answer();
+  }
+
+  /** Run one work in a savepoint; returns how to answer its caller once the group commits. */
+  async #runInSavepoint(queued: QueuedWork<Tx>): Promise<() => void> {
+    this.db.exec('SAVEPOINT work');
+    try {
+      const result = await queued.work(this.tx);
+      // A refusal changes nothing: whatever the work wrote before it refused is undone.
+      if (isFailure(result)) this.db.exec('ROLLBACK TO work');
+      this.db.exec('RELEASE work');
+      return () => queued.resolve(result);
+    } catch (error) {
+      this.db.exec('ROLLBACK TO work');
+      this.db.exec('RELEASE work');
+      return () => queued.reject(error);
+    }
   }
 
   async close(): Promise<void> {
-    await this.#queue;
+    while (this.#draining) await this.#draining;
     this.db.close();
   }
 

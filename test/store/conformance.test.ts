@@ -211,6 +211,26 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('keeps each of many concurrent transactions whole: refusals and errors undo only their own writes', async () => {
+      const store = await openAccountStoreAt(backend.location('account'));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) =>
+          store.transact(async (tx) => {
+            await tx.putAccount(account(BigInt(i + 1), 10n));
+            if (i % 3 === 1) return fail('InsufficientBalance', 'refused after writing');
+            if (i % 3 === 2) throw new Error(`work ${i} broke`);
+            return ok(i);
+          }),
+        ),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(
+        Array.from({ length: 12 }, (_, i) => (i % 3 === 2 ? 'rejected' : 'fulfilled')),
+      );
+      const stored = (await collect(store.exportAccounts())).map((row) => row.accountNumber);
+      expect(stored).toEqual([1n, 4n, 7n, 10n]);
+      await store.close();
+    });
+
     it('keeps checkpoints newest first, one per transaction number', async () => {
       const store = await openTransactionStoreAt(backend.location('transaction'));
       await store.transact(async (tx) => {
