@@ -31,6 +31,7 @@ import { archivedRows, verifyArchive, writeArchive } from '../store/archive.js';
 import {
   deviceStoreSpec,
   parseStoreLocation,
+  redacted,
   type StoreLocation,
   storeSpecOf,
 } from '../store/open.js';
@@ -159,7 +160,7 @@ export function registerArchiveCommands(program: Command): void {
             if (!(await stores[device].isEmpty()))
               return fail(
                 'InvalidInput',
-                `the ${device} store at ${options.store} already holds rows; import writes only into empty stores`,
+                `the ${device} store at ${redacted(options.store)} already holds rows; import writes only into empty stores`,
               );
           let rows = 0;
           for (const device of deviceKinds) {
@@ -187,7 +188,7 @@ export function registerArchiveCommands(program: Command): void {
         );
       for (const device of deviceKinds) pointConfigAt(options.data, device, targets[device]);
       process.stdout.write(
-        `imported ${summary.rowCount} rows into ${options.store}; audit: ${report.operations} operations, ${report.recordsChecked} records of A and ${report.rowsChecked} rows of B and C checked: clean\n` +
+        `imported ${summary.rowCount} rows into ${redacted(options.store)}; audit: ${report.operations} operations, ${report.recordsChecked} records of A and ${report.rowsChecked} rows of B and C checked: clean\n` +
           `the configurations in ${options.data} now point at the new stores\n`,
       );
     });
