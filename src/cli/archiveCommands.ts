@@ -17,16 +17,10 @@ import {
   storeLocationsOf,
   withDeploymentStores,
 } from '../audit/offline.js';
-import {
-  archiveKeyNumber,
-  deploymentInfo,
-  passphraseOf,
-  verifyingKeysOf,
-} from '../deployment/demo.js';
+import { archiveKeyNumber, deploymentInfo, verifyingKeysOf } from '../deployment/demo.js';
 import { systemEnvironment } from '../model/environment.js';
 import { fail } from '../model/errors.js';
 import type { SignatureDevice } from '../signature/device.js';
-import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { archivedRows, verifyArchive, writeArchive } from '../store/archive.js';
 import {
   deviceStoreSpec,
@@ -36,9 +30,9 @@ import {
   storeSpecOf,
 } from '../store/open.js';
 import type { DeviceKind } from '../store/types.js';
-import { dataDirDefault } from './clientCommands.js';
+import { dataDirDefault, keystore } from './clientCommands.js';
 import { expectOk, refused, usageError } from './output.js';
-import { progressBar } from './progress.js';
+import { type ProgressBar, progressBar } from './progress.js';
 
 /** How long to wait for a running transaction device to answer before taking it as stopped. */
 const runningCheckMs = 1_000;
@@ -54,13 +48,11 @@ function archiveKeys(options: ArchiveOptions): { keys: SignatureDevice; keyNumbe
   const keyNumber =
     options.key === undefined ? (info.archiveKeyNumber ?? archiveKeyNumber) : Number(options.key);
   if (!Number.isInteger(keyNumber) || keyNumber < 1) throw usageError('--key must be a key number');
-  const passphrase = process.env['TRILEDGER_PASSPHRASE'] ?? passphraseOf(options.data);
-  const keys = loadKeystoreFile(
+  const keys = keystore(
     options.keystore ?? join(options.data, 'operator.keystore.json'),
-    passphrase,
-    { environment: systemEnvironment },
+    options.data,
   );
-  return { keys: expectOk(keys), keyNumber };
+  return { keys, keyNumber };
 }
 
 /** Refuse to move the stores of a deployment whose transaction device still answers. */
@@ -105,14 +97,7 @@ export function registerArchiveCommands(program: Command): void {
           const approximate =
             Number(await stores.transaction.transact((tx) => tx.recordCount())) *
             deviceKinds.length;
-          let rows = 0;
-          async function* counted<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-            for await (const row of source) {
-              rows += 1;
-              progress.update('export', rows, approximate);
-              yield row;
-            }
-          }
+          const counted = counting(progress, 'export', approximate);
           return writeArchive(
             options.out,
             keys,
@@ -162,17 +147,9 @@ export function registerArchiveCommands(program: Command): void {
                 'InvalidInput',
                 `the ${device} store at ${redacted(options.store)} already holds rows; import writes only into empty stores`,
               );
-          let rows = 0;
-          for (const device of deviceKinds) {
-            async function* counted() {
-              for await (const row of archivedRows(options.in, keys, device)) {
-                rows += 1;
-                progress.update('import', rows, summary.rowCount);
-                yield row;
-              }
-            }
-            await stores[device].loadRows(counted());
-          }
+          const counted = counting(progress, 'import', summary.rowCount);
+          for (const device of deviceKinds)
+            await stores[device].loadRows(counted(archivedRows(options.in, keys, device)));
           progress.finish();
           const keysOfDeployment = expectOk(verifyingKeysOf(options.data, systemEnvironment));
           return { ok: true as const, value: await auditStores(keysOfDeployment, stores) };
@@ -192,6 +169,18 @@ export function registerArchiveCommands(program: Command): void {
           `the configurations in ${options.data} now point at the new stores\n`,
       );
     });
+}
+
+/** Pass rows on, counting them all (across every source it wraps) on the progress bar. */
+function counting(progress: ProgressBar, phase: string, total: number) {
+  let rows = 0;
+  return async function* counted<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+    for await (const row of source) {
+      rows += 1;
+      progress.update(phase, rows, total);
+      yield row;
+    }
+  };
 }
 
 /** Each device's store under an import target (one PostgreSQL schema or one SQLite file each). */

@@ -36,7 +36,8 @@ interface DataOptions {
   json?: boolean;
 }
 
-function keystore(path: string, dir: string): SignatureDevice {
+/** A keystore of the deployment in `dir`, opened with TRILEDGER_PASSPHRASE or DIR/passphrase. */
+export function keystore(path: string, dir: string): SignatureDevice {
   const passphrase = process.env['TRILEDGER_PASSPHRASE'] ?? passphraseOf(dir);
   return expectOk(loadKeystoreFile(path, passphrase, { environment: systemEnvironment }));
 }

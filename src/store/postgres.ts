@@ -81,7 +81,7 @@ export interface PostgresLocation {
 export const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** int8 columns come back as bigint (node-postgres gives strings by default); nothing else changes. */
-const bigintTypes = {
+export const bigintTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20 && format !== 'binary') return (text: string) => BigInt(text);
     return pg.types.getTypeParser(oid, format);
@@ -876,7 +876,7 @@ class PostgresStore<Tx> implements Store<Tx> {
 
 /** The lowest and highest keys a BIGINT column holds: the bounds of an export of a whole table. */
 const keyMin = -(2n ** 63n);
-const keyMax = 2n ** 63n - 1n;
+const keyMax = transactionNumberMax;
 
 /**
  * A table in key order (keys in (afterKey, upToKey]), read in pages within one REPEATABLE READ

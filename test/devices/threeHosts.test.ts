@@ -2,7 +2,7 @@
 // network address with the addresses of its peers, mutual TLS between the devices on top of the
 // message signatures, and users reaching only the transaction device. The hosts are network
 // namespaces where the machine allows it, else loopback addresses (test/helpers/hosts.ts).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -92,7 +92,6 @@ describe(`three hosts (network namespaces where possible, else loopback addresse
     expect(JSON.parse(balance.stdout)).toMatchObject({ balance: '700', held: '0' });
     const audited = cli('audit');
     expect(audited.status, audited.stderr).toBe(0);
-    writeFileSync(join(dir, 'hosts.txt'), `${hosts.kind}: ${hosts.addresses.join(', ')}\n`);
   });
 
   it('mutual TLS: without a certificate from the deployment CA, account refuses the connection and transaction its internal routes', async () => {

@@ -5,6 +5,7 @@
 // PostgreSQL fails the run instead, so the PostgreSQL store is never silently untested.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { bigintTypes } from '../../src/store/postgres.js';
 
 export const postgresUrl =
   process.env['TRILEDGER_TEST_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -61,10 +62,7 @@ export async function onPostgres<T>(
   const client = new pg.Client({
     connectionString: postgresUrl,
     options: `-c search_path=${schema}`,
-    types: {
-      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-        oid === 20 ? (text: string) => BigInt(text) : pg.types.getTypeParser(oid, format),
-    } as pg.CustomTypesConfig,
+    types: bigintTypes,
   });
   await client.connect();
   try {
