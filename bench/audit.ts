@@ -32,14 +32,14 @@ import type { DeviceContext, DeviceName } from '../src/devices/context.js';
 import { accountKeyNumberBase } from '../src/devices/context.js';
 import { CurrencyService } from '../src/devices/currency/service.js';
 import type { ExchangeService } from '../src/devices/internalRoutes.js';
-import type { PeerClient } from '../src/devices/peerClient.js';
+import type { PeerClient, PeerStep } from '../src/devices/peerClient.js';
 import { TransactionService } from '../src/devices/transaction/service.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
-import { fail, ok } from '../src/model/errors.js';
+import { ok } from '../src/model/errors.js';
 import { signingBytes } from '../src/protocol/records.js';
 import { type AnyRequest, requestRecordOf } from '../src/protocol/requests.js';
-import { recordsFromWire, recordToWire, type WireRecord } from '../src/protocol/wire.js';
+import { recordsFromWire, recordToWire } from '../src/protocol/wire.js';
 import { chainMessage } from '../src/signature/chain.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
@@ -89,22 +89,19 @@ function load(dir: string, name: string): SignatureDevice {
   return loaded.value;
 }
 
-/** The services of one device, answering as its HTTP routes would (records through the wire form). */
+/** The services of one device, answering each step as its batch route would (records through the wire form). */
 function inProcessPeer(name: string, service: ExchangeService): PeerClient {
-  const post = async (path: string, body: unknown) => {
-    const records = recordsFromWire((body as { records: WireRecord[] }).records);
+  const callRetrying = async (step: PeerStep) => {
+    const records = recordsFromWire(step.records);
     if (!records.ok) return records;
-    if (path.endsWith('/exchange')) {
+    if (step.operation === 'exchange') {
       const answer = await service.exchange(records.value);
       return answer.ok ? ok({ record: recordToWire(answer.value) }) : answer;
     }
-    if (path.endsWith('/settle')) {
-      const settled = await service.settle(records.value);
-      return settled.ok ? ok({ settled: true }) : settled;
-    }
-    return fail('NotFound', path);
+    const settled = await service.settle(records.value);
+    return settled.ok ? ok({ settled: true }) : settled;
   };
-  return { name, post, postRetrying: post } as unknown as PeerClient;
+  return { name, callRetrying } as unknown as PeerClient;
 }
 
 /** Build the ledger: accounts, issuance, then N remittances, all by the devices' own code. */

@@ -52,6 +52,21 @@ export interface OperationRefusal {
   readonly records?: readonly SignedRecord[];
 }
 
+/** One remittance, as `remit` and `remitBatch` take it. */
+export interface RemitArgs {
+  readonly sourceAccount: bigint;
+  readonly destinationAccount: bigint;
+  readonly amount: bigint;
+  readonly currencyType: string;
+  readonly keyNumber: number;
+  readonly requestId?: string;
+  /**
+   * The request's time (ms since the epoch). A retry after a timeout sends the same requestId and
+   * the same time, so that it is the same signed request and gets the one stored answer.
+   */
+  readonly atMs?: bigint;
+}
+
 export class TerminalClient {
   readonly #pool: Pool;
   readonly #signatureZero: Buffer;
@@ -152,29 +167,53 @@ export class TerminalClient {
     return this.#submit('/v1/redemptions', { kind: 'redemption', body }, args.issuerKeyNumber);
   }
 
-  remit(args: {
-    sourceAccount: bigint;
-    destinationAccount: bigint;
-    amount: bigint;
-    currencyType: string;
-    keyNumber: number;
-    requestId?: string;
-    /**
-     * The request's time (ms since the epoch). A retry after a timeout sends the same requestId and
-     * the same time, so that it is the same signed request and gets the one stored answer.
-     */
-    atMs?: bigint;
-  }) {
-    const body = {
-      requestId: args.requestId ?? randomUUID(),
-      sourceAccount: args.sourceAccount.toString(),
-      destinationAccount: args.destinationAccount.toString(),
-      amount: args.amount.toString(),
-      currencyType: args.currencyType,
-      dateTime: args.atMs === undefined ? this.#now() : isoOf(args.atMs),
-      signerKeyNumber: args.keyNumber,
+  remit(args: RemitArgs) {
+    return this.#submit('/v1/remittances', this.#remittanceRequest(args), args.keyNumber);
+  }
+
+  /**
+   * Send many remittances in one request (POST /v1/remittance-batches, up to
+   * remittanceBatchSizeMax): each is signed and checked as if sent alone, and each gets its own
+   * answer, in order. A failure of the request itself is every remittance's answer.
+   */
+  async remitBatch(list: readonly RemitArgs[]): Promise<(OperationResult | OperationRefusal)[]> {
+    const signed = list.map((args) =>
+      this.#sign(this.#remittanceRequest(args), args.keyNumber),
+    );
+    const refused = signed.find((s) => !s.ok);
+    if (refused && !refused.ok) return list.map(() => refused);
+    const requests = signed.map((s) => (s as Extract<typeof s, { ok: true }>).value);
+    const answer = await this.#http('POST', '/v1/remittance-batches', {
+      remittances: requests.map(({ request, signature }) => ({
+        ...request.body,
+        signature: signature.toString('hex'),
+      })),
+    });
+    if (!answer.ok) return list.map(() => answer);
+    const results = answer.value.body['results'];
+    if (answer.value.status !== 200 || !Array.isArray(results) || results.length !== list.length) {
+      const refusal = refusalOf(answer.value.body);
+      return list.map(() => refusal);
+    }
+    return requests.map(({ record, signature }, index) => {
+      const { status, ...body } = results[index] as { status: number } & Record<string, unknown>;
+      return this.#accept(record, signature, status, body);
+    });
+  }
+
+  #remittanceRequest(args: RemitArgs): AnyRequest {
+    return {
+      kind: 'remittance',
+      body: {
+        requestId: args.requestId ?? randomUUID(),
+        sourceAccount: args.sourceAccount.toString(),
+        destinationAccount: args.destinationAccount.toString(),
+        amount: args.amount.toString(),
+        currencyType: args.currencyType,
+        dateTime: args.atMs === undefined ? this.#now() : isoOf(args.atMs),
+        signerKeyNumber: args.keyNumber,
+      },
     };
-    return this.#submit('/v1/remittances', { kind: 'remittance', body }, args.keyNumber);
   }
 
   /** GET a public resource; the body as JSON, or the refusal. */
@@ -191,6 +230,22 @@ export class TerminalClient {
     request: AnyRequest,
     keyNumber: number,
   ): Promise<OperationResult | OperationRefusal> {
+    const signed = this.#sign(request, keyNumber);
+    if (!signed.ok) return signed;
+    const { record, signature } = signed.value;
+    const answer = await this.#http('POST', path, {
+      ...request.body,
+      signature: signature.toString('hex'),
+    });
+    if (!answer.ok) return answer;
+    return this.#accept(record, signature, answer.value.status, answer.value.body);
+  }
+
+  /** The step-1 record of a request, signed by `keyNumber` chained over signature 0. */
+  #sign(
+    request: AnyRequest,
+    keyNumber: number,
+  ): Result<{ request: AnyRequest; record: TransactionRecord; signature: Buffer }> {
     const record = requestRecordOf(request);
     if (!record.ok) return record;
     const signature = this.keys.sign(
@@ -198,24 +253,28 @@ export class TerminalClient {
       chainMessage(signingBytes(record.value), this.#signatureZero),
     );
     if (!signature.ok) return signature;
-    const answer = await this.#http('POST', path, {
-      ...request.body,
-      signature: signature.value.toString('hex'),
-    });
-    if (!answer.ok) return answer;
-    const { status, body } = answer.value;
+    return ok({ request, record: record.value, signature: signature.value });
+  }
+
+  /** An answer to a request this terminal signed, accepted only once its whole chain checks out. */
+  #accept(
+    request: TransactionRecord,
+    requestSignature: Buffer,
+    status: number,
+    body: Record<string, unknown>,
+  ): OperationResult | OperationRefusal {
     const records = Array.isArray(body['records'])
       ? recordsFromWire(body['records'] as WireRecord[])
       : undefined;
     if (records && !records.ok)
       return fail('SignatureInvalid', 'the reply carries a malformed record');
     if (records) {
-      const problem = this.#checkChain(record.value, signature.value, records.value);
+      const problem = this.#checkChain(request, requestSignature, records.value);
       if (problem) return problem;
     }
     if (status !== 200) {
       const refusal = refusalOf(body);
-      return records ? { ...(refusal as OperationRefusal), records: records.value } : refusal;
+      return records ? { ...refusal, records: records.value } : refusal;
     }
     if (!records) return fail('SignatureInvalid', 'a successful reply must carry its records');
     const accountNumber =

@@ -16,6 +16,8 @@ import { InvariantViolation } from '../model/assert.js';
 import { type Failure, httpStatusOf } from '../model/errors.js';
 
 export const publicBodyBytesMax = 64 * 1024;
+/** A batch of remittances (POST /v1/remittance-batches) may be larger than one request. */
+export const batchBodyBytesMax = 256 * 1024;
 export const internalBodyBytesMax = 16 * 1024 * 1024;
 export const requestTimeoutMs = 30_000;
 /** What a 503 answer asks the caller to wait before retrying. */
@@ -95,7 +97,7 @@ export function createHttpServer(options: {
         return sendFailure(reply, {
           ok: false,
           code: 'PayloadTooLarge',
-          message: `the body is larger than ${options.bodyBytesMax} bytes`,
+          message: `the body is larger than ${request.routeOptions.bodyLimit ?? options.bodyBytesMax} bytes`,
         });
       }
       if (

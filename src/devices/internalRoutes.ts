@@ -1,31 +1,47 @@
 // The routes `account` and `currency` serve to the transaction device, and nobody else.
 //
 // Every request must carry the transaction device's envelope signature (protocol/envelope.ts),
-// checked on the raw bytes before the body is validated. exchange answers a request with the next
-// signed record (a3 or a5), or, when the operation is past its time limit and this device has not
-// answered it yet, refuses it (OperationExpired) without deciding; settle stores the six records
-// and applies them.
+// checked on the raw bytes before the body is validated. The protocol's steps arrive in batches
+// (`POST /internal/v1/batch`, up to peerBatchSizeMax, devices/peerClient.ts), run concurrently
+// (the store commits them in groups), and each gets its own answer, in order: an exchange answers
+// with the next signed record (a3 or a5), or, when the operation is past its time limit and this
+// device has not answered it yet, refuses it (OperationExpired) without deciding; a settlement
+// stores the six records and applies them.
 
 import Type from 'typebox';
-import { fail, type Result } from '../model/errors.js';
+import { assert } from '../model/assert.js';
+import { type Failure, fail, type Result } from '../model/errors.js';
 import { verifyEnvelope } from '../protocol/envelope.js';
 import type { SignedRecord } from '../protocol/records.js';
 import { recordsFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
 import type { DeviceContext } from './context.js';
 import { type HttpServer, sendFailure } from './http.js';
+import { type PeerStep, type PeerStepAnswer, peerBatchSizeMax } from './peerClient.js';
 
 export const envelopeSkewMsMax = 60_000;
 
-const RecordsBody = Type.Object(
-  { records: Type.Array(WireRecord, { minItems: 1, maxItems: 6 }) },
-  { additionalProperties: false },
-);
+const OperationRecords = Type.Array(WireRecord, { minItems: 1, maxItems: 6 });
 
-const ExchangeBody = Type.Object(
+const BatchBody = Type.Object(
   {
-    records: Type.Array(WireRecord, { minItems: 1, maxItems: 6 }),
-    /** The operation is past its time limit: refuse it (OperationExpired) unless already answered. */
-    expired: Type.Optional(Type.Boolean()),
+    steps: Type.Array(
+      Type.Union([
+        Type.Object(
+          {
+            operation: Type.Literal('exchange'),
+            records: OperationRecords,
+            /** The operation is past its time limit: refuse it (OperationExpired) unless answered. */
+            expired: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Object(
+          { operation: Type.Literal('settle'), records: OperationRecords },
+          { additionalProperties: false },
+        ),
+      ]),
+      { minItems: 1, maxItems: peerBatchSizeMax },
+    ),
   },
   { additionalProperties: false },
 );
@@ -73,30 +89,29 @@ export function registerInternalRoutes(
   requireEnvelope(server, context, [context.deviceKeys.transaction]);
 
   server.post(
-    '/internal/v1/exchange',
-    { schema: { body: ExchangeBody, hide: true } },
-    async (request, reply) => {
-      const records = recordsFromWire(request.body.records);
-      if (!records.ok) return sendFailure(reply, records);
-      const answer = await service.exchange(records.value, {
-        expired: request.body.expired === true,
-      });
-      if (!answer.ok) return sendFailure(reply, answer);
-      return { record: recordToWire(answer.value) };
+    '/internal/v1/batch',
+    { schema: { body: BatchBody, hide: true } },
+    async (request) => {
+      const answers = await Promise.all(request.body.steps.map((step) => runStep(service, step)));
+      assert(answers.length === request.body.steps.length, 'one answer per step');
+      return { answers };
     },
   );
+}
 
-  server.post(
-    '/internal/v1/settle',
-    { schema: { body: RecordsBody, hide: true } },
-    async (request, reply) => {
-      const records = recordsFromWire(request.body.records);
-      if (!records.ok) return sendFailure(reply, records);
-      const settled = await service.settle(records.value);
-      if (!settled.ok) return sendFailure(reply, settled);
-      return { settled: true };
-    },
-  );
+async function runStep(service: ExchangeService, step: PeerStep): Promise<PeerStepAnswer> {
+  const records = recordsFromWire(step.records);
+  if (!records.ok) return refusal(records);
+  if (step.operation === 'exchange') {
+    const answer = await service.exchange(records.value, { expired: step.expired === true });
+    return answer.ok ? { record: recordToWire(answer.value) } : refusal(answer);
+  }
+  const settled = await service.settle(records.value);
+  return settled.ok ? { settled: true } : refusal(settled);
+}
+
+function refusal(failure: Failure): PeerStepAnswer {
+  return { error: { code: failure.code, message: failure.message } };
 }
 
 export const AccountNumberParam = Type.Object(

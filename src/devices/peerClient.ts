@@ -3,19 +3,44 @@
 //
 // A peer's refusal arrives as its error code; a peer that cannot be reached, or answers garbage or
 // too late, is PeerUnavailable. Every request the devices send each other is idempotent, so
-// `postRetrying` sends one again after PeerUnavailable, with capped exponential backoff and jitter;
-// a refusal is final and never retried.
+// `postRetrying` and `callRetrying` send one again after PeerUnavailable, with capped exponential
+// backoff and jitter; a refusal is final and never retried.
+//
+// The protocol's steps (exchanges and settlements) travel in batches: `call` queues a step, and the
+// queue leaves as one signed message (`POST /internal/v1/batch`) as soon as fewer than
+// peerBatchesInFlightMax messages are on their way. Alone, a step leaves at once (no waiting at
+// light load); under load the steps that arrive while messages are in flight share the next one,
+// up to peerBatchSizeMax, and each gets its own answer.
 
 import { type Dispatcher, Pool } from 'undici';
 import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
+import { assert } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
+import type { WireRecord } from '../protocol/wire.js';
 import type { DeviceContext } from './context.js';
 import { clientTlsOptions, type DeviceTls } from './tls.js';
 
 export const peerTimeoutMs = 10_000;
 export const peerConnectionsMax = 16;
 export const peerResponseBytesMax = 64 * 1024 * 1024;
+/** Protocol steps in one message to a peer. */
+export const peerBatchSizeMax = 64;
+/** Messages of steps on their way to one peer at once; more steps wait for one to come back. */
+export const peerBatchesInFlightMax = 2;
+/** Steps waiting for a message; past it a step is refused at once (PeerUnavailable) and retried. */
+export const peerQueueDepthMax = 4096;
+
+/** One protocol step for a peer: an exchange (S102 / S104) or a settlement (S108 / S110). */
+export type PeerStep =
+  | { readonly operation: 'exchange'; readonly records: WireRecord[]; readonly expired?: boolean }
+  | { readonly operation: 'settle'; readonly records: WireRecord[] };
+
+/** A step's answer inside a batch reply: its value, or its refusal. */
+export type PeerStepAnswer =
+  | { readonly record: WireRecord }
+  | { readonly settled: true }
+  | { readonly error: { readonly code: string; readonly message: string } };
 
 /** How often, and how patiently, an idempotent request is sent again after PeerUnavailable. */
 export interface RetryPolicy {
@@ -39,6 +64,11 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: number):
 
 export class PeerClient {
   readonly #pool: Pool;
+  readonly #queue: { step: PeerStep; answer: (result: Result<unknown>) => void }[] = [];
+  #batchesInFlight = 0;
+  #flushScheduled = false;
+  #batchesSent = 0;
+  #stepsSent = 0;
 
   constructor(
     readonly name: string,
@@ -61,15 +91,99 @@ export class PeerClient {
   }
 
   /** `post`, sent again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times. */
-  async postRetrying(path: string, body: unknown, policy: RetryPolicy): Promise<Result<unknown>> {
-    let answer = await this.post(path, body);
+  postRetrying(path: string, body: unknown, policy: RetryPolicy): Promise<Result<unknown>> {
+    return this.#retrying(() => this.post(path, body), policy);
+  }
+
+  /**
+   * One protocol step, sent in the next batch message to this peer: its answer (`{ record }` or
+   * `{ settled: true }`), or its refusal.
+   */
+  call(step: PeerStep): Promise<Result<unknown>> {
+    if (this.#queue.length >= peerQueueDepthMax)
+      return Promise.resolve(
+        fail('PeerUnavailable', `${this.name}: ${peerQueueDepthMax} steps already wait to be sent`),
+      );
+    return new Promise((answer) => {
+      this.#queue.push({ step, answer });
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Batch messages sent to this peer since the start, and the steps they carried. */
+  batchCounts(): { batches: number; steps: number } {
+    return { batches: this.#batchesSent, steps: this.#stepsSent };
+  }
+
+  /** `call`, sent again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times. */
+  callRetrying(step: PeerStep, policy: RetryPolicy): Promise<Result<unknown>> {
+    return this.#retrying(() => this.call(step), policy);
+  }
+
+  async #retrying(
+    send: () => Promise<Result<unknown>>,
+    policy: RetryPolicy,
+  ): Promise<Result<unknown>> {
+    let answer = await send();
     for (let attempt = 2; attempt <= policy.attemptsMax; attempt++) {
       if (answer.ok || answer.code !== 'PeerUnavailable') return answer;
       const random = this.context.environment.randomBytes(1)[0]! / 255;
       await new Promise((resolve) => setTimeout(resolve, backoffMs(policy, attempt, random)));
-      answer = await this.post(path, body);
+      answer = await send();
     }
     return answer;
+  }
+
+  /** Steps queued in the same turn of the event loop leave together, in the next turn. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    while (this.#batchesInFlight < peerBatchesInFlightMax && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, peerBatchSizeMax);
+      this.#batchesInFlight += 1;
+      void this.#sendBatch(batch).finally(() => {
+        this.#batchesInFlight -= 1;
+        this.#flush();
+      });
+    }
+  }
+
+  async #sendBatch(
+    batch: { step: PeerStep; answer: (result: Result<unknown>) => void }[],
+  ): Promise<void> {
+    assert(batch.length > 0 && batch.length <= peerBatchSizeMax, 'a batch holds 1 to max steps');
+    this.#batchesSent += 1;
+    this.#stepsSent += batch.length;
+    const reply = await this.post('/internal/v1/batch', { steps: batch.map((b) => b.step) });
+    const answers = reply.ok ? (reply.value as { answers?: unknown }).answers : undefined;
+    if (!reply.ok || !Array.isArray(answers) || answers.length !== batch.length) {
+      const failure = reply.ok
+        ? fail('PeerUnavailable', `${this.name} answered a batch with the wrong number of answers`)
+        : reply;
+      for (const { answer } of batch) answer(failure);
+      return;
+    }
+    batch.forEach(({ answer }, index) => {
+      answer(this.#stepResult(answers[index]));
+    });
+  }
+
+  #stepResult(answer: unknown): Result<unknown> {
+    if (typeof answer !== 'object' || answer === null)
+      return fail('PeerUnavailable', `${this.name} answered a step with no object`);
+    if (!('error' in answer)) return ok(answer);
+    const error = (answer as { error?: { code?: unknown; message?: unknown } }).error;
+    const code = String(error?.code);
+    return Object.hasOwn(errorCatalogue, code)
+      ? fail(code as ErrorCode, `${this.name}: ${String(error?.message)}`)
+      : fail('PeerUnavailable', `${this.name} answered an unknown code ${code.slice(0, 64)}`);
   }
 
   get(path: string, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {

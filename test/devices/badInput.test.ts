@@ -254,10 +254,10 @@ describe('account and currency refuse any request not signed by transaction', ()
       /:(\d+)$/,
       (_m, port) => `:${Number(port) + 1}`,
     );
-    const response = await request(`${accountUrl}/internal/v1/exchange`, {
+    const response = await request(`${accountUrl}/internal/v1/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: '{"records":[]}',
+      body: '{"steps":[]}',
     });
     expect(response.statusCode).toBe(401);
     expect(((await response.body.json()) as { error: { code: string } }).error.code).toBe(

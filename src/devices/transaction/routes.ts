@@ -8,7 +8,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Type from 'typebox';
-import { type Failure, fail } from '../../model/errors.js';
+import { type Failure, fail, httpStatusOf } from '../../model/errors.js';
 import { parseNumberId } from '../../model/money.js';
 import {
   AccountClosingRequest,
@@ -24,12 +24,14 @@ import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js'
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import { parseIso, RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
 import type { DeviceContext } from '../context.js';
-import { type HttpServer, sendFailure } from '../http.js';
+import { batchBodyBytesMax, type HttpServer, sendFailure } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
 import type { AdminService } from './admin.js';
 import type { Peers, Reply, TransactionService } from './service.js';
 
 export const historyPageSizeMax = 100;
+/** Remittances in one batch request; each is its own operation with its own answer. */
+export const remittanceBatchSizeMax = 128;
 
 const OperationReply = Type.Object({
   remittanceId: Type.String(),
@@ -48,6 +50,13 @@ const ErrorReply = Type.Object({
   records: Type.Optional(Type.Array(WireRecord)),
 });
 const replies = { 200: OperationReply, '4xx': ErrorReply, '5xx': ErrorReply };
+const BatchResult = Type.Object({
+  status: Type.Integer({ description: 'the HTTP status this remittance alone would have had' }),
+  remittanceId: Type.Optional(Type.String()),
+  outcome: Type.Optional(Type.String()),
+  records: Type.Optional(Type.Array(WireRecord)),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+});
 
 export async function registerTransactionRoutes(
   server: HttpServer,
@@ -148,6 +157,41 @@ export async function registerTransactionRoutes(
     async (request, reply) => {
       const { signature, ...body } = request.body;
       return send(reply, await submit({ kind: 'remittance', body }, signature));
+    },
+  );
+
+  server.post(
+    '/v1/remittance-batches',
+    {
+      bodyLimit: batchBodyBytesMax,
+      schema: {
+        summary: `Send up to ${remittanceBatchSizeMax} remittances in one request, each signed as alone`,
+        description:
+          'Each remittance is its own operation with its own answer, in the order sent; one refused does not refuse the others. A repeated requestId gets its first answer.',
+        body: Type.Object(
+          {
+            remittances: Type.Array(RemittanceRequest, {
+              minItems: 1,
+              maxItems: remittanceBatchSizeMax,
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ results: Type.Array(BatchResult) }), '5xx': ErrorReply },
+      },
+    },
+    async (request, reply) => {
+      if (service.inMaintenance)
+        return sendFailure(reply, fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
+      const results = await Promise.all(
+        request.body.remittances.map(async ({ signature, ...body }) => {
+          const result = await submit({ kind: 'remittance', body }, signature);
+          return 'httpStatus' in result
+            ? { status: result.httpStatus, ...result.body }
+            : { status: httpStatusOf(result.code), error: { code: result.code, message: result.message } };
+        }),
+      );
+      return { results };
     },
   );
 
@@ -287,6 +331,8 @@ export async function registerTransactionRoutes(
       mode: context.mode,
       /** Operations still open, and done ones a peer has not yet acknowledged (both 0 when idle). */
       operations: await service.pendingCounts(),
+      /** Protocol steps sent to each peer, and the batch messages that carried them. */
+      peerBatches: { account: peers.account.batchCounts(), currency: peers.currency.batchCounts() },
       ...(lastAudit
         ? {
             lastAudit: {

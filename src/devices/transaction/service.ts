@@ -523,9 +523,12 @@ export class TransactionService {
     records: SignedRecord[],
     expired: boolean,
   ): Promise<Result<SignedRecord> | undefined> {
-    const answer = await peer.postRetrying(
-      '/internal/v1/exchange',
-      { records: records.map(recordToWire), ...(expired ? { expired: true } : {}) },
+    const answer = await peer.callRetrying(
+      {
+        operation: 'exchange',
+        records: records.map(recordToWire),
+        ...(expired ? { expired } : {}),
+      },
       requestRetryPolicy,
     );
     if (!answer.ok) return answer.code === 'PeerUnavailable' ? undefined : answer;
@@ -598,15 +601,13 @@ export class TransactionService {
     if (this.#settling.has(remittanceId)) return;
     this.#settling.add(remittanceId);
     try {
-      const body = { records: records.map(recordToWire) };
+      const step = { operation: 'settle', records: records.map(recordToWire) } as const;
       const peers = [
         { bit: settledAtAccount, client: this.peers.account },
         { bit: settledAtCurrency, client: this.peers.currency },
       ].filter(({ bit }) => (settled & bit) === 0);
       const answers = await Promise.all(
-        peers.map(({ client }) =>
-          client.postRetrying('/internal/v1/settle', body, requestRetryPolicy),
-        ),
+        peers.map(({ client }) => client.callRetrying(step, requestRetryPolicy)),
       );
       let acknowledged = 0;
       answers.forEach((answer, index) => {

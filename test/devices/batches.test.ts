@@ -1,0 +1,171 @@
+// Batches at both ends: a client's batch of remittances (POST /v1/remittance-batches), each with its
+// own answer, and the protocol steps the transaction device sends a peer in one message
+// (POST /internal/v1/batch), each answered on its own.
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RemitArgs, TerminalClient } from '../../src/client/terminal.js';
+import { deploymentInfo } from '../../src/deployment/demo.js';
+import { accountKeyNumberBase, type DeviceContext } from '../../src/devices/context.js';
+import { PeerClient, peerBatchSizeMax } from '../../src/devices/peerClient.js';
+import { remittanceBatchSizeMax } from '../../src/devices/transaction/routes.js';
+import { systemEnvironment } from '../../src/model/environment.js';
+import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+
+type Row = Record<string, bigint | string>;
+
+let deployment: TestDeployment;
+let client1: TerminalClient;
+
+beforeAll(async () => {
+  deployment = await startDeployment();
+  client1 = deployment.client(deployment.wallet(1n));
+}, 90_000);
+
+afterAll(async () => {
+  await deployment?.stop();
+});
+
+const remittance = (overrides: Partial<RemitArgs>): RemitArgs => ({
+  sourceAccount: 1n,
+  destinationAccount: 2n,
+  amount: 100n,
+  currencyType: 'JPY',
+  keyNumber: accountKeyNumberBase + 1,
+  ...overrides,
+});
+
+async function balances(): Promise<bigint[]> {
+  const rows = await deployment.rows<Row>(
+    'account',
+    'SELECT balance FROM accounts ORDER BY account_number',
+  );
+  return rows.map((row) => row['balance'] as bigint);
+}
+
+async function recordCount(): Promise<bigint> {
+  const [row] = await deployment.rows<Row>('transaction', 'SELECT COUNT(*) AS n FROM transactions');
+  return BigInt(row!['n']!);
+}
+
+async function postBatch(body: string) {
+  const response = await request(`${deployment.url}/v1/remittance-batches`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  return {
+    status: response.statusCode,
+    body: (await response.body.json()) as { error?: { code: string } },
+  };
+}
+
+describe('a batch of remittances from a client', () => {
+  it('each remittance gets its own answer, in order; a refused one does not refuse the others', async () => {
+    const atMs = BigInt(Date.now());
+    const batch = [
+      remittance({ requestId: 'batch-a', amount: 100n, atMs }),
+      remittance({ requestId: 'batch-b', destinationAccount: 1n, atMs }),
+      remittance({ requestId: 'batch-c', amount: 5_000n, atMs }),
+      remittance({ requestId: 'batch-d', amount: 200n, atMs }),
+    ];
+    const results = await client1.remitBatch(batch);
+    expect(results.map((r) => (r.ok ? 'ok' : r.code))).toEqual([
+      'ok',
+      'SameAccount',
+      'InsufficientBalance',
+      'ok',
+    ]);
+    // Every answer was checked by the terminal like a single one: the whole chain, a1 to a6.
+    expect(results[0]!.ok && results[0]!.records).toHaveLength(6);
+    expect(await balances()).toEqual([1_200n, 300n]);
+
+    // The same batch again (same request ids and times): the first answers, nothing applied twice.
+    const again = await client1.remitBatch(batch);
+    expect(again.map((r) => (r.ok ? 'ok' : r.code))).toEqual(
+      results.map((r) => (r.ok ? 'ok' : r.code)),
+    );
+    expect(await balances()).toEqual([1_200n, 300n]);
+
+    const health = (await client1.read('/health')) as { ok: true; value: Record<string, never> };
+    const counts = health.value['peerBatches'] as Record<
+      string,
+      { batches: number; steps: number }
+    >;
+    expect(counts['account']!.steps).toBeGreaterThanOrEqual(counts['account']!.batches);
+  });
+
+  it(`more than ${remittanceBatchSizeMax} remittances: 400 InvalidInput, nothing stored`, async () => {
+    const before = await recordCount();
+    const one = {
+      requestId: 'too-many',
+      sourceAccount: '1',
+      destinationAccount: '2',
+      amount: '1',
+      currencyType: 'JPY',
+      dateTime: new Date().toISOString(),
+      signerKeyNumber: accountKeyNumberBase + 1,
+      signature: '00'.repeat(64),
+    };
+    const tooMany = Array.from({ length: remittanceBatchSizeMax + 1 }, (_, i) => ({
+      ...one,
+      requestId: `too-many-${i}`,
+    }));
+    const answer = await postBatch(JSON.stringify({ remittances: tooMany }));
+    expect(answer.status).toBe(400);
+    expect(answer.body.error?.code).toBe('InvalidInput');
+    const empty = await postBatch('{"remittances":[]}');
+    expect(empty.body.error?.code).toBe('InvalidInput');
+    const oversized = await postBatch(
+      JSON.stringify({ remittances: [{ ...one, requestId: 'x'.repeat(300 * 1024) }] }),
+    );
+    expect(oversized.status).toBe(413);
+    expect(oversized.body.error?.code).toBe('PayloadTooLarge');
+    expect(await recordCount()).toBe(before);
+  });
+});
+
+describe('protocol steps to a peer', () => {
+  it('steps queued together leave in one message, and each gets its own answer', async () => {
+    const info = deploymentInfo(deployment.dir);
+    const accountOrigin = info.transactionUrl.replace(
+      /:(\d+)$/,
+      (_m, port) => `:${Number(port) + 1}`,
+    );
+    const context = {
+      signatures: deployment.keystore('transaction'),
+      signingKeyNumber: info.deviceKeys.transaction,
+      environment: systemEnvironment,
+    } as DeviceContext;
+    const peer = new PeerClient('account', accountOrigin, context);
+    try {
+      // An exchange that carries the request alone (no a2): refused, each step on its own.
+      const records = (n: number) => [
+        {
+          transactionNumber: String(6_000_000 + n * 6),
+          remittanceId: `forged-${n}`,
+          transactionType: 'remittance_request' as const,
+          sourceAccount: '1',
+          destinationAccount: '2',
+          amount: '1',
+          currencyType: 'JPY',
+          dateTime: new Date().toISOString(),
+          signerKeyNumber: accountKeyNumberBase + 1,
+          signature: '00'.repeat(64),
+        },
+      ];
+      const steps = peerBatchSizeMax + 6;
+      const answers = await Promise.all(
+        Array.from({ length: steps }, (_, n) =>
+          peer.call({ operation: 'exchange', records: records(n) }),
+        ),
+      );
+      expect(new Set(answers.map((a) => (a.ok ? 'ok' : a.code)))).toEqual(
+        new Set(['InvalidInput']),
+      );
+      // All queued in one turn: a full message and the rest in a second one.
+      expect(peer.batchCounts()).toEqual({ batches: 2, steps });
+    } finally {
+      await peer.close();
+    }
+  });
+});
