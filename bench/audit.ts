@@ -12,7 +12,7 @@
 // 4. For Ed25519, times the verifications alone (as many as the audit made, records of A and rows
 //    of B and C, on raw node:crypto) to compare with.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +44,7 @@ import { chainMessage } from '../src/signature/chain.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
 import { openAccountStore, openCurrencyStore, openTransactionStore } from '../src/store/sqlite.js';
+import { rssPeakBytes, stop, up } from './devices.js';
 import { progressLine } from './progress.js';
 
 export const accountCount = 100;
@@ -53,7 +54,6 @@ const unitValue = 1_000n;
 const concurrentRemittances = 32;
 const accountKeyBase = 5_000;
 const portBase = 27_301;
-const binPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 export interface AuditBenchResult {
   readonly scheme: Scheme;
@@ -283,42 +283,6 @@ async function build(dir: string, scheme: Scheme, remittances: number): Promise<
   );
 }
 
-function rssPeakBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /VmHWM:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) * 1024 : 0;
-}
-
-async function up(dir: string): Promise<{ child: ChildProcess; transactionPid: number }> {
-  const child = spawn(process.execPath, [binPath, 'up', '--data', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('triledger is up')) resolve();
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    child.once('exit', (code) => reject(new Error(`triledger up exited with ${code}: ${output}`)));
-  });
-  const pids = execFileSync('pgrep', [
-    '-f',
-    `device transaction --config ${join(dir, 'transaction.json')}`,
-  ])
-    .toString()
-    .trim()
-    .split('\n');
-  return { child, transactionPid: Number(pids[0]) };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 /** Raw node:crypto: `count` Ed25519 verifications of a 200-byte message, in seconds. */
 function ed25519VerifySeconds(count: number): number {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -353,7 +317,8 @@ export async function runAuditBench(options: {
     const config = JSON.parse(readFileSync(path, 'utf8'));
     writeFileSync(path, JSON.stringify({ ...config, continuousAuditIntervalMs: 0 }));
   }
-  const { child, transactionPid } = await up(dir);
+  const { child, pids } = await up(dir);
+  const transactionPid = pids.transaction;
   try {
     const operator = new OperatorClient(
       deploymentInfo(dir).transactionUrl,

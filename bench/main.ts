@@ -1,12 +1,15 @@
 // `npm run bench [-- SUITE...]`: runs the named benchmark suites (all when none is named), prints a
-// table, and writes the figures as JSON to bench/results/. Suites: signature, ledger, audit
-// (`-- audit --scheme ed25519 --remittances N`, `-- ledger --store postgres://…`).
+// table, and writes the figures as JSON to bench/results/. Suites: signature, throughput, audit
+// (`-- audit --scheme ed25519 --remittances N`; `-- throughput --store postgres://… --scheme hmac
+// --mode confirm --clients 32 --batch 1 --seconds 15 --warmup 3 --light 300
+// --no-pgbench`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { renderTable } from '../src/cli/output.js';
 import { auditRemittancesDefault, runAuditBench } from './audit.js';
-import { runLedgerBench } from './ledger.js';
 import { runSignatureBench, signatureBenchSettings, signatureTargetRatio } from './signature.js';
+import { runThroughputBench, throughputDefaults } from './throughput.js';
+import { throughputReport } from './throughputReport.js';
 
 const suites: Record<
   string,
@@ -73,34 +76,36 @@ const suites: Record<
       met,
     };
   },
-  ledger: async () => {
+  throughput: async () => {
     const store = optionValue('--store');
     if (store !== undefined && !/^postgres(ql)?:\/\//.test(store))
       throw new Error('--store must be a postgres:// URL (SQLite is the default)');
-    const result = await runLedgerBench(store);
-    const ms = (value: number) => value.toFixed(2);
-    const table = renderTable(
-      [
-        `measure (3 processes, ${store === undefined ? 'SQLite' : 'PostgreSQL'}, HMAC, confirm)`,
-        'value',
-      ],
-      [
-        [
-          `single remittance latency, ${result.single.count} one at a time: p50 / p99 / max`,
-          `${ms(result.single.p50Ms)} / ${ms(result.single.p99Ms)} / ${ms(result.single.maxMs)} ms`,
-        ],
-        [
-          `throughput, ${result.load.clients} concurrent terminals, ${result.load.seconds.toFixed(1)} s`,
-          `${Math.round(result.load.perSecond).toLocaleString('en-US')} remittances/s`,
-        ],
-        [
-          'latency under that load: p50 / p99',
-          `${ms(result.load.p50Ms)} / ${ms(result.load.p99Ms)} ms`,
-        ],
-        ['remittances refused during the load (must be 0)', String(result.load.refused)],
-      ],
-    );
-    return { table, figures: result, met: result.load.refused === 0 };
+    const listOption = <T extends string>(name: string, all: readonly T[]): T[] => {
+      const value = optionValue(name);
+      if (value === undefined) return [...all];
+      const chosen = value.split(',') as T[];
+      if (chosen.some((v) => !all.includes(v)))
+        throw new Error(`${name} takes ${all.join(' or ')}`);
+      return chosen;
+    };
+    const numberOption = (name: string, fallback: number) => {
+      const value = Number(optionValue(name) ?? fallback);
+      if (!Number.isInteger(value) || value < 1)
+        throw new Error(`${name} takes a whole number >= 1`);
+      return value;
+    };
+    const r = await runThroughputBench({
+      ...(store === undefined ? {} : { store }),
+      schemes: listOption('--scheme', throughputDefaults.schemes),
+      modes: listOption('--mode', throughputDefaults.modes),
+      clients: numberOption('--clients', throughputDefaults.clients),
+      batch: numberOption('--batch', throughputDefaults.batch),
+      warmupSeconds: numberOption('--warmup', throughputDefaults.warmupSeconds),
+      measureSeconds: numberOption('--seconds', throughputDefaults.measureSeconds),
+      lightCount: numberOption('--light', throughputDefaults.lightCount),
+      pgbench: !process.argv.includes('--no-pgbench'),
+    });
+    return throughputReport(r);
   },
   signature: () => {
     const results = runSignatureBench();
@@ -127,7 +132,17 @@ function optionValue(name: string): string | undefined {
   return index >= 0 ? process.argv[index + 1] : undefined;
 }
 const optionValues = new Set(
-  ['--scheme', '--remittances', '--store']
+  [
+    '--scheme',
+    '--remittances',
+    '--store',
+    '--mode',
+    '--clients',
+    '--batch',
+    '--seconds',
+    '--warmup',
+    '--light',
+  ]
     .map((name) => optionValue(name))
     .filter((v) => v !== undefined),
 );

@@ -10,12 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import type { TransactionRecord } from '../protocol/records.js';
-import {
-  type SignedRecord,
-  selfSignedVerifier,
-  signingBytes,
-  verifyOperationChain,
-} from '../protocol/records.js';
+import { type SignedRecord, signingBytes, verifyOperationChain } from '../protocol/records.js';
 import { type AnyRequest, requestRecordOf } from '../protocol/requests.js';
 import { stepOf, transactionTypes } from '../protocol/transactionTypes.js';
 import { isoOf, recordsFromWire, type WireRecord } from '../protocol/wire.js';
@@ -177,9 +172,7 @@ export class TerminalClient {
    * answer, in order. A failure of the request itself is every remittance's answer.
    */
   async remitBatch(list: readonly RemitArgs[]): Promise<(OperationResult | OperationRefusal)[]> {
-    const signed = list.map((args) =>
-      this.#sign(this.#remittanceRequest(args), args.keyNumber),
-    );
+    const signed = list.map((args) => this.#sign(this.#remittanceRequest(args), args.keyNumber));
     const refused = signed.find((s) => !s.ok);
     if (refused && !refused.ok) return list.map(() => refused);
     const requests = signed.map((s) => (s as Extract<typeof s, { ok: true }>).value);
@@ -304,9 +297,8 @@ export class TerminalClient {
         'the reply does not start with the request this terminal signed',
       );
     }
-    const chain = verifyOperationChain(this.keys, records, this.#signatureZero, (r) =>
-      r === first.record ? (selfSignedVerifier(r) ?? this.keys) : this.keys,
-    );
+    // The first record is byte for byte the request this terminal signed (checked above).
+    const chain = verifyOperationChain(this.keys, records, this.#signatureZero, () => this.keys, 1);
     if (!chain.ok)
       return fail('SignatureInvalid', `the reply's chain does not verify: ${chain.message}`);
     for (const { record } of records.slice(1)) {

@@ -224,7 +224,7 @@ function publicKeyOf(seed: Buffer, environment: Environment): Buffer {
 }
 
 /** The terminal keystore: device keys with verify only, the start of every wallet. */
-function terminalKeys(dir: string, environment: Environment): SignatureDevice {
+export function terminalKeys(dir: string, environment: Environment): SignatureDevice {
   const loaded = loadKeystoreFile(join(dir, 'terminal.keystore.json'), passphraseOf(dir), {
     environment,
   });

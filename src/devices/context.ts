@@ -11,7 +11,7 @@ import { type Failure, fail, ok, type Result } from '../model/errors.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import { type ProtocolMode, stepOf } from '../protocol/transactionTypes.js';
-import { checkOperation } from '../protocol/verify.js';
+import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
 import { keyNumberMax } from '../signature/keys.js';
 import type { AccountKeyRow, LedgerTx, Store } from '../store/types.js';
@@ -52,15 +52,20 @@ export function registerAccountKey(context: DeviceContext, row: AccountKeyRow): 
   return added.ok ? ok(undefined) : added;
 }
 
-/** Verify an operation's records as this device receives them (protocol/verify.ts); `tx` knows the account keys. */
+/**
+ * Verify an operation's records as this device receives them (protocol/verify.ts); `tx` knows the
+ * account keys. `stored`: this device's own records of the operation, verified when they were
+ * stored; the leading received records identical to them are not verified again.
+ */
 export async function verifyOperation(
   context: DeviceContext,
   tx: LedgerTx,
   records: readonly SignedRecord[],
+  stored: readonly SignedRecord[] = [],
 ): Promise<Failure | undefined> {
   const source = records[0]?.record.sourceAccount;
   const key = source === undefined ? undefined : await tx.accountKey(source);
-  return checkOperation(context, records, key?.keyNumber);
+  return checkOperation(context, records, key?.keyNumber, heldPrefixLength(records, stored));
 }
 
 export function now(context: DeviceContext): bigint {
@@ -125,9 +130,9 @@ export async function settleOperation<Tx extends LedgerTx>(
   const response = records.at(-1);
   if (!response || stepOf(response.record.transactionType) !== 6)
     return fail('InvalidInput', 'settlement ends with the response');
-  const refused = await verifyOperation(context, tx, records);
-  if (refused) return refused;
   const stored = await tx.recordsOfOperation(response.record.remittanceId);
+  const refused = await verifyOperation(context, tx, records, stored);
+  if (refused) return refused;
   const settledBefore = stored.some((r) => stepOf(r.record.transactionType) === 6);
   if (!(await tx.appendRecords(records)))
     return fail(

@@ -11,6 +11,7 @@ import type { SignatureDevice } from '../signature/device.js';
 import {
   type SignedRecord,
   selfSignedVerifier,
+  signingBytes,
   type TransactionRecord,
   verifyOperationChain,
 } from './records.js';
@@ -30,24 +31,33 @@ export interface VerifyingKeys {
 
 /**
  * `sourceAccountKeyNumber` is the key number of the request's source account, when it names one
- * (remittances, closings): who is allowed to sign for that account.
+ * (remittances, closings): who is allowed to sign for that account. `trustedCount`: how many of the
+ * first records the caller verified before and holds byte for byte (verifyOperationChain); their
+ * signers are still checked.
  */
 export function checkOperation(
   keys: VerifyingKeys,
   records: readonly SignedRecord[],
   sourceAccountKeyNumber: number | undefined,
+  trustedCount = 0,
 ): Failure | undefined {
   const first = records[0];
   if (!first || stepOf(first.record.transactionType) !== 1)
     return fail('InvalidInput', 'an operation starts with its request');
   const selfSigned =
+    trustedCount === 0 &&
     first.record.transactionType === 'account_issuing_request' &&
     first.record.signerKeyNumber === 0;
   const applicantVerifier = selfSigned ? selfSignedVerifier(first.record) : undefined;
   if (selfSigned && !applicantVerifier)
     return fail('InvalidInput', 'the account issuing request carries no usable public key');
-  const chain = verifyOperationChain(keys.signatures, records, keys.signatureZero, (record) =>
-    record === first.record && applicantVerifier ? applicantVerifier : keys.signatures,
+  const chain = verifyOperationChain(
+    keys.signatures,
+    records,
+    keys.signatureZero,
+    (record) =>
+      record === first.record && applicantVerifier ? applicantVerifier : keys.signatures,
+    trustedCount,
   );
   if (!chain.ok) return fail(chain.code, chain.message);
   for (const { record } of records) {
@@ -55,6 +65,26 @@ export function checkOperation(
     if (refused) return refused;
   }
   return undefined;
+}
+
+/**
+ * How many of the first `records` equal, signature and every signed byte, a record in `held`: the
+ * records a device stored (after verifying them) and now receives again.
+ */
+export function heldPrefixLength(
+  records: readonly SignedRecord[],
+  held: readonly SignedRecord[],
+): number {
+  let count = 0;
+  for (const { record, signature } of records) {
+    const same = held.find(
+      (h) =>
+        h.record.transactionNumber === record.transactionNumber && h.signature.equals(signature),
+    );
+    if (!same || !signingBytes(same.record).equals(signingBytes(record))) break;
+    count += 1;
+  }
+  return count;
 }
 
 /**

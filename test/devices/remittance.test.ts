@@ -6,6 +6,7 @@ import { deploymentInfo } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { type SignedRecord, verifyOperationChain } from '../../src/protocol/records.js';
 import { accountRowBytes, currencyRowBytes } from '../../src/protocol/rows.js';
+import { heldPrefixLength } from '../../src/protocol/verify.js';
 import { recordFromRow } from '../../src/store/rows.js';
 import { flipBit } from '../bytes.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
@@ -98,6 +99,31 @@ describe.each(combinations)(
         ok: false,
         brokenAt: 3,
       });
+    });
+
+    it('records a device holds already are not verified again; any other byte is', () => {
+      const signatureZero = Buffer.from(deploymentInfo(deployment.dir).signatureZeroHex, 'hex');
+      const withAccountKey = deployment.wallet(1n);
+      const held = result.records.slice(0, 3);
+      expect(heldPrefixLength(result.records, held)).toBe(3);
+      expect(
+        verifyOperationChain(withAccountKey, result.records, signatureZero, undefined, 3),
+      ).toEqual({ ok: true, linksChecked: 3 });
+      // A received record that differs from the held one by a field is not held: it is verified.
+      const changed = result.records.map((r, i) =>
+        i === 1 ? { ...r, record: { ...r.record, amount: 501n } } : r,
+      );
+      expect(heldPrefixLength(changed, held)).toBe(1);
+      expect(
+        verifyOperationChain(withAccountKey, changed, signatureZero, undefined, 1),
+      ).toMatchObject({ ok: false, brokenAt: 1 });
+      // The link after the held records is checked against the last of them.
+      const relinked = result.records.map((r, i) =>
+        i === 3 ? { ...r, signature: flipBit(r.signature, 0) } : r,
+      );
+      expect(
+        verifyOperationChain(withAccountKey, relinked, signatureZero, undefined, 3),
+      ).toMatchObject({ ok: false, brokenAt: 3 });
     });
 
     it('S107, S108, S110: all six records are stored, identically, at all three devices', async () => {

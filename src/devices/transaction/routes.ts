@@ -182,13 +182,19 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       if (service.inMaintenance)
-        return sendFailure(reply, fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
+        return sendFailure(
+          reply,
+          fail('Maintenance', 'the ledger is in maintenance; retry shortly'),
+        );
       const results = await Promise.all(
         request.body.remittances.map(async ({ signature, ...body }) => {
           const result = await submit({ kind: 'remittance', body }, signature);
           return 'httpStatus' in result
             ? { status: result.httpStatus, ...result.body }
-            : { status: httpStatusOf(result.code), error: { code: result.code, message: result.message } };
+            : {
+                status: httpStatusOf(result.code),
+                error: { code: result.code, message: result.message },
+              };
         }),
       );
       return { results };

@@ -538,7 +538,8 @@ export class TransactionService {
       return undefined;
     }
     const refused = await this.store.transact(async (tx) => {
-      const problem = await verifyOperation(this.context, tx, [...records, parsed.value]);
+      // `records` are this device's own (stored before they were sent): only the answer is new.
+      const problem = await verifyOperation(this.context, tx, [...records, parsed.value], records);
       if (problem) return problem;
       return (await tx.appendRecords([parsed.value]))
         ? undefined

@@ -1,0 +1,78 @@
+// The benchmarks' local deployment: `triledger up` as a child process, the pids of its three
+// device processes, and what /proc says of each (CPU time, resident and peak memory).
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DeviceName } from '../src/devices/context.js';
+
+const binPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
+const clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+export interface LocalDeployment {
+  readonly child: ChildProcess;
+  readonly pids: Readonly<Record<DeviceName, number>>;
+}
+
+/** `triledger up --data DIR ...upArguments`, resolved once the three devices listen. */
+export async function up(
+  dir: string,
+  upArguments: readonly string[] = [],
+): Promise<LocalDeployment> {
+  const child = spawn(process.execPath, [binPath, 'up', '--data', dir, ...upArguments], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('triledger is up')) resolve();
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.once('exit', (code) => reject(new Error(`triledger up exited with ${code}: ${output}`)));
+  });
+  const pidOf = (device: DeviceName) =>
+    Number(
+      execFileSync('pgrep', ['-f', `device ${device} --config ${join(dir, `${device}.json`)}`])
+        .toString()
+        .trim()
+        .split('\n')[0],
+    );
+  const pids = Object.fromEntries(deviceNames.map((d) => [d, pidOf(d)])) as Record<
+    DeviceName,
+    number
+  >;
+  return { child, pids };
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/** The process's peak resident memory (VmHWM), in bytes. */
+export function rssPeakBytes(pid: number): number {
+  return statusKiB(pid, 'VmHWM') * 1024;
+}
+
+export function rssBytes(pid: number): number {
+  return statusKiB(pid, 'VmRSS') * 1024;
+}
+
+/** CPU time (user + system) the process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14, 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+}

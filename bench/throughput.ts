@@ -1,0 +1,304 @@
+// `npm run bench -- throughput`: how many remittances the ledger carries, how fast each returns, and
+// what it costs per device; for each signature scheme (HMAC, Ed25519) and protocol mode (confirm,
+// update).
+//
+// For each configuration: `triledger up` runs the three devices as separate processes (SQLite, or
+// PostgreSQL with --store), and a load generator in its own process (bench/loadGenerator.ts) opens
+// its accounts, measures one remittance at a time (light load), then runs N concurrent signing
+// clients: a warm-up, then a fixed measuring time. Meanwhile this process reads each device's CPU
+// time and memory from /proc. After the load, the accounts' balances must add up to what was
+// issued with nothing held, and a full audit must be clean: speed never hides a wrong answer.
+//
+// Where PostgreSQL and pgbench are present, pgbench's TPC-B (the classic bank transfer: -c 8 -j 2,
+// 20 s, scale 10) runs on this machine in the same run, and our rate is shown over its rate.
+
+import { execFileSync, fork } from 'node:child_process';
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { OperatorClient } from '../src/client/operator.js';
+import { operatorKeyNumber, passphraseOf, type Scheme } from '../src/deployment/demo.js';
+import type { DeviceName } from '../src/devices/context.js';
+import { assert } from '../src/model/assert.js';
+import { systemEnvironment } from '../src/model/environment.js';
+import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
+import { cpuSeconds, rssBytes, rssPeakBytes, stop, up } from './devices.js';
+import type { LoadPlan, LoadResult } from './loadGenerator.js';
+import { progressLine } from './progress.js';
+
+export type Mode = 'confirm' | 'update';
+
+export interface ThroughputOptions {
+  readonly schemes: readonly Scheme[];
+  readonly modes: readonly Mode[];
+  /** A postgres:// URL to run the devices on PostgreSQL (a fresh schema per run); SQLite without. */
+  readonly store?: string;
+  readonly clients: number;
+  readonly batch: number;
+  readonly warmupSeconds: number;
+  readonly measureSeconds: number;
+  readonly lightCount: number;
+  /** Run pgbench TPC-B for the comparison (where PostgreSQL and pgbench are present). */
+  readonly pgbench: boolean;
+}
+
+export const throughputDefaults: Omit<ThroughputOptions, 'store'> = {
+  schemes: ['hmac', 'ed25519'],
+  modes: ['confirm', 'update'],
+  clients: 32,
+  batch: 1,
+  warmupSeconds: 3,
+  measureSeconds: 15,
+  lightCount: 300,
+  pgbench: true,
+};
+
+export interface DeviceFigures {
+  /** CPU used during the measured time over its length: 1.0 is one core busy throughout. */
+  readonly cores: number;
+  readonly rssPeakMiB: number;
+  /** Resident memory a quarter into the measured time, and at its end. */
+  readonly rssQuarterMiB: number;
+  readonly rssEndMiB: number;
+}
+
+export interface ConfigurationResult {
+  readonly scheme: Scheme;
+  readonly mode: Mode;
+  readonly load: LoadResult;
+  readonly devices: Record<DeviceName | 'loadGenerator', DeviceFigures>;
+  readonly invariantsHold: boolean;
+  readonly auditClean: boolean;
+}
+
+export interface ThroughputResult {
+  readonly options: ThroughputOptions;
+  readonly configurations: ConfigurationResult[];
+  readonly pgbenchTps?: number;
+  /** Remittances per second the Ed25519 signatures and verifications alone allow on this machine. */
+  readonly ed25519CryptoLimit: number;
+}
+
+/** Per remittance the three devices make about 5 signatures and 13 verifications (issue 7). */
+const signaturesPerRemittance = 5;
+const verificationsPerRemittance = 13;
+const pgbenchSeconds = 20;
+const loadGeneratorPath = fileURLToPath(new URL('./loadGenerator.ts', import.meta.url));
+const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+export async function runThroughputBench(options: ThroughputOptions): Promise<ThroughputResult> {
+  const progress = progressLine();
+  const configurations: ConfigurationResult[] = [];
+  let portBase = 27_101;
+  for (const scheme of options.schemes) {
+    for (const mode of options.modes) {
+      progress.update(`throughput: ${scheme}, ${mode}: starting the devices`);
+      configurations.push(await runConfiguration(options, scheme, mode, portBase, progress.update));
+      progress.done();
+      portBase += 10;
+    }
+  }
+  progress.update('throughput: pgbench TPC-B');
+  const pgbenchTps = options.pgbench ? await runPgbench(options.store) : undefined;
+  progress.done();
+  return {
+    options,
+    configurations,
+    ed25519CryptoLimit: ed25519CryptoLimit(),
+    ...(pgbenchTps === undefined ? {} : { pgbenchTps }),
+  };
+}
+
+async function runConfiguration(
+  options: ThroughputOptions,
+  scheme: Scheme,
+  mode: Mode,
+  portBase: number,
+  show: (text: string) => void,
+): Promise<ConfigurationResult> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'triledger-throughput-')), 'data');
+  const schemaPrefix = `triledger_bench_${systemEnvironment.randomBytes(4).toString('hex')}`;
+  const storeUrl = options.store === undefined ? undefined : new URL(options.store);
+  storeUrl?.searchParams.set('schema', schemaPrefix);
+  const deployment = await up(dir, [
+    '--port-base',
+    String(portBase),
+    '--scheme',
+    scheme,
+    '--mode',
+    mode,
+    ...(storeUrl ? ['--store', storeUrl.toString()] : []),
+  ]);
+  const generator = fork(loadGeneratorPath, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  try {
+    const plan: LoadPlan = {
+      dir,
+      clients: options.clients,
+      batch: options.batch,
+      lightCount: options.lightCount,
+      warmupMs: options.warmupSeconds * 1000,
+      measureMs: options.measureSeconds * 1000,
+    };
+    const pids = { ...deployment.pids, loadGenerator: generator.pid! };
+    const names = [...deviceNames, 'loadGenerator'] as const;
+    const cpuAtStart: Record<string, number> = {};
+    const rssSamples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    let sampler: NodeJS.Timeout | undefined;
+    let measuredAtMs = 0;
+    let cpuAtEnd: Record<string, number> = {};
+    show(`throughput: ${scheme}, ${mode}: opening ${options.clients * options.batch * 2} accounts`);
+    const load = await new Promise<LoadResult>((resolve, reject) => {
+      generator.on('message', (message: { event: string; result?: LoadResult }) => {
+        if (message.event === 'ready')
+          show(
+            `throughput: ${scheme}, ${mode}: light load, then ${options.warmupSeconds} s warm-up`,
+          );
+        if (message.event === 'measuring') {
+          measuredAtMs = performance.now();
+          for (const name of names) cpuAtStart[name] = cpuSeconds(pids[name]);
+          sampler = setInterval(() => {
+            for (const name of names) rssSamples[name]!.push(rssBytes(pids[name]));
+            const elapsed = Math.round((performance.now() - measuredAtMs) / 1000);
+            show(
+              `throughput: ${scheme}, ${mode}: measuring ${elapsed}/${options.measureSeconds} s`,
+            );
+          }, 1000);
+        }
+        if (message.event === 'measured') {
+          clearInterval(sampler);
+          cpuAtEnd = Object.fromEntries(names.map((n) => [n, cpuSeconds(pids[n])]));
+          show(`throughput: ${scheme}, ${mode}: checking balances and the audit`);
+        }
+        if (message.event === 'result') resolve(message.result!);
+      });
+      generator.once('exit', (code) => reject(new Error(`the load generator exited with ${code}`)));
+      generator.send(plan);
+    });
+    const devices = Object.fromEntries(
+      names.map((name) => {
+        const samples = rssSamples[name]!;
+        return [
+          name,
+          {
+            cores: (cpuAtEnd[name]! - cpuAtStart[name]!) / options.measureSeconds,
+            rssPeakMiB: name === 'loadGenerator' ? 0 : mib(rssPeakBytes(pids[name])),
+            rssQuarterMiB: mib(samples[Math.floor(samples.length / 4)] ?? 0),
+            rssEndMiB: mib(samples.at(-1) ?? 0),
+          },
+        ];
+      }),
+    ) as Record<DeviceName | 'loadGenerator', DeviceFigures>;
+    const invariants = load.invariants;
+    const operatorKeys = loadKeystoreFile(join(dir, 'operator.keystore.json'), passphraseOf(dir), {
+      environment: systemEnvironment,
+    });
+    assert(operatorKeys.ok, 'the operator keystore opens');
+    const transactionUrl = (
+      JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as { transactionUrl: string }
+    ).transactionUrl;
+    const audit = await new OperatorClient(
+      transactionUrl,
+      operatorKeys.value,
+      operatorKeyNumber,
+    ).audit(undefined, { full: true });
+    return {
+      scheme,
+      mode,
+      load,
+      devices,
+      invariantsHold: invariants.balances === invariants.issued && invariants.held === '0',
+      auditClean: audit.ok && audit.value.clean,
+    };
+  } finally {
+    generator.kill();
+    await stop(deployment.child);
+    if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
+  }
+}
+
+/** Remittances per second that Ed25519 alone allows on all cores: 5 signatures and 13 verifications each. */
+function ed25519CryptoLimit(): number {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const message = Buffer.alloc(200, 7);
+  const signature = sign(null, message, privateKey);
+  const rate = (work: () => void) => {
+    const started = performance.now();
+    let count = 0;
+    while (performance.now() - started < 1000) {
+      for (let i = 0; i < 100; i++) work();
+      count += 100;
+    }
+    return count / ((performance.now() - started) / 1000);
+  };
+  const signsPerSecond = rate(() => sign(null, message, privateKey));
+  const verifiesPerSecond = rate(() => verify(null, message, publicKey, signature));
+  const secondsPerRemittance =
+    signaturesPerRemittance / signsPerSecond + verificationsPerRemittance / verifiesPerSecond;
+  return availableParallelism() / secondsPerRemittance;
+}
+
+function postgresUrl(store: string | undefined): URL {
+  const url = new URL(
+    store ?? process.env['TRILEDGER_PGBENCH_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  );
+  url.searchParams.delete('schema');
+  return url;
+}
+
+/** pgbench TPC-B on a scratch database, in transactions per second; undefined without PostgreSQL or pgbench. */
+async function runPgbench(store: string | undefined): Promise<number | undefined> {
+  const url = postgresUrl(store);
+  try {
+    execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  const admin = new pg.Client({ connectionString: url.toString() });
+  try {
+    await admin.connect();
+  } catch {
+    return undefined;
+  }
+  const database = 'triledger_pgbench';
+  const connection = [
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '5432',
+    '-U',
+    decodeURIComponent(url.username || 'postgres'),
+  ];
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+    await admin.query(`CREATE DATABASE ${database}`);
+    execFileSync('pgbench', [...connection, '-i', '-q', '-s', '10', database], { stdio: 'ignore' });
+    const output = execFileSync(
+      'pgbench',
+      [...connection, '-c', '8', '-j', '2', '-T', String(pgbenchSeconds), database],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    ).toString();
+    const match = /tps = ([0-9.]+) \(without initial connection time\)/.exec(output);
+    return match ? Number(match[1]) : undefined;
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+    await admin.end();
+  }
+}
+
+async function dropSchemas(storeUrl: URL, schemaPrefix: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl(storeUrl.toString()).toString() });
+  await client.connect();
+  try {
+    for (const device of deviceNames)
+      await client.query(`DROP SCHEMA IF EXISTS ${schemaPrefix}_${device} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
