@@ -194,12 +194,26 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 class SqliteStore<Tx> implements Store<Tx> {
   #queued: QueuedWork<Tx>[] = [];
   #draining: Promise<void> | undefined;
+  /** The statements that open, mark and close transactions, prepared once (they run on every work). */
+  readonly #control: Record<
+    'begin' | 'commit' | 'rollback' | 'savepoint' | 'rollbackTo' | 'release',
+    Database.Statement
+  >;
 
   constructor(
     readonly db: Database.Database,
     private readonly kind: DeviceKind,
     private readonly tx: Tx,
-  ) {}
+  ) {
+    this.#control = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT work'),
+      rollbackTo: db.prepare('ROLLBACK TO work'),
+      release: db.prepare('RELEASE work'),
+    };
+  }
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -225,12 +239,12 @@ class SqliteStore<Tx> implements Store<Tx> {
   async #commitGroup(group: QueuedWork<Tx>[]): Promise<void> {
     const answers: (() => void)[] = [];
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.#control.begin.run();
       for (const queued of group) answers.push(await this.#runInSavepoint(queued));
-      this.db.exec('COMMIT');
+      this.#control.commit.run();
     } catch (error) {
       // The group could not be committed (the disk, the database): nothing of it is durable.
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      if (this.db.inTransaction) this.#control.rollback.run();
       for (const queued of group) queued.reject(error);
       return;
     }
@@ -239,16 +253,16 @@ class SqliteStore<Tx> implements Store<Tx> {
 
   /** Run one work in a savepoint; returns how to answer its caller once the group commits. */
   async #runInSavepoint(queued: QueuedWork<Tx>): Promise<() => void> {
-    this.db.exec('SAVEPOINT work');
+    this.#control.savepoint.run();
     try {
       const result = await queued.work(this.tx);
       // A refusal changes nothing: whatever the work wrote before it refused is undone.
-      if (isFailure(result)) this.db.exec('ROLLBACK TO work');
-      this.db.exec('RELEASE work');
+      if (isFailure(result)) this.#control.rollbackTo.run();
+      this.#control.release.run();
       return () => queued.resolve(result);
     } catch (error) {
-      this.db.exec('ROLLBACK TO work');
-      this.db.exec('RELEASE work');
+      this.#control.rollbackTo.run();
+      this.#control.release.run();
       return () => queued.reject(error);
     }
   }
