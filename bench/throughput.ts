@@ -60,9 +60,8 @@ export interface DeviceFigures {
   /** CPU used during the measured time over its length: 1.0 is one core busy throughout. */
   readonly cores: number;
   readonly rssPeakMiB: number;
-  /** Resident memory a quarter into the measured time, and at its end. */
-  readonly rssQuarterMiB: number;
-  readonly rssEndMiB: number;
+  /** Resident memory once a second through the measured time. */
+  readonly rssMiB: readonly number[];
 }
 
 export interface ConfigurationResult {
@@ -189,12 +188,11 @@ async function runConfiguration(
           {
             cores: (cpuAtEnd[name]! - cpuAtStart[name]!) / options.measureSeconds,
             rssPeakMiB: name === 'loadGenerator' ? 0 : mib(rssPeakBytes(pids[name])),
-            rssQuarterMiB: mib(samples[Math.floor(samples.length / 4)] ?? 0),
-            rssEndMiB: mib(samples.at(-1) ?? 0),
+            rssMiB: samples.map(mib),
           },
         ];
       }),
-    ) as Record<DeviceName | 'loadGenerator', DeviceFigures>;
+    ) as unknown as Record<DeviceName | 'loadGenerator', DeviceFigures>;
     const invariants = load.invariants;
     const operatorKeys = loadKeystoreFile(join(dir, 'operator.keystore.json'), passphraseOf(dir), {
       environment: systemEnvironment,
