@@ -199,6 +199,17 @@ export function registerKeysCommand(program: Command): void {
               .map((key) => key.keyNumber);
       printJson(wanted.map((keyNumber) => expectOk(device.exportPublic(keyNumber))));
     });
+  withKeystore(keys.command('export-seed'))
+    .description(
+      "print an Ed25519 signing key's private seed (hex), to sign in to the operator console; keep it secret",
+    )
+    .argument('<keyNumber>', 'the key number')
+    .action((keyNumber: string, options: KeystoreOptions) => {
+      const seed = expectOk(open(options).exportSeed(keyNumberArgument(keyNumber)));
+      process.stderr.write('triledger: this is a private key: paste it only into the console\n');
+      process.stdout.write(`${seed.toString('hex')}\n`);
+      seed.fill(0);
+    });
 }
 
 function open(options: KeystoreOptions): SignatureDevice {

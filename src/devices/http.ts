@@ -13,7 +13,20 @@ import Fastify, {
   type FastifyServerFactory,
 } from 'fastify';
 import { InvariantViolation } from '../model/assert.js';
-import { type Failure, httpStatusOf } from '../model/errors.js';
+import { type ErrorCode, errorCatalogue, type Failure, httpStatusOf } from '../model/errors.js';
+import type { DeviceMetrics } from './metrics.js';
+
+/** The code of an error body, when it is one of the catalogue's. */
+function errorCodeOf(payload: string): ErrorCode | undefined {
+  try {
+    const code = (JSON.parse(payload) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' && Object.hasOwn(errorCatalogue, code)
+      ? (code as ErrorCode)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export const publicBodyBytesMax = 64 * 1024;
 /** A batch of remittances (POST /v1/remittance-batches) may be larger than one request. */
@@ -34,6 +47,8 @@ export function createHttpServer(options: {
   logLevel: string;
   /** HTTPS with client certificates (devices/tls.ts); plain HTTP without. */
   serverFactory?: FastifyServerFactory;
+  /** Counts every refusal by its error code. */
+  metrics?: DeviceMetrics;
 }) {
   const server = Fastify({
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
@@ -67,9 +82,14 @@ export function createHttpServer(options: {
     }
   });
 
-  // Every 503 (Maintenance, PeerUnavailable) tells the caller when to try again.
+  // Every 503 (Maintenance, PeerUnavailable) tells the caller when to try again; every refusal is
+  // counted by its code (every error body has the one shape `{ error: { code, message } }`).
   server.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode === 503) void reply.header('retry-after', String(retryAfterSeconds));
+    if (reply.statusCode >= 400 && typeof payload === 'string' && options.metrics) {
+      const code = errorCodeOf(payload);
+      if (code) options.metrics.refused(code);
+    }
     return payload;
   });
 

@@ -16,6 +16,7 @@ import type { SignedRecord } from '../protocol/records.js';
 import { recordsFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
 import type { DeviceContext } from './context.js';
 import { type HttpServer, sendFailure } from './http.js';
+import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { type PeerStep, type PeerStepAnswer, peerBatchSizeMax } from './peerClient.js';
 
 export const envelopeSkewMsMax = 60_000;
@@ -85,6 +86,7 @@ export function registerInternalRoutes(
   server: HttpServer,
   context: DeviceContext,
   service: ExchangeService,
+  metrics: DeviceMetrics = noMetrics,
 ): void {
   requireEnvelope(server, context, [context.deviceKeys.transaction]);
 
@@ -92,7 +94,26 @@ export function registerInternalRoutes(
     '/internal/v1/batch',
     { schema: { body: BatchBody, hide: true } },
     async (request) => {
-      const answers = await Promise.all(request.body.steps.map((step) => runStep(service, step)));
+      const answers = await Promise.all(
+        request.body.steps.map(async (step) => {
+          const startedMs = performance.now();
+          const answer = await runStep(service, step);
+          metrics.stepDone(
+            step.operation === 'exchange' ? 'exchange' : 'settlement',
+            (performance.now() - startedMs) / 1000,
+          );
+          if ('error' in answer)
+            request.log.info(
+              {
+                remittanceId: step.records[0]?.remittanceId,
+                step: step.operation,
+                refused: answer.error,
+              },
+              'protocol step refused',
+            );
+          return answer;
+        }),
+      );
       assert(answers.length === request.body.steps.length, 'one answer per step');
       return { answers };
     },
@@ -116,6 +137,17 @@ function refusal(failure: Failure): PeerStepAnswer {
 
 export const AccountNumberParam = Type.Object(
   { accountNumber: Type.String({ pattern: '^[1-9][0-9]{0,18}$' }) },
+  { additionalProperties: false },
+);
+
+/** Rows or records per page of a listing (the console's tables). */
+export const pageSizeMax = 100;
+
+export const PageQuery = Type.Object(
+  {
+    after: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$' })),
+    limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$' })),
+  },
   { additionalProperties: false },
 );
 

@@ -19,6 +19,7 @@ import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { WireRecord } from '../protocol/wire.js';
 import type { DeviceContext } from './context.js';
+import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { clientTlsOptions, type DeviceTls } from './tls.js';
 
 export const peerTimeoutMs = 10_000;
@@ -75,6 +76,7 @@ export class PeerClient {
     readonly origin: string,
     private readonly context: DeviceContext,
     tls?: DeviceTls,
+    private readonly metrics: DeviceMetrics = noMetrics,
   ) {
     this.#pool = new Pool(origin, {
       connections: peerConnectionsMax,
@@ -161,6 +163,7 @@ export class PeerClient {
     assert(batch.length > 0 && batch.length <= peerBatchSizeMax, 'a batch holds 1 to max steps');
     this.#batchesSent += 1;
     this.#stepsSent += batch.length;
+    this.metrics.peerBatchSent(this.name, batch.length);
     const reply = await this.post('/internal/v1/batch', { steps: batch.map((b) => b.step) });
     const answers = reply.ok ? (reply.value as { answers?: unknown }).answers : undefined;
     if (!reply.ok || !Array.isArray(answers) || answers.length !== batch.length) {

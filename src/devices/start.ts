@@ -40,7 +40,7 @@ import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
 import { CheckpointKeeper } from './checkpoints.js';
 import type { DeviceConfig } from './config.js';
-import type { DeviceContext } from './context.js';
+import { accountKeyNumberBase, type DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
@@ -51,6 +51,8 @@ import {
   internalBodyBytesMax,
   publicBodyBytesMax,
 } from './http.js';
+import { PrometheusMetrics } from './metrics.js';
+import { registerOperationalRoutes } from './operationalRoutes.js';
 import { PeerClient } from './peerClient.js';
 import { PeriodicTask } from './periodic.js';
 import {
@@ -60,6 +62,8 @@ import {
 } from './recoveryRoutes.js';
 import { type DeviceTls, loadDeviceTls, requireClientCertificate, serverFactory } from './tls.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
+import { registerAdminReadRoutes } from './transaction/adminReads.js';
+import { registerConsoleRoutes } from './transaction/consoleRoutes.js';
 import { registerTransactionInternalRoutes } from './transaction/internalRoutes.js';
 import { registerTransactionRoutes } from './transaction/routes.js';
 import { TransactionService } from './transaction/service.js';
@@ -141,17 +145,14 @@ async function repairing<T>(keeper: CheckpointKeeper, repair: () => Promise<T>):
   }
 }
 
-/** At account and currency: settle holds that outlived holdTimeoutMs by asking transaction. */
-function holdExpiryTask(
+/** At account and currency: the transaction device, asked about holds and checked by /ready. */
+function transactionPeer(
   config: DeviceConfig,
   context: DeviceContext,
-  store: Store<HoldingTx>,
-  holdingStep: 2 | 4,
-  settle: (records: readonly SignedRecord[]) => Promise<Result<undefined>>,
   server: HttpServer,
   closers: (() => Promise<void>)[],
   tls: DeviceTls | undefined,
-): PeriodicTask | undefined {
+): PeerClient | undefined {
   const transactionUrl = config.peers?.transaction;
   if (!transactionUrl) {
     server.log.warn(
@@ -161,6 +162,20 @@ function holdExpiryTask(
   }
   const transaction = new PeerClient('transaction', transactionUrl, context, tls);
   closers.push(() => transaction.close());
+  return transaction;
+}
+
+/** At account and currency: settle holds that outlived holdTimeoutMs by asking transaction. */
+function holdExpiryTask(
+  config: DeviceConfig,
+  context: DeviceContext,
+  store: Store<HoldingTx>,
+  holdingStep: 2 | 4,
+  settle: (records: readonly SignedRecord[]) => Promise<Result<undefined>>,
+  server: HttpServer,
+  transaction: PeerClient | undefined,
+): PeriodicTask | undefined {
+  if (!transaction) return undefined;
   const expiry = new HoldExpiry(
     context,
     store,
@@ -247,17 +262,22 @@ export async function startDevice(
   }
   const opened = await openOwnStore(config.device, storeLocation.value);
   if (!opened.ok) return opened;
+  const metrics = new PrometheusMetrics(config.device, accountKeyNumberBase);
+  context.signatures.observe(metrics.signatureDone);
+  opened.value.store.observeCommits((works, seconds) => metrics.storeCommitted(works, seconds));
   const server = createHttpServer({
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
     logLevel: config.logLevel,
     // The public gateway takes users without certificates; the others serve devices only.
     serverFactory: serverFactory(tls, config.device !== 'transaction'),
+    metrics,
   });
   if (tls) requireClientCertificate(server);
   const closers: (() => Promise<void>)[] = [];
   // Each device checks its own stores as records and rows arrive (audit/continuous.ts).
   const continuousAudit = (stores: OwnStores) =>
     new ContinuousAudit(context, context.signingKeyNumber, stores, environment.nowMs, (result) => {
+      metrics.auditDone('continuous', result.clean, environment.nowMs());
       if (result.clean) server.log.debug({ continuousAudit: result }, 'continuous audit: clean');
       else server.log.error({ continuousAudit: result }, 'continuous audit: records or rows fail');
     });
@@ -273,8 +293,8 @@ export async function startDevice(
       );
       const store = opened.value.store;
       const peers = {
-        account: new PeerClient('account', peersConfig.account, context, tls),
-        currency: new PeerClient('currency', peersConfig.currency, context, tls),
+        account: new PeerClient('account', peersConfig.account, context, tls, metrics),
+        currency: new PeerClient('currency', peersConfig.currency, context, tls, metrics),
       };
       const service = new TransactionService(
         context,
@@ -285,6 +305,7 @@ export async function startDevice(
           operationTimeoutMs: config.protocol.operationTimeoutMs,
         },
         (level, message) => server.log[level](message),
+        metrics,
       );
       await service.loadAccountKeys();
       const keeper = new CheckpointKeeper(context, store);
@@ -295,11 +316,19 @@ export async function startDevice(
         () => ({ ...context, signatures: loadVerifyingKeys(config, environment) }),
         keeper,
         recoveryPauseMs(),
+        metrics,
       );
       continuous = continuousAudit(ownStores(store, keeper));
       await registerTransactionRoutes(server, context, service, peers, admin, health);
       registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
+      registerAdminReadRoutes(server, context, service, peers);
+      registerConsoleRoutes(server);
       registerTransactionInternalRoutes(server, context, service);
+      registerOperationalRoutes(server, metrics, {
+        store,
+        peers: [peers.account, peers.currency],
+        audits: () => ({ continuous: continuous?.last, full: admin.lastAudit }),
+      });
       // After a crash: finish or cleanly end what was in flight, resend what a peer missed.
       background = new PeriodicTask(
         'resuming operations',
@@ -327,7 +356,8 @@ export async function startDevice(
           ),
         ),
       );
-      registerAccountRoutes(server, context, service, health);
+      registerAccountRoutes(server, context, service, health, metrics);
+      const transaction = transactionPeer(config, context, server, closers, tls);
       background = holdExpiryTask(
         config,
         context,
@@ -335,9 +365,13 @@ export async function startDevice(
         2,
         (records) => service.settle(records),
         server,
-        closers,
-        tls,
+        transaction,
       );
+      registerOperationalRoutes(server, metrics, {
+        store,
+        peers: transaction ? [transaction] : [],
+        audits: () => ({ continuous: continuous?.last }),
+      });
       registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
         repairing(keeper, () => service.repair(batch)),
       );
@@ -358,7 +392,8 @@ export async function startDevice(
           ),
         ),
       );
-      registerCurrencyRoutes(server, context, service, health);
+      registerCurrencyRoutes(server, context, service, health, metrics);
+      const transaction = transactionPeer(config, context, server, closers, tls);
       background = holdExpiryTask(
         config,
         context,
@@ -366,9 +401,13 @@ export async function startDevice(
         4,
         (records) => service.settle(records),
         server,
-        closers,
-        tls,
+        transaction,
       );
+      registerOperationalRoutes(server, metrics, {
+        store,
+        peers: transaction ? [transaction] : [],
+        audits: () => ({ continuous: continuous?.last }),
+      });
       registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
         repairing(keeper, () => service.repair(batch)),
       );

@@ -8,69 +8,20 @@
 // signatures cover.
 
 import { assert } from '../model/assert.js';
-import { encodeRecord } from '../model/encoding.js';
 import { ok, type Result } from '../model/errors.js';
-import { transactionRecordType } from '../model/records.js';
 import { type ChainVerification, chainMessage } from '../signature/chain.js';
 import { SignatureDevice } from '../signature/device.js';
 import { accountIssuingDetail, parseDetail } from './details.js';
-import { stepOf, type TransactionType } from './transactionTypes.js';
+import { type SignedRecord, signingBytes, type TransactionRecord } from './recordBytes.js';
+import { stepOf } from './transactionTypes.js';
 
-export interface TransactionRecord {
-  readonly transactionNumber: bigint;
-  readonly remittanceId: string;
-  readonly transactionType: TransactionType;
-  readonly sourceAccount?: bigint;
-  readonly destinationAccount?: bigint;
-  readonly amount?: bigint;
-  readonly currencyType?: string;
-  readonly outcome?: string;
-  readonly detail?: string;
-  /** Milliseconds since the Unix epoch, UTC. */
-  readonly dateTime: bigint;
-  readonly signerKeyNumber: number;
-}
-
-export interface SignedRecord {
-  readonly record: TransactionRecord;
-  readonly signature: Buffer;
-}
-
-/** The bytes a record's signature covers (before chaining). */
-// Records are immutable, and an audit encodes each one several times (its identity, its block
-// digest, its signature check): the bytes are computed once per record object and kept as long as
-// the record lives. Callers never change the returned bytes.
-const storedBytes = new WeakMap<TransactionRecord, Buffer>();
-const requestSigningBytes = new WeakMap<TransactionRecord, Buffer>();
-
-/** A record's encoding as stored: every field, its transaction number included. */
-export function recordBytes(record: TransactionRecord): Buffer {
-  let bytes = storedBytes.get(record);
-  if (bytes === undefined) {
-    bytes = storedEncoding(record);
-    storedBytes.set(record, bytes);
-  }
-  return bytes;
-}
-
-/** The same bytes, not kept: for a record read to be encoded once (a device hashing its copy). */
-export function storedEncoding(record: TransactionRecord): Buffer {
-  return encodeRecord(transactionRecordType, { ...record });
-}
-
-/**
- * What a record's signature covers: its encoding, with transaction number 0 for a request (step 1),
- * which its requester signs before the number is given.
- */
-export function signingBytes(record: TransactionRecord): Buffer {
-  if (stepOf(record.transactionType) !== 1) return recordBytes(record);
-  let bytes = requestSigningBytes.get(record);
-  if (bytes === undefined) {
-    bytes = encodeRecord(transactionRecordType, { ...record, transactionNumber: 0n });
-    requestSigningBytes.set(record, bytes);
-  }
-  return bytes;
-}
+export {
+  recordBytes,
+  type SignedRecord,
+  signingBytes,
+  storedEncoding,
+  type TransactionRecord,
+} from './recordBytes.js';
 
 export function signRecord(
   device: SignatureDevice,

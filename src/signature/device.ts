@@ -20,7 +20,7 @@ import {
 } from 'node:crypto';
 import { assert, unreachable } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
-import { type Failure, fail, ok, okVoid, type Result } from '../model/errors.js';
+import { type ErrorCode, type Failure, fail, ok, okVoid, type Result } from '../model/errors.js';
 import {
   type Algorithm,
   type Authority,
@@ -78,10 +78,18 @@ export interface Rotation {
   readonly successor: KeyDescriptor;
 }
 
+/** Told of every operation the device carried out or refused: the key, the authority, the result. */
+export type OperationListener = (
+  keyNumber: number,
+  authority: Authority,
+  result: 'ok' | ErrorCode,
+) => void;
+
 export class SignatureDevice {
   readonly #keys = new Map<number, KeyEntry>();
   readonly #environment: Environment;
   readonly #policy: KeyPolicy;
+  #listener: OperationListener | undefined;
 
   constructor(environment: Environment, policy: KeyPolicy = defaultKeyPolicy) {
     assert(
@@ -90,6 +98,12 @@ export class SignatureDevice {
     );
     this.#environment = environment;
     this.#policy = policy;
+  }
+
+  /** Count operations (devices/metrics.ts); one listener, set once. */
+  observe(listener: OperationListener): void {
+    assert(this.#listener === undefined, 'one listener per signature device');
+    this.#listener = listener;
   }
 
   // ---- The table -------------------------------------------------------------------------------
@@ -203,9 +217,46 @@ export class SignatureDevice {
     });
   }
 
+  /**
+   * The 32-byte seed of an Ed25519 signing key: for its holder to carry it into a browser (the
+   * operator console signs in the page). Only a key with sign authority; never an HMAC or AES key.
+   */
+  exportSeed(keyNumber: number): Result<Buffer> {
+    const key = this.#authorised(keyNumber, 'sign');
+    if (!(key instanceof KeyEntry)) return key;
+    if (key.algorithm !== 'ed25519-private')
+      return fail('AuthorityDenied', `key ${keyNumber} is not an Ed25519 signing key`);
+    const seed = key.materialCopy();
+    assert(seed.length === 32, 'an Ed25519 seed is 32 bytes');
+    return ok(seed);
+  }
+
   // ---- The operations --------------------------------------------------------------------------
 
   sign(keyNumber: number, message: Uint8Array): Result<Buffer> {
+    return this.#told(keyNumber, 'sign', this.#sign(keyNumber, message));
+  }
+
+  /** Succeeds with no value when the signature is valid; fails with SignatureInvalid otherwise. */
+  verify(keyNumber: number, message: Uint8Array, signature: Uint8Array): Result<undefined> {
+    return this.#told(keyNumber, 'verify', this.#verify(keyNumber, message, signature));
+  }
+
+  /** AES-256-GCM: returns iv (12 bytes) || ciphertext || tag (16 bytes); `associatedData` is authenticated. */
+  encrypt(keyNumber: number, plaintext: Uint8Array, associatedData?: Uint8Array): Result<Buffer> {
+    return this.#told(keyNumber, 'encrypt', this.#encrypt(keyNumber, plaintext, associatedData));
+  }
+
+  decrypt(keyNumber: number, sealed: Uint8Array, associatedData?: Uint8Array): Result<Buffer> {
+    return this.#told(keyNumber, 'decrypt', this.#decrypt(keyNumber, sealed, associatedData));
+  }
+
+  #told<T>(keyNumber: number, authority: Authority, result: Result<T>): Result<T> {
+    this.#listener?.(keyNumber, authority, result.ok ? 'ok' : result.code);
+    return result;
+  }
+
+  #sign(keyNumber: number, message: Uint8Array): Result<Buffer> {
     const key = this.#authorised(keyNumber, 'sign');
     if (!(key instanceof KeyEntry)) return key;
     if (message.length > signMessageBytesMax) return tooLarge('message', signMessageBytesMax);
@@ -220,8 +271,7 @@ export class SignatureDevice {
     }
   }
 
-  /** Succeeds with no value when the signature is valid; fails with SignatureInvalid otherwise. */
-  verify(keyNumber: number, message: Uint8Array, signature: Uint8Array): Result<undefined> {
+  #verify(keyNumber: number, message: Uint8Array, signature: Uint8Array): Result<undefined> {
     const key = this.#authorised(keyNumber, 'verify');
     if (!(key instanceof KeyEntry)) return key;
     if (message.length > signMessageBytesMax) return tooLarge('message', signMessageBytesMax);
@@ -244,8 +294,7 @@ export class SignatureDevice {
     return valid ? okVoid : invalidSignature(keyNumber);
   }
 
-  /** AES-256-GCM: returns iv (12 bytes) || ciphertext || tag (16 bytes); `associatedData` is authenticated. */
-  encrypt(
+  #encrypt(
     keyNumber: number,
     plaintext: Uint8Array,
     associatedData: Uint8Array = Buffer.alloc(0),
@@ -263,7 +312,7 @@ export class SignatureDevice {
     return ok(sealed);
   }
 
-  decrypt(
+  #decrypt(
     keyNumber: number,
     sealed: Uint8Array,
     associatedData: Uint8Array = Buffer.alloc(0),

@@ -48,6 +48,7 @@ import {
   type AccountRow,
   type AccountStore,
   type AccountTx,
+  type CommitListener,
   type CurrencyRow,
   type CurrencyStore,
   type CurrencyTx,
@@ -722,6 +723,12 @@ class PostgresStore<Tx> implements Store<Tx> {
 
   /** Device transactions run one at a time, in arrival order (see the opening comment). */
   #queue: Promise<unknown> = Promise.resolve();
+  #commitListener: CommitListener | undefined;
+
+  observeCommits(listener: CommitListener): void {
+    assert(this.#commitListener === undefined, 'one commit listener per store');
+    this.#commitListener = listener;
+  }
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const run = () => this.#attempt(work);
@@ -734,11 +741,13 @@ class PostgresStore<Tx> implements Store<Tx> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      const startedMs = performance.now();
       try {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
         const result = await work(this.txOn(queryOn(client)));
         // A refusal changes nothing: whatever the work wrote before it refused is undone.
         await client.query(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
+        this.#commitListener?.(1, (performance.now() - startedMs) / 1000);
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: Error) => {

@@ -24,6 +24,7 @@ import { dumpRows, exportAccounts, exportRecords, exportUnits } from './sqliteEx
 import {
   type AccountStore,
   type AccountTx,
+  type CommitListener,
   type CurrencyStore,
   type CurrencyTx,
   type DeviceKind,
@@ -194,6 +195,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 class SqliteStore<Tx> implements Store<Tx> {
   #queued: QueuedWork<Tx>[] = [];
   #draining: Promise<void> | undefined;
+  #commitListener: CommitListener | undefined;
   /** The statements that open, mark and close transactions, prepared once (they run on every work). */
   readonly #control: Record<
     'begin' | 'commit' | 'rollback' | 'savepoint' | 'rollbackTo' | 'release',
@@ -236,12 +238,19 @@ class SqliteStore<Tx> implements Store<Tx> {
     }
   }
 
+  observeCommits(listener: CommitListener): void {
+    assert(this.#commitListener === undefined, 'one commit listener per store');
+    this.#commitListener = listener;
+  }
+
   async #commitGroup(group: QueuedWork<Tx>[]): Promise<void> {
     const answers: (() => void)[] = [];
+    const startedMs = performance.now();
     try {
       this.#control.begin.run();
       for (const queued of group) answers.push(await this.#runInSavepoint(queued));
       this.#control.commit.run();
+      this.#commitListener?.(group.length, (performance.now() - startedMs) / 1000);
     } catch (error) {
       // The group could not be committed (the disk, the database): nothing of it is durable.
       if (this.db.inTransaction) this.#control.rollback.run();

@@ -150,9 +150,14 @@ export interface CurrencyTx extends HoldingTx {
   ): Promise<CurrencyRow | undefined>;
 }
 
+/** Told of each commit: how many device transactions it made durable, and how long it took. */
+export type CommitListener = (works: number, seconds: number) => void;
+
 export interface Store<Tx> {
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** Time commits (devices/metrics.ts); one listener, set once. */
+  observeCommits(listener: CommitListener): void;
   /**
    * A consistent snapshot of A in ascending transaction number (after `afterNumber`, default 0),
    * streamed (constant memory) while the device keeps writing: what the audit reads.

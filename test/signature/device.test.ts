@@ -307,3 +307,36 @@ describe('secrets never leave the device in descriptions', () => {
     }
   });
 });
+
+describe('exportSeed: an Ed25519 signing key carried into the browser console', () => {
+  it('gives the seed of a key with sign, and nothing of an HMAC key or a key without sign', () => {
+    const device = new SignatureDevice(deterministicEnvironment('seed'));
+    const seed = Buffer.alloc(32, 7);
+    device.addKey({
+      keyNumber: 1,
+      owner: 'operator',
+      algorithm: 'ed25519-private',
+      material: seed,
+      authorities: ['sign', 'verify'],
+    });
+    device.addKey({
+      keyNumber: 2,
+      owner: 'verifier',
+      algorithm: 'ed25519-private',
+      material: seed,
+      authorities: ['verify'],
+    });
+    device.addKey({
+      keyNumber: 3,
+      owner: 'shared',
+      algorithm: 'hmac-sha256',
+      material: Buffer.alloc(32, 9),
+      authorities: ['sign', 'verify'],
+    });
+    const exported = device.exportSeed(1);
+    expect(exported.ok && exported.value.equals(seed)).toBe(true);
+    expect(device.exportSeed(2)).toMatchObject({ ok: false, code: 'AuthorityDenied' });
+    expect(device.exportSeed(3)).toMatchObject({ ok: false, code: 'AuthorityDenied' });
+    expect(device.exportSeed(9)).toMatchObject({ ok: false, code: 'UnknownKey' });
+  });
+});

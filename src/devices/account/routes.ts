@@ -2,7 +2,14 @@
 import { accountRowToWire } from '../../protocol/rowWire.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
-import { AccountNumberParam, notFound, registerInternalRoutes } from '../internalRoutes.js';
+import {
+  AccountNumberParam,
+  notFound,
+  PageQuery,
+  pageSizeMax,
+  registerInternalRoutes,
+} from '../internalRoutes.js';
+import type { DeviceMetrics } from '../metrics.js';
 import type { AccountService } from './service.js';
 
 export function registerAccountRoutes(
@@ -11,8 +18,9 @@ export function registerAccountRoutes(
   service: AccountService,
   /** What the device adds to its health: the continuous audit's last result. */
   health: () => Record<string, unknown>,
+  metrics: DeviceMetrics,
 ): void {
-  registerInternalRoutes(server, context, service);
+  registerInternalRoutes(server, context, service, metrics);
   server.get(
     '/internal/v1/accounts/:accountNumber',
     { schema: { params: AccountNumberParam, hide: true } },
@@ -20,6 +28,17 @@ export function registerAccountRoutes(
       const row = await service.account(BigInt(request.params.accountNumber));
       if (!row) return sendFailure(reply, notFound(`account ${request.params.accountNumber}`));
       return { account: accountRowToWire(row) };
+    },
+  );
+  server.get(
+    '/internal/v1/accounts',
+    { schema: { querystring: PageQuery, hide: true } },
+    async (request) => {
+      const rows = await service.accountsAfter(
+        BigInt(request.query.after ?? '0'),
+        Number(request.query.limit ?? pageSizeMax),
+      );
+      return { accounts: rows.map(accountRowToWire) };
     },
   );
   server.get('/health', async () => ({ device: 'account', status: 'ok', ...health() }));

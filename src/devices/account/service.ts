@@ -15,7 +15,7 @@ import { amountMax } from '../../model/money.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
 import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
-import type { AccountRow, AccountTx, Store } from '../../store/types.js';
+import type { AccountRow, AccountStore, AccountTx } from '../../store/types.js';
 import {
   accountKeyOf,
   answered,
@@ -33,7 +33,7 @@ import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js'
 export class AccountService {
   constructor(
     private readonly context: DeviceContext,
-    private readonly store: Store<AccountTx>,
+    private readonly store: AccountStore,
   ) {}
 
   /** At start: make every account's key usable for verification. */
@@ -43,6 +43,20 @@ export class AccountService {
 
   async account(accountNumber: bigint): Promise<AccountRow | undefined> {
     return this.store.transact((tx) => tx.account(accountNumber));
+  }
+
+  /**
+   * A page of B in account number order, after `after`: for the console. (The export is read from
+   * the start and skipped up to `after`; B holds one row per account, far fewer than A's records.)
+   */
+  async accountsAfter(after: bigint, limit: number): Promise<AccountRow[]> {
+    const page: AccountRow[] = [];
+    for await (const row of this.store.exportAccounts()) {
+      if (row.accountNumber <= after) continue;
+      page.push(row);
+      if (page.length === limit) break;
+    }
+    return page;
   }
 
   /** Recovery (devices/repair.ts): B rows are re-signed here, exactly as the replay of A gives them. */

@@ -5,6 +5,7 @@ import { CurrencyType } from '../../protocol/wire.js';
 import type { DeviceContext } from '../context.js';
 import type { HttpServer } from '../http.js';
 import { AccountNumberParam, registerInternalRoutes } from '../internalRoutes.js';
+import type { DeviceMetrics } from '../metrics.js';
 import type { CurrencyService } from './service.js';
 
 export function registerCurrencyRoutes(
@@ -13,8 +14,9 @@ export function registerCurrencyRoutes(
   service: CurrencyService,
   /** What the device adds to its health: the continuous audit's last result. */
   health: () => Record<string, unknown>,
+  metrics: DeviceMetrics,
 ): void {
-  registerInternalRoutes(server, context, service);
+  registerInternalRoutes(server, context, service, metrics);
   server.get(
     '/internal/v1/accounts/:accountNumber/units',
     {

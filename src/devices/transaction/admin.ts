@@ -55,6 +55,7 @@ import type { CheckpointKeeper } from '../checkpoints.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import { envelopeSkewMsMax } from '../internalRoutes.js';
+import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
 import type { Peers, TransactionService } from './service.js';
 
@@ -105,6 +106,7 @@ export class AdminService {
     private readonly keeper: CheckpointKeeper,
     /** A fault hook for tests: hold maintenance this long before repairing (faultHooks.ts). */
     private readonly recoveryPauseMs = 0,
+    private readonly metrics: DeviceMetrics = noMetrics,
   ) {}
 
   get lastAudit(): AuditSummary | undefined {
@@ -288,6 +290,7 @@ export class AdminService {
       clean: report.clean,
       findings: report.findings.length + report.findingsOmitted,
     };
+    this.metrics.auditDone('full', report.clean, this.#lastAudit.atMs);
   }
 
   /** A peer's copy of A by block digests; a block that differs is fetched in full. */

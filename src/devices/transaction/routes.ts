@@ -7,6 +7,7 @@
 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyBaseLogger } from 'fastify';
 import Type from 'typebox';
 import { type Failure, fail, httpStatusOf } from '../../model/errors.js';
 import { parseNumberId } from '../../model/money.js';
@@ -19,15 +20,15 @@ import {
   RemittanceRequest,
   requestRecordOf,
 } from '../../protocol/requests.js';
-import { accountRowBytes, currencyRowBytes } from '../../protocol/rows.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
-import { parseIso, RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
-import type { DeviceContext } from '../context.js';
+import { RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
+import { accountKeyNumberBase, type DeviceContext } from '../context.js';
 import { batchBodyBytesMax, type HttpServer, sendFailure } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
 import type { AdminService } from './admin.js';
-import type { Peers, Reply, TransactionService } from './service.js';
+import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
+import { outcomeOfReply, type Peers, type Reply, type TransactionService } from './service.js';
 
 export const historyPageSizeMax = 100;
 /** Remittances in one batch request; each is its own operation with its own answer. */
@@ -79,10 +80,29 @@ export async function registerTransactionRoutes(
   });
   await server.register(swaggerUi, { routePrefix: '/docs' });
 
-  const submit = async (request: AnyRequest, signatureHex: string): Promise<Reply | Failure> => {
+  /** Run one operation; one log line per answer, with the request id fastify gives every log line. */
+  const submit = async (
+    log: FastifyBaseLogger,
+    request: AnyRequest,
+    signatureHex: string,
+  ): Promise<Reply | Failure> => {
     const record = requestRecordOf(request);
     if (!record.ok) return record;
-    return service.submit({ record: record.value, signature: Buffer.from(signatureHex, 'hex') });
+    const startedMs = performance.now();
+    const reply = await service.submit({
+      record: record.value,
+      signature: Buffer.from(signatureHex, 'hex'),
+    });
+    log.info(
+      {
+        remittanceId: request.body.requestId,
+        operation: request.kind,
+        outcome: outcomeOfReply(reply),
+        ms: Math.round(performance.now() - startedMs),
+      },
+      'operation answered',
+    );
+    return reply;
   };
   const send = (reply: import('fastify').FastifyReply, result: Reply | Failure) =>
     'httpStatus' in result
@@ -100,7 +120,7 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit({ kind: 'account_issuing', body }, signature));
+      return send(reply, await submit(request.log, { kind: 'account_issuing', body }, signature));
     },
   );
   server.post(
@@ -114,7 +134,7 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit({ kind: 'account_closing', body }, signature));
+      return send(reply, await submit(request.log, { kind: 'account_closing', body }, signature));
     },
   );
   server.post(
@@ -128,7 +148,7 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit({ kind: 'issuance', body }, signature));
+      return send(reply, await submit(request.log, { kind: 'issuance', body }, signature));
     },
   );
   server.post(
@@ -142,7 +162,7 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit({ kind: 'redemption', body }, signature));
+      return send(reply, await submit(request.log, { kind: 'redemption', body }, signature));
     },
   );
   server.post(
@@ -156,7 +176,7 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit({ kind: 'remittance', body }, signature));
+      return send(reply, await submit(request.log, { kind: 'remittance', body }, signature));
     },
   );
 
@@ -188,7 +208,7 @@ export async function registerTransactionRoutes(
         );
       const results = await Promise.all(
         request.body.remittances.map(async ({ signature, ...body }) => {
-          const result = await submit({ kind: 'remittance', body }, signature);
+          const result = await submit(request.log, { kind: 'remittance', body }, signature);
           return 'httpStatus' in result
             ? { status: result.httpStatus, ...result.body }
             : {
@@ -233,31 +253,15 @@ export async function registerTransactionRoutes(
       );
       if (!answer.ok) return sendFailure(reply, answer);
       const units = (answer.value as { units: WireCurrencyRow[] }).units;
-      for (const unit of units) {
-        const bytes = currencyRowBytes({
-          ...unit,
-          currencyNumber: BigInt(unit.currencyNumber),
-          value: BigInt(unit.value),
-          ownerAccount: BigInt(unit.ownerAccount),
-          lastUpdate: isoMs(unit.lastUpdate),
-        });
-        if (
-          unit.signerKeyNumber !== context.deviceKeys.currency ||
-          !context.signatures.verify(
-            unit.signerKeyNumber,
-            bytes,
-            Buffer.from(unit.signature, 'hex'),
-          ).ok
-        ) {
-          return sendFailure(
-            reply,
-            fail(
-              'PeerUnavailable',
-              `currency unit ${unit.currencyNumber}: its row signature does not verify`,
-            ),
-          );
-        }
-      }
+      const forged = units.find((unit) => !unitRowVerifies(context, unit));
+      if (forged)
+        return sendFailure(
+          reply,
+          fail(
+            'PeerUnavailable',
+            `currency unit ${forged.currencyNumber}: its row signature does not verify`,
+          ),
+        );
       return { accountNumber: account.accountNumber, currencyType: account.currencyType, units };
     },
   );
@@ -329,6 +333,34 @@ export async function registerTransactionRoutes(
     },
   );
 
+  server.get(
+    '/v1/deployment',
+    {
+      schema: {
+        summary:
+          'What a terminal must know to sign requests and check answers: signature 0, the device keys (with their public keys when Ed25519), the account key numbering',
+      },
+    },
+    async () => {
+      const publicKeyOf = (keyNumber: number) => {
+        const exported = context.signatures.exportPublic(keyNumber);
+        return exported.ok ? exported.value.publicKeyHex : null;
+      };
+      return {
+        signatureZeroHex: context.signatureZero.toString('hex'),
+        mode: context.mode,
+        deviceKeys: context.deviceKeys,
+        devicePublicKeys: {
+          transaction: publicKeyOf(context.deviceKeys.transaction),
+          account: publicKeyOf(context.deviceKeys.account),
+          currency: publicKeyOf(context.deviceKeys.currency),
+        },
+        issuerKeyNumbers: context.issuerKeyNumbers,
+        accountKeyNumberBase,
+      };
+    },
+  );
+
   server.get('/health', async () => {
     const lastAudit = admin.lastAudit;
     return {
@@ -353,11 +385,6 @@ export async function registerTransactionRoutes(
   });
 }
 
-function isoMs(text: string): bigint {
-  const parsed = parseIso(text, 'lastUpdate');
-  return parsed.ok ? parsed.value : -1n;
-}
-
 async function fetchAccount(
   context: DeviceContext,
   peers: Peers,
@@ -366,18 +393,7 @@ async function fetchAccount(
   const answer = await peers.account.get(`/internal/v1/accounts/${accountNumber}`);
   if (!answer.ok) return answer;
   const row = (answer.value as { account: WireAccountRow }).account;
-  const bytes = accountRowBytes({
-    ...row,
-    accountNumber: BigInt(row.accountNumber),
-    balance: BigInt(row.balance),
-    held: BigInt(row.held),
-    lastUpdate: isoMs(row.lastUpdate),
-  });
-  if (
-    row.signerKeyNumber !== context.deviceKeys.account ||
-    !context.signatures.verify(row.signerKeyNumber, bytes, Buffer.from(row.signature, 'hex')).ok
-  ) {
-    return fail('PeerUnavailable', `account ${accountNumber}: its row signature does not verify`);
-  }
-  return row;
+  return accountRowVerifies(context, row)
+    ? row
+    : fail('PeerUnavailable', `account ${accountNumber}: its row signature does not verify`);
 }

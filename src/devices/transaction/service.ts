@@ -53,6 +53,7 @@ import {
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
+import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
 import { backoffMs, type PeerClient, type RetryPolicy, requestRetryPolicy } from '../peerClient.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
@@ -117,6 +118,7 @@ export class TransactionService {
     private readonly peers: Peers,
     private readonly timing: OperationTiming = operationTimingDefault,
     private readonly log: Log = () => {},
+    private readonly metrics: DeviceMetrics = noMetrics,
   ) {}
 
   loadAccountKeys(): Promise<void> {
@@ -178,8 +180,15 @@ export class TransactionService {
     if (this.#maintenance)
       return failureReply(fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
     this.#operationsActive += 1;
+    const startedMs = performance.now();
     try {
-      return await this.#run(request);
+      const reply = await this.#run(request);
+      this.metrics.operationDone(
+        operationOf(request.record.transactionType) ?? 'unknown',
+        outcomeOfReply(reply),
+        (performance.now() - startedMs) / 1000,
+      );
+      return reply;
     } finally {
       this.#operationsActive -= 1;
     }
@@ -194,7 +203,9 @@ export class TransactionService {
     // A retry of an operation this process is driving waits for it, then reads what is stored.
     let answered: Reply | undefined;
     const reply = await this.#driveAlone(remittanceId, async () => {
-      const opened = await this.store.transact(async (tx) => this.#open(tx, request, digest));
+      const opened = await this.#timed('open', () =>
+        this.store.transact(async (tx) => this.#open(tx, request, digest)),
+      );
       if (opened !== 'drive') {
         answered = opened;
         return undefined;
@@ -264,7 +275,10 @@ export class TransactionService {
         this.context.environment.nowMs() - openedAtMs > this.timing.operationTimeoutMs;
       if (step === 2 || step === 4) {
         const peer = step === 2 ? this.peers.account : this.peers.currency;
-        const answer = await this.#exchange(peer, records, expired);
+        const answer = await this.#timed(
+          step === 2 ? 'exchange_account' : 'exchange_currency',
+          () => this.#exchange(peer, records, expired),
+        );
         if (answer === undefined) return undefined;
         // A refusal instead of an answer (the peer stored nothing) ends the operation.
         records.push(
@@ -301,8 +315,17 @@ export class TransactionService {
       await tx.finishOperation(remittanceId, JSON.stringify(reply));
     });
     crashPoint('S107');
-    await this.#settle(remittanceId, records, 0);
+    await this.#timed('settle', () => this.#settle(remittanceId, records, 0));
     return reply;
+  }
+
+  async #timed<T>(step: TimedStep, work: () => Promise<T>): Promise<T> {
+    const startedMs = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.metrics.stepDone(step, (performance.now() - startedMs) / 1000);
+    }
   }
 
   /** a6: the outcome is the last answer's, or the refusal a device gave instead of an answer. */
@@ -394,6 +417,32 @@ export class TransactionService {
 
   async recordsOfOperation(remittanceId: string): Promise<SignedRecord[]> {
     return this.store.transact((tx) => tx.recordsOfOperation(remittanceId));
+  }
+
+  /**
+   * Up to `limit` operations of A (this device's copy) whose records come after `afterNumber`, in
+   * transaction number order, each with its records: the console's view of the log.
+   */
+  async operationsAfter(
+    afterNumber: bigint,
+    limit: number,
+  ): Promise<{ remittanceId: string; records: SignedRecord[] }[]> {
+    const operations: { remittanceId: string; records: SignedRecord[] }[] = [];
+    for await (const signed of this.store.exportRecords(afterNumber)) {
+      const last = operations.at(-1);
+      if (last?.remittanceId === signed.record.remittanceId) {
+        last.records.push(signed);
+        continue;
+      }
+      if (operations.length === limit) break;
+      operations.push({ remittanceId: signed.record.remittanceId, records: [signed] });
+    }
+    return operations;
+  }
+
+  /** Whether an operation's stored records verify (every link and signer), as read back. */
+  verifyStored(records: readonly SignedRecord[]): Promise<Failure | undefined> {
+    return this.store.transact((tx) => verifyOperation(this.context, tx, records));
   }
 
   async historyOf(accountNumber: bigint, afterNumber: bigint, limit: number) {
@@ -632,6 +681,12 @@ export class TransactionService {
       this.#settling.delete(remittanceId);
     }
   }
+}
+
+/** `ok`, or the error code an answer carries. */
+export function outcomeOfReply(reply: Reply): string {
+  const error = reply.body['error'] as { code?: string } | undefined;
+  return error?.code ?? String(reply.body['outcome'] ?? 'unknown');
 }
 
 function stepOfLast(records: readonly SignedRecord[]): number {

@@ -1,0 +1,188 @@
+// What each device counts and times, for Prometheus (`GET /metrics`, prom-client).
+//
+// One registry per device process, not prom-client's global one, so that the names below are the
+// whole catalogue and a test can read them. Labels are closed sets (error codes, step names,
+// device names, device key numbers) or small numbers, never account numbers or request ids: a
+// label per account would grow without bound. Account keys are counted together as `account`.
+//
+// The services report through the DeviceMetrics interface; `noMetrics` ignores everything, for
+// code that runs the services outside a device process (benchmarks, offline tools).
+
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ErrorCode } from '../model/errors.js';
+import type { Authority } from '../signature/keys.js';
+import type { DeviceName } from './context.js';
+
+/** The protocol steps timed on their own (docs/operations.md). */
+export type TimedStep =
+  | 'open'
+  | 'exchange_account'
+  | 'exchange_currency'
+  | 'settle'
+  | 'exchange'
+  | 'settlement';
+
+export interface DeviceMetrics {
+  /** An operation answered by transaction: its kind, its outcome (`ok` or the code), its time. */
+  operationDone(operation: string, outcome: string, seconds: number): void;
+  stepDone(step: TimedStep, seconds: number): void;
+  peerBatchSent(peer: string, steps: number): void;
+  storeCommitted(works: number, seconds: number): void;
+  /** A request refused with an error code (HTTP 4xx or 5xx). */
+  refused(code: ErrorCode): void;
+  auditDone(kind: 'continuous' | 'full', clean: boolean, atMs: number): void;
+}
+
+export const noMetrics: DeviceMetrics = {
+  operationDone() {},
+  stepDone() {},
+  peerBatchSent() {},
+  storeCommitted() {},
+  refused() {},
+  auditDone() {},
+};
+
+/** Seconds: from a fraction of a millisecond (a commit) to the operation time limit. */
+const secondsBuckets = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128];
+
+export class PrometheusMetrics implements DeviceMetrics {
+  readonly registry = new Registry();
+  readonly #operations: Counter<'operation' | 'outcome'>;
+  readonly #operationSeconds: Histogram<'operation'>;
+  readonly #stepSeconds: Histogram<'step'>;
+  readonly #peerBatch: Histogram<'peer'>;
+  readonly #commitSeconds: Histogram;
+  readonly #commitWorks: Histogram;
+  readonly #refusals: Counter<'code'>;
+  readonly #signatures: Counter<'key' | 'authority' | 'result'>;
+  readonly #audits: Counter<'kind' | 'result'>;
+  readonly #auditClean: Gauge<'kind'>;
+  readonly #auditAt: Gauge<'kind'>;
+
+  constructor(
+    device: DeviceName,
+    /** Keys from this number on belong to accounts and are counted as one label value. */
+    accountKeyNumberBase: number,
+  ) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ device });
+    collectDefaultMetrics({ register: this.registry, prefix: 'triledger_' });
+    this.#operations = new Counter({
+      name: 'triledger_operations_total',
+      help: 'Operations answered by the transaction device, by kind and outcome (ok or the error code)',
+      labelNames: ['operation', 'outcome'],
+      registers,
+    });
+    this.#operationSeconds = new Histogram({
+      name: 'triledger_operation_seconds',
+      help: 'Time from a request to its answer at the transaction device, all six records and the settlements included',
+      labelNames: ['operation'],
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.#stepSeconds = new Histogram({
+      name: 'triledger_protocol_step_seconds',
+      help: 'Time of one protocol step: open (S101), exchange_account (S102-S103), exchange_currency (S104-S105), settle (S108-S111) at transaction; exchange and settlement as account or currency handle them',
+      labelNames: ['step'],
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.#peerBatch = new Histogram({
+      name: 'triledger_peer_batch_steps',
+      help: 'Protocol steps per message sent to a peer',
+      labelNames: ['peer'],
+      buckets: batchBuckets,
+      registers,
+    });
+    this.#commitSeconds = new Histogram({
+      name: 'triledger_store_commit_seconds',
+      help: 'Time of one store commit (a group of device transactions)',
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.#commitWorks = new Histogram({
+      name: 'triledger_store_commit_group_size',
+      help: 'Device transactions committed together',
+      buckets: batchBuckets,
+      registers,
+    });
+    this.#refusals = new Counter({
+      name: 'triledger_refusals_total',
+      help: 'Requests refused, by error code (docs/errors.md)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#signatures = new Counter({
+      name: 'triledger_signature_operations_total',
+      help: 'Signature device operations, by key (account keys together), authority and result',
+      labelNames: ['key', 'authority', 'result'],
+      registers,
+    });
+    this.#audits = new Counter({
+      name: 'triledger_audits_total',
+      help: 'Audits run, by kind (continuous, full) and result (clean, findings)',
+      labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.#auditClean = new Gauge({
+      name: 'triledger_audit_last_clean',
+      help: '1 when the last audit of this kind was clean, 0 when it found something',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#auditAt = new Gauge({
+      name: 'triledger_audit_last_timestamp_seconds',
+      help: 'When the last audit of this kind ended (Unix time)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.signatureDone = (keyNumber, authority, result) =>
+      this.#signatures.inc({
+        key: keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber),
+        authority,
+        result,
+      });
+  }
+
+  /** For SignatureDevice.observe. */
+  readonly signatureDone: (keyNumber: number, authority: Authority, result: string) => void;
+
+  operationDone(operation: string, outcome: string, seconds: number): void {
+    this.#operations.inc({ operation, outcome });
+    this.#operationSeconds.observe({ operation }, seconds);
+  }
+
+  stepDone(step: TimedStep, seconds: number): void {
+    this.#stepSeconds.observe({ step }, seconds);
+  }
+
+  peerBatchSent(peer: string, steps: number): void {
+    this.#peerBatch.observe({ peer }, steps);
+  }
+
+  storeCommitted(works: number, seconds: number): void {
+    this.#commitSeconds.observe(seconds);
+    this.#commitWorks.observe(works);
+  }
+
+  refused(code: ErrorCode): void {
+    this.#refusals.inc({ code });
+  }
+
+  auditDone(kind: 'continuous' | 'full', clean: boolean, atMs: number): void {
+    this.#audits.inc({ kind, result: clean ? 'clean' : 'findings' });
+    this.#auditClean.set({ kind }, clean ? 1 : 0);
+    this.#auditAt.set({ kind }, atMs / 1000);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

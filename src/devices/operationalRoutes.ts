@@ -1,0 +1,78 @@
+// What an operator's tools ask every device: `GET /metrics` (Prometheus text, devices/metrics.ts)
+// and `GET /ready`, which a load balancer or an orchestrator uses to send traffic only to a device
+// that can serve it. (`GET /health` is liveness: the process answers.)
+//
+// Ready means: the store answers, every peer this device calls answers its /health, and the last
+// audit of this device's own stores (the continuous audit; at transaction also the last full
+// audit) found nothing. Each check is reported on its own; a check that cannot finish within
+// readyCheckMsMax counts as failed. Not ready is 503 with the same body.
+
+import type { Store } from '../store/types.js';
+import type { HttpServer } from './http.js';
+import type { PrometheusMetrics } from './metrics.js';
+import type { PeerClient } from './peerClient.js';
+
+/** How long one readiness check may take before it counts as failed. */
+export const readyCheckMsMax = 2_000;
+
+export interface Readiness {
+  readonly store: Pick<Store<unknown>, 'isEmpty'>;
+  readonly peers: readonly PeerClient[];
+  /** The last audits of this device's own stores, by kind; undefined before the first. */
+  readonly audits: () => Record<string, { clean: boolean } | undefined>;
+}
+
+async function within<T>(work: Promise<T>, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), readyCheckMsMax);
+  });
+  try {
+    return await Promise.race([work.catch(() => fallback), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerOperationalRoutes(
+  server: HttpServer,
+  metrics: PrometheusMetrics,
+  readiness: Readiness,
+): void {
+  server.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    void reply.header('content-type', metrics.contentType);
+    return metrics.render();
+  });
+
+  server.get(
+    '/ready',
+    { schema: { summary: 'Whether this device can serve: store, peers, last audits' } },
+    async (_request, reply) => {
+      const [store, ...peers] = await Promise.all([
+        within(
+          readiness.store.isEmpty().then(() => true),
+          false,
+        ),
+        ...readiness.peers.map((peer) =>
+          within(
+            peer.get('/health', readyCheckMsMax).then((answer) => answer.ok),
+            false,
+          ),
+        ),
+      ]);
+      const audits = readiness.audits();
+      const checks = {
+        store,
+        peers: Object.fromEntries(readiness.peers.map((peer, i) => [peer.name, peers[i]!])),
+        audits: Object.fromEntries(
+          Object.entries(audits).map(([kind, last]) => [kind, last ? last.clean : 'not run yet']),
+        ),
+      };
+      const ready =
+        store &&
+        peers.every(Boolean) &&
+        Object.values(audits).every((last) => last === undefined || last.clean);
+      return reply.status(ready ? 200 : 503).send({ ready, checks });
+    },
+  );
+}

@@ -1,0 +1,63 @@
+// A transaction record's shape and the bytes its signature covers, with nothing else: no keys, no
+// crypto, so that the browser wallet (src/console) encodes requests and checks receipts with the
+// very code the devices use. protocol/records.ts adds signing and verification.
+
+import { encodeRecord } from '../model/encoding.js';
+import { transactionRecordType } from '../model/records.js';
+import { stepOf, type TransactionType } from './transactionTypes.js';
+
+export interface TransactionRecord {
+  readonly transactionNumber: bigint;
+  readonly remittanceId: string;
+  readonly transactionType: TransactionType;
+  readonly sourceAccount?: bigint;
+  readonly destinationAccount?: bigint;
+  readonly amount?: bigint;
+  readonly currencyType?: string;
+  readonly outcome?: string;
+  readonly detail?: string;
+  /** Milliseconds since the Unix epoch, UTC. */
+  readonly dateTime: bigint;
+  readonly signerKeyNumber: number;
+}
+
+export interface SignedRecord {
+  readonly record: TransactionRecord;
+  readonly signature: Buffer;
+}
+
+/** The bytes a record's signature covers (before chaining). */
+// Records are immutable, and an audit encodes each one several times (its identity, its block
+// digest, its signature check): the bytes are computed once per record object and kept as long as
+// the record lives. Callers never change the returned bytes.
+const storedBytes = new WeakMap<TransactionRecord, Buffer>();
+const requestSigningBytes = new WeakMap<TransactionRecord, Buffer>();
+
+/** A record's encoding as stored: every field, its transaction number included. */
+export function recordBytes(record: TransactionRecord): Buffer {
+  let bytes = storedBytes.get(record);
+  if (bytes === undefined) {
+    bytes = storedEncoding(record);
+    storedBytes.set(record, bytes);
+  }
+  return bytes;
+}
+
+/** The same bytes, not kept: for a record read to be encoded once (a device hashing its copy). */
+export function storedEncoding(record: TransactionRecord): Buffer {
+  return encodeRecord(transactionRecordType, { ...record });
+}
+
+/**
+ * What a record's signature covers: its encoding, with transaction number 0 for a request (step 1),
+ * which its requester signs before the number is given.
+ */
+export function signingBytes(record: TransactionRecord): Buffer {
+  if (stepOf(record.transactionType) !== 1) return recordBytes(record);
+  let bytes = requestSigningBytes.get(record);
+  if (bytes === undefined) {
+    bytes = encodeRecord(transactionRecordType, { ...record, transactionNumber: 0n });
+    requestSigningBytes.set(record, bytes);
+  }
+  return bytes;
+}

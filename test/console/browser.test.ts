@@ -1,0 +1,182 @@
+// The operator console and the browser wallet in a real browser (Debian's Chromium driven by
+// playwright-core) against three real device processes: open an account in the wallet, send a
+// remittance and see its receipt checked in the page, see it in the console's log; tamper with a
+// store, run the audit from the console, see the row highlighted, recover, see it clean.
+//
+// Without /usr/bin/chromium the suite skips with a notice; in CI (CI=true) it must run (.ci/run
+// installs Debian's chromium package when it is missing). TRILEDGER_SCREENSHOTS=1 writes the
+// README's screenshots to docs/screenshots/.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentInfo, issuerKeyNumber, operatorKeyNumber } from '../../src/deployment/demo.js';
+import { accountKeyNumberBase } from '../../src/devices/context.js';
+import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { tamper } from '../helpers/stores.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const available = existsSync(chromiumPath);
+if (!available && process.env['CI'] === 'true')
+  throw new Error(`CI runs the browser tests: ${chromiumPath} is missing (.ci/run installs it)`);
+if (!available)
+  process.stderr.write(
+    `\n[notice] browser tests SKIPPED: no ${chromiumPath} (apt-get install chromium)\n\n`,
+  );
+
+const screenshots = process.env['TRILEDGER_SCREENSHOTS'] === '1';
+const screenshotDir = new URL('../../docs/screenshots/', import.meta.url).pathname;
+
+async function screenshot(page: Page, name: string) {
+  if (!screenshots) return;
+  mkdirSync(screenshotDir, { recursive: true });
+  await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
+}
+
+describe.skipIf(!available)('console and wallet in Chromium', () => {
+  let deployment: TestDeployment;
+  let browser: Browser;
+  let accountNumber = '';
+
+  beforeAll(async () => {
+    deployment = await startDeployment({ scheme: 'ed25519' });
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await deployment?.stop();
+  });
+
+  it('wallet: a key made in the page, an account opened, a remittance sent and its receipt checked', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`${deployment.url}/wallet`);
+    await page.getByLabel('passphrase').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('button', { name: 'Open account' }).click();
+    const heading = page.getByRole('heading', { name: /^Account \d+$/ });
+    await heading.waitFor();
+    accountNumber = (await heading.textContent())!.replace('Account ', '');
+
+    // Units for the new account, issued with the issuer key (outside the wallet).
+    const issued = await deployment.client(deployment.keystore('issuer')).issue({
+      destinationAccount: BigInt(accountNumber),
+      currencyType: 'JPY',
+      values: [1000n],
+      issuerKeyNumber,
+    });
+    expect(issued.ok).toBe(true);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('1000');
+
+    await page.getByLabel('destination account').fill('1');
+    await page.getByLabel('amount').fill('300');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const receipt = page.getByTestId('receipt');
+    await receipt.waitFor();
+    await expect.poll(() => page.getByText('every link checked').count()).toBe(1);
+    const checks = await receipt.locator('tbody tr td:last-child').allTextContents();
+    expect(checks).toEqual([
+      'the request signed here',
+      'verified',
+      'verified',
+      'verified',
+      'verified',
+      'verified',
+    ]);
+    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('700');
+    // The private key is stored only encrypted.
+    type PageGlobals = { localStorage: { getItem(key: string): string | null } };
+    const stored = await page.evaluate(() =>
+      (globalThis as unknown as PageGlobals).localStorage.getItem('triledger.wallet'),
+    );
+    expect(stored).not.toContain('302e0201');
+    await screenshot(page, 'wallet');
+    await page.close();
+  });
+
+  it('console: sign in with the operator key, the remittance in the log, a tampered row found and recovered', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${deployment.url}/console`);
+    const seed = deployment.keystore('operator').exportSeed(operatorKeyNumber);
+    if (!seed.ok) throw new Error(seed.message);
+    await page.getByLabel('operator key number').fill(String(operatorKeyNumber));
+    await page.getByLabel('operator private key').fill(seed.value.toString('hex'));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'log' }).click();
+
+    await page.getByLabel('filter by account').fill(accountNumber);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const log = page.getByTestId('log');
+    await expect
+      .poll(() => log.locator('tbody tr', { hasText: 'remittance_request' }).count())
+      .toBe(1);
+    const request = log.locator('tbody tr', { hasText: 'remittance_request' });
+    expect(await request.locator('td').nth(2).textContent()).toBe(accountNumber);
+    expect(await request.locator('td').nth(4).textContent()).toBe('300');
+    expect(await request.locator('td').last().textContent()).toBe('verified');
+
+    await page.getByRole('button', { name: 'overview' }).click();
+    await page.getByText('ready', { exact: true }).waitFor();
+    if (screenshots) {
+      // Some traffic for the charts: remittances for several of the page's 2 s polls.
+      const client = deployment.client(deployment.wallet(1n));
+      for (const startedMs = Date.now(); Date.now() - startedMs < 10_000; )
+        await client.remit({
+          sourceAccount: 1n,
+          destinationAccount: 2n,
+          amount: 1n,
+          currencyType: 'JPY',
+          keyNumber: accountKeyNumberBase + 1,
+        });
+      await page.waitForTimeout(4_000);
+    }
+    await screenshot(page, 'console-overview');
+
+    // An attacker with database access changes account 1's balance at the account device.
+    await tamper(deployment.dir, 'account', [
+      'UPDATE accounts SET balance = balance + 1000000 WHERE account_number = 1',
+    ]);
+    await page.getByRole('button', { name: 'audit' }).click();
+    await page.getByRole('button', { name: 'Run audit' }).click();
+    const findings = page.getByTestId('findings');
+    await findings.waitFor();
+    const row = findings.locator('tbody tr', { hasText: 'accounts' }).first();
+    expect(await row.getAttribute('class')).toBe('bad');
+    expect(await row.locator('td').nth(0).textContent()).toBe('account');
+    expect(await row.locator('td').nth(2).textContent()).toBe('1');
+    await screenshot(page, 'console-audit');
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Recover…' }).click();
+    await expect
+      .poll(() => page.getByTestId('recovery-result').textContent(), { timeout: 60_000 })
+      .toBe('Recovered');
+    expect(await page.getByTestId('audit-result').textContent()).toContain('Clean');
+
+    await page.getByRole('button', { name: 'accounts' }).click();
+    const accounts = page.getByTestId('accounts');
+    await accounts.locator('tbody tr').first().waitFor();
+    expect(await accounts.locator('tbody tr.bad').count()).toBe(0);
+    await screenshot(page, 'console-accounts');
+    await page.close();
+  }, 120_000);
+
+  it('the pages load only what their own origin serves, under a strict content security policy', async () => {
+    const response = await fetch(`${deploymentInfo(deployment.dir).transactionUrl}/console`);
+    expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await response.text()).toContain('/console/assets/');
+  });
+});
