@@ -3,8 +3,8 @@
 //
 // A peer's refusal arrives as its error code; a peer that cannot be reached, or answers garbage or
 // too late, is PeerUnavailable. Every request the devices send each other is idempotent, so
-// `postRetrying` and `callRetrying` send one again after PeerUnavailable, with capped exponential
-// backoff and jitter; a refusal is final and never retried.
+// `callRetrying` sends a step again after PeerUnavailable, with capped exponential backoff and
+// jitter; a refusal is final and never retried.
 //
 // The protocol's steps (exchanges and settlements) travel in batches: `call` queues a step, and the
 // queue leaves as one signed message (`POST /internal/v1/batch`) as soon as fewer than
@@ -90,11 +90,6 @@ export class PeerClient {
   /** `timeoutMs`: for the few requests that take long by nature (a digest of a whole copy). */
   post(path: string, body: unknown, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {
     return this.#send('POST', path, Buffer.from(JSON.stringify(body), 'utf8'), timeoutMs);
-  }
-
-  /** `post`, sent again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times. */
-  postRetrying(path: string, body: unknown, policy: RetryPolicy): Promise<Result<unknown>> {
-    return this.#retrying(() => this.post(path, body), policy);
   }
 
   /**
