@@ -19,6 +19,8 @@ const onBothBackends = [
   'test/devices/badInput.test.ts',
   'test/devices/concurrency.test.ts',
   'test/devices/sharedKeyAccount.test.ts',
+  'test/devices/batches.test.ts',
+  'test/devices/adminReads.test.ts',
   'test/audit/tamper.test.ts',
   'test/audit/recovery.test.ts',
   'test/audit/replay.test.ts',
