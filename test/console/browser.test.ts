@@ -6,6 +6,7 @@
 // Without /usr/bin/chromium the suite skips with a notice; in CI (CI=true) it must run (.ci/run
 // installs Debian's chromium package when it is missing). TRILEDGER_SCREENSHOTS=1 writes the
 // README's screenshots to docs/screenshots/.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -173,6 +174,40 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     await screenshot(page, 'console-accounts');
     await page.close();
   }, 120_000);
+
+  it('wallet: an imported key, kept encrypted: a wrong passphrase opens nothing, the right one opens the account', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${deployment.url}/wallet`);
+    await page.getByLabel('passphrase').fill('another passphrase');
+    await page.getByLabel('import key').fill('11'.repeat(32));
+    await page.getByRole('button', { name: 'Import key' }).click();
+    await page.getByRole('button', { name: 'Open account' }).click();
+    const heading = page.getByRole('heading', { name: /^Account \d+$/ });
+    await heading.waitFor();
+    const opened = (await heading.textContent())!.replace('Account ', '');
+    await page.reload();
+    // The page derived the same public key from the imported seed as node:crypto does.
+    const seed = Buffer.concat([
+      Buffer.from('302e020100300506032b657004220420', 'hex'),
+      Buffer.alloc(32, 0x11),
+    ]);
+    const jwk = createPublicKey(
+      createPrivateKey({ key: seed, format: 'der', type: 'pkcs8' }),
+    ).export({
+      format: 'jwk',
+    });
+    const publicKeyHex = Buffer.from(jwk.x!, 'base64url').toString('hex');
+    await page.getByText(`public key ${publicKeyHex}`).waitFor();
+    await page.getByLabel('passphrase').fill('wrong passphrase');
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong passphrase');
+    await page.getByLabel('passphrase').fill('another passphrase');
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('heading', { name: `Account ${opened}` }).waitFor();
+    expect(await page.getByTestId('balance').textContent()).toBe('0');
+    await context.close();
+  });
 
   it('the pages load only what their own origin serves, under a strict content security policy', async () => {
     const response = await fetch(`${deploymentInfo(deployment.dir).transactionUrl}/console`);
