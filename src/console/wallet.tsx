@@ -71,15 +71,22 @@ async function seal(pkcs8: Uint8Array, passphrase: string, publicKeyHex: string)
 }
 
 async function unseal(stored: StoredWallet, passphrase: string): Promise<KeyPair> {
+  let pkcs8: Uint8Array;
   try {
-    const pkcs8 = await crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv: fromHex(stored.iv) },
-      await wrappingKey(passphrase, fromHex(stored.salt)),
-      fromHex(stored.sealed),
+    pkcs8 = new Uint8Array(
+      await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: fromHex(stored.iv) },
+        await wrappingKey(passphrase, fromHex(stored.salt)),
+        fromHex(stored.sealed),
+      ),
     );
-    return await importPrivateKey(new Uint8Array(pkcs8));
   } catch {
     throw new ApiError('DecryptionFailed', 'wrong passphrase');
+  }
+  try {
+    return await importPrivateKey(pkcs8);
+  } finally {
+    pkcs8.fill(0);
   }
 }
 
