@@ -15,6 +15,7 @@ import {
   createDeployment,
   deploymentInfo,
   deviceNames,
+  operatorKeyNumber,
   portBaseDefault,
 } from '../deployment/demo.js';
 import { systemEnvironment } from '../model/environment.js';
@@ -164,6 +165,8 @@ export function registerUpCommand(program: Command): void {
                 '  npx triledger units 2',
                 '  npx triledger history 1',
                 '  npx triledger audit',
+                `in a browser: the wallet at ${info.transactionUrl}/wallet, the operator console at ${info.transactionUrl}/console`,
+                `  (sign in with key ${operatorKeyNumber}: npx triledger keys export-seed --keystore ${join(dir, 'operator.keystore.json')} --passphrase-file ${join(dir, 'passphrase')} ${operatorKeyNumber})`,
                 'Ctrl-C stops all three devices.',
                 '',
               ].join('\n'),
