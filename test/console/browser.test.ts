@@ -205,7 +205,7 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     await page.getByLabel('passphrase').fill('another passphrase');
     await page.getByRole('button', { name: 'Unlock' }).click();
     await page.getByRole('heading', { name: `Account ${opened}` }).waitFor();
-    expect(await page.getByTestId('balance').textContent()).toBe('0');
+    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('0');
     await context.close();
   });
 

@@ -80,19 +80,38 @@ export async function freePortBase(): Promise<number> {
   throw new Error('no three free ports in a row');
 }
 
-export async function startDeployment(
-  options: {
-    scheme?: 'hmac' | 'ed25519';
-    mode?: 'confirm' | 'update';
-    dir?: string;
-    portBase?: number;
-    /** Extra environment for the device processes (fault hooks). */
-    env?: Record<string, string>;
-    /** Where a new deployment keeps its stores (default: TRILEDGER_TEST_BACKEND, else sqlite). */
-    backend?: 'sqlite' | 'postgres';
-  } = {},
-): Promise<TestDeployment> {
+interface DeploymentOptions {
+  scheme?: 'hmac' | 'ed25519';
+  mode?: 'confirm' | 'update';
+  dir?: string;
+  portBase?: number;
+  /** Extra environment for the device processes (fault hooks). */
+  env?: Record<string, string>;
+  /** Where a new deployment keeps its stores (default: TRILEDGER_TEST_BACKEND, else sqlite). */
+  backend?: 'sqlite' | 'postgres';
+}
+
+/** Attempts when ports found free were taken (by a parallel test) before the devices bound them. */
+const portRaceAttemptsMax = 3;
+
+export async function startDeployment(options: DeploymentOptions = {}): Promise<TestDeployment> {
   const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDeploymentOnce({ ...options, dir });
+    } catch (error) {
+      const raced = error instanceof Error && error.message.includes('EADDRINUSE');
+      // Ports this helper chose were taken meanwhile: the deployment (written by the failed
+      // attempt, or given) moves to other free ports and starts again.
+      if (!raced || options.portBase !== undefined || attempt >= portRaceAttemptsMax) throw error;
+    }
+  }
+}
+
+async function startDeploymentOnce(
+  options: DeploymentOptions & { dir: string },
+): Promise<TestDeployment> {
+  const dir = options.dir;
   const portBase = options.portBase ?? (await freePortBase());
   const existing = existsSync(join(dir, 'deployment.json'));
   if (existing) movePorts(dir, portBase);
