@@ -173,7 +173,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   const warmupEnds = performance.now() + plan.warmupMs;
   const measureEnds = warmupEnds + plan.measureMs;
   let measuring = false;
-  const cpuAtStart = { value: 0 };
+  let cpuAtStart = 0;
   await Promise.all(
     Array.from({ length: plan.clients }, async (_, c) => {
       const pairs = Array.from({ length: plan.batch }, (_, k): [bigint, bigint] => {
@@ -184,7 +184,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
         const started = performance.now();
         if (!measuring && started >= warmupEnds) {
           measuring = true;
-          cpuAtStart.value = cpuSecondsOf(process.cpuUsage());
+          cpuAtStart = cpuSecondsOf(process.cpuUsage());
           process.send!({ event: 'measuring' });
         }
         const answers = await remit(terminals[c + 1]!, pairs, turn);
@@ -199,7 +199,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     }),
   );
   const seconds = plan.measureMs / 1000;
-  const cpuSeconds = cpuSecondsOf(process.cpuUsage()) - cpuAtStart.value;
+  const cpuSeconds = cpuSecondsOf(process.cpuUsage()) - cpuAtStart;
   process.send!({ event: 'measured' });
 
   // Invariants over the accounts the load used, read through the public API (row signatures

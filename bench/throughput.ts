@@ -14,13 +14,18 @@
 
 import { execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { OperatorClient } from '../src/client/operator.js';
-import { operatorKeyNumber, passphraseOf, type Scheme } from '../src/deployment/demo.js';
+import {
+  deploymentInfo,
+  operatorKeyNumber,
+  passphraseOf,
+  type Scheme,
+} from '../src/deployment/demo.js';
 import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
@@ -198,9 +203,7 @@ async function runConfiguration(
       environment: systemEnvironment,
     });
     assert(operatorKeys.ok, 'the operator keystore opens');
-    const transactionUrl = (
-      JSON.parse(readFileSync(join(dir, 'deployment.json'), 'utf8')) as { transactionUrl: string }
-    ).transactionUrl;
+    const transactionUrl = deploymentInfo(dir).transactionUrl;
     const audit = await new OperatorClient(
       transactionUrl,
       operatorKeys.value,

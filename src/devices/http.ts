@@ -12,21 +12,12 @@ import Fastify, {
   type FastifyReply,
   type FastifyServerFactory,
 } from 'fastify';
-import { InvariantViolation } from '../model/assert.js';
+import { assert, InvariantViolation } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, type Failure, httpStatusOf } from '../model/errors.js';
 import type { DeviceMetrics } from './metrics.js';
 
-/** The code of an error body, when it is one of the catalogue's. */
-function errorCodeOf(payload: string): ErrorCode | undefined {
-  try {
-    const code = (JSON.parse(payload) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' && Object.hasOwn(errorCatalogue, code)
-      ? (code as ErrorCode)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The error code each refusing answer was sent with, for the refusal counter (onSend below). */
+const refusalCodes = new WeakMap<FastifyReply, ErrorCode>();
 
 export const publicBodyBytesMax = 64 * 1024;
 /** A batch of remittances (POST /v1/remittance-batches) may be larger than one request. */
@@ -83,13 +74,11 @@ export function createHttpServer(options: {
   });
 
   // Every 503 (Maintenance, PeerUnavailable) tells the caller when to try again; every refusal is
-  // counted by its code (every error body has the one shape `{ error: { code, message } }`).
+  // counted by the code it was sent with (sendFailure, sendRefusal).
   server.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode === 503) void reply.header('retry-after', String(retryAfterSeconds));
-    if (reply.statusCode >= 400 && typeof payload === 'string' && options.metrics) {
-      const code = errorCodeOf(payload);
-      if (code) options.metrics.refused(code);
-    }
+    const code = refusalCodes.get(reply);
+    if (code !== undefined) options.metrics?.refused(code);
     return payload;
   });
 
@@ -138,9 +127,16 @@ export function createHttpServer(options: {
 export type HttpServer = ReturnType<typeof createHttpServer>;
 
 export function sendFailure(reply: FastifyReply, failure: Failure) {
-  return reply
-    .status(httpStatusOf(failure.code))
-    .send({ error: { code: failure.code, message: failure.message } });
+  return sendRefusal(reply, failure.code, {
+    error: { code: failure.code, message: failure.message },
+  });
+}
+
+/** A refusal whose body carries more than the error (a refused operation's records). */
+export function sendRefusal(reply: FastifyReply, code: ErrorCode, body: Record<string, unknown>) {
+  assert(Object.hasOwn(errorCatalogue, code), 'a refusal has a code from the catalogue');
+  refusalCodes.set(reply, code);
+  return reply.status(httpStatusOf(code)).send(body);
 }
 
 export type { FastifyInstance };

@@ -61,3 +61,8 @@ export function signingBytes(record: TransactionRecord): Buffer {
   }
   return bytes;
 }
+
+/** Same content, compared as canonical bytes (every field, in one order) and signature. */
+export function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
+  return a.signature.equals(b.signature) && recordBytes(a.record).equals(recordBytes(b.record));
+}

@@ -18,6 +18,7 @@ import { stepOf } from './transactionTypes.js';
 export {
   recordBytes,
   type SignedRecord,
+  sameRecord,
   signingBytes,
   storedEncoding,
   type TransactionRecord,

@@ -10,8 +10,8 @@ import { type Failure, fail } from '../model/errors.js';
 import type { SignatureDevice } from '../signature/device.js';
 import {
   type SignedRecord,
+  sameRecord,
   selfSignedVerifier,
-  signingBytes,
   type TransactionRecord,
   verifyOperationChain,
 } from './records.js';
@@ -76,14 +76,7 @@ export function heldPrefixLength(
   held: readonly SignedRecord[],
 ): number {
   let count = 0;
-  for (const { record, signature } of records) {
-    const same = held.find(
-      (h) =>
-        h.record.transactionNumber === record.transactionNumber && h.signature.equals(signature),
-    );
-    if (!same || !signingBytes(same.record).equals(signingBytes(record))) break;
-    count += 1;
-  }
+  while (count < records.length && held.some((h) => sameRecord(h, records[count]!))) count += 1;
   return count;
 }
 

@@ -24,7 +24,7 @@
 
 import pg from 'pg';
 import { assert } from '../model/assert.js';
-import { blockSize, type SignedRecord } from '../protocol/records.js';
+import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
 import {
   type DumpRow,
   type DumpTable,
@@ -40,7 +40,6 @@ import {
   quarantineJson,
   type Row,
   recordFromRow,
-  sameRecord,
   unitFromRow,
 } from './rows.js';
 import { transactionNumberMax } from './sqliteExport.js';

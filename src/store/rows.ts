@@ -3,7 +3,7 @@
 // Both backends (sqlite.ts, postgres.ts) name their columns alike and return integers as bigint
 // and bytes as Buffer, so one set of conversions serves both. A NULL column is an absent field.
 
-import { recordBytes, type SignedRecord, type TransactionRecord } from '../protocol/records.js';
+import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
 import type { AccountKeyRow, AccountRow, CurrencyRow } from './types.js';
 
@@ -44,12 +44,6 @@ export function recordFromRow(row: Row): SignedRecord {
   const detail = optionalText(row['detail']);
   if (detail !== undefined) record.detail = detail;
   return { record, signature: bytesOf(row['signature']) };
-}
-
-/** Same content, compared as canonical bytes (every field, in one order) and signature. */
-export function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
-  const bytes = (r: SignedRecord) => recordBytes(r.record);
-  return a.signature.equals(b.signature) && bytes(a).equals(bytes(b));
 }
 
 export function isFailure(value: unknown): boolean {

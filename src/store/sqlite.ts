@@ -8,7 +8,7 @@
 
 import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
-import { blockSize, type SignedRecord } from '../protocol/records.js';
+import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
@@ -17,7 +17,6 @@ import {
   quarantineJson,
   type Row,
   recordFromRow,
-  sameRecord,
   unitFromRow,
 } from './rows.js';
 import { dumpRows, exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';

@@ -59,6 +59,27 @@ async function postBatch(body: string) {
   };
 }
 
+/** What transaction's /health counts of the steps sent to each peer and the messages they took. */
+async function peerBatches(): Promise<Record<string, { batches: number; steps: number }>> {
+  const health = await client1.read('/health');
+  expect(health.ok).toBe(true);
+  return (health.ok ? health.value['peerBatches'] : {}) as Record<
+    string,
+    { batches: number; steps: number }
+  >;
+}
+
+/** The fields of a remittance of 1 from account 1 to 2 with a signature that verifies nothing. */
+const unsignedRemittance = () => ({
+  sourceAccount: '1',
+  destinationAccount: '2',
+  amount: '1',
+  currencyType: 'JPY',
+  dateTime: new Date().toISOString(),
+  signerKeyNumber: accountKeyNumberBase + 1,
+  signature: '00'.repeat(64),
+});
+
 describe('a batch of remittances from a client', () => {
   it('each remittance gets its own answer, in order; a refused one does not refuse the others', async () => {
     const atMs = BigInt(Date.now());
@@ -78,35 +99,24 @@ describe('a batch of remittances from a client', () => {
     // Every answer was checked by the terminal like a single one: the whole chain, a1 to a6.
     expect(results[0]!.ok && results[0]!.records).toHaveLength(6);
     expect(await balances()).toEqual([1_200n, 300n]);
+    const sent = await peerBatches();
 
-    // The same batch again (same request ids and times): the first answers, nothing applied twice.
+    // The same batch again (same request ids and times): the first answers, nothing applied twice,
+    // and nothing sent to a peer again (the stored answers are given).
     const again = await client1.remitBatch(batch);
     expect(again.map((r) => (r.ok ? 'ok' : r.code))).toEqual(
       results.map((r) => (r.ok ? 'ok' : r.code)),
     );
     expect(await balances()).toEqual([1_200n, 300n]);
 
-    const health = await client1.read('/health');
-    expect(health.ok).toBe(true);
-    const counts = (health.ok ? health.value['peerBatches'] : {}) as Record<
-      string,
-      { batches: number; steps: number }
-    >;
+    const counts = await peerBatches();
+    expect(counts).toEqual(sent);
     expect(counts['account']!.steps).toBeGreaterThanOrEqual(counts['account']!.batches);
   });
 
   it(`more than ${remittanceBatchSizeMax} remittances: 400 InvalidInput, nothing stored`, async () => {
     const before = await recordCount();
-    const one = {
-      requestId: 'too-many',
-      sourceAccount: '1',
-      destinationAccount: '2',
-      amount: '1',
-      currencyType: 'JPY',
-      dateTime: new Date().toISOString(),
-      signerKeyNumber: accountKeyNumberBase + 1,
-      signature: '00'.repeat(64),
-    };
+    const one = { requestId: 'too-many', ...unsignedRemittance() };
     const tooMany = Array.from({ length: remittanceBatchSizeMax + 1 }, (_, i) => ({
       ...one,
       requestId: `too-many-${i}`,
@@ -145,13 +155,7 @@ describe('protocol steps to a peer', () => {
           transactionNumber: String(6_000_000 + n * 6),
           remittanceId: `forged-${n}`,
           transactionType: 'remittance_request' as const,
-          sourceAccount: '1',
-          destinationAccount: '2',
-          amount: '1',
-          currencyType: 'JPY',
-          dateTime: new Date().toISOString(),
-          signerKeyNumber: accountKeyNumberBase + 1,
-          signature: '00'.repeat(64),
+          ...unsignedRemittance(),
         },
       ];
       const steps = peerBatchSizeMax + 6;

@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyBaseLogger } from 'fastify';
 import Type from 'typebox';
-import { type Failure, fail, httpStatusOf } from '../../model/errors.js';
+import { type Failure, fail } from '../../model/errors.js';
 import { parseNumberId } from '../../model/money.js';
 import {
   AccountClosingRequest,
@@ -24,11 +24,18 @@ import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js'
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import { RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
 import { accountKeyNumberBase, type DeviceContext } from '../context.js';
-import { batchBodyBytesMax, type HttpServer, sendFailure } from '../http.js';
+import { batchBodyBytesMax, type HttpServer, sendFailure, sendRefusal } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
 import type { AdminService } from './admin.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
-import { outcomeOfReply, type Peers, type Reply, type TransactionService } from './service.js';
+import {
+  failureReply,
+  outcomeOfReply,
+  type Peers,
+  type Reply,
+  refusalCodeOf,
+  type TransactionService,
+} from './service.js';
 
 export const historyPageSizeMax = 100;
 /** Remittances in one batch request; each is its own operation with its own answer. */
@@ -80,19 +87,23 @@ export async function registerTransactionRoutes(
   });
   await server.register(swaggerUi, { routePrefix: '/docs' });
 
-  /** Run one operation; one log line per answer, with the request id fastify gives every log line. */
+  /**
+   * Run one operation to its Reply (a request that does not make a record is refused as one); one
+   * log line per answer, with the request id fastify gives every log line.
+   */
   const submit = async (
     log: FastifyBaseLogger,
     request: AnyRequest,
     signatureHex: string,
-  ): Promise<Reply | Failure> => {
-    const record = requestRecordOf(request);
-    if (!record.ok) return record;
+  ): Promise<Reply> => {
     const startedMs = performance.now();
-    const reply = await service.submit({
-      record: record.value,
-      signature: Buffer.from(signatureHex, 'hex'),
-    });
+    const record = requestRecordOf(request);
+    const reply = record.ok
+      ? await service.submit({
+          record: record.value,
+          signature: Buffer.from(signatureHex, 'hex'),
+        })
+      : failureReply(record);
     log.info(
       {
         remittanceId: request.body.requestId,
@@ -104,10 +115,12 @@ export async function registerTransactionRoutes(
     );
     return reply;
   };
-  const send = (reply: import('fastify').FastifyReply, result: Reply | Failure) =>
-    'httpStatus' in result
+  const send = (reply: import('fastify').FastifyReply, result: Reply) => {
+    const code = refusalCodeOf(result);
+    return code === undefined
       ? reply.status(result.httpStatus).send(result.body)
-      : sendFailure(reply, result);
+      : sendRefusal(reply, code, result.body);
+  };
 
   server.post(
     '/v1/accounts',
@@ -200,21 +213,12 @@ export async function registerTransactionRoutes(
         response: { 200: Type.Object({ results: Type.Array(BatchResult) }), '5xx': ErrorReply },
       },
     },
-    async (request, reply) => {
-      if (service.inMaintenance)
-        return sendFailure(
-          reply,
-          fail('Maintenance', 'the ledger is in maintenance; retry shortly'),
-        );
+    // (In maintenance the whole batch gets 503: admin.ts refuses every /v1/ request then.)
+    async (request) => {
       const results = await Promise.all(
         request.body.remittances.map(async ({ signature, ...body }) => {
           const result = await submit(request.log, { kind: 'remittance', body }, signature);
-          return 'httpStatus' in result
-            ? { status: result.httpStatus, ...result.body }
-            : {
-                status: httpStatusOf(result.code),
-                error: { code: result.code, message: result.message },
-              };
+          return { status: result.httpStatus, ...result.body };
         }),
       );
       return { results };

@@ -1,41 +1,39 @@
 // The transaction device checks every row of B and C it serves (FIG. 4, FIG. 5): signed by the
 // device that owns it, over exactly the fields it carries. A row that fails is never shown as a
-// balance; the console shows it as failing.
-
+// balance; the console shows it as failing. Rows arrive in wire form and are read with the same
+// converters as everywhere else (protocol/rowWire.ts): a row that does not convert does not verify.
+import type { Result } from '../../model/errors.js';
 import { accountRowBytes, currencyRowBytes } from '../../protocol/rows.js';
-import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
-import { parseIso } from '../../protocol/wire.js';
+import {
+  accountRowFromWire,
+  currencyRowFromWire,
+  type WireAccountRow,
+  type WireCurrencyRow,
+} from '../../protocol/rowWire.js';
 import type { DeviceContext } from '../context.js';
 
-function isoMs(text: string): bigint {
-  const parsed = parseIso(text, 'lastUpdate');
-  return parsed.ok ? parsed.value : -1n;
+interface SignedRow {
+  readonly signerKeyNumber: number;
+  readonly signature: Buffer;
+}
+
+function verifies<Row extends SignedRow>(
+  context: DeviceContext,
+  owner: 'account' | 'currency',
+  row: Result<Row>,
+  bytesOf: (row: Row) => Buffer,
+): boolean {
+  return (
+    row.ok &&
+    row.value.signerKeyNumber === context.deviceKeys[owner] &&
+    context.signatures.verify(row.value.signerKeyNumber, bytesOf(row.value), row.value.signature).ok
+  );
 }
 
 export function accountRowVerifies(context: DeviceContext, row: WireAccountRow): boolean {
-  const bytes = accountRowBytes({
-    ...row,
-    accountNumber: BigInt(row.accountNumber),
-    balance: BigInt(row.balance),
-    held: BigInt(row.held),
-    lastUpdate: isoMs(row.lastUpdate),
-  });
-  return (
-    row.signerKeyNumber === context.deviceKeys.account &&
-    context.signatures.verify(row.signerKeyNumber, bytes, Buffer.from(row.signature, 'hex')).ok
-  );
+  return verifies(context, 'account', accountRowFromWire(row), accountRowBytes);
 }
 
 export function unitRowVerifies(context: DeviceContext, unit: WireCurrencyRow): boolean {
-  const bytes = currencyRowBytes({
-    ...unit,
-    currencyNumber: BigInt(unit.currencyNumber),
-    value: BigInt(unit.value),
-    ownerAccount: BigInt(unit.ownerAccount),
-    lastUpdate: isoMs(unit.lastUpdate),
-  });
-  return (
-    unit.signerKeyNumber === context.deviceKeys.currency &&
-    context.signatures.verify(unit.signerKeyNumber, bytes, Buffer.from(unit.signature, 'hex')).ok
-  );
+  return verifies(context, 'currency', currencyRowFromWire(unit), currencyRowBytes);
 }

@@ -683,10 +683,18 @@ export class TransactionService {
   }
 }
 
+/** The error code of a refusing Reply (made by failureReply), or undefined for an answer. */
+export function refusalCodeOf(reply: Reply): ErrorCode | undefined {
+  // A stored Reply is read back from the store: it is checked here, not trusted.
+  const code = (reply.body['error'] as { code?: unknown } | undefined)?.code;
+  return reply.httpStatus >= 400 && typeof code === 'string' && Object.hasOwn(errorCatalogue, code)
+    ? (code as ErrorCode)
+    : undefined;
+}
+
 /** `ok`, or the error code an answer carries. */
 export function outcomeOfReply(reply: Reply): string {
-  const error = reply.body['error'] as { code?: string } | undefined;
-  return error?.code ?? String(reply.body['outcome'] ?? 'unknown');
+  return refusalCodeOf(reply) ?? String(reply.body['outcome'] ?? 'unknown');
 }
 
 function stepOfLast(records: readonly SignedRecord[]): number {
