@@ -106,20 +106,33 @@ export async function* peerBlocks(
 ): AsyncGenerator<PeerBlock> {
   let previous = -1n;
   for await (const text of lines) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!DigestLine.Check(parsed))
+    const entry = peerBlockOf(text);
+    if (!entry)
       throw new StreamFailure(fail('PeerUnavailable', `${source} sent a malformed block digest`));
-    const block = BigInt(parsed.block);
-    if (block <= previous)
+    if (entry.block <= previous)
       throw new StreamFailure(
         fail('PeerUnavailable', `${source}'s block digests are out of order`),
       );
-    previous = block;
-    yield { block, digest: 'digest' in parsed ? Buffer.from(parsed.digest, 'hex') : undefined };
+    previous = entry.block;
+    yield entry;
   }
+}
+
+// A digest line exactly as blockDigestLines writes it: read without JSON.parse (there is one per
+// block of each peer's copy). It accepts nothing DigestLine refuses.
+const exactDigestLine = /^\{"block":"([0-9]{1,20})","digest":"([0-9a-f]{64})"\}$/;
+
+/** One digest line, checked; undefined when it is malformed. */
+export function peerBlockOf(text: string): PeerBlock | undefined {
+  const exact = exactDigestLine.exec(text);
+  if (exact) return { block: BigInt(exact[1]!), digest: Buffer.from(exact[2]!, 'hex') };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!DigestLine.Check(parsed)) return undefined;
+  const block = BigInt(parsed.block);
+  return { block, digest: 'digest' in parsed ? Buffer.from(parsed.digest, 'hex') : undefined };
 }

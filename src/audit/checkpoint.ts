@@ -22,12 +22,12 @@
 // replay starts from the snapshot; if any differs, that copy was changed before n and the audit
 // runs in full.
 
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { assert } from '../model/assert.js';
 import { fail, ok, type Result } from '../model/errors.js';
-import { baseOfBlock, blockOf, type SignedRecord } from '../protocol/records.js';
+import { baseOfBlock } from '../protocol/records.js';
 import {
   type AccountRowContent,
   accountRowBytes,
@@ -44,7 +44,7 @@ import {
 } from '../protocol/rowWire.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
 import { DecimalString, Hex } from '../protocol/wire.js';
-import { feedRecord, type PeerBlock } from './blockDigests.js';
+import type { PeerBlock } from './blockDigests.js';
 
 export const digestBytes = 32;
 export const digestZero = Buffer.alloc(digestBytes);
@@ -86,44 +86,27 @@ export interface CheckpointHeader {
 }
 
 /**
- * The running digest of A in transaction-number order: fed a record at a time (the audit, over
- * the correct records) or a block digest at a time (a device, over its block digests).
+ * The running digest of A in transaction-number order, a block digest at a time (./blockDigests.ts):
+ * the audit adds the digests of the correct blocks, a device those of its own copy's blocks.
  */
 export class RecordDigest {
   #digest: Buffer;
   #block: bigint | undefined;
-  #pending: Hash | undefined;
 
   constructor(start: Buffer = digestZero) {
     this.#digest = start;
   }
 
-  add(signed: SignedRecord): void {
-    const block = blockOf(signed.record.transactionNumber);
-    if (block !== this.#block) {
-      this.#closeBlock();
-      this.#pending = createHash('sha256');
-      this.#block = block;
-    }
-    feedRecord(this.#pending!, signed);
-  }
-
-  /** A whole block at once, by its digest (undefined: a block the device could not encode). */
+  /** A whole block, by its digest (undefined: a block the device could not encode). */
   addBlock({ block, digest }: PeerBlock): void {
     assert(this.#block === undefined || block > this.#block, 'blocks are added in order');
-    this.#closeBlock();
     this.#block = block;
     this.#digest = chainStep(this.#digest, digest ?? unreadableBlockDigest(block));
   }
 
-  #closeBlock(): void {
-    if (this.#pending) this.#digest = chainStep(this.#digest, this.#pending.digest());
-    this.#pending = undefined;
-  }
-
-  /** The digest up to the last record added (the block it is in counts as complete). */
+  /** The digest up to the last block added. */
   get value(): Buffer {
-    return this.#pending ? chainStep(this.#digest, this.#pending.copy().digest()) : this.#digest;
+    return this.#digest;
   }
 }
 

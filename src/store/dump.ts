@@ -6,6 +6,7 @@
 // PostgreSQL's identity columns) are not carried: rows are dumped in that order and loaded in it,
 // so holds and unit plans keep their arrival order and the quarantine its sequence.
 
+import { recordColumns } from './rows.js';
 import type { DeviceKind } from './types.js';
 
 export type DumpValue = bigint | string | Buffer | null;
@@ -21,21 +22,6 @@ export interface DumpTable {
   /** The key that orders the rows, or `arrival` (SQLite rowid, PostgreSQL `position`/`id`). */
   readonly orderBy: string | 'arrival';
 }
-
-const recordColumns = [
-  'transaction_number',
-  'remittance_id',
-  'transaction_type',
-  'source_account',
-  'destination_account',
-  'amount',
-  'currency_type',
-  'outcome',
-  'detail',
-  'date_time',
-  'signer_key_number',
-  'signature',
-];
 
 const ledgerTables: readonly DumpTable[] = [
   { name: 'transactions', columns: recordColumns, orderBy: 'transaction_number' },

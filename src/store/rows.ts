@@ -22,28 +22,52 @@ function optionalText(value: unknown): string | undefined {
   return value === null || value === undefined ? undefined : (value as string);
 }
 
-/** A stored row as a record; a NULL column is an absent field. Read for every record an audit checks. */
+/** The columns of a stored record, in the order recordFromValues reads them. */
+export const recordColumns = [
+  'transaction_number',
+  'remittance_id',
+  'transaction_type',
+  'source_account',
+  'destination_account',
+  'amount',
+  'currency_type',
+  'outcome',
+  'detail',
+  'date_time',
+  'signer_key_number',
+  'signature',
+] as const;
+
+/** A stored row as a record; a NULL column is an absent field. */
 export function recordFromRow(row: Row): SignedRecord {
+  return recordFromValues(recordColumns.map((column) => row[column]));
+}
+
+/**
+ * A stored row as a record, from its column values in recordColumns order: how an audit reads its
+ * copy (SQLite's raw rows, without an object of column names per row, for every record checked).
+ */
+export function recordFromValues(values: readonly unknown[]): SignedRecord {
   const record: { -readonly [K in keyof TransactionRecord]: TransactionRecord[K] } = {
-    transactionNumber: row['transaction_number'] as bigint,
-    remittanceId: row['remittance_id'] as string,
-    transactionType: row['transaction_type'] as TransactionType,
-    dateTime: row['date_time'] as bigint,
-    signerKeyNumber: Number(row['signer_key_number']),
+    transactionNumber: values[0] as bigint,
+    remittanceId: values[1] as string,
+    transactionType: values[2] as TransactionType,
+    dateTime: values[9] as bigint,
+    signerKeyNumber: Number(values[10]),
   };
-  const sourceAccount = optionalBigint(row['source_account']);
+  const sourceAccount = optionalBigint(values[3]);
   if (sourceAccount !== undefined) record.sourceAccount = sourceAccount;
-  const destinationAccount = optionalBigint(row['destination_account']);
+  const destinationAccount = optionalBigint(values[4]);
   if (destinationAccount !== undefined) record.destinationAccount = destinationAccount;
-  const amount = optionalBigint(row['amount']);
+  const amount = optionalBigint(values[5]);
   if (amount !== undefined) record.amount = amount;
-  const currencyType = optionalText(row['currency_type']);
+  const currencyType = optionalText(values[6]);
   if (currencyType !== undefined) record.currencyType = currencyType;
-  const outcome = optionalText(row['outcome']);
+  const outcome = optionalText(values[7]);
   if (outcome !== undefined) record.outcome = outcome;
-  const detail = optionalText(row['detail']);
+  const detail = optionalText(values[8]);
   if (detail !== undefined) record.detail = detail;
-  return { record, signature: bytesOf(row['signature']) };
+  return { record, signature: bytesOf(values[11]) };
 }
 
 export function isFailure(value: unknown): boolean {

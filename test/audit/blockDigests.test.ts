@@ -6,6 +6,7 @@ import {
   blockDigest,
   blockDigestLines,
   blockDigestsOf,
+  peerBlockOf,
   peerBlocks,
 } from '../../src/audit/blockDigests.js';
 import { StreamFailure } from '../../src/audit/exportLines.js';
@@ -68,5 +69,24 @@ describe('block digests', () => {
       await expect(collect(peerBlocks(from(lines), 'account'))).rejects.toBeInstanceOf(
         StreamFailure,
       );
+  });
+
+  it('a line is read alike whether it is written exactly as devices write it or otherwise', () => {
+    const digest = 'ab'.repeat(32);
+    const exact = peerBlockOf(`{"block":"7","digest":"${digest}"}`);
+    expect(exact).toEqual({ block: 7n, digest: Buffer.from(digest, 'hex') });
+    expect(peerBlockOf(`{ "digest": "${digest}", "block": "7" }`)).toEqual(exact);
+    expect(peerBlockOf('{"block":"7","unreadable":true}')).toEqual({
+      block: 7n,
+      digest: undefined,
+    });
+    for (const line of [
+      `{"block":"7","digest":"${digest.toUpperCase()}"}`,
+      `{"block":"7","digest":"${digest}0"}`,
+      `{"block":"7","digest":"${digest}","extra":1}`,
+      `{"block":"${'1'.repeat(21)}","digest":"${digest}"}`,
+      `{"block":7,"digest":"${digest}"}`,
+    ])
+      expect(peerBlockOf(line), line).toBeUndefined();
   });
 });
