@@ -16,16 +16,9 @@
 
 import { assert } from '../model/assert.js';
 import { encodeRecord } from '../model/encoding.js';
-import { fail } from '../model/errors.js';
 import { transactionRecordType } from '../model/records.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
-import {
-  baseOfBlock,
-  blockOf,
-  blockSize,
-  recordBytes,
-  type SignedRecord,
-} from '../protocol/records.js';
+import { baseOfBlock, blockSize, recordBytes, type SignedRecord } from '../protocol/records.js';
 import {
   type AccountRowContent,
   accountRowBytes,
@@ -34,10 +27,20 @@ import {
 } from '../protocol/rows.js';
 import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
+import type { NewKey } from '../signature/device.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
-import { blockDigest, type PeerBlock } from './blockDigests.js';
+import { type ChainWorker, VerifiedAhead } from './chainsAhead.js';
+import {
+  type CopyReader,
+  type DigestedCopy,
+  DigestReader,
+  LastBlockDigest,
+  RecordReader,
+} from './copyReaders.js';
+
+export type { DigestedCopy } from './copyReaders.js';
+
 import { type AccountKeyEntry, type CheckpointBody, RecordDigest } from './checkpoint.js';
-import { StreamFailure } from './exportLines.js';
 import { AccountReplay, UnitReplay } from './replay.js';
 
 export const copyNames = ['transaction', 'account', 'currency'] as const;
@@ -81,17 +84,6 @@ export interface AuditReport {
   readonly findings: readonly Finding[];
   /** Findings beyond findingsMax, counted but not listed. */
   readonly findingsOmitted: number;
-}
-
-/**
- * A peer's copy of A read by block digests (./blockDigests.ts): a block whose digest equals the
- * transaction device's own is that block; any other is fetched in full.
- */
-export interface DigestedCopy {
-  /** One entry per block the copy holds, in ascending block order. */
-  readonly blocks: AsyncIterable<PeerBlock>;
-  /** The copy's records of one block, in ascending transaction number. */
-  fetchBlock(block: bigint): Promise<SignedRecord[]>;
 }
 
 export interface AuditInputs {
@@ -156,6 +148,8 @@ export interface AuditOptions {
   readonly snapshotAt?: bigint;
   /** Called with the checkpoint body at `snapshotAt`, when A up to there is known and C's replay is in order. */
   readonly onSnapshot?: (body: CheckpointBody) => void;
+  /** Verifies the own copy's signatures ahead, in a worker thread (./chainsAhead.ts). */
+  readonly chainWorker?: ChainWorker;
 }
 
 function describeRecord({ record, signature }: SignedRecord): Record<string, string | number> {
@@ -201,7 +195,15 @@ function contentKey(signed: SignedRecord): string {
 export async function audit(
   keys: VerifyingKeys,
   inputs: AuditInputs,
-  { onProgress, onRepair, snapshotAt, onSnapshot, settledUpTo, changingSinceMs }: AuditOptions = {},
+  {
+    onProgress,
+    onRepair,
+    snapshotAt,
+    onSnapshot,
+    settledUpTo,
+    changingSinceMs,
+    chainWorker,
+  }: AuditOptions = {},
 ): Promise<AuditReport> {
   const findings: Finding[] = [];
   let findingsOmitted = 0;
@@ -210,8 +212,10 @@ export async function audit(
     else findingsOmitted += 1;
   };
   const from = inputs.from;
-  const accountKeys = new Map<bigint, AccountKeyEntry>();
-  for (const entry of from?.state.accountKeys ?? []) addAccountKey(keys, accountKeys, entry);
+  const ownCopy = inputs.copies.transaction;
+  const ahead = chainWorker && new VerifiedAhead(chainWorker, ownCopy);
+  const verifier = new BlockVerifier(keys, chainWorker, ahead);
+  for (const entry of from?.state.accountKeys ?? []) verifier.addAccountKey(entry);
   const accountReplay = new AccountReplay(from?.state.accounts);
   const unitReplay = new UnitReplay(from?.state.units, from?.state.nextPlanSequence);
   const digestA = new RecordDigest(from?.digestA);
@@ -229,9 +233,8 @@ export async function audit(
   const blockDigests = new LastBlockDigest();
   const readers: CopyReader[] = copyNames.map((name) => {
     const copy = inputs.copies[name];
-    return Symbol.asyncIterator in copy
-      ? new RecordReader(copy)
-      : new DigestReader(name, copy, blockDigests);
+    if (!(Symbol.asyncIterator in copy)) return new DigestReader(name, copy, blockDigests);
+    return copy === ownCopy && ahead ? ahead : new RecordReader(copy);
   });
   await Promise.all(readers.map((reader) => reader.start()));
   const lastNumber: bigint[] = [startedAfter, startedAfter, startedAfter];
@@ -253,16 +256,7 @@ export async function audit(
     operations += 1;
     const blockEnd = baseOfBlock(block) + blockSize - 1n;
     const settling = settledUpTo !== undefined && baseOfBlock(block) > settledUpTo;
-    const correct = decideBlock(
-      keys,
-      accountKeys,
-      block,
-      versions,
-      report,
-      onRepair,
-      counters,
-      settling,
-    );
+    const correct = decideBlock(verifier, block, versions, report, onRepair, counters, settling);
     if (correct === undefined) unrecoverableBlocks += 1;
     // After an unrecoverable block, A is unknown from there on: the replay stops (B and C are then
     // checked by their signatures only).
@@ -273,7 +267,7 @@ export async function audit(
       const operation = correct.map((r) => r.record);
       accountReplay.apply(operation);
       unitReplay.apply(operation);
-      learnKey(keys, accountKeys, correct);
+      verifier.learnKey(correct);
       // The digest of A is only needed for a checkpoint, and only up to it. The correct block is
       // usually the own copy's, whose digest the peers' copies were compared by: hashed once.
       if (snapshotAt !== undefined && blockEnd <= snapshotAt)
@@ -284,9 +278,7 @@ export async function audit(
           transactionNumber: snapshotAt!,
           digestA: digestA.value,
           state: {
-            accountKeys: [...accountKeys.values()].sort((a, b) =>
-              a.accountNumber < b.accountNumber ? -1 : 1,
-            ),
+            accountKeys: verifier.accountKeyEntries(),
             accounts: accountReplay.snapshot(),
             units: units.units,
             nextPlanSequence: units.nextPlanSequence,
@@ -343,98 +335,9 @@ export async function audit(
   };
 }
 
-/** One copy of A as the audit reads it: block by block. */
-interface CopyReader {
-  start(): Promise<void>;
-  /** The next block the copy holds, or undefined at its end. */
-  nextBlock(): bigint | undefined;
-  /** The copy's records of `block` ([] when it holds none); `own`: the own copy's, to compare. */
-  take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]>;
-}
-
-class RecordReader implements CopyReader {
-  readonly #records: AsyncIterator<SignedRecord>;
-  #head: SignedRecord | undefined;
-
-  constructor(records: AsyncIterable<SignedRecord>) {
-    this.#records = records[Symbol.asyncIterator]();
-  }
-
-  async start(): Promise<void> {
-    this.#head = (await this.#records.next()).value;
-  }
-
-  nextBlock(): bigint | undefined {
-    return this.#head && blockOf(this.#head.record.transactionNumber);
-  }
-
-  async take(block: bigint): Promise<SignedRecord[]> {
-    const version: SignedRecord[] = [];
-    while (this.#head && blockOf(this.#head.record.transactionNumber) === block) {
-      version.push(this.#head);
-      this.#head = (await this.#records.next()).value;
-    }
-    return version;
-  }
-}
-
-/**
- * The digest of the block last asked for, computed once: the own copy's block is compared with
- * both peers' digests and, when it is the correct one, chained into the digest of A.
- */
-class LastBlockDigest {
-  #records: readonly SignedRecord[] | undefined;
-  #digest: Buffer = Buffer.alloc(0);
-
-  of(records: readonly SignedRecord[]): Buffer {
-    if (this.#records !== records) {
-      this.#records = records;
-      this.#digest = blockDigest(records);
-    }
-    return this.#digest;
-  }
-}
-
-class DigestReader implements CopyReader {
-  readonly #blocks: AsyncIterator<PeerBlock>;
-  #head: PeerBlock | undefined;
-
-  constructor(
-    private readonly name: CopyName,
-    private readonly copy: DigestedCopy,
-    private readonly blockDigests: LastBlockDigest,
-  ) {
-    this.#blocks = copy.blocks[Symbol.asyncIterator]();
-  }
-
-  async start(): Promise<void> {
-    this.#head = (await this.#blocks.next()).value;
-  }
-
-  nextBlock(): bigint | undefined {
-    return this.#head?.block;
-  }
-
-  async take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]> {
-    if (this.#head?.block !== block) return [];
-    const { digest } = this.#head;
-    this.#head = (await this.#blocks.next()).value;
-    // Equal digests: the very same bytes as the own block (the usual case), so the very same
-    // record objects (decideBlock then sees at once that the copies agree).
-    if (digest && own.length > 0 && digest.equals(this.blockDigests.of(own))) return [...own];
-    const fetched = await this.copy.fetchBlock(block);
-    if (fetched.some((signed) => blockOf(signed.record.transactionNumber) !== block))
-      throw new StreamFailure(
-        fail('PeerUnavailable', `${this.name} answered records of another block than ${block}`),
-      );
-    return fetched;
-  }
-}
-
 /** The valid version of one block, and a finding for every copy that differs from it. */
 function decideBlock(
-  keys: VerifyingKeys,
-  accountKeys: Map<bigint, AccountKeyEntry>,
+  verifier: BlockVerifier,
   block: bigint,
   versions: SignedRecord[][],
   report: (finding: Finding) => void,
@@ -449,7 +352,7 @@ function decideBlock(
   // once; when they are valid, that is the block. Anything else is decided record by record below.
   const own = versions[0]!;
   const allOwn = own.length > 0 && versions.every((version) => sameRecords(version, own));
-  const ownValid = allOwn ? isValidBlock(keys, accountKeys, base, own) : undefined;
+  const ownValid = allOwn ? verifier.isValid(base, own) : undefined;
   if (allOwn) counters.recordsVerified += own.length;
   if (ownValid) return own;
   // Identical copies are verified once.
@@ -461,7 +364,7 @@ function decideBlock(
     const key = versionKeys[index]!;
     let known = validity.get(key);
     if (known === undefined) {
-      known = isValidBlock(keys, accountKeys, base, version);
+      known = verifier.isValid(base, version);
       counters.recordsVerified += version.length;
       validity.set(key, known);
     }
@@ -493,7 +396,7 @@ function decideBlock(
   // No copy is valid as a whole: each may still hold good records where another was changed.
   // Record by record, the version most copies agree on (or the only one) is taken; the assembled
   // block stands only if its every signature and chain link verifies.
-  if (!chosen && maximal.length === 0) chosen = assembleBlock(keys, accountKeys, base, versions);
+  if (!chosen && maximal.length === 0) chosen = assembleBlock(verifier, base, versions);
   // No valid version, and two copies agree the block is empty: what the third holds was inserted.
   if (!chosen && maximal.length === 0 && versions.filter((v) => v.length === 0).length >= 2) {
     chosen = [];
@@ -531,8 +434,7 @@ function sameRecords(a: readonly SignedRecord[], b: readonly SignedRecord[]): bo
 }
 
 function assembleBlock(
-  keys: VerifyingKeys,
-  accountKeys: Map<bigint, AccountKeyEntry>,
+  verifier: BlockVerifier,
   base: bigint,
   versions: SignedRecord[][],
 ): SignedRecord[] | undefined {
@@ -553,55 +455,63 @@ function assembleBlock(
     if (!first || (second && second.copies === first.copies)) return undefined;
     assembled.push(first.record);
   }
-  return assembled.length > 0 && isValidBlock(keys, accountKeys, base, assembled)
-    ? assembled
-    : undefined;
+  return assembled.length > 0 && verifier.isValid(base, assembled) ? assembled : undefined;
 }
 
-function isValidBlock(
-  keys: VerifyingKeys,
-  accountKeys: Map<bigint, AccountKeyEntry>,
-  base: bigint,
-  version: SignedRecord[],
-): boolean {
-  const source = version[0]!.record.sourceAccount;
-  const signer = source === undefined ? undefined : accountKeys.get(source)?.keyNumber;
-  return checkStoredBlock(keys, base, version, signer) === undefined;
-}
+/**
+ * What the audit verifies blocks of A with: the keys, who signs for each account (learned from A
+ * as the audit goes), and which records of the own copy were verified ahead (./chainsAhead.ts).
+ */
+class BlockVerifier {
+  readonly #accountKeys = new Map<bigint, AccountKeyEntry>();
 
-/** After a correct, settled account issuing: its key signs for the new account from now on. */
-function learnKey(
-  keys: VerifyingKeys,
-  accountKeys: Map<bigint, AccountKeyEntry>,
-  operation: SignedRecord[],
-): void {
-  const response = operation.at(-1)?.record;
-  if (response?.transactionType !== 'account_issuing_response' || response.outcome !== outcomeOk)
-    return;
-  const accountRequest = operation.find((r) => stepOf(r.record.transactionType) === 2)?.record;
-  const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
-  if (!detail || accountRequest?.destinationAccount === undefined) return;
-  addAccountKey(keys, accountKeys, {
-    accountNumber: accountRequest.destinationAccount,
-    keyNumber: detail.keyNumber,
-    ...(detail.publicKeyHex ? { publicKeyHex: detail.publicKeyHex } : {}),
-  });
-}
+  constructor(
+    private readonly keys: VerifyingKeys,
+    private readonly worker: ChainWorker | undefined,
+    private readonly ahead: VerifiedAhead | undefined,
+  ) {}
 
-function addAccountKey(
-  keys: VerifyingKeys,
-  accountKeys: Map<bigint, AccountKeyEntry>,
-  entry: AccountKeyEntry,
-): void {
-  accountKeys.set(entry.accountNumber, entry);
-  if (entry.publicKeyHex && !keys.signatures.describe(entry.keyNumber).ok) {
-    keys.signatures.addKey({
+  isValid(base: bigint, version: SignedRecord[]): boolean {
+    const source = version[0]!.record.sourceAccount;
+    const signer = source === undefined ? undefined : this.#accountKeys.get(source)?.keyNumber;
+    const trusted = this.ahead?.trustedPrefix(version) ?? 0;
+    return checkStoredBlock(this.keys, base, version, signer, trusted) === undefined;
+  }
+
+  /** After a correct, settled account issuing: its key signs for the new account from now on. */
+  learnKey(operation: SignedRecord[]): void {
+    const response = operation.at(-1)?.record;
+    if (response?.transactionType !== 'account_issuing_response' || response.outcome !== outcomeOk)
+      return;
+    const accountRequest = operation.find((r) => stepOf(r.record.transactionType) === 2)?.record;
+    const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
+    if (!detail || accountRequest?.destinationAccount === undefined) return;
+    this.addAccountKey({
+      accountNumber: accountRequest.destinationAccount,
+      keyNumber: detail.keyNumber,
+      ...(detail.publicKeyHex ? { publicKeyHex: detail.publicKeyHex } : {}),
+    });
+  }
+
+  addAccountKey(entry: AccountKeyEntry): void {
+    this.#accountKeys.set(entry.accountNumber, entry);
+    if (!entry.publicKeyHex || this.keys.signatures.describe(entry.keyNumber).ok) return;
+    const key: NewKey = {
       keyNumber: entry.keyNumber,
       owner: `account:${entry.accountNumber}`,
       algorithm: 'ed25519-public',
       material: Buffer.from(entry.publicKeyHex, 'hex'),
       authorities: ['verify'],
-    });
+    };
+    // The worker learns a key only after the audit has it: it never verifies with more keys.
+    if (this.keys.signatures.addKey(key).ok) this.worker?.addKey(key);
+  }
+
+  /** Who signs for each account, in account order (a checkpoint keeps them). */
+  accountKeyEntries(): AccountKeyEntry[] {
+    return [...this.#accountKeys.values()].sort((a, b) =>
+      a.accountNumber < b.accountNumber ? -1 : 1,
+    );
   }
 }
 

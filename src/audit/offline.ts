@@ -22,6 +22,7 @@ import type {
   TransactionTx,
 } from '../store/types.js';
 import { type AuditReport, audit } from './audit.js';
+import type { ChainWorker } from './chainsAhead.js';
 
 export interface DeploymentStores {
   readonly transaction: Store<TransactionTx>;
@@ -74,14 +75,23 @@ export async function withDeploymentStores<T>(
   }
 }
 
-export function auditStores(keys: VerifyingKeys, stores: DeploymentStores): Promise<AuditReport> {
-  return audit(keys, {
-    copies: {
-      transaction: stores.transaction.exportRecords(),
-      account: stores.account.exportRecords(),
-      currency: stores.currency.exportRecords(),
+/** `chainWorker`: verify the transaction copy's Ed25519 links in a worker thread (./chainsAhead.ts). */
+export function auditStores(
+  keys: VerifyingKeys,
+  stores: DeploymentStores,
+  chainWorker?: ChainWorker,
+): Promise<AuditReport> {
+  return audit(
+    keys,
+    {
+      copies: {
+        transaction: stores.transaction.exportRecords(),
+        account: stores.account.exportRecords(),
+        currency: stores.currency.exportRecords(),
+      },
+      accounts: stores.account.exportAccounts(),
+      units: stores.currency.exportUnits(),
     },
-    accounts: stores.account.exportAccounts(),
-    units: stores.currency.exportUnits(),
-  });
+    chainWorker ? { chainWorker } : {},
+  );
 }

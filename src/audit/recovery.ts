@@ -23,12 +23,14 @@ import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js'
 import type { VerifyingKeys } from '../protocol/verify.js';
 import {
   type AuditInputs,
+  type AuditOptions,
   type AuditReport,
   audit,
   type CopyName,
   copyNames,
   type Repair,
 } from './audit.js';
+import { withChainWorker } from './chainsAhead.js';
 
 /** The most row changes one recovery run makes; beyond it, it refuses before changing anything. */
 export const repairsMax = 1_000_000;
@@ -96,13 +98,26 @@ class RepairPlan {
 
 const noRepairs: RepairCounts = { recordsRemoved: 0, recordsPut: 0, rowsRemoved: 0, rowsPut: 0 };
 
+/**
+ * Audit, repair what it found, audit again. `verifyAhead`: each audit verifies the transaction
+ * device's copy in a worker thread (./chainsAhead.ts; the devices do, from the built package).
+ */
 export async function recover(
   keys: () => VerifyingKeys,
   access: LedgerAccess,
   onProgress?: RecoveryProgress,
+  verifyAhead = false,
 ): Promise<Result<RecoveryReport>> {
+  const auditOnce = (options: AuditOptions) => {
+    const auditKeys = keys();
+    return verifyAhead
+      ? withChainWorker(auditKeys, (chainWorker) =>
+          audit(auditKeys, access.open(), { ...options, chainWorker }),
+        )
+      : audit(auditKeys, access.open(), options);
+  };
   const plan = new RepairPlan();
-  const before = await audit(keys(), access.open(), {
+  const before = await auditOnce({
     onProgress: (done) => onProgress?.('audit', done),
     onRepair: (repair) => plan.add(repair),
   });
@@ -137,8 +152,6 @@ export async function recover(
       onProgress?.('repair', done, plan.size);
     }
   }
-  const after = await audit(keys(), access.open(), {
-    onProgress: (checked) => onProgress?.('verify', checked),
-  });
+  const after = await auditOnce({ onProgress: (checked) => onProgress?.('verify', checked) });
   return ok({ before, repaired, after, recovered: after.clean });
 }

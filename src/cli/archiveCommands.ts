@@ -11,6 +11,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { withChainWorker } from '../audit/chainsAhead.js';
 import {
   auditStores,
   deviceKinds,
@@ -152,7 +153,10 @@ export function registerArchiveCommands(program: Command): void {
             await stores[device].loadRows(counted(archivedRows(options.in, keys, device)));
           progress.finish();
           const keysOfDeployment = expectOk(verifyingKeysOf(options.data, systemEnvironment));
-          return { ok: true as const, value: await auditStores(keysOfDeployment, stores) };
+          const report = await withChainWorker(keysOfDeployment, (chainWorker) =>
+            auditStores(keysOfDeployment, stores, chainWorker),
+          );
+          return { ok: true as const, value: report };
         }),
       );
       const report = expectOk(imported);

@@ -7,6 +7,7 @@
 // and 6, the account device for step 3, the currency device for step 5.
 
 import { type Failure, fail } from '../model/errors.js';
+import type { ChainVerification } from '../signature/chain.js';
 import type { SignatureDevice } from '../signature/device.js';
 import {
   type SignedRecord,
@@ -44,27 +45,40 @@ export function checkOperation(
   const first = records[0];
   if (!first || stepOf(first.record.transactionType) !== 1)
     return fail('InvalidInput', 'an operation starts with its request');
-  const selfSigned =
-    trustedCount === 0 &&
-    first.record.transactionType === 'account_issuing_request' &&
-    first.record.signerKeyNumber === 0;
-  const applicantVerifier = selfSigned ? selfSignedVerifier(first.record) : undefined;
-  if (selfSigned && !applicantVerifier)
-    return fail('InvalidInput', 'the account issuing request carries no usable public key');
-  const chain = verifyOperationChain(
-    keys.signatures,
-    records,
-    keys.signatureZero,
-    (record) =>
-      record === first.record && applicantVerifier ? applicantVerifier : keys.signatures,
-    trustedCount,
-  );
+  const chain = verifyOperationLinks(keys, records, trustedCount);
   if (!chain.ok) return fail(chain.code, chain.message);
   for (const { record } of records) {
     const refused = checkSigner(keys, record, first.record, sourceAccountKeyNumber);
     if (refused) return refused;
   }
   return undefined;
+}
+
+/**
+ * Every signature and chain link of one operation's records (which start with its request), from
+ * signature 0, each with the key its record names; a new account's self-signed request with the
+ * public key it carries. Who may sign each step is checkOperation's part.
+ */
+export function verifyOperationLinks(
+  keys: Pick<VerifyingKeys, 'signatures' | 'signatureZero'>,
+  records: readonly SignedRecord[],
+  trustedCount = 0,
+): ChainVerification | Failure {
+  const first = records[0]!.record;
+  const selfSigned =
+    trustedCount === 0 &&
+    first.transactionType === 'account_issuing_request' &&
+    first.signerKeyNumber === 0;
+  const applicantVerifier = selfSigned ? selfSignedVerifier(first) : undefined;
+  if (selfSigned && !applicantVerifier)
+    return fail('InvalidInput', 'the account issuing request carries no usable public key');
+  return verifyOperationChain(
+    keys.signatures,
+    records,
+    keys.signatureZero,
+    (record) => (record === first && applicantVerifier ? applicantVerifier : keys.signatures),
+    trustedCount,
+  );
 }
 
 /**
@@ -89,6 +103,7 @@ export function checkStoredBlock(
   base: bigint,
   records: readonly SignedRecord[],
   sourceAccountKeyNumber: number | undefined,
+  trustedCount = 0,
 ): Failure | undefined {
   const remittanceId = records[0]?.record.remittanceId;
   for (const { record } of records) {
@@ -100,7 +115,7 @@ export function checkStoredBlock(
         `record ${record.transactionNumber} is not at its step's number`,
       );
   }
-  return checkOperation(keys, records, sourceAccountKeyNumber);
+  return checkOperation(keys, records, sourceAccountKeyNumber, trustedCount);
 }
 
 function checkSigner(

@@ -211,13 +211,19 @@ export function loadKeystoreFile(
     derived.encryptionKey.fill(0);
   }
   try {
-    return deserialize(plaintext, options, path);
+    return deviceFromTable(plaintext, options, path);
   } finally {
     plaintext.fill(0);
   }
 }
 
-function deserialize(
+/**
+ * A signature device holding the keys of a plaintext key table (SignatureDevice.serialize): how a
+ * keystore file is opened, and how the audit's verifying worker thread gets the audit's keys
+ * (audit/chainsAhead.ts). `path`: where the table came from, for a refusal. The caller zeroes the
+ * table.
+ */
+export function deviceFromTable(
   plaintext: Buffer,
   options: KeystoreFileOptions,
   path: string,

@@ -18,6 +18,7 @@ import {
   type DigestedCopy,
 } from '../../audit/audit.js';
 import { peerBlocks } from '../../audit/blockDigests.js';
+import { withChainWorker } from '../../audit/chainsAhead.js';
 import {
   type Checkpoint,
   type CheckpointBody,
@@ -147,15 +148,18 @@ export class AdminService {
       const settled = await this.service.settledUpTo();
       const ownMark = await this.keeper.changeMark();
       let snapshot: CheckpointBody | undefined;
-      const report = await audit(keys, this.#access().open(start.from, settled), {
-        onProgress,
-        settledUpTo: settled,
-        changingSinceMs,
-        ...(settled > after ? { snapshotAt: settled } : {}),
-        onSnapshot: (body) => {
-          snapshot = body;
-        },
-      });
+      const report = await withChainWorker(keys, (chainWorker) =>
+        audit(keys, this.#access().open(start.from, settled), {
+          onProgress,
+          settledUpTo: settled,
+          changingSinceMs,
+          ...(settled > after ? { snapshotAt: settled } : {}),
+          onSnapshot: (body) => {
+            snapshot = body;
+          },
+          chainWorker,
+        }),
+      );
       this.#remember(report);
       const made = report.clean && snapshot ? await this.#makeCheckpoint(snapshot) : undefined;
       // The clean audit found this device's copy equal to A up to the checkpoint, as read after
@@ -261,7 +265,7 @@ export class AdminService {
         await this.#expectRecordsAfter(0n);
         if (this.recoveryPauseMs > 0)
           await new Promise((resolve) => setTimeout(resolve, this.recoveryPauseMs));
-        const recovered = await recover(this.verifyingKeys, this.#access(), onProgress);
+        const recovered = await recover(this.verifyingKeys, this.#access(), onProgress, true);
         if (recovered.ok) this.#remember(recovered.value.after);
         return recovered;
       } finally {
