@@ -37,7 +37,14 @@ const suites: Record<
         'value',
       ],
       [
-        ['full audit, with signing the checkpoint it leaves', seconds(r.audit.seconds)],
+        [
+          'full audit, with signing the checkpoint it leaves: median (runs)',
+          `${seconds(r.audit.seconds)} (${r.audit.runsSeconds.map(seconds).join(', ')})`,
+        ],
+        [
+          'CPU in that audit: transaction (with its worker) / account / currency',
+          `${seconds(r.audit.cpuSeconds.transaction)} / ${seconds(r.audit.cpuSeconds.account)} / ${seconds(r.audit.cpuSeconds.currency)}`,
+        ],
         [
           'records of A checked (three copies) / rows of B and C',
           `${r.audit.recordsChecked.toLocaleString('en-US')} / ${r.audit.rowsChecked.toLocaleString('en-US')}`,

@@ -2,8 +2,8 @@
 //
 // A peer's copy agrees with the transaction device's own almost always. So instead of streaming
 // every record to `transaction`, each peer streams one line per block of its copy with the digest
-// of that block's records (SHA-256 over each record: u32 len || encoded record || u16 len ||
-// signature, the framing of checkpoint.ts). The audit computes the same digest of its own block:
+// of that block's records (SHA-256 over each record framed: u32 len || encoded record || u16 len
+// || signature; the digest of A in checkpoint.ts chains these). The audit computes the same digest of its own block:
 // equal digests mean equal bytes, and the peer's block is the own one. Only a block whose digest
 // differs (or that the peer could not encode: a row that fits no shape) is fetched in full and
 // decided record by record, as before. The peers hash in their own processes, on the other core,
@@ -11,7 +11,7 @@
 //
 // Line: {"block":"N","digest":"<64 hex>"} or {"block":"N","unreadable":true}.
 
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { assert } from '../model/assert.js';
@@ -21,30 +21,30 @@ import { DecimalString } from '../protocol/wire.js';
 import { StreamFailure } from './exportLines.js';
 
 /**
- * Feed one record, framed, into a hash (the digest of A and the block digests share it). `encode`:
- * the audit keeps each record's bytes (it needs them again); a device hashing its copy does not.
+ * The digest of one block's records, in transaction-number order: SHA-256 over each record framed
+ * (the digest of A chains these, ./checkpoint.ts). The framed records are laid out in one buffer and
+ * hashed at once. `encode`: the audit keeps each record's bytes (it needs them again); a device
+ * hashing its copy does not.
  */
-export function feedRecord(
-  hash: Hash,
-  signed: SignedRecord,
+export function blockDigest(
+  records: readonly SignedRecord[],
   encode: (record: SignedRecord['record']) => Buffer = recordBytes,
-): void {
-  const encoded = encode(signed.record);
-  const lengths = Buffer.alloc(6);
-  lengths.writeUInt32BE(encoded.length, 0);
-  lengths.writeUInt16BE(signed.signature.length, 4);
-  hash
-    .update(lengths.subarray(0, 4))
-    .update(encoded)
-    .update(lengths.subarray(4))
-    .update(signed.signature);
-}
-
-/** The digest of one block's records, in transaction-number order. */
-export function blockDigest(records: readonly SignedRecord[]): Buffer {
-  const hash = createHash('sha256');
-  for (const signed of records) feedRecord(hash, signed);
-  return hash.digest();
+): Buffer {
+  const encoded = records.map(({ record }) => encode(record));
+  let size = 0;
+  for (const [index, bytes] of encoded.entries())
+    size += 4 + bytes.length + 2 + records[index]!.signature.length;
+  const framed = Buffer.allocUnsafe(size);
+  let offset = 0;
+  for (const [index, bytes] of encoded.entries()) {
+    const { signature } = records[index]!;
+    offset = framed.writeUInt32BE(bytes.length, offset);
+    offset += bytes.copy(framed, offset);
+    offset = framed.writeUInt16BE(signature.length, offset);
+    offset += signature.copy(framed, offset);
+  }
+  assert(offset === size, 'the framed records fill exactly the bytes measured');
+  return createHash('sha256').update(framed).digest();
 }
 
 /** A device's side: the digest of each block of its copy (records in ascending transaction number). */
@@ -52,24 +52,27 @@ export async function* blockDigestsOf(
   records: AsyncIterable<SignedRecord>,
 ): AsyncGenerator<PeerBlock> {
   let block: bigint | undefined;
-  let hash = createHash('sha256');
-  let unreadable = false;
+  let pending: SignedRecord[] = [];
+  const digestOfPending = (): PeerBlock => {
+    let digest: Buffer | undefined;
+    try {
+      digest = blockDigest(pending, storedEncoding);
+    } catch {
+      digest = undefined; // a stored row that fits no shape: the audit reads the block in full
+    }
+    return { block: block!, digest };
+  };
   for await (const signed of records) {
     const next = blockOf(signed.record.transactionNumber);
     if (next !== block) {
-      if (block !== undefined) yield { block, digest: unreadable ? undefined : hash.digest() };
+      if (block !== undefined) yield digestOfPending();
       assert(block === undefined || next > block, 'an export is in ascending transaction number');
       block = next;
-      hash = createHash('sha256');
-      unreadable = false;
+      pending = [];
     }
-    try {
-      feedRecord(hash, signed, storedEncoding);
-    } catch {
-      unreadable = true; // a stored row that fits no shape: the audit reads the block in full
-    }
+    pending.push(signed);
   }
-  if (block !== undefined) yield { block, digest: unreadable ? undefined : hash.digest() };
+  if (block !== undefined) yield digestOfPending();
 }
 
 /** The export lines of block digests. */

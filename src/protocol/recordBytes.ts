@@ -6,7 +6,8 @@ import { encodeRecord } from '../model/encoding.js';
 import { transactionRecordType } from '../model/records.js';
 import { stepOf, type TransactionType } from './transactionTypes.js';
 
-export interface TransactionRecord {
+// A type, not an interface: its fields are the encoder's values as they are, without a copy.
+export type TransactionRecord = {
   readonly transactionNumber: bigint;
   readonly remittanceId: string;
   readonly transactionType: TransactionType;
@@ -19,7 +20,7 @@ export interface TransactionRecord {
   /** Milliseconds since the Unix epoch, UTC. */
   readonly dateTime: bigint;
   readonly signerKeyNumber: number;
-}
+};
 
 export interface SignedRecord {
   readonly record: TransactionRecord;
@@ -45,7 +46,7 @@ export function recordBytes(record: TransactionRecord): Buffer {
 
 /** The same bytes, not kept: for a record read to be encoded once (a device hashing its copy). */
 export function storedEncoding(record: TransactionRecord): Buffer {
-  return encodeRecord(transactionRecordType, { ...record });
+  return encodeRecord(transactionRecordType, record);
 }
 
 /**
