@@ -1,5 +1,5 @@
-// The worker thread of ./chainsAhead.ts: verifies the signatures and chain links of the blocks of A
-// it is sent, with the audit's keys, and answers per block how many leading records verify.
+// The worker thread of ./chainsAhead.ts: verifies the chain links of the blocks of A it is sent,
+// with the audit's keys, and answers per block how many leading links verify.
 //
 // It decides nothing: the audit checks everything else itself and verifies any link this worker
 // did not. A failure here is answered as such, and the audit that asked stops.
@@ -23,12 +23,13 @@ const table = Buffer.from(data.table.buffer, data.table.byteOffset, data.table.b
 const loaded = deviceFromTable(table, { environment: systemEnvironment }, "the audit's keys");
 table.fill(0);
 assert(loaded.ok, "the audit's keys load in the chain worker");
-const keys = { signatures: loaded.value, signatureZero: Buffer.from(data.signatureZero) };
+const signatures = loaded.value;
+const signatureZero = Buffer.from(data.signatureZero);
 
 port.on('message', (message: ChainWorkerMessage) => {
   if (message.kind === 'addKey') {
     const { material } = message.key;
-    keys.signatures.addKey({
+    signatures.addKey({
       ...message.key,
       ...(material ? { material: Buffer.from(material) } : {}),
     });
@@ -42,7 +43,9 @@ port.on('message', (message: ChainWorkerMessage) => {
       message.packed.byteLength,
     );
     const blocks = unpackBlocks(packed);
-    const prefixes = Uint8Array.from(blocks, (records) => verifiedPrefix(keys, records));
+    const prefixes = Uint8Array.from(blocks, (links) =>
+      verifiedPrefix(signatures, signatureZero, links),
+    );
     answer = { id: message.id, prefixes };
   } catch (error) {
     answer = { id: message.id, failure: error instanceof Error ? error.message : String(error) };

@@ -5,35 +5,32 @@
 // their copies. An Ed25519 verification costs about 140 us here, the rest of a record's work a few:
 // so the blocks with an Ed25519 link are verified in a worker thread (./chainWorker.ts), on the
 // other core, while the audit reads on. The own copy's records are read in batches of blocks; the
-// batch's Ed25519 blocks go to the worker as encoded bytes, and the records are handed to the audit
-// once the worker has said how many leading records of each of those blocks verify. An HMAC link
-// (about 4 us) is cheaper to verify than to send: HMAC blocks are verified by the audit itself, and
-// an audit without an Ed25519 link never starts the worker.
+// batch's Ed25519 blocks go to the worker as links (the key a record names, the bytes its signature
+// covers, the signature), and the records are handed to the audit once the worker has said how
+// many leading links of each of those blocks verify (signature/chain.ts, from signature 0). An HMAC
+// link (about 4 us) costs the audit more to send than to verify (measured: a full HMAC audit was no
+// faster with every block sent): HMAC blocks are verified by the audit itself, and an audit without
+// an Ed25519 link never starts the worker.
 //
 // The audit still decides everything itself (checkOperation: step order, who signs each step, and
 // every link the worker did not verify); the worker's answer only spares it the signature checks of
 // the links it verified. A record counts as verified only next to the very record object its link
 // was verified against (`trustedPrefix`), and the worker holds no key the audit does not: it starts
 // with the audit's keys and learns each account key after the audit does (`addKey`). A key it does
-// not know yet fails its link there, and the audit verifies that link itself.
+// not know yet fails its link there, and the audit verifies that link itself. A new account's
+// self-signed request (key 0, checked with the public key it carries) is never sent: the audit
+// verifies it and the links after it.
 //
-// Packed blocks (main thread to worker): per block u8 record count, then per record u32 length ||
-// the record's stored encoding || u16 length || signature. The answer: one byte per block, how many
-// of its leading records verify.
+// Packed links (main thread to worker): per block u8 link count, then per link u32 key number ||
+// u32 length || the bytes the signature covers || u16 length || signature. The answer: one byte per
+// block, how many of its leading links verify.
 
 import { Worker } from 'node:worker_threads';
 import { assert } from '../model/assert.js';
-import { decodeRecord } from '../model/encoding.js';
-import { transactionRecordType } from '../model/records.js';
-import {
-  blockOf,
-  recordBytes,
-  type SignedRecord,
-  type TransactionRecord,
-} from '../protocol/records.js';
-import { isTransactionType } from '../protocol/transactionTypes.js';
-import { type VerifyingKeys, verifyOperationLinks } from '../protocol/verify.js';
-import type { NewKey } from '../signature/device.js';
+import { blockOf, type SignedRecord, signingBytes } from '../protocol/records.js';
+import type { VerifyingKeys } from '../protocol/verify.js';
+import { type ChainLink, verifyChain } from '../signature/chain.js';
+import type { NewKey, SignatureDevice } from '../signature/device.js';
 import { type CopyReader, RecordReader } from './copyReaders.js';
 
 /** Blocks per message to the worker. */
@@ -52,7 +49,7 @@ export type ChainWorkerMessage =
 
 export interface ChainWorkerAnswer {
   readonly id: number;
-  /** Per block, how many leading records verify; undefined when the worker failed. */
+  /** Per block, how many leading links verify; undefined when the worker failed. */
   readonly prefixes?: Uint8Array;
   readonly failure?: string;
 }
@@ -94,9 +91,13 @@ export class ChainWorker {
 
   constructor(private readonly keys: VerifyingKeys) {}
 
-  /** Whether a block is worth verifying here: one of its links is an Ed25519 signature. */
+  /** Whether a block is worth verifying here: one of the links it would send is Ed25519. */
   wants(records: readonly SignedRecord[]): boolean {
-    return records.some(({ record }) => this.#isExpensive(record.signerKeyNumber));
+    for (const { record } of records) {
+      if (record.signerKeyNumber === 0) return false; // the links from here on are not sent
+      if (this.#isExpensive(record.signerKeyNumber)) return true;
+    }
+    return false;
   }
 
   /** Blocks sent to the worker so far. */
@@ -104,7 +105,7 @@ export class ChainWorker {
     return this.#blocksSent;
   }
 
-  /** Per block, how many leading records' signatures and chain links verify. */
+  /** Per block, how many leading links verify (each record's signature, chained from signature 0). */
   verify(blocks: readonly (readonly SignedRecord[])[]): Promise<Uint8Array> {
     if (this.#failed) return Promise.reject(this.#failed);
     const worker = this.#started();
@@ -146,8 +147,6 @@ export class ChainWorker {
   #isExpensive(keyNumber: number): boolean {
     const known = this.#expensive.get(keyNumber);
     if (known !== undefined) return known;
-    // Key 0: a new account's own Ed25519 key, carried in its request.
-    if (keyNumber === 0) return true;
     const key = this.keys.signatures.describe(keyNumber);
     if (!key.ok) return false; // not learned yet: asked again next time
     const expensive = key.value.algorithm !== 'hmac-sha256';
@@ -231,7 +230,6 @@ export class VerifiedAhead implements CopyReader {
       }
       if (ended) return;
       const block = await this.#source.take(next);
-      // Nothing waits for the worker and it does not want this block: ready at once.
       if (this.#inFlight.length === 0 && this.#batch.length === 0 && !this.worker.wants(block))
         this.#ready.push(block);
       else {
@@ -255,10 +253,10 @@ export class VerifiedAhead implements CopyReader {
   /** A batch's blocks, once the worker has answered for those it was sent. */
   async #release({ blocks, wanted, verified }: Batch): Promise<SignedRecord[][]> {
     const prefixes = await verified;
-    assert(prefixes.length === wanted.length, 'the worker answers for every block');
+    assert(prefixes.length === wanted.length, 'the worker answers for every block it was sent');
     for (const [index, records] of wanted.entries()) {
       const count = prefixes[index]!;
-      assert(count <= records.length, 'the worker verifies records it was sent');
+      assert(count <= records.length, 'the worker verifies links it was sent');
       for (let i = 0; i < count; i++)
         this.#verifiedAfter.set(records[i]!, i === 0 ? null : records[i - 1]!);
     }
@@ -273,71 +271,72 @@ interface Batch {
   readonly verified: Promise<Uint8Array>;
 }
 
-export function packBlocks(blocks: readonly (readonly SignedRecord[])[]): Buffer {
-  let size = 0;
-  for (const records of blocks) {
-    assert(records.length > 0 && records.length <= blockRecordsMax, 'a block holds 1 to 6 records');
-    size += 1;
-    for (const signed of records)
-      size += 4 + recordBytes(signed.record).length + 2 + signed.signature.length;
+/** A block's links, up to a new account's self-signed request (which only the audit checks). */
+function linksOf(records: readonly SignedRecord[]): { record: SignedRecord; bytes: Buffer }[] {
+  const links: { record: SignedRecord; bytes: Buffer }[] = [];
+  for (const signed of records) {
+    if (signed.record.signerKeyNumber === 0) break;
+    links.push({ record: signed, bytes: signingBytes(signed.record) });
   }
-  const packed = Buffer.allocUnsafe(size);
+  return links;
+}
+
+export function packBlocks(blocks: readonly (readonly SignedRecord[])[]): Buffer {
+  const linked = blocks.map((records) => {
+    assert(records.length > 0 && records.length <= blockRecordsMax, 'a block holds 1 to 6 records');
+    return linksOf(records);
+  });
+  let size = 0;
+  for (const links of linked) {
+    size += 1;
+    for (const { record, bytes } of links) size += 8 + bytes.length + 2 + record.signature.length;
+  }
+  // Its own memory (never Node's shared pool): it is transferred to the worker.
+  const packed = Buffer.allocUnsafeSlow(size);
   let offset = 0;
-  for (const records of blocks) {
-    packed[offset++] = records.length;
-    for (const { record, signature } of records) {
-      const bytes = recordBytes(record);
+  for (const links of linked) {
+    packed[offset++] = links.length;
+    for (const { record, bytes } of links) {
+      offset = packed.writeUInt32BE(record.record.signerKeyNumber, offset);
       offset = packed.writeUInt32BE(bytes.length, offset);
       offset += bytes.copy(packed, offset);
-      offset = packed.writeUInt16BE(signature.length, offset);
-      offset += signature.copy(packed, offset);
+      offset = packed.writeUInt16BE(record.signature.length, offset);
+      offset += record.signature.copy(packed, offset);
     }
   }
-  assert(offset === size, 'the packed blocks fill exactly the bytes measured');
+  assert(offset === size, 'the packed links fill exactly the bytes measured');
   return packed;
 }
 
-/** The worker's side: the blocks back as records (a record that does not decode ends its block). */
-export function unpackBlocks(packed: Buffer): SignedRecord[][] {
-  const blocks: SignedRecord[][] = [];
+/** The worker's side: each block's links. */
+export function unpackBlocks(packed: Buffer): ChainLink[][] {
+  const blocks: ChainLink[][] = [];
   let offset = 0;
   while (offset < packed.length) {
     const count = packed[offset++]!;
-    const records: SignedRecord[] = [];
-    let readable = true;
+    const links: ChainLink[] = [];
     for (let i = 0; i < count; i++) {
-      const length = packed.readUInt32BE(offset);
-      const bytes = packed.subarray(offset + 4, offset + 4 + length);
-      offset += 4 + length;
+      const signerKeyNumber = packed.readUInt32BE(offset);
+      const length = packed.readUInt32BE(offset + 4);
+      const recordBytes = packed.subarray(offset + 8, offset + 8 + length);
+      offset += 8 + length;
       const signatureLength = packed.readUInt16BE(offset);
-      const signature = Buffer.from(packed.subarray(offset + 2, offset + 2 + signatureLength));
+      const signature = packed.subarray(offset + 2, offset + 2 + signatureLength);
       offset += 2 + signatureLength;
-      const record = readable ? recordOfBytes(bytes) : undefined;
-      if (record) records.push({ record, signature });
-      else readable = false;
+      links.push({ signerKeyNumber, recordBytes, signature });
     }
-    blocks.push(records);
+    blocks.push(links);
   }
-  assert(offset === packed.length, 'packed blocks end where their last record ends');
+  assert(offset === packed.length, 'packed blocks end where their last link ends');
   return blocks;
 }
 
-/** How many leading records of one block verify (signatures and links, each with the key it names). */
+/** How many leading links of one block verify, chained from signature 0. */
 export function verifiedPrefix(
-  keys: Pick<VerifyingKeys, 'signatures' | 'signatureZero'>,
-  records: readonly SignedRecord[],
+  signatures: SignatureDevice,
+  signatureZero: Uint8Array,
+  links: readonly ChainLink[],
 ): number {
-  if (records.length === 0) return 0;
-  const chain = verifyOperationLinks(keys, records);
-  if (chain.ok) return records.length;
-  return 'brokenAt' in chain ? chain.brokenAt : 0;
-}
-
-function recordOfBytes(bytes: Buffer): TransactionRecord | undefined {
-  const values = decodeRecord(transactionRecordType, bytes);
-  if (!values || typeof values['transactionType'] !== 'string') return undefined;
-  if (!isTransactionType(values['transactionType'])) return undefined;
-  const record: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(values)) if (value !== undefined) record[name] = value;
-  return record as unknown as TransactionRecord;
+  const chain = verifyChain(signatures, links, signatureZero);
+  return chain.ok ? links.length : chain.brokenAt;
 }
