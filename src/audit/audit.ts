@@ -90,13 +90,13 @@ export interface AuditInputs {
   /** Start after this checkpoint (verified by the caller): the copies then begin after its number. */
   readonly from?: CheckpointBody;
   /**
-   * Each copy of A, in ascending transaction number: the transaction device's own as records, the
-   * others as records too (read from files) or by block digests (read through the devices).
+   * Each copy of A, in ascending transaction number: the transaction device's own as pages of
+   * records, the others as pages too (read from files) or by block digests (through the devices).
    */
   readonly copies: Readonly<
-    { transaction: AsyncIterable<SignedRecord> } & Record<
+    { transaction: AsyncIterable<readonly SignedRecord[]> } & Record<
       'account' | 'currency',
-      AsyncIterable<SignedRecord> | DigestedCopy
+      AsyncIterable<readonly SignedRecord[]> | DigestedCopy
     >
   >;
   readonly accounts: AsyncIterable<AccountRow>;

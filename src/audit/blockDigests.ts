@@ -47,9 +47,9 @@ export function blockDigest(
   return createHash('sha256').update(framed).digest();
 }
 
-/** A device's side: the digest of each block of its copy (records in ascending transaction number). */
+/** A device's side: the digest of each block of its copy (pages of records in ascending number). */
 export async function* blockDigestsOf(
-  records: AsyncIterable<SignedRecord>,
+  pages: AsyncIterable<readonly SignedRecord[]>,
 ): AsyncGenerator<PeerBlock> {
   let block: bigint | undefined;
   let pending: SignedRecord[] = [];
@@ -62,16 +62,17 @@ export async function* blockDigestsOf(
     }
     return { block: block!, digest };
   };
-  for await (const signed of records) {
-    const next = blockOf(signed.record.transactionNumber);
-    if (next !== block) {
-      if (block !== undefined) yield digestOfPending();
-      assert(block === undefined || next > block, 'an export is in ascending transaction number');
-      block = next;
-      pending = [];
+  for await (const page of pages)
+    for (const signed of page) {
+      const next = blockOf(signed.record.transactionNumber);
+      if (next !== block) {
+        if (block !== undefined) yield digestOfPending();
+        assert(block === undefined || next > block, 'an export is in ascending transaction number');
+        block = next;
+        pending = [];
+      }
+      pending.push(signed);
     }
-    pending.push(signed);
-  }
   if (block !== undefined) yield digestOfPending();
 }
 

@@ -185,9 +185,9 @@ export class VerifiedAhead implements CopyReader {
 
   constructor(
     private readonly worker: ChainWorker,
-    records: AsyncIterable<SignedRecord>,
+    pages: AsyncIterable<readonly SignedRecord[]>,
   ) {
-    this.#source = new RecordReader(records);
+    this.#source = new RecordReader(pages);
   }
 
   async start(): Promise<void> {

@@ -28,29 +28,44 @@ export interface CopyReader {
   take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]>;
 }
 
+/** A copy read as records, in pages (a store's export): no await per record. */
 export class RecordReader implements CopyReader {
-  readonly #records: AsyncIterator<SignedRecord>;
-  #head: SignedRecord | undefined;
+  readonly #pages: AsyncIterator<readonly SignedRecord[]>;
+  #page: readonly SignedRecord[] = [];
+  #index = 0;
 
-  constructor(records: AsyncIterable<SignedRecord>) {
-    this.#records = records[Symbol.asyncIterator]();
+  constructor(pages: AsyncIterable<readonly SignedRecord[]>) {
+    this.#pages = pages[Symbol.asyncIterator]();
   }
 
   async start(): Promise<void> {
-    this.#head = (await this.#records.next()).value;
+    await this.#nextPage();
   }
 
   nextBlock(): bigint | undefined {
-    return this.#head && blockOf(this.#head.record.transactionNumber);
+    const head = this.#page[this.#index];
+    return head && blockOf(head.record.transactionNumber);
   }
 
   async take(block: bigint): Promise<SignedRecord[]> {
     const version: SignedRecord[] = [];
-    while (this.#head && blockOf(this.#head.record.transactionNumber) === block) {
-      version.push(this.#head);
-      this.#head = (await this.#records.next()).value;
+    for (;;) {
+      const head = this.#page[this.#index];
+      if (!head || blockOf(head.record.transactionNumber) !== block) return version;
+      version.push(head);
+      this.#index += 1;
+      if (this.#index === this.#page.length) await this.#nextPage();
     }
-    return version;
+  }
+
+  /** The next page that holds a record; none at the end. */
+  async #nextPage(): Promise<void> {
+    this.#index = 0;
+    do {
+      const next = await this.#pages.next();
+      this.#page = next.done ? [] : next.value;
+      if (next.done) return;
+    } while (this.#page.length === 0);
   }
 }
 

@@ -67,19 +67,22 @@ export const unitLine = (row: CurrencyRow): string =>
   );
 
 /**
- * A device's own copy, straight from its store: a stored row that cannot be encoded (it fits no
- * shape) becomes the same `unreadable` placeholder a peer's export line would.
+ * A device's own copy, straight from its store, a page at a time: a stored row that cannot be
+ * encoded (it fits no shape) becomes the same `unreadable` placeholder a peer's export line would.
  */
-export async function* ownRecords(rows: AsyncIterable<SignedRecord>): AsyncGenerator<SignedRecord> {
-  for await (const signed of rows) {
-    let readable = isWellFormed(signed.record.detail ?? '');
-    try {
-      recordBytes(signed.record);
-    } catch {
-      readable = false;
-    }
-    yield readable ? signed : unreadableRecord(signed.record.transactionNumber);
-  }
+export async function* ownRecordPages(
+  pages: AsyncIterable<readonly SignedRecord[]>,
+): AsyncGenerator<SignedRecord[]> {
+  for await (const page of pages)
+    yield page.map((signed) => {
+      let readable = isWellFormed(signed.record.detail ?? '');
+      try {
+        recordBytes(signed.record);
+      } catch {
+        readable = false;
+      }
+      return readable ? signed : unreadableRecord(signed.record.transactionNumber);
+    });
 }
 
 /** A peer's records of A, line by line; a line without even a transaction number ends the stream. */

@@ -85,9 +85,9 @@ export function auditStores(
     keys,
     {
       copies: {
-        transaction: stores.transaction.exportRecords(),
-        account: stores.account.exportRecords(),
-        currency: stores.currency.exportRecords(),
+        transaction: stores.transaction.exportRecordPages(),
+        account: stores.account.exportRecordPages(),
+        currency: stores.currency.exportRecordPages(),
       },
       accounts: stores.account.exportAccounts(),
       units: stores.currency.exportUnits(),

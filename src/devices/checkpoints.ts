@@ -49,7 +49,7 @@ export class CheckpointKeeper {
     const known = this.#remembered;
     if (known?.upTo === transactionNumber && known.mark === mark) return known.digest;
     const digest = await digestOfCopy(
-      blockDigestsOf(this.store.exportRecords(0n, transactionNumber)),
+      blockDigestsOf(this.store.exportRecordPages(0n, transactionNumber)),
       transactionNumber,
     );
     this.#remembered = { upTo: transactionNumber, digest, mark };
@@ -86,7 +86,7 @@ export class CheckpointKeeper {
     const digest = start ? new RecordDigest(start) : undefined;
     const mark = await this.store.externalChangeMark();
     let passed = digest === undefined;
-    for await (const entry of blockDigestsOf(this.store.exportRecords(after))) {
+    for await (const entry of blockDigestsOf(this.store.exportRecordPages(after))) {
       if (!passed && baseOfBlock(entry.block) > upTo) {
         this.#remembered = { upTo, digest: digest!.value, mark };
         passed = true;

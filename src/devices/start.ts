@@ -127,7 +127,7 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
     if (form === 'records') return mapRows(store.exportRecords(after, upTo), recordLine);
     return blockDigestLines(
       digestUpTo === undefined
-        ? blockDigestsOf(store.exportRecords(after, upTo))
+        ? blockDigestsOf(store.exportRecordPages(after, upTo))
         : keeper.digestingBlocks(after, digestUpTo),
     );
   });

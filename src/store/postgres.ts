@@ -53,6 +53,7 @@ import {
   type CurrencyTx,
   type DeviceKind,
   type LedgerTx,
+  recordsOfPages,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -870,8 +871,11 @@ class PostgresStore<Tx> implements Store<Tx> {
     return mark;
   }
 
-  exportRecords(afterNumber = 0n, upToNumber = transactionNumberMax): AsyncIterable<SignedRecord> {
-    return pagedRows(
+  exportRecordPages(
+    afterNumber = 0n,
+    upToNumber = transactionNumberMax,
+  ): AsyncIterable<SignedRecord[]> {
+    return rowPages(
       this.pool,
       'transactions',
       'transaction_number',
@@ -880,24 +884,38 @@ class PostgresStore<Tx> implements Store<Tx> {
       upToNumber,
     );
   }
+
+  exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
+    return recordsOfPages(this.exportRecordPages(afterNumber, upToNumber));
+  }
 }
 
 /** The lowest and highest keys a BIGINT column holds: the bounds of an export of a whole table. */
 const keyMin = -(2n ** 63n);
 const keyMax = transactionNumberMax;
 
+/** A table in key order, a row at a time (rowPages). */
+function pagedRows<T>(
+  pool: pg.Pool,
+  table: string,
+  keyColumn: string,
+  convert: (row: Row) => T,
+): AsyncIterable<T> {
+  return recordsOfPages(rowPages(pool, table, keyColumn, convert));
+}
+
 /**
  * A table in key order (keys in (afterKey, upToKey]), read in pages within one REPEATABLE READ
  * snapshot: constant memory for any size, consistent while the device writes.
  */
-async function* pagedRows<T>(
+async function* rowPages<T>(
   pool: pg.Pool,
   table: string,
   keyColumn: string,
   convert: (row: Row) => T,
   afterKey = keyMin,
   upToKey = keyMax,
-): AsyncGenerator<T> {
+): AsyncGenerator<T[]> {
   const client = await pool.connect();
   const query = queryOn(client);
   let finished = false;
@@ -911,7 +929,7 @@ async function* pagedRows<T>(
          ORDER BY ${keyColumn} LIMIT $3`,
         [after, upToKey, exportPageRowsMax],
       );
-      for (const row of page) yield convert(row);
+      if (page.length > 0) yield page.map(convert);
       if (page.length < exportPageRowsMax) break;
       after = page.at(-1)![keyColumn] as bigint;
     }

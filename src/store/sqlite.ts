@@ -19,7 +19,7 @@ import {
   recordFromRow,
   unitFromRow,
 } from './rows.js';
-import { dumpRows, exportAccounts, exportRecords, exportUnits } from './sqliteExport.js';
+import { dumpRows, exportAccounts, exportRecordPages, exportUnits } from './sqliteExport.js';
 import {
   type AccountStore,
   type AccountTx,
@@ -30,6 +30,7 @@ import {
   type HoldRow,
   type LedgerTx,
   type OperationRow,
+  recordsOfPages,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -284,8 +285,12 @@ class SqliteStore<Tx> implements Store<Tx> {
     return BigInt(this.db.pragma('data_version', { simple: true }) as bigint);
   }
 
+  exportRecordPages(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord[]> {
+    return exportRecordPages(this.db.name, afterNumber, upToNumber);
+  }
+
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
-    return exportRecords(this.db.name, afterNumber, upToNumber);
+    return recordsOfPages(this.exportRecordPages(afterNumber, upToNumber));
   }
 
   dumpRows(): AsyncIterable<DumpRow> {

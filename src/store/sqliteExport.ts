@@ -33,16 +33,19 @@ function* converted<T>(rows: Iterable<unknown>, convert: (row: Row) => T): Gener
 /** Transaction numbers fit in a signed 64-bit integer: the default upper bound of an export. */
 export const transactionNumberMax = 2n ** 63n - 1n;
 
+/** Records per page of an export of A. */
+export const exportPageRecordsMax = 256;
+
 /**
- * A in ascending transaction number, after `afterNumber` and up to `upToNumber` (inclusive). Read
- * as raw rows (arrays of column values), the cheapest form better-sqlite3 gives: an audit reads
- * every record of every copy.
+ * A in ascending transaction number, after `afterNumber` and up to `upToNumber` (inclusive), in
+ * pages. Read as raw rows (arrays of column values), the cheapest form better-sqlite3 gives: an
+ * audit reads every record of every copy.
  */
-export function exportRecords(
+export function exportRecordPages(
   path: string,
   afterNumber = 0n,
   upToNumber = transactionNumberMax,
-): AsyncGenerator<SignedRecord> {
+): AsyncGenerator<SignedRecord[]> {
   return inSnapshot(path, function* (db) {
     const select = db
       .prepare(
@@ -50,8 +53,15 @@ export function exportRecords(
          WHERE transaction_number > ? AND transaction_number <= ? ORDER BY transaction_number`,
       )
       .raw(true);
-    for (const values of select.iterate(afterNumber, upToNumber) as Iterable<unknown[]>)
-      yield recordFromValues(values);
+    let page: SignedRecord[] = [];
+    for (const values of select.iterate(afterNumber, upToNumber) as Iterable<unknown[]>) {
+      page.push(recordFromValues(values));
+      if (page.length === exportPageRecordsMax) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length > 0) yield page;
   });
 }
 

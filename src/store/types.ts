@@ -159,9 +159,15 @@ export interface Store<Tx> {
   /** Time commits (devices/metrics.ts); one listener, set once. */
   observeCommits(listener: CommitListener): void;
   /**
-   * A consistent snapshot of A in ascending transaction number (after `afterNumber`, default 0),
-   * streamed (constant memory) while the device keeps writing: what the audit reads.
+   * A consistent snapshot of A in ascending transaction number (after `afterNumber`, default 0, up
+   * to `upToNumber`), streamed in pages (constant memory) while the device keeps writing: what the
+   * audit reads, a page at a time (no await per record).
    */
+  exportRecordPages(
+    afterNumber?: bigint,
+    upToNumber?: bigint,
+  ): AsyncIterable<readonly SignedRecord[]>;
+  /** The same, a record at a time. */
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord>;
   /**
    * A mark that changes whenever another connection (another process, a hand edit with a database
@@ -184,4 +190,9 @@ export interface AccountStore extends Store<AccountTx> {
 export interface CurrencyStore extends Store<CurrencyTx> {
   /** C in ascending currency number, streamed like exportRecords. */
   exportUnits(): AsyncIterable<CurrencyRow>;
+}
+
+/** The records of pages, one at a time. */
+export async function* recordsOfPages<T>(pages: AsyncIterable<readonly T[]>): AsyncGenerator<T> {
+  for await (const page of pages) yield* page;
 }

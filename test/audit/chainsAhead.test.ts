@@ -116,7 +116,7 @@ describe('verifying ahead in a worker (Ed25519 deployment)', () => {
     const keys = keysOf(dir);
     const worker = new ChainWorker(keys);
     try {
-      const reader = new VerifiedAhead(worker, store.exportRecords());
+      const reader = new VerifiedAhead(worker, store.exportRecordPages());
       await reader.start();
       const blocks: SignedRecord[][] = [];
       for (let block = reader.nextBlock(); block !== undefined; block = reader.nextBlock())

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   accountLine,
   accountOfLine,
-  ownRecords,
+  ownRecordPages,
   peerRecords,
   recordLine,
   recordOfLine,
@@ -81,7 +81,7 @@ describe('export lines', () => {
   });
 
   it("a peer's line is parsed to its record; garbage ends the stream", async () => {
-    const [mine] = await collect(ownRecords(from([record])));
+    const mine = (await collect(ownRecordPages(from([[record]]))))[0]?.[0];
     const changed = recordLine({ ...record, record: { ...record.record, amount: 5000n } });
     const [same, other] = await collect(
       peerRecords(from([recordLine(record), changed]), 'account'),

@@ -297,6 +297,11 @@ describe.each(backends)('store conformance: $name', (backend) => {
       // A reader that stops early leaves nothing open behind it.
       for await (const _ of store.exportRecords()) break;
       expect(await store.transact((tx) => tx.recordCount())).toBe(BigInt(count + 1));
+      // In pages (what the audit reads): none empty, bounded, together the same records.
+      const pages = await collect(store.exportRecordPages(0n, BigInt(count)));
+      expect(pages.length).toBeGreaterThan(1);
+      expect(pages.every((page) => page.length > 0 && page.length <= 2_000)).toBe(true);
+      expect(pages.flat()).toEqual(records);
       await store.close();
     });
 

@@ -30,7 +30,7 @@ import {
 import {
   accountOfLine,
   exportContentType,
-  ownRecords,
+  ownRecordPages,
   peerRecords,
   readLines,
   StreamFailure,
@@ -326,7 +326,7 @@ export class AdminService {
         return {
           ...(from ? { from } : {}),
           copies: {
-            transaction: ownRecords(this.service.exportRecords(after)),
+            transaction: ownRecordPages(this.service.exportRecordPages(after)),
             account: this.#digestedCopy('account', `${path}&form=digests`),
             currency: this.#digestedCopy('currency', `${path}&form=digests`),
           },

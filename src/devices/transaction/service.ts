@@ -159,8 +159,8 @@ export class TransactionService {
     );
   }
 
-  exportRecords(afterNumber = 0n): AsyncIterable<SignedRecord> {
-    return this.store.exportRecords(afterNumber);
+  exportRecordPages(afterNumber = 0n): AsyncIterable<readonly SignedRecord[]> {
+    return this.store.exportRecordPages(afterNumber);
   }
 
   settledUpTo(): Promise<bigint> {
