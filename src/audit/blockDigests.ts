@@ -11,7 +11,7 @@
 //
 // Line: {"block":"N","digest":"<64 hex>"} or {"block":"N","unreadable":true}.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { assert } from '../model/assert.js';
@@ -44,7 +44,7 @@ export function blockDigest(
     offset += signature.copy(framed, offset);
   }
   assert(offset === size, 'the framed records fill exactly the bytes measured');
-  return createHash('sha256').update(framed).digest();
+  return hash('sha256', framed, 'buffer');
 }
 
 /** A device's side: the digest of each block of its copy (pages of records in ascending number). */

@@ -22,7 +22,7 @@
 // replay starts from the snapshot; if any differs, that copy was changed before n and the audit
 // runs in full.
 
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { assert } from '../model/assert.js';
@@ -111,7 +111,7 @@ export class RecordDigest {
 }
 
 function chainStep(previous: Buffer, blockDigest: Buffer): Buffer {
-  return createHash('sha256').update(previous).update(blockDigest).digest();
+  return hash('sha256', Buffer.concat([previous, blockDigest]), 'buffer');
 }
 
 /** Stands for a block with a record that cannot be encoded: equal to no block's real digest. */

@@ -455,8 +455,12 @@ export function openTransactionStore(
   const markSettled = db.prepare(
     "UPDATE operations SET settled = settled | ? WHERE remittance_id = ? AND state = 'done'",
   );
+  // Each part an index range of operations_pending (a plain OR would scan every operation).
   const oldestPending = db.prepare(
-    `SELECT min(base_number) AS base FROM operations WHERE state = 'open' OR settled != ${settledEverywhere}`,
+    `SELECT min(base) AS base FROM (
+       SELECT min(base_number) AS base FROM operations WHERE state = 'open'
+       UNION ALL SELECT min(base_number) FROM operations WHERE state = 'done' AND settled < ${settledEverywhere}
+       UNION ALL SELECT min(base_number) FROM operations WHERE state = 'done' AND settled > ${settledEverywhere})`,
   );
   const newestSettled = db.prepare(
     'SELECT max(base_number) AS base FROM operations WHERE base_number < ?',
@@ -466,7 +470,8 @@ export function openTransactionStore(
     "SELECT remittance_id FROM operations WHERE state = 'open' ORDER BY base_number LIMIT ?",
   );
   const unsettledOperations = db.prepare(
-    `SELECT remittance_id, settled FROM operations WHERE state = 'done' AND settled != ${settledEverywhere}
+    `SELECT remittance_id, settled FROM operations
+     WHERE state = 'done' AND (settled < ${settledEverywhere} OR settled > ${settledEverywhere})
      ORDER BY base_number LIMIT ?`,
   );
   const countPending = db.prepare(
