@@ -54,7 +54,8 @@ export function verifyOperationChain(
   assert(trustedCount >= 0 && trustedCount <= records.length, 'trusted records are a prefix');
   let previous: Uint8Array = signatureZero;
   let previousStep = 0;
-  for (const [index, { record, signature }] of records.entries()) {
+  for (let index = 0; index < records.length; index++) {
+    const { record, signature } = records[index]!;
     const step = stepOf(record.transactionType);
     if (step <= previousStep) {
       return {

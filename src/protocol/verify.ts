@@ -125,17 +125,12 @@ function checkSigner(
   sourceAccountKeyNumber: number | undefined,
 ): Failure | undefined {
   const signer = transactionTypes[record.transactionType].signer;
-  const wrong = (expected: string) =>
-    fail(
-      'WrongSigner',
-      `${record.transactionType} must be signed by ${expected}, not key ${record.signerKeyNumber}`,
-    );
   if (signer !== 'requester') {
     return record.signerKeyNumber === keys.deviceKeys[signer]
       ? undefined
-      : wrong(`the ${signer} device`);
+      : wrongSigner(record, `the ${signer} device`);
   }
-  if (record !== request) return wrong('the requester of the first record');
+  if (record !== request) return wrongSigner(record, 'the requester of the first record');
   switch (record.transactionType) {
     case 'account_issuing_request':
       // Self-signed (Ed25519, key 0) or a shared HMAC key the keystores hold and no account uses yet.
@@ -144,7 +139,7 @@ function checkSigner(
     case 'redemption_request':
       return keys.issuerKeyNumbers.includes(record.signerKeyNumber)
         ? undefined
-        : wrong('an issuer key');
+        : wrongSigner(record, 'an issuer key');
     default:
       if (record.sourceAccount === undefined)
         return fail('InvalidInput', 'the request names no source account');
@@ -152,6 +147,13 @@ function checkSigner(
         return fail('UnknownAccount', `account ${record.sourceAccount} does not exist`);
       return sourceAccountKeyNumber === record.signerKeyNumber
         ? undefined
-        : wrong(`the key of account ${record.sourceAccount}`);
+        : wrongSigner(record, `the key of account ${record.sourceAccount}`);
   }
+}
+
+function wrongSigner(record: TransactionRecord, expected: string): Failure {
+  return fail(
+    'WrongSigner',
+    `${record.transactionType} must be signed by ${expected}, not key ${record.signerKeyNumber}`,
+  );
 }

@@ -18,9 +18,15 @@ export const previousSignatureBytesMax = 0xffff;
 
 export function chainMessage(recordBytes: Uint8Array, previousSignature: Uint8Array): Buffer {
   assert(previousSignature.length <= previousSignatureBytesMax, 'previous signature length');
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(previousSignature.length);
-  return Buffer.concat([chainDomain, length, previousSignature, recordBytes]);
+  // One buffer, written in place: a message is built for every link signed or verified.
+  const message = Buffer.allocUnsafe(
+    chainDomain.length + 2 + previousSignature.length + recordBytes.length,
+  );
+  let offset = chainDomain.copy(message, 0);
+  offset = message.writeUInt16BE(previousSignature.length, offset);
+  message.set(previousSignature, offset);
+  message.set(recordBytes, offset + previousSignature.length);
+  return message;
 }
 
 export function signChained(
