@@ -103,23 +103,27 @@ const DigestLine = Compile(
   ]),
 );
 
-/** The transaction device's side: a peer's digest lines, checked and in ascending block order. */
+/**
+ * The transaction device's side: a peer's digest lines, a page at a time (as they arrive), checked
+ * and in ascending block order.
+ */
 export async function* peerBlocks(
-  lines: AsyncIterable<string>,
+  linePages: AsyncIterable<readonly string[]>,
   source: string,
-): AsyncGenerator<PeerBlock> {
+): AsyncGenerator<PeerBlock[]> {
   let previous = -1n;
-  for await (const text of lines) {
-    const entry = peerBlockOf(text);
-    if (!entry)
-      throw new StreamFailure(fail('PeerUnavailable', `${source} sent a malformed block digest`));
-    if (entry.block <= previous)
-      throw new StreamFailure(
-        fail('PeerUnavailable', `${source}'s block digests are out of order`),
-      );
-    previous = entry.block;
-    yield entry;
-  }
+  for await (const lines of linePages)
+    yield lines.map((text) => {
+      const entry = peerBlockOf(text);
+      if (!entry)
+        throw new StreamFailure(fail('PeerUnavailable', `${source} sent a malformed block digest`));
+      if (entry.block <= previous)
+        throw new StreamFailure(
+          fail('PeerUnavailable', `${source}'s block digests are out of order`),
+        );
+      previous = entry.block;
+      return entry;
+    });
 }
 
 // A digest line exactly as blockDigestLines writes it: read without JSON.parse (there is one per

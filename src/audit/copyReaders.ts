@@ -13,8 +13,8 @@ import { StreamFailure } from './exportLines.js';
  * transaction device's own is that block; any other is fetched in full.
  */
 export interface DigestedCopy {
-  /** One entry per block the copy holds, in ascending block order. */
-  readonly blocks: AsyncIterable<PeerBlock>;
+  /** One entry per block the copy holds, in ascending block order, in pages. */
+  readonly blocks: AsyncIterable<readonly PeerBlock[]>;
   /** The copy's records of one block, in ascending transaction number. */
   fetchBlock(block: bigint): Promise<SignedRecord[]>;
 }
@@ -28,44 +28,67 @@ export interface CopyReader {
   take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]>;
 }
 
-/** A copy read as records, in pages (a store's export): no await per record. */
-export class RecordReader implements CopyReader {
-  readonly #pages: AsyncIterator<readonly SignedRecord[]>;
-  #page: readonly SignedRecord[] = [];
+/** Items read from a stream of pages, one at a time: an await per page, not per item. */
+class PageCursor<T> {
+  readonly #pages: AsyncIterator<readonly T[]>;
+  #page: readonly T[] = [];
   #index = 0;
 
-  constructor(pages: AsyncIterable<readonly SignedRecord[]>) {
+  constructor(pages: AsyncIterable<readonly T[]>) {
     this.#pages = pages[Symbol.asyncIterator]();
   }
 
-  async start(): Promise<void> {
-    await this.#nextPage();
+  /** The current item; undefined at the end. */
+  get head(): T | undefined {
+    return this.#page[this.#index];
+  }
+
+  start(): Promise<void> {
+    return this.#nextPage();
+  }
+
+  /** Moves on to the next item. */
+  async advance(): Promise<void> {
+    this.#index += 1;
+    if (this.#index === this.#page.length) await this.#nextPage();
+  }
+
+  /** The next page that holds an item; none at the end. */
+  async #nextPage(): Promise<void> {
+    this.#index = 0;
+    for (;;) {
+      const next = await this.#pages.next();
+      this.#page = next.done ? [] : next.value;
+      if (next.done || this.#page.length > 0) return;
+    }
+  }
+}
+
+/** A copy read as records, in pages (a store's export). */
+export class RecordReader implements CopyReader {
+  readonly #records: PageCursor<SignedRecord>;
+
+  constructor(pages: AsyncIterable<readonly SignedRecord[]>) {
+    this.#records = new PageCursor(pages);
+  }
+
+  start(): Promise<void> {
+    return this.#records.start();
   }
 
   nextBlock(): bigint | undefined {
-    const head = this.#page[this.#index];
+    const head = this.#records.head;
     return head && blockOf(head.record.transactionNumber);
   }
 
   async take(block: bigint): Promise<SignedRecord[]> {
     const version: SignedRecord[] = [];
-    for (;;) {
-      const head = this.#page[this.#index];
-      if (!head || blockOf(head.record.transactionNumber) !== block) return version;
+    for (let head = this.#records.head; head; head = this.#records.head) {
+      if (blockOf(head.record.transactionNumber) !== block) break;
       version.push(head);
-      this.#index += 1;
-      if (this.#index === this.#page.length) await this.#nextPage();
+      await this.#records.advance();
     }
-  }
-
-  /** The next page that holds a record; none at the end. */
-  async #nextPage(): Promise<void> {
-    this.#index = 0;
-    do {
-      const next = await this.#pages.next();
-      this.#page = next.done ? [] : next.value;
-      if (next.done) return;
-    } while (this.#page.length === 0);
+    return version;
   }
 }
 
@@ -87,32 +110,32 @@ export class LastBlockDigest {
 }
 
 export class DigestReader implements CopyReader {
-  readonly #blocks: AsyncIterator<PeerBlock>;
-  #head: PeerBlock | undefined;
+  readonly #blocks: PageCursor<PeerBlock>;
 
   constructor(
     private readonly name: CopyName,
     private readonly copy: DigestedCopy,
     private readonly blockDigests: LastBlockDigest,
   ) {
-    this.#blocks = copy.blocks[Symbol.asyncIterator]();
+    this.#blocks = new PageCursor(copy.blocks);
   }
 
-  async start(): Promise<void> {
-    this.#head = (await this.#blocks.next()).value;
+  start(): Promise<void> {
+    return this.#blocks.start();
   }
 
   nextBlock(): bigint | undefined {
-    return this.#head?.block;
+    return this.#blocks.head?.block;
   }
 
   async take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]> {
-    if (this.#head?.block !== block) return [];
-    const { digest } = this.#head;
-    this.#head = (await this.#blocks.next()).value;
+    const head = this.#blocks.head;
+    if (head?.block !== block) return [];
+    await this.#blocks.advance();
     // Equal digests: the very same bytes as the own block (the usual case), so the very same
     // record objects (decideBlock then sees at once that the copies agree).
-    if (digest && own.length > 0 && digest.equals(this.blockDigests.of(own))) return [...own];
+    if (head.digest && own.length > 0 && head.digest.equals(this.blockDigests.of(own)))
+      return [...own];
     const fetched = await this.copy.fetchBlock(block);
     if (fetched.some((signed) => blockOf(signed.record.transactionNumber) !== block))
       throw new StreamFailure(

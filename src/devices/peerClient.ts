@@ -16,6 +16,7 @@ import { type Dispatcher, Pool } from 'undici';
 import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
+import { itemsOfPages } from '../model/pages.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { WireRecord } from '../protocol/wire.js';
 import type { DeviceContext } from './context.js';
@@ -232,11 +233,17 @@ export class PeerClient {
     }
   }
 
+  /** A streaming export (NDJSON), a line at a time (linePages). */
+  lines(path: string): AsyncGenerator<string> {
+    return itemsOfPages(this.linePages(path));
+  }
+
   /**
-   * A streaming export (NDJSON): yields each line's text, in order, holding one chunk at a time.
-   * A refusal, a broken connection or an overlong line ends it with a StreamFailure.
+   * A streaming export (NDJSON): yields the complete lines of each chunk received, in order,
+   * holding one chunk at a time. A refusal, a broken connection or an overlong line ends it with a
+   * StreamFailure.
    */
-  async *lines(path: string): AsyncGenerator<string> {
+  async *linePages(path: string): AsyncGenerator<string[]> {
     const signature = signEnvelope(
       this.context.signatures,
       this.context.signingKeyNumber,
@@ -272,16 +279,12 @@ export class PeerClient {
     let pending = '';
     try {
       for await (const chunk of response.body) {
-        pending += (chunk as Buffer).toString('utf8');
-        let newline = pending.indexOf('\n');
-        while (newline >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (line.length > 0) yield line;
-          newline = pending.indexOf('\n');
-        }
+        const lines = (pending + (chunk as Buffer).toString('utf8')).split('\n');
+        pending = lines.pop()!; // what follows the last newline: the start of the next line
         if (pending.length > exportLineBytesMax)
           throw new Error(`a line is longer than ${exportLineBytesMax} bytes`);
+        const complete = lines.filter((line) => line.length > 0);
+        if (complete.length > 0) yield complete;
       }
       if (pending.length > 0) throw new Error('the export ends in the middle of a line');
     } catch (error) {

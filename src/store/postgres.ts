@@ -24,6 +24,7 @@
 
 import pg from 'pg';
 import { assert } from '../model/assert.js';
+import { itemsOfPages } from '../model/pages.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
 import {
   type DumpRow,
@@ -53,7 +54,6 @@ import {
   type CurrencyTx,
   type DeviceKind,
   type LedgerTx,
-  recordsOfPages,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -886,7 +886,7 @@ class PostgresStore<Tx> implements Store<Tx> {
   }
 
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
-    return recordsOfPages(this.exportRecordPages(afterNumber, upToNumber));
+    return itemsOfPages(this.exportRecordPages(afterNumber, upToNumber));
   }
 }
 
@@ -901,7 +901,7 @@ function pagedRows<T>(
   keyColumn: string,
   convert: (row: Row) => T,
 ): AsyncIterable<T> {
-  return recordsOfPages(rowPages(pool, table, keyColumn, convert));
+  return itemsOfPages(rowPages(pool, table, keyColumn, convert));
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
+import { itemsOfPages } from '../model/pages.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
@@ -30,7 +31,6 @@ import {
   type HoldRow,
   type LedgerTx,
   type OperationRow,
-  recordsOfPages,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -290,7 +290,7 @@ class SqliteStore<Tx> implements Store<Tx> {
   }
 
   exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncIterable<SignedRecord> {
-    return recordsOfPages(this.exportRecordPages(afterNumber, upToNumber));
+    return itemsOfPages(this.exportRecordPages(afterNumber, upToNumber));
   }
 
   dumpRows(): AsyncIterable<DumpRow> {

@@ -191,8 +191,3 @@ export interface CurrencyStore extends Store<CurrencyTx> {
   /** C in ascending currency number, streamed like exportRecords. */
   exportUnits(): AsyncIterable<CurrencyRow>;
 }
-
-/** The records of pages, one at a time. */
-export async function* recordsOfPages<T>(pages: AsyncIterable<readonly T[]>): AsyncGenerator<T> {
-  for await (const page of pages) yield* page;
-}

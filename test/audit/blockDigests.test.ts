@@ -44,7 +44,8 @@ describe('block digests', () => {
     const pages = [records.slice(0, 3), [], records.slice(3)];
     const lines = await collect(blockDigestLines(blockDigestsOf(from(pages))));
     expect(lines).toHaveLength(2);
-    const blocks = await collect(peerBlocks(from(lines), 'account'));
+    // Lines arrive in pages too (a chunk each): here one line per page.
+    const blocks = (await collect(peerBlocks(from(lines.map((line) => [line])), 'account'))).flat();
     expect(blocks.map((b) => b.block)).toEqual([0n, 1n]);
     expect(blocks[0]!.digest).toEqual(blockDigest(records.slice(0, 2)));
     expect(blocks[1]!.digest).toEqual(blockDigest(records.slice(2)));
@@ -56,9 +57,9 @@ describe('block digests', () => {
     const lines = await collect(
       blockDigestLines(blockDigestsOf(from([[record(1n), broken, record(7n)]]))),
     );
-    const blocks = await collect(peerBlocks(from(lines), 'account'));
-    expect(blocks[0]).toEqual({ block: 0n, digest: undefined });
-    expect(blocks[1]!.digest).toEqual(blockDigest([record(7n)]));
+    const [blocks] = await collect(peerBlocks(from([lines]), 'account'));
+    expect(blocks![0]).toEqual({ block: 0n, digest: undefined });
+    expect(blocks![1]!.digest).toEqual(blockDigest([record(7n)]));
   });
 
   it('a malformed or out-of-order line ends the stream', async () => {
@@ -67,10 +68,15 @@ describe('block digests', () => {
       ['{"block":"1"}'],
       ['not json'],
       [`{"block":"2","digest":"${'0'.repeat(64)}"}`, `{"block":"1","digest":"${'0'.repeat(64)}"}`],
-    ])
-      await expect(collect(peerBlocks(from(lines), 'account'))).rejects.toBeInstanceOf(
+    ]) {
+      await expect(collect(peerBlocks(from([lines]), 'account'))).rejects.toBeInstanceOf(
         StreamFailure,
       );
+      // Out of order across pages alike.
+      await expect(
+        collect(peerBlocks(from(lines.map((line) => [line])), 'account')),
+      ).rejects.toBeInstanceOf(StreamFailure);
+    }
   });
 
   it('a line is read alike whether it is written exactly as devices write it or otherwise', () => {

@@ -301,7 +301,7 @@ export class AdminService {
   #digestedCopy(device: 'account' | 'currency', path: string): DigestedCopy {
     const peer = this.peers[device];
     return {
-      blocks: peerBlocks(peer.lines(path), device),
+      blocks: peerBlocks(peer.linePages(path), device),
       fetchBlock: async (block) => {
         const base = baseOfBlock(block);
         const records: SignedRecord[] = [];
