@@ -43,7 +43,7 @@ import {
   WireCurrencyContent,
 } from '../protocol/rowWire.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
-import { DecimalString, Hex } from '../protocol/wire.js';
+import { DecimalString, Hex, signatureBytesMax } from '../protocol/wire.js';
 import type { PeerBlock } from './blockDigests.js';
 
 export const digestBytes = 32;
@@ -198,7 +198,11 @@ export const HeaderJson = Type.Object({
   digestC: Digest,
   signatures: Type.Optional(
     Type.Object(
-      { transaction: Hex(64), account: Hex(64), currency: Hex(64) },
+      {
+        transaction: Hex(signatureBytesMax),
+        account: Hex(signatureBytesMax),
+        currency: Hex(signatureBytesMax),
+      },
       { additionalProperties: false },
     ),
   ),

@@ -18,7 +18,8 @@ import {
   WireAccountRow,
   WireCurrencyRow,
 } from '../protocol/rowWire.js';
-import { recordFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
+import { isTransactionType } from '../protocol/transactionTypes.js';
+import { recordFromWire, recordToWire, signatureBytesMax, WireRecord } from '../protocol/wire.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
 
 export const exportLineBytesMax = 64 * 1024;
@@ -67,22 +68,29 @@ export const unitLine = (row: CurrencyRow): string =>
   );
 
 /**
- * A device's own copy, straight from its store, a page at a time: a stored row that cannot be
- * encoded (it fits no shape) becomes the same `unreadable` placeholder a peer's export line would.
+ * A device's own copy, straight from its store, a page at a time: a stored row that does not fit a
+ * record (a field that cannot be encoded, an unknown transaction type, a signature longer than any
+ * key makes) becomes the same `unreadable` placeholder a peer's export line would.
  */
 export async function* ownRecordPages(
   pages: AsyncIterable<readonly SignedRecord[]>,
 ): AsyncGenerator<SignedRecord[]> {
   for await (const page of pages)
-    yield page.map((signed) => {
-      let readable = isWellFormed(signed.record.detail ?? '');
-      try {
-        recordBytes(signed.record);
-      } catch {
-        readable = false;
-      }
-      return readable ? signed : unreadableRecord(signed.record.transactionNumber);
-    });
+    yield page.map((signed) =>
+      fitsRecord(signed) ? signed : unreadableRecord(signed.record.transactionNumber),
+    );
+}
+
+function fitsRecord({ record, signature }: SignedRecord): boolean {
+  if (!isTransactionType(record.transactionType) || signature.length > signatureBytesMax)
+    return false;
+  if (!isWellFormed(record.detail ?? '')) return false;
+  try {
+    recordBytes(record);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A peer's records of A, line by line; a line without even a transaction number ends the stream. */

@@ -23,6 +23,7 @@ import type {
 } from '../store/types.js';
 import { type AuditReport, audit } from './audit.js';
 import type { ChainWorker } from './chainsAhead.js';
+import { ownRecordPages } from './exportLines.js';
 
 export interface DeploymentStores {
   readonly transaction: Store<TransactionTx>;
@@ -85,9 +86,9 @@ export function auditStores(
     keys,
     {
       copies: {
-        transaction: stores.transaction.exportRecordPages(),
-        account: stores.account.exportRecordPages(),
-        currency: stores.currency.exportRecordPages(),
+        transaction: ownRecordPages(stores.transaction.exportRecordPages()),
+        account: ownRecordPages(stores.account.exportRecordPages()),
+        currency: ownRecordPages(stores.currency.exportRecordPages()),
       },
       accounts: stores.account.exportAccounts(),
       units: stores.currency.exportUnits(),

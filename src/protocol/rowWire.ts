@@ -9,7 +9,16 @@ import { fail, ok, type Result } from '../model/errors.js';
 import { amountMax } from '../model/money.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
 import type { AccountRowContent, CurrencyRowContent } from './rows.js';
-import { CurrencyType, DecimalString, Hex, IsoTime, isoOf, KeyNumber, parseIso } from './wire.js';
+import {
+  CurrencyType,
+  DecimalString,
+  Hex,
+  IsoTime,
+  isoOf,
+  KeyNumber,
+  parseIso,
+  signatureBytesMax,
+} from './wire.js';
 
 export const WireAccountRow = Type.Object(
   {
@@ -20,7 +29,7 @@ export const WireAccountRow = Type.Object(
     status: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
     lastUpdate: IsoTime,
     signerKeyNumber: KeyNumber,
-    signature: Hex(64),
+    signature: Hex(signatureBytesMax),
   },
   { additionalProperties: false },
 );
@@ -35,7 +44,7 @@ export const WireCurrencyRow = Type.Object(
     status: Type.Union([Type.Literal('active'), Type.Literal('held'), Type.Literal('retired')]),
     lastUpdate: IsoTime,
     signerKeyNumber: KeyNumber,
-    signature: Hex(64),
+    signature: Hex(signatureBytesMax),
   },
   { additionalProperties: false },
 );

@@ -20,6 +20,9 @@ export const IsoTime = Type.String({
   pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$',
   description: 'UTC, ISO 8601 with milliseconds, e.g. 2020-10-02T09:30:00.000Z',
 });
+/** The longest signature a key makes (Ed25519: 64 bytes; HMAC-SHA256: 32). */
+export const signatureBytesMax = 64;
+
 export const Hex = (bytesMax: number) =>
   Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: bytesMax * 2 });
 export const RequestId = Type.String({
@@ -47,7 +50,7 @@ export const WireRecord = Type.Object(
     detail: Type.Optional(Type.String({ maxLength: detailBytesMax })),
     dateTime: IsoTime,
     signerKeyNumber: KeyNumber,
-    signature: Hex(64),
+    signature: Hex(signatureBytesMax),
   },
   { additionalProperties: false },
 );

@@ -145,6 +145,23 @@ describe.each(['transaction', 'account', 'currency'] as const)('%s copy of A', (
     ]);
     expect(summary(await auditFiles(dir))).toEqual([`${device} A 23 signature`]);
   });
+
+  it('a row that fits no record: an unknown transaction type, an overlong signature', async () => {
+    const dir = await copyOfPristine();
+    await tamper(
+      dir,
+      device,
+      ["UPDATE transactions SET transaction_type = 'bogus' WHERE transaction_number = 22"],
+      [
+        'UPDATE transactions SET signature = ? WHERE transaction_number = 26',
+        Buffer.alloc(70_000, 1),
+      ],
+    );
+    expect(summary(await auditFiles(dir))).toEqual([
+      `${device} A 22 modified`,
+      `${device} A 26 modified`,
+    ]);
+  });
 });
 
 describe('more than one copy of A', () => {
