@@ -47,10 +47,10 @@ class PageCursor<T> {
     return this.#nextPage();
   }
 
-  /** Moves on to the next item. */
-  async advance(): Promise<void> {
+  /** Moves on to the next item; a promise only when the next page must be read (await it). */
+  advance(): Promise<void> | undefined {
     this.#index += 1;
-    if (this.#index === this.#page.length) await this.#nextPage();
+    return this.#index === this.#page.length ? this.#nextPage() : undefined;
   }
 
   /** The next page that holds an item; none at the end. */
@@ -86,7 +86,8 @@ export class RecordReader implements CopyReader {
     for (let head = this.#records.head; head; head = this.#records.head) {
       if (blockOf(head.record.transactionNumber) !== block) break;
       version.push(head);
-      await this.#records.advance();
+      const reading = this.#records.advance();
+      if (reading) await reading;
     }
     return version;
   }
@@ -131,7 +132,8 @@ export class DigestReader implements CopyReader {
   async take(block: bigint, own: readonly SignedRecord[]): Promise<SignedRecord[]> {
     const head = this.#blocks.head;
     if (head?.block !== block) return [];
-    await this.#blocks.advance();
+    const reading = this.#blocks.advance();
+    if (reading) await reading;
     // Equal digests: the very same bytes as the own block (the usual case), so the very same
     // record objects (decideBlock then sees at once that the copies agree).
     if (head.digest && own.length > 0 && head.digest.equals(this.blockDigests.of(own)))
