@@ -30,6 +30,7 @@ import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
 import type { NewKey } from '../signature/device.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
 import { type ChainWorker, VerifiedAhead } from './chainsAhead.js';
+import { type AccountKeyEntry, type CheckpointBody, RecordDigest } from './checkpoint.js';
 import {
   type CopyReader,
   type DigestedCopy,
@@ -37,11 +38,9 @@ import {
   LastBlockDigest,
   RecordReader,
 } from './copyReaders.js';
+import { AccountReplay, UnitReplay } from './replay.js';
 
 export type { DigestedCopy } from './copyReaders.js';
-
-import { type AccountKeyEntry, type CheckpointBody, RecordDigest } from './checkpoint.js';
-import { AccountReplay, UnitReplay } from './replay.js';
 
 export const copyNames = ['transaction', 'account', 'currency'] as const;
 export type CopyName = (typeof copyNames)[number];
