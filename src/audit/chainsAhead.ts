@@ -27,7 +27,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { assert } from '../model/assert.js';
-import { blockOf, type SignedRecord, signingBytes } from '../protocol/records.js';
+import { blockOf, blockSize, type SignedRecord, signingBytes } from '../protocol/records.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
 import { type ChainLink, verifyChain } from '../signature/chain.js';
 import type { NewKey, SignatureDevice } from '../signature/device.js';
@@ -37,7 +37,6 @@ import { type CopyReader, RecordReader } from './copyReaders.js';
 export const chainBatchBlocksMax = 256;
 /** Messages sent to the worker and not yet handed to the audit: bounds the records read ahead. */
 export const chainBatchesAheadMax = 4;
-const blockRecordsMax = 6;
 
 // From src/audit (tests) and from dist/audit (the devices) alike, the built worker: `npm test`
 // builds dist before it runs.
@@ -224,7 +223,8 @@ export class VerifiedAhead implements CopyReader {
       const next = this.#source.nextBlock();
       const ended = next === undefined;
       if (ended && this.#batch.length > 0) this.#send();
-      if (this.#inFlight.length > (ended ? 0 : chainBatchesAheadMax)) {
+      // At most chainBatchesAheadMax batches wait for the worker; at the end, all are collected.
+      if (this.#inFlight.length >= (ended ? 1 : chainBatchesAheadMax)) {
         this.#ready.push(...(await this.#release(this.#inFlight.shift()!)));
         continue;
       }
@@ -283,7 +283,10 @@ function linksOf(records: readonly SignedRecord[]): { record: SignedRecord; byte
 
 export function packBlocks(blocks: readonly (readonly SignedRecord[])[]): Buffer {
   const linked = blocks.map((records) => {
-    assert(records.length > 0 && records.length <= blockRecordsMax, 'a block holds 1 to 6 records');
+    assert(
+      records.length > 0 && records.length <= Number(blockSize),
+      'a block holds 1 to 6 records',
+    );
     return linksOf(records);
   });
   let size = 0;

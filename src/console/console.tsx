@@ -16,7 +16,7 @@ import {
   OperatorSession,
   pkcs8OfSeed,
 } from './browser.js';
-import { ErrorLine, Field, Form, Head } from './ui.js';
+import { ErrorLine, Field, Form, Head, SignatureCell } from './ui.js';
 
 type Tab = 'overview' | 'log' | 'accounts' | 'audit';
 
@@ -442,9 +442,7 @@ function Accounts(props: { session: OperatorSession }) {
                 <td>{a.currencyType}</td>
                 <td>{formatTime(a.lastUpdate)}</td>
                 <td>{a.status}</td>
-                <td class={a.signatureValid ? 'ok' : 'bad'}>
-                  {a.signatureValid ? 'verified' : 'DOES NOT VERIFY'}
-                </td>
+                <SignatureCell valid={a.signatureValid} />
                 <td>
                   <button
                     type="button"
@@ -471,9 +469,7 @@ function Accounts(props: { session: OperatorSession }) {
                   <td class="num">{String(u['value'])}</td>
                   <td>{String(u['status'])}</td>
                   <td>{formatTime(String(u['lastUpdate']))}</td>
-                  <td class={u['signatureValid'] ? 'ok' : 'bad'}>
-                    {u['signatureValid'] ? 'verified' : 'DOES NOT VERIFY'}
-                  </td>
+                  <SignatureCell valid={u['signatureValid'] === true} />
                 </tr>
               ))}
             </tbody>

@@ -55,3 +55,8 @@ export function Head(props: { columns: readonly string[] }) {
     </thead>
   );
 }
+
+/** A row's signature status, as every table of rows shows it. */
+export function SignatureCell(props: { valid: boolean }) {
+  return <td class={props.valid ? 'ok' : 'bad'}>{props.valid ? 'verified' : 'DOES NOT VERIFY'}</td>;
+}
