@@ -38,7 +38,7 @@ import {
   LastBlockDigest,
   RecordReader,
 } from './copyReaders.js';
-import { AccountReplay, UnitReplay } from './replay.js';
+import { AccountReplay, type Contradiction, UnitReplay } from './replay.js';
 
 export type { DigestedCopy } from './copyReaders.js';
 
@@ -53,7 +53,9 @@ export type FindingKind =
   | 'reordered'
   | 'truncated'
   | 'signature'
-  | 'unrecoverable';
+  | 'unrecoverable'
+  /** Signed records of A that justify a change the ledger cannot take (./replay.ts). */
+  | 'contradiction';
 
 export interface Finding {
   readonly device: CopyName;
@@ -215,8 +217,25 @@ export async function audit(
   const ahead = chainWorker && new VerifiedAhead(chainWorker, ownCopy);
   const verifier = new BlockVerifier(keys, chainWorker, ahead);
   for (const entry of from?.state.accountKeys ?? []) verifier.addAccountKey(entry);
-  const accountReplay = new AccountReplay(from?.state.accounts);
-  const unitReplay = new UnitReplay(from?.state.units, from?.state.nextPlanSequence);
+  // A contradiction in A is reported where A is kept; B and C are then checked by signature only.
+  let contradictions = 0;
+  const contradicted = (contradiction: Contradiction) => {
+    contradictions += 1;
+    report({
+      device: 'transaction',
+      store: 'A',
+      table: 'transactions',
+      key: contradiction.transactionNumber.toString(),
+      kind: 'contradiction',
+      message: `operation ${contradiction.remittanceId}: ${contradiction.message} (the records are signed: an operator must decide)`,
+    });
+  };
+  const accountReplay = new AccountReplay(from?.state.accounts ?? [], contradicted);
+  const unitReplay = new UnitReplay(
+    from?.state.units ?? [],
+    from?.state.nextPlanSequence ?? 1n,
+    contradicted,
+  );
   const digestA = new RecordDigest(from?.digestA);
   const startedAfter = from?.transactionNumber ?? 0n;
   assert(
@@ -303,8 +322,10 @@ export async function audit(
   });
 
   // ---- B and C: every row against the replay of the correct A ---------------------------------
-  // Where A itself is unknown, a replay would be a guess: then only the row signatures are checked.
-  const replayed = unrecoverableBlocks === 0;
+  // Where A itself is unknown, or contradicts itself, a replay would be a guess: then only the row
+  // signatures are checked.
+  const replayedUnits = unitReplay.finish();
+  const replayed = unrecoverableBlocks === 0 && contradictions === 0;
   const changedSince = (lastUpdate: bigint) =>
     changingSinceMs !== undefined && lastUpdate >= changingSinceMs;
   const check = { keys, report, onRepair, changedSince };
@@ -315,12 +336,7 @@ export async function audit(
       replayed ? accountReplay.accounts : undefined,
       check,
     )) +
-    (await checkRows(
-      unitRows(keys),
-      inputs.units,
-      replayed ? unitReplay.finish() : undefined,
-      check,
-    ));
+    (await checkRows(unitRows(keys), inputs.units, replayed ? replayedUnits : undefined, check));
   return {
     clean: findings.length === 0 && findingsOmitted === 0,
     startedAfter: startedAfter.toString(),

@@ -10,9 +10,12 @@
 // - C, in the order the currency device made its unit plans (the `sequence` in each a5), which can
 //   differ from transaction-number order: the final owner of a unit depends on it.
 // A row's lastUpdate is the latest time of any change to it, as the devices write it.
-// Input records must already be verified: the replay trusts what it is given.
+// Input records must already be verified: the replay trusts their signatures. What it cannot trust
+// is that signed records agree with each other: a device that acted on a forged row signs a change
+// to an account or unit that A never made. Such a change is a contradiction: it is reported (to
+// the audit, which makes it a finding and then trusts the replay no further) and skipped, never an
+// assertion that would stop the device running the audit.
 
-import { assert } from '../model/assert.js';
 import { parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
 import type { TransactionRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
@@ -21,10 +24,36 @@ import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js'
 /** The records of one operation, in step order. */
 export type Operation = readonly TransactionRecord[];
 
+/** A change that signed records justify but the replayed state cannot take. */
+export interface Contradiction {
+  readonly remittanceId: string;
+  /** The first transaction number of the operation. */
+  readonly transactionNumber: bigint;
+  readonly message: string;
+}
+
+export type Contradict = (message: string) => void;
+
+/** Without a listener a contradiction is an error (the replay's own tests feed consistent logs). */
+const contradictionIsError = (contradiction: Contradiction) => {
+  throw new Error(
+    `A contradicts itself at ${contradiction.remittanceId}: ${contradiction.message}`,
+  );
+};
+
+function contradictOf(operation: Operation, onContradiction: (c: Contradiction) => void) {
+  return (message: string) =>
+    onContradiction({
+      remittanceId: operation[0]?.remittanceId ?? '',
+      transactionNumber: operation[0]?.transactionNumber ?? 0n,
+      message,
+    });
+}
+
 function steps(operation: Operation) {
   const at = (step: number) => operation.find((r) => stepOf(r.transactionType) === step);
   const request = at(1);
-  assert(request, 'an operation starts with its request');
+  if (!request) return undefined;
   return {
     request,
     accountRequest: at(2),
@@ -40,14 +69,14 @@ const compare = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** B as the transaction log justifies it. Operations in transaction-number order. */
 export function replayAccounts(operations: Iterable<Operation>): Map<bigint, AccountRowContent> {
-  const replay = new AccountReplay();
+  const replay = new AccountReplay([], contradictionIsError);
   for (const operation of operations) replay.apply(operation);
   return replay.accounts;
 }
 
 /** C as the transaction log justifies it. Operations in any order: they are sorted by plan sequence. */
 export function replayUnits(operations: Iterable<Operation>): Map<bigint, CurrencyRowContent> {
-  const replay = new UnitReplay();
+  const replay = new UnitReplay([], 1n, contradictionIsError);
   for (const operation of operations) replay.apply(operation);
   return replay.finish();
 }
@@ -60,7 +89,10 @@ export class AccountReplay {
   readonly accounts: Map<bigint, AccountRowContent>;
 
   /** From the start of the log, or from a checkpoint's snapshot. */
-  constructor(start: readonly AccountRowContent[] = []) {
+  constructor(
+    start: readonly AccountRowContent[],
+    private readonly onContradiction: (contradiction: Contradiction) => void,
+  ) {
     this.accounts = new Map(start.map((row) => [row.accountNumber, row]));
   }
 
@@ -70,7 +102,7 @@ export class AccountReplay {
   }
 
   apply(operation: Operation): void {
-    applyToAccounts(this.accounts, operation);
+    applyToAccounts(this.accounts, operation, contradictOf(operation, this.onContradiction));
   }
 }
 
@@ -85,7 +117,11 @@ export class UnitReplay {
   #nextSequence: bigint;
 
   /** From the start of the log, or from a checkpoint's snapshot. */
-  constructor(start: readonly CurrencyRowContent[] = [], nextSequence = 1n) {
+  constructor(
+    start: readonly CurrencyRowContent[],
+    nextSequence: bigint,
+    private readonly onContradiction: (contradiction: Contradiction) => void,
+  ) {
     this.#units = new Map(start.map((row) => [row.currencyNumber, row]));
     this.#nextSequence = nextSequence;
   }
@@ -100,12 +136,19 @@ export class UnitReplay {
   }
 
   apply(operation: Operation): void {
-    const { currencyResponse } = steps(operation);
+    const contradict = contradictOf(operation, this.onContradiction);
+    const currencyResponse = steps(operation)?.currencyResponse;
     if (currencyResponse?.outcome !== outcomeOk) return;
     const plan = parseDetail(unitPlan, currencyResponse.detail);
-    assert(plan, 'an accepted currency response carries its plan');
+    if (!plan) {
+      contradict('an accepted currency response carries no unit plan');
+      return;
+    }
     const sequence = BigInt(plan.sequence);
-    assert(!this.#waiting.has(sequence), `plan ${sequence} appears once`);
+    if (this.#waiting.has(sequence) || sequence < this.#nextSequence) {
+      contradict(`unit plan ${sequence} appears twice`);
+      return;
+    }
     this.#waiting.set(sequence, { plan, operation });
     this.#drain();
   }
@@ -115,7 +158,7 @@ export class UnitReplay {
     for (const sequence of rest) {
       const { plan, operation } = this.#waiting.get(sequence)!;
       this.#waiting.delete(sequence);
-      applyPlan(this.#units, plan, operation);
+      applyPlan(this.#units, plan, operation, contradictOf(operation, this.onContradiction));
     }
     return this.#units;
   }
@@ -126,23 +169,43 @@ export class UnitReplay {
       if (!next) return;
       this.#waiting.delete(this.#nextSequence);
       this.#nextSequence += 1n;
-      applyPlan(this.#units, next.plan, next.operation);
+      applyPlan(
+        this.#units,
+        next.plan,
+        next.operation,
+        contradictOf(next.operation, this.onContradiction),
+      );
     }
   }
 }
 
-function applyToAccounts(accounts: Map<bigint, AccountRowContent>, operation: Operation): void {
+function applyToAccounts(
+  accounts: Map<bigint, AccountRowContent>,
+  operation: Operation,
+  contradict: Contradict,
+): void {
   const change = (
     accountNumber: bigint | undefined,
     at: bigint,
     edit: (row: AccountRowContent) => Partial<AccountRowContent>,
   ) => {
-    assert(accountNumber !== undefined, 'a change names its account');
+    if (accountNumber === undefined) {
+      contradict('a change to B names no account');
+      return;
+    }
     const row = accounts.get(accountNumber);
-    assert(row, `account ${accountNumber} exists before it changes`);
+    if (!row) {
+      contradict(`account ${accountNumber} changes, but A never opened it`);
+      return;
+    }
     accounts.set(accountNumber, { ...row, ...edit(row), lastUpdate: later(row.lastUpdate, at) });
   };
-  const { request, accountRequest, accountResponse, response } = steps(operation);
+  const found = steps(operation);
+  if (!found) {
+    contradict('the operation has no request');
+    return;
+  }
+  const { request, accountRequest, accountResponse, response } = found;
   if (!accountRequest || accountResponse?.outcome !== outcomeOk) return;
   const amount = accountRequest.amount ?? 0n;
   const at = accountRequest.dateTime;
@@ -151,10 +214,14 @@ function applyToAccounts(accounts: Map<bigint, AccountRowContent>, operation: Op
   switch (operationOf(request.transactionType)) {
     case 'account_issuing': {
       const accountNumber = accountRequest.destinationAccount;
-      assert(
-        accountNumber !== undefined && accountRequest.currencyType !== undefined,
-        'a new account has a number and a currency',
-      );
+      if (accountNumber === undefined || accountRequest.currencyType === undefined) {
+        contradict('a new account has no number or no currency');
+        return;
+      }
+      if (accounts.has(accountNumber)) {
+        contradict(`account ${accountNumber} is opened twice`);
+        return;
+      }
       accounts.set(accountNumber, {
         accountNumber,
         currencyType: accountRequest.currencyType,
@@ -214,7 +281,7 @@ function applyToAccounts(accounts: Map<bigint, AccountRowContent>, operation: Op
       }
       break;
     case undefined:
-      assert(false, 'a request names its operation');
+      contradict('the request names no operation');
   }
 }
 
@@ -222,10 +289,14 @@ function applyPlan(
   units: Map<bigint, CurrencyRowContent>,
   plan: UnitPlan,
   operation: Operation,
+  contradict: Contradict,
 ): void {
   const change = (number: string, at: bigint, edit: Partial<CurrencyRowContent>) => {
     const unit = units.get(BigInt(number));
-    assert(unit, `unit ${number} exists before it changes`);
+    if (!unit) {
+      contradict(`unit ${number} changes, but A never issued it`);
+      return;
+    }
     units.set(unit.currencyNumber, { ...unit, ...edit, lastUpdate: later(unit.lastUpdate, at) });
   };
   const carryOut = (
@@ -242,7 +313,10 @@ function applyPlan(
     for (const number of plan.retired) change(number, at, { status: 'retired' });
     for (const issued of plan.issued) {
       const currencyNumber = BigInt(issued.currencyNumber);
-      assert(!units.has(currencyNumber), `unit ${currencyNumber} is issued once`);
+      if (units.has(currencyNumber)) {
+        contradict(`unit ${currencyNumber} is issued twice`);
+        continue;
+      }
       units.set(currencyNumber, {
         currencyNumber,
         currencyType,
@@ -253,8 +327,16 @@ function applyPlan(
       });
     }
   };
-  const { request, currencyRequest, response } = steps(operation);
-  assert(currencyRequest?.currencyType !== undefined, 'a currency request names its currency');
+  const found = steps(operation);
+  if (!found) {
+    contradict('the operation has no request');
+    return;
+  }
+  const { request, currencyRequest, response } = found;
+  if (currencyRequest?.currencyType === undefined) {
+    contradict('an accepted currency response has no currency request');
+    return;
+  }
   const at = currencyRequest.dateTime;
   if (currencyRequest.transactionType === 'currency_confirmation_request') {
     for (const number of [...plan.moved, ...plan.retired]) change(number, at, { status: 'held' });

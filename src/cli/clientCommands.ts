@@ -1,15 +1,18 @@
 // The user terminal on the command line: account open, issue, remit, balance, units, history.
 //
 // Each command reads the deployment description (DIR/deployment.json) and a keystore: the wallet of
-// the account that signs, the issuer's keystore for issue, the terminal keystore for reads. Every
+// the account that signs, the issuer's keystore for issue; reads are signed by the account's wallet
+// (or the operator key when this folder has no wallet for the account). Every
 // answer is checked by the TerminalClient before anything is printed. --json prints JSON.
 
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type OperationRefusal, type OperationResult, TerminalClient } from '../client/terminal.js';
 import {
   deploymentInfo,
   newWallet,
+  operatorKeyNumber,
   passphraseOf,
   saveWallet,
   walletPath,
@@ -256,10 +259,20 @@ export function registerClientCommands(program: Command): void {
       },
     );
 
-  const read = async (dir: string, path: string) => {
-    const terminal = client(dir, keystore(join(dir, 'terminal.keystore.json'), dir));
+  /**
+   * An account's reads are signed by its key: the account's wallet in this folder when it has one,
+   * otherwise the operator's key.
+   */
+  const read = async (dir: string, account: bigint, path: string) => {
+    const wallet = walletPath(dir, account);
+    const [keys, keyNumber] = existsSync(wallet)
+      ? [keystore(wallet, dir), accountKeyNumberBase + Number(account)]
+      : [keystore(join(dir, 'operator.keystore.json'), dir), operatorKeyNumber];
+    const signer =
+      keys.list().find((key) => key.owner === `account:${account}`)?.keyNumber ?? keyNumber;
+    const terminal = client(dir, keys);
     try {
-      return expectOk(await terminal.read(path));
+      return expectOk(await terminal.read(path, signer));
     } finally {
       await terminal.close();
     }
@@ -269,7 +282,8 @@ export function registerClientCommands(program: Command): void {
     .description("an account's balance, held amount and last update")
     .argument('<account>', 'account number')
     .action(async (accountText: string, options: DataOptions) => {
-      const body = await read(options.data, `/v1/accounts/${number(accountText, 'account')}`);
+      const account = number(accountText, 'account');
+      const body = await read(options.data, account, `/v1/accounts/${account}`);
       if (options.json) return printJson(body);
       process.stdout.write(
         `${renderTable(['account', 'currency', 'balance', 'held', 'available', 'status', 'last update'], [[body['accountNumber'], body['currencyType'], body['balance'], body['held'], body['available'], body['status'], body['lastUpdate']].map(String)])}\n`,
@@ -280,10 +294,8 @@ export function registerClientCommands(program: Command): void {
     .description('the currency units an account owns')
     .argument('<account>', 'account number')
     .action(async (accountText: string, options: DataOptions) => {
-      const body = await read(
-        options.data,
-        `/v1/accounts/${number(accountText, 'account')}/currency`,
-      );
+      const account = number(accountText, 'account');
+      const body = await read(options.data, account, `/v1/accounts/${account}/currency`);
       if (options.json) return printJson(body);
       const units = body['units'] as Record<string, string>[];
       process.stdout.write(
@@ -312,9 +324,11 @@ export function registerClientCommands(program: Command): void {
       async (accountText: string, options: DataOptions & { after: string; limit: string }) => {
         if (!/^[0-9]{1,19}$/.test(options.after) || !/^[1-9][0-9]{0,2}$/.test(options.limit))
           throw usageError('--after and --limit must be whole numbers');
+        const account = number(accountText, 'account');
         const body = await read(
           options.data,
-          `/v1/accounts/${number(accountText, 'account')}/transactions?after=${options.after}&limit=${options.limit}`,
+          account,
+          `/v1/accounts/${account}/transactions?after=${options.after}&limit=${options.limit}`,
         );
         if (options.json) return printJson(body);
         const operations = body['operations'] as Record<string, string | undefined>[];

@@ -6,6 +6,7 @@
 // 70 an internal invariant violated (a bug; the stack goes to stderr only with TRILEDGER_DEBUG=1).
 
 import { Command, CommanderError } from 'commander';
+import { privateUmask } from '../devices/filePrivacy.js';
 import { InvariantViolation } from '../model/assert.js';
 import { registerArchiveCommands } from './archiveCommands.js';
 import { registerAuditCommands } from './auditCommand.js';
@@ -64,4 +65,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// Everything triledger writes (stores, keystores, wallets, archives) is private to its user.
+process.umask(privateUmask);
 process.exitCode = await main(process.argv.slice(2));

@@ -60,10 +60,9 @@ export class OperatorClient {
     const signature = signEnvelope(
       this.keys,
       this.keyNumber,
-      'POST',
-      path,
-      body,
+      { receiver: 'transaction', method: 'POST', url: path, body },
       this.environment.nowMs(),
+      this.environment.randomBytes,
     );
     let pending = '';
     try {

@@ -6,9 +6,10 @@
 // step belongs to, and that the chain starts with exactly the request it signed ([0076]).
 // Failures come back as Results with the error code from the catalogue.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
+import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { TransactionRecord } from '../protocol/records.js';
 import { type SignedRecord, signingBytes, verifyOperationChain } from '../protocol/records.js';
 import { type AnyRequest, requestRecordOf } from '../protocol/requests.js';
@@ -209,9 +210,23 @@ export class TerminalClient {
     };
   }
 
-  /** GET a public resource; the body as JSON, or the refusal. */
-  async read(path: string): Promise<Result<Record<string, unknown>>> {
-    const answer = await this.#http('GET', path);
+  /**
+   * GET a resource; the body as JSON, or the refusal. An account's balance, units and history
+   * answer only a request signed by that account's key or an operator key: `signerKeyNumber`, a
+   * key of this terminal's keystore with sign.
+   */
+  async read(path: string, signerKeyNumber?: number): Promise<Result<Record<string, unknown>>> {
+    const envelope =
+      signerKeyNumber === undefined
+        ? undefined
+        : signEnvelope(
+            this.keys,
+            signerKeyNumber,
+            { receiver: 'transaction', method: 'GET', url: path, body: Buffer.alloc(0) },
+            this.nowMs(),
+            randomBytes,
+          );
+    const answer = await this.#http('GET', path, undefined, envelope);
     if (!answer.ok) return answer;
     if (answer.value.status !== 200) return refusalOf(answer.value.body);
     return ok(answer.value.body);
@@ -323,14 +338,17 @@ export class TerminalClient {
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
+    envelope?: string,
   ): Promise<Result<{ status: number; body: Record<string, unknown> }>> {
     try {
       const response = await this.#pool.request({
         method,
         path,
-        ...(body === undefined
-          ? {}
-          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(envelope === undefined ? {} : { [envelopeHeader]: envelope }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const text = await response.body.text();
       return ok({

@@ -7,6 +7,13 @@
 // The page has no power of its own: every admin call is signed here with the operator's key and
 // checked by the transaction device.
 
+import {
+  envelopeHeader,
+  envelopeHeaderValue,
+  envelopeMessage,
+  envelopeNonceBytes,
+  signedTarget,
+} from '../protocol/envelopeBytes.js';
 import type { SignedRecord, TransactionRecord } from '../protocol/recordBytes.js';
 import { signingBytes } from '../protocol/recordBytes.js';
 import { type AnyRequest, requestRecordOf } from '../protocol/requests.js';
@@ -115,33 +122,36 @@ export async function sign(key: CryptoKey, message: Uint8Array): Promise<Uint8Ar
   return new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, key, own(message)));
 }
 
-// ---- The operator's envelope (protocol/envelope.ts) -------------------------------------------
+// ---- The operator's envelope (protocol/envelopeBytes.ts) --------------------------------------
 
-async function envelopeMessage(
+/** The envelope header of one request to the transaction device, signed in the page. */
+export async function signedEnvelope(
+  keyNumber: number,
+  key: CryptoKey,
   method: string,
   path: string,
-  sentAtMs: bigint,
   body: Uint8Array,
-): Promise<Uint8Array> {
-  const encoder = new TextEncoder();
-  const methodBytes = encoder.encode(method);
-  const pathBytes = encoder.encode(path);
-  const head = new Uint8Array(4 + 2 + methodBytes.length + 2 + pathBytes.length + 8);
-  const view = new DataView(head.buffer);
-  head.set(encoder.encode('TLM1'), 0);
-  let offset = 4;
-  view.setUint16(offset, methodBytes.length);
-  head.set(methodBytes, offset + 2);
-  offset += 2 + methodBytes.length;
-  view.setUint16(offset, pathBytes.length);
-  head.set(pathBytes, offset + 2);
-  offset += 2 + pathBytes.length;
-  view.setBigInt64(offset, sentAtMs);
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', own(body)));
-  const message = new Uint8Array(head.length + digest.length);
-  message.set(head);
-  message.set(digest, head.length);
-  return message;
+): Promise<string> {
+  const target = signedTarget(path);
+  if (target === undefined) throw new ApiError('InvalidInput', `cannot sign the path ${path}`);
+  const sentAtMs = BigInt(Date.now());
+  const nonce = crypto.getRandomValues(new Uint8Array(envelopeNonceBytes));
+  const bodyDigest = new Uint8Array(await crypto.subtle.digest('SHA-256', own(body)));
+  const message = envelopeMessage(
+    { receiver: 'transaction', method, target, sentAtMs, nonce },
+    bodyDigest,
+  );
+  return envelopeHeaderValue(keyNumber, sentAtMs, nonce, await sign(key, message));
+}
+
+/** A GET signed with `key` (an account's own reads, which answer only its key or an operator's). */
+export async function signedGetJson<T = Record<string, unknown>>(
+  path: string,
+  keyNumber: number,
+  key: CryptoKey,
+): Promise<T> {
+  const envelope = await signedEnvelope(keyNumber, key, 'GET', path, new Uint8Array(0));
+  return (await jsonOf(await fetch(path, { headers: { [envelopeHeader]: envelope } }))) as T;
 }
 
 /** An operator signed in: every call it makes carries its signature, checked by the device. */
@@ -153,12 +163,10 @@ export class OperatorSession {
 
   async fetch(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
     const bytes = new TextEncoder().encode(body === undefined ? '' : JSON.stringify(body));
-    const sentAtMs = BigInt(Date.now());
-    const signature = await sign(this.key, await envelopeMessage(method, path, sentAtMs, bytes));
     return fetch(path, {
       method,
       headers: {
-        'triledger-signature': `${this.keyNumber}.${sentAtMs}.${hex(signature)}`,
+        [envelopeHeader]: await signedEnvelope(this.keyNumber, this.key, method, path, bytes),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: bytes }),

@@ -19,6 +19,7 @@ import {
   pkcs8OfSeed,
   postJson,
   type ReceiptLine,
+  signedGetJson,
   signRequest,
 } from './browser.js';
 import { ErrorLine, Field, Form, Head } from './ui.js';
@@ -293,11 +294,14 @@ function AccountView(props: {
   const [destination, setDestination] = useState('');
   const [amount, setAmount] = useState('');
   const base = `/v1/accounts/${props.accountNumber}`;
+  const keyNumber = props.deployment.accountKeyNumberBase + Number(props.accountNumber);
+  // The account's reads are signed with its own key, like its remittances.
+  const read = <T,>(path: string) => signedGetJson<T>(path, keyNumber, props.keys.privateKey);
   const refresh = props.guard(async () => {
-    setAccount(await getJson<AccountRow>(base));
-    setUnits((await getJson<{ units: typeof units }>(`${base}/currency`)).units);
+    setAccount(await read<AccountRow>(base));
+    setUnits((await read<{ units: typeof units }>(`${base}/currency`)).units);
     setHistory(
-      (await getJson<{ operations: Record<string, string>[] }>(`${base}/transactions?limit=20`))
+      (await read<{ operations: Record<string, string>[] }>(`${base}/transactions?limit=20`))
         .operations,
     );
   });
@@ -310,7 +314,7 @@ function AccountView(props: {
       amount: amount.trim(),
       currencyType: account?.currencyType ?? 'JPY',
       dateTime: new Date().toISOString(),
-      signerKeyNumber: props.deployment.accountKeyNumberBase + Number(props.accountNumber),
+      signerKeyNumber: keyNumber,
     };
     const signed = await signRequest(
       props.deployment,

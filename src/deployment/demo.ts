@@ -83,7 +83,7 @@ export function createDeployment(
   environment: Environment,
 ): void {
   assert(!existsSync(join(dir, 'deployment.json')), 'a deployment is created once');
-  mkdirSync(join(dir, 'wallets'), { recursive: true });
+  mkdirSync(join(dir, 'wallets'), { recursive: true, mode: 0o700 });
   const passphrase = environment.randomBytes(24).toString('hex');
   writeFileSync(join(dir, 'passphrase'), `${passphrase}\n`, { mode: 0o600 });
   const owners = {

@@ -145,15 +145,23 @@ export async function settleOperation<Tx extends LedgerTx>(
   return ok(undefined);
 }
 
-/** At start: make every account's key usable for verification in this device. */
+/**
+ * At start: make every account's key usable for verification in this device. A stored key that
+ * cannot be used (a weak or damaged key, a key number taken) is left out and returned: the store
+ * said it, so it is a finding to report, never a reason to stop; that account cannot sign.
+ */
 export async function loadAccountKeysInto(
   context: DeviceContext,
   store: Store<LedgerTx>,
-): Promise<void> {
+): Promise<string[]> {
   const keys = await store.transact((tx) => tx.accountKeys());
-  for (const key of keys)
-    assert(
-      registerAccountKey(context, key).ok,
-      `account ${key.accountNumber}'s key ${key.keyNumber} is usable`,
-    );
+  const refused: string[] = [];
+  for (const key of keys) {
+    const registered = registerAccountKey(context, key);
+    if (!registered.ok)
+      refused.push(
+        `account ${key.accountNumber}'s stored key ${key.keyNumber} is not usable: ${registered.code}: ${registered.message}`,
+      );
+  }
+  return refused;
 }

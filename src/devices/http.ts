@@ -14,6 +14,7 @@ import Fastify, {
 } from 'fastify';
 import { assert, InvariantViolation } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, type Failure, httpStatusOf } from '../model/errors.js';
+import { requestTimeoutMs } from './connectionLimits.js';
 import type { DeviceMetrics } from './metrics.js';
 
 /** The error code each refusing answer was sent with, for the refusal counter (onSend below). */
@@ -23,7 +24,8 @@ export const publicBodyBytesMax = 64 * 1024;
 /** A batch of remittances (POST /v1/remittance-batches) may be larger than one request. */
 export const batchBodyBytesMax = 256 * 1024;
 export const internalBodyBytesMax = 16 * 1024 * 1024;
-export const requestTimeoutMs = 30_000;
+/** The longest path parameter (an account number, a request id) the router takes. */
+export const pathParameterCharsMax = 128;
 /** What a 503 answer asks the caller to wait before retrying. */
 export const retryAfterSeconds = 5;
 
@@ -46,6 +48,19 @@ export function createHttpServer(options: {
     logger: { level: options.logLevel, redact: ['req.headers["triledger-signature"]'] },
     bodyLimit: options.bodyBytesMax,
     requestTimeout: requestTimeoutMs,
+    // A URL the router cannot decode, or a path parameter past maxParamLength, is refused before
+    // any route runs: in the one error shape too.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = (error as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void sendFailure(reply, {
+        ok: false,
+        code: 'InvalidInput',
+        message: tooLong
+          ? `a path parameter is longer than ${pathParameterCharsMax} characters`
+          : 'the URL is not valid (a percent-escape cannot be decoded)',
+      });
+    },
+    routerOptions: { maxParamLength: pathParameterCharsMax },
     ajv: {
       customOptions: {
         removeAdditional: false,

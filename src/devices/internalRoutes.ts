@@ -1,7 +1,7 @@
 // The routes `account` and `currency` serve to the transaction device, and nobody else.
 //
-// Every request must carry the transaction device's envelope signature (protocol/envelope.ts),
-// checked on the raw bytes before the body is validated. The protocol's steps arrive in batches
+// Every route here is for the transaction device alone (devices/access.ts checks its envelope
+// signature before the body is validated). The protocol's steps arrive in batches
 // (`POST /internal/v1/batch`, up to peerBatchSizeMax, devices/peerClient.ts), run concurrently
 // (the store commits them in groups), and each gets its own answer, in order: an exchange answers
 // with the next signed record (a3 or a5), or, when the operation is past its time limit and this
@@ -11,15 +11,12 @@
 import Type from 'typebox';
 import { assert } from '../model/assert.js';
 import { type Failure, fail, type Result } from '../model/errors.js';
-import { verifyEnvelope } from '../protocol/envelope.js';
 import type { SignedRecord } from '../protocol/records.js';
 import { recordsFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
-import type { DeviceContext } from './context.js';
-import { type HttpServer, sendFailure } from './http.js';
+import { by } from './access.js';
+import type { HttpServer } from './http.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { type PeerStep, type PeerStepAnswer, peerBatchSizeMax } from './peerClient.js';
-
-export const envelopeSkewMsMax = 60_000;
 
 const OperationRecords = Type.Array(WireRecord, { minItems: 1, maxItems: 6 });
 
@@ -59,40 +56,14 @@ export interface ExchangeService {
   settle(records: readonly SignedRecord[]): Promise<Result<undefined>>;
 }
 
-/**
- * Every request under /internal/ must carry the envelope signature of one of `senderKeyNumbers`,
- * checked on the raw bytes before the body is validated.
- */
-export function requireEnvelope(
-  server: HttpServer,
-  context: DeviceContext,
-  senderKeyNumbers: readonly number[],
-): void {
-  server.addHook('preValidation', async (request, reply) => {
-    if (!request.url.startsWith('/internal/')) return;
-    const refused = verifyEnvelope(
-      context.signatures,
-      senderKeyNumbers,
-      request.headers['triledger-signature'] as string | undefined,
-      { method: request.method, path: request.url, body: request.rawBody ?? Buffer.alloc(0) },
-      context.environment.nowMs(),
-      envelopeSkewMsMax,
-    );
-    if (refused) return sendFailure(reply, refused);
-  });
-}
-
 export function registerInternalRoutes(
   server: HttpServer,
-  context: DeviceContext,
   service: ExchangeService,
   metrics: DeviceMetrics = noMetrics,
 ): void {
-  requireEnvelope(server, context, [context.deviceKeys.transaction]);
-
   server.post(
     '/internal/v1/batch',
-    { schema: { body: BatchBody, hide: true } },
+    { ...by('transaction-device'), schema: { body: BatchBody, hide: true } },
     async (request) => {
       const answers = await Promise.all(
         request.body.steps.map(async (step) => {

@@ -8,6 +8,7 @@
 // readyCheckMsMax counts as failed. Not ready is 503 with the same body.
 
 import type { Store } from '../store/types.js';
+import { by } from './access.js';
 import type { HttpServer } from './http.js';
 import type { PrometheusMetrics } from './metrics.js';
 import type { PeerClient } from './peerClient.js';
@@ -39,14 +40,17 @@ export function registerOperationalRoutes(
   metrics: PrometheusMetrics,
   readiness: Readiness,
 ): void {
-  server.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  server.get('/metrics', { ...by('anyone'), schema: { hide: true } }, async (_request, reply) => {
     void reply.header('content-type', metrics.contentType);
     return metrics.render();
   });
 
   server.get(
     '/ready',
-    { schema: { summary: 'Whether this device can serve: store, peers, last audits' } },
+    {
+      ...by('anyone'),
+      schema: { summary: 'Whether this device can serve: store, peers, last audits' },
+    },
     async (_request, reply) => {
       const [store, ...peers] = await Promise.all([
         within(

@@ -19,7 +19,7 @@ import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/
 import { itemsOfPages } from '../model/pages.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { WireRecord } from '../protocol/wire.js';
-import type { DeviceContext } from './context.js';
+import type { DeviceContext, DeviceName } from './context.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { clientTlsOptions, type DeviceTls } from './tls.js';
 
@@ -73,7 +73,8 @@ export class PeerClient {
   #stepsSent = 0;
 
   constructor(
-    readonly name: string,
+    /** The peer's device name, which every envelope to it is bound to. */
+    readonly name: DeviceName,
     readonly origin: string,
     private readonly context: DeviceContext,
     tls?: DeviceTls,
@@ -195,14 +196,7 @@ export class PeerClient {
     body: Buffer,
     timeoutMs: number,
   ): Promise<Result<unknown>> {
-    const signature = signEnvelope(
-      this.context.signatures,
-      this.context.signingKeyNumber,
-      method,
-      path,
-      body,
-      this.context.environment.nowMs(),
-    );
+    const signature = this.#sign(method, path, body);
     try {
       const response = await this.#pool.request({
         method,
@@ -244,14 +238,7 @@ export class PeerClient {
    * StreamFailure.
    */
   async *linePages(path: string): AsyncGenerator<string[]> {
-    const signature = signEnvelope(
-      this.context.signatures,
-      this.context.signingKeyNumber,
-      'GET',
-      path,
-      Buffer.alloc(0),
-      this.context.environment.nowMs(),
-    );
+    const signature = this.#sign('GET', path, Buffer.alloc(0));
     let response: Dispatcher.ResponseData;
     try {
       response = await this.#pool.request({
@@ -293,6 +280,18 @@ export class PeerClient {
         fail('PeerUnavailable', `${this.name}'s export broke off: ${messageOf(error)}`),
       );
     }
+  }
+
+  /** The envelope of one request to this peer (protocol/envelope.ts): it names the peer. */
+  #sign(method: 'GET' | 'POST', url: string, body: Buffer): string {
+    const { signatures, signingKeyNumber, environment } = this.context;
+    return signEnvelope(
+      signatures,
+      signingKeyNumber,
+      { receiver: this.name, method, url, body },
+      environment.nowMs(),
+      environment.randomBytes,
+    );
   }
 
   close(): Promise<void> {

@@ -3,8 +3,8 @@
 // Export: GET /internal/v1/export/{name} streams a store as NDJSON (audit/exportLines.ts) from a
 // consistent snapshot, in key order, in constant memory, while the device keeps working.
 // Repair: POST /internal/v1/repair applies one batch of repairs (devices/repair.ts) in one database
-// transaction. Both sit under /internal/, so the transaction device's envelope signature is checked
-// before anything else (internalRoutes.ts).
+// transaction. Every route here is for the transaction device alone: its envelope signature is
+// checked before anything else (access.ts).
 
 import { Readable } from 'node:stream';
 import Type, { type TSchema } from 'typebox';
@@ -13,6 +13,7 @@ import { exportContentType } from '../audit/exportLines.js';
 import type { Result } from '../model/errors.js';
 import { fail } from '../model/errors.js';
 import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js';
+import { by } from './access.js';
 import type { CheckpointKeeper } from './checkpoints.js';
 import { type HttpServer, sendFailure } from './http.js';
 import { type RepairBatch, type RepairCounts, repairBatchSizeMax } from './repair.js';
@@ -61,7 +62,7 @@ export function registerExportRoute(
 ): void {
   server.get(
     `/internal/v1/export/${name}`,
-    { schema: { querystring: ExportQuery, hide: true } },
+    { ...by('transaction-device'), schema: { querystring: ExportQuery, hide: true } },
     async (request, reply) => {
       const { after, upTo, digestUpTo, form } = request.query;
       if (digestUpTo !== undefined && (upTo !== undefined || form !== 'digests'))
@@ -87,14 +88,17 @@ const CheckpointHeaderBody = Type.Object(HeaderJson.properties, { additionalProp
 export function registerCheckpointRoutes(server: HttpServer, keeper: CheckpointKeeper): void {
   server.get(
     '/internal/v1/digest/:upTo',
-    { schema: { params: Type.Object({ upTo: DecimalString }), hide: true } },
+    {
+      ...by('transaction-device'),
+      schema: { params: Type.Object({ upTo: DecimalString }), hide: true },
+    },
     async (request) => ({
       digest: (await keeper.digestUpTo(BigInt(request.params.upTo))).toString('hex'),
     }),
   );
   server.post(
     '/internal/v1/checkpoints/sign',
-    { schema: { body: CheckpointHeaderBody, hide: true } },
+    { ...by('transaction-device'), schema: { body: CheckpointHeaderBody, hide: true } },
     async (request, reply) => {
       const signature = await keeper.sign(headerFromJson(request.body).header);
       if (!signature.ok) return sendFailure(reply, signature);
@@ -103,7 +107,7 @@ export function registerCheckpointRoutes(server: HttpServer, keeper: CheckpointK
   );
   server.post(
     '/internal/v1/checkpoints',
-    { schema: { body: CheckpointHeaderBody, hide: true } },
+    { ...by('transaction-device'), schema: { body: CheckpointHeaderBody, hide: true } },
     async (request, reply) => {
       const { header, signatures } = headerFromJson(request.body);
       if (!signatures)
@@ -148,7 +152,7 @@ export function registerRepairRoute<Wire, Content>(
 ): void {
   server.post(
     '/internal/v1/repair',
-    { schema: { body: repairBody(content), hide: true } },
+    { ...by('transaction-device'), schema: { body: repairBody(content), hide: true } },
     async (request, reply) => {
       const body = request.body as {
         records: { remove: { key: string; kind: string }[]; put: WireRecord[] };

@@ -37,6 +37,7 @@ import type {
   Store,
   TransactionTx,
 } from '../store/types.js';
+import { type AccessPolicy, guardRoutes } from './access.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
 import { CheckpointKeeper } from './checkpoints.js';
@@ -45,6 +46,7 @@ import { accountKeyNumberBase, type DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
+import { filesOpenToOthers, sqliteFiles } from './filePrivacy.js';
 import { HoldExpiry } from './holdExpiry.js';
 import {
   createHttpServer,
@@ -61,7 +63,7 @@ import {
   registerExportRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
-import { type DeviceTls, loadDeviceTls, requireClientCertificate, serverFactory } from './tls.js';
+import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
 import { registerAdminReadRoutes } from './transaction/adminReads.js';
 import { registerConsoleRoutes } from './transaction/consoleRoutes.js';
@@ -274,8 +276,21 @@ export async function startDevice(
     serverFactory: serverFactory(tls, config.device !== 'transaction'),
     metrics,
   });
-  if (tls) requireClientCertificate(server);
+  const location = storeLocation.value;
+  for (const warning of filesOpenToOthers([
+    ...(location.backend === 'sqlite' ? sqliteFiles(location.path) : []),
+    config.keystore,
+    ...(config.passphraseFile ? [config.passphraseFile] : []),
+  ]))
+    server.log.warn(warning);
   const closers: (() => Promise<void>)[] = [];
+  const guard = (holderKeyNumbers?: AccessPolicy['holderKeyNumbers']) =>
+    guardRoutes(server, {
+      context,
+      operatorKeyNumbers: config.operatorKeyNumbers,
+      clientCertificates: tls !== undefined,
+      ...(holderKeyNumbers ? { holderKeyNumbers } : {}),
+    });
   // Each device checks its own stores as records and rows arrive (audit/continuous.ts).
   const continuousAudit = (stores: OwnStores) =>
     new ContinuousAudit(context, context.signingKeyNumber, stores, environment.nowMs, (result) => {
@@ -309,7 +324,8 @@ export async function startDevice(
         (level, message) => server.log[level](message),
         metrics,
       );
-      await service.loadAccountKeys();
+      for (const refused of await service.loadAccountKeys()) server.log.error(refused);
+      guard((params) => service.holderKeyNumbers(params));
       const keeper = new CheckpointKeeper(context, store);
       const admin = new AdminService(
         context,
@@ -322,10 +338,10 @@ export async function startDevice(
       );
       continuous = continuousAudit(ownStores(store, keeper));
       await registerTransactionRoutes(server, context, service, peers, admin, health);
-      registerAdminRoutes(server, context, config.operatorKeyNumbers, service, admin);
+      registerAdminRoutes(server, context, service, admin);
       registerAdminReadRoutes(server, context, service, peers);
       registerConsoleRoutes(server);
-      registerTransactionInternalRoutes(server, context, service);
+      registerTransactionInternalRoutes(server, service);
       registerOperationalRoutes(server, metrics, {
         store,
         peers: [peers.account, peers.currency],
@@ -347,7 +363,8 @@ export async function startDevice(
     case 'account': {
       const store = opened.value.store;
       const service = new AccountService(context, store);
-      await service.loadAccountKeys();
+      for (const refused of await service.loadAccountKeys()) server.log.error(refused);
+      guard();
       const keeper = registerAuditedStoreRoutes(server, context, store, 'accounts', () =>
         mapRows(store.exportAccounts(), accountLine),
       );
@@ -358,7 +375,7 @@ export async function startDevice(
           ),
         ),
       );
-      registerAccountRoutes(server, context, service, health, metrics);
+      registerAccountRoutes(server, service, health, metrics);
       const transaction = transactionPeer(config, context, server, closers, tls);
       background = holdExpiryTask(
         config,
@@ -383,7 +400,8 @@ export async function startDevice(
     case 'currency': {
       const store = opened.value.store;
       const service = new CurrencyService(context, store);
-      await service.loadAccountKeys();
+      for (const refused of await service.loadAccountKeys()) server.log.error(refused);
+      guard();
       const keeper = registerAuditedStoreRoutes(server, context, store, 'units', () =>
         mapRows(store.exportUnits(), unitLine),
       );
@@ -394,7 +412,7 @@ export async function startDevice(
           ),
         ),
       );
-      registerCurrencyRoutes(server, context, service, health, metrics);
+      registerCurrencyRoutes(server, service, health, metrics);
       const transaction = transactionPeer(config, context, server, closers, tls);
       background = holdExpiryTask(
         config,

@@ -5,16 +5,15 @@
 // With `tls` configured a device serves HTTPS and asks every client for a certificate. `account`
 // and `currency` serve only devices, so a connection without a certificate from the CA fails in
 // the handshake. `transaction` is also the public gateway: users connect without a certificate, so
-// it checks the certificate per request, and only on its internal routes. The same device calls its
+// it checks the certificate per request, on the routes declared for devices (access.ts). The same device calls its
 // peers with its own certificate and trusts only the CA for theirs.
 
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import type { FastifyServerFactory } from 'fastify';
 import { fail, ok, type Result } from '../model/errors.js';
-import { type HttpServer, sendFailure } from './http.js';
+import { capConnectionsPerClient, connectionTimeouts } from './connectionLimits.js';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -53,39 +52,30 @@ export function loadDeviceTls(files: TlsFiles): Result<DeviceTls> {
 
 /**
  * The raw server behind fastify: plain HTTP, or HTTPS that asks for a client certificate (and
- * refuses the handshake without one when `clientCertificateRequired`).
+ * refuses the handshake without one when `clientCertificateRequired`); either way with the limits
+ * on connections of ./connectionLimits.ts.
  */
 export function serverFactory(
   tls: DeviceTls | undefined,
   clientCertificateRequired: boolean,
 ): FastifyServerFactory {
   return (handler) =>
-    tls
-      ? (createHttpsServer(
-          {
-            cert: tls.cert,
-            key: tls.key,
-            ca: tls.ca,
-            requestCert: true,
-            rejectUnauthorized: clientCertificateRequired,
-            minVersion: 'TLSv1.3',
-          },
-          handler,
-        ) as unknown as Server)
-      : createHttpServer(handler);
-}
-
-/** Internal routes answer only a client whose certificate the CA signed (with TLS configured). */
-export function requireClientCertificate(server: HttpServer): void {
-  server.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/internal/')) return;
-    if ((request.raw.socket as TLSSocket).authorized === true) return;
-    return sendFailure(reply, {
-      ok: false,
-      code: 'AuthorityDenied',
-      message: 'internal routes answer only devices with a certificate from the deployment CA',
-    });
-  });
+    capConnectionsPerClient(
+      tls
+        ? (createHttpsServer(
+            {
+              ...connectionTimeouts,
+              cert: tls.cert,
+              key: tls.key,
+              ca: tls.ca,
+              requestCert: true,
+              rejectUnauthorized: clientCertificateRequired,
+              minVersion: 'TLSv1.3',
+            },
+            handler,
+          ) as unknown as Server)
+        : createHttpServer(connectionTimeouts, handler),
+    );
 }
 
 /** What a device's client presents and trusts when it calls a peer. */

@@ -55,7 +55,7 @@ export const errorCatalogue = {
   WrongSigner: {
     httpStatus: 403,
     description:
-      "The request is signed by a key that is not the source account's (or not an issuer key).",
+      "The request is signed by a key that may not make it: not the source account's, not an issuer key, not an operator key, or not the device the route serves.",
   },
   StaleTimestamp: {
     httpStatus: 422,
@@ -139,6 +139,16 @@ export const errorCatalogue = {
   SignatureInvalid: {
     httpStatus: 401,
     description: 'The signature does not verify with the named key over the given bytes.',
+  },
+  EnvelopeReplayed: {
+    httpStatus: 401,
+    description:
+      'This signed request was received already: every request signature is accepted once (its nonce is remembered for the whole time window).',
+  },
+  RateLimited: {
+    httpStatus: 429,
+    description:
+      'Too many requests from this client address or account key; retry after the number of seconds in Retry-After.',
   },
   ChainBroken: {
     httpStatus: 422,

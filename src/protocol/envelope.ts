@@ -1,68 +1,135 @@
-// The signature on every request between devices.
+// The signature on every request that is not itself a signed record: between devices, from the
+// operator, and an account holder's reads (the bytes are in ./envelopeBytes.ts).
 //
-// `account` and `currency` act only on requests signed by the transaction device's key, and the
-// transaction device's admin endpoints only on requests signed by an operator key. The header
-// `triledger-signature: KEY.SENT_AT_MS.SIGNATURE_HEX` signs "TLM1" || u16 len(method) || method ||
-// u16 len(path) || path || i64 sent-at || SHA-256(body). A request outside the allowed clock skew,
-// or signed by any other key, is refused before its body is even validated. The records inside
-// carry their own signatures too; this covers reads and requests that carry none.
+// A receiver checks, in this order: the header's form, that the signer is a key the route allows
+// (devices/access.ts decides which), the time within envelopeSkewMsMax, the signature over the
+// receiver's own name, the method, the target the router matched and the body, and last that the
+// nonce was not seen within the window (EnvelopeNonces). Only a request whose signature verifies
+// is remembered, so nobody without a key can fill the memory of nonces.
 
 import { createHash } from 'node:crypto';
-import { type Failure, fail } from '../model/errors.js';
+import { assert } from '../model/assert.js';
+import { type Failure, fail, ok, type Result } from '../model/errors.js';
 import type { SignatureDevice } from '../signature/device.js';
+import {
+  envelopeHeader,
+  envelopeHeaderValue,
+  envelopeMessage,
+  envelopeNonceBytes,
+  envelopeTargetBytesMax,
+  parseEnvelopeHeader,
+  signedTarget,
+} from './envelopeBytes.js';
 
-export const envelopeHeader = 'triledger-signature';
+export { envelopeHeader };
 
-function envelopeMessage(method: string, path: string, sentAtMs: bigint, body: Uint8Array): Buffer {
-  const methodBytes = Buffer.from(method, 'utf8');
-  const pathBytes = Buffer.from(path, 'utf8');
-  const head = Buffer.alloc(4 + 2 + methodBytes.length + 2 + pathBytes.length + 8);
-  let offset = head.write('TLM1', 0, 'ascii');
-  offset = head.writeUInt16BE(methodBytes.length, offset);
-  offset += methodBytes.copy(head, offset);
-  offset = head.writeUInt16BE(pathBytes.length, offset);
-  offset += pathBytes.copy(head, offset);
-  head.writeBigInt64BE(sentAtMs, offset);
-  return Buffer.concat([head, createHash('sha256').update(body).digest()]);
+/** How far an envelope's time may be from the receiver's clock, either way. */
+export const envelopeSkewMsMax = 60_000;
+/** Nonces remembered in one generation (EnvelopeNonces); past it signed requests wait. */
+export const envelopeNoncesMax = 500_000;
+
+export interface EnvelopeRequest {
+  readonly receiver: string;
+  readonly method: string;
+  /** The URL as sent (`/path?query`); the envelope covers signedTarget(url). */
+  readonly url: string;
+  readonly body: Uint8Array;
 }
+
+const sha256 = (body: Uint8Array) => createHash('sha256').update(body).digest();
 
 export function signEnvelope(
   device: SignatureDevice,
   keyNumber: number,
-  method: string,
-  path: string,
-  body: Uint8Array,
+  request: EnvelopeRequest,
   nowMs: number,
+  randomBytes: (count: number) => Uint8Array,
 ): string {
+  const target = signedTarget(request.url);
+  assert(target !== undefined, 'a device signs only URLs it built');
   const sentAtMs = BigInt(nowMs);
-  const signed = device.sign(keyNumber, envelopeMessage(method, path, sentAtMs, body));
+  const nonce = randomBytes(envelopeNonceBytes);
+  const message = envelopeMessage(
+    { receiver: request.receiver, method: request.method, target, sentAtMs, nonce },
+    sha256(request.body),
+  );
+  const signed = device.sign(keyNumber, message);
   if (!signed.ok) throw new Error(`cannot sign a request with key ${keyNumber}: ${signed.code}`);
-  return `${keyNumber}.${sentAtMs}.${signed.value.toString('hex')}`;
+  return envelopeHeaderValue(keyNumber, sentAtMs, nonce, signed.value);
 }
 
-/** Check a request's envelope; only a key of `allowedKeyNumbers` may have signed it. */
+/**
+ * The nonces of the envelopes accepted within the window, in two generations: a nonce is kept for
+ * at least twice the window (an envelope is acceptable for at most that long), then dropped.
+ */
+export class EnvelopeNonces {
+  #current = new Set<string>();
+  #previous = new Set<string>();
+  #rotatedAtMs: number;
+
+  constructor(
+    nowMs: number,
+    private readonly skewMs = envelopeSkewMsMax,
+    private readonly noncesMax = envelopeNoncesMax,
+  ) {
+    this.#rotatedAtMs = nowMs;
+  }
+
+  /** Remember `nonce` of `keyNumber`; a failure when it was seen, or when memory is full. */
+  claim(keyNumber: number, nonceHex: string, nowMs: number): Failure | undefined {
+    if (nowMs - this.#rotatedAtMs >= 2 * this.skewMs) {
+      this.#previous = this.#current;
+      this.#current = new Set();
+      this.#rotatedAtMs = nowMs;
+    }
+    const key = `${keyNumber}.${nonceHex}`;
+    if (this.#current.has(key) || this.#previous.has(key))
+      return fail('EnvelopeReplayed', 'this signed request was received already');
+    if (this.#current.size >= this.noncesMax)
+      return fail('RateLimited', 'too many signed requests within the window; retry shortly');
+    this.#current.add(key);
+    return undefined;
+  }
+}
+
+/**
+ * Check a request's envelope; only a key of `allowedKeyNumbers` may have signed it. The signer's key
+ * number, when it holds.
+ */
 export function verifyEnvelope(
   device: SignatureDevice,
   allowedKeyNumbers: readonly number[],
   header: string | undefined,
-  request: { method: string; path: string; body: Uint8Array },
+  request: EnvelopeRequest,
   nowMs: number,
-  skewMsMax: number,
-): Failure | undefined {
-  const match = /^([0-9]{1,10})\.([0-9]{1,16})\.([0-9a-f]{2,256})$/.exec(header ?? '');
-  if (!match)
+  nonces: EnvelopeNonces,
+): Result<number> {
+  const envelope = parseEnvelopeHeader(header);
+  if (!envelope)
     return fail('SignatureInvalid', `the request carries no valid ${envelopeHeader} header`);
-  const [, keyText, sentText, signatureHex] = match as unknown as [string, string, string, string];
-  const keyNumber = Number(keyText);
-  if (!allowedKeyNumbers.includes(keyNumber))
-    return fail('WrongSigner', `key ${keyNumber} may not call this endpoint`);
-  const sentAtMs = BigInt(sentText);
-  if (Math.abs(nowMs - Number(sentAtMs)) > skewMsMax)
+  if (!allowedKeyNumbers.includes(envelope.keyNumber))
+    return fail('WrongSigner', `key ${envelope.keyNumber} may not call this endpoint`);
+  if (Math.abs(nowMs - Number(envelope.sentAtMs)) > envelopeSkewMsMax)
     return fail('StaleTimestamp', 'the request was signed too long ago');
-  const verified = device.verify(
-    keyNumber,
-    envelopeMessage(request.method, request.path, sentAtMs, request.body),
-    Buffer.from(signatureHex, 'hex'),
+  const target = signedTarget(request.url);
+  if (target === undefined || target.length > envelopeTargetBytesMax)
+    return fail('InvalidInput', 'the request path cannot be decoded');
+  const message = envelopeMessage(
+    {
+      receiver: request.receiver,
+      method: request.method,
+      target,
+      sentAtMs: envelope.sentAtMs,
+      nonce: Buffer.from(envelope.nonceHex, 'hex'),
+    },
+    sha256(request.body),
   );
-  return verified.ok ? undefined : verified;
+  const verified = device.verify(
+    envelope.keyNumber,
+    message,
+    Buffer.from(envelope.signatureHex, 'hex'),
+  );
+  if (!verified.ok) return verified;
+  const replayed = nonces.claim(envelope.keyNumber, envelope.nonceHex, nowMs);
+  return replayed ?? ok(envelope.keyNumber);
 }

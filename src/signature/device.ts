@@ -21,6 +21,7 @@ import {
 import { assert, unreachable } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { type ErrorCode, type Failure, fail, ok, okVoid, type Result } from '../model/errors.js';
+import { ed25519PublicKeyProblem } from './ed25519Points.js';
 import {
   type Algorithm,
   type Authority,
@@ -383,12 +384,16 @@ export class SignatureDevice {
           `an HMAC-SHA256 secret must be ${this.#policy.hmacKeyBytesMin} to ${this.#policy.hmacKeyBytesMax} bytes, got ${length}`,
         );
       case 'ed25519-private':
-      case 'ed25519-public':
-        if (length === ed25519KeyBytes) return undefined;
-        return fail(
-          'KeyMaterialInvalid',
-          `an Ed25519 key must be ${ed25519KeyBytes} bytes, got ${length}`,
-        );
+      case 'ed25519-public': {
+        if (length !== ed25519KeyBytes)
+          return fail(
+            'KeyMaterialInvalid',
+            `an Ed25519 key must be ${ed25519KeyBytes} bytes, got ${length}`,
+          );
+        // A public key that lets a signature verify without a private key is refused.
+        const weak = algorithm === 'ed25519-public' ? ed25519PublicKeyProblem(material) : undefined;
+        return weak === undefined ? undefined : fail('KeyMaterialInvalid', weak);
+      }
       case 'aes-256-gcm':
         if (length === aesKeyBytes) return undefined;
         return fail(

@@ -429,7 +429,7 @@ describe('operating the audit', () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         health = (await (await fetch(`${deployment.url}/health`)).json()) as { status: string };
       } while (health.status !== 'maintenance');
-      const balance = await fetch(`${deployment.url}/v1/accounts/1`);
+      const balance = await deployment.fetchSigned('/v1/accounts/1');
       expect(balance.status).toBe(503);
       expect(balance.headers.get('retry-after')).toBe('5');
       expect(((await balance.json()) as { error: { code: string } }).error.code).toBe(

@@ -24,7 +24,7 @@ describe('triledger up', () => {
     const second = await startDeployment({ dir: first.dir, portBase: first.portBase });
     try {
       expect(second.output()).not.toContain('demo deployment:');
-      const account = await second.client(second.keystore('terminal')).read('/v1/accounts/2');
+      const account = await second.read('/v1/accounts/2');
       expect(account.ok && account.value['balance']).toBe('500');
     } finally {
       await second.stop();

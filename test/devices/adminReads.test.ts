@@ -36,10 +36,9 @@ async function adminGet(path: string, keyNumber = operatorKeyNumber, keys = 'ope
   const signature = signEnvelope(
     deployment.keystore(keys),
     keyNumber,
-    'GET',
-    path,
-    Buffer.alloc(0),
+    { receiver: 'transaction', method: 'GET', url: path, body: Buffer.alloc(0) },
     systemEnvironment.nowMs(),
+    systemEnvironment.randomBytes,
   );
   const response = await fetch(`${deployment.url}${path}`, {
     headers: { [envelopeHeader]: signature },

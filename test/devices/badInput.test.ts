@@ -67,10 +67,9 @@ function signedRemittance(
 }
 
 async function state(): Promise<string> {
-  const reader = deployment.client(deployment.keystore('terminal'));
   const parts = await Promise.all(
     ['/v1/accounts/1', '/v1/accounts/2', '/v1/accounts/1/currency', '/v1/accounts/2/currency'].map(
-      (p) => reader.read(p),
+      (p) => deployment.read(p),
     ),
   );
   return JSON.stringify(parts);
@@ -188,8 +187,10 @@ describe('bad input to POST /v1/remittances changes nothing', () => {
     expect(second).toEqual(first);
     const reused = signedRemittance({ requestId: body.requestId, amount: '2' });
     expectError(await post('/v1/remittances', reused), 409, 'RequestIdReused');
-    const reader = deployment.client(deployment.keystore('terminal'));
-    const account2 = await reader.read('/v1/accounts/2');
+    // Whether a request id is taken is told only to a request whose signature holds.
+    const unsigned = { ...reused, signature: '00'.repeat(64) };
+    expectError(await post('/v1/remittances', unsigned), 401, 'SignatureInvalid');
+    const account2 = await deployment.read('/v1/accounts/2');
     expect(account2.ok && account2.value['balance']).toBe('1');
     // Put the state back for the snapshot comparison.
     const back = await post(

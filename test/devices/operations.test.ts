@@ -9,9 +9,7 @@ let deployment: TestDeployment;
 let issuer: TerminalClient;
 
 async function units(account: number) {
-  const answer = await deployment
-    .client(deployment.keystore('terminal'))
-    .read(`/v1/accounts/${account}/currency`);
+  const answer = await deployment.read(`/v1/accounts/${account}/currency`);
   if (!answer.ok) throw new Error(answer.message);
   return (answer.value['units'] as Record<string, string>[]).map((u) => [
     u['currencyNumber'],
@@ -41,7 +39,7 @@ describe('issuance and redemption', () => {
       ['1', '500'],
       ['4', '300'],
     ]);
-    const account = await deployment.client(deployment.keystore('terminal')).read('/v1/accounts/1');
+    const account = await deployment.read('/v1/accounts/1');
     expect(account.ok && account.value['balance']).toBe('800');
   });
 
@@ -135,7 +133,7 @@ describe('issuance and redemption', () => {
     expect(
       await wallet2.closeAccount({ accountNumber: 2n, keyNumber: accountKeyNumberBase + 2 }),
     ).toMatchObject({ ok: false, code: 'AccountClosed' });
-    const account = await deployment.client(deployment.keystore('terminal')).read('/v1/accounts/2');
+    const account = await deployment.read('/v1/accounts/2');
     expect(account.ok && account.value).toMatchObject({ status: 'closed', balance: '0' });
   });
 });

@@ -149,9 +149,8 @@ describe.each(combinations)(
     });
 
     it('FIG. 1G: balances go from 1500 and 0 to 1000 and 500; nothing stays held', async () => {
-      const reader = deployment.client(deployment.keystore('terminal'));
-      const first = await reader.read('/v1/accounts/1');
-      const second = await reader.read('/v1/accounts/2');
+      const first = await deployment.read('/v1/accounts/1');
+      const second = await deployment.read('/v1/accounts/2');
       expect(first.ok && first.value).toMatchObject({
         balance: '1000',
         held: '0',
@@ -162,9 +161,8 @@ describe.each(combinations)(
     });
 
     it('FIG. 1H: unit 3 now belongs to account 2 and keeps its number; units 1 and 2 stay', async () => {
-      const reader = deployment.client(deployment.keystore('terminal'));
       const units = async (account: number) => {
-        const answer = await reader.read(`/v1/accounts/${account}/currency`);
+        const answer = await deployment.read(`/v1/accounts/${account}/currency`);
         if (!answer.ok) throw new Error(answer.message);
         return (answer.value['units'] as Row[]).map((u) => [
           u['currencyNumber'],

@@ -75,7 +75,7 @@ describe('an account with a shared HMAC key', () => {
       keyNumber: sharedKeyNumber,
     });
     expect(back.ok).toBe(true);
-    const account = await terminal.read('/v1/accounts/3');
+    const account = await terminal.read('/v1/accounts/3', sharedKeyNumber);
     expect(account.ok && account.value['balance']).toBe('300');
   });
 

@@ -7,8 +7,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TerminalClient } from '../../src/client/terminal.js';
-import { deploymentInfo, passphraseOf, walletPath } from '../../src/deployment/demo.js';
+import {
+  deploymentInfo,
+  operatorKeyNumber,
+  passphraseOf,
+  walletPath,
+} from '../../src/deployment/demo.js';
 import { systemEnvironment } from '../../src/model/environment.js';
+import { envelopeHeader, signEnvelope } from '../../src/protocol/envelope.js';
 import type { SignatureDevice } from '../../src/signature/device.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { binPath } from '../cli/run.js';
@@ -29,6 +35,10 @@ export interface TestDeployment {
   keystore(name: string): SignatureDevice;
   wallet(accountNumber: bigint): SignatureDevice;
   client(keys: SignatureDevice): TerminalClient;
+  /** GET a path of the public API signed with the operator key (an account's reads need a key). */
+  read(path: string): ReturnType<TerminalClient['read']>;
+  /** A raw HTTP request to the transaction device, its envelope signed with the operator key. */
+  fetchSigned(path: string, init?: { method?: 'GET' | 'POST'; body?: string }): Promise<Response>;
   /** Read a device's store directly (as an auditor would, for checks); `?` placeholders. */
   rows<T = Record<string, unknown>>(
     device: 'transaction' | 'account' | 'currency',
@@ -164,11 +174,18 @@ async function startDeploymentOnce(
     return loaded.value;
   };
   const clients: TerminalClient[] = [];
+  const url = deploymentInfo(dir).transactionUrl;
+  let operatorKeys: SignatureDevice | undefined;
+  const operator = () => {
+    operatorKeys ??= load(join(dir, 'operator.keystore.json'));
+    return operatorKeys;
+  };
+  let operatorReader: TerminalClient | undefined;
   return {
     dir,
     portBase,
     output: () => output,
-    url: deploymentInfo(dir).transactionUrl,
+    url,
     keystore: (name) => load(join(dir, `${name}.keystore.json`)),
     wallet: (accountNumber) => load(walletPath(dir, accountNumber)),
     client(keys) {
@@ -176,9 +193,34 @@ async function startDeploymentOnce(
       clients.push(client);
       return client;
     },
+    read(path) {
+      operatorReader ??= new TerminalClient(deploymentInfo(dir), operator());
+      return operatorReader.read(path, operatorKeyNumber);
+    },
+    fetchSigned(path, init = {}) {
+      const method = init.method ?? 'GET';
+      const body = Buffer.from(init.body ?? '');
+      const envelope = signEnvelope(
+        operator(),
+        operatorKeyNumber,
+        { receiver: 'transaction', method, url: path, body },
+        systemEnvironment.nowMs(),
+        systemEnvironment.randomBytes,
+      );
+      return fetch(`${url}${path}`, {
+        method,
+        headers: {
+          [envelopeHeader]: envelope,
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(init.body === undefined ? {} : { body: init.body }),
+      });
+    },
     rows: (device, sql, ...parameters) => readRows(dir, device, sql, ...parameters),
     async stop() {
-      await Promise.all(clients.map((c) => c.close()));
+      await Promise.all(
+        [...clients, ...(operatorReader ? [operatorReader] : [])].map((c) => c.close()),
+      );
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;

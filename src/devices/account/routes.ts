@@ -1,6 +1,6 @@
 // HTTP routes of the account device: the internal exchange and settlement, and signed account rows.
 import { accountRowToWire } from '../../protocol/rowWire.js';
-import type { DeviceContext } from '../context.js';
+import { by } from '../access.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import {
   AccountNumberParam,
@@ -14,16 +14,15 @@ import type { AccountService } from './service.js';
 
 export function registerAccountRoutes(
   server: HttpServer,
-  context: DeviceContext,
   service: AccountService,
   /** What the device adds to its health: the continuous audit's last result. */
   health: () => Record<string, unknown>,
   metrics: DeviceMetrics,
 ): void {
-  registerInternalRoutes(server, context, service, metrics);
+  registerInternalRoutes(server, service, metrics);
   server.get(
     '/internal/v1/accounts/:accountNumber',
-    { schema: { params: AccountNumberParam, hide: true } },
+    { ...by('transaction-device'), schema: { params: AccountNumberParam, hide: true } },
     async (request, reply) => {
       const row = await service.account(BigInt(request.params.accountNumber));
       if (!row) return sendFailure(reply, notFound(`account ${request.params.accountNumber}`));
@@ -32,7 +31,7 @@ export function registerAccountRoutes(
   );
   server.get(
     '/internal/v1/accounts',
-    { schema: { querystring: PageQuery, hide: true } },
+    { ...by('transaction-device'), schema: { querystring: PageQuery, hide: true } },
     async (request) => {
       const rows = await service.accountsAfter(
         BigInt(request.query.after ?? '0'),
@@ -41,5 +40,9 @@ export function registerAccountRoutes(
       return { accounts: rows.map(accountRowToWire) };
     },
   );
-  server.get('/health', async () => ({ device: 'account', status: 'ok', ...health() }));
+  server.get('/health', by('anyone'), async () => ({
+    device: 'account',
+    status: 'ok',
+    ...health(),
+  }));
 }

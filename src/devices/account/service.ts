@@ -37,7 +37,7 @@ export class AccountService {
   ) {}
 
   /** At start: make every account's key usable for verification. */
-  loadAccountKeys(): Promise<void> {
+  loadAccountKeys(): Promise<string[]> {
     return loadAccountKeysInto(this.context, this.store);
   }
 

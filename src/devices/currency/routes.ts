@@ -2,7 +2,7 @@
 import Type from 'typebox';
 import { currencyRowToWire } from '../../protocol/rowWire.js';
 import { CurrencyType } from '../../protocol/wire.js';
-import type { DeviceContext } from '../context.js';
+import { by } from '../access.js';
 import type { HttpServer } from '../http.js';
 import { AccountNumberParam, registerInternalRoutes } from '../internalRoutes.js';
 import type { DeviceMetrics } from '../metrics.js';
@@ -10,16 +10,16 @@ import type { CurrencyService } from './service.js';
 
 export function registerCurrencyRoutes(
   server: HttpServer,
-  context: DeviceContext,
   service: CurrencyService,
   /** What the device adds to its health: the continuous audit's last result. */
   health: () => Record<string, unknown>,
   metrics: DeviceMetrics,
 ): void {
-  registerInternalRoutes(server, context, service, metrics);
+  registerInternalRoutes(server, service, metrics);
   server.get(
     '/internal/v1/accounts/:accountNumber/units',
     {
+      ...by('transaction-device'),
       schema: {
         params: AccountNumberParam,
         querystring: Type.Object({ currencyType: CurrencyType }),
@@ -34,5 +34,9 @@ export function registerCurrencyRoutes(
       return { units: units.map(currencyRowToWire) };
     },
   );
-  server.get('/health', async () => ({ device: 'currency', status: 'ok', ...health() }));
+  server.get('/health', by('anyone'), async () => ({
+    device: 'currency',
+    status: 'ok',
+    ...health(),
+  }));
 }

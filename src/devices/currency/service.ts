@@ -41,7 +41,7 @@ export class CurrencyService {
   ) {}
 
   /** At start: make every account's key usable for verification. */
-  loadAccountKeys(): Promise<void> {
+  loadAccountKeys(): Promise<string[]> {
     return loadAccountKeysInto(this.context, this.store);
   }
 

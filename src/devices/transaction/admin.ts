@@ -46,16 +46,15 @@ import {
 } from '../../audit/recovery.js';
 import { InvariantViolation } from '../../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
-import { verifyEnvelope } from '../../protocol/envelope.js';
 import { baseOfBlock, blockSize, type SignedRecord } from '../../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../../protocol/rows.js';
 import { accountContentToWire, currencyContentToWire } from '../../protocol/rowWire.js';
 import type { VerifyingKeys } from '../../protocol/verify.js';
 import { recordToWire } from '../../protocol/wire.js';
+import { by } from '../access.js';
 import type { CheckpointKeeper } from '../checkpoints.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
-import { envelopeSkewMsMax } from '../internalRoutes.js';
 import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
 import type { Peers, TransactionService } from './service.js';
@@ -387,28 +386,17 @@ const AuditBody = Type.Object(
 export function registerAdminRoutes(
   server: HttpServer,
   context: DeviceContext,
-  operatorKeyNumbers: readonly number[],
   service: TransactionService,
   admin: AdminService,
 ): void {
-  // Only an operator's signature opens /v1/admin/; while recovery runs, the rest of /v1 waits.
+  // While recovery runs, users' requests and reads wait (access.ts has checked who calls already).
   server.addHook('preValidation', async (request, reply) => {
-    if (request.url.startsWith('/v1/admin/')) {
-      const refused = verifyEnvelope(
-        context.signatures,
-        operatorKeyNumbers,
-        request.headers['triledger-signature'] as string | undefined,
-        { method: request.method, path: request.url, body: request.rawBody ?? Buffer.alloc(0) },
-        context.environment.nowMs(),
-        envelopeSkewMsMax,
-      );
-      if (refused) return sendFailure(reply, refused);
-    } else if (request.url.startsWith('/v1/') && service.inMaintenance) {
+    const callers = request.routeOptions.config.callers;
+    if ((callers === 'record-signer' || callers === 'account-holder') && service.inMaintenance)
       return sendFailure(
         reply,
         fail('Maintenance', 'the ledger is in maintenance (recovery); retry shortly'),
       );
-    }
   });
 
   /** Run a job, streaming its progress and its result as JSON lines. */
@@ -451,6 +439,7 @@ export function registerAdminRoutes(
   server.post(
     '/v1/admin/audit',
     {
+      ...by('operator'),
       schema: {
         summary: 'Audit every copy (operator key); a stream of JSON lines',
         body: AuditBody,
@@ -467,6 +456,7 @@ export function registerAdminRoutes(
   server.post(
     '/v1/admin/recover',
     {
+      ...by('operator'),
       schema: {
         summary: 'Repair what the audit finds (operator key); a stream of JSON lines',
         body: AdminBody,

@@ -1,5 +1,4 @@
-// What the operator console reads (src/console), under /v1/admin/ and so only with an operator's
-// signature (admin.ts checks it for every /v1/admin/ request): the transaction log as FIG. 1F /
+// What the operator console reads (src/console), only with an operator's signature (access.ts): the transaction log as FIG. 1F /
 // FIG. 2B draw it, paged and filtered, with each operation's signature status; the accounts of B
 // and the currency units of C, each row with its signature status. A failing row is shown as
 // failing, never hidden and never trusted.
@@ -8,6 +7,7 @@ import Type from 'typebox';
 import type { SignedRecord } from '../../protocol/records.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
 import { RequestId, recordToWire } from '../../protocol/wire.js';
+import { by } from '../access.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import { AccountNumberParam, PageQuery, pageSizeMax } from '../internalRoutes.js';
@@ -32,6 +32,7 @@ export function registerAdminReadRoutes(
   server.get(
     '/v1/admin/transactions',
     {
+      ...by('operator'),
       schema: {
         summary:
           'The transaction log (this device’s copy of A), by operation, with signature status',
@@ -62,6 +63,7 @@ export function registerAdminReadRoutes(
   server.get(
     '/v1/admin/accounts',
     {
+      ...by('operator'),
       schema: {
         summary: 'Accounts (B), each row with its signature status',
         querystring: PageQuery,
@@ -85,6 +87,7 @@ export function registerAdminReadRoutes(
   server.get(
     '/v1/admin/accounts/:accountNumber/units',
     {
+      ...by('operator'),
       schema: {
         summary: 'The currency units (C) an account owns, each row with its signature status',
         params: AccountNumberParam,
@@ -114,10 +117,8 @@ export function registerAdminReadRoutes(
   // Sign-in: the console checks that its key is an operator key (the signature was checked already).
   server.get(
     '/v1/admin/whoami',
-    { schema: { summary: 'The operator key that signed this request' } },
-    async (request) => ({
-      operatorKeyNumber: Number(String(request.headers['triledger-signature']).split('.')[0]),
-    }),
+    { ...by('operator'), schema: { summary: 'The operator key that signed this request' } },
+    async (request) => ({ operatorKeyNumber: request.signerKeyNumber }),
   );
 }
 

@@ -10,6 +10,7 @@ import { extname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assert } from '../../model/assert.js';
 import { fail } from '../../model/errors.js';
+import { by } from '../access.js';
 import { type HttpServer, sendFailure } from '../http.js';
 
 /** The built console and wallet together may not exceed this. */
@@ -71,10 +72,11 @@ export function registerConsoleRoutes(server: HttpServer): void {
         })
         .send(bytes);
     };
-  server.get('/console', { schema: { hide: true } }, serve('index.html'));
-  server.get('/console/', { schema: { hide: true } }, serve('index.html'));
-  server.get('/wallet', { schema: { hide: true } }, serve('wallet.html'));
-  server.get('/console/*', { schema: { hide: true } }, async (request, reply) =>
+  const page = { ...by('anyone'), schema: { hide: true } };
+  server.get('/console', page, serve('index.html'));
+  server.get('/console/', page, serve('index.html'));
+  server.get('/wallet', page, serve('wallet.html'));
+  server.get('/console/*', page, async (request, reply) =>
     serve((request.params as { '*': string })['*'])(request, reply),
   );
 }

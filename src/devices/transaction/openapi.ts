@@ -40,13 +40,7 @@ export async function transactionOpenApi(): Promise<Record<string, unknown>> {
     {} as Peers,
     {} as AdminService,
   );
-  registerAdminRoutes(
-    server,
-    {} as DeviceContext,
-    [],
-    {} as TransactionService,
-    {} as AdminService,
-  );
+  registerAdminRoutes(server, {} as DeviceContext, {} as TransactionService, {} as AdminService);
   await server.ready();
   const document = server.swagger() as unknown as Record<string, unknown>;
   await server.close();

@@ -1,5 +1,8 @@
 // The public API (JSON over HTTP under /v1, OpenAPI at /docs): the only door into the ledger.
 //
+// Every route declares its callers (devices/access.ts): requests carry their own signed record;
+// an account's balance, units and history, and an operation's records, answer only their account
+// holder's key (or an operator's), so nothing of an account is readable without its key.
 // Handlers stay thin: the schema has validated the body, requestRecordOf turns it into the signed
 // step-1 record, the service runs the operation, and its Reply goes back as is. Reads of B and C
 // come from `account` and `currency`; each row's signature (FIG. 4, FIG. 5) is verified here before
@@ -23,6 +26,7 @@ import {
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import { RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
+import { by } from '../access.js';
 import { accountKeyNumberBase, type DeviceContext } from '../context.js';
 import { batchBodyBytesMax, type HttpServer, sendFailure, sendRefusal } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
@@ -85,7 +89,13 @@ export async function registerTransactionRoutes(
       },
     },
   });
-  await server.register(swaggerUi, { routePrefix: '/docs' });
+  // Swagger UI's own routes serve public files: they are declared here, for the access check.
+  await server.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, callers: 'anyone' };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs' });
+  });
 
   /**
    * Run one operation to its Reply (a request that does not make a record is refused as one); one
@@ -125,6 +135,7 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/accounts',
     {
+      ...by('record-signer'),
       schema: {
         summary: 'Open an account (account issuing request), signed by its own key',
         body: AccountIssuingRequest,
@@ -139,6 +150,7 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/account-closures',
     {
+      ...by('record-signer'),
       schema: {
         summary: 'Close an account with a zero balance, signed by its own key',
         body: AccountClosingRequest,
@@ -153,6 +165,7 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/issuances',
     {
+      ...by('record-signer'),
       schema: {
         summary: 'Issue numbered currency units into an account (issuer key)',
         body: IssuanceRequest,
@@ -167,6 +180,7 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/redemptions',
     {
+      ...by('record-signer'),
       schema: {
         summary: 'Retire currency units of an account (issuer key)',
         body: RedemptionRequest,
@@ -181,6 +195,7 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/remittances',
     {
+      ...by('record-signer'),
       schema: {
         summary: "Send a remittance (a1), signed by the source account's key",
         body: RemittanceRequest,
@@ -196,6 +211,7 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/remittance-batches',
     {
+      ...by('record-signer'),
       bodyLimit: batchBodyBytesMax,
       schema: {
         summary: `Send up to ${remittanceBatchSizeMax} remittances in one request, each signed as alone`,
@@ -228,6 +244,7 @@ export async function registerTransactionRoutes(
   server.get(
     '/v1/accounts/:accountNumber',
     {
+      ...by('account-holder'),
       schema: {
         summary: 'Balance, held amount and last update of an account, with its row signature',
         params: AccountNumberParam,
@@ -244,6 +261,7 @@ export async function registerTransactionRoutes(
   server.get(
     '/v1/accounts/:accountNumber/currency',
     {
+      ...by('account-holder'),
       schema: {
         summary: 'The currency units an account owns (active or held)',
         params: AccountNumberParam,
@@ -273,6 +291,7 @@ export async function registerTransactionRoutes(
   server.get(
     '/v1/accounts/:accountNumber/transactions',
     {
+      ...by('account-holder'),
       schema: {
         summary: "An account's operations, oldest first, paged by transaction number",
         params: AccountNumberParam,
@@ -324,6 +343,7 @@ export async function registerTransactionRoutes(
   server.get(
     '/v1/remittances/:remittanceId',
     {
+      ...by('account-holder'),
       schema: {
         summary: 'Every record of one operation, with its signatures',
         params: Type.Object({ remittanceId: RequestId }),
@@ -340,6 +360,7 @@ export async function registerTransactionRoutes(
   server.get(
     '/v1/deployment',
     {
+      ...by('anyone'),
       schema: {
         summary:
           'What a terminal must know to sign requests and check answers: signature 0, the device keys (with their public keys when Ed25519), the account key numbering',
@@ -365,7 +386,7 @@ export async function registerTransactionRoutes(
     },
   );
 
-  server.get('/health', async () => {
+  server.get('/health', by('anyone'), async () => {
     const lastAudit = admin.lastAudit;
     return {
       device: 'transaction',

@@ -121,7 +121,7 @@ export class TransactionService {
     private readonly metrics: DeviceMetrics = noMetrics,
   ) {}
 
-  loadAccountKeys(): Promise<void> {
+  loadAccountKeys(): Promise<string[]> {
     return loadAccountKeysInto(this.context, this.store);
   }
 
@@ -415,6 +415,27 @@ export class TransactionService {
       : fail('RequestInProgress', `operation ${remittanceId} is not decided yet`);
   }
 
+  /**
+   * The keys that may read what a path names (devices/access.ts): an account's own key, or the keys
+   * of the source and destination accounts of an operation.
+   */
+  async holderKeyNumbers(params: Readonly<Record<string, string>>): Promise<number[]> {
+    return this.store.transact(async (tx) => {
+      const accounts: bigint[] = [];
+      const accountText = params['accountNumber'];
+      if (accountText !== undefined && /^[1-9][0-9]{0,18}$/.test(accountText))
+        accounts.push(BigInt(accountText));
+      const remittanceId = params['remittanceId'];
+      if (remittanceId !== undefined) {
+        const request = (await tx.recordsOfOperation(remittanceId))[0]?.record;
+        for (const account of [request?.sourceAccount, request?.destinationAccount])
+          if (account !== undefined) accounts.push(account);
+      }
+      const keys = await Promise.all(accounts.map((account) => tx.accountKey(account)));
+      return keys.flatMap((key) => (key ? [key.keyNumber] : []));
+    });
+  }
+
   async recordsOfOperation(remittanceId: string): Promise<SignedRecord[]> {
     return this.store.transact((tx) => tx.recordsOfOperation(remittanceId));
   }
@@ -471,10 +492,14 @@ export class TransactionService {
     const remittanceId = request.record.remittanceId;
     const existing = await tx.operation(remittanceId);
     if (existing) {
-      if (!existing.requestDigest.equals(digest))
+      if (!existing.requestDigest.equals(digest)) {
+        // Whether a request id is taken is told only to a request whose signature holds.
+        const refused = await this.#verifyRequest(tx, request);
         return failureReply(
-          fail('RequestIdReused', `request id ${remittanceId} was used for a different request`),
+          refused ??
+            fail('RequestIdReused', `request id ${remittanceId} was used for a different request`),
         );
+      }
       // A retry gets the one stored answer, however late it comes; an open one is driven on.
       if (existing.state === 'done' && existing.responseJson)
         return JSON.parse(existing.responseJson) as Reply;
@@ -489,11 +514,8 @@ export class TransactionService {
         ),
       );
     }
-    const refused = await verifyOperation(this.context, tx, [request]);
-    if (refused)
-      return failureReply(
-        refused.code === 'ChainBroken' ? fail('SignatureInvalid', refused.message) : refused,
-      );
+    const refused = await this.#verifyRequest(tx, request);
+    if (refused) return failureReply(refused);
     const precheck = await this.#precheck(tx, request.record);
     if (precheck) return failureReply(precheck);
 
@@ -529,6 +551,13 @@ export class TransactionService {
     });
     assert(await tx.appendRecords([accountRequest]), 'a2 takes its reserved number');
     return 'drive';
+  }
+
+  /** The request's signature by the key its step belongs to (a broken link is a bad signature). */
+  async #verifyRequest(tx: TransactionTx, request: SignedRecord): Promise<Failure | undefined> {
+    const refused = await verifyOperation(this.context, tx, [request]);
+    if (!refused) return undefined;
+    return refused.code === 'ChainBroken' ? fail('SignatureInvalid', refused.message) : refused;
   }
 
   /** Checks the transaction device can make alone, before anything is recorded. */
