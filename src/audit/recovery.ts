@@ -67,7 +67,11 @@ const emptyBatch = (): MutableBatch => ({
   rows: { remove: [], put: [] },
 });
 
-/** Repairs grouped per device into batches; a repair's removal and put stay in one batch. */
+/**
+ * Repairs grouped per device into batches; a repair's removal and put stay in one batch. Records of
+ * A and rows of B or C never share a batch: a device checks rows against its own replay of A
+ * (devices/repair.ts), which must already hold the repaired records.
+ */
 class RepairPlan {
   readonly batches: Record<CopyName, MutableBatch[]> = {
     transaction: [],
@@ -81,7 +85,11 @@ class RepairPlan {
     if (this.size > repairsMax) return;
     const batches = this.batches[repair.device];
     let batch = batches.at(-1);
-    if (!batch || batchSize(batch) + 2 > repairBatchSizeMax) {
+    const holdsRows = batch !== undefined && batch.rows.remove.length + batch.rows.put.length > 0;
+    const holdsRecords =
+      batch !== undefined && batch.records.remove.length + batch.records.put.length > 0;
+    const mixed = repair.store === 'A' ? holdsRows : holdsRecords;
+    if (!batch || mixed || batchSize(batch) + 2 > repairBatchSizeMax) {
       batch = emptyBatch();
       batches.push(batch);
     }

@@ -17,7 +17,7 @@
 // assertion that would stop the device running the audit.
 
 import { parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
-import type { TransactionRecord } from '../protocol/records.js';
+import { blockOf, type TransactionRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
 import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 
@@ -359,4 +359,39 @@ function applyPlan(
     for (const number of plan.retired) change(number, undoAt, { status: 'active' });
     for (const issued of plan.issued) change(issued.currencyNumber, undoAt, { status: 'retired' });
   }
+}
+
+/**
+ * The replay of a device's own copy of A, read in transaction-number order (pages as the stores
+ * export them): what B and C must be by that copy alone. Account and currency check each row a
+ * repair would put against it (devices/repair.ts), so that a row nobody's A justifies is never
+ * signed, whoever asks. Undefined when the copy contradicts itself: then nothing is put.
+ */
+export async function replayCopy(
+  pages: AsyncIterable<readonly { readonly record: TransactionRecord }[]>,
+): Promise<
+  { accounts: Map<bigint, AccountRowContent>; units: Map<bigint, CurrencyRowContent> } | undefined
+> {
+  let contradictions = 0;
+  const contradicted = () => {
+    contradictions += 1;
+  };
+  const accounts = new AccountReplay([], contradicted);
+  const units = new UnitReplay([], 1n, contradicted);
+  let operation: TransactionRecord[] = [];
+  const flush = () => {
+    if (operation.length === 0) return;
+    accounts.apply(operation);
+    units.apply(operation);
+    operation = [];
+  };
+  for await (const page of pages)
+    for (const { record } of page) {
+      const first = operation[0];
+      if (first && blockOf(first.transactionNumber) !== blockOf(record.transactionNumber)) flush();
+      operation.push(record);
+    }
+  flush();
+  const finished = units.finish();
+  return contradictions === 0 ? { accounts: accounts.accounts, units: finished } : undefined;
 }

@@ -46,7 +46,7 @@ function Console() {
       </header>
       <main>
         {!session && <SignIn onSession={setSession} />}
-        {session && tab === 'overview' && <Overview />}
+        {session && tab === 'overview' && <Overview session={session} />}
         {session && tab === 'log' && <Log session={session} />}
         {session && tab === 'accounts' && <Accounts session={session} />}
         {session && tab === 'audit' && <Audit session={session} />}
@@ -146,7 +146,8 @@ function Chart(props: { values: number[]; label: string; unit: string }) {
   );
 }
 
-function Overview() {
+/** /ready and /metrics answer only an operator-signed request (or sit on an operations listener). */
+function Overview(props: { session: OperatorSession }) {
   const [health, setHealth] = useState<Record<string, unknown>>();
   const [ready, setReady] = useState<Record<string, unknown>>();
   const [samples, setSamples] = useState<Sample[]>([]);
@@ -155,8 +156,10 @@ function Overview() {
     const poll = async () => {
       const [h, r, metrics] = await Promise.all([
         getJson('/health'),
-        fetch('/ready').then((x) => x.json() as Promise<Record<string, unknown>>),
-        fetch('/metrics').then((x) => x.text()),
+        props.session
+          .fetch('GET', '/ready')
+          .then((x) => x.json() as Promise<Record<string, unknown>>),
+        props.session.fetch('GET', '/metrics').then((x) => x.text()),
       ]);
       setHealth(h);
       setReady(r);

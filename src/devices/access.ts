@@ -55,9 +55,12 @@ declare module 'fastify' {
   }
 }
 
-/** The route options that declare `callers`. */
-export function by(callers: Callers): { config: { callers: Callers } } {
-  return { config: { callers } };
+/** The route options that declare `callers` (and any other route config, such as a rate limit). */
+export function by<Extra extends object = object>(
+  callers: Callers,
+  extra?: Extra,
+): { config: { callers: Callers } & Extra } {
+  return { config: { callers, ...(extra as Extra) } };
 }
 
 export interface AccessPolicy {

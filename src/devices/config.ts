@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { fail, ok, type Result } from '../model/errors.js';
 import { parseStoreLocation, storeSpecPattern } from '../store/open.js';
+import { rateLimitsDefault } from './rateLimits.js';
 
 const keyNumber = z
   .number()
@@ -77,6 +78,33 @@ export const deviceConfigSchema = z.strictObject({
     .min(0)
     .max(24 * 3600 * 1000)
     .default(30_000),
+  /**
+   * Where /metrics and /ready are served to anyone who reaches the address (an operations network);
+   * without it they answer on the device's port, only to an operator-signed request.
+   */
+  operationsListen: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535),
+    })
+    .optional(),
+  /** At the transaction device: requests per client address, account openings (devices/rateLimits.ts). */
+  rateLimits: z
+    .strictObject({
+      requestsPerClientPerSecond: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(rateLimitsDefault.requestsPerClientPerSecond),
+      accountOpeningsPerClientPerMinute: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(rateLimitsDefault.accountOpeningsPerClientPerMinute),
+    })
+    .default(rateLimitsDefault),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
 });
 

@@ -29,6 +29,52 @@ export interface DeviceContext {
   readonly environment: Environment;
 }
 
+/**
+ * A row of B or C that a step must act on fails its signature check. Thrown inside the step's
+ * store transaction (so everything it wrote is rolled back) and turned into the step's refusal
+ * (RowSignatureInvalid) where the step began: the device never decides with, nor re-signs, a row
+ * it did not verify. The continuous audit and the audit report the row; recovery repairs it.
+ */
+export class UnverifiedRow extends Error {
+  override readonly name = 'UnverifiedRow';
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}
+
+/** `row`, once its signature verifies with this device's own key (rows of B or C it keeps). */
+export function verifiedRow<Row extends { signerKeyNumber: number; signature: Buffer }>(
+  context: DeviceContext,
+  row: Row | undefined,
+  bytesOf: (row: Row) => Buffer,
+  name: string,
+): Row | undefined {
+  if (row === undefined) return undefined;
+  const verified =
+    row.signerKeyNumber === context.signingKeyNumber &&
+    context.signatures.verify(context.signingKeyNumber, bytesOf(row), row.signature).ok;
+  if (!verified)
+    throw new UnverifiedRow(
+      fail(
+        'RowSignatureInvalid',
+        `${name}: its row signature does not verify; nothing is done with it until recovery repairs it`,
+      ),
+    );
+  return row;
+}
+
+/** A step's work; a row that fails its signature refuses the step instead of stopping it. */
+export async function refusingUnverifiedRows<T>(
+  work: () => Promise<Result<T>>,
+): Promise<Result<T>> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof UnverifiedRow) return error.failure;
+    throw error;
+  }
+}
+
 /** Ed25519 account keys are numbered from here: key number = base + account number. */
 export const accountKeyNumberBase = 1_000_000;
 /** The most accounts a deployment holds, so that every account key number stays a valid key number. */

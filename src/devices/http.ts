@@ -124,6 +124,8 @@ export function createHttpServer(options: {
           message: `the body is larger than ${request.routeOptions.bodyLimit ?? options.bodyBytesMax} bytes`,
         });
       }
+      if (error.code === 'FST_RATE_LIMITED')
+        return sendFailure(reply, { ok: false, code: 'RateLimited', message: error.message });
       if (
         error.validation ||
         error.code === 'MALFORMED_JSON' ||

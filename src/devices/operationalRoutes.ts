@@ -2,13 +2,17 @@
 // and `GET /ready`, which a load balancer or an orchestrator uses to send traffic only to a device
 // that can serve it. (`GET /health` is liveness: the process answers.)
 //
+// Both are the operator's: on the device's own listener they answer only an operator-signed request
+// (`operator`); a deployment that names `operationsListen` serves them there instead, to anyone who
+// can reach that address (keep it on a private network: a load balancer cannot sign).
+//
 // Ready means: the store answers, every peer this device calls answers its /health, and the last
 // audit of this device's own stores (the continuous audit; at transaction also the last full
 // audit) found nothing. Each check is reported on its own; a check that cannot finish within
 // readyCheckMsMax counts as failed. Not ready is 503 with the same body.
 
 import type { Store } from '../store/types.js';
-import { by } from './access.js';
+import { by, type Callers } from './access.js';
 import type { HttpServer } from './http.js';
 import type { PrometheusMetrics } from './metrics.js';
 import type { PeerClient } from './peerClient.js';
@@ -39,8 +43,9 @@ export function registerOperationalRoutes(
   server: HttpServer,
   metrics: PrometheusMetrics,
   readiness: Readiness,
+  callers: Extract<Callers, 'operator' | 'anyone'>,
 ): void {
-  server.get('/metrics', { ...by('anyone'), schema: { hide: true } }, async (_request, reply) => {
+  server.get('/metrics', { ...by(callers), schema: { hide: true } }, async (_request, reply) => {
     void reply.header('content-type', metrics.contentType);
     return metrics.render();
   });
@@ -48,7 +53,7 @@ export function registerOperationalRoutes(
   server.get(
     '/ready',
     {
-      ...by('anyone'),
+      ...by(callers),
       schema: { summary: 'Whether this device can serve: store, peers, last audits' },
     },
     async (_request, reply) => {

@@ -3,7 +3,8 @@
 // Export: GET /internal/v1/export/{name} streams a store as NDJSON (audit/exportLines.ts) from a
 // consistent snapshot, in key order, in constant memory, while the device keeps working.
 // Repair: POST /internal/v1/repair applies one batch of repairs (devices/repair.ts) in one database
-// transaction. Every route here is for the transaction device alone: its envelope signature is
+// transaction, only between POST /internal/v1/recovery {"running": true} and {"running": false}
+// (the transaction device's recovery, which holds the ledger in maintenance meanwhile). Every route here is for the transaction device alone: its envelope signature is
 // checked before anything else (access.ts).
 
 import { Readable } from 'node:stream';
@@ -16,7 +17,7 @@ import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js'
 import { by } from './access.js';
 import type { CheckpointKeeper } from './checkpoints.js';
 import { type HttpServer, sendFailure } from './http.js';
-import { type RepairBatch, type RepairCounts, repairBatchSizeMax } from './repair.js';
+import { type RepairBatch, type RepairCounts, RepairWindow, repairBatchSizeMax } from './repair.js';
 
 /** Lines are sent in chunks of about this size. */
 export const exportChunkBytes = 64 * 1024;
@@ -144,12 +145,25 @@ export function repairBody<Content extends TSchema>(content: Content) {
   );
 }
 
+const RecoveryBody = Type.Object({ running: Type.Boolean() }, { additionalProperties: false });
+
 export function registerRepairRoute<Wire, Content>(
   server: HttpServer,
+  nowMs: () => number,
   content: TSchema,
   contentFromWire: (wire: Wire) => Result<Content>,
   repair: (batch: RepairBatch<Content>) => Promise<Result<RepairCounts>>,
 ): void {
+  const window = new RepairWindow();
+  server.post(
+    '/internal/v1/recovery',
+    { ...by('transaction-device'), schema: { body: RecoveryBody, hide: true } },
+    async (request) => {
+      if (request.body.running) window.open(nowMs());
+      else window.close();
+      return { running: request.body.running };
+    },
+  );
   server.post(
     '/internal/v1/repair',
     { ...by('transaction-device'), schema: { body: repairBody(content), hide: true } },
@@ -158,6 +172,8 @@ export function registerRepairRoute<Wire, Content>(
         records: { remove: { key: string; kind: string }[]; put: WireRecord[] };
         rows: { remove: { key: string; kind: string }[]; put: Wire[] };
       };
+      const closed = window.refusal(nowMs());
+      if (closed) return sendFailure(reply, closed);
       const put = recordsFromWire(body.records.put);
       if (!put.ok) return sendFailure(reply, put);
       const rows: Content[] = [];

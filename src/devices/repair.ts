@@ -4,15 +4,68 @@
 // (audit/recovery.ts): records of A to remove and to put, and for `account` and `currency` rows
 // of B or C. A batch is one database transaction: it applies entirely or not at all. Rows put
 // into B or C are signed here, by the device's own key, exactly as given (the replay of A decided
-// their content, lastUpdate included). Records put into A carry their original signatures: a record
+// their content, lastUpdate included), and only when the device's own replay of its copy of A gives
+// that very row (unjustifiedPut): a stolen transaction key cannot have a row signed that A does not
+// justify. Repairs are taken only while the transaction device runs a recovery (RepairWindow). Records put into A carry their original signatures: a record
 // whose signature does not verify is never made valid, because nothing here signs records.
 
-import { fail, ok, type Result } from '../model/errors.js';
+import { type Failure, fail, ok, type Result } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
 import type { LedgerTx } from '../store/types.js';
 
 /** The most removals plus puts in one repair request. */
 export const repairBatchSizeMax = 500;
+/** A recovery window the transaction device opened closes by itself after this long. */
+export const repairWindowMsMax = 3_600_000;
+
+/**
+ * Whether the transaction device has said that a recovery runs (it enters maintenance first, and
+ * tells account and currency when it begins and ends); repairs outside it are refused.
+ */
+export class RepairWindow {
+  #openUntilMs = 0;
+
+  open(nowMs: number): void {
+    this.#openUntilMs = nowMs + repairWindowMsMax;
+  }
+
+  close(): void {
+    this.#openUntilMs = 0;
+  }
+
+  refusal(nowMs: number): Failure | undefined {
+    return nowMs < this.#openUntilMs
+      ? undefined
+      : fail(
+          'AuthorityDenied',
+          'repairs are taken only while the transaction device runs a recovery',
+        );
+  }
+}
+
+/**
+ * The first row to put that the device's own replay of its copy of A does not give byte for byte
+ * (undefined: the copy contradicts itself, and nothing is put), as a refusal.
+ */
+export function unjustifiedPut<Content>(
+  puts: readonly Content[],
+  replayed: ReadonlyMap<bigint, Content> | undefined,
+  keyOf: (content: Content) => bigint,
+  bytesOf: (content: Content) => Buffer,
+): Failure | undefined {
+  if (puts.length === 0) return undefined;
+  if (!replayed)
+    return fail('RepairUnjustified', "this device's copy of A contradicts itself: no row is put");
+  for (const content of puts) {
+    const expected = replayed.get(keyOf(content));
+    if (!expected || !bytesOf(expected).equals(bytesOf(content)))
+      return fail(
+        'RepairUnjustified',
+        `row ${keyOf(content)} is not what this device's copy of A gives; nothing was changed`,
+      );
+  }
+  return undefined;
+}
 
 export interface Removal {
   readonly key: bigint;

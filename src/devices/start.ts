@@ -55,9 +55,10 @@ import {
   publicBodyBytesMax,
 } from './http.js';
 import { PrometheusMetrics } from './metrics.js';
-import { registerOperationalRoutes } from './operationalRoutes.js';
+import { type Readiness, registerOperationalRoutes } from './operationalRoutes.js';
 import { PeerClient } from './peerClient.js';
 import { PeriodicTask } from './periodic.js';
+import { limitRequestRates } from './rateLimits.js';
 import {
   registerCheckpointRoutes,
   registerExportRoute,
@@ -284,6 +285,23 @@ export async function startDevice(
   ]))
     server.log.warn(warning);
   const closers: (() => Promise<void>)[] = [];
+  // /metrics and /ready: behind the operator key here, or open on a listener of their own.
+  const operations = config.operationsListen
+    ? createHttpServer({ bodyBytesMax: 1024, logLevel: config.logLevel })
+    : undefined;
+  if (operations)
+    guardRoutes(operations, {
+      context,
+      operatorKeyNumbers: config.operatorKeyNumbers,
+      clientCertificates: false,
+    });
+  const serveOperations = (readiness: Readiness) =>
+    registerOperationalRoutes(
+      operations ?? server,
+      metrics,
+      readiness,
+      operations ? 'anyone' : 'operator',
+    );
   const guard = (holderKeyNumbers?: AccessPolicy['holderKeyNumbers']) =>
     guardRoutes(server, {
       context,
@@ -325,6 +343,8 @@ export async function startDevice(
         metrics,
       );
       for (const refused of await service.loadAccountKeys()) server.log.error(refused);
+      // Limits first: a flood is counted before anything else is looked at.
+      await limitRequestRates(server, config.rateLimits);
       guard((params) => service.holderKeyNumbers(params));
       const keeper = new CheckpointKeeper(context, store);
       const admin = new AdminService(
@@ -337,12 +357,20 @@ export async function startDevice(
         metrics,
       );
       continuous = continuousAudit(ownStores(store, keeper));
-      await registerTransactionRoutes(server, context, service, peers, admin, health);
+      await registerTransactionRoutes(
+        server,
+        context,
+        service,
+        peers,
+        admin,
+        health,
+        config.rateLimits,
+      );
       registerAdminRoutes(server, context, service, admin);
       registerAdminReadRoutes(server, context, service, peers);
       registerConsoleRoutes(server);
       registerTransactionInternalRoutes(server, service);
-      registerOperationalRoutes(server, metrics, {
+      serveOperations({
         store,
         peers: [peers.account, peers.currency],
         audits: () => ({ continuous: continuous?.last, full: admin.lastAudit }),
@@ -386,13 +414,17 @@ export async function startDevice(
         server,
         transaction,
       );
-      registerOperationalRoutes(server, metrics, {
+      serveOperations({
         store,
         peers: transaction ? [transaction] : [],
         audits: () => ({ continuous: continuous?.last }),
       });
-      registerRepairRoute(server, WireAccountContent, accountContentFromWire, (batch) =>
-        repairing(keeper, () => service.repair(batch)),
+      registerRepairRoute(
+        server,
+        environment.nowMs,
+        WireAccountContent,
+        accountContentFromWire,
+        (batch) => repairing(keeper, () => service.repair(batch)),
       );
       closers.push(() => store.close());
       break;
@@ -423,19 +455,27 @@ export async function startDevice(
         server,
         transaction,
       );
-      registerOperationalRoutes(server, metrics, {
+      serveOperations({
         store,
         peers: transaction ? [transaction] : [],
         audits: () => ({ continuous: continuous?.last }),
       });
-      registerRepairRoute(server, WireCurrencyContent, currencyContentFromWire, (batch) =>
-        repairing(keeper, () => service.repair(batch)),
+      registerRepairRoute(
+        server,
+        environment.nowMs,
+        WireCurrencyContent,
+        currencyContentFromWire,
+        (batch) => repairing(keeper, () => service.repair(batch)),
       );
       closers.push(() => store.close());
       break;
     }
   }
   const url = await server.listen({ host: config.host, port: config.port });
+  if (operations) {
+    await operations.listen(config.operationsListen!);
+    closers.push(() => operations.close());
+  }
   continuous?.start(config.continuousAuditIntervalMs);
   background?.start(config.resumeIntervalMs);
   return ok({

@@ -71,6 +71,11 @@ export const errorCatalogue = {
     httpStatus: 409,
     description: 'A record with this transaction number is already stored with different content.',
   },
+  RowSignatureInvalid: {
+    httpStatus: 503,
+    description:
+      "A row of B or C the operation needs does not verify with its device's key: the device does not act on it until recovery repairs it (the audit names it); retry later.",
+  },
   RequestInProgress: {
     httpStatus: 409,
     description:
@@ -89,6 +94,11 @@ export const errorCatalogue = {
     httpStatus: 422,
     description:
       'The audit asks for more repairs than one recovery run makes; nothing was changed. The damage needs an operator.',
+  },
+  RepairUnjustified: {
+    httpStatus: 422,
+    description:
+      "A repair would put a row of B or C that the receiving device's own replay of its copy of A does not give: nothing was changed (repair A first, then run recovery again).",
   },
   OperationExpired: {
     httpStatus: 409,

@@ -230,6 +230,74 @@ describe('B and C, devices running', () => {
   }, 60_000);
 });
 
+describe('rows are verified before they are used', () => {
+  it('a forged balance and a forged unit are never acted on nor re-signed; recovery repairs them', async () => {
+    const deployment = await startCopy();
+    try {
+      const before = await readRow<{ signature: Buffer; balance: bigint }>(
+        deployment.dir,
+        'account',
+        'SELECT signature, balance FROM accounts WHERE account_number = 1',
+      );
+      await tamper(deployment.dir, 'account', [
+        'UPDATE accounts SET balance = balance + 1000000 WHERE account_number = 1',
+      ]);
+      const refused = await remitFromFirstAccount(deployment, 7n);
+      expect(refused.ok || refused.code).toBe('RowSignatureInvalid');
+      const after = await readRow<{ signature: Buffer; balance: bigint }>(
+        deployment.dir,
+        'account',
+        'SELECT signature, balance FROM accounts WHERE account_number = 1',
+      );
+      // Not re-signed: the forged row keeps the signature it does not match.
+      expect(after.signature.equals(before.signature)).toBe(true);
+      expect(BigInt(after.balance)).toBe(BigInt(before.balance) + 1_000_000n);
+
+      const repairedB = run(deployment, 'recover');
+      expect(repairedB.status, repairedB.stderr).toBe(0);
+      expect(kinds((JSON.parse(repairedB.stdout) as RecoveryReport).before)).toEqual([
+        'B 1 modified',
+      ]);
+
+      // A unit inserted with a junk signature, of exactly the amount: it would be chosen, and is refused.
+      await tamper(deployment.dir, 'currency', [
+        'INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status, last_update, signer_key_number, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        99,
+        'JPY',
+        7,
+        1,
+        'active',
+        Date.now(),
+        3,
+        Buffer.alloc(32),
+      ]);
+      const refusedAtCurrency = await remitFromFirstAccount(deployment, 7n);
+      expect(refusedAtCurrency.ok || refusedAtCurrency.code).toBe('RowSignatureInvalid');
+      const unit = await readRow<{ owner_account: bigint; signature: Buffer }>(
+        deployment.dir,
+        'currency',
+        'SELECT owner_account, signature FROM currency_units WHERE currency_number = 99',
+      );
+      expect([BigInt(unit.owner_account), unit.signature.equals(Buffer.alloc(32))]).toEqual([
+        1n,
+        true,
+      ]);
+      const repairedC = run(deployment, 'recover');
+      expect(repairedC.status, repairedC.stderr).toBe(0);
+      const recovery = JSON.parse(repairedC.stdout) as RecoveryReport;
+      expect(kinds(recovery.before)).toContain('C 99 inserted');
+      expect(recovery.after.clean).toBe(true);
+      const spent = await remitFromFirstAccount(deployment, 7n);
+      expect(spent.ok).toBe(true);
+      const units = await deployment.read('/v1/accounts/2/currency');
+      const numbers = units.ok ? (units.value['units'] as { currencyNumber: string }[]) : [];
+      expect(numbers.map((u) => u.currencyNumber)).not.toContain('99');
+    } finally {
+      await deployment.stop();
+    }
+  }, 90_000);
+});
+
 describe('more than one copy of A, devices running', () => {
   it('two of three copies changed (signed mode): the third, whose signatures verify, wins', async () => {
     const deployment = await startCopy();

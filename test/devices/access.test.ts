@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorKeyNumber, portOf } from '../../src/deployment/demo.js';
 import { by, guardRoutes } from '../../src/devices/access.js';
@@ -16,6 +16,7 @@ import { connectionsPerClientMax, headersTimeoutMs } from '../../src/devices/con
 import type { DeviceContext } from '../../src/devices/context.js';
 import { filesOpenToOthers, sqliteFiles } from '../../src/devices/filePrivacy.js';
 import { createHttpServer } from '../../src/devices/http.js';
+import { rateLimitsDefault } from '../../src/devices/rateLimits.js';
 import { deterministicEnvironment, systemEnvironment } from '../../src/model/environment.js';
 import { envelopeHeader, signEnvelope } from '../../src/protocol/envelope.js';
 import type { SignatureDevice } from '../../src/signature/device.js';
@@ -222,6 +223,38 @@ describe('a captured envelope works once, at one device, for one request', () =>
   });
 });
 
+describe('a stolen transaction key alone cannot mint', () => {
+  const signedPost = (device: Device, path: string, body: unknown) =>
+    send(device, 'POST', path, body, {
+      [envelopeHeader]: signEnvelope(
+        transactionKeys,
+        1,
+        { receiver: device, method: 'POST', url: path, body: Buffer.from(JSON.stringify(body)) },
+        systemEnvironment.nowMs(),
+        systemEnvironment.randomBytes,
+      ),
+    });
+
+  it('a repair outside a recovery is refused; inside one, a row A does not justify is refused', async () => {
+    const before = await everything();
+    const outside = await signedPost('account', '/internal/v1/repair', repair([forgedAccount]));
+    expect([outside.status, JSON.parse(outside.text).error.code]).toEqual([403, 'AuthorityDenied']);
+    expect((await signedPost('account', '/internal/v1/recovery', { running: true })).status).toBe(
+      200,
+    );
+    try {
+      const inside = await signedPost('account', '/internal/v1/repair', repair([forgedAccount]));
+      expect([inside.status, JSON.parse(inside.text).error.code]).toEqual([
+        422,
+        'RepairUnjustified',
+      ]);
+    } finally {
+      await signedPost('account', '/internal/v1/recovery', { running: false });
+    }
+    expect(await everything()).toBe(before);
+  });
+});
+
 describe("an account's reads answer its own key or an operator's", () => {
   it("account 2's key cannot read account 1", async () => {
     const wallet = deployment.wallet(2n);
@@ -290,6 +323,49 @@ describe('the gateway under slow clients', () => {
       for (const socket of sockets) socket.destroy();
     }
   }, 30_000);
+});
+
+describe('rate limits at the gateway', () => {
+  it('opening accounts is limited per client address: 429 RateLimited with Retry-After', async () => {
+    const dispatcher = new Agent({ localAddress: '127.0.0.3' });
+    const open = () =>
+      request(`${deployment.url}/v1/accounts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+        dispatcher,
+      });
+    try {
+      const limit = rateLimitsDefault.accountOpeningsPerClientPerMinute;
+      for (let i = 0; i < limit; i++) {
+        const answer = await open();
+        await answer.body.text();
+        expect([i, answer.statusCode]).toEqual([i, 400]);
+      }
+      const limited = await open();
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(((await limited.body.json()) as { error: { code: string } }).error.code).toBe(
+        'RateLimited',
+      );
+      // Another address is not affected.
+      const other = await send('transaction', 'POST', '/v1/accounts', {});
+      expect(other.status).toBe(400);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+});
+
+describe('the API docs cannot reach the wallet', () => {
+  it('/docs is served sandboxed (an opaque origin, no storage) under a CSP of its own', async () => {
+    const page = await request(`${deployment.url}/docs/`, { maxRedirections: 0 } as object);
+    await page.body.text();
+    const policy = String(page.headers['content-security-policy']);
+    expect(policy).toContain('sandbox allow-scripts');
+    expect(policy).not.toContain('allow-same-origin');
+    expect(policy).toContain("frame-ancestors 'none'");
+  });
 });
 
 describe('files are private', () => {

@@ -1,30 +1,42 @@
 // What operators watch: GET /metrics (Prometheus text) and GET /ready on every device, and the
-// structured JSON logs, on three real device processes.
+// structured JSON logs, on three real device processes. transaction and currency serve /metrics and
+// /ready on their own port to operator-signed requests; account on an operations listener.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TerminalClient } from '../../src/client/terminal.js';
-import { deploymentInfo, passphraseOf } from '../../src/deployment/demo.js';
+import { deploymentInfo, operatorKeyNumber, passphraseOf } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { PrometheusMetrics } from '../../src/devices/metrics.js';
+import { systemEnvironment } from '../../src/model/environment.js';
+import { envelopeHeader, signEnvelope } from '../../src/protocol/envelope.js';
+import type { SignatureDevice } from '../../src/signature/device.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
-import { DeviceProcess, editJson } from '../helpers/devices.js';
+import { DeviceProcess, editJson, freePorts } from '../helpers/devices.js';
 
 let deployment: TestDeployment;
 let processes: Record<'transaction' | 'account' | 'currency', DeviceProcess>;
 let client1: TerminalClient;
 let urls: Record<'transaction' | 'account' | 'currency', string>;
+/** Where account serves /metrics and /ready (operationsListen), to anyone. */
+let accountOperations: string;
+let operatorKeys: SignatureDevice;
 
 beforeAll(async () => {
   // Create the demo deployment, then run its devices one by one, logging at info.
   const created = await startDeployment();
   await created.stop();
   const dir = created.dir;
+  const operationsPort = await freePorts(1);
+  accountOperations = `http://127.0.0.1:${operationsPort}`;
   for (const device of ['transaction', 'account', 'currency'] as const)
     editJson(join(dir, `${device}.json`), (config) => {
       config['logLevel'] = 'info';
+      if (device === 'account')
+        config['operationsListen'] = { host: '127.0.0.1', port: operationsPort };
     });
+  operatorKeys = created.keystore('operator');
   processes = {
     transaction: new DeviceProcess('transaction', dir),
     account: new DeviceProcess('account', dir),
@@ -50,8 +62,20 @@ afterAll(async () => {
   await Promise.all(Object.values(processes ?? {}).map((p) => p.stop()));
 });
 
+/** GET as an operator's tools do: signed by the operator key, except on an operations listener. */
 async function get(url: string) {
-  const response = await request(url);
+  const { origin, pathname } = new URL(url);
+  const device = (Object.keys(urls) as (keyof typeof urls)[]).find((d) => urls[d] === origin);
+  const envelope =
+    device &&
+    signEnvelope(
+      operatorKeys,
+      operatorKeyNumber,
+      { receiver: device, method: 'GET', url: pathname, body: Buffer.alloc(0) },
+      systemEnvironment.nowMs(),
+      systemEnvironment.randomBytes,
+    );
+  const response = await request(url, envelope ? { headers: { [envelopeHeader]: envelope } } : {});
   return {
     status: response.statusCode,
     type: String(response.headers['content-type']),
@@ -117,7 +141,7 @@ describe('GET /metrics', () => {
     ).toBeGreaterThan(0);
     expect(t).toContain('triledger_process_cpu_seconds_total');
 
-    const account = (await get(`${urls.account}/metrics`)).text;
+    const account = (await get(`${accountOperations}/metrics`)).text;
     expect(sample(account, 'triledger_protocol_step_seconds_count', { step: 'exchange' })).toBe(2);
     expect(sample(account, 'triledger_protocol_step_seconds_count', { step: 'settlement' })).toBe(
       2,
@@ -149,7 +173,15 @@ describe('GET /ready', () => {
       ready: true,
       checks: { store: true, peers: { account: true, currency: true } },
     });
-    expect((await get(`${urls.account}/ready`)).status).toBe(200);
+    expect((await get(`${accountOperations}/ready`)).status).toBe(200);
+  });
+
+  it("without the operator's signature /metrics and /ready are refused; on a listener of their own they moved", async () => {
+    for (const path of ['/metrics', '/ready']) {
+      expect((await request(`${urls.transaction}${path}`)).statusCode).toBe(401);
+      expect((await request(`${urls.currency}${path}`)).statusCode).toBe(401);
+      expect((await get(`${urls.account}${path}`)).status).toBe(404);
+    }
   });
 
   it('a peer down: transaction is not ready (503, the peer named); /health still answers', async () => {

@@ -9,6 +9,7 @@
 // undone by a compensating change that a6 itself justifies.
 // Every account row written is signed by this device's key (FIG. 4).
 
+import { replayCopy } from '../../audit/replay.js';
 import { assert } from '../../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import { amountMax } from '../../model/money.js';
@@ -22,13 +23,15 @@ import {
   type DeviceContext,
   loadAccountKeysInto,
   now,
+  refusingUnverifiedRows,
   registerAccountKey,
   settleOperation,
+  verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import type { ExchangeOptions } from '../internalRoutes.js';
-import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
+import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
 
 export class AccountService {
   constructor(
@@ -60,7 +63,18 @@ export class AccountService {
   }
 
   /** Recovery (devices/repair.ts): B rows are re-signed here, exactly as the replay of A gives them. */
-  repair(batch: RepairBatch<AccountRowContent>): Promise<Result<RepairCounts>> {
+  async repair(batch: RepairBatch<AccountRowContent>): Promise<Result<RepairCounts>> {
+    const replayed =
+      batch.rows.put.length === 0
+        ? undefined
+        : (await replayCopy(this.store.exportRecordPages()))?.accounts;
+    const unjustified = unjustifiedPut(
+      batch.rows.put,
+      replayed,
+      (row) => row.accountNumber,
+      accountRowBytes,
+    );
+    if (unjustified) return unjustified;
     return this.store.transact((tx) =>
       applyRepairs(tx, batch, now(this.context), {
         quarantine: (t, key, reason, atMs) => t.quarantineAccount(key, reason, atMs),
@@ -73,64 +87,68 @@ export class AccountService {
     records: readonly SignedRecord[],
     { expired = false }: ExchangeOptions = {},
   ): Promise<Result<SignedRecord>> {
-    const answer = await this.store.transact(async (tx) => {
-      const [request, accountRequest] = records;
-      if (
-        records.length !== 2 ||
-        !request ||
-        !accountRequest ||
-        stepOf(accountRequest.record.transactionType) !== 2
-      ) {
-        return fail(
-          'InvalidInput',
-          'an account exchange carries the request and the account request',
-        );
-      }
-      const earlier = await answered(tx, records, 3);
-      if (earlier) return earlier;
-      const refused = await verifyOperation(this.context, tx, records);
-      if (refused) return refused;
+    const answer = await refusingUnverifiedRows(() =>
+      this.store.transact(async (tx) => {
+        const [request, accountRequest] = records;
+        if (
+          records.length !== 2 ||
+          !request ||
+          !accountRequest ||
+          stepOf(accountRequest.record.transactionType) !== 2
+        ) {
+          return fail(
+            'InvalidInput',
+            'an account exchange carries the request and the account request',
+          );
+        }
+        const earlier = await answered(tx, records, 3);
+        if (earlier) return earlier;
+        const refused = await verifyOperation(this.context, tx, records);
+        if (refused) return refused;
 
-      const outcome = expired
-        ? 'OperationExpired'
-        : await this.decide(tx, request.record, accountRequest.record);
-      const response = signRecord(
-        this.context.signatures,
-        this.context.signingKeyNumber,
-        {
-          transactionNumber: accountRequest.record.transactionNumber + 1n,
-          remittanceId: accountRequest.record.remittanceId,
-          transactionType:
-            accountRequest.record.transactionType === 'account_confirmation_request'
-              ? 'account_confirmation_response'
-              : 'account_update_response',
-          outcome,
-          dateTime: BigInt(this.context.environment.nowMs()),
-          signerKeyNumber: this.context.signingKeyNumber,
-        },
-        accountRequest.signature,
-      );
-      assert(response.ok, 'the account device signs with its own key');
-      const stored = await tx.appendRecords([...records, response.value]);
-      if (!stored)
-        return fail(
-          'RecordConflict',
-          `records of ${accountRequest.record.remittanceId} conflict with stored ones`,
+        const outcome = expired
+          ? 'OperationExpired'
+          : await this.decide(tx, request.record, accountRequest.record);
+        const response = signRecord(
+          this.context.signatures,
+          this.context.signingKeyNumber,
+          {
+            transactionNumber: accountRequest.record.transactionNumber + 1n,
+            remittanceId: accountRequest.record.remittanceId,
+            transactionType:
+              accountRequest.record.transactionType === 'account_confirmation_request'
+                ? 'account_confirmation_response'
+                : 'account_update_response',
+            outcome,
+            dateTime: BigInt(this.context.environment.nowMs()),
+            signerKeyNumber: this.context.signingKeyNumber,
+          },
+          accountRequest.signature,
         );
-      return ok(response.value);
-    });
+        assert(response.ok, 'the account device signs with its own key');
+        const stored = await tx.appendRecords([...records, response.value]);
+        if (!stored)
+          return fail(
+            'RecordConflict',
+            `records of ${accountRequest.record.remittanceId} conflict with stored ones`,
+          );
+        return ok(response.value);
+      }),
+    );
     crashPoint('S102');
     return answer;
   }
 
   async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    const settled = await this.store.transact(async (tx) => {
-      const done = await settleOperation(this.context, tx, records, (t, r, response) =>
-        this.apply(t, r, response),
-      );
-      crashPoint('S108'); // nothing of this settlement is committed yet
-      return done;
-    });
+    const settled = await refusingUnverifiedRows(() =>
+      this.store.transact(async (tx) => {
+        const done = await settleOperation(this.context, tx, records, (t, r, response) =>
+          this.apply(t, r, response),
+        );
+        crashPoint('S108'); // nothing of this settlement is committed yet
+        return done;
+      }),
+    );
     crashPoint('S109');
     return settled;
   }
@@ -165,7 +183,7 @@ export class AccountService {
         return outcomeOk;
       }
       case 'account_closing': {
-        const account = await tx.account(accountRequest.sourceAccount ?? 0n);
+        const account = await this.verified(tx, accountRequest.sourceAccount ?? 0n);
         if (!account) return 'UnknownAccount';
         if (account.status !== 'open') return 'AccountClosed';
         if (account.balance !== 0n || account.held !== 0n) return 'AccountNotEmpty';
@@ -173,7 +191,7 @@ export class AccountService {
         return outcomeOk;
       }
       case 'issuance': {
-        const destination = await usable(
+        const destination = await this.usable(
           tx,
           accountRequest.destinationAccount,
           accountRequest.currencyType,
@@ -188,16 +206,24 @@ export class AccountService {
         return outcomeOk;
       }
       case 'redemption': {
-        const source = await usable(tx, accountRequest.sourceAccount, accountRequest.currencyType);
+        const source = await this.usable(
+          tx,
+          accountRequest.sourceAccount,
+          accountRequest.currencyType,
+        );
         if (!('accountNumber' in source)) return source.code;
         if (source.balance - source.held < amount) return 'InsufficientBalance';
         await this.write(tx, { ...source, balance: source.balance - amount, lastUpdate: at });
         return outcomeOk;
       }
       case 'remittance': {
-        const source = await usable(tx, accountRequest.sourceAccount, accountRequest.currencyType);
+        const source = await this.usable(
+          tx,
+          accountRequest.sourceAccount,
+          accountRequest.currencyType,
+        );
         if (!('accountNumber' in source)) return source.code;
-        const destination = await usable(
+        const destination = await this.usable(
           tx,
           accountRequest.destinationAccount,
           accountRequest.currencyType,
@@ -243,7 +269,7 @@ export class AccountService {
     const hold = await tx.hold(response.remittanceId);
     if (hold) {
       // A confirmed remittance: apply it, or release the hold.
-      const source = await tx.account(hold.accountNumber);
+      const source = await this.verified(tx, hold.accountNumber);
       assert(source && source.held >= hold.amount, 'a hold is covered by its account');
       await tx.deleteHold(response.remittanceId);
       if (!succeeded) {
@@ -251,7 +277,7 @@ export class AccountService {
         return;
       }
       assert(request.destinationAccount !== undefined, 'a remittance has a destination');
-      const destination = await tx.account(request.destinationAccount);
+      const destination = await this.verified(tx, request.destinationAccount);
       assert(destination, 'the destination confirmed in a3 still exists');
       await this.write(tx, {
         ...source,
@@ -274,7 +300,7 @@ export class AccountService {
     const amount = accountRequest.amount ?? 0n;
     const change = async (accountNumber: bigint | undefined, delta: bigint) => {
       if (accountNumber === undefined) return;
-      const row = await tx.account(accountNumber);
+      const row = await this.verified(tx, accountNumber);
       assert(row, 'a compensated account exists');
       await this.write(tx, { ...row, balance: row.balance + delta, lastUpdate: at });
     };
@@ -293,7 +319,7 @@ export class AccountService {
         const row =
           accountRequest.destinationAccount === undefined
             ? undefined
-            : await tx.account(accountRequest.destinationAccount);
+            : await this.verified(tx, accountRequest.destinationAccount);
         if (row) await this.write(tx, { ...row, status: 'closed', lastUpdate: at });
       }
     }
@@ -305,12 +331,31 @@ export class AccountService {
    * replay of A reproduces it exactly.
    */
   private async write(tx: AccountTx, change: AccountRowContent): Promise<void> {
-    const current = await tx.account(change.accountNumber);
+    const current = await this.verified(tx, change.accountNumber);
     const content =
       current && current.lastUpdate > change.lastUpdate
         ? { ...change, lastUpdate: current.lastUpdate }
         : change;
     await this.putSigned(tx, content);
+  }
+
+  /** An account row this device acts on, verified first (context.ts: verifiedRow). */
+  private async verified(tx: AccountTx, accountNumber: bigint): Promise<AccountRow | undefined> {
+    return verifiedRow(
+      this.context,
+      await tx.account(accountNumber),
+      accountRowBytes,
+      `account ${accountNumber}`,
+    );
+  }
+
+  private async usable(
+    tx: AccountTx,
+    accountNumber: bigint | undefined,
+    currencyType: string | undefined,
+  ): Promise<AccountRow | Failure> {
+    const row = accountNumber === undefined ? undefined : await this.verified(tx, accountNumber);
+    return usable(row, accountNumber, currencyType);
   }
 
   private async putSigned(tx: AccountTx, content: AccountRowContent): Promise<void> {
@@ -343,13 +388,12 @@ export class AccountService {
 }
 
 /** The account if it can take part in an operation in this currency, else the reason. */
-async function usable(
-  tx: AccountTx,
+function usable(
+  row: AccountRow | undefined,
   accountNumber: bigint | undefined,
   currencyType: string | undefined,
-): Promise<AccountRow | Failure> {
+): AccountRow | Failure {
   if (accountNumber === undefined) return fail('InvalidInput', 'no account named');
-  const row = await tx.account(accountNumber);
   if (!row) return fail('UnknownAccount', `account ${accountNumber} does not exist`);
   if (row.status !== 'open') return fail('AccountClosed', `account ${accountNumber} is closed`);
   if (row.currencyType !== currencyType)

@@ -9,6 +9,7 @@
 // releases it (a6 refused); a refused update is reversed, justified by a6.
 // Every unit row written is signed by this device's key (FIG. 5).
 
+import { replayCopy } from '../../audit/replay.js';
 import { assert } from '../../model/assert.js';
 import { fail, ok, type Result } from '../../model/errors.js';
 import { issuanceDetail, parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js';
@@ -22,12 +23,14 @@ import {
   type DeviceContext,
   loadAccountKeysInto,
   now,
+  refusingUnverifiedRows,
   settleOperation,
+  verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import type { ExchangeOptions } from '../internalRoutes.js';
-import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
+import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
 
 interface Decision {
   readonly outcome: string;
@@ -46,7 +49,18 @@ export class CurrencyService {
   }
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
-  repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
+  async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
+    const replayed =
+      batch.rows.put.length === 0
+        ? undefined
+        : (await replayCopy(this.store.exportRecordPages()))?.units;
+    const unjustified = unjustifiedPut(
+      batch.rows.put,
+      replayed,
+      (row) => row.currencyNumber,
+      currencyRowBytes,
+    );
+    if (unjustified) return unjustified;
     return this.store.transact((tx) =>
       applyRepairs(tx, batch, now(this.context), {
         quarantine: (t, key, reason, atMs) => t.quarantineUnit(key, reason, atMs),
@@ -66,57 +80,61 @@ export class CurrencyService {
     records: readonly SignedRecord[],
     { expired = false }: ExchangeOptions = {},
   ): Promise<Result<SignedRecord>> {
-    const answer = await this.store.transact(async (tx) => {
-      const currencyRequest = records.at(-1);
-      if (
-        records.length !== 4 ||
-        !currencyRequest ||
-        stepOf(currencyRequest.record.transactionType) !== 4
-      ) {
-        return fail('InvalidInput', 'a currency exchange carries the four records so far');
-      }
-      const earlier = await answered(tx, records, 5);
-      if (earlier) return earlier;
-      const refused = await verifyOperation(this.context, tx, records);
-      if (refused) return refused;
+    const answer = await refusingUnverifiedRows(() =>
+      this.store.transact(async (tx) => {
+        const currencyRequest = records.at(-1);
+        if (
+          records.length !== 4 ||
+          !currencyRequest ||
+          stepOf(currencyRequest.record.transactionType) !== 4
+        ) {
+          return fail('InvalidInput', 'a currency exchange carries the four records so far');
+        }
+        const earlier = await answered(tx, records, 5);
+        if (earlier) return earlier;
+        const refused = await verifyOperation(this.context, tx, records);
+        if (refused) return refused;
 
-      const decision: Decision = expired
-        ? { outcome: 'OperationExpired' }
-        : await this.decide(tx, records[0]!.record, currencyRequest.record);
-      const response = signRecord(
-        this.context.signatures,
-        this.context.signingKeyNumber,
-        {
-          transactionNumber: currencyRequest.record.transactionNumber + 1n,
-          remittanceId: currencyRequest.record.remittanceId,
-          transactionType:
-            currencyRequest.record.transactionType === 'currency_confirmation_request'
-              ? 'currency_confirmation_response'
-              : 'currency_update_response',
-          outcome: decision.outcome,
-          ...(decision.plan ? { detail: JSON.stringify(decision.plan) } : {}),
-          dateTime: BigInt(this.context.environment.nowMs()),
-          signerKeyNumber: this.context.signingKeyNumber,
-        },
-        currencyRequest.signature,
-      );
-      assert(response.ok, 'the currency device signs with its own key');
-      if (!(await tx.appendRecords([...records, response.value])))
-        return fail('RecordConflict', 'records conflict with stored ones');
-      return ok(response.value);
-    });
+        const decision: Decision = expired
+          ? { outcome: 'OperationExpired' }
+          : await this.decide(tx, records[0]!.record, currencyRequest.record);
+        const response = signRecord(
+          this.context.signatures,
+          this.context.signingKeyNumber,
+          {
+            transactionNumber: currencyRequest.record.transactionNumber + 1n,
+            remittanceId: currencyRequest.record.remittanceId,
+            transactionType:
+              currencyRequest.record.transactionType === 'currency_confirmation_request'
+                ? 'currency_confirmation_response'
+                : 'currency_update_response',
+            outcome: decision.outcome,
+            ...(decision.plan ? { detail: JSON.stringify(decision.plan) } : {}),
+            dateTime: BigInt(this.context.environment.nowMs()),
+            signerKeyNumber: this.context.signingKeyNumber,
+          },
+          currencyRequest.signature,
+        );
+        assert(response.ok, 'the currency device signs with its own key');
+        if (!(await tx.appendRecords([...records, response.value])))
+          return fail('RecordConflict', 'records conflict with stored ones');
+        return ok(response.value);
+      }),
+    );
     crashPoint('S105');
     return answer;
   }
 
   async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    const settled = await this.store.transact(async (tx) => {
-      const done = await settleOperation(this.context, tx, records, (t, r, response) =>
-        this.apply(t, r, response),
-      );
-      crashPoint('S110'); // nothing of this settlement is committed yet
-      return done;
-    });
+    const settled = await refusingUnverifiedRows(() =>
+      this.store.transact(async (tx) => {
+        const done = await settleOperation(this.context, tx, records, (t, r, response) =>
+          this.apply(t, r, response),
+        );
+        crashPoint('S110'); // nothing of this settlement is committed yet
+        return done;
+      }),
+    );
     crashPoint('S111');
     return settled;
   }
@@ -195,7 +213,7 @@ export class CurrencyService {
         };
         if (currencyRequest.transactionType === 'currency_confirmation_request') {
           for (const number of [...whole, ...(split ? [split.currencyNumber] : [])]) {
-            const unit = await tx.unit(number);
+            const unit = await this.verified(tx, number);
             assert(unit && unit.status === 'active', 'a planned unit is active');
             await this.write(tx, { ...unit, status: 'held', lastUpdate: at });
           }
@@ -232,7 +250,7 @@ export class CurrencyService {
         await this.carryOut(tx, plan, request.destinationAccount, request.currencyType ?? '', at);
       } else {
         for (const number of [...plan.moved, ...plan.retired]) {
-          const unit = await tx.unit(BigInt(number));
+          const unit = await this.verified(tx, BigInt(number));
           assert(unit && unit.status === 'held', 'a held unit is released');
           await this.write(tx, { ...unit, status: 'active', lastUpdate: at });
         }
@@ -249,17 +267,17 @@ export class CurrencyService {
     assert(plan, 'a signed plan parses');
     const payer = request.sourceAccount;
     for (const number of plan.moved) {
-      const unit = await tx.unit(BigInt(number));
+      const unit = await this.verified(tx, BigInt(number));
       assert(unit && payer !== undefined, 'a moved unit exists');
       await this.write(tx, { ...unit, ownerAccount: payer, lastUpdate: at });
     }
     for (const number of plan.retired) {
-      const unit = await tx.unit(BigInt(number));
+      const unit = await this.verified(tx, BigInt(number));
       assert(unit, 'a retired unit exists');
       await this.write(tx, { ...unit, status: 'active', lastUpdate: at });
     }
     for (const issued of plan.issued) {
-      const unit = await tx.unit(BigInt(issued.currencyNumber));
+      const unit = await this.verified(tx, BigInt(issued.currencyNumber));
       assert(unit, 'an issued unit exists');
       await this.write(tx, { ...unit, status: 'retired', lastUpdate: at });
     }
@@ -274,7 +292,7 @@ export class CurrencyService {
     at: bigint,
   ): Promise<void> {
     for (const number of plan.moved) {
-      const unit = await tx.unit(BigInt(number));
+      const unit = await this.verified(tx, BigInt(number));
       assert(
         unit && payee !== undefined && unit.status !== 'retired',
         'a moved unit exists and is live',
@@ -282,7 +300,7 @@ export class CurrencyService {
       await this.write(tx, { ...unit, ownerAccount: payee, status: 'active', lastUpdate: at });
     }
     for (const number of plan.retired) {
-      const unit = await tx.unit(BigInt(number));
+      const unit = await this.verified(tx, BigInt(number));
       assert(unit && unit.status !== 'retired', 'a retired unit was live');
       await this.write(tx, { ...unit, status: 'retired', lastUpdate: at });
     }
@@ -302,12 +320,22 @@ export class CurrencyService {
 
   /** Sign and store a unit row; its lastUpdate is the latest time of any change (see the account device). */
   private async write(tx: CurrencyTx, change: CurrencyRowContent): Promise<void> {
-    const current = await tx.unit(change.currencyNumber);
+    const current = await this.verified(tx, change.currencyNumber);
     const content =
       current && current.lastUpdate > change.lastUpdate
         ? { ...change, lastUpdate: current.lastUpdate }
         : change;
     await this.putSigned(tx, content);
+  }
+
+  /** A unit row this device acts on, verified first (context.ts: verifiedRow). */
+  private async verified(tx: CurrencyTx, currencyNumber: bigint): Promise<CurrencyRow | undefined> {
+    return verifiedRow(
+      this.context,
+      await tx.unit(currencyNumber),
+      currencyRowBytes,
+      `currency unit ${currencyNumber}`,
+    );
   }
 
   private async putSigned(tx: CurrencyTx, content: CurrencyRowContent): Promise<void> {

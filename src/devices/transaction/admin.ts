@@ -260,7 +260,15 @@ export class AdminService {
     return this.#exclusive(async () => {
       const entered = await this.service.enterMaintenance();
       if (!entered.ok) return entered;
+      // account and currency take repairs only while they know a recovery runs.
+      const tellPeers = (running: boolean) =>
+        Promise.all(
+          (['account', 'currency'] as const).map((device) =>
+            this.peers[device].post('/internal/v1/recovery', { running }),
+          ),
+        );
       try {
+        await tellPeers(true);
         await this.#expectRecordsAfter(0n);
         if (this.recoveryPauseMs > 0)
           await new Promise((resolve) => setTimeout(resolve, this.recoveryPauseMs));
@@ -268,6 +276,7 @@ export class AdminService {
         if (recovered.ok) this.#remember(recovered.value.after);
         return recovered;
       } finally {
+        await tellPeers(false);
         this.service.leaveMaintenance();
       }
     });

@@ -30,6 +30,7 @@ import { by } from '../access.js';
 import { accountKeyNumberBase, type DeviceContext } from '../context.js';
 import { batchBodyBytesMax, type HttpServer, sendFailure, sendRefusal } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
+import { accountOpeningRate, type RateLimits, rateLimitsDefault } from '../rateLimits.js';
 import type { AdminService } from './admin.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
 import {
@@ -78,6 +79,7 @@ export async function registerTransactionRoutes(
   admin: AdminService,
   /** What the device adds to its health: the continuous audit's last result. */
   health: () => Record<string, unknown> = () => ({}),
+  limits: RateLimits = rateLimitsDefault,
 ): Promise<void> {
   await server.register(swagger, {
     openapi: {
@@ -89,12 +91,26 @@ export async function registerTransactionRoutes(
       },
     },
   });
-  // Swagger UI's own routes serve public files: they are declared here, for the access check.
+  // Swagger UI's own routes serve public files: they are declared here, for the access check. The
+  // wallet keeps its encrypted key in this origin's storage, so /docs runs sandboxed (an opaque
+  // origin: no access to that storage, nor to cookies) under a CSP of its own; its document is
+  // fetched cross-origin, so it is served with CORS (it is public).
   await server.register(async (docs) => {
     docs.addHook('onRoute', (route) => {
       route.config = { ...route.config, callers: 'anyone' };
     });
-    await docs.register(swaggerUi, { routePrefix: '/docs' });
+    docs.addHook('onSend', async (_request, reply, payload) => {
+      void reply.header('access-control-allow-origin', '*');
+      void reply.header('x-content-type-options', 'nosniff');
+      void reply.header('referrer-policy', 'no-referrer');
+      return payload;
+    });
+    await docs.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      transformStaticCSP: (header) =>
+        `${header.replace("frame-ancestors 'self'", "frame-ancestors 'none'").replace(/;\s*$/, '')}; sandbox allow-scripts allow-popups; form-action 'none'`,
+    });
   });
 
   /**
@@ -135,7 +151,8 @@ export async function registerTransactionRoutes(
   server.post(
     '/v1/accounts',
     {
-      ...by('record-signer'),
+      // The one request that needs no existing key: opening accounts is limited per address.
+      ...by('record-signer', { rateLimit: accountOpeningRate(limits) }),
       schema: {
         summary: 'Open an account (account issuing request), signed by its own key',
         body: AccountIssuingRequest,
