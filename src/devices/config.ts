@@ -103,6 +103,12 @@ export const deviceConfigSchema = z.strictObject({
         .min(1)
         .max(1_000_000)
         .default(rateLimitsDefault.accountOpeningsPerClientPerMinute),
+      requestsPerKeyPerSecond: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(rateLimitsDefault.requestsPerKeyPerSecond),
     })
     .default(rateLimitsDefault),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),

@@ -92,6 +92,10 @@ export function createHttpServer(options: {
   // counted by the code it was sent with (sendFailure, sendRefusal).
   server.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode === 503) void reply.header('retry-after', String(retryAfterSeconds));
+    // A refusal by a limit of the service (KeyRate) says when the next window opens, as the
+    // address limit does.
+    if (reply.statusCode === 429 && !reply.hasHeader('retry-after'))
+      void reply.header('retry-after', '1');
     const code = refusalCodes.get(reply);
     if (code !== undefined) options.metrics?.refused(code);
     return payload;

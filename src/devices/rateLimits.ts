@@ -1,10 +1,13 @@
 // Rate limits at the public gateway (@fastify/rate-limit): requests per client address, and a
-// tighter limit on opening accounts, the one request that needs no existing key. A client past a
-// limit gets 429 RateLimited with Retry-After, and nothing is done. Calls between devices (routes
+// tighter limit on opening accounts, the one request that needs no existing key; and per signing
+// key (KeyRate), counted only once a request's signature holds, so that nobody can use up another
+// account's allowance. A client past a limit gets 429 RateLimited with Retry-After, and nothing is
+// done. Calls between devices (routes
 // declared for devices, devices/access.ts) are never limited here: they are batched and signed.
 
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
+import { type Failure, fail } from '../model/errors.js';
 import type { HttpServer } from './http.js';
 
 export interface RateLimits {
@@ -12,12 +15,42 @@ export interface RateLimits {
   readonly requestsPerClientPerSecond: number;
   /** Accounts one client address may open per minute. */
   readonly accountOpeningsPerClientPerMinute: number;
+  /** Requests one account key (or issuer key) may have accepted per second. */
+  readonly requestsPerKeyPerSecond: number;
 }
 
 export const rateLimitsDefault: RateLimits = {
   requestsPerClientPerSecond: 1_000,
   accountOpeningsPerClientPerMinute: 60,
+  requestsPerKeyPerSecond: 200,
 };
+
+/**
+ * Requests per signing key in the current second (one window for all keys: its memory is the keys
+ * seen within one second, which the per-address limit bounds).
+ */
+export class KeyRate {
+  #windowStartMs = Number.NEGATIVE_INFINITY;
+  readonly #counts = new Map<number, number>();
+
+  constructor(private readonly perSecondMax: number) {}
+
+  /** Count one request signed by `keyNumber`; a refusal when the key is past its limit. */
+  take(keyNumber: number, nowMs: number): Failure | undefined {
+    if (nowMs - this.#windowStartMs >= 1_000) {
+      this.#counts.clear();
+      this.#windowStartMs = nowMs;
+    }
+    const count = this.#counts.get(keyNumber) ?? 0;
+    if (count >= this.perSecondMax)
+      return fail(
+        'RateLimited',
+        `key ${keyNumber} made more than ${this.perSecondMax} requests within a second; retry shortly`,
+      );
+    this.#counts.set(keyNumber, count + 1);
+    return undefined;
+  }
+}
 
 /** Client addresses tracked at once (least recently seen forgotten first). */
 export const rateLimitClientsMax = 100_000;

@@ -58,7 +58,7 @@ import { PrometheusMetrics } from './metrics.js';
 import { type Readiness, registerOperationalRoutes } from './operationalRoutes.js';
 import { PeerClient } from './peerClient.js';
 import { PeriodicTask } from './periodic.js';
-import { limitRequestRates } from './rateLimits.js';
+import { KeyRate, limitRequestRates } from './rateLimits.js';
 import {
   registerCheckpointRoutes,
   registerExportRoute,
@@ -341,6 +341,7 @@ export async function startDevice(
         },
         (level, message) => server.log[level](message),
         metrics,
+        new KeyRate(config.rateLimits.requestsPerKeyPerSecond),
       );
       for (const refused of await service.loadAccountKeys()) server.log.error(refused);
       // Limits first: a flood is counted before anything else is looked at.

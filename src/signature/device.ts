@@ -38,7 +38,14 @@ import {
   producingAuthorities,
 } from './keys.js';
 
+/** Keys of the deployment (devices, issuers, operators, shared secrets) one device holds. */
 export const keyCountMax = 10_000;
+/**
+ * Accounts' Ed25519 verification keys (owner `account:N`) one device holds besides: learned from
+ * its store and from A, never written to a keystore file, limited apart so that opening accounts
+ * can never crowd out the deployment's own keys.
+ */
+export const accountKeyCountMax = 1_000_000;
 export const signMessageBytesMax = 1024 * 1024;
 export const encryptPlaintextBytesMax = 256 * 1024 * 1024;
 export const hmacSignatureBytes = 32;
@@ -88,6 +95,8 @@ export type OperationListener = (
 
 export class SignatureDevice {
   readonly #keys = new Map<number, KeyEntry>();
+  /** How many of #keys are accounts' verification keys (accountKeyCountMax). */
+  #accountKeyCount = 0;
   readonly #environment: Environment;
   readonly #policy: KeyPolicy;
   #listener: OperationListener | undefined;
@@ -125,7 +134,10 @@ export class SignatureDevice {
   }
 
   addKey(spec: NewKey, createdAtMs = this.#environment.nowMs()): Result<KeyDescriptor> {
-    if (this.#keys.size >= keyCountMax)
+    const accountKey = spec.algorithm === 'ed25519-public' && spec.owner.startsWith('account:');
+    if (accountKey && this.#accountKeyCount >= accountKeyCountMax)
+      return fail('KeystoreFull', `the device holds ${accountKeyCountMax} account keys already`);
+    if (!accountKey && this.#keys.size - this.#accountKeyCount >= keyCountMax)
       return fail('KeystoreFull', `the keystore holds ${keyCountMax} keys already`);
     const keyNumber = spec.keyNumber ?? this.#nextKeyNumber();
     if (!Number.isInteger(keyNumber) || keyNumber < 1 || keyNumber > keyNumberMax) {
@@ -154,6 +166,7 @@ export class SignatureDevice {
       createdAtMs,
     );
     this.#keys.set(keyNumber, entry);
+    if (accountKey) this.#accountKeyCount += 1;
     return ok(entry.describe());
   }
 

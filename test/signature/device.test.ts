@@ -3,9 +3,10 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { deterministicEnvironment } from '../../src/model/environment.js';
 import type { Result } from '../../src/model/errors.js';
-import { SignatureDevice } from '../../src/signature/device.js';
+import { accountKeyCountMax, keyCountMax, SignatureDevice } from '../../src/signature/device.js';
 import type { Authority } from '../../src/signature/keys.js';
 import { flipBit } from '../bytes.js';
+import rfc8032 from '../vectors/rfc8032-ed25519.json' with { type: 'json' };
 
 /** The five keys printed in FIG. 6, with their authorities as the figure gives them. */
 const fig6Keys = [
@@ -338,5 +339,39 @@ describe('exportSeed: an Ed25519 signing key carried into the browser console', 
     expect(device.exportSeed(2)).toMatchObject({ ok: false, code: 'AuthorityDenied' });
     expect(device.exportSeed(3)).toMatchObject({ ok: false, code: 'AuthorityDenied' });
     expect(device.exportSeed(9)).toMatchObject({ ok: false, code: 'UnknownKey' });
+  });
+});
+
+describe('account keys are counted apart from the deployment keys', () => {
+  it('a full keystore of deployment keys still takes account keys, and the reverse limit is its own', () => {
+    const environment = deterministicEnvironment('limits');
+    const device = new SignatureDevice(environment);
+    for (let keyNumber = 1; keyNumber <= keyCountMax; keyNumber++) {
+      const added = device.addKey({
+        keyNumber,
+        owner: 'transaction',
+        algorithm: 'hmac-sha256',
+        material: Buffer.alloc(32, keyNumber % 256),
+        authorities: ['verify'],
+      });
+      expect(added.ok).toBe(true);
+    }
+    const oneMore = device.addKey({
+      keyNumber: keyCountMax + 1,
+      owner: 'operator',
+      algorithm: 'hmac-sha256',
+      material: Buffer.alloc(32, 1),
+      authorities: ['verify'],
+    });
+    expect(oneMore.ok || oneMore.code).toBe('KeystoreFull');
+    const account = device.addKey({
+      keyNumber: 1_000_001,
+      owner: 'account:1',
+      algorithm: 'ed25519-public',
+      material: Buffer.from(rfc8032.cases[0]!.publicKeyHex, 'hex'),
+      authorities: ['verify'],
+    });
+    expect(account.ok).toBe(true);
+    expect(accountKeyCountMax).toBeGreaterThan(keyCountMax);
   });
 });

@@ -263,7 +263,8 @@ export async function registerTransactionRoutes(
     {
       ...by('account-holder'),
       schema: {
-        summary: 'Balance, held amount and last update of an account, with its row signature',
+        summary:
+          "Balance, held amount and last update of an account, with its row signature (envelope by the account's key or an operator's)",
         params: AccountNumberParam,
       },
     },
@@ -280,7 +281,8 @@ export async function registerTransactionRoutes(
     {
       ...by('account-holder'),
       schema: {
-        summary: 'The currency units an account owns (active or held)',
+        summary:
+          "The currency units an account owns, active or held (envelope by the account's key or an operator's)",
         params: AccountNumberParam,
       },
     },
@@ -310,7 +312,8 @@ export async function registerTransactionRoutes(
     {
       ...by('account-holder'),
       schema: {
-        summary: "An account's operations, oldest first, paged by transaction number",
+        summary:
+          "An account's operations, oldest first, paged by transaction number (envelope by the account's key or an operator's)",
         params: AccountNumberParam,
         querystring: Type.Object(
           {
@@ -362,7 +365,8 @@ export async function registerTransactionRoutes(
     {
       ...by('account-holder'),
       schema: {
-        summary: 'Every record of one operation, with its signatures',
+        summary:
+          "Every record of one operation, with its signatures (envelope by the key of its source or destination account, or an operator's)",
         params: Type.Object({ remittanceId: RequestId }),
       },
     },

@@ -55,6 +55,7 @@ import {
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
 import { backoffMs, type PeerClient, type RetryPolicy, requestRetryPolicy } from '../peerClient.js';
+import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
@@ -119,6 +120,8 @@ export class TransactionService {
     private readonly timing: OperationTiming = operationTimingDefault,
     private readonly log: Log = () => {},
     private readonly metrics: DeviceMetrics = noMetrics,
+    /** Requests accepted per signing key and second (devices/rateLimits.ts). */
+    private readonly keyRate = new KeyRate(rateLimitsDefault.requestsPerKeyPerSecond),
   ) {}
 
   loadAccountKeys(): Promise<string[]> {
@@ -516,6 +519,10 @@ export class TransactionService {
     }
     const refused = await this.#verifyRequest(tx, request);
     if (refused) return failureReply(refused);
+    // Counted once the signature holds (a new account's own key, number 0, is limited per address).
+    const signer = request.record.signerKeyNumber;
+    const limited = signer === 0 ? undefined : this.keyRate.take(signer, nowMs);
+    if (limited) return failureReply(limited);
     const precheck = await this.#precheck(tx, request.record);
     if (precheck) return failureReply(precheck);
 
