@@ -63,6 +63,22 @@ export function verifiedRow<Row extends { signerKeyNumber: number; signature: Bu
   return row;
 }
 
+/**
+ * What a step's verified records say must be stored (a held unit, the account a hold is on): when
+ * the store disagrees (a row deleted or changed under the device), the step is refused like an
+ * unverified row, never an assertion that would stop the device. What the store holds is a
+ * finding for the audit, not an invariant of this process.
+ */
+export function expectStored(condition: unknown, what: string): asserts condition {
+  if (!condition)
+    throw new UnverifiedRow(
+      fail(
+        'RowSignatureInvalid',
+        `${what}, but the store disagrees; nothing is done until recovery repairs it`,
+      ),
+    );
+}
+
 /** A step's work; a row that fails its signature refuses the step instead of stopping it. */
 export async function refusingUnverifiedRows<T>(
   work: () => Promise<Result<T>>,

@@ -74,7 +74,7 @@ export const errorCatalogue = {
   RowSignatureInvalid: {
     httpStatus: 503,
     description:
-      "A row of B or C the operation needs does not verify with its device's key: the device does not act on it until recovery repairs it (the audit names it); retry later.",
+      "A row of B or C the operation needs does not verify with its device's key, or is missing or in a state the operation's records rule out: the device does not act on it until recovery repairs it (the audit names it); retry later.",
   },
   RequestInProgress: {
     httpStatus: 409,

@@ -21,6 +21,7 @@ import {
   accountKeyOf,
   answered,
   type DeviceContext,
+  expectStored,
   loadAccountKeysInto,
   now,
   refusingUnverifiedRows,
@@ -270,7 +271,7 @@ export class AccountService {
     if (hold) {
       // A confirmed remittance: apply it, or release the hold.
       const source = await this.verified(tx, hold.accountNumber);
-      assert(source && source.held >= hold.amount, 'a hold is covered by its account');
+      expectStored(source && source.held >= hold.amount, 'a hold is covered by its account');
       await tx.deleteHold(response.remittanceId);
       if (!succeeded) {
         await this.write(tx, { ...source, held: source.held - hold.amount, lastUpdate: at });
@@ -278,7 +279,7 @@ export class AccountService {
       }
       assert(request.destinationAccount !== undefined, 'a remittance has a destination');
       const destination = await this.verified(tx, request.destinationAccount);
-      assert(destination, 'the destination confirmed in a3 still exists');
+      expectStored(destination, 'the destination confirmed in a3 still exists');
       await this.write(tx, {
         ...source,
         balance: source.balance - hold.amount,
@@ -301,7 +302,7 @@ export class AccountService {
     const change = async (accountNumber: bigint | undefined, delta: bigint) => {
       if (accountNumber === undefined) return;
       const row = await this.verified(tx, accountNumber);
-      assert(row, 'a compensated account exists');
+      expectStored(row, 'a compensated account exists');
       await this.write(tx, { ...row, balance: row.balance + delta, lastUpdate: at });
     };
     switch (operationOf(request.transactionType)) {

@@ -21,6 +21,7 @@ import type { CurrencyRow, CurrencyTx, Store } from '../../store/types.js';
 import {
   answered,
   type DeviceContext,
+  expectStored,
   loadAccountKeysInto,
   now,
   refusingUnverifiedRows,
@@ -214,7 +215,7 @@ export class CurrencyService {
         if (currencyRequest.transactionType === 'currency_confirmation_request') {
           for (const number of [...whole, ...(split ? [split.currencyNumber] : [])]) {
             const unit = await this.verified(tx, number);
-            assert(unit && unit.status === 'active', 'a planned unit is active');
+            expectStored(unit && unit.status === 'active', 'a planned unit is active');
             await this.write(tx, { ...unit, status: 'held', lastUpdate: at });
           }
           await tx.putPlan({
@@ -244,14 +245,14 @@ export class CurrencyService {
     const held = await tx.plan(response.remittanceId);
     if (held) {
       const plan = parseDetail(unitPlan, held.planJson);
-      assert(plan, 'a stored plan parses');
+      expectStored(plan, 'a stored plan parses');
       await tx.deletePlan(response.remittanceId);
       if (succeeded) {
         await this.carryOut(tx, plan, request.destinationAccount, request.currencyType ?? '', at);
       } else {
         for (const number of [...plan.moved, ...plan.retired]) {
           const unit = await this.verified(tx, BigInt(number));
-          assert(unit && unit.status === 'held', 'a held unit is released');
+          expectStored(unit && unit.status === 'held', 'a held unit is released');
           await this.write(tx, { ...unit, status: 'active', lastUpdate: at });
         }
       }
@@ -268,17 +269,17 @@ export class CurrencyService {
     const payer = request.sourceAccount;
     for (const number of plan.moved) {
       const unit = await this.verified(tx, BigInt(number));
-      assert(unit && payer !== undefined, 'a moved unit exists');
+      expectStored(unit && payer !== undefined, 'a moved unit exists');
       await this.write(tx, { ...unit, ownerAccount: payer, lastUpdate: at });
     }
     for (const number of plan.retired) {
       const unit = await this.verified(tx, BigInt(number));
-      assert(unit, 'a retired unit exists');
+      expectStored(unit, 'a retired unit exists');
       await this.write(tx, { ...unit, status: 'active', lastUpdate: at });
     }
     for (const issued of plan.issued) {
       const unit = await this.verified(tx, BigInt(issued.currencyNumber));
-      assert(unit, 'an issued unit exists');
+      expectStored(unit, 'an issued unit exists');
       await this.write(tx, { ...unit, status: 'retired', lastUpdate: at });
     }
   }
@@ -293,7 +294,7 @@ export class CurrencyService {
   ): Promise<void> {
     for (const number of plan.moved) {
       const unit = await this.verified(tx, BigInt(number));
-      assert(
+      expectStored(
         unit && payee !== undefined && unit.status !== 'retired',
         'a moved unit exists and is live',
       );
@@ -301,12 +302,12 @@ export class CurrencyService {
     }
     for (const number of plan.retired) {
       const unit = await this.verified(tx, BigInt(number));
-      assert(unit && unit.status !== 'retired', 'a retired unit was live');
+      expectStored(unit && unit.status !== 'retired', 'a retired unit was live');
       await this.write(tx, { ...unit, status: 'retired', lastUpdate: at });
     }
     for (const issued of plan.issued) {
       const currencyNumber = BigInt(issued.currencyNumber);
-      assert((await tx.unit(currencyNumber)) === undefined, 'an issued unit number is new');
+      expectStored((await tx.unit(currencyNumber)) === undefined, 'an issued unit number is new');
       await this.write(tx, {
         currencyNumber,
         currencyType,
