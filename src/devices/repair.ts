@@ -44,16 +44,18 @@ export class RepairWindow {
 }
 
 /**
- * The first row to put that the device's own replay of its copy of A does not give byte for byte
- * (undefined: the copy contradicts itself, and nothing is put), as a refusal.
+ * The first row to put that the device's own replay of its copy of A (`replay`, run only when
+ * there are rows to put) does not give byte for byte, as a refusal; every row is refused when the
+ * copy contradicts itself (undefined).
  */
-export function unjustifiedPut<Content>(
+export async function unjustifiedPut<Content>(
   puts: readonly Content[],
-  replayed: ReadonlyMap<bigint, Content> | undefined,
+  replay: () => Promise<ReadonlyMap<bigint, Content> | undefined>,
   keyOf: (content: Content) => bigint,
   bytesOf: (content: Content) => Buffer,
-): Failure | undefined {
+): Promise<Failure | undefined> {
   if (puts.length === 0) return undefined;
+  const replayed = await replay();
   if (!replayed)
     return fail('RepairUnjustified', "this device's copy of A contradicts itself: no row is put");
   for (const content of puts) {

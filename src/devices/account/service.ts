@@ -65,13 +65,9 @@ export class AccountService {
 
   /** Recovery (devices/repair.ts): B rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<AccountRowContent>): Promise<Result<RepairCounts>> {
-    const replayed =
-      batch.rows.put.length === 0
-        ? undefined
-        : (await replayCopy(this.store.exportRecordPages()))?.accounts;
-    const unjustified = unjustifiedPut(
+    const unjustified = await unjustifiedPut(
       batch.rows.put,
-      replayed,
+      async () => (await replayCopy(this.store.exportRecordPages()))?.accounts,
       (row) => row.accountNumber,
       accountRowBytes,
     );

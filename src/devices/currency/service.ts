@@ -51,13 +51,9 @@ export class CurrencyService {
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
-    const replayed =
-      batch.rows.put.length === 0
-        ? undefined
-        : (await replayCopy(this.store.exportRecordPages()))?.units;
-    const unjustified = unjustifiedPut(
+    const unjustified = await unjustifiedPut(
       batch.rows.put,
-      replayed,
+      async () => (await replayCopy(this.store.exportRecordPages()))?.units,
       (row) => row.currencyNumber,
       currencyRowBytes,
     );
