@@ -175,7 +175,9 @@ export async function learnAccountKey(
   if (response?.transactionType !== 'account_issuing_response' || response.outcome !== 'ok') return;
   const key = accountKeyOf(records);
   assert(key, 'a settled account issuing names its key');
-  assert(registerAccountKey(context, key).ok, 'the new account key is usable');
+  // The account device accepted this key; one this device cannot hold now (accountKeyCountMax) is
+  // still stored, and named by loadAccountKeysInto at the next start: a limit never stops a device.
+  registerAccountKey(context, key);
   await tx.putAccountKey(key);
 }
 

@@ -328,7 +328,9 @@ export class AccountService {
    * replay of A reproduces it exactly.
    */
   private async write(tx: AccountTx, change: AccountRowContent): Promise<void> {
-    const current = await this.verified(tx, change.accountNumber);
+    // Every caller read this row through `verified` in this same transaction (or it is new): read
+    // again only for its lastUpdate, it is not verified a second time.
+    const current = await tx.account(change.accountNumber);
     const content =
       current && current.lastUpdate > change.lastUpdate
         ? { ...change, lastUpdate: current.lastUpdate }

@@ -317,7 +317,9 @@ export class CurrencyService {
 
   /** Sign and store a unit row; its lastUpdate is the latest time of any change (see the account device). */
   private async write(tx: CurrencyTx, change: CurrencyRowContent): Promise<void> {
-    const current = await this.verified(tx, change.currencyNumber);
+    // Every caller read this unit through `verified` in this same transaction (or it is new): read
+    // again only for its lastUpdate, it is not verified a second time.
+    const current = await tx.unit(change.currencyNumber);
     const content =
       current && current.lastUpdate > change.lastUpdate
         ? { ...change, lastUpdate: current.lastUpdate }
