@@ -24,7 +24,8 @@ import { assert } from '../model/assert.js';
 import { fail } from '../model/errors.js';
 import { EnvelopeNonces, envelopeHeader, verifyEnvelope } from '../protocol/envelope.js';
 import { parseEnvelopeHeader } from '../protocol/envelopeBytes.js';
-import type { DeviceContext } from './context.js';
+import type { AccountKeyRow } from '../store/types.js';
+import { type DeviceContext, usableAccountKey } from './context.js';
 import { type HttpServer, sendFailure } from './http.js';
 
 export type Callers =
@@ -69,10 +70,10 @@ export interface AccessPolicy {
   /** With mutual TLS, routes for devices also need a client certificate from the deployment CA. */
   readonly clientCertificates: boolean;
   /**
-   * The keys of the accounts that a route's path parameters name (account-holder routes): an
-   * account's own key, or the keys of an operation's accounts. None for what does not exist.
+   * The stored keys of the accounts that a route's path parameters name (account-holder routes):
+   * an account's own key, or the keys of an operation's accounts. None for what does not exist.
    */
-  readonly holderKeyNumbers?: (params: Readonly<Record<string, string>>) => Promise<number[]>;
+  readonly holderKeys?: (params: Readonly<Record<string, string>>) => Promise<AccountKeyRow[]>;
 }
 
 const deviceCallers = new Set<Callers>(['transaction-device', 'peer-device']);
@@ -113,7 +114,9 @@ export function guardRoutes(server: HttpServer, policy: AccessPolicy): void {
   server.addHook('preValidation', async (request, reply) => {
     const callers = request.routeOptions.config.callers;
     if (callers === undefined || callers === 'anyone' || callers === 'record-signer') return;
-    const allowed = await allowedSigners(policy, callers, request);
+    const holders = callers === 'account-holder' ? await holderKeys(policy, request) : [];
+    // From here on synchronous: the account keys just made usable stay held while they are used.
+    const allowed = [...allowedSigners(policy, callers), ...usableKeyNumbers(policy, holders)];
     const verified = verifyEnvelope(
       policy.context.signatures,
       allowed,
@@ -132,11 +135,7 @@ export function guardRoutes(server: HttpServer, policy: AccessPolicy): void {
   });
 }
 
-async function allowedSigners(
-  policy: AccessPolicy,
-  callers: Callers,
-  request: FastifyRequest,
-): Promise<readonly number[]> {
+function allowedSigners(policy: AccessPolicy, callers: Callers): readonly number[] {
   const keys = policy.context.deviceKeys;
   switch (callers) {
     case 'transaction-device':
@@ -144,14 +143,23 @@ async function allowedSigners(
     case 'peer-device':
       return [keys.account, keys.currency];
     case 'operator':
+    case 'account-holder':
       return policy.operatorKeyNumbers;
-    case 'account-holder': {
-      assert(policy.holderKeyNumbers, 'a device with account-holder routes knows account keys');
-      const params = request.params as Readonly<Record<string, string>>;
-      return [...(await policy.holderKeyNumbers(params)), ...policy.operatorKeyNumbers];
-    }
     case 'anyone':
     case 'record-signer':
       return [];
   }
+}
+
+function holderKeys(policy: AccessPolicy, request: FastifyRequest): Promise<AccountKeyRow[]> {
+  assert(policy.holderKeys, 'a device with account-holder routes knows account keys');
+  return policy.holderKeys(request.params as Readonly<Record<string, string>>);
+}
+
+/** The numbers of the holders' keys that this device can verify with (registerAccountKey). */
+function usableKeyNumbers(policy: AccessPolicy, rows: readonly AccountKeyRow[]): number[] {
+  return rows.flatMap((row) => {
+    const usable = usableAccountKey(policy.context, row);
+    return usable.ok && usable.value !== undefined ? [usable.value] : [];
+  });
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { fail, ok, type Result } from '../model/errors.js';
+import { accountKeysHeldMaxDefault } from '../signature/device.js';
 import { parseStoreLocation, storeSpecPattern } from '../store/open.js';
 import { rateLimitsDefault } from './rateLimits.js';
 
@@ -111,6 +112,11 @@ export const deviceConfigSchema = z.strictObject({
         .default(rateLimitsDefault.requestsPerKeyPerSecond),
     })
     .default(rateLimitsDefault),
+  /**
+   * Account keys this device holds in memory at once (signature/device.ts): the store holds every
+   * account's key; past this many, the key used longest ago is read from the store again when used.
+   */
+  accountKeysHeldMax: z.number().int().min(1).max(10_000_000).default(accountKeysHeldMaxDefault),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
 });
 

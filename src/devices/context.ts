@@ -14,7 +14,7 @@ import { type ProtocolMode, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
 import { keyNumberMax } from '../signature/keys.js';
-import type { AccountKeyRow, LedgerTx, Store } from '../store/types.js';
+import type { AccountKeyRow, LedgerTx } from '../store/types.js';
 
 export type DeviceName = 'transaction' | 'account' | 'currency';
 
@@ -96,22 +96,53 @@ export const accountKeyNumberBase = 1_000_000;
 /** The most accounts a deployment holds, so that every account key number stays a valid key number. */
 export const accountNumberMax = BigInt(keyNumberMax - accountKeyNumberBase);
 
-/** Make an account's key usable for verification in this device's signature device. */
+/**
+ * Make an account's stored key usable for verification in this device's signature device. Account
+ * keys live in the store (one row per account, as many as there are accounts); the signature device
+ * holds only those used lately (accountKeysHeldMax), so every step that verifies with an account's
+ * key reads its row and makes it usable here first. A key number held by anything but that
+ * account's key is refused: a row changed in the store cannot lend an account another key.
+ */
 export function registerAccountKey(context: DeviceContext, row: AccountKeyRow): Result<undefined> {
-  if (row.algorithm === 'hmac-sha256') {
-    const held = context.signatures.describe(row.keyNumber);
-    if (!held.ok) return held;
-    return ok(undefined);
-  }
-  if (context.signatures.describe(row.keyNumber).ok) return ok(undefined);
+  const held = context.signatures.describe(row.keyNumber);
+  if (row.algorithm === 'hmac-sha256') return held.ok ? ok(undefined) : held;
+  const owner = `account:${row.accountNumber}`;
+  if (held.ok)
+    return held.value.owner === owner && held.value.algorithm === 'ed25519-public'
+      ? ok(undefined)
+      : fail(
+          'KeyNumberTaken',
+          `key ${row.keyNumber} is not the key of account ${row.accountNumber}`,
+        );
   const added = context.signatures.addKey({
     keyNumber: row.keyNumber,
-    owner: `account:${row.accountNumber}`,
+    owner,
     algorithm: 'ed25519-public',
     ...(row.publicKey ? { material: row.publicKey } : {}),
     authorities: ['verify'],
   });
   return added.ok ? ok(undefined) : added;
+}
+
+/**
+ * The key number that signs for the account a stored key row belongs to, its key made usable here
+ * (registerAccountKey); undefined when there is no row. A stored key that cannot be used (weak,
+ * damaged, or a number another key holds) is refused as UnknownKey: that account cannot sign until
+ * recovery repairs the row. Verify synchronously after this call, so that nothing can drop the key
+ * from the signature device in between.
+ */
+export function usableAccountKey(
+  context: DeviceContext,
+  row: AccountKeyRow | undefined,
+): Result<number | undefined> {
+  if (row === undefined) return ok(undefined);
+  const registered = registerAccountKey(context, row);
+  if (!registered.ok)
+    return fail(
+      'UnknownKey',
+      `account ${row.accountNumber}'s stored key ${row.keyNumber} is not usable: ${registered.message}`,
+    );
+  return ok(row.keyNumber);
 }
 
 /**
@@ -127,7 +158,9 @@ export async function verifyOperation(
 ): Promise<Failure | undefined> {
   const source = records[0]?.record.sourceAccount;
   const key = source === undefined ? undefined : await tx.accountKey(source);
-  return checkOperation(context, records, key?.keyNumber, heldPrefixLength(records, stored));
+  const keyNumber = usableAccountKey(context, key);
+  if (!keyNumber.ok) return keyNumber;
+  return checkOperation(context, records, keyNumber.value, heldPrefixLength(records, stored));
 }
 
 export function now(context: DeviceContext): bigint {
@@ -167,7 +200,6 @@ export function accountKeyOf(records: readonly SignedRecord[]): AccountKeyRow | 
 
 /** Settle an account issuing at a device that did not take part in it: learn the new account's key. */
 export async function learnAccountKey(
-  context: DeviceContext,
   tx: LedgerTx,
   records: readonly SignedRecord[],
 ): Promise<void> {
@@ -175,9 +207,7 @@ export async function learnAccountKey(
   if (response?.transactionType !== 'account_issuing_response' || response.outcome !== 'ok') return;
   const key = accountKeyOf(records);
   assert(key, 'a settled account issuing names its key');
-  // The account device accepted this key; one this device cannot hold now (accountKeyCountMax) is
-  // still stored, and named by loadAccountKeysInto at the next start: a limit never stops a device.
-  registerAccountKey(context, key);
+  // The account device accepted this key; it is made usable here when a step first verifies with it.
   await tx.putAccountKey(key);
 }
 
@@ -204,28 +234,7 @@ export async function settleOperation<Tx extends LedgerTx>(
       `records of ${response.record.remittanceId} conflict with stored ones`,
     );
   if (settledBefore) return ok(undefined);
-  await learnAccountKey(context, tx, records);
+  await learnAccountKey(tx, records);
   await apply(tx, records, response.record);
   return ok(undefined);
-}
-
-/**
- * At start: make every account's key usable for verification in this device. A stored key that
- * cannot be used (a weak or damaged key, a key number taken) is left out and returned: the store
- * said it, so it is a finding to report, never a reason to stop; that account cannot sign.
- */
-export async function loadAccountKeysInto(
-  context: DeviceContext,
-  store: Store<LedgerTx>,
-): Promise<string[]> {
-  const keys = await store.transact((tx) => tx.accountKeys());
-  const refused: string[] = [];
-  for (const key of keys) {
-    const registered = registerAccountKey(context, key);
-    if (!registered.ok)
-      refused.push(
-        `account ${key.accountNumber}'s stored key ${key.keyNumber} is not usable: ${registered.code}: ${registered.message}`,
-      );
-  }
-  return refused;
 }

@@ -20,6 +20,7 @@ import {
   WireCurrencyContent,
 } from '../protocol/rowWire.js';
 import type { SignatureDevice } from '../signature/device.js';
+import { defaultKeyPolicy } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import {
   describeStore,
@@ -42,7 +43,7 @@ import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
 import { CheckpointKeeper } from './checkpoints.js';
 import type { DeviceConfig } from './config.js';
-import { accountKeyNumberBase, type DeviceContext } from './context.js';
+import { accountKeyNumberBase, type DeviceContext, usableAccountKey } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
@@ -95,6 +96,7 @@ function loadVerifyingKeys(config: DeviceConfig, environment: Environment): Sign
 
 /** A device's own stores as its continuous audit reads them. */
 function ownStores<Tx extends LedgerTx>(
+  context: DeviceContext,
   store: Store<Tx>,
   keeper: CheckpointKeeper,
   rows?: () => AsyncIterable<SignedRow>,
@@ -103,7 +105,10 @@ function ownStores<Tx extends LedgerTx>(
     // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash).
     records: (after) => itemsOfPages(ownRecordPages(store.exportRecordPages(after))),
     ...(rows ? { rows } : {}),
-    accountKeyNumber: (n) => store.transact(async (tx) => (await tx.accountKey(n))?.keyNumber),
+    accountKeyNumber: async (n) => {
+      const usable = usableAccountKey(context, await store.transact((tx) => tx.accountKey(n)));
+      return usable.ok ? usable.value : undefined;
+    },
     checkpointedUpTo: () => keeper.newestVerifiedNumber(),
   };
 }
@@ -234,7 +239,10 @@ export async function startDevice(
   config: DeviceConfig,
   environment: Environment = systemEnvironment,
 ): Promise<Result<RunningDevice>> {
-  const signatures = loadKeystoreFile(config.keystore, passphraseOf(config), { environment });
+  const signatures = loadKeystoreFile(config.keystore, passphraseOf(config), {
+    environment,
+    policy: { ...defaultKeyPolicy, accountKeysHeldMax: config.accountKeysHeldMax },
+  });
   if (!signatures.ok) return signatures;
   const own = signatures.value.describe(config.signingKeyNumber);
   if (!own.ok || !own.value.authorities.includes('sign')) {
@@ -302,12 +310,12 @@ export async function startDevice(
       readiness,
       operations ? 'anyone' : 'operator',
     );
-  const guard = (holderKeyNumbers?: AccessPolicy['holderKeyNumbers']) =>
+  const guard = (holderKeys?: AccessPolicy['holderKeys']) =>
     guardRoutes(server, {
       context,
       operatorKeyNumbers: config.operatorKeyNumbers,
       clientCertificates: tls !== undefined,
-      ...(holderKeyNumbers ? { holderKeyNumbers } : {}),
+      ...(holderKeys ? { holderKeys } : {}),
     });
   // Each device checks its own stores as records and rows arrive (audit/continuous.ts).
   const continuousAudit = (stores: OwnStores) =>
@@ -343,10 +351,9 @@ export async function startDevice(
         metrics,
         new KeyRate(config.rateLimits.requestsPerKeyPerSecond),
       );
-      for (const refused of await service.loadAccountKeys()) server.log.error(refused);
       // Limits first: a flood is counted before anything else is looked at.
       await limitRequestRates(server, config.rateLimits);
-      guard((params) => service.holderKeyNumbers(params));
+      guard((params) => service.holderKeys(params));
       const keeper = new CheckpointKeeper(context, store);
       const admin = new AdminService(
         context,
@@ -357,7 +364,7 @@ export async function startDevice(
         recoveryPauseMs(),
         metrics,
       );
-      continuous = continuousAudit(ownStores(store, keeper));
+      continuous = continuousAudit(ownStores(context, store, keeper));
       await registerTransactionRoutes(
         server,
         context,
@@ -392,13 +399,12 @@ export async function startDevice(
     case 'account': {
       const store = opened.value.store;
       const service = new AccountService(context, store);
-      for (const refused of await service.loadAccountKeys()) server.log.error(refused);
       guard();
       const keeper = registerAuditedStoreRoutes(server, context, store, 'accounts', () =>
         mapRows(store.exportAccounts(), accountLine),
       );
       continuous = continuousAudit(
-        ownStores(store, keeper, () =>
+        ownStores(context, store, keeper, () =>
           mapRows(store.exportAccounts(), (row) =>
             signedRow(row.accountNumber, accountRowBytes(row), row),
           ),
@@ -433,13 +439,12 @@ export async function startDevice(
     case 'currency': {
       const store = opened.value.store;
       const service = new CurrencyService(context, store);
-      for (const refused of await service.loadAccountKeys()) server.log.error(refused);
       guard();
       const keeper = registerAuditedStoreRoutes(server, context, store, 'units', () =>
         mapRows(store.exportUnits(), unitLine),
       );
       continuous = continuousAudit(
-        ownStores(store, keeper, () =>
+        ownStores(context, store, keeper, () =>
           mapRows(store.exportUnits(), (row) =>
             signedRow(row.currencyNumber, currencyRowBytes(row), row),
           ),

@@ -41,11 +41,13 @@ import {
 /** Keys of the deployment (devices, issuers, operators, shared secrets) one device holds. */
 export const keyCountMax = 10_000;
 /**
- * Accounts' Ed25519 verification keys (owner `account:N`) one device holds besides: learned from
- * its store and from A, never written to a keystore file, limited apart so that opening accounts
- * can never crowd out the deployment's own keys.
+ * Accounts' Ed25519 verification keys (owner `account:N`) one device holds in memory besides: a
+ * cache, not a table. The store holds every account's key (as many as there are accounts); a
+ * device makes a key usable when it reads it for a step (devices/context.ts, usableAccountKey),
+ * and past this many the key used longest ago is dropped from memory. Limited apart, so that
+ * opening accounts can never crowd out the deployment's own keys; never written to a keystore file.
  */
-export const accountKeyCountMax = 1_000_000;
+export const accountKeysHeldMaxDefault = 100_000;
 export const signMessageBytesMax = 1024 * 1024;
 export const encryptPlaintextBytesMax = 256 * 1024 * 1024;
 export const hmacSignatureBytes = 32;
@@ -57,11 +59,14 @@ export interface KeyPolicy {
   /** Shortest HMAC secret accepted. 16 bytes by default; RFC 4231's own vectors need less. */
   readonly hmacKeyBytesMin: number;
   readonly hmacKeyBytesMax: number;
+  /** Account keys held in memory at once (accountKeysHeldMaxDefault). */
+  readonly accountKeysHeldMax: number;
 }
 
 export const defaultKeyPolicy: KeyPolicy = {
   hmacKeyBytesMin: hmacKeyBytesMinDefault,
   hmacKeyBytesMax: hmacKeyBytesMaxDefault,
+  accountKeysHeldMax: accountKeysHeldMaxDefault,
 };
 
 export interface NewKey {
@@ -95,15 +100,17 @@ export type OperationListener = (
 
 export class SignatureDevice {
   readonly #keys = new Map<number, KeyEntry>();
-  /** How many of #keys are accounts' verification keys (accountKeyCountMax). */
-  #accountKeyCount = 0;
+  /** Which of #keys are account keys, least recently used first (at most policy.accountKeysHeldMax). */
+  readonly #accountKeysByUse = new Set<number>();
   readonly #environment: Environment;
   readonly #policy: KeyPolicy;
   #listener: OperationListener | undefined;
 
   constructor(environment: Environment, policy: KeyPolicy = defaultKeyPolicy) {
     assert(
-      policy.hmacKeyBytesMin >= 1 && policy.hmacKeyBytesMin <= policy.hmacKeyBytesMax,
+      policy.hmacKeyBytesMin >= 1 &&
+        policy.hmacKeyBytesMin <= policy.hmacKeyBytesMax &&
+        policy.accountKeysHeldMax >= 1,
       'key policy',
     );
     this.#environment = environment;
@@ -135,9 +142,7 @@ export class SignatureDevice {
 
   addKey(spec: NewKey, createdAtMs = this.#environment.nowMs()): Result<KeyDescriptor> {
     const accountKey = spec.algorithm === 'ed25519-public' && spec.owner.startsWith('account:');
-    if (accountKey && this.#accountKeyCount >= accountKeyCountMax)
-      return fail('KeystoreFull', `the device holds ${accountKeyCountMax} account keys already`);
-    if (!accountKey && this.#keys.size - this.#accountKeyCount >= keyCountMax)
+    if (!accountKey && this.#keys.size - this.#accountKeysByUse.size >= keyCountMax)
       return fail('KeystoreFull', `the keystore holds ${keyCountMax} keys already`);
     const keyNumber = spec.keyNumber ?? this.#nextKeyNumber();
     if (!Number.isInteger(keyNumber) || keyNumber < 1 || keyNumber > keyNumberMax) {
@@ -165,8 +170,8 @@ export class SignatureDevice {
       spec.authorities,
       createdAtMs,
     );
+    if (accountKey) this.#holdAccountKey(keyNumber);
     this.#keys.set(keyNumber, entry);
-    if (accountKey) this.#accountKeyCount += 1;
     return ok(entry.describe());
   }
 
@@ -365,9 +370,22 @@ export class SignatureDevice {
 
   // ---- Internals -------------------------------------------------------------------------------
 
+  /** Note a new account key as the most recently used, dropping the least recently used at the limit. */
+  #holdAccountKey(keyNumber: number): void {
+    const heldMax = this.#policy.accountKeysHeldMax;
+    if (this.#accountKeysByUse.size >= heldMax) {
+      const oldest = this.#accountKeysByUse.values().next().value as number;
+      this.#accountKeysByUse.delete(oldest);
+      this.#keys.delete(oldest);
+    }
+    this.#accountKeysByUse.add(keyNumber);
+    assert(this.#accountKeysByUse.size <= heldMax, 'account keys held within the limit');
+  }
+
   #authorised(keyNumber: number, authority: Authority): KeyEntry | Failure {
     const key = this.#keys.get(keyNumber);
     if (key === undefined) return unknownKey(keyNumber);
+    if (this.#accountKeysByUse.delete(keyNumber)) this.#accountKeysByUse.add(keyNumber);
     if (!key.allows(authority)) {
       return fail('AuthorityDenied', `key ${keyNumber} (${key.owner}) does not grant ${authority}`);
     }

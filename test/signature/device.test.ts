@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { deterministicEnvironment } from '../../src/model/environment.js';
 import type { Result } from '../../src/model/errors.js';
-import { accountKeyCountMax, keyCountMax, SignatureDevice } from '../../src/signature/device.js';
+import { defaultKeyPolicy, keyCountMax, SignatureDevice } from '../../src/signature/device.js';
 import type { Authority } from '../../src/signature/keys.js';
 import { flipBit } from '../bytes.js';
 import rfc8032 from '../vectors/rfc8032-ed25519.json' with { type: 'json' };
@@ -342,7 +342,7 @@ describe('exportSeed: an Ed25519 signing key carried into the browser console', 
   });
 });
 
-describe('account keys are counted apart from the deployment keys', () => {
+describe('account keys are held apart from the deployment keys', () => {
   it('a full keystore of deployment keys still takes account keys, and the reverse limit is its own', () => {
     const environment = deterministicEnvironment('limits');
     const device = new SignatureDevice(environment);
@@ -364,14 +364,48 @@ describe('account keys are counted apart from the deployment keys', () => {
       authorities: ['verify'],
     });
     expect(oneMore.ok || oneMore.code).toBe('KeystoreFull');
-    const account = device.addKey({
-      keyNumber: 1_000_001,
-      owner: 'account:1',
-      algorithm: 'ed25519-public',
-      material: Buffer.from(rfc8032.cases[0]!.publicKeyHex, 'hex'),
+    const account = device.addKey(accountKey(1));
+    expect(account.ok).toBe(true);
+  });
+
+  it('past accountKeysHeldMax the account key used longest ago is dropped, never a deployment key', () => {
+    const accountKeysHeldMax = 3;
+    const device = new SignatureDevice(deterministicEnvironment('held'), {
+      ...defaultKeyPolicy,
+      accountKeysHeldMax,
+    });
+    const deploymentKey = device.addKey({
+      keyNumber: 1,
+      owner: 'transaction',
+      algorithm: 'hmac-sha256',
+      material: Buffer.alloc(32, 7),
       authorities: ['verify'],
     });
-    expect(account.ok).toBe(true);
-    expect(accountKeyCountMax).toBeGreaterThan(keyCountMax);
+    expect(deploymentKey.ok).toBe(true);
+    for (let account = 1; account <= accountKeysHeldMax; account++)
+      expect(device.addKey(accountKey(account)).ok).toBe(true);
+    // Account 1's key is used now, so account 2's is the one used longest ago.
+    expect(device.verify(1_000_001, Buffer.from('m'), Buffer.alloc(64))).toMatchObject({
+      code: 'SignatureInvalid',
+    });
+    expect(device.addKey(accountKey(accountKeysHeldMax + 1)).ok).toBe(true);
+    expect(device.size).toBe(accountKeysHeldMax + 1);
+    expect(device.describe(1_000_002).ok).toBe(false);
+    expect(device.describe(1_000_001).ok).toBe(true);
+    expect(device.describe(1).ok).toBe(true);
+    // A dropped key comes back when its row is read again.
+    expect(device.addKey(accountKey(2)).ok).toBe(true);
+    expect(device.size).toBe(accountKeysHeldMax + 1);
   });
 });
+
+/** Account N's verification key (RFC 8032's first public key: the limit, not the key, is tested). */
+function accountKey(account: number) {
+  return {
+    keyNumber: 1_000_000 + account,
+    owner: `account:${account}`,
+    algorithm: 'ed25519-public' as const,
+    material: Buffer.from(rfc8032.cases[0]!.publicKeyHex, 'hex'),
+    authorities: ['verify' as const],
+  };
+}

@@ -22,7 +22,6 @@ import {
   answered,
   type DeviceContext,
   expectStored,
-  loadAccountKeysInto,
   now,
   refusingUnverifiedRows,
   registerAccountKey,
@@ -41,9 +40,6 @@ export class AccountService {
   ) {}
 
   /** At start: make every account's key usable for verification. */
-  loadAccountKeys(): Promise<string[]> {
-    return loadAccountKeysInto(this.context, this.store);
-  }
 
   async account(accountNumber: bigint): Promise<AccountRow | undefined> {
     return this.store.transact((tx) => tx.account(accountNumber));

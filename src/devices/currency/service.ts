@@ -22,7 +22,6 @@ import {
   answered,
   type DeviceContext,
   expectStored,
-  loadAccountKeysInto,
   now,
   refusingUnverifiedRows,
   settleOperation,
@@ -45,9 +44,6 @@ export class CurrencyService {
   ) {}
 
   /** At start: make every account's key usable for verification. */
-  loadAccountKeys(): Promise<string[]> {
-    return loadAccountKeysInto(this.context, this.store);
-  }
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {

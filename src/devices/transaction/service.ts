@@ -37,6 +37,7 @@ import {
 } from '../../protocol/transactionTypes.js';
 import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
 import {
+  type AccountKeyRow,
   type Store,
   settledAtAccount,
   settledAtCurrency,
@@ -49,7 +50,6 @@ import {
   accountNumberMax,
   type DeviceContext,
   learnAccountKey,
-  loadAccountKeysInto,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
@@ -123,10 +123,6 @@ export class TransactionService {
     /** Requests accepted per signing key and second (devices/rateLimits.ts). */
     private readonly keyRate = new KeyRate(rateLimitsDefault.requestsPerKeyPerSecond),
   ) {}
-
-  loadAccountKeys(): Promise<string[]> {
-    return loadAccountKeysInto(this.context, this.store);
-  }
 
   get inMaintenance(): boolean {
     return this.#maintenance;
@@ -314,7 +310,7 @@ export class TransactionService {
         : undefined;
     const reply = replyFor(outcome, remittanceId, records, newAccount);
     await this.store.transact(async (tx) => {
-      await learnAccountKey(this.context, tx, records);
+      await learnAccountKey(tx, records);
       await tx.finishOperation(remittanceId, JSON.stringify(reply));
     });
     crashPoint('S107');
@@ -422,7 +418,7 @@ export class TransactionService {
    * The keys that may read what a path names (devices/access.ts): an account's own key, or the keys
    * of the source and destination accounts of an operation.
    */
-  async holderKeyNumbers(params: Readonly<Record<string, string>>): Promise<number[]> {
+  async holderKeys(params: Readonly<Record<string, string>>): Promise<AccountKeyRow[]> {
     return this.store.transact(async (tx) => {
       const accounts: bigint[] = [];
       const accountText = params['accountNumber'];
@@ -435,7 +431,7 @@ export class TransactionService {
           if (account !== undefined) accounts.push(account);
       }
       const keys = await Promise.all(accounts.map((account) => tx.accountKey(account)));
-      return keys.flatMap((key) => (key ? [key.keyNumber] : []));
+      return keys.flatMap((key) => (key ? [key] : []));
     });
   }
 
