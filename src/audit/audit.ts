@@ -17,7 +17,6 @@
 import { assert } from '../model/assert.js';
 import { encodeRecord } from '../model/encoding.js';
 import { transactionRecordType } from '../model/records.js';
-import { accountKeyDetail, parseDetail } from '../protocol/details.js';
 import { baseOfBlock, blockSize, recordBytes, type SignedRecord } from '../protocol/records.js';
 import {
   type AccountRowContent,
@@ -25,7 +24,7 @@ import {
   type CurrencyRowContent,
   currencyRowBytes,
 } from '../protocol/rows.js';
-import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+import { stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
 import type { NewKey } from '../signature/device.js';
 import type { AccountRow, CurrencyRow } from '../store/types.js';
@@ -38,7 +37,13 @@ import {
   LastBlockDigest,
   RecordReader,
 } from './copyReaders.js';
-import { AccountReplay, type Contradiction, UnitReplay } from './replay.js';
+import {
+  AccountReplay,
+  accountKeyEntryOf,
+  type Contradiction,
+  sortedKeyEntries,
+  UnitReplay,
+} from './replay.js';
 
 export type { DigestedCopy } from './copyReaders.js';
 
@@ -495,17 +500,8 @@ class BlockVerifier {
 
   /** After a correct, settled account issuing: its key signs for the new account from now on. */
   learnKey(operation: SignedRecord[]): void {
-    const response = operation.at(-1)?.record;
-    if (response?.transactionType !== 'account_issuing_response' || response.outcome !== outcomeOk)
-      return;
-    const accountRequest = operation.find((r) => stepOf(r.record.transactionType) === 2)?.record;
-    const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
-    if (!detail || accountRequest?.destinationAccount === undefined) return;
-    this.addAccountKey({
-      accountNumber: accountRequest.destinationAccount,
-      keyNumber: detail.keyNumber,
-      ...(detail.publicKeyHex ? { publicKeyHex: detail.publicKeyHex } : {}),
-    });
+    const entry = accountKeyEntryOf(operation.map((r) => r.record));
+    if (entry) this.addAccountKey(entry);
   }
 
   addAccountKey(entry: AccountKeyEntry): void {
@@ -524,9 +520,7 @@ class BlockVerifier {
 
   /** Who signs for each account, in account order (a checkpoint keeps them). */
   accountKeyEntries(): AccountKeyEntry[] {
-    return [...this.#accountKeys.values()].sort((a, b) =>
-      a.accountNumber < b.accountNumber ? -1 : 1,
-    );
+    return sortedKeyEntries(this.#accountKeys);
   }
 }
 

@@ -133,16 +133,35 @@ export async function digestOfCopy(
 }
 
 export function stateDigests(state: ReplayState): { digestB: Buffer; digestC: Buffer } {
+  return {
+    digestB: accountStateDigest(state.accounts, state.accountKeys),
+    digestC: currencyStateDigest(state.units, state.nextPlanSequence),
+  };
+}
+
+/** Digest B: the rows of B in account order, then who signs for each account. */
+export function accountStateDigest(
+  accounts: readonly AccountRowContent[],
+  accountKeys: readonly AccountKeyEntry[],
+): Buffer {
   const b = createHash('sha256');
-  for (const row of state.accounts) b.update(accountRowBytes(row));
-  for (const key of state.accountKeys)
+  for (const row of accounts) b.update(accountRowBytes(row));
+  for (const key of accountKeys)
     b.update(`${key.accountNumber}:${key.keyNumber}:${key.publicKeyHex ?? ''};`);
+  return b.digest();
+}
+
+/** Digest C: the rows of C in unit order, then the next plan sequence (u64). */
+export function currencyStateDigest(
+  units: readonly CurrencyRowContent[],
+  nextPlanSequence: bigint,
+): Buffer {
   const c = createHash('sha256');
-  for (const row of state.units) c.update(currencyRowBytes(row));
+  for (const row of units) c.update(currencyRowBytes(row));
   const sequence = Buffer.alloc(8);
-  sequence.writeBigUInt64BE(state.nextPlanSequence);
+  sequence.writeBigUInt64BE(nextPlanSequence);
   c.update(sequence);
-  return { digestB: b.digest(), digestC: c.digest() };
+  return c.digest();
 }
 
 export function headerOf(body: CheckpointBody): CheckpointHeader {

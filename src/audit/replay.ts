@@ -16,10 +16,11 @@
 // the audit, which makes it a finding and then trusts the replay no further) and skipped, never an
 // assertion that would stop the device running the audit.
 
-import { parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
+import { accountKeyDetail, parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
 import { blockOf, type TransactionRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
 import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+import type { AccountKeyEntry } from './checkpoint.js';
 
 /** The records of one operation, in step order. */
 export type Operation = readonly TransactionRecord[];
@@ -362,6 +363,68 @@ function applyPlan(
 }
 
 /**
+ * The key a settled, accepted account issuing gives its new account (its a2 names it): who signs
+ * for that account from then on, as the audit and a device's own replay learn it.
+ */
+export function accountKeyEntryOf(operation: Operation): AccountKeyEntry | undefined {
+  const response = operation.at(-1);
+  if (response?.transactionType !== 'account_issuing_response' || response.outcome !== outcomeOk)
+    return undefined;
+  const accountRequest = operation.find((r) => stepOf(r.transactionType) === 2);
+  const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
+  if (!detail || accountRequest?.destinationAccount === undefined) return undefined;
+  return {
+    accountNumber: accountRequest.destinationAccount,
+    keyNumber: detail.keyNumber,
+    ...(detail.publicKeyHex ? { publicKeyHex: detail.publicKeyHex } : {}),
+  };
+}
+
+/** Account keys in account order, as a checkpoint keeps them. */
+export function sortedKeyEntries(keys: ReadonlyMap<bigint, AccountKeyEntry>): AccountKeyEntry[] {
+  return [...keys.values()].sort((a, b) => compare(a.accountNumber, b.accountNumber));
+}
+
+/**
+ * The replay of a device's own copy of A (B, C and the account keys), fed a record at a time in
+ * transaction-number order. It counts contradictions instead of reporting them: a copy that
+ * contradicts itself justifies nothing.
+ */
+export class CopyReplay {
+  contradictions = 0;
+  readonly accounts: AccountReplay;
+  readonly units: UnitReplay;
+  readonly accountKeys = new Map<bigint, AccountKeyEntry>();
+  #operation: TransactionRecord[] = [];
+
+  constructor() {
+    const contradicted = () => {
+      this.contradictions += 1;
+    };
+    this.accounts = new AccountReplay([], contradicted);
+    this.units = new UnitReplay([], 1n, contradicted);
+  }
+
+  add(record: TransactionRecord): void {
+    const first = this.#operation[0];
+    if (first && blockOf(first.transactionNumber) !== blockOf(record.transactionNumber))
+      this.flush();
+    this.#operation.push(record);
+  }
+
+  /** Apply the operation gathered so far: at the end of the copy, or of the part read. */
+  flush(): void {
+    const operation = this.#operation;
+    if (operation.length === 0) return;
+    this.accounts.apply(operation);
+    this.units.apply(operation);
+    const key = accountKeyEntryOf(operation);
+    if (key) this.accountKeys.set(key.accountNumber, key);
+    this.#operation = [];
+  }
+}
+
+/**
  * The replay of a device's own copy of A, read in transaction-number order (pages as the stores
  * export them): what B and C must be by that copy alone. Account and currency check each row a
  * repair would put against it (devices/repair.ts), so that a row nobody's A justifies is never
@@ -372,26 +435,9 @@ export async function replayCopy(
 ): Promise<
   { accounts: Map<bigint, AccountRowContent>; units: Map<bigint, CurrencyRowContent> } | undefined
 > {
-  let contradictions = 0;
-  const contradicted = () => {
-    contradictions += 1;
-  };
-  const accounts = new AccountReplay([], contradicted);
-  const units = new UnitReplay([], 1n, contradicted);
-  let operation: TransactionRecord[] = [];
-  const flush = () => {
-    if (operation.length === 0) return;
-    accounts.apply(operation);
-    units.apply(operation);
-    operation = [];
-  };
-  for await (const page of pages)
-    for (const { record } of page) {
-      const first = operation[0];
-      if (first && blockOf(first.transactionNumber) !== blockOf(record.transactionNumber)) flush();
-      operation.push(record);
-    }
-  flush();
-  const finished = units.finish();
-  return contradictions === 0 ? { accounts: accounts.accounts, units: finished } : undefined;
+  const replay = new CopyReplay();
+  for await (const page of pages) for (const { record } of page) replay.add(record);
+  replay.flush();
+  const units = replay.units.finish();
+  return replay.contradictions === 0 ? { accounts: replay.accounts.accounts, units } : undefined;
 }

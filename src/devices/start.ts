@@ -132,7 +132,7 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
   rowsName: 'accounts' | 'units',
   rowLines: () => AsyncIterable<string>,
 ): CheckpointKeeper {
-  const keeper = new CheckpointKeeper(context, store);
+  const keeper = new CheckpointKeeper(context, store, rowsName === 'accounts' ? 'B' : 'C');
   registerExportRoute(server, 'transactions', ({ after, upTo, digestUpTo, form }) => {
     if (form === 'records') return mapRows(store.exportRecords(after, upTo), recordLine);
     return blockDigestLines(

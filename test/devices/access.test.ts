@@ -253,6 +253,37 @@ describe('a stolen transaction key alone cannot mint', () => {
     }
     expect(await everything()).toBe(before);
   });
+  it('a checkpoint is co-signed only soon after an audit read the copy up to it, and only for the B or C that copy gives', async () => {
+    const audited = await deployment.fetchSigned('/v1/admin/audit', { method: 'POST', body: '{}' });
+    const report = (await audited.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const made = report.find((line) => line.event === 'report')?.report.checkpointMade;
+    expect(made).toMatch(/^[1-9][0-9]*$/);
+    const [stored] = await deployment.rows<{ checkpoint_json: string }>(
+      'account',
+      'SELECT checkpoint_json FROM checkpoints WHERE transaction_number = ?',
+      BigInt(made),
+    );
+    const { signatures: _signatures, ...header } = JSON.parse(stored!.checkpoint_json);
+    const sign = (device: Device, body: unknown) =>
+      signedPost(device, '/internal/v1/checkpoints/sign', body);
+    const zeros = '0'.repeat(64);
+    for (const device of ['account', 'currency'] as const) {
+      expect((await sign(device, header)).status).toBe(200);
+      const forged = await sign(device, {
+        ...header,
+        ...(device === 'account' ? { digestB: zeros } : { digestC: zeros }),
+      });
+      expect([forged.status, JSON.parse(forged.text).error.code]).toEqual([409, 'RecordConflict']);
+      const unread = await sign(device, {
+        ...header,
+        transactionNumber: String(BigInt(made) + 6n),
+      });
+      expect([unread.status, JSON.parse(unread.text).error.code]).toEqual([403, 'AuthorityDenied']);
+    }
+  }, 60_000);
 });
 
 describe("an account's reads answer its own key or an operator's", () => {

@@ -151,7 +151,7 @@ beforeAll(async () => {
     { scheme: 'hmac', mode: 'confirm', portBase, host: '127.0.0.1' },
     systemEnvironment,
   );
-  shortTimeLimits(dir, { operationTimeoutMs: 2_000, holdTimeoutMs: 3_000, resumeIntervalMs: 100 });
+  shortTimeLimits(dir, { operationTimeoutMs: 4_000, holdTimeoutMs: 5_000, resumeIntervalMs: 100 });
   devices = {
     transaction: new DeviceProcess('transaction', dir),
     account: new DeviceProcess('account', dir),
@@ -256,7 +256,7 @@ describe('a device is unreachable past operationTimeoutMs', () => {
     expect(first.ok ? 'ok' : first.code).toBe('PeerUnavailable');
     expect(balances().held).toBe(amount);
     expect((await health())?.open).toBe(1);
-    await sleep(2_500); // past operationTimeoutMs
+    await sleep(4_500); // past operationTimeoutMs
     await devices.currency.start();
     // Eight impatient retries at once: they wait for one another, and all get the one outcome.
     const answers = await Promise.all(
@@ -270,6 +270,47 @@ describe('a device is unreachable past operationTimeoutMs', () => {
     });
     await until(async () => (await health())?.unsettled === 0, 'the refusal is settled');
     expect(balances()).toEqual({ ...before, held: 0n });
+    expectCopiesOfAIdentical();
+  }, 120_000);
+});
+
+describe('a row a settlement needs is gone from the store', () => {
+  it('currency refuses the settlement (RowSignatureInvalid) and stays up; once the rows are back it settles', async () => {
+    const before = balances();
+    await devices.transaction.stop();
+    const died = new Promise((resolve) => {
+      devices.transaction.onDeath = resolve;
+    });
+    await devices.transaction.start('S107:1');
+    const requestId = `gone-${Date.now()}`;
+    const atMs = BigInt(Date.now());
+    const first = remit(requestId, atMs);
+    await died; // a6 is stored; the settlement was never sent
+    devices.transaction.onDeath = () => {};
+    await first;
+    // The units currency holds for the remittance are deleted behind its back.
+    const db = new Database(join(dir, 'currency.sqlite')).defaultSafeIntegers(true);
+    const held = db.prepare("SELECT * FROM currency_units WHERE status = 'held'").all();
+    expect(held.length).toBeGreaterThan(0);
+    db.prepare("DELETE FROM currency_units WHERE status = 'held'").run();
+    await devices.transaction.start();
+    await until(async () => (await health())?.open === 0, 'the operation is done');
+    await sleep(1_000); // several settlement attempts
+    expect(devices.currency.child?.exitCode).toBeNull();
+    expect(await health()).toEqual({ open: 0, unsettled: 1 });
+    // The rows come back as they were: the next attempt settles, applied once.
+    const columns = Object.keys(held[0] as object);
+    const insert = db.prepare(
+      `INSERT INTO currency_units (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
+    );
+    for (const row of held) insert.run(row);
+    db.close();
+    await until(async () => (await health())?.unsettled === 0, 'the settlement is acknowledged');
+    expect(balances()).toEqual({
+      sender: before.sender - amount,
+      receiver: before.receiver + amount,
+      held: 0n,
+    });
     expectCopiesOfAIdentical();
   }, 120_000);
 });
