@@ -24,8 +24,8 @@ import { assert } from '../model/assert.js';
 import { fail } from '../model/errors.js';
 import { EnvelopeNonces, envelopeHeader, verifyEnvelope } from '../protocol/envelope.js';
 import { parseEnvelopeHeader } from '../protocol/envelopeBytes.js';
-import type { AccountKeyRow } from '../store/types.js';
-import { type DeviceContext, usableAccountKey } from './context.js';
+import { type AccountKey, usableKey } from './accountKeys.js';
+import type { DeviceContext } from './context.js';
 import { type HttpServer, sendFailure } from './http.js';
 
 export type Callers =
@@ -73,7 +73,7 @@ export interface AccessPolicy {
    * The stored keys of the accounts that a route's path parameters name (account-holder routes):
    * an account's own key, or the keys of an operation's accounts. None for what does not exist.
    */
-  readonly holderKeys?: (params: Readonly<Record<string, string>>) => Promise<AccountKeyRow[]>;
+  readonly holderKeys?: (params: Readonly<Record<string, string>>) => Promise<AccountKey[]>;
 }
 
 const deviceCallers = new Set<Callers>(['transaction-device', 'peer-device']);
@@ -151,15 +151,15 @@ function allowedSigners(policy: AccessPolicy, callers: Callers): readonly number
   }
 }
 
-function holderKeys(policy: AccessPolicy, request: FastifyRequest): Promise<AccountKeyRow[]> {
+function holderKeys(policy: AccessPolicy, request: FastifyRequest): Promise<AccountKey[]> {
   assert(policy.holderKeys, 'a device with account-holder routes knows account keys');
   return policy.holderKeys(request.params as Readonly<Record<string, string>>);
 }
 
 /** The numbers of the holders' keys that this device can verify with (registerAccountKey). */
-function usableKeyNumbers(policy: AccessPolicy, rows: readonly AccountKeyRow[]): number[] {
-  return rows.flatMap((row) => {
-    const usable = usableAccountKey(policy.context, row);
-    return usable.ok && usable.value !== undefined ? [usable.value] : [];
+function usableKeyNumbers(policy: AccessPolicy, keys: readonly AccountKey[]): number[] {
+  return keys.flatMap((key) => {
+    const usable = usableKey(policy.context, key);
+    return usable.ok ? [usable.value] : [];
   });
 }

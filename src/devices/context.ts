@@ -5,16 +5,17 @@
 // the new account's own key), the transaction device's for steps 2, 4 and 6, the account device's
 // for step 3, the currency device's for step 5. Both checks run before a device acts.
 
-import { assert } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
-import { accountKeyDetail, parseDetail } from '../protocol/details.js';
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import { type ProtocolMode, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
-import { keyNumberMax } from '../signature/keys.js';
-import type { AccountKeyRow, LedgerTx } from '../store/types.js';
+import type { LedgerTx } from '../store/types.js';
+import { usableAccountKey } from './accountKeys.js';
+
+// The account key numbering, where devices and tools have always found it.
+export { accountKeyNumberBase, accountNumberMax } from './accountKeys.js';
 
 export type DeviceName = 'transaction' | 'account' | 'currency';
 
@@ -91,60 +92,6 @@ export async function refusingUnverifiedRows<T>(
   }
 }
 
-/** Ed25519 account keys are numbered from here: key number = base + account number. */
-export const accountKeyNumberBase = 1_000_000;
-/** The most accounts a deployment holds, so that every account key number stays a valid key number. */
-export const accountNumberMax = BigInt(keyNumberMax - accountKeyNumberBase);
-
-/**
- * Make an account's stored key usable for verification in this device's signature device. Account
- * keys live in the store (one row per account, as many as there are accounts); the signature device
- * holds only those used lately (accountKeysHeldMax), so every step that verifies with an account's
- * key reads its row and makes it usable here first. A key number held by anything but that
- * account's key is refused: a row changed in the store cannot lend an account another key.
- */
-export function registerAccountKey(context: DeviceContext, row: AccountKeyRow): Result<undefined> {
-  const held = context.signatures.describe(row.keyNumber);
-  if (row.algorithm === 'hmac-sha256') return held.ok ? ok(undefined) : held;
-  const owner = `account:${row.accountNumber}`;
-  if (held.ok)
-    return held.value.owner === owner && held.value.algorithm === 'ed25519-public'
-      ? ok(undefined)
-      : fail(
-          'KeyNumberTaken',
-          `key ${row.keyNumber} is not the key of account ${row.accountNumber}`,
-        );
-  const added = context.signatures.addKey({
-    keyNumber: row.keyNumber,
-    owner,
-    algorithm: 'ed25519-public',
-    ...(row.publicKey ? { material: row.publicKey } : {}),
-    authorities: ['verify'],
-  });
-  return added.ok ? ok(undefined) : added;
-}
-
-/**
- * The key number that signs for the account a stored key row belongs to, its key made usable here
- * (registerAccountKey); undefined when there is no row. A stored key that cannot be used (weak,
- * damaged, or a number another key holds) is refused as UnknownKey: that account cannot sign until
- * recovery repairs the row. Verify synchronously after this call, so that nothing can drop the key
- * from the signature device in between.
- */
-export function usableAccountKey(
-  context: DeviceContext,
-  row: AccountKeyRow | undefined,
-): Result<number | undefined> {
-  if (row === undefined) return ok(undefined);
-  const registered = registerAccountKey(context, row);
-  if (!registered.ok)
-    return fail(
-      'UnknownKey',
-      `account ${row.accountNumber}'s stored key ${row.keyNumber} is not usable: ${registered.message}`,
-    );
-  return ok(row.keyNumber);
-}
-
 /**
  * Verify an operation's records as this device receives them (protocol/verify.ts); `tx` knows the
  * account keys. `stored`: this device's own records of the operation, verified when they were
@@ -157,8 +104,8 @@ export async function verifyOperation(
   stored: readonly SignedRecord[] = [],
 ): Promise<Failure | undefined> {
   const source = records[0]?.record.sourceAccount;
-  const key = source === undefined ? undefined : await tx.accountKey(source);
-  const keyNumber = usableAccountKey(context, key);
+  const keyNumber =
+    source === undefined ? ok(undefined) : await usableAccountKey(context, tx, source);
   if (!keyNumber.ok) return keyNumber;
   return checkOperation(context, records, keyNumber.value, heldPrefixLength(records, stored));
 }
@@ -184,33 +131,6 @@ export async function answered(
     : fail('RecordConflict', `a different exchange for ${remittanceId} was answered already`);
 }
 
-/** The new account's key, as the transaction device's account request (a2) names it. */
-export function accountKeyOf(records: readonly SignedRecord[]): AccountKeyRow | undefined {
-  const accountRequest = records.find((r) => stepOf(r.record.transactionType) === 2)?.record;
-  const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
-  const accountNumber = accountRequest?.destinationAccount;
-  if (!detail || accountNumber === undefined) return undefined;
-  return {
-    accountNumber,
-    keyNumber: detail.keyNumber,
-    algorithm: detail.algorithm,
-    ...(detail.publicKeyHex ? { publicKey: Buffer.from(detail.publicKeyHex, 'hex') } : {}),
-  };
-}
-
-/** Settle an account issuing at a device that did not take part in it: learn the new account's key. */
-export async function learnAccountKey(
-  tx: LedgerTx,
-  records: readonly SignedRecord[],
-): Promise<void> {
-  const response = records.at(-1)?.record;
-  if (response?.transactionType !== 'account_issuing_response' || response.outcome !== 'ok') return;
-  const key = accountKeyOf(records);
-  assert(key, 'a settled account issuing names its key');
-  // The account device accepted this key; it is made usable here when a step first verifies with it.
-  await tx.putAccountKey(key);
-}
-
 /**
  * S108/S110: verify an operation's records up to its response, store them, and apply them once.
  * A repeated settlement (a retry) is verified and compared like the first, and applies nothing.
@@ -234,7 +154,6 @@ export async function settleOperation<Tx extends LedgerTx>(
       `records of ${response.record.remittanceId} conflict with stored ones`,
     );
   if (settledBefore) return ok(undefined);
-  await learnAccountKey(tx, records);
   await apply(tx, records, response.record);
   return ok(undefined);
 }

@@ -41,9 +41,10 @@ import type {
 import { type AccessPolicy, guardRoutes } from './access.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
+import { usableAccountKey } from './accountKeys.js';
 import { CheckpointKeeper } from './checkpoints.js';
 import type { DeviceConfig } from './config.js';
-import { accountKeyNumberBase, type DeviceContext, usableAccountKey } from './context.js';
+import { accountKeyNumberBase, type DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
 import { recoveryPauseMs } from './faultHooks.js';
@@ -106,7 +107,7 @@ function ownStores<Tx extends LedgerTx>(
     records: (after) => itemsOfPages(ownRecordPages(store.exportRecordPages(after))),
     ...(rows ? { rows } : {}),
     accountKeyNumber: async (n) => {
-      const usable = usableAccountKey(context, await store.transact((tx) => tx.accountKey(n)));
+      const usable = await store.transact((tx) => usableAccountKey(context, tx, n));
       return usable.ok ? usable.value : undefined;
     },
     checkpointedUpTo: () => keeper.newestVerifiedNumber(),

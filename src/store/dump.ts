@@ -26,11 +26,6 @@ export interface DumpTable {
 const ledgerTables: readonly DumpTable[] = [
   { name: 'transactions', columns: recordColumns, orderBy: 'transaction_number' },
   {
-    name: 'account_keys',
-    columns: ['account_number', 'key_number', 'algorithm', 'public_key'],
-    orderBy: 'account_number',
-  },
-  {
     name: 'checkpoints',
     columns: ['transaction_number', 'checkpoint_json'],
     orderBy: 'transaction_number',

@@ -37,7 +37,6 @@ import {
 import {
   accountFromRow,
   isFailure,
-  keyFromRow,
   quarantineJson,
   type Row,
   recordFromRow,
@@ -193,10 +192,24 @@ CREATE TABLE unit_plans (
 };
 
 /** Versioned migrations: migrations[kind][v - 1] brings a schema from version v - 1 to v. */
+/**
+ * Version 2: account keys are read from the records of each account's opening (indexed here); the
+ * table that copied them is dropped.
+ */
+const accountOpenings = `
+DROP TABLE account_keys;
+CREATE INDEX transactions_opening_account ON transactions (destination_account)
+  WHERE transaction_type = 'account_issuing_response';`;
+
 const migrations: Record<DeviceKind, readonly string[]> = {
-  transaction: [schemas.transaction],
-  account: [schemas.account],
-  currency: [schemas.currency],
+  transaction: [
+    schemas.transaction,
+    `${accountOpenings}
+CREATE INDEX transactions_by_opening_key ON transactions (signer_key_number)
+  WHERE transaction_type = 'account_issuing_request';`,
+  ],
+  account: [schemas.account, accountOpenings],
+  currency: [schemas.currency, accountOpenings],
 };
 
 const uniqueViolation = '23505';
@@ -393,23 +406,18 @@ function ledgerTx(query: Query): LedgerTx {
       );
       return rows.map(recordFromRow);
     },
-    async putAccountKey(row) {
-      await query(
-        `INSERT INTO account_keys (account_number, key_number, algorithm, public_key)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (account_number) DO NOTHING`,
-        [row.accountNumber, row.keyNumber, row.algorithm, row.publicKey ?? null],
+    async accountOpening(accountNumber) {
+      const rows = await rowsOf(
+        query,
+        `SELECT * FROM transactions WHERE remittance_id = (
+           SELECT remittance_id FROM transactions
+           WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok'
+             AND destination_account = $1
+           ORDER BY transaction_number LIMIT 1)
+         ORDER BY transaction_number`,
+        [accountNumber],
       );
-    },
-    async accountKey(accountNumber) {
-      const row = await rowOf(query, 'SELECT * FROM account_keys WHERE account_number = $1', [
-        accountNumber,
-      ]);
-      return row ? keyFromRow(row) : undefined;
-    },
-    async accountKeys() {
-      return (await rowsOf(query, 'SELECT * FROM account_keys ORDER BY account_number')).map(
-        keyFromRow,
-      );
+      return rows.map(recordFromRow);
     },
     async putCheckpoint(transactionNumber, json) {
       await query(
@@ -533,6 +541,18 @@ function transactionTx(query: Query): TransactionTx {
          FROM operations WHERE state = 'open' OR settled <> ${settledEverywhere}`,
       );
       return { open: Number(row!['open']), unsettled: Number(row!['unsettled']) };
+    },
+    async accountOpenedWithKey(keyNumber) {
+      const row = await rowOf(
+        query,
+        `SELECT 1 AS opened FROM transactions request
+         JOIN transactions response ON response.remittance_id = request.remittance_id
+           AND response.transaction_type = 'account_issuing_response' AND response.outcome = 'ok'
+         WHERE request.transaction_type = 'account_issuing_request' AND request.signer_key_number = $1
+         LIMIT 1`,
+        [keyNumber],
+      );
+      return row !== undefined;
     },
     async nextAccountNumber({ reserve }) {
       return advance(query, 'account_number', reserve ? 1n : 0n, 1n);

@@ -5,7 +5,7 @@
 
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
-import type { AccountKeyRow, AccountRow, CurrencyRow } from './types.js';
+import type { AccountRow, CurrencyRow } from './types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -72,16 +72,6 @@ export function recordFromValues(values: readonly unknown[]): SignedRecord {
 
 export function isFailure(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
-}
-
-export function keyFromRow(row: Row): AccountKeyRow {
-  const publicKey = row['public_key'] as Uint8Array | null;
-  return {
-    accountNumber: row['account_number'] as bigint,
-    keyNumber: Number(row['key_number']),
-    algorithm: row['algorithm'] as AccountKeyRow['algorithm'],
-    ...(publicKey ? { publicKey: bytesOf(publicKey) } : {}),
-  };
 }
 
 export function accountFromRow(row: Row): AccountRow {

@@ -14,7 +14,6 @@ import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
   isFailure,
-  keyFromRow,
   quarantineJson,
   type Row,
   recordFromRow,
@@ -53,17 +52,18 @@ CREATE TABLE IF NOT EXISTS transactions (
   signature BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transactions_by_remittance ON transactions (remittance_id, transaction_number);
-CREATE TABLE IF NOT EXISTS account_keys (
-  account_number INTEGER PRIMARY KEY,
-  key_number INTEGER NOT NULL,
-  algorithm TEXT NOT NULL,
-  public_key BLOB
-);`;
+CREATE INDEX IF NOT EXISTS transactions_opening_account ON transactions (destination_account)
+  WHERE transaction_type = 'account_issuing_response';
+-- Account keys are read from the records of each account's opening (above); the table that
+-- copied them is gone.
+DROP TABLE IF EXISTS account_keys;`;
 
 const schemas: Record<DeviceKind, string> = {
   transaction: `${ledgerSchema}
 CREATE INDEX IF NOT EXISTS transactions_by_source ON transactions (source_account, transaction_number);
 CREATE INDEX IF NOT EXISTS transactions_by_destination ON transactions (destination_account, transaction_number);
+CREATE INDEX IF NOT EXISTS transactions_by_opening_key ON transactions (signer_key_number)
+  WHERE transaction_type = 'account_issuing_request';
 CREATE TABLE IF NOT EXISTS operations (
   remittance_id TEXT PRIMARY KEY,
   request_digest BLOB NOT NULL,
@@ -356,11 +356,9 @@ function ledgerTx(db: Database.Database): LedgerTx {
   const byRemittance = db.prepare(
     'SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number',
   );
-  const putKey =
-    db.prepare(`INSERT INTO account_keys (account_number, key_number, algorithm, public_key)
-    VALUES (?, ?, ?, ?) ON CONFLICT (account_number) DO NOTHING`);
-  const getKey = db.prepare('SELECT * FROM account_keys WHERE account_number = ?');
-  const allKeys = db.prepare('SELECT * FROM account_keys ORDER BY account_number');
+  const openingOf = db.prepare(`SELECT remittance_id FROM transactions
+    WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok' AND destination_account = ?
+    ORDER BY transaction_number LIMIT 1`);
   const quarantineRow = quarantiner(db, 'transactions', 'transaction_number');
   const countRecords = db.prepare(
     'SELECT count(*) AS n FROM transactions WHERE transaction_number > ?',
@@ -401,15 +399,10 @@ function ledgerTx(db: Database.Database): LedgerTx {
     async recordsOfOperation(remittanceId) {
       return (byRemittance.all(remittanceId) as Row[]).map(recordFromRow);
     },
-    async putAccountKey(row) {
-      putKey.run(row.accountNumber, row.keyNumber, row.algorithm, row.publicKey ?? null);
-    },
-    async accountKey(accountNumber) {
-      const row = getKey.get(accountNumber) as Row | undefined;
-      return row ? keyFromRow(row) : undefined;
-    },
-    async accountKeys() {
-      return (allKeys.all() as Row[]).map(keyFromRow);
+    async accountOpening(accountNumber) {
+      const opening = openingOf.get(accountNumber) as Row | undefined;
+      if (!opening) return [];
+      return (byRemittance.all(opening['remittance_id']) as Row[]).map(recordFromRow);
     },
     async putCheckpoint(transactionNumber, json) {
       putCheckpoint.run(transactionNumber, json);
@@ -466,6 +459,11 @@ export function openTransactionStore(
     'SELECT max(base_number) AS base FROM operations WHERE base_number < ?',
   );
   const newestOfAll = db.prepare('SELECT max(base_number) AS base FROM operations');
+  const openedWithKey = db.prepare(`SELECT 1 FROM transactions request
+    JOIN transactions response ON response.remittance_id = request.remittance_id
+      AND response.transaction_type = 'account_issuing_response' AND response.outcome = 'ok'
+    WHERE request.transaction_type = 'account_issuing_request' AND request.signer_key_number = ?
+    LIMIT 1`);
   const openOperations = db.prepare(
     "SELECT remittance_id FROM operations WHERE state = 'open' ORDER BY base_number LIMIT ?",
   );
@@ -526,6 +524,9 @@ export function openTransactionStore(
     async pendingCounts() {
       const row = countPending.get() as Row;
       return { open: Number(row['open'] ?? 0), unsettled: Number(row['unsettled'] ?? 0) };
+    },
+    async accountOpenedWithKey(keyNumber) {
+      return openedWithKey.get(keyNumber) !== undefined;
     },
     async nextAccountNumber({ reserve }) {
       return advance('account_number', reserve ? 1n : 0n, 1n);

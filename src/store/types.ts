@@ -14,22 +14,17 @@ import type { DumpRow } from './dump.js';
 /** Which device a store belongs to: a store refuses to open as another device's. */
 export type DeviceKind = 'transaction' | 'account' | 'currency';
 
-export interface AccountKeyRow {
-  readonly accountNumber: bigint;
-  readonly keyNumber: number;
-  readonly algorithm: 'ed25519-public' | 'hmac-sha256';
-  /** Raw Ed25519 public key; absent for a shared HMAC key held in the keystores. */
-  readonly publicKey?: Buffer;
-}
-
-/** A (transaction information) and the account keys: kept by every device. */
+/** A (transaction information): kept by every device. */
 export interface LedgerTx {
   /** Insert records; a record already stored with identical content is skipped. Returns false on a conflict. */
   appendRecords(records: readonly SignedRecord[]): Promise<boolean>;
   recordsOfOperation(remittanceId: string): Promise<SignedRecord[]>;
-  putAccountKey(row: AccountKeyRow): Promise<void>;
-  accountKey(accountNumber: bigint): Promise<AccountKeyRow | undefined>;
-  accountKeys(): Promise<AccountKeyRow[]>;
+  /**
+   * The records of the accepted account issuing that opened an account (the first stored response
+   * that names it), in step order; none when there is none. Who signs for an account is read from
+   * these signed records, never from a table of their own (devices/accountKeys.ts).
+   */
+  accountOpening(accountNumber: bigint): Promise<SignedRecord[]>;
   /** Keep a signed checkpoint (audit/checkpoint.ts, as JSON); one per transaction number. */
   putCheckpoint(transactionNumber: bigint, json: string): Promise<void>;
   /** The newest checkpoints first, as JSON: each is verified by whoever reads it. */
@@ -75,6 +70,8 @@ export interface TransactionTx extends LedgerTx {
   /** Done operations that a peer has not yet acknowledged, oldest first, with their bits. */
   unsettledOperations(limit: number): Promise<{ remittanceId: string; settled: number }[]>;
   pendingCounts(): Promise<{ open: number; unsettled: number }>;
+  /** Whether an accepted account issuing was signed with this key (a shared HMAC key serves one account). */
+  accountOpenedWithKey(keyNumber: number): Promise<boolean>;
   /** The next account number; `reserve` takes it, otherwise it is only read. */
   nextAccountNumber(options: { reserve: boolean }): Promise<bigint>;
   recordsOfAccount(

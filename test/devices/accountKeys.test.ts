@@ -1,7 +1,7 @@
-// Account keys live in the store, one row per account, and a device holds only the ones used lately
-// (accountKeysHeldMax): here one, so that every step of every remittance between two Ed25519
-// accounts reads its key from the store again. A key row changed in one store to lend an account
-// another account's key is refused, never used.
+// Who signs for an account is read from the records of its opening in each device's copy of A, and a
+// device holds only the keys used lately (accountKeysHeldMax): here one, so that every step of every
+// remittance between two Ed25519 accounts reads its key from the log again. An opening changed in
+// one store to lend an account another account's key does not verify, and is never used.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,16 +63,32 @@ describe('account keys held one at a time (accountKeysHeldMax: 1, Ed25519)', () 
     expect(other.ok || other.code).toBe('WrongSigner');
   });
 
-  it("a key row changed to lend account 1 account 2's key is refused, not used", async () => {
-    // Account 2's key is held by transaction now (its read); account 1's row is made to point at it.
+  it("account 1's opening changed in transaction's store to name account 2's key: refused, not used", async () => {
+    // Account 2's key is held by transaction now (its read), account 1's dropped.
     const read = await deployment
       .client(deployment.wallet(2n))
       .read('/v1/accounts/2', accountKeyNumberBase + 2);
     expect(read.ok).toBe(true);
-    await tamper(deployment.dir, 'transaction', [
-      'UPDATE account_keys SET key_number = ? WHERE account_number = 1',
-      accountKeyNumberBase + 2,
-    ]);
+    const [opening] = await deployment.rows<{ transaction_number: bigint; detail: string }>(
+      'transaction',
+      `SELECT transaction_number, detail FROM transactions WHERE detail LIKE '%publicKeyHex%'
+       AND remittance_id = (SELECT remittance_id FROM transactions
+         WHERE transaction_type = 'account_issuing_response' AND destination_account = 1)`,
+    );
+    const otherKey = deployment.wallet(2n).exportPublic(accountKeyNumberBase + 2);
+    if (!opening || !otherKey.ok) throw new Error('account 1 was opened with an Ed25519 key');
+    const lent = JSON.stringify({
+      ...JSON.parse(opening.detail),
+      keyNumber: accountKeyNumberBase + 2,
+      publicKeyHex: otherKey.value.publicKeyHex,
+    });
+    const setDetail = (detail: string) =>
+      tamper(deployment.dir, 'transaction', [
+        'UPDATE transactions SET detail = ? WHERE transaction_number = ?',
+        detail,
+        opening.transaction_number,
+      ]);
+    await setDetail(lent);
     const forged = await deployment.client(deployment.wallet(2n)).remit({
       sourceAccount: 1n,
       destinationAccount: 2n,
@@ -81,10 +97,8 @@ describe('account keys held one at a time (accountKeysHeldMax: 1, Ed25519)', () 
       keyNumber: accountKeyNumberBase + 2,
     });
     expect(forged.ok || forged.code).toBe('UnknownKey');
-    await tamper(deployment.dir, 'transaction', [
-      'UPDATE account_keys SET key_number = ? WHERE account_number = 1',
-      accountKeyNumberBase + 1,
-    ]);
-    expect((await remit(1n, 2n, 1n)).ok).toBe(true);
+    await setDetail(opening.detail);
+    const remitted = await remit(1n, 2n, 1n);
+    expect(remitted.ok || `${remitted.code}: ${remitted.message}`).toBe(true);
   });
 });

@@ -246,24 +246,29 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
-    it('keeps account keys, the first one of an account only', async () => {
+    it('finds the accepted opening of an account, and whether a key opened one', async () => {
       const store = await openTransactionStoreAt(backend.location('transaction'));
-      const key = {
-        accountNumber: 3n,
-        keyNumber: 100,
-        algorithm: 'ed25519-public' as const,
-        publicKey: Buffer.alloc(32, 7),
-      };
-      await store.transact(async (tx) => {
-        await tx.putAccountKey(key);
-        await tx.putAccountKey({ ...key, keyNumber: 101 });
-        await tx.putAccountKey({ accountNumber: 1n, keyNumber: 4, algorithm: 'hmac-sha256' });
-      });
-      expect(await store.transact((tx) => tx.accountKey(3n))).toEqual(key);
-      expect(await store.transact((tx) => tx.accountKeys())).toEqual([
-        { accountNumber: 1n, keyNumber: 4, algorithm: 'hmac-sha256' },
-        key,
-      ]);
+      const opening = (base: bigint, id: string, account: bigint, outcome: string, signer = 4) => [
+        record(base, {
+          remittanceId: id,
+          transactionType: 'account_issuing_request',
+          signerKeyNumber: signer,
+        }),
+        record(base + 5n, {
+          remittanceId: id,
+          transactionType: 'account_issuing_response',
+          destinationAccount: account,
+          outcome,
+        }),
+      ];
+      const refused = opening(1n, 'refused', 3n, 'InvalidInput', 9);
+      const accepted = opening(7n, 'accepted', 3n, 'ok');
+      const later = opening(13n, 'later', 3n, 'ok');
+      await store.transact((tx) => tx.appendRecords([...refused, ...accepted, ...later]));
+      expect(await store.transact((tx) => tx.accountOpening(3n))).toEqual(accepted);
+      expect(await store.transact((tx) => tx.accountOpening(4n))).toEqual([]);
+      expect(await store.transact((tx) => tx.accountOpenedWithKey(4))).toBe(true);
+      expect(await store.transact((tx) => tx.accountOpenedWithKey(9))).toBe(false);
       await store.close();
     });
 
@@ -330,7 +335,6 @@ describe.each(backends)('store conformance: $name', (backend) => {
         const source = await openAccountStoreAt(backend.location('account'));
         await source.transact(async (tx) => {
           await tx.appendRecords([record(1n), record(2n, { amount: int64Max })]);
-          await tx.putAccountKey({ accountNumber: 1n, keyNumber: 4, algorithm: 'hmac-sha256' });
           await tx.putAccount(account(1n, 10n, 4n));
           for (const id of ['z', 'a', 'm'])
             await tx.putHold({ remittanceId: id, accountNumber: 1n, amount: 1n });
@@ -340,7 +344,6 @@ describe.each(backends)('store conformance: $name', (backend) => {
         await source.transact((tx) => tx.quarantineRecord(2n, 'first', 1n));
         const dumped = await collect(source.dumpRows());
         expect(dumped.map((d) => d.table)).toEqual([
-          'account_keys',
           'checkpoints',
           'quarantine',
           'quarantine',

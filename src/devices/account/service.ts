@@ -17,14 +17,13 @@ import { type SignedRecord, signRecord, type TransactionRecord } from '../../pro
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
 import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
 import type { AccountRow, AccountStore, AccountTx } from '../../store/types.js';
+import { accountKeyOf, registerAccountKey } from '../accountKeys.js';
 import {
-  accountKeyOf,
   answered,
   type DeviceContext,
   expectStored,
   now,
   refusingUnverifiedRows,
-  registerAccountKey,
   settleOperation,
   verifiedRow,
   verifyOperation,
@@ -162,9 +161,9 @@ export class AccountService {
         if (!key || accountNumber === undefined || accountRequest.currencyType === undefined)
           return 'InvalidInput';
         if (await tx.account(accountNumber)) return 'RecordConflict';
+        // A key this device could not verify with is refused now, not at the account's first use.
         const registered = registerAccountKey(this.context, key);
         if (!registered.ok) return registered.code;
-        await tx.putAccountKey(key);
         await this.write(tx, {
           accountNumber,
           currencyType: accountRequest.currencyType,

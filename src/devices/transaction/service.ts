@@ -37,7 +37,6 @@ import {
 } from '../../protocol/transactionTypes.js';
 import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
 import {
-  type AccountKeyRow,
   type Store,
   settledAtAccount,
   settledAtCurrency,
@@ -45,13 +44,13 @@ import {
   type TransactionTx,
 } from '../../store/types.js';
 import {
+  type AccountKey,
   accountKeyNumberBase,
   accountKeyOf,
   accountNumberMax,
-  type DeviceContext,
-  learnAccountKey,
-  verifyOperation,
-} from '../context.js';
+  openingKey,
+} from '../accountKeys.js';
+import { type DeviceContext, verifyOperation } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
 import { backoffMs, type PeerClient, type RetryPolicy, requestRetryPolicy } from '../peerClient.js';
@@ -310,7 +309,6 @@ export class TransactionService {
         : undefined;
     const reply = replyFor(outcome, remittanceId, records, newAccount);
     await this.store.transact(async (tx) => {
-      await learnAccountKey(tx, records);
       await tx.finishOperation(remittanceId, JSON.stringify(reply));
     });
     crashPoint('S107');
@@ -418,7 +416,7 @@ export class TransactionService {
    * The keys that may read what a path names (devices/access.ts): an account's own key, or the keys
    * of the source and destination accounts of an operation.
    */
-  async holderKeys(params: Readonly<Record<string, string>>): Promise<AccountKeyRow[]> {
+  async holderKeys(params: Readonly<Record<string, string>>): Promise<AccountKey[]> {
     return this.store.transact(async (tx) => {
       const accounts: bigint[] = [];
       const accountText = params['accountNumber'];
@@ -430,8 +428,10 @@ export class TransactionService {
         for (const account of [request?.sourceAccount, request?.destinationAccount])
           if (account !== undefined) accounts.push(account);
       }
-      const keys = await Promise.all(accounts.map((account) => tx.accountKey(account)));
-      return keys.flatMap((key) => (key ? [key] : []));
+      const keys = await Promise.all(
+        accounts.map((account) => openingKey(this.context, tx, account)),
+      );
+      return keys.flatMap((key) => (key.ok && key.value !== undefined ? [key.value] : []));
     });
   }
 
@@ -584,8 +584,7 @@ export class TransactionService {
             'WrongSigner',
             `key ${record.signerKeyNumber} is not a shared HMAC key of this deployment`,
           );
-        const inUse = (await tx.accountKeys()).some((k) => k.keyNumber === record.signerKeyNumber);
-        return inUse
+        return (await tx.accountOpenedWithKey(record.signerKeyNumber))
           ? fail('WrongSigner', `key ${record.signerKeyNumber} already belongs to an account`)
           : undefined;
       }

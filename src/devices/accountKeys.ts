@@ -1,0 +1,134 @@
+// Who signs for an account, read from the ledger itself.
+//
+// An account's key is named by the records of the account issuing that opened it: its a2 (signed
+// by the transaction device) carries the key, its a6 names the account. A device reads those
+// records from its own copy of A (LedgerTx.accountOpening, one indexed lookup), verifies them as
+// it verifies any operation, and only then makes the key usable in its signature device, which
+// holds the account keys used lately (KeyPolicy.accountKeysHeldMax) and drops the rest. So
+// accounts are as many as A holds, not as many as fit in memory, and there is no table of keys
+// that a changed store could rewrite: to lend an account another key, a store would have to hold
+// an opening signed by the transaction device that never happened.
+
+import { type Failure, fail, ok, type Result } from '../model/errors.js';
+import { accountKeyDetail, parseDetail } from '../protocol/details.js';
+import type { SignedRecord } from '../protocol/records.js';
+import { stepOf } from '../protocol/transactionTypes.js';
+import { checkOperation } from '../protocol/verify.js';
+import { keyNumberMax } from '../signature/keys.js';
+import type { LedgerTx } from '../store/types.js';
+import type { DeviceContext } from './context.js';
+
+/** Ed25519 account keys are numbered from here: key number = base + account number. */
+export const accountKeyNumberBase = 1_000_000;
+/** The most accounts a deployment holds, so that every account key number stays a valid key number. */
+export const accountNumberMax = BigInt(keyNumberMax - accountKeyNumberBase);
+
+/** An account's key as its opening names it. */
+export interface AccountKey {
+  readonly accountNumber: bigint;
+  readonly keyNumber: number;
+  readonly algorithm: 'ed25519-public' | 'hmac-sha256';
+  /** Raw Ed25519 public key; absent for a shared HMAC key held in the keystores. */
+  readonly publicKey?: Buffer;
+}
+
+/** The new account's key, as the transaction device's account request (a2) names it. */
+export function accountKeyOf(records: readonly SignedRecord[]): AccountKey | undefined {
+  const accountRequest = records.find((r) => stepOf(r.record.transactionType) === 2)?.record;
+  const detail = parseDetail(accountKeyDetail, accountRequest?.detail);
+  const accountNumber = accountRequest?.destinationAccount;
+  if (!detail || accountNumber === undefined) return undefined;
+  return {
+    accountNumber,
+    keyNumber: detail.keyNumber,
+    algorithm: detail.algorithm,
+    ...(detail.publicKeyHex ? { publicKey: Buffer.from(detail.publicKeyHex, 'hex') } : {}),
+  };
+}
+
+/**
+ * Make an account's key usable for verification in this device's signature device (an HMAC key is
+ * a keystore key, held already). A key number held by anything but that account's key is refused.
+ */
+export function registerAccountKey(context: DeviceContext, key: AccountKey): Result<undefined> {
+  const held = context.signatures.describe(key.keyNumber);
+  if (key.algorithm === 'hmac-sha256') return held.ok ? ok(undefined) : held;
+  if (held.ok)
+    return heldFor(context, key.keyNumber, key.accountNumber)
+      ? ok(undefined)
+      : fail(
+          'KeyNumberTaken',
+          `key ${key.keyNumber} is not the key of account ${key.accountNumber}`,
+        );
+  const added = context.signatures.addKey({
+    keyNumber: key.keyNumber,
+    owner: `account:${key.accountNumber}`,
+    algorithm: 'ed25519-public',
+    ...(key.publicKey ? { material: key.publicKey } : {}),
+    authorities: ['verify'],
+  });
+  return added.ok ? ok(undefined) : added;
+}
+
+/**
+ * The number of the key that signs for an account, made usable here; undefined when A holds no
+ * accepted opening of it (openingKey). Verify synchronously after this call, so that nothing can
+ * drop the key from the signature device in between.
+ */
+export async function usableAccountKey(
+  context: DeviceContext,
+  tx: LedgerTx,
+  accountNumber: bigint,
+): Promise<Result<number | undefined>> {
+  if (accountNumber < 1n || accountNumber > accountNumberMax) return ok(undefined);
+  const ed25519KeyNumber = accountKeyNumberBase + Number(accountNumber);
+  if (heldFor(context, ed25519KeyNumber, accountNumber)) return ok(ed25519KeyNumber);
+  const key = await openingKey(context, tx, accountNumber);
+  if (!key.ok) return key;
+  return key.value === undefined ? ok(undefined) : usableKey(context, key.value);
+}
+
+/**
+ * The key of an account as the verified records of its opening in this device's copy of A name it;
+ * undefined when there is no accepted opening. Records that do not verify are refused as
+ * UnknownKey: the account cannot sign at this device until recovery repairs its copy of A.
+ */
+export async function openingKey(
+  context: DeviceContext,
+  tx: LedgerTx,
+  accountNumber: bigint,
+): Promise<Result<AccountKey | undefined>> {
+  const opening = await tx.accountOpening(accountNumber);
+  if (opening.length === 0) return ok(undefined);
+  const key = accountKeyOf(opening);
+  const refused =
+    checkOperation(context, opening, undefined) ??
+    (key?.accountNumber === accountNumber
+      ? undefined
+      : fail('RecordConflict', 'the opening names another account'));
+  if (refused) return unusable(accountNumber, refused);
+  return ok(key);
+}
+
+/** A key made usable here, by its number; one that cannot be (weak, a number taken) as UnknownKey. */
+export function usableKey(context: DeviceContext, key: AccountKey): Result<number> {
+  const registered = registerAccountKey(context, key);
+  return registered.ok ? ok(key.keyNumber) : unusable(key.accountNumber, registered);
+}
+
+function unusable(accountNumber: bigint, why: Failure): Failure {
+  return fail(
+    'UnknownKey',
+    `account ${accountNumber}'s key cannot be used here (${why.code}: ${why.message}); it cannot sign until recovery repairs this device's copy of A`,
+  );
+}
+
+/** Whether the signature device holds `keyNumber` as account `accountNumber`'s Ed25519 key. */
+function heldFor(context: DeviceContext, keyNumber: number, accountNumber: bigint): boolean {
+  const held = context.signatures.describe(keyNumber);
+  return (
+    held.ok &&
+    held.value.owner === `account:${accountNumber}` &&
+    held.value.algorithm === 'ed25519-public'
+  );
+}
