@@ -16,10 +16,16 @@
 // the audit, which makes it a finding and then trusts the replay no further) and skipped, never an
 // assertion that would stop the device running the audit.
 
+import {
+  type AccountEffect,
+  applyAccountRequest,
+  applySettlement,
+  type Contradiction as MachineContradiction,
+} from '../core/account.js';
 import { accountKeyDetail, parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
 import { blockOf, type TransactionRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
-import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 import type { AccountKeyEntry } from './checkpoint.js';
 
 /** The records of one operation, in step order. */
@@ -102,8 +108,25 @@ export class AccountReplay {
     return [...this.accounts.values()].sort((a, b) => compare(a.accountNumber, b.accountNumber));
   }
 
+  /** An operation's effect on B (core/account.ts): its accepted a2, then its settlement. */
   apply(operation: Operation): void {
-    applyToAccounts(this.accounts, operation, contradictOf(operation, this.onContradiction));
+    const contradict = contradictOf(operation, this.onContradiction);
+    const found = steps(operation);
+    if (!found) {
+      contradict('the operation has no request');
+      return;
+    }
+    const { request, accountRequest, accountResponse } = found;
+    if (!accountRequest || accountResponse?.outcome !== outcomeOk) return;
+    const read = (accountNumber: bigint) => this.accounts.get(accountNumber);
+    const take = (effect: AccountEffect | MachineContradiction) => {
+      if ('contradictions' in effect)
+        for (const message of effect.contradictions) contradict(message);
+      else for (const row of effect.rows) this.accounts.set(row.accountNumber, row);
+    };
+    // The settlement reads B as the accepted a2 left it.
+    take(applyAccountRequest(read, request, accountRequest));
+    take(applySettlement(read, operation));
   }
 }
 
@@ -177,112 +200,6 @@ export class UnitReplay {
         contradictOf(next.operation, this.onContradiction),
       );
     }
-  }
-}
-
-function applyToAccounts(
-  accounts: Map<bigint, AccountRowContent>,
-  operation: Operation,
-  contradict: Contradict,
-): void {
-  const change = (
-    accountNumber: bigint | undefined,
-    at: bigint,
-    edit: (row: AccountRowContent) => Partial<AccountRowContent>,
-  ) => {
-    if (accountNumber === undefined) {
-      contradict('a change to B names no account');
-      return;
-    }
-    const row = accounts.get(accountNumber);
-    if (!row) {
-      contradict(`account ${accountNumber} changes, but A never opened it`);
-      return;
-    }
-    accounts.set(accountNumber, { ...row, ...edit(row), lastUpdate: later(row.lastUpdate, at) });
-  };
-  const found = steps(operation);
-  if (!found) {
-    contradict('the operation has no request');
-    return;
-  }
-  const { request, accountRequest, accountResponse, response } = found;
-  if (!accountRequest || accountResponse?.outcome !== outcomeOk) return;
-  const amount = accountRequest.amount ?? 0n;
-  const at = accountRequest.dateTime;
-  const refusedAfter = response !== undefined && response.outcome !== outcomeOk;
-  const undoAt = response?.dateTime ?? 0n;
-  switch (operationOf(request.transactionType)) {
-    case 'account_issuing': {
-      const accountNumber = accountRequest.destinationAccount;
-      if (accountNumber === undefined || accountRequest.currencyType === undefined) {
-        contradict('a new account has no number or no currency');
-        return;
-      }
-      if (accounts.has(accountNumber)) {
-        contradict(`account ${accountNumber} is opened twice`);
-        return;
-      }
-      accounts.set(accountNumber, {
-        accountNumber,
-        currencyType: accountRequest.currencyType,
-        balance: 0n,
-        held: 0n,
-        status: 'open',
-        lastUpdate: at,
-      });
-      if (refusedAfter) change(accountNumber, undoAt, () => ({ status: 'closed' }));
-      break;
-    }
-    case 'account_closing':
-      change(accountRequest.sourceAccount, at, () => ({ status: 'closed' }));
-      if (refusedAfter) change(accountRequest.sourceAccount, undoAt, () => ({ status: 'open' }));
-      break;
-    case 'issuance':
-      change(accountRequest.destinationAccount, at, (row) => ({ balance: row.balance + amount }));
-      if (refusedAfter)
-        change(accountRequest.destinationAccount, undoAt, (row) => ({
-          balance: row.balance - amount,
-        }));
-      break;
-    case 'redemption':
-      change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
-      if (refusedAfter)
-        change(accountRequest.sourceAccount, undoAt, (row) => ({
-          balance: row.balance + amount,
-        }));
-      break;
-    case 'remittance':
-      if (accountRequest.transactionType === 'account_confirmation_request') {
-        change(accountRequest.sourceAccount, at, (row) => ({ held: row.held + amount }));
-        if (response?.outcome === outcomeOk) {
-          change(accountRequest.sourceAccount, undoAt, (row) => ({
-            balance: row.balance - amount,
-            held: row.held - amount,
-          }));
-          change(accountRequest.destinationAccount, undoAt, (row) => ({
-            balance: row.balance + amount,
-          }));
-        } else if (response) {
-          change(accountRequest.sourceAccount, undoAt, (row) => ({ held: row.held - amount }));
-        }
-      } else {
-        change(accountRequest.sourceAccount, at, (row) => ({ balance: row.balance - amount }));
-        change(accountRequest.destinationAccount, at, (row) => ({
-          balance: row.balance + amount,
-        }));
-        if (refusedAfter) {
-          change(accountRequest.sourceAccount, undoAt, (row) => ({
-            balance: row.balance + amount,
-          }));
-          change(accountRequest.destinationAccount, undoAt, (row) => ({
-            balance: row.balance - amount,
-          }));
-        }
-      }
-      break;
-    case undefined:
-      contradict('the request names no operation');
   }
 }
 

@@ -1,21 +1,29 @@
-// The account information management device (account, B): its side of every operation.
+// The account information management device (account, B): its side of every operation, around the
+// rules of core/account.ts.
 //
 // exchange (S102-S103): receives the request and the transaction device's account request (a1, a2),
-// verifies both, decides, and answers with a3 signed by its own key. In confirm mode a remittance
-// reserves the amount (a hold); in update mode, and for account issuing, issuance and redemption,
-// the change is made at once.
+// verifies both, reads (and verifies) the rows they touch, has the machine decide, writes what it
+// decided and answers with a3 signed by its own key. In confirm mode a remittance reserves the
+// amount (a hold); in update mode, and for account issuing, issuance and redemption, the change is
+// made at once.
 // settle (S108-S109): receives the operation's records with the response a6, verifies and stores
-// them, then applies a held remittance (a6 ok) or releases it (a6 refused); a refused update is
-// undone by a compensating change that a6 itself justifies.
+// them, then writes what the machine says the settlement changes: a held remittance applied (a6 ok)
+// or released (a6 refused), a refused update undone by a change that a6 itself justifies.
 // Every account row written is signed by this device's key (FIG. 4).
 
 import { replayCopy } from '../../audit/replay.js';
+import {
+  type AccountEffect,
+  accountsSettled,
+  accountsTouched,
+  applySettlement,
+  decideAccountRequest,
+} from '../../core/account.js';
 import { assert } from '../../model/assert.js';
-import { type Failure, fail, ok, type Result } from '../../model/errors.js';
-import { amountMax } from '../../model/money.js';
+import { fail, ok, type Result } from '../../model/errors.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
-import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
+import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import type { AccountRow, AccountStore, AccountTx } from '../../store/types.js';
 import { accountKeyOf, registerAccountKey } from '../accountKeys.js';
 import {
@@ -145,192 +153,67 @@ export class AccountService {
     return settled;
   }
 
-  // ---- Decisions (S102-S103) ------------------------------------------------------------------
+  // ---- Decisions (S102-S103) and settlement (S108-S109): core/account.ts decides -------------
 
   private async decide(
     tx: AccountTx,
     request: TransactionRecord,
     accountRequest: TransactionRecord,
   ): Promise<string> {
-    const at = accountRequest.dateTime;
-    const amount = accountRequest.amount ?? 0n;
-    switch (operationOf(request.transactionType)) {
-      case 'account_issuing': {
-        const key = accountKeyOf([{ record: accountRequest, signature: Buffer.alloc(0) }]);
-        const accountNumber = key?.accountNumber;
-        if (!key || accountNumber === undefined || accountRequest.currencyType === undefined)
-          return 'InvalidInput';
-        if (await tx.account(accountNumber)) return 'RecordConflict';
-        // A key this device could not verify with is refused now, not at the account's first use.
-        const registered = registerAccountKey(this.context, key);
-        if (!registered.ok) return registered.code;
-        await this.write(tx, {
-          accountNumber,
-          currencyType: accountRequest.currencyType,
-          balance: 0n,
-          held: 0n,
-          status: 'open',
-          lastUpdate: at,
-        });
-        return outcomeOk;
-      }
-      case 'account_closing': {
-        const account = await this.verified(tx, accountRequest.sourceAccount ?? 0n);
-        if (!account) return 'UnknownAccount';
-        if (account.status !== 'open') return 'AccountClosed';
-        if (account.balance !== 0n || account.held !== 0n) return 'AccountNotEmpty';
-        await this.write(tx, { ...account, status: 'closed', lastUpdate: at });
-        return outcomeOk;
-      }
-      case 'issuance': {
-        const destination = await this.usable(
-          tx,
-          accountRequest.destinationAccount,
-          accountRequest.currencyType,
-        );
-        if (!('accountNumber' in destination)) return destination.code;
-        if (destination.balance > amountMax - amount) return 'InvalidAmount';
-        await this.write(tx, {
-          ...destination,
-          balance: destination.balance + amount,
-          lastUpdate: at,
-        });
-        return outcomeOk;
-      }
-      case 'redemption': {
-        const source = await this.usable(
-          tx,
-          accountRequest.sourceAccount,
-          accountRequest.currencyType,
-        );
-        if (!('accountNumber' in source)) return source.code;
-        if (source.balance - source.held < amount) return 'InsufficientBalance';
-        await this.write(tx, { ...source, balance: source.balance - amount, lastUpdate: at });
-        return outcomeOk;
-      }
-      case 'remittance': {
-        const source = await this.usable(
-          tx,
-          accountRequest.sourceAccount,
-          accountRequest.currencyType,
-        );
-        if (!('accountNumber' in source)) return source.code;
-        const destination = await this.usable(
-          tx,
-          accountRequest.destinationAccount,
-          accountRequest.currencyType,
-        );
-        if (!('accountNumber' in destination)) return destination.code;
-        if (source.accountNumber === destination.accountNumber) return 'SameAccount';
-        if (source.balance - source.held < amount) return 'InsufficientBalance';
-        if (destination.balance > amountMax - amount) return 'InvalidAmount';
-        if (accountRequest.transactionType === 'account_confirmation_request') {
-          await tx.putHold({
-            remittanceId: accountRequest.remittanceId,
-            accountNumber: source.accountNumber,
-            amount,
-          });
-          await this.write(tx, { ...source, held: source.held + amount, lastUpdate: at });
-        } else {
-          await this.write(tx, { ...source, balance: source.balance - amount, lastUpdate: at });
-          await this.write(tx, {
-            ...destination,
-            balance: destination.balance + amount,
-            lastUpdate: at,
-          });
-        }
-        return outcomeOk;
-      }
-      default:
-        return 'InvalidInput';
+    if (operationOf(request.transactionType) === 'account_issuing') {
+      // A key this device could not verify with is refused now, not at the account's first use.
+      const key = accountKeyOf([{ record: accountRequest, signature: Buffer.alloc(0) }]);
+      if (!key) return 'InvalidInput';
+      const registered = registerAccountKey(this.context, key);
+      if (!registered.ok) return registered.code;
     }
+    const rows = await this.readVerified(tx, accountsTouched(accountRequest));
+    const decision = decideAccountRequest((n) => rows.get(n), request, accountRequest);
+    expectStored(!('contradictions' in decision), 'the accounts a3 decided on are stored');
+    if (decision.effect) await this.carryOut(tx, decision.effect, accountRequest.remittanceId);
+    return decision.outcome;
   }
-
-  // ---- Settlement (S108-S109) -----------------------------------------------------------------
 
   private async apply(
     tx: AccountTx,
     records: readonly SignedRecord[],
     response: TransactionRecord,
   ): Promise<void> {
-    const request = records[0]!.record;
-    const accountRequest = records.find((r) => stepOf(r.record.transactionType) === 2)?.record;
-    const accountResponse = records.find((r) => stepOf(r.record.transactionType) === 3)?.record;
-    const succeeded = response.outcome === outcomeOk;
-    const at = response.dateTime;
-    const hold = await tx.hold(response.remittanceId);
-    if (hold) {
-      // A confirmed remittance: apply it, or release the hold.
-      const source = await this.verified(tx, hold.accountNumber);
-      expectStored(source && source.held >= hold.amount, 'a hold is covered by its account');
-      await tx.deleteHold(response.remittanceId);
-      if (!succeeded) {
-        await this.write(tx, { ...source, held: source.held - hold.amount, lastUpdate: at });
-        return;
-      }
-      assert(request.destinationAccount !== undefined, 'a remittance has a destination');
-      const destination = await this.verified(tx, request.destinationAccount);
-      expectStored(destination, 'the destination confirmed in a3 still exists');
-      await this.write(tx, {
-        ...source,
-        balance: source.balance - hold.amount,
-        held: source.held - hold.amount,
-        lastUpdate: at,
-      });
-      await this.write(tx, {
-        ...destination,
-        balance: destination.balance + hold.amount,
-        lastUpdate: at,
-      });
-      return;
-    }
-    const updated =
-      accountRequest?.transactionType === 'account_update_request' &&
-      accountResponse?.outcome === outcomeOk;
-    if (succeeded || !updated) return;
-    // A refused operation whose account update was made: compensate, justified by a6.
-    const amount = accountRequest.amount ?? 0n;
-    const change = async (accountNumber: bigint | undefined, delta: bigint) => {
-      if (accountNumber === undefined) return;
-      const row = await this.verified(tx, accountNumber);
-      expectStored(row, 'a compensated account exists');
-      await this.write(tx, { ...row, balance: row.balance + delta, lastUpdate: at });
-    };
-    switch (operationOf(request.transactionType)) {
-      case 'remittance':
-        await change(accountRequest.sourceAccount, amount);
-        await change(accountRequest.destinationAccount, -amount);
-        break;
-      case 'issuance':
-        await change(accountRequest.destinationAccount, -amount);
-        break;
-      case 'redemption':
-        await change(accountRequest.sourceAccount, amount);
-        break;
-      default: {
-        const row =
-          accountRequest.destinationAccount === undefined
-            ? undefined
-            : await this.verified(tx, accountRequest.destinationAccount);
-        if (row) await this.write(tx, { ...row, status: 'closed', lastUpdate: at });
-      }
-    }
+    const operation = records.map((r) => r.record);
+    // Only the rows the settlement changes are read: a refusal's settlement reads none.
+    const rows = await this.readVerified(tx, accountsSettled(operation));
+    const effect = applySettlement((n) => rows.get(n), operation);
+    expectStored(!('contradictions' in effect), 'the accounts a settlement changes are stored');
+    await this.carryOut(tx, effect, response.remittanceId);
   }
 
-  /**
-   * Sign and store a row. Its lastUpdate is the latest time of any change to it, not the time of
-   * the change made last: the same whatever order concurrent operations were applied in, so that a
-   * replay of A reproduces it exactly.
-   */
-  private async write(tx: AccountTx, change: AccountRowContent): Promise<void> {
-    // Every caller read this row through `verified` in this same transaction (or it is new): read
-    // again only for its lastUpdate, it is not verified a second time.
-    const current = await tx.account(change.accountNumber);
-    const content =
-      current && current.lastUpdate > change.lastUpdate
-        ? { ...change, lastUpdate: current.lastUpdate }
-        : change;
-    await this.putSigned(tx, content);
+  /** Write what the machine decided: rows signed, the hold placed or ended. */
+  private async carryOut(tx: AccountTx, effect: AccountEffect, remittanceId: string) {
+    if (effect.endsHold) {
+      const hold = await tx.hold(remittanceId);
+      expectStored(
+        hold !== undefined &&
+          hold.accountNumber === effect.endsHold.accountNumber &&
+          hold.amount === effect.endsHold.amount,
+        'the hold a3 placed is stored',
+      );
+      await tx.deleteHold(remittanceId);
+    }
+    if (effect.hold) await tx.putHold({ remittanceId, ...effect.hold });
+    for (const row of effect.rows) await this.putSigned(tx, row);
+  }
+
+  /** The rows a step reads, each verified first (context.ts: verifiedRow); absent ones left out. */
+  private async readVerified(
+    tx: AccountTx,
+    accountNumbers: readonly bigint[],
+  ): Promise<Map<bigint, AccountRowContent>> {
+    const rows = new Map<bigint, AccountRowContent>();
+    for (const accountNumber of accountNumbers) {
+      const row = await this.verified(tx, accountNumber);
+      if (row) rows.set(accountNumber, row);
+    }
+    return rows;
   }
 
   /** An account row this device acts on, verified first (context.ts: verifiedRow). */
@@ -341,15 +224,6 @@ export class AccountService {
       accountRowBytes,
       `account ${accountNumber}`,
     );
-  }
-
-  private async usable(
-    tx: AccountTx,
-    accountNumber: bigint | undefined,
-    currencyType: string | undefined,
-  ): Promise<AccountRow | Failure> {
-    const row = accountNumber === undefined ? undefined : await this.verified(tx, accountNumber);
-    return usable(row, accountNumber, currencyType);
   }
 
   private async putSigned(tx: AccountTx, content: AccountRowContent): Promise<void> {
@@ -379,18 +253,4 @@ export class AccountService {
       'account row reads back as written',
     );
   }
-}
-
-/** The account if it can take part in an operation in this currency, else the reason. */
-function usable(
-  row: AccountRow | undefined,
-  accountNumber: bigint | undefined,
-  currencyType: string | undefined,
-): AccountRow | Failure {
-  if (accountNumber === undefined) return fail('InvalidInput', 'no account named');
-  if (!row) return fail('UnknownAccount', `account ${accountNumber} does not exist`);
-  if (row.status !== 'open') return fail('AccountClosed', `account ${accountNumber} is closed`);
-  if (row.currencyType !== currencyType)
-    return fail('CurrencyMismatch', `account ${accountNumber} holds ${row.currencyType}`);
-  return row;
 }
