@@ -1,8 +1,8 @@
 // Replaying A: the account information (B) and currency information (C) that the transaction log
 // justifies (DESIGN invariant 4; patent [0064], [0081], [0083]).
 //
-// The replay follows exactly the rules the devices apply (devices/account/service.ts and
-// devices/currency/service.ts), from the records alone:
+// The replay runs the devices' own rules (the machines in core/account.ts and core/currency.ts, the
+// ones the account and currency devices run), on the records alone, in this order:
 // - B, in transaction-number order: account issuing and closing, credits and debits at a3 (update
 //   mode, issuance, redemption), holds at a3 and their application or release at a6 (confirm mode),
 //   and compensation when a6 refuses what a3 accepted. Balances are sums, so the order of
@@ -22,6 +22,7 @@ import {
   applySettlement,
   type Contradiction as MachineContradiction,
 } from '../core/account.js';
+import { applyCurrencyRequest, applyUnitSettlement } from '../core/currency.js';
 import { accountKeyDetail, parseDetail, type UnitPlan, unitPlan } from '../protocol/details.js';
 import { blockOf, type TransactionRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
@@ -71,7 +72,6 @@ function steps(operation: Operation) {
   };
 }
 
-const later = (a: bigint, b: bigint) => (a > b ? a : b);
 const compare = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** B as the transaction log justifies it. Operations in transaction-number order. */
@@ -203,80 +203,27 @@ export class UnitReplay {
   }
 }
 
+/** An accepted plan's effect on C (core/currency.ts): at a4's time, then its settlement. */
 function applyPlan(
   units: Map<bigint, CurrencyRowContent>,
   plan: UnitPlan,
   operation: Operation,
   contradict: Contradict,
 ): void {
-  const change = (number: string, at: bigint, edit: Partial<CurrencyRowContent>) => {
-    const unit = units.get(BigInt(number));
-    if (!unit) {
-      contradict(`unit ${number} changes, but A never issued it`);
-      return;
-    }
-    units.set(unit.currencyNumber, { ...unit, ...edit, lastUpdate: later(unit.lastUpdate, at) });
-  };
-  const carryOut = (
-    plan: UnitPlan,
-    payee: bigint | undefined,
-    currencyType: string,
-    at: bigint,
-  ) => {
-    for (const number of plan.moved)
-      change(number, at, {
-        ...(payee === undefined ? {} : { ownerAccount: payee }),
-        status: 'active',
-      });
-    for (const number of plan.retired) change(number, at, { status: 'retired' });
-    for (const issued of plan.issued) {
-      const currencyNumber = BigInt(issued.currencyNumber);
-      if (units.has(currencyNumber)) {
-        contradict(`unit ${currencyNumber} is issued twice`);
-        continue;
-      }
-      units.set(currencyNumber, {
-        currencyNumber,
-        currencyType,
-        value: BigInt(issued.value),
-        ownerAccount: BigInt(issued.ownerAccount),
-        status: 'active',
-        lastUpdate: at,
-      });
-    }
-  };
-  const found = steps(operation);
-  if (!found) {
-    contradict('the operation has no request');
-    return;
-  }
-  const { request, currencyRequest, response } = found;
-  if (currencyRequest?.currencyType === undefined) {
+  const currencyRequest = steps(operation)?.currencyRequest;
+  if (!currencyRequest) {
     contradict('an accepted currency response has no currency request');
     return;
   }
-  const at = currencyRequest.dateTime;
-  if (currencyRequest.transactionType === 'currency_confirmation_request') {
-    for (const number of [...plan.moved, ...plan.retired]) change(number, at, { status: 'held' });
-    if (!response) return;
-    if (response.outcome === outcomeOk) {
-      carryOut(plan, request.destinationAccount, request.currencyType ?? '', response.dateTime);
-    } else {
-      for (const number of [...plan.moved, ...plan.retired])
-        change(number, response.dateTime, { status: 'active' });
-    }
-    return;
-  }
-  carryOut(plan, currencyRequest.destinationAccount, currencyRequest.currencyType, at);
-  if (response && response.outcome !== outcomeOk) {
-    const undoAt = response.dateTime;
-    for (const number of plan.moved)
-      change(number, undoAt, {
-        ...(request.sourceAccount === undefined ? {} : { ownerAccount: request.sourceAccount }),
-      });
-    for (const number of plan.retired) change(number, undoAt, { status: 'active' });
-    for (const issued of plan.issued) change(issued.currencyNumber, undoAt, { status: 'retired' });
-  }
+  const read = (currencyNumber: bigint) => units.get(currencyNumber);
+  const take = (changed: readonly CurrencyRowContent[] | MachineContradiction) => {
+    if ('contradictions' in changed)
+      for (const message of changed.contradictions) contradict(message);
+    else for (const row of changed) units.set(row.currencyNumber, row);
+  };
+  // The settlement reads C as the accepted a4 left it.
+  take(applyCurrencyRequest(read, currencyRequest, plan));
+  take(applyUnitSettlement(read, operation, plan));
 }
 
 /**

@@ -1,18 +1,32 @@
-// The currency information management device (currency, C): its side of every operation.
+// The currency information management device (currency, C): its side of every operation, around the
+// rules of core/currency.ts.
 //
-// exchange (S104-S105): receives the records so far (a1-a4), verifies every link, and answers with
-// a5 signed by its own key. a5 carries the unit plan in its detail: which units change owner, which
-// are retired, which new numbered units are issued (FIG. 1H; the rule is in protocol/units.ts). In
-// confirm mode the units are held until the response; in update mode, and for issuance and
-// redemption, the plan is carried out at once.
-// settle (S110-S111): stores the operation's records and carries out a held plan (a6 ok) or
-// releases it (a6 refused); a refused update is reversed, justified by a6.
+// exchange (S104-S105): receives the records so far (a1-a4), verifies every link, reserves the unit
+// numbers and the plan sequence a plan needs, reads (and verifies) the units it touches, has the
+// machine apply it, and answers with a5 signed by its own key. a5 carries the unit plan in its
+// detail: which units change owner, which are retired, which new numbered units are issued (FIG. 1H;
+// the payment rule is in protocol/units.ts). In confirm mode the units are held until the response;
+// in update mode, and for issuance and redemption, the plan is carried out at once.
+// settle (S110-S111): stores the operation's records and writes what the machine says the
+// settlement changes: a held plan carried out (a6 ok) or released (a6 refused), a refused update
+// reversed, justified by a6.
 // Every unit row written is signed by this device's key (FIG. 5).
 
 import { replayCopy } from '../../audit/replay.js';
+import {
+  applyCurrencyRequest,
+  applyUnitSettlement,
+  issuancePlan,
+  issuanceValuesOf,
+  type PlanNumbers,
+  paymentPlan,
+  unitNumbersNeeded,
+  unitsSettled,
+  unitsTouched,
+} from '../../core/currency.js';
 import { assert } from '../../model/assert.js';
 import { fail, ok, type Result } from '../../model/errors.js';
-import { issuanceDetail, parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js';
+import { parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type CurrencyRowContent, currencyRowBytes } from '../../protocol/rows.js';
 import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
@@ -132,195 +146,90 @@ export class CurrencyService {
     return settled;
   }
 
-  // ---- Decisions (S104-S105) ------------------------------------------------------------------
+  // ---- Decisions (S104-S105) and settlement (S110-S111): core/currency.ts decides -----------
 
   private async decide(
     tx: CurrencyTx,
     request: TransactionRecord,
     currencyRequest: TransactionRecord,
   ): Promise<Decision> {
-    const at = currencyRequest.dateTime;
     const currencyType = currencyRequest.currencyType;
     const amount = currencyRequest.amount;
     if (currencyType === undefined || amount === undefined) return { outcome: 'InvalidInput' };
+    let plan: UnitPlan;
     switch (operationOf(request.transactionType)) {
       case 'issuance': {
-        const values = parseDetail(issuanceDetail, request.detail)?.values.map(BigInt);
+        const values = issuanceValuesOf(request, currencyRequest);
         const owner = currencyRequest.destinationAccount;
-        if (
-          !values ||
-          owner === undefined ||
-          values.reduce((a, b) => a + b, 0n) !== amount ||
-          values.some((v) => v <= 0n)
-        ) {
-          return { outcome: 'InvalidInput' };
-        }
-        const first = await tx.reserveUnitNumbers(values.length);
-        const plan: UnitPlan = {
-          sequence: String(await tx.nextPlanSequence()),
-          moved: [],
-          retired: [],
-          issued: values.map((value, i) => ({
-            currencyNumber: String(first + BigInt(i)),
-            value: String(value),
-            ownerAccount: String(owner),
-          })),
-        };
-        await this.carryOut(tx, plan, owner, currencyType, at);
-        return { outcome: outcomeOk, plan };
+        if (!values || owner === undefined) return { outcome: 'InvalidInput' };
+        plan = issuancePlan(values, owner, await this.reserve(tx, values.length));
+        break;
       }
       case 'redemption':
       case 'remittance': {
         const payer = currencyRequest.sourceAccount;
         if (payer === undefined) return { outcome: 'InvalidInput' };
         const payee = currencyRequest.destinationAccount;
-        const units = await tx.unitsOf(payer, currencyType, 'active');
-        const payment = choosePayment(units, amount);
+        const payment = choosePayment(await tx.unitsOf(payer, currencyType, 'active'), amount);
         if (!payment.ok) return { outcome: payment.code };
-        const { whole, split } = payment.value;
-        const redeeming = payee === undefined;
-        const splitNumbers = split ? await tx.reserveUnitNumbers(redeeming ? 1 : 2) : 0n;
-        const issued: UnitPlan['issued'] = [];
-        if (split && !redeeming)
-          issued.push({
-            currencyNumber: String(splitNumbers),
-            value: String(split.paid),
-            ownerAccount: String(payee),
-          });
-        if (split) {
-          const change = split.value - split.paid;
-          issued.push({
-            currencyNumber: String(splitNumbers + (redeeming ? 0n : 1n)),
-            value: String(change),
-            ownerAccount: String(payer),
-          });
-        }
-        const plan: UnitPlan = {
-          sequence: String(await tx.nextPlanSequence()),
-          moved: redeeming ? [] : whole.map(String),
-          retired: [
-            ...(redeeming ? whole.map(String) : []),
-            ...(split ? [String(split.currencyNumber)] : []),
-          ],
-          issued,
-        };
-        if (currencyRequest.transactionType === 'currency_confirmation_request') {
-          for (const number of [...whole, ...(split ? [split.currencyNumber] : [])]) {
-            const unit = await this.verified(tx, number);
-            expectStored(unit && unit.status === 'active', 'a planned unit is active');
-            await this.write(tx, { ...unit, status: 'held', lastUpdate: at });
-          }
-          await tx.putPlan({
-            remittanceId: currencyRequest.remittanceId,
-            planJson: JSON.stringify(plan),
-          });
-        } else {
-          await this.carryOut(tx, plan, payee, currencyType, at);
-        }
-        return { outcome: outcomeOk, plan };
+        const needed = unitNumbersNeeded(payment.value, payee === undefined);
+        plan = paymentPlan(payment.value, payer, payee, await this.reserve(tx, needed));
+        break;
       }
       default:
         return { outcome: 'InvalidInput' };
     }
+    const rows = await this.readVerified(tx, unitsTouched(plan));
+    const changed = applyCurrencyRequest((n) => rows.get(n), currencyRequest, plan);
+    expectStored(!('contradictions' in changed), 'the units a plan spends are live and stored');
+    for (const row of changed) await this.putSigned(tx, row);
+    if (currencyRequest.transactionType === 'currency_confirmation_request')
+      await tx.putPlan({
+        remittanceId: currencyRequest.remittanceId,
+        planJson: JSON.stringify(plan),
+      });
+    return { outcome: outcomeOk, plan };
   }
 
-  // ---- Settlement (S110-S111) -----------------------------------------------------------------
+  /** New unit numbers and the next plan sequence, taken from this store's counters. */
+  private async reserve(tx: CurrencyTx, unitCount: number): Promise<PlanNumbers> {
+    const firstUnit = unitCount > 0 ? await tx.reserveUnitNumbers(unitCount) : 0n;
+    return { firstUnit, sequence: await tx.nextPlanSequence() };
+  }
 
   private async apply(
     tx: CurrencyTx,
     records: readonly SignedRecord[],
     response: TransactionRecord,
   ): Promise<void> {
-    const request = records[0]!.record;
-    const at = response.dateTime;
-    const succeeded = response.outcome === outcomeOk;
+    const operation = records.map((r) => r.record);
+    const currencyResponse = operation.find((r) => stepOf(r.transactionType) === 5);
+    const plan = parseDetail(unitPlan, currencyResponse?.detail);
+    if (currencyResponse?.outcome !== outcomeOk) return;
+    expectStored(plan, 'an accepted currency response carries its plan');
     const held = await tx.plan(response.remittanceId);
     if (held) {
-      const plan = parseDetail(unitPlan, held.planJson);
-      expectStored(plan, 'a stored plan parses');
+      expectStored(held.planJson === currencyResponse.detail, 'the held plan is the one a5 signed');
       await tx.deletePlan(response.remittanceId);
-      if (succeeded) {
-        await this.carryOut(tx, plan, request.destinationAccount, request.currencyType ?? '', at);
-      } else {
-        for (const number of [...plan.moved, ...plan.retired]) {
-          const unit = await this.verified(tx, BigInt(number));
-          expectStored(unit && unit.status === 'held', 'a held unit is released');
-          await this.write(tx, { ...unit, status: 'active', lastUpdate: at });
-        }
-      }
-      return;
     }
-    const currencyResponse = records.find((r) => stepOf(r.record.transactionType) === 5)?.record;
-    const updated =
-      currencyResponse?.transactionType === 'currency_update_response' &&
-      currencyResponse.outcome === outcomeOk;
-    if (succeeded || !updated) return;
-    // A refused operation whose units were already changed: reverse the plan, justified by a6.
-    const plan = parseDetail(unitPlan, currencyResponse.detail);
-    assert(plan, 'a signed plan parses');
-    const payer = request.sourceAccount;
-    for (const number of plan.moved) {
-      const unit = await this.verified(tx, BigInt(number));
-      expectStored(unit && payer !== undefined, 'a moved unit exists');
-      await this.write(tx, { ...unit, ownerAccount: payer, lastUpdate: at });
-    }
-    for (const number of plan.retired) {
-      const unit = await this.verified(tx, BigInt(number));
-      expectStored(unit, 'a retired unit exists');
-      await this.write(tx, { ...unit, status: 'active', lastUpdate: at });
-    }
-    for (const issued of plan.issued) {
-      const unit = await this.verified(tx, BigInt(issued.currencyNumber));
-      expectStored(unit, 'an issued unit exists');
-      await this.write(tx, { ...unit, status: 'retired', lastUpdate: at });
-    }
+    // Only the units the settlement changes are read: a refusal's settlement reads none.
+    const rows = await this.readVerified(tx, unitsSettled(operation, plan));
+    const changed = applyUnitSettlement((n) => rows.get(n), operation, plan);
+    expectStored(!('contradictions' in changed), 'the units a settlement changes are stored');
+    for (const row of changed) await this.putSigned(tx, row);
   }
 
-  /** Carry out a plan: moved units go to the payee, retired units retire, issued units are created. */
-  private async carryOut(
+  /** The units a step reads, each verified first (context.ts: verifiedRow); absent ones left out. */
+  private async readVerified(
     tx: CurrencyTx,
-    plan: UnitPlan,
-    payee: bigint | undefined,
-    currencyType: string,
-    at: bigint,
-  ): Promise<void> {
-    for (const number of plan.moved) {
-      const unit = await this.verified(tx, BigInt(number));
-      expectStored(
-        unit && payee !== undefined && unit.status !== 'retired',
-        'a moved unit exists and is live',
-      );
-      await this.write(tx, { ...unit, ownerAccount: payee, status: 'active', lastUpdate: at });
+    numbers: readonly bigint[],
+  ): Promise<Map<bigint, CurrencyRowContent>> {
+    const rows = new Map<bigint, CurrencyRowContent>();
+    for (const number of numbers) {
+      const row = await this.verified(tx, number);
+      if (row) rows.set(number, row);
     }
-    for (const number of plan.retired) {
-      const unit = await this.verified(tx, BigInt(number));
-      expectStored(unit && unit.status !== 'retired', 'a retired unit was live');
-      await this.write(tx, { ...unit, status: 'retired', lastUpdate: at });
-    }
-    for (const issued of plan.issued) {
-      const currencyNumber = BigInt(issued.currencyNumber);
-      expectStored((await tx.unit(currencyNumber)) === undefined, 'an issued unit number is new');
-      await this.write(tx, {
-        currencyNumber,
-        currencyType,
-        value: BigInt(issued.value),
-        ownerAccount: BigInt(issued.ownerAccount),
-        status: 'active',
-        lastUpdate: at,
-      });
-    }
-  }
-
-  /** Sign and store a unit row; its lastUpdate is the latest time of any change (see the account device). */
-  private async write(tx: CurrencyTx, change: CurrencyRowContent): Promise<void> {
-    // Every caller read this unit through `verified` in this same transaction (or it is new): read
-    // again only for its lastUpdate, it is not verified a second time.
-    const current = await tx.unit(change.currencyNumber);
-    const content =
-      current && current.lastUpdate > change.lastUpdate
-        ? { ...change, lastUpdate: current.lastUpdate }
-        : change;
-    await this.putSigned(tx, content);
+    return rows;
   }
 
   /** A unit row this device acts on, verified first (context.ts: verifiedRow). */

@@ -1,0 +1,256 @@
+// The currency device's rules (C, FIG. 1D, FIG. 1H and FIG. 5) as a pure machine: written once, run
+// by the currency device and by the audit's replay.
+//
+// A currency request (a4) is answered with a unit plan (S104-S105): which units move whole to the
+// payee, which retire, which new numbered units are issued (the payment chosen by
+// protocol/units.ts, the numbers and the plan's sequence handed in by the device, which reserves
+// them). What an accepted plan changes at a4's time (units held in confirm mode, carried out in
+// update mode), and what the settlement (a6, S110-S111) carries out, releases or undoes, is here
+// and nowhere else. The functions are synchronous and do no I/O: the units a step touches come in
+// already read (at the device: verified; `unitsTouched` says which), and what comes out is the
+// rows to write. A change that signed records justify but C cannot take (a unit A never issued, a
+// number issued twice, a retired unit spent) is a contradiction, returned as a value: the device
+// refuses the step, the replay reports a finding.
+
+import { assert } from '../model/assert.js';
+import { issuanceDetail, parseDetail, type UnitPlan } from '../protocol/details.js';
+import type { TransactionRecord } from '../protocol/records.js';
+import type { CurrencyRowContent } from '../protocol/rows.js';
+import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+import type { Payment } from '../protocol/units.js';
+import type { Contradiction } from './account.js';
+
+/** The rows of C a step reads, by unit number (undefined: no such unit). */
+export type UnitLookup = (currencyNumber: bigint) => CurrencyRowContent | undefined;
+
+/** The numbers a plan takes, reserved by the device: new units from `firstUnit`, and its sequence. */
+export interface PlanNumbers {
+  readonly firstUnit: bigint;
+  readonly sequence: bigint;
+}
+
+/** How many new unit numbers a payment needs: the payee's part and the change of a split unit. */
+export function unitNumbersNeeded(payment: Payment, redeeming: boolean): number {
+  if (!payment.split) return 0;
+  return redeeming ? 1 : 2;
+}
+
+/**
+ * The plan of a remittance (units to the payee) or a redemption (no payee: units retire): whole
+ * units move (or retire), a split unit retires, and new units carry the paid part and the change.
+ */
+export function paymentPlan(
+  payment: Payment,
+  payer: bigint,
+  payee: bigint | undefined,
+  numbers: PlanNumbers,
+): UnitPlan {
+  const { whole, split } = payment;
+  const redeeming = payee === undefined;
+  const issued: UnitPlan['issued'] = [];
+  if (split && !redeeming)
+    issued.push({
+      currencyNumber: String(numbers.firstUnit),
+      value: String(split.paid),
+      ownerAccount: String(payee),
+    });
+  if (split)
+    issued.push({
+      currencyNumber: String(numbers.firstUnit + (redeeming ? 0n : 1n)),
+      value: String(split.value - split.paid),
+      ownerAccount: String(payer),
+    });
+  assert(
+    issued.length === unitNumbersNeeded(payment, redeeming),
+    'a plan takes the numbers reserved',
+  );
+  return {
+    sequence: String(numbers.sequence),
+    moved: redeeming ? [] : whole.map(String),
+    retired: [
+      ...(redeeming ? whole.map(String) : []),
+      ...(split ? [String(split.currencyNumber)] : []),
+    ],
+    issued,
+  };
+}
+
+/**
+ * The values of the units an issuance creates (its a1 detail), if they are positive and add up to
+ * the amount of the currency request; undefined otherwise (the request is refused as InvalidInput).
+ */
+export function issuanceValuesOf(
+  request: TransactionRecord,
+  currencyRequest: TransactionRecord,
+): bigint[] | undefined {
+  const values = parseDetail(issuanceDetail, request.detail)?.values.map(BigInt);
+  if (!values || values.some((v) => v <= 0n)) return undefined;
+  return values.reduce((a, b) => a + b, 0n) === currencyRequest.amount ? values : undefined;
+}
+
+/** The plan of an issuance: one new unit per value, all to the owner. */
+export function issuancePlan(
+  values: readonly bigint[],
+  owner: bigint,
+  numbers: PlanNumbers,
+): UnitPlan {
+  assert(values.length > 0 && values.every((v) => v > 0n), 'an issuance has positive values');
+  return {
+    sequence: String(numbers.sequence),
+    moved: [],
+    retired: [],
+    issued: values.map((value, i) => ({
+      currencyNumber: String(numbers.firstUnit + BigInt(i)),
+      value: String(value),
+      ownerAccount: String(owner),
+    })),
+  };
+}
+
+/** The existing units a plan touches: what the device reads (and verifies) before applying it. */
+export function unitsTouched(plan: UnitPlan): bigint[] {
+  return [...plan.moved, ...plan.retired, ...plan.issued.map((u) => u.currencyNumber)].map(BigInt);
+}
+
+/**
+ * What an accepted currency request (a5 ok, with this plan) changes in C at a4's time: in confirm
+ * mode the units it spends are held; otherwise the plan is carried out.
+ */
+export function applyCurrencyRequest(
+  read: UnitLookup,
+  currencyRequest: TransactionRecord,
+  plan: UnitPlan,
+): readonly CurrencyRowContent[] | Contradiction {
+  const changes = new UnitChanges(read);
+  const at = currencyRequest.dateTime;
+  if (currencyRequest.transactionType === 'currency_confirmation_request') {
+    for (const number of [...plan.moved, ...plan.retired])
+      changes.change(number, at, (unit) => unit.status === 'active', { status: 'held' });
+    return changes.rows();
+  }
+  if (currencyRequest.currencyType === undefined)
+    return { contradictions: ['an accepted currency request names no currency'] };
+  changes.carryOut(plan, currencyRequest.destinationAccount, currencyRequest.currencyType, at);
+  return changes.rows();
+}
+
+/**
+ * The parts of an operation whose settlement changes C: held units (confirm mode) carried out or
+ * released, or an update that a6 refuses after a5 accepted it. Undefined when it changes nothing.
+ */
+function settlementOf(operation: readonly TransactionRecord[]) {
+  const at = (step: number) => operation.find((r) => stepOf(r.transactionType) === step);
+  const request = at(1);
+  const currencyRequest = at(4);
+  const response = at(6);
+  if (!request || !currencyRequest || !response || at(5)?.outcome !== outcomeOk) return undefined;
+  const confirmed = currencyRequest.transactionType === 'currency_confirmation_request';
+  if (!confirmed && response.outcome === outcomeOk) return undefined;
+  return { request, response, confirmed };
+}
+
+/** The units a settlement changes: what the device reads before it runs the machine. */
+export function unitsSettled(operation: readonly TransactionRecord[], plan: UnitPlan): bigint[] {
+  return settlementOf(operation) ? unitsTouched(plan) : [];
+}
+
+/**
+ * S110-S111: what the settlement of an operation (its records up to a6, in step order, the plan
+ * its a5 carries) changes in C at a6's time: held units are carried out or released; an update that
+ * a6 refuses after a5 accepted it is reversed.
+ */
+export function applyUnitSettlement(
+  read: UnitLookup,
+  operation: readonly TransactionRecord[],
+  plan: UnitPlan,
+): readonly CurrencyRowContent[] | Contradiction {
+  const settlement = settlementOf(operation);
+  if (!settlement) return [];
+  const { request, response, confirmed } = settlement;
+  const changes = new UnitChanges(read);
+  const when = response.dateTime;
+  const succeeded = response.outcome === outcomeOk;
+  if (confirmed) {
+    if (succeeded)
+      changes.carryOut(plan, request.destinationAccount, request.currencyType ?? '', when);
+    else
+      for (const number of [...plan.moved, ...plan.retired])
+        changes.change(number, when, (unit) => unit.status === 'held', { status: 'active' });
+    return changes.rows();
+  }
+  const payer = request.sourceAccount;
+  for (const number of plan.moved)
+    changes.change(number, when, () => payer !== undefined, {
+      ...(payer === undefined ? {} : { ownerAccount: payer }),
+    });
+  for (const number of plan.retired) changes.change(number, when, () => true, { status: 'active' });
+  for (const issued of plan.issued)
+    changes.change(issued.currencyNumber, when, () => true, { status: 'retired' });
+  return changes.rows();
+}
+
+/**
+ * The unit rows one step changes, over what it reads: a later change of the same unit sees the
+ * earlier one. A row's lastUpdate is the latest time of any change to it (as in core/account.ts).
+ */
+class UnitChanges {
+  readonly #changed = new Map<bigint, CurrencyRowContent>();
+  readonly #contradictions: string[] = [];
+
+  constructor(private readonly read: UnitLookup) {}
+
+  /** Moved units go to the payee, retired units retire, issued units are created. */
+  carryOut(plan: UnitPlan, payee: bigint | undefined, currencyType: string, at: bigint): void {
+    const live = (unit: CurrencyRowContent) => unit.status !== 'retired';
+    for (const number of plan.moved)
+      this.change(number, at, (unit) => live(unit) && payee !== undefined, {
+        ...(payee === undefined ? {} : { ownerAccount: payee }),
+        status: 'active',
+      });
+    for (const number of plan.retired) this.change(number, at, live, { status: 'retired' });
+    for (const issued of plan.issued) {
+      const currencyNumber = BigInt(issued.currencyNumber);
+      if (this.#get(currencyNumber)) {
+        this.#contradictions.push(`unit ${currencyNumber} is issued twice`);
+        continue;
+      }
+      this.#changed.set(currencyNumber, {
+        currencyNumber,
+        currencyType,
+        value: BigInt(issued.value),
+        ownerAccount: BigInt(issued.ownerAccount),
+        status: 'active',
+        lastUpdate: at,
+      });
+    }
+  }
+
+  /** Change a unit that exists and is as `expected` says; otherwise the step contradicts C. */
+  change(
+    number: string,
+    at: bigint,
+    expected: (unit: CurrencyRowContent) => boolean,
+    edit: Partial<CurrencyRowContent>,
+  ): void {
+    const unit = this.#get(BigInt(number));
+    if (!unit || !expected(unit)) {
+      this.#contradictions.push(
+        unit
+          ? `unit ${number} is ${unit.status}, which this change does not fit`
+          : `unit ${number} changes, but A never issued it`,
+      );
+      return;
+    }
+    const lastUpdate = unit.lastUpdate > at ? unit.lastUpdate : at;
+    this.#changed.set(unit.currencyNumber, { ...unit, ...edit, lastUpdate });
+  }
+
+  rows(): readonly CurrencyRowContent[] | Contradiction {
+    if (this.#contradictions.length > 0) return { contradictions: this.#contradictions };
+    return [...this.#changed.values()];
+  }
+
+  #get(currencyNumber: bigint): CurrencyRowContent | undefined {
+    return this.#changed.get(currencyNumber) ?? this.read(currencyNumber);
+  }
+}
