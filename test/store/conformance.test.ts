@@ -1,5 +1,5 @@
 // One conformance suite for every implementation of the store interfaces (src/store/types.ts):
-// SQLite files and PostgreSQL schemas run exactly the same cases. What a device relies on is
+// SQLite files, PostgreSQL schemas and memory databases run exactly the same cases. What a device relies on is
 // here: atomic transactions that undo refusals, records that are never overwritten, counters
 // without gaps, settlement bits, holds in order, quarantine, consistent streaming exports, the
 // external change mark, and no lost update under concurrent transactions.
@@ -11,13 +11,27 @@ import { describe, expect, it } from 'vitest';
 import { fail, ok } from '../../src/model/errors.js';
 import type { SignedRecord, TransactionRecord } from '../../src/protocol/records.js';
 import {
+  MemoryDatabase,
+  openMemoryAccountStore,
+  openMemoryCurrencyStore,
+  openMemoryTransactionStore,
+} from '../../src/store/memory.js';
+import {
   openAccountStoreAt,
   openCurrencyStoreAt,
   openTransactionStoreAt,
   parseStoreLocation,
   type StoreLocation,
 } from '../../src/store/open.js';
-import type { AccountRow, CurrencyRow, DeviceKind } from '../../src/store/types.js';
+import type {
+  AccountRow,
+  AccountStore,
+  CurrencyRow,
+  CurrencyStore,
+  DeviceKind,
+  Store,
+  TransactionTx,
+} from '../../src/store/types.js';
 import {
   freshSchemaPrefix,
   onPostgres,
@@ -25,14 +39,29 @@ import {
   postgresStoreSpec,
 } from '../helpers/postgres.js';
 
+/** Where one device's store lives: a file or schema (StoreLocation), or a memory database. */
+type Place = StoreLocation | MemoryDatabase;
+
 interface Backend {
-  readonly name: 'sqlite' | 'postgres';
+  readonly name: 'sqlite' | 'postgres' | 'memory';
   readonly available: boolean;
-  /** A fresh, empty location for one device's store. */
-  location(kind: DeviceKind): StoreLocation;
-  /** Write through another connection than the store's (statements with `?` placeholders). */
-  writeAside(location: StoreLocation, sql: string, ...values: unknown[]): Promise<void>;
+  /** A fresh, empty place for one device's store. */
+  location(kind: DeviceKind): Place;
+  openTransaction(place: Place): Promise<Store<TransactionTx>>;
+  openAccount(place: Place): Promise<AccountStore>;
+  openCurrency(place: Place): Promise<CurrencyStore>;
+  /** Change a record's amount from outside the store (another connection, a hand edit). */
+  changeAmountAside(place: Place, transactionNumber: bigint, amount: bigint): Promise<void>;
 }
+
+const amountAside = 'UPDATE transactions SET amount = ? WHERE transaction_number = ?';
+
+/** Opening a store at a StoreLocation, as the devices do (SQLite and PostgreSQL). */
+const atLocation = {
+  openTransaction: (place: Place) => openTransactionStoreAt(place as StoreLocation),
+  openAccount: (place: Place) => openAccountStoreAt(place as StoreLocation),
+  openCurrency: (place: Place) => openCurrencyStoreAt(place as StoreLocation),
+};
 
 const postgresPrefix = freshSchemaPrefix();
 let schemaCount = 0;
@@ -45,10 +74,12 @@ const backends: Backend[] = [
       backend: 'sqlite',
       path: join(mkdtempSync(join(tmpdir(), 'triledger-store-')), `${kind}.sqlite`),
     }),
-    async writeAside(location, sql, ...values) {
+    ...atLocation,
+    async changeAmountAside(place, transactionNumber, amount) {
+      const location = place as StoreLocation;
       if (location.backend !== 'sqlite') throw new Error('an SQLite location');
       const db = new Database(location.path);
-      db.prepare(sql).run(...values);
+      db.prepare(amountAside).run(amount, transactionNumber);
       db.close();
     },
   },
@@ -64,11 +95,24 @@ const backends: Backend[] = [
       if (!parsed.ok) throw new Error(parsed.message);
       return parsed.value;
     },
-    async writeAside(location, sql, ...values) {
+    ...atLocation,
+    async changeAmountAside(place, transactionNumber, amount) {
+      const location = place as StoreLocation;
       if (location.backend !== 'postgres') throw new Error('a PostgreSQL location');
       let index = 0;
-      const numbered = sql.replace(/\?/g, () => `$${++index}`);
-      await onPostgres(location.schema, (query) => query(numbered, values));
+      const numbered = amountAside.replace(/\?/g, () => `$${++index}`);
+      await onPostgres(location.schema, (query) => query(numbered, [amount, transactionNumber]));
+    },
+  },
+  {
+    name: 'memory',
+    available: true,
+    location: () => new MemoryDatabase(),
+    openTransaction: async (place) => openMemoryTransactionStore(place as MemoryDatabase),
+    openAccount: async (place) => openMemoryAccountStore(place as MemoryDatabase),
+    openCurrency: async (place) => openMemoryCurrencyStore(place as MemoryDatabase),
+    async changeAmountAside(place, transactionNumber, amount) {
+      (place as MemoryDatabase).changeAside('transactions', String(transactionNumber), { amount });
     },
   },
 ];
@@ -133,17 +177,17 @@ describe.each(backends)('store conformance: $name', (backend) => {
   describe.skipIf(!backend.available)('every store', () => {
     it('opens again without migrating twice, and refuses to open as another device', async () => {
       const location = backend.location('account');
-      const first = await openAccountStoreAt(location);
+      const first = await backend.openAccount(location);
       await first.transact((tx) => tx.putAccount(account(1n, 10n)));
       await first.close();
-      const again = await openAccountStoreAt(location);
+      const again = await backend.openAccount(location);
       expect(await again.transact((tx) => tx.account(1n))).toEqual(account(1n, 10n));
       await again.close();
-      await expect(openCurrencyStoreAt(location)).rejects.toThrow(/account device, not currency/);
+      await expect(backend.openCurrency(location)).rejects.toThrow(/account device, not currency/);
     });
 
     it('stores records once, skips an identical copy, and refuses a conflicting one', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const records = [1n, 2n, 3n].map((n) => record(n));
       expect(await store.transact((tx) => tx.appendRecords(records))).toBe(true);
       expect(await store.transact((tx) => tx.appendRecords(records.slice(1)))).toBe(true);
@@ -158,7 +202,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('keeps absent fields absent and 64-bit integers whole', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const sparse: SignedRecord = {
         record: {
           transactionNumber: 6n,
@@ -181,7 +225,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('undoes all of a transaction whose work refuses or throws', async () => {
-      const store = await openAccountStoreAt(backend.location('account'));
+      const store = await backend.openAccount(backend.location('account'));
       const refused = await store.transact(async (tx) => {
         await tx.putAccount(account(1n, 10n));
         await tx.appendRecords([record(1n)]);
@@ -212,7 +256,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('keeps each of many concurrent transactions whole: refusals and errors undo only their own writes', async () => {
-      const store = await openAccountStoreAt(backend.location('account'));
+      const store = await backend.openAccount(backend.location('account'));
       const outcomes = await Promise.allSettled(
         Array.from({ length: 12 }, (_, i) =>
           store.transact(async (tx) => {
@@ -232,7 +276,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('keeps checkpoints newest first, one per transaction number', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       await store.transact(async (tx) => {
         await tx.putCheckpoint(6n, '{"n":6}');
         await tx.putCheckpoint(12n, '{"n":12}');
@@ -247,7 +291,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('finds the accepted opening of an account, and whether a key opened one', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const opening = (base: bigint, id: string, account: bigint, outcome: string, signer = 4) => [
         record(base, {
           remittanceId: id,
@@ -274,7 +318,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
 
     it('moves a removed record into quarantine and returns what was there', async () => {
       const location = backend.location('transaction');
-      const store = await openTransactionStoreAt(location);
+      const store = await backend.openTransaction(location);
       await store.transact((tx) => tx.appendRecords([record(1n), record(2n)]));
       const removed = await store.transact((tx) => tx.quarantineRecord(2n, 'changed', 99n));
       expect(removed).toEqual(record(2n));
@@ -284,7 +328,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('exports A in order within bounds, as a snapshot while the device writes', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const count = 2_500; // more than one page of the PostgreSQL export
       const records = Array.from({ length: count }, (_, i) => record(BigInt(i + 1)));
       await store.transact((tx) => tx.appendRecords(records));
@@ -312,17 +356,12 @@ describe.each(backends)('store conformance: $name', (backend) => {
 
     it('changes the external change mark for another connection, never for its own writes', async () => {
       const location = backend.location('transaction');
-      const store = await openTransactionStoreAt(location);
+      const store = await backend.openTransaction(location);
       const before = await store.externalChangeMark();
       await store.transact((tx) => tx.appendRecords([record(1n), record(2n)]));
       await store.transact((tx) => tx.quarantineRecord(2n, 'repair', 1n));
       expect(await store.externalChangeMark()).toBe(before);
-      await backend.writeAside(
-        location,
-        'UPDATE transactions SET amount = ? WHERE transaction_number = ?',
-        1n,
-        1n,
-      );
+      await backend.changeAmountAside(location, 1n, 1n);
       expect(await store.externalChangeMark()).not.toBe(before);
       await store.close();
     });
@@ -332,7 +371,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     it.each(backends.filter((b) => b.available))(
       'dumps every table and loads it into an empty store on $name, row for row and in arrival order',
       async (target) => {
-        const source = await openAccountStoreAt(backend.location('account'));
+        const source = await backend.openAccount(backend.location('account'));
         await source.transact(async (tx) => {
           await tx.appendRecords([record(1n), record(2n, { amount: int64Max })]);
           await tx.putAccount(account(1n, 10n, 4n));
@@ -356,7 +395,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
           dumped.filter((d) => d.table === 'holds').map((d) => d.row['remittance_id']),
         ).toEqual(['z', 'a', 'm']);
 
-        const copy = await openAccountStoreAt(target.location('account'));
+        const copy = await target.openAccount(target.location('account'));
         expect(await copy.isEmpty()).toBe(true);
         async function* replay() {
           yield* dumped;
@@ -377,7 +416,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
 
   describe.skipIf(!backend.available)('transaction store', () => {
     it('reserves blocks of six numbers without gaps and tracks each operation to settled', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const bases = [];
       for (const id of ['a', 'b', 'c'])
         bases.push(await store.transact((tx) => tx.openOperation(id, Buffer.from(id))));
@@ -419,7 +458,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('reads the next account number without taking it, and takes it once', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const numbers = await store.transact(async (tx) => [
         await tx.nextAccountNumber({ reserve: false }),
         await tx.nextAccountNumber({ reserve: true }),
@@ -431,7 +470,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it("lists an account's records after a number, either side of the remittance", async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       await store.transact((tx) =>
         tx.appendRecords([
           record(1n, { sourceAccount: 5n, destinationAccount: 6n }),
@@ -450,7 +489,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('loses no update when many transactions take numbers at once', async () => {
-      const store = await openTransactionStoreAt(backend.location('transaction'));
+      const store = await backend.openTransaction(backend.location('transaction'));
       const ids = Array.from({ length: 24 }, (_, i) => `op-${i}`);
       const bases = await Promise.all(
         ids.map((id) => store.transact((tx) => tx.openOperation(id, Buffer.from(id)))),
@@ -463,7 +502,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
 
   describe.skipIf(!backend.available)('account store', () => {
     it('replaces account rows, keeps holds in arrival order, quarantines and exports B', async () => {
-      const store = await openAccountStoreAt(backend.location('account'));
+      const store = await backend.openAccount(backend.location('account'));
       await store.transact(async (tx) => {
         await tx.putAccount(account(2n, 10n));
         await tx.putAccount(account(1n, 10n));
@@ -492,7 +531,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it('loses no update when many transactions change one balance at once', async () => {
-      const store = await openAccountStoreAt(backend.location('account'));
+      const store = await backend.openAccount(backend.location('account'));
       await store.transact((tx) => tx.putAccount(account(1n, 0n)));
       const increments = 20;
       await Promise.all(
@@ -510,7 +549,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
 
   describe.skipIf(!backend.available)('currency store', () => {
     it('keeps units by owner and status, plans in order, numbers without gaps; quarantines and exports C', async () => {
-      const store = await openCurrencyStoreAt(backend.location('currency'));
+      const store = await backend.openCurrency(backend.location('currency'));
       const first = await store.transact((tx) => tx.reserveUnitNumbers(3));
       const next = await store.transact((tx) => tx.reserveUnitNumbers(2));
       expect([first, next]).toEqual([1n, 4n]);

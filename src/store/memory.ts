@@ -1,0 +1,651 @@
+// The in-memory implementation of the device stores: for the seeded simulator and for tests that
+// need a store without files, never for a deployment (nothing survives the process).
+//
+// It keeps the same tables as SQLite and PostgreSQL, with the same column names and values
+// (store/dump.ts), so that it dumps, loads, quarantines and converts rows (store/rows.ts) exactly
+// as they do, and it passes the same conformance suite (test/store/conformance.test.ts).
+// A MemoryDatabase plays the file: stores open on it, and what a committed transaction wrote stays
+// in it. Transactions run one at a time in arrival order; each write keeps how to undo it, so a
+// work that refuses (returns a Failure) or throws is rolled back whole. `crash()` is a device dying:
+// the transaction in flight is rolled back (it never committed), every store open on the database
+// stops answering, and a store opened again afterwards sees exactly what was committed.
+
+import { assert } from '../model/assert.js';
+import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
+import { type DumpRow, type DumpTable, type DumpValue, dumpTableOf, dumpTables } from './dump.js';
+import {
+  accountFromRow,
+  isFailure,
+  quarantineJson,
+  type Row,
+  type recordColumns,
+  recordFromRow,
+  unitFromRow,
+} from './rows.js';
+import type {
+  AccountRow,
+  AccountStore,
+  AccountTx,
+  CommitListener,
+  CurrencyRow,
+  CurrencyStore,
+  CurrencyTx,
+  DeviceKind,
+  LedgerTx,
+  Store,
+  TransactionTx,
+} from './types.js';
+import { settledEverywhere } from './types.js';
+
+/** Records per page of an export of A (as SQLite's exports). */
+const exportPageRecordsMax = 256;
+
+type Columns = Record<string, DumpValue>;
+type RecordColumn = (typeof recordColumns)[number];
+
+/** One table: rows by key, in arrival order (what `arrival` orders by in store/dump.ts). */
+class Table {
+  readonly rows = new Map<string, Columns>();
+  constructor(readonly definition: DumpTable) {}
+}
+
+/** What a store keeps between its openings: the tables, and who opened it first. */
+export class MemoryDatabase {
+  kind: DeviceKind | undefined;
+  readonly tables = new Map<string, Table>();
+  /** Bumped by every change made aside (another connection, a hand edit): externalChangeMark. */
+  externalChanges = 0n;
+  /** Bumped by crash(): stores of an older epoch stop answering. */
+  epoch = 0;
+  /** How to undo the writes of the transaction in flight, newest last. */
+  undo: (() => void)[] | undefined;
+  /** The last arrival number a quarantined row was kept under (SQLite's id). */
+  quarantineCount = 0n;
+
+  /** The device dies: the transaction in flight never committed, and no store open now answers. */
+  crash(): void {
+    this.#rollback();
+    this.epoch += 1;
+  }
+
+  /** Change a committed row from outside the device (as the tamper tests do with SQL). */
+  changeAside(table: string, key: string, change: Columns): void {
+    const row = this.table(table).rows.get(key);
+    assert(row, `a row ${key} of ${table} to change aside`);
+    this.table(table).rows.set(key, { ...row, ...change });
+    this.externalChanges += 1n;
+  }
+
+  table(name: string): Table {
+    const table = this.tables.get(name);
+    assert(table, `the store has a table ${name}`);
+    return table;
+  }
+
+  /**
+   * Open as `kind`: the first opening creates the tables; another device's database is refused.
+   * Returns the epoch the opening belongs to.
+   */
+  openAs(kind: DeviceKind): number {
+    if (this.kind !== undefined && this.kind !== kind)
+      throw new Error(
+        `this memory database holds the store of the ${this.kind} device, not ${kind}`,
+      );
+    if (this.kind === undefined)
+      for (const definition of dumpTables[kind])
+        this.tables.set(definition.name, new Table(definition));
+    this.kind = kind;
+    return this.epoch;
+  }
+
+  /** Write a row in the transaction in flight, for a store opened in `epoch` (see crash). */
+  put(epoch: number, table: string, key: string, row: Columns): void {
+    this.#live(epoch);
+    const rows = this.table(table).rows;
+    const before = rows.get(key);
+    this.undo?.push(() => (before ? rows.set(key, before) : rows.delete(key)));
+    rows.set(key, row);
+  }
+
+  remove(epoch: number, table: string, key: string): Columns | undefined {
+    this.#live(epoch);
+    const rows = this.table(table).rows;
+    const before = rows.get(key);
+    if (!before) return undefined;
+    // Put back where it was in arrival order: rebuild the map as it stood.
+    const order = [...rows.entries()];
+    this.undo?.push(() => {
+      rows.clear();
+      for (const [k, v] of order) rows.set(k, v);
+    });
+    rows.delete(key);
+    return before;
+  }
+
+  /** A work of a store that a crash took away must not write into what came after it. */
+  #live(epoch: number): void {
+    if (epoch !== this.epoch) throw new Error('the store was lost in a crash');
+    assert(this.undo !== undefined, 'a memory store writes inside a transaction');
+  }
+
+  #rollback(): void {
+    for (const undo of (this.undo ?? []).reverse()) undo();
+    this.undo = undefined;
+  }
+
+  /** Run `work` as one transaction: kept if it returns anything but a Failure, undone otherwise. */
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    assert(this.undo === undefined, 'one memory transaction at a time');
+    const epoch = this.epoch;
+    this.undo = [];
+    try {
+      const result = await work();
+      if (epoch !== this.epoch) throw new Error('the device crashed during this transaction');
+      if (isFailure(result)) this.#rollback();
+      this.undo = undefined;
+      return result;
+    } catch (error) {
+      if (epoch === this.epoch) this.#rollback();
+      throw error;
+    }
+  }
+}
+
+/** A database as one opening of a store sees it: its writes belong to the epoch it opened in. */
+class Opened {
+  constructor(
+    readonly database: MemoryDatabase,
+    readonly epoch: number,
+  ) {}
+
+  table(name: string): Table {
+    return this.database.table(name);
+  }
+
+  put(table: string, key: string, row: Columns): void {
+    this.database.put(this.epoch, table, key, row);
+  }
+
+  remove(table: string, key: string): Columns | undefined {
+    return this.database.remove(this.epoch, table, key);
+  }
+
+  nextQuarantineKey(): string {
+    this.database.quarantineCount += 1n;
+    return this.database.quarantineCount.toString();
+  }
+}
+
+const numberKey = (n: bigint) => n.toString();
+
+/**
+ * The constraints SQLite and PostgreSQL enforce (CHECK, PRIMARY KEY): a violation throws, as a
+ * database would, and the transaction is undone.
+ */
+function check(condition: boolean, constraint: string): void {
+  if (!condition) throw new Error(`constraint failed: ${constraint}`);
+}
+
+/** Rows of a table in its dump order: by its key column (numbers numerically), or by arrival. */
+function ordered(table: Table): Columns[] {
+  const rows = [...table.rows.values()];
+  const by = table.definition.orderBy;
+  if (by === 'arrival') return rows;
+  return rows.sort((a, b) => compareValues(a[by] ?? null, b[by] ?? null));
+}
+
+function compareValues(a: DumpValue, b: DumpValue): number {
+  if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+
+function recordRow({ record: r, signature }: SignedRecord): Record<RecordColumn, DumpValue> {
+  return {
+    transaction_number: r.transactionNumber,
+    remittance_id: r.remittanceId,
+    transaction_type: r.transactionType,
+    source_account: r.sourceAccount ?? null,
+    destination_account: r.destinationAccount ?? null,
+    amount: r.amount ?? null,
+    currency_type: r.currencyType ?? null,
+    outcome: r.outcome ?? null,
+    detail: r.detail ?? null,
+    date_time: r.dateTime,
+    signer_key_number: BigInt(r.signerKeyNumber),
+    signature,
+  };
+}
+
+function signedRowColumns(row: AccountRow | CurrencyRow): Columns {
+  return {
+    status: row.status,
+    last_update: row.lastUpdate,
+    signer_key_number: BigInt(row.signerKeyNumber),
+    signature: row.signature,
+  };
+}
+
+/** Move one row into the quarantine table, as SQLite does; returns it converted. */
+function quarantine<T extends object>(
+  db: Opened,
+  table: string,
+  key: bigint,
+  reason: string,
+  atMs: bigint,
+  convert: (row: Row) => T,
+): T | undefined {
+  const removed = db.remove(table, numberKey(key));
+  if (!removed) return undefined;
+  const converted = convert(removed);
+  db.put('quarantine', db.nextQuarantineKey(), {
+    quarantined_at: atMs,
+    table_name: table,
+    row_key: key.toString(),
+    row_json: quarantineJson(converted),
+    reason,
+  });
+  return converted;
+}
+
+function records(db: Opened): Columns[] {
+  return ordered(db.table('transactions'));
+}
+
+function ledgerTx(db: Opened): LedgerTx {
+  const ofOperation = (remittanceId: unknown) =>
+    records(db)
+      .filter((row) => row['remittance_id'] === remittanceId)
+      .map(recordFromRow);
+  return {
+    async appendRecords(signed) {
+      for (const one of signed) {
+        const key = numberKey(one.record.transactionNumber);
+        const stored = db.table('transactions').rows.get(key);
+        if (stored) {
+          if (!sameRecord(recordFromRow(stored), one)) return false;
+          continue;
+        }
+        db.put('transactions', key, recordRow(one));
+        const readBack = db.table('transactions').rows.get(key);
+        assert(readBack && sameRecord(recordFromRow(readBack), one), 'a record reads back');
+      }
+      return true;
+    },
+    async recordsOfOperation(remittanceId) {
+      return ofOperation(remittanceId);
+    },
+    async accountOpening(accountNumber) {
+      const response = records(db).find(
+        (row) =>
+          row['transaction_type'] === 'account_issuing_response' &&
+          row['outcome'] === 'ok' &&
+          row['destination_account'] === accountNumber,
+      );
+      return response ? ofOperation(response['remittance_id']) : [];
+    },
+    async putCheckpoint(transactionNumber, json) {
+      db.put('checkpoints', numberKey(transactionNumber), {
+        transaction_number: transactionNumber,
+        checkpoint_json: json,
+      });
+    },
+    async checkpoints(limit) {
+      return ordered(db.table('checkpoints'))
+        .reverse()
+        .slice(0, limit)
+        .map((row) => row['checkpoint_json'] as string);
+    },
+    async recordCount(afterNumber = 0n) {
+      return BigInt(
+        records(db).filter((row) => (row['transaction_number'] as bigint) > afterNumber).length,
+      );
+    },
+    async quarantineRecord(transactionNumber, reason, atMs) {
+      return quarantine(db, 'transactions', transactionNumber, reason, atMs, recordFromRow);
+    },
+  };
+}
+
+/** Advance the named counter by `count`; returns the first value of the reserved range. */
+function advance(db: Opened, name: string, count: bigint, start: bigint): bigint {
+  const first = (db.table('counters').rows.get(name)?.['value'] as bigint | undefined) ?? start;
+  db.put('counters', name, { name, value: first + count });
+  return first;
+}
+
+/** What every memory store does alike; `kind` picks the tables, `tx` the device's operations. */
+class MemoryStore<Tx> implements Store<Tx> {
+  #tail: Promise<unknown> = Promise.resolve();
+  #commitListener: CommitListener | undefined;
+
+  constructor(
+    readonly db: Opened,
+    private readonly kind: DeviceKind,
+    private readonly tx: Tx,
+  ) {}
+
+  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = async () => {
+      if (this.db.epoch !== this.db.database.epoch)
+        throw new Error('the store was lost in a crash');
+      const result = await this.db.database.transaction(() => work(this.tx));
+      this.#commitListener?.(1, 0);
+      return result;
+    };
+    const done = this.#tail.then(run, run);
+    this.#tail = done.catch(() => undefined);
+    return done;
+  }
+
+  async close(): Promise<void> {
+    await this.#tail;
+  }
+
+  observeCommits(listener: CommitListener): void {
+    assert(this.#commitListener === undefined, 'one commit listener per store');
+    this.#commitListener = listener;
+  }
+
+  async *exportRecordPages(afterNumber = 0n, upToNumber?: bigint): AsyncGenerator<SignedRecord[]> {
+    // A snapshot as of now: later writes are not seen, as with a database snapshot.
+    const snapshot = records(this.db)
+      .filter((row) => {
+        const n = row['transaction_number'] as bigint;
+        return n > afterNumber && (upToNumber === undefined || n <= upToNumber);
+      })
+      .map(recordFromRow);
+    for (let start = 0; start < snapshot.length; start += exportPageRecordsMax)
+      yield snapshot.slice(start, start + exportPageRecordsMax);
+  }
+
+  async *exportRecords(afterNumber?: bigint, upToNumber?: bigint): AsyncGenerator<SignedRecord> {
+    for await (const page of this.exportRecordPages(afterNumber, upToNumber)) yield* page;
+  }
+
+  async externalChangeMark(): Promise<bigint> {
+    return this.db.database.externalChanges;
+  }
+
+  async *dumpRows(): AsyncGenerator<DumpRow> {
+    const snapshot = dumpTables[this.kind].flatMap((definition) =>
+      ordered(this.db.table(definition.name)).map((row) => ({
+        table: definition.name,
+        row: Object.fromEntries(definition.columns.map((c) => [c, row[c] ?? null])),
+      })),
+    );
+    yield* snapshot;
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return dumpTables[this.kind].every((t) => this.db.table(t.name).rows.size === 0);
+  }
+
+  loadRows(rows: AsyncIterable<DumpRow>): Promise<number> {
+    return this.transact(async () => {
+      let loaded = 0;
+      for await (const dumped of rows) {
+        const table = dumpTableOf(this.kind, dumped);
+        assert(table, 'an import loads only rows checked against the dump tables');
+        const key = keyOfDumped(this.db, table, dumped.row);
+        this.db.put(table.name, key, { ...dumped.row });
+        loaded += 1;
+      }
+      return loaded;
+    });
+  }
+
+  /** The rows of a table of signed rows, in key order, converted. */
+  protected exportTable<T>(name: string, convert: (row: Row) => T): AsyncIterable<T> {
+    const snapshot = ordered(this.db.table(name)).map(convert);
+    return (async function* () {
+      yield* snapshot;
+    })();
+  }
+}
+
+/** The key a loaded row is kept under: its key column, or a new arrival number. */
+function keyOfDumped(db: Opened, table: DumpTable, row: Readonly<Columns>): string {
+  if (table.name === 'quarantine') return db.nextQuarantineKey();
+  return String(row[keyColumns[table.name] ?? '']);
+}
+
+/** The column each table's rows are kept under (the quarantine's rows get an arrival number). */
+const keyColumns: Readonly<Record<string, string>> = {
+  transactions: 'transaction_number',
+  checkpoints: 'transaction_number',
+  operations: 'remittance_id',
+  counters: 'name',
+  accounts: 'account_number',
+  holds: 'remittance_id',
+  currency_units: 'currency_number',
+  unit_plans: 'remittance_id',
+};
+
+export function openMemoryTransactionStore(database: MemoryDatabase): Store<TransactionTx> {
+  const db = new Opened(database, database.openAs('transaction'));
+  const operations = () => ordered(db.table('operations'));
+  const settledOf = (row: Columns) => Number(row['settled']);
+  const pending = (row: Columns) => row['state'] === 'open' || settledOf(row) !== settledEverywhere;
+  const tx: TransactionTx = {
+    ...ledgerTx(db),
+    async operation(remittanceId) {
+      const row = db.table('operations').rows.get(remittanceId);
+      if (!row) return undefined;
+      return {
+        remittanceId,
+        requestDigest: row['request_digest'] as Buffer,
+        baseNumber: row['base_number'] as bigint,
+        state: row['state'] as 'open' | 'done',
+        ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
+      };
+    },
+    async openOperation(remittanceId, requestDigest) {
+      check(!db.table('operations').rows.has(remittanceId), 'operations: one per remittance id');
+      const base = advance(db, 'transaction_number', blockSize, 1n);
+      db.put('operations', remittanceId, {
+        remittance_id: remittanceId,
+        request_digest: requestDigest,
+        base_number: base,
+        state: 'open',
+        response_json: null,
+        settled: 0n,
+      });
+      return base;
+    },
+    async finishOperation(remittanceId, responseJson) {
+      const row = db.table('operations').rows.get(remittanceId);
+      assert(row, 'the operation being finished exists');
+      db.put('operations', remittanceId, { ...row, state: 'done', response_json: responseJson });
+    },
+    async markSettled(remittanceId, peers) {
+      assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
+      const row = db.table('operations').rows.get(remittanceId);
+      if (!row || row['state'] !== 'done') return;
+      db.put('operations', remittanceId, { ...row, settled: BigInt(settledOf(row) | peers) });
+    },
+    async settledUpTo() {
+      const all = operations();
+      const oldest = all.find(pending);
+      const settled = oldest
+        ? all.filter((row) => (row['base_number'] as bigint) < (oldest['base_number'] as bigint))
+        : all;
+      const last = settled.at(-1);
+      return last ? (last['base_number'] as bigint) + blockSize - 1n : 0n;
+    },
+    async openOperations(limit) {
+      return operations()
+        .filter((row) => row['state'] === 'open')
+        .slice(0, limit)
+        .map((row) => row['remittance_id'] as string);
+    },
+    async unsettledOperations(limit) {
+      return operations()
+        .filter((row) => row['state'] === 'done' && settledOf(row) !== settledEverywhere)
+        .slice(0, limit)
+        .map((row) => ({ remittanceId: row['remittance_id'] as string, settled: settledOf(row) }));
+    },
+    async pendingCounts() {
+      const all = operations();
+      return {
+        open: all.filter((row) => row['state'] === 'open').length,
+        unsettled: all.filter(
+          (row) => row['state'] === 'done' && settledOf(row) !== settledEverywhere,
+        ).length,
+      };
+    },
+    async accountOpenedWithKey(keyNumber) {
+      const all = records(db);
+      const accepted = new Set(
+        all
+          .filter(
+            (r) => r['transaction_type'] === 'account_issuing_response' && r['outcome'] === 'ok',
+          )
+          .map((r) => r['remittance_id']),
+      );
+      return all.some(
+        (r) =>
+          r['transaction_type'] === 'account_issuing_request' &&
+          r['signer_key_number'] === BigInt(keyNumber) &&
+          accepted.has(r['remittance_id']),
+      );
+    },
+    async nextAccountNumber({ reserve }) {
+      return advance(db, 'account_number', reserve ? 1n : 0n, 1n);
+    },
+    async recordsOfAccount(accountNumber, afterNumber, limit) {
+      return records(db)
+        .filter(
+          (row) =>
+            (row['source_account'] === accountNumber ||
+              row['destination_account'] === accountNumber) &&
+            (row['transaction_number'] as bigint) > afterNumber,
+        )
+        .slice(0, limit)
+        .map(recordFromRow);
+    },
+  };
+  return new MemoryStore(db, 'transaction', tx);
+}
+
+export function openMemoryAccountStore(database: MemoryDatabase): AccountStore {
+  const db = new Opened(database, database.openAs('account'));
+  const tx: AccountTx = {
+    ...ledgerTx(db),
+    async heldRemittanceIds(limit) {
+      return [...db.table('holds').rows.keys()].slice(0, limit);
+    },
+    async account(accountNumber) {
+      const row = db.table('accounts').rows.get(numberKey(accountNumber));
+      return row ? accountFromRow(row) : undefined;
+    },
+    async putAccount(row) {
+      check(
+        row.balance >= 0n && row.held >= 0n && row.held <= row.balance,
+        'accounts: balance and held',
+      );
+      db.put('accounts', numberKey(row.accountNumber), {
+        account_number: row.accountNumber,
+        currency_type: row.currencyType,
+        balance: row.balance,
+        held: row.held,
+        ...signedRowColumns(row),
+      });
+    },
+    async hold(remittanceId) {
+      const row = db.table('holds').rows.get(remittanceId);
+      if (!row) return undefined;
+      return {
+        remittanceId,
+        accountNumber: row['account_number'] as bigint,
+        amount: row['amount'] as bigint,
+      };
+    },
+    async putHold(row) {
+      check(!db.table('holds').rows.has(row.remittanceId), 'holds: one per remittance id');
+      check(row.amount > 0n, 'holds: a positive amount');
+      db.put('holds', row.remittanceId, {
+        remittance_id: row.remittanceId,
+        account_number: row.accountNumber,
+        amount: row.amount,
+      });
+    },
+    async deleteHold(remittanceId) {
+      db.remove('holds', remittanceId);
+    },
+    async quarantineAccount(accountNumber, reason, atMs) {
+      return quarantine(db, 'accounts', accountNumber, reason, atMs, accountFromRow);
+    },
+  };
+  const store = new (class extends MemoryStore<AccountTx> implements AccountStore {
+    exportAccounts(): AsyncIterable<AccountRow> {
+      return this.exportTable('accounts', accountFromRow);
+    }
+  })(db, 'account', tx);
+  return store;
+}
+
+export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore {
+  const db = new Opened(database, database.openAs('currency'));
+  const tx: CurrencyTx = {
+    ...ledgerTx(db),
+    async heldRemittanceIds(limit) {
+      return [...db.table('unit_plans').rows.keys()].slice(0, limit);
+    },
+    async unit(currencyNumber) {
+      const row = db.table('currency_units').rows.get(numberKey(currencyNumber));
+      return row ? unitFromRow(row) : undefined;
+    },
+    async unitsOf(ownerAccount, currencyType, status) {
+      return ordered(db.table('currency_units'))
+        .filter(
+          (row) =>
+            row['owner_account'] === ownerAccount &&
+            row['currency_type'] === currencyType &&
+            row['status'] === status,
+        )
+        .map(unitFromRow);
+    },
+    async putUnit(row) {
+      check(row.value > 0n, 'currency_units: a positive value');
+      db.put('currency_units', numberKey(row.currencyNumber), {
+        currency_number: row.currencyNumber,
+        currency_type: row.currencyType,
+        value: row.value,
+        owner_account: row.ownerAccount,
+        ...signedRowColumns(row),
+      });
+    },
+    async nextPlanSequence() {
+      return advance(db, 'plan_sequence', 1n, 1n);
+    },
+    async reserveUnitNumbers(count) {
+      return advance(db, 'currency_number', BigInt(count), 1n);
+    },
+    async plan(remittanceId) {
+      const row = db.table('unit_plans').rows.get(remittanceId);
+      return row ? { remittanceId, planJson: row['plan_json'] as string } : undefined;
+    },
+    async putPlan(row) {
+      check(
+        !db.table('unit_plans').rows.has(row.remittanceId),
+        'unit_plans: one per remittance id',
+      );
+      db.put('unit_plans', row.remittanceId, {
+        remittance_id: row.remittanceId,
+        plan_json: row.planJson,
+      });
+    },
+    async deletePlan(remittanceId) {
+      db.remove('unit_plans', remittanceId);
+    },
+    async quarantineUnit(currencyNumber, reason, atMs) {
+      return quarantine(db, 'currency_units', currencyNumber, reason, atMs, unitFromRow);
+    },
+  };
+  const store = new (class extends MemoryStore<CurrencyTx> implements CurrencyStore {
+    exportUnits(): AsyncIterable<CurrencyRow> {
+      return this.exportTable('currency_units', unitFromRow);
+    }
+  })(db, 'currency', tx);
+  return store;
+}
