@@ -460,7 +460,7 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
     async markSettled(remittanceId, peers) {
       assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
       const row = db.table('operations').rows.get(remittanceId);
-      if (!row || row['state'] !== 'done') return;
+      if (row?.['state'] !== 'done') return;
       db.put('operations', remittanceId, { ...row, settled: BigInt(settledOf(row) | peers) });
     },
     async settledUpTo() {
