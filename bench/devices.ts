@@ -2,7 +2,7 @@
 // device processes, and what /proc says of each (CPU time, resident and peak memory).
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeviceName } from '../src/devices/context.js';
@@ -47,6 +47,27 @@ export async function up(
   >;
   return { child, pids };
 }
+
+/**
+ * The gateway's rate and connection limits (devices/rateLimits.ts) raised for a benchmark: its load
+ * generator is one client address that opens every account and sends every remittance over many
+ * connections, far past what one client of a deployment may. Edits a deployment that `up` created;
+ * takes effect at the next `up`.
+ */
+export function liftRateLimits(dir: string): void {
+  const path = join(dir, 'transaction.json');
+  const config = JSON.parse(readFileSync(path, 'utf8'));
+  config.rateLimits = {
+    requestsPerClientPerSecond: benchRateMax,
+    accountOpeningsPerClientPerMinute: benchRateMax,
+    requestsPerKeyPerSecond: benchRateMax,
+    connectionsPerClientMax: benchRateMax,
+  };
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** The highest rate a device configuration accepts (devices/config.ts). */
+const benchRateMax = 1_000_000;
 
 export async function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -30,7 +30,7 @@ import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
-import { cpuSeconds, rssBytes, rssPeakBytes, stop, up } from './devices.js';
+import { cpuSeconds, liftRateLimits, rssBytes, rssPeakBytes, stop, up } from './devices.js';
 import type { LoadPlan, LoadResult } from './loadGenerator.js';
 import { progressLine } from './progress.js';
 
@@ -128,7 +128,7 @@ async function runConfiguration(
   const schemaPrefix = `triledger_bench_${systemEnvironment.randomBytes(4).toString('hex')}`;
   const storeUrl = options.store === undefined ? undefined : new URL(options.store);
   storeUrl?.searchParams.set('schema', schemaPrefix);
-  const deployment = await up(dir, [
+  const upArguments = [
     '--port-base',
     String(portBase),
     '--scheme',
@@ -136,7 +136,11 @@ async function runConfiguration(
     '--mode',
     mode,
     ...(storeUrl ? ['--store', storeUrl.toString()] : []),
-  ]);
+  ];
+  // Created once, its rate limits lifted for the one load generator, then started for the run.
+  await stop((await up(dir, upArguments)).child);
+  liftRateLimits(dir);
+  const deployment = await up(dir, upArguments);
   const generator = fork(loadGeneratorPath, [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -89,7 +89,10 @@ export const deviceConfigSchema = z.strictObject({
       port: z.number().int().min(0).max(65_535),
     })
     .optional(),
-  /** At the transaction device: requests per client address, account openings (devices/rateLimits.ts). */
+  /**
+   * At the transaction device: requests per client address, account openings, requests per key
+   * (devices/rateLimits.ts); at every device: connections per client address (connectionLimits.ts).
+   */
   rateLimits: z
     .strictObject({
       requestsPerClientPerSecond: z
@@ -110,6 +113,12 @@ export const deviceConfigSchema = z.strictObject({
         .min(1)
         .max(1_000_000)
         .default(rateLimitsDefault.requestsPerKeyPerSecond),
+      connectionsPerClientMax: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(rateLimitsDefault.connectionsPerClientMax),
     })
     .default(rateLimitsDefault),
   /**

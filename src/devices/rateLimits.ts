@@ -8,6 +8,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import { type Failure, fail } from '../model/errors.js';
+import { connectionsPerClientMax } from './connectionLimits.js';
 import type { HttpServer } from './http.js';
 
 export interface RateLimits {
@@ -17,12 +18,15 @@ export interface RateLimits {
   readonly accountOpeningsPerClientPerMinute: number;
   /** Requests one account key (or issuer key) may have accepted per second. */
   readonly requestsPerKeyPerSecond: number;
+  /** Connections one client address may hold open at once, at every device (connectionLimits.ts). */
+  readonly connectionsPerClientMax: number;
 }
 
 export const rateLimitsDefault: RateLimits = {
   requestsPerClientPerSecond: 1_000,
   accountOpeningsPerClientPerMinute: 60,
   requestsPerKeyPerSecond: 200,
+  connectionsPerClientMax,
 };
 
 /**

@@ -283,7 +283,11 @@ export async function startDevice(
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
     logLevel: config.logLevel,
     // The public gateway takes users without certificates; the others serve devices only.
-    serverFactory: serverFactory(tls, config.device !== 'transaction'),
+    serverFactory: serverFactory(
+      tls,
+      config.device !== 'transaction',
+      config.rateLimits.connectionsPerClientMax,
+    ),
     metrics,
   });
   const location = storeLocation.value;

@@ -58,6 +58,7 @@ export function loadDeviceTls(files: TlsFiles): Result<DeviceTls> {
 export function serverFactory(
   tls: DeviceTls | undefined,
   clientCertificateRequired: boolean,
+  perClientMax: number,
 ): FastifyServerFactory {
   return (handler) =>
     capConnectionsPerClient(
@@ -75,6 +76,7 @@ export function serverFactory(
             handler,
           ) as unknown as Server)
         : createHttpServer(connectionTimeouts, handler),
+      perClientMax,
     );
 }
 
