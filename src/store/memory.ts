@@ -16,6 +16,7 @@ import { type DumpRow, type DumpTable, type DumpValue, dumpTableOf, dumpTables }
 import {
   accountFromRow,
   isFailure,
+  operationFromRow,
   quarantineJson,
   type Row,
   type recordColumns,
@@ -430,14 +431,7 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
     ...ledgerTx(db),
     async operation(remittanceId) {
       const row = db.table('operations').rows.get(remittanceId);
-      if (!row) return undefined;
-      return {
-        remittanceId,
-        requestDigest: row['request_digest'] as Buffer,
-        baseNumber: row['base_number'] as bigint,
-        state: row['state'] as 'open' | 'done',
-        ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
-      };
+      return row ? operationFromRow(row) : undefined;
     },
     async openOperation(remittanceId, requestDigest) {
       check(!db.table('operations').rows.has(remittanceId), 'operations: one per remittance id');

@@ -37,6 +37,7 @@ import {
 import {
   accountFromRow,
   isFailure,
+  operationFromRow,
   quarantineJson,
   type Row,
   recordFromRow,
@@ -463,14 +464,7 @@ function transactionTx(query: Query): TransactionTx {
       const row = await rowOf(query, 'SELECT * FROM operations WHERE remittance_id = $1', [
         remittanceId,
       ]);
-      if (!row) return undefined;
-      return {
-        remittanceId,
-        requestDigest: row['request_digest'] as Buffer,
-        baseNumber: row['base_number'] as bigint,
-        state: row['state'] as 'open' | 'done',
-        ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
-      };
+      return row ? operationFromRow(row) : undefined;
     },
     async openOperation(remittanceId, requestDigest) {
       const base = await advance(query, 'transaction_number', blockSize, 1n);

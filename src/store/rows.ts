@@ -5,7 +5,7 @@
 
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
-import type { AccountRow, CurrencyRow } from './types.js';
+import type { AccountRow, CurrencyRow, OperationRow } from './types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -84,6 +84,17 @@ export function accountFromRow(row: Row): AccountRow {
     lastUpdate: row['last_update'] as bigint,
     signerKeyNumber: Number(row['signer_key_number']),
     signature: bytesOf(row['signature']),
+  };
+}
+
+/** A stored operation (the transaction device's table of operations in flight and done). */
+export function operationFromRow(row: Row): OperationRow {
+  return {
+    remittanceId: row['remittance_id'] as string,
+    requestDigest: bytesOf(row['request_digest']),
+    baseNumber: row['base_number'] as bigint,
+    state: row['state'] as OperationRow['state'],
+    ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
   };
 }
 

@@ -14,6 +14,7 @@ import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
   isFailure,
+  operationFromRow,
   quarantineJson,
   type Row,
   recordFromRow,
@@ -29,7 +30,6 @@ import {
   type DeviceKind,
   type HoldRow,
   type LedgerTx,
-  type OperationRow,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -483,15 +483,7 @@ export function openTransactionStore(
     ...ledgerTx(db),
     async operation(remittanceId) {
       const row = getOperation.get(remittanceId) as Row | undefined;
-      if (!row) return undefined;
-      const operation: OperationRow = {
-        remittanceId,
-        requestDigest: Buffer.from(row['request_digest'] as Uint8Array),
-        baseNumber: row['base_number'] as bigint,
-        state: row['state'] as OperationRow['state'],
-        ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
-      };
-      return operation;
+      return row ? operationFromRow(row) : undefined;
     },
     async openOperation(remittanceId, requestDigest) {
       const base = advance('transaction_number', blockSize, 1n);
