@@ -52,18 +52,17 @@ CREATE TABLE IF NOT EXISTS transactions (
   signature BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transactions_by_remittance ON transactions (remittance_id, transaction_number);
-CREATE INDEX IF NOT EXISTS transactions_opening_account ON transactions (destination_account)
-  WHERE transaction_type = 'account_issuing_response';
--- Account keys are read from the records of each account's opening (above); the table that
--- copied them is gone.
-DROP TABLE IF EXISTS account_keys;`;
+CREATE TABLE IF NOT EXISTS account_keys (
+  account_number INTEGER PRIMARY KEY,
+  key_number INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  public_key BLOB
+);`;
 
 const schemas: Record<DeviceKind, string> = {
   transaction: `${ledgerSchema}
 CREATE INDEX IF NOT EXISTS transactions_by_source ON transactions (source_account, transaction_number);
 CREATE INDEX IF NOT EXISTS transactions_by_destination ON transactions (destination_account, transaction_number);
-CREATE INDEX IF NOT EXISTS transactions_by_opening_key ON transactions (signer_key_number)
-  WHERE transaction_type = 'account_issuing_request';
 CREATE TABLE IF NOT EXISTS operations (
   remittance_id TEXT PRIMARY KEY,
   request_digest BLOB NOT NULL,
@@ -132,11 +131,31 @@ ALTER TABLE operations ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
 UPDATE operations SET settled = 3 WHERE state = 'done';
 CREATE INDEX IF NOT EXISTS operations_pending ON operations (state, settled, base_number);`;
 
+/**
+ * Account keys are read from the records of each account's opening (indexed here), verified like
+ * any operation (devices/accountKeys.ts); the table that copied them is dropped.
+ */
+const accountOpeningsSchema = `
+DROP TABLE IF EXISTS account_keys;
+CREATE INDEX IF NOT EXISTS transactions_opening_account ON transactions (destination_account)
+  WHERE transaction_type = 'account_issuing_response';`;
+
+/** The transaction device also finds whether a shared HMAC key opened an account already. */
+const openingKeysSchema = `
+CREATE INDEX IF NOT EXISTS transactions_by_opening_key ON transactions (signer_key_number)
+  WHERE transaction_type = 'account_issuing_request';`;
+
 /** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
 const migrations: Record<DeviceKind, readonly string[]> = {
-  transaction: [schemas.transaction, quarantineSchema, checkpointSchema, settlementSchema],
-  account: [schemas.account, quarantineSchema, checkpointSchema],
-  currency: [schemas.currency, quarantineSchema, checkpointSchema],
+  transaction: [
+    schemas.transaction,
+    quarantineSchema,
+    checkpointSchema,
+    settlementSchema,
+    accountOpeningsSchema + openingKeysSchema,
+  ],
+  account: [schemas.account, quarantineSchema, checkpointSchema, accountOpeningsSchema],
+  currency: [schemas.currency, quarantineSchema, checkpointSchema, accountOpeningsSchema],
 };
 
 export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Database {
