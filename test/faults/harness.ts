@@ -220,18 +220,20 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
       }
     };
     const chaosLoop = async () => {
-      // Spread the crashes over the run: one every so many operations.
-      const spacing = Math.max(1, Math.floor(options.operations / Math.max(1, options.crashes)));
+      // Spread the crashes over the run, one every so many operations, the last well before its
+      // end. A kill goes to a device that is up: one picked while down (restarting) used to be
+      // skipped, and a run could end a crash short of its budget.
+      const spacing = Math.max(1, Math.floor(options.operations / (options.crashes + 1)));
+      const alive = () => Object.values(devices).filter((device) => device.child);
       while (chaos && crashBudgetLeft() > 0) {
         const target = Math.min(options.operations, done + spacing);
         while (chaos && done < target) await sleep(10);
+        while (chaos && alive().length === 0) await sleep(10);
         if (!chaos || crashBudgetLeft() <= 0) break;
-        const device = pick(Object.values(devices));
-        if (device.child) {
-          kills += 1;
-          device.kill9();
-          device.onDeath(null);
-        }
+        const device = pick(alive());
+        kills += 1;
+        device.kill9();
+        device.onDeath(null);
       }
     };
     const chaosDone = chaosLoop();
