@@ -13,6 +13,7 @@ import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
 import type { LedgerTx } from '../store/types.js';
 import { usableAccountKey } from './accountKeys.js';
+import type { FaultStep } from './faultHooks.js';
 
 // The account key numbering, where devices and tools have always found it.
 export { accountKeyNumberBase, accountNumberMax } from './accountKeys.js';
@@ -28,6 +29,8 @@ export interface DeviceContext {
   readonly signatureZero: Buffer;
   readonly mode: ProtocolMode;
   readonly environment: Environment;
+  /** Where a crash may be injected (devices/faultHooks.ts): the simulator's; unset in a deployment. */
+  readonly crashPoint?: (step: FaultStep) => void;
 }
 
 /**

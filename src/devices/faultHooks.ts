@@ -58,8 +58,20 @@ export function parseCrashPlan(text: string | undefined): ReadonlyMap<FaultStep,
 
 const crashPlan = parseCrashPlan(process.env['TRILEDGER_FAULT_CRASH']);
 
-/** A named point of the protocol: with TRILEDGER_FAULT_CRASH naming it, the process may die here. */
-export function crashPoint(step: FaultStep): void {
+/**
+ * A named point of the protocol where a device may die: the device's own hook when its context
+ * has one (the simulator's crashes), otherwise the process's (TRILEDGER_FAULT_CRASH).
+ */
+export function crashPoint(
+  context: { readonly crashPoint?: ((step: FaultStep) => void) | undefined },
+  step: FaultStep,
+): void {
+  if (context.crashPoint) context.crashPoint(step);
+  else processCrashPoint(step);
+}
+
+/** With TRILEDGER_FAULT_CRASH naming the step, the process may die here. */
+function processCrashPoint(step: FaultStep): void {
   const partsPerMillion = crashPlan.get(step);
   if (partsPerMillion === undefined || randomInt(1_000_000) >= partsPerMillion) return;
   process.stderr.write(`fault hook: crashing at ${step}\n`);

@@ -14,7 +14,6 @@ import { stepOf } from '../protocol/transactionTypes.js';
 import { recordsFromWire, type WireRecord } from '../protocol/wire.js';
 import type { HoldingTx, Store } from '../store/types.js';
 import type { DeviceContext } from './context.js';
-import type { PeerClient } from './peerClient.js';
 
 /** Holds looked at per pass, oldest first. */
 export const holdsCheckedMax = 256;
@@ -25,7 +24,8 @@ export class HoldExpiry {
     private readonly store: Store<HoldingTx>,
     /** The step of the request that made the hold here: 2 (account) or 4 (currency). */
     private readonly holdingStep: 2 | 4,
-    private readonly transaction: PeerClient,
+    /** Asks `transaction` for an operation's outcome (POST /internal/v1/outcome): `{ records }`. */
+    private readonly askOutcome: (remittanceId: string) => Promise<Result<unknown>>,
     private readonly settle: (records: readonly SignedRecord[]) => Promise<Result<undefined>>,
     private readonly holdTimeoutMs: number,
     private readonly log: (message: string) => void,
@@ -65,7 +65,7 @@ export class HoldExpiry {
   }
 
   async #outcome(remittanceId: string): Promise<Result<SignedRecord[]>> {
-    const answer = await this.transaction.post('/internal/v1/outcome', { remittanceId });
+    const answer = await this.askOutcome(remittanceId);
     if (!answer.ok) return answer;
     const wire = (answer.value as { records?: WireRecord[] }).records;
     if (!Array.isArray(wire)) return fail('PeerUnavailable', 'transaction answered no records');

@@ -91,7 +91,8 @@ export function registerInternalRoutes(
   );
 }
 
-async function runStep(service: ExchangeService, step: PeerStep): Promise<PeerStepAnswer> {
+/** One protocol step run by a device's service, answered as a batch reply carries it. */
+export async function runStep(service: ExchangeService, step: PeerStep): Promise<PeerStepAnswer> {
   const records = recordsFromWire(step.records);
   if (!records.ok) return refusal(records);
   if (step.operation === 'exchange') {

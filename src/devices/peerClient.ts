@@ -64,7 +64,48 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: number):
   return Math.round(ceiling / 2 + (ceiling / 2) * random);
 }
 
-export class PeerClient {
+/**
+ * What the transaction device needs of a peer to run the protocol: send a step, again after
+ * PeerUnavailable. A PeerClient over HTTP in a deployment; a simulated link in the simulator.
+ */
+export interface PeerLink {
+  readonly name: DeviceName;
+  callRetrying(step: PeerStep, policy: RetryPolicy): Promise<Result<unknown>>;
+}
+
+/**
+ * `send`, again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times,
+ * waiting backoffMs between tries. `random` in [0, 1] for the jitter; `sleep` waits on the clock
+ * the caller runs on (real timers in a device, the simulated clock in the simulator).
+ */
+export async function retrying(
+  send: () => Promise<Result<unknown>>,
+  policy: RetryPolicy,
+  random: () => number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<Result<unknown>> {
+  let answer = await send();
+  for (let attempt = 2; attempt <= policy.attemptsMax; attempt++) {
+    if (answer.ok || answer.code !== 'PeerUnavailable') return answer;
+    await sleep(backoffMs(policy, attempt, random()));
+    answer = await send();
+  }
+  return answer;
+}
+
+/** A step's answer as it arrived in a batch reply, as a Result: a code we do not know is no answer. */
+export function stepResultOf(peer: DeviceName, answer: unknown): Result<unknown> {
+  if (typeof answer !== 'object' || answer === null)
+    return fail('PeerUnavailable', `${peer} answered a step with no object`);
+  if (!('error' in answer)) return ok(answer);
+  const error = (answer as { error?: { code?: unknown; message?: unknown } }).error;
+  const code = String(error?.code);
+  return Object.hasOwn(errorCatalogue, code)
+    ? fail(code as ErrorCode, `${peer}: ${String(error?.message)}`)
+    : fail('PeerUnavailable', `${peer} answered an unknown code ${code.slice(0, 64)}`);
+}
+
+export class PeerClient implements PeerLink {
   readonly #pool: Pool;
   readonly #queue: { step: PeerStep; answer: (result: Result<unknown>) => void }[] = [];
   #batchesInFlight = 0;
@@ -116,21 +157,12 @@ export class PeerClient {
 
   /** `call`, sent again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times. */
   callRetrying(step: PeerStep, policy: RetryPolicy): Promise<Result<unknown>> {
-    return this.#retrying(() => this.call(step), policy);
-  }
-
-  async #retrying(
-    send: () => Promise<Result<unknown>>,
-    policy: RetryPolicy,
-  ): Promise<Result<unknown>> {
-    let answer = await send();
-    for (let attempt = 2; attempt <= policy.attemptsMax; attempt++) {
-      if (answer.ok || answer.code !== 'PeerUnavailable') return answer;
-      const random = this.context.environment.randomBytes(1)[0]! / 255;
-      await new Promise((resolve) => setTimeout(resolve, backoffMs(policy, attempt, random)));
-      answer = await send();
-    }
-    return answer;
+    return retrying(
+      () => this.call(step),
+      policy,
+      () => this.context.environment.randomBytes(1)[0]! / 255,
+      (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    );
   }
 
   /** Steps queued in the same turn of the event loop leave together, in the next turn. */
@@ -171,19 +203,8 @@ export class PeerClient {
       return;
     }
     batch.forEach(({ answer }, index) => {
-      answer(this.#stepResult(answers[index]));
+      answer(stepResultOf(this.name, answers[index]));
     });
-  }
-
-  #stepResult(answer: unknown): Result<unknown> {
-    if (typeof answer !== 'object' || answer === null)
-      return fail('PeerUnavailable', `${this.name} answered a step with no object`);
-    if (!('error' in answer)) return ok(answer);
-    const error = (answer as { error?: { code?: unknown; message?: unknown } }).error;
-    const code = String(error?.code);
-    return Object.hasOwn(errorCatalogue, code)
-      ? fail(code as ErrorCode, `${this.name}: ${String(error?.message)}`)
-      : fail('PeerUnavailable', `${this.name} answered an unknown code ${code.slice(0, 64)}`);
   }
 
   get(path: string, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {

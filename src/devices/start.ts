@@ -5,14 +5,12 @@
 
 import { readFileSync } from 'node:fs';
 import { blockDigestLines, blockDigestsOf } from '../audit/blockDigests.js';
-import { ContinuousAudit, type OwnStores, type SignedRow } from '../audit/continuous.js';
-import { accountLine, ownRecordPages, recordLine, unitLine } from '../audit/exportLines.js';
+import { ContinuousAudit, type OwnStores } from '../audit/continuous.js';
+import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
-import { itemsOfPages } from '../model/pages.js';
 import type { SignedRecord } from '../protocol/records.js';
-import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import {
   accountContentFromWire,
   currencyContentFromWire,
@@ -41,7 +39,6 @@ import type {
 import { type AccessPolicy, guardRoutes } from './access.js';
 import { registerAccountRoutes } from './account/routes.js';
 import { AccountService } from './account/service.js';
-import { usableAccountKey } from './accountKeys.js';
 import { CheckpointKeeper } from './checkpoints.js';
 import type { DeviceConfig } from './config.js';
 import { accountKeyNumberBase, type DeviceContext } from './context.js';
@@ -58,6 +55,7 @@ import {
 } from './http.js';
 import { PrometheusMetrics } from './metrics.js';
 import { type Readiness, registerOperationalRoutes } from './operationalRoutes.js';
+import { ownStores, signedAccountRows, signedUnitRows } from './ownStores.js';
 import { PeerClient } from './peerClient.js';
 import { PeriodicTask } from './periodic.js';
 import { KeyRate, limitRequestRates } from './rateLimits.js';
@@ -93,33 +91,6 @@ function loadVerifyingKeys(config: DeviceConfig, environment: Environment): Sign
   const loaded = loadKeystoreFile(config.keystore, passphraseOf(config), { environment });
   assert(loaded.ok, 'the keystore that opened at start opens again');
   return loaded.value;
-}
-
-/** A device's own stores as its continuous audit reads them. */
-function ownStores<Tx extends LedgerTx>(
-  context: DeviceContext,
-  store: Store<Tx>,
-  keeper: CheckpointKeeper,
-  rows?: () => AsyncIterable<SignedRow>,
-): OwnStores {
-  return {
-    // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash).
-    records: (after) => itemsOfPages(ownRecordPages(store.exportRecordPages(after))),
-    ...(rows ? { rows } : {}),
-    accountKeyNumber: async (n) => {
-      const usable = await store.transact((tx) => usableAccountKey(context, tx, n));
-      return usable.ok ? usable.value : undefined;
-    },
-    checkpointedUpTo: () => keeper.newestVerifiedNumber(),
-  };
-}
-
-function signedRow(
-  key: bigint,
-  bytes: Buffer,
-  { signerKeyNumber, signature }: { signerKeyNumber: number; signature: Buffer },
-): SignedRow {
-  return { key, bytes, signerKeyNumber, signature };
 }
 
 /**
@@ -191,7 +162,7 @@ function holdExpiryTask(
     context,
     store,
     holdingStep,
-    transaction,
+    (remittanceId) => transaction.post('/internal/v1/outcome', { remittanceId }),
     settle,
     config.protocol.holdTimeoutMs,
     (message) => server.log.warn(message),
@@ -409,11 +380,7 @@ export async function startDevice(
         mapRows(store.exportAccounts(), accountLine),
       );
       continuous = continuousAudit(
-        ownStores(context, store, keeper, () =>
-          mapRows(store.exportAccounts(), (row) =>
-            signedRow(row.accountNumber, accountRowBytes(row), row),
-          ),
-        ),
+        ownStores(context, store, keeper, () => signedAccountRows(store)),
       );
       registerAccountRoutes(server, service, health, metrics);
       const transaction = transactionPeer(config, context, server, closers, tls);
@@ -448,13 +415,7 @@ export async function startDevice(
       const keeper = registerAuditedStoreRoutes(server, context, store, 'units', () =>
         mapRows(store.exportUnits(), unitLine),
       );
-      continuous = continuousAudit(
-        ownStores(context, store, keeper, () =>
-          mapRows(store.exportUnits(), (row) =>
-            signedRow(row.currencyNumber, currencyRowBytes(row), row),
-          ),
-        ),
-      );
+      continuous = continuousAudit(ownStores(context, store, keeper, () => signedUnitRows(store)));
       registerCurrencyRoutes(server, service, health, metrics);
       const transaction = transactionPeer(config, context, server, closers, tls);
       background = holdExpiryTask(

@@ -41,13 +41,25 @@ import { settledEverywhere } from './types.js';
 /** Records per page of an export of A (as SQLite's exports). */
 const exportPageRecordsMax = 256;
 
-type Columns = Record<string, DumpValue>;
+/** A row as the memory store keeps it: its column values by name. */
+export type Columns = Record<string, DumpValue>;
 type RecordColumn = (typeof recordColumns)[number];
 
 /** One table: rows by key, in arrival order (what `arrival` orders by in store/dump.ts). */
 class Table {
   readonly rows = new Map<string, Columns>();
   constructor(readonly definition: DumpTable) {}
+}
+
+/**
+ * What a store of a crashed device throws at its next use: the work of a process that died. (In
+ * the simulator, chains of promises of a crashed device run on; they stop at their next read.)
+ */
+export class StoreLost extends Error {
+  override readonly name = 'StoreLost';
+  constructor(what = 'the store was lost in a crash') {
+    super(what);
+  }
 }
 
 /** What a store keeps between its openings: the tables, and who opened it first. */
@@ -74,6 +86,19 @@ export class MemoryDatabase {
     const row = this.table(table).rows.get(key);
     assert(row, `a row ${key} of ${table} to change aside`);
     this.table(table).rows.set(key, { ...row, ...change });
+    this.externalChanges += 1n;
+  }
+
+  /** Delete a committed row from outside the device (a lost write, a hand edit). */
+  deleteAside(table: string, key: string): void {
+    assert(this.table(table).rows.delete(key), `a row ${key} of ${table} to delete aside`);
+    this.externalChanges += 1n;
+  }
+
+  /** Insert a row from outside the device (a forged or misplaced write). */
+  insertAside(table: string, key: string, row: Columns): void {
+    assert(!this.table(table).rows.has(key), `no row ${key} of ${table} before it is inserted`);
+    this.table(table).rows.set(key, row);
     this.externalChanges += 1n;
   }
 
@@ -125,7 +150,7 @@ export class MemoryDatabase {
 
   /** A work of a store that a crash took away must not write into what came after it. */
   #live(epoch: number): void {
-    if (epoch !== this.epoch) throw new Error('the store was lost in a crash');
+    if (epoch !== this.epoch) throw new StoreLost();
     assert(this.undo !== undefined, 'a memory store writes inside a transaction');
   }
 
@@ -141,7 +166,7 @@ export class MemoryDatabase {
     this.undo = [];
     try {
       const result = await work();
-      if (epoch !== this.epoch) throw new Error('the device crashed during this transaction');
+      if (epoch !== this.epoch) throw new StoreLost('the device crashed during this transaction');
       if (isFailure(result)) this.#rollback();
       this.undo = undefined;
       return result;
@@ -160,6 +185,7 @@ class Opened {
   ) {}
 
   table(name: string): Table {
+    if (this.epoch !== this.database.epoch) throw new StoreLost();
     return this.database.table(name);
   }
 
@@ -327,8 +353,7 @@ class MemoryStore<Tx> implements Store<Tx> {
 
   transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const run = async () => {
-      if (this.db.epoch !== this.db.database.epoch)
-        throw new Error('the store was lost in a crash');
+      if (this.db.epoch !== this.db.database.epoch) throw new StoreLost();
       const result = await this.db.database.transaction(() => work(this.tx));
       this.#commitListener?.(1, 0);
       return result;

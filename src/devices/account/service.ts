@@ -135,7 +135,7 @@ export class AccountService {
         return ok(response.value);
       }),
     );
-    crashPoint('S102');
+    crashPoint(this.context, 'S102');
     return answer;
   }
 
@@ -145,11 +145,11 @@ export class AccountService {
         const done = await settleOperation(this.context, tx, records, (t, r, response) =>
           this.apply(t, r, response),
         );
-        crashPoint('S108'); // nothing of this settlement is committed yet
+        crashPoint(this.context, 'S108'); // nothing of this settlement is committed yet
         return done;
       }),
     );
-    crashPoint('S109');
+    crashPoint(this.context, 'S109');
     return settled;
   }
 

@@ -128,7 +128,7 @@ export class CurrencyService {
         return ok(response.value);
       }),
     );
-    crashPoint('S105');
+    crashPoint(this.context, 'S105');
     return answer;
   }
 
@@ -138,11 +138,11 @@ export class CurrencyService {
         const done = await settleOperation(this.context, tx, records, (t, r, response) =>
           this.apply(t, r, response),
         );
-        crashPoint('S110'); // nothing of this settlement is committed yet
+        crashPoint(this.context, 'S110'); // nothing of this settlement is committed yet
         return done;
       }),
     );
-    crashPoint('S111');
+    crashPoint(this.context, 'S111');
     return settled;
   }
 

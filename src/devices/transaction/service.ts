@@ -53,7 +53,13 @@ import {
 import { type DeviceContext, verifyOperation } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
-import { backoffMs, type PeerClient, type RetryPolicy, requestRetryPolicy } from '../peerClient.js';
+import {
+  backoffMs,
+  type PeerClient,
+  type PeerLink,
+  type RetryPolicy,
+  requestRetryPolicy,
+} from '../peerClient.js';
 import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
@@ -71,6 +77,12 @@ export interface Reply {
 export interface Peers {
   readonly account: PeerClient;
   readonly currency: PeerClient;
+}
+
+/** The peers the protocol runs with: links that carry its steps (PeerClient, or simulated). */
+export interface PeerLinks {
+  readonly account: PeerLink;
+  readonly currency: PeerLink;
 }
 
 export function failureReply(failure: Failure, extra: Record<string, unknown> = {}): Reply {
@@ -115,7 +127,7 @@ export class TransactionService {
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<TransactionTx>,
-    private readonly peers: Peers,
+    private readonly peers: PeerLinks,
     private readonly timing: OperationTiming = operationTimingDefault,
     private readonly log: Log = () => {},
     private readonly metrics: DeviceMetrics = noMetrics,
@@ -208,7 +220,7 @@ export class TransactionService {
         answered = opened;
         return undefined;
       }
-      crashPoint('S101');
+      crashPoint(this.context, 'S101');
       return this.#drive(remittanceId);
     });
     return answered ?? reply ?? undecidedReply(remittanceId);
@@ -284,7 +296,7 @@ export class TransactionService {
             ? answer.value
             : await this.#sign(records, this.#responseFields(kind, records, answer.code)),
         );
-        if (step === 2 && answer.ok) crashPoint('S103');
+        if (step === 2 && answer.ok) crashPoint(this.context, 'S103');
         continue;
       }
       const decided = records.at(-1)!.record.outcome;
@@ -296,12 +308,12 @@ export class TransactionService {
               .currencyRequest,
           }),
         );
-        crashPoint('S104');
+        crashPoint(this.context, 'S104');
       } else {
         records.push(await this.#sign(records, this.#responseFields(kind, records, undefined)));
       }
     }
-    crashPoint('S106');
+    crashPoint(this.context, 'S106');
     const outcome = records.at(-1)!.record.outcome ?? 'InvalidInput';
     const newAccount =
       kind === 'account_issuing' && outcome === outcomeOk
@@ -311,7 +323,7 @@ export class TransactionService {
     await this.store.transact(async (tx) => {
       await tx.finishOperation(remittanceId, JSON.stringify(reply));
     });
-    crashPoint('S107');
+    crashPoint(this.context, 'S107');
     await this.#timed('settle', () => this.#settle(remittanceId, records, 0));
     return reply;
   }
@@ -599,7 +611,7 @@ export class TransactionService {
    * peer cannot be reached or its answer cannot be trusted: the operation then stays open.
    */
   async #exchange(
-    peer: PeerClient,
+    peer: PeerLink,
     records: SignedRecord[],
     expired: boolean,
   ): Promise<Result<SignedRecord> | undefined> {
