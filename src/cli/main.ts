@@ -15,6 +15,7 @@ import { registerDemoCommand } from './demoCommand.js';
 import { registerDeviceCommand } from './deviceCommand.js';
 import { registerKeysCommand } from './keysCommand.js';
 import { CliFailure, exitCodes } from './output.js';
+import { registerSimulateCommand } from './simulateCommand.js';
 import { registerUpCommand } from './upCommand.js';
 
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerClientCommands(program);
   registerAuditCommands(program);
   registerArchiveCommands(program);
+  registerSimulateCommand(program);
   return program;
 }
 
