@@ -22,7 +22,10 @@ export type AccountLookup = (accountNumber: bigint) => AccountRowContent | undef
 /** What a step does to B: the rows to write, each once, and the hold it places or ends. */
 export interface AccountEffect {
   readonly rows: readonly AccountRowContent[];
-  /** Confirm mode: the amount held on the source account until the settlement. */
+  /**
+   * The amount held until the settlement: on the source of a confirmed remittance, or on the
+   * destination of a credit (an issuance, an update-mode remittance) not yet settled.
+   */
   readonly hold?: { readonly accountNumber: bigint; readonly amount: bigint };
   /** The settlement ends the operation's hold (applied or released). */
   readonly endsHold?: { readonly accountNumber: bigint; readonly amount: bigint };
@@ -137,8 +140,7 @@ export function applyAccountRequest(
       changes.change(source, at, () => ({ status: 'closed' }));
       break;
     case 'issuance':
-      changes.change(destination, at, (row) => ({ balance: row.balance + amount }));
-      break;
+      return changes.credit(destination, amount, at);
     case 'redemption':
       changes.change(source, at, (row) => ({ balance: row.balance - amount }));
       break;
@@ -150,8 +152,7 @@ export function applyAccountRequest(
         );
       }
       changes.change(source, at, (row) => ({ balance: row.balance - amount }));
-      changes.change(destination, at, (row) => ({ balance: row.balance + amount }));
-      break;
+      return changes.credit(destination, amount, at);
     case undefined:
       return { contradictions: ['the request names no operation'] };
   }
@@ -160,7 +161,8 @@ export function applyAccountRequest(
 
 /**
  * The parts of an operation whose settlement changes B: a confirmed remittance (applied or
- * released), or an update that a6 refuses after a3 accepted it. Undefined when it changes nothing.
+ * released), a credit held until then (released, or taken back when a6 refuses), or an update
+ * that a6 refuses after a3 accepted it. Undefined when it changes nothing.
  */
 function settlementOf(operation: readonly TransactionRecord[]) {
   const at = (step: number) => operation.find((r) => stepOf(r.transactionType) === step);
@@ -169,8 +171,25 @@ function settlementOf(operation: readonly TransactionRecord[]) {
   const response = at(6);
   if (!request || !accountRequest || !response || at(3)?.outcome !== outcomeOk) return undefined;
   const confirmed = accountRequest.transactionType === 'account_confirmation_request';
-  if (!confirmed && response.outcome === outcomeOk) return undefined;
-  return { request, accountRequest, response, confirmed };
+  const credited = creditsHeld(request, accountRequest);
+  if (!confirmed && !credited && response.outcome === outcomeOk) return undefined;
+  return { request, accountRequest, response, confirmed, credited };
+}
+
+/**
+ * Whether an update credits the destination with an amount held until the settlement: an
+ * issuance, and a remittance in update mode. Until a6 says the operation stands, the money it
+ * brings cannot be spent; otherwise a refusal after a3 (currency refuses, or the operation
+ * expires) would take back money already paid on, leaving a balance below zero. (Seed 5 of
+ * `triledger simulate`: an update-mode remittance refused OperationExpired after its payee had
+ * spent it, and the account device stopped on invariant 3 at every retry of the settlement.)
+ */
+function creditsHeld(request: TransactionRecord, accountRequest: TransactionRecord): boolean {
+  const kind = operationOf(request.transactionType);
+  return (
+    kind === 'issuance' ||
+    (kind === 'remittance' && accountRequest.transactionType === 'account_update_request')
+  );
 }
 
 /** The accounts a settlement changes: what the device reads before it runs the machine. */
@@ -190,12 +209,24 @@ export function applySettlement(
 ): AccountEffect | Contradiction {
   const settlement = settlementOf(operation);
   if (!settlement) return nothing;
-  const { request, accountRequest, response, confirmed } = settlement;
+  const { request, accountRequest, response, confirmed, credited } = settlement;
   const changes = new AccountChanges(read);
   const amount = accountRequest.amount ?? 0n;
   const when = response.dateTime;
   const succeeded = response.outcome === outcomeOk;
   const { sourceAccount: source, destinationAccount: destination } = accountRequest;
+  if (credited) {
+    changes.change(destination, when, (row) =>
+      succeeded
+        ? { held: row.held - amount }
+        : { balance: row.balance - amount, held: row.held - amount },
+    );
+    if (!succeeded && operationOf(request.transactionType) === 'remittance')
+      changes.change(source, when, (row) => ({ balance: row.balance + amount }));
+    return changes.effect(
+      destination === undefined ? {} : { endsHold: { accountNumber: destination, amount } },
+    );
+  }
   if (confirmed) {
     if (operationOf(request.transactionType) !== 'remittance')
       return { contradictions: ['only a remittance is confirmed'] };
@@ -216,16 +247,12 @@ export function applySettlement(
     case 'account_closing':
       changes.change(source, when, () => ({ status: 'open' }));
       break;
-    case 'issuance':
-      changes.change(destination, when, (row) => ({ balance: row.balance - amount }));
-      break;
     case 'redemption':
       changes.change(source, when, (row) => ({ balance: row.balance + amount }));
       break;
+    case 'issuance':
     case 'remittance':
-      changes.change(source, when, (row) => ({ balance: row.balance + amount }));
-      changes.change(destination, when, (row) => ({ balance: row.balance - amount }));
-      break;
+      return { contradictions: ['a credit held until the settlement is settled above'] };
     case undefined:
       return { contradictions: ['the request names no operation'] };
   }
@@ -277,6 +304,19 @@ class AccountChanges {
     // sums are what count); the device asserts it on every row it signs.
     const lastUpdate = row.lastUpdate > at ? row.lastUpdate : at;
     this.#changed.set(row.accountNumber, { ...row, ...edit(row), lastUpdate });
+  }
+
+  /** Credit `amount` to an account, held (not yet spendable) until the settlement ends the hold. */
+  credit(
+    accountNumber: bigint | undefined,
+    amount: bigint,
+    at: bigint,
+  ): AccountEffect | Contradiction {
+    this.change(accountNumber, at, (row) => ({
+      balance: row.balance + amount,
+      held: row.held + amount,
+    }));
+    return this.effect(accountNumber === undefined ? {} : { hold: { accountNumber, amount } });
   }
 
   effect(extra: Omit<AccountEffect, 'rows'> = {}): AccountEffect | Contradiction {
