@@ -108,64 +108,64 @@ beforeAll(async () => {
 
 afterAll(() => undefined);
 
-describe.each(['transaction', 'account', 'currency'] as const)(
-  '%s copy of A, devices running',
-  (device) => {
-    it('modified, deleted, inserted, reordered, signature changed, truncated: found at this device and recovered to the twin', async () => {
-      const deployment = await startCopy();
-      const signature40 = await signatureOf(deployment.dir, device, 40);
-      await tamper(
-        deployment.dir,
-        device,
-        ['UPDATE transactions SET amount = 5000 WHERE transaction_number = 20'],
-        ['DELETE FROM transactions WHERE transaction_number = 27'],
-        [
-          `INSERT INTO transactions SELECT 4, remittance_id, transaction_type, source_account, destination_account,
+// The transaction device's own copy is read from its store, a peer's by block digests over HTTP:
+// one of each here. Changes to any one copy, and to two of three, are also found and repaired in
+// every run of the seeded simulator that ends with a storage fault (test/simulator).
+describe.each(['transaction', 'currency'] as const)('%s copy of A, devices running', (device) => {
+  it('modified, deleted, inserted, reordered, signature changed, truncated: found at this device and recovered to the twin', async () => {
+    const deployment = await startCopy();
+    const signature40 = await signatureOf(deployment.dir, device, 40);
+    await tamper(
+      deployment.dir,
+      device,
+      ['UPDATE transactions SET amount = 5000 WHERE transaction_number = 20'],
+      ['DELETE FROM transactions WHERE transaction_number = 27'],
+      [
+        `INSERT INTO transactions SELECT 4, remittance_id, transaction_type, source_account, destination_account,
            amount, currency_type, outcome, detail, date_time, signer_key_number, signature
            FROM transactions WHERE transaction_number = 20`,
-        ],
-        ['UPDATE transactions SET transaction_number = -1 WHERE transaction_number = 31'],
-        ['UPDATE transactions SET transaction_number = 31 WHERE transaction_number = 32'],
-        ['UPDATE transactions SET transaction_number = 32 WHERE transaction_number = -1'],
-        [
-          'UPDATE transactions SET signature = ? WHERE transaction_number = 40',
-          flipBit(signature40, 3),
-        ],
-        ['DELETE FROM transactions WHERE transaction_number >= 45'],
-      );
-      const recovery = await detectAndRecover(
-        deployment,
-        [
-          'A 20 modified',
-          'A 27 deleted',
-          'A 4 inserted',
-          'A 31 reordered',
-          'A 32 reordered',
-          'A 40 signature',
-          'A 45 deleted',
-          'A 46 deleted',
-          'A 47 deleted',
-          'A 48 deleted',
-          'A 45-48 truncated',
-        ],
-        device,
-      );
-      expect(recovery.repaired[device]).toEqual({
-        recordsRemoved: 5,
-        recordsPut: 9,
-        rowsRemoved: 0,
-        rowsPut: 0,
-      });
-      // What was removed is kept, with the reason.
-      const quarantined = await readRow<{ n: bigint }>(
-        deployment.dir,
-        device,
-        "SELECT count(*) AS n FROM quarantine WHERE table_name = 'transactions'",
-      );
-      expect(quarantined.n).toBe(5n);
-    }, 60_000);
-  },
-);
+      ],
+      ['UPDATE transactions SET transaction_number = -1 WHERE transaction_number = 31'],
+      ['UPDATE transactions SET transaction_number = 31 WHERE transaction_number = 32'],
+      ['UPDATE transactions SET transaction_number = 32 WHERE transaction_number = -1'],
+      [
+        'UPDATE transactions SET signature = ? WHERE transaction_number = 40',
+        flipBit(signature40, 3),
+      ],
+      ['DELETE FROM transactions WHERE transaction_number >= 45'],
+    );
+    const recovery = await detectAndRecover(
+      deployment,
+      [
+        'A 20 modified',
+        'A 27 deleted',
+        'A 4 inserted',
+        'A 31 reordered',
+        'A 32 reordered',
+        'A 40 signature',
+        'A 45 deleted',
+        'A 46 deleted',
+        'A 47 deleted',
+        'A 48 deleted',
+        'A 45-48 truncated',
+      ],
+      device,
+    );
+    expect(recovery.repaired[device]).toEqual({
+      recordsRemoved: 5,
+      recordsPut: 9,
+      rowsRemoved: 0,
+      rowsPut: 0,
+    });
+    // What was removed is kept, with the reason.
+    const quarantined = await readRow<{ n: bigint }>(
+      deployment.dir,
+      device,
+      "SELECT count(*) AS n FROM quarantine WHERE table_name = 'transactions'",
+    );
+    expect(quarantined.n).toBe(5n);
+  }, 60_000);
+});
 
 describe('B and C, devices running', () => {
   it('B: row deleted, row inserted, row modified and re-signed with the account key: found and re-signed', async () => {
@@ -299,17 +299,6 @@ describe('rows are verified before they are used', () => {
 });
 
 describe('more than one copy of A, devices running', () => {
-  it('two of three copies changed (signed mode): the third, whose signatures verify, wins', async () => {
-    const deployment = await startCopy();
-    await tamper(deployment.dir, 'transaction', [
-      'UPDATE transactions SET amount = 9000 WHERE transaction_number = 22',
-    ]);
-    await tamper(deployment.dir, 'account', [
-      'UPDATE transactions SET amount = 5000 WHERE transaction_number = 22',
-    ]);
-    await detectAndRecover(deployment, ['A 22 modified', 'A 22 modified']);
-  }, 60_000);
-
   it('all three copies changed differently: unrecoverable, and recovery changes nothing there', async () => {
     const deployment = await startCopy();
     await tamper(deployment.dir, 'transaction', [

@@ -9,6 +9,14 @@
 // device's write-ahead log. A request id is answered once: a repeat gets the stored answer.
 
 import { createHash } from 'node:crypto';
+import {
+  accountRequestFields,
+  nextAction,
+  type OpeningFacts,
+  type RecordFields,
+  refusalAtOpening,
+  responseFields,
+} from '../../core/transaction.js';
 import { assert } from '../../model/assert.js';
 import {
   type ErrorCode,
@@ -19,7 +27,6 @@ import {
   ok,
   type Result,
 } from '../../model/errors.js';
-import { accountIssuingDetail, parseDetail } from '../../protocol/details.js';
 import {
   numberOfStep,
   type SignedRecord,
@@ -27,14 +34,7 @@ import {
   signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
-import {
-  exchangeTypes,
-  involvesCurrency,
-  operationOf,
-  outcomeOk,
-  responseTypeOf,
-  stepOf,
-} from '../../protocol/transactionTypes.js';
+import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
 import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
 import {
   type Store,
@@ -46,7 +46,6 @@ import {
 import {
   type AccountKey,
   accountKeyNumberBase,
-  accountKeyOf,
   accountNumberMax,
   openingKey,
 } from '../accountKeys.js';
@@ -64,6 +63,7 @@ import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
+const accountNumbering = { accountKeyNumberBase, accountNumberMax };
 /** How long entering maintenance waits for the operations in flight to finish. */
 export const drainMsMax = 30_000;
 const drainPollMs = 10;
@@ -274,52 +274,41 @@ export class TransactionService {
     }));
     assert(operation, 'a driven operation is stored');
     if (operation.state === 'done') return JSON.parse(operation.responseJson!) as Reply;
-    assert(records.length >= 2, 'an open operation holds its request and a2');
-    const kind = operationOf(records[0]!.record.transactionType);
-    assert(kind !== undefined, 'a request names its operation');
-    // a2 carries this device's time of opening: past the time limit, a device that has not yet
-    // answered refuses instead of deciding (OperationExpired).
-    const openedAtMs = Number(records[1]!.record.dateTime);
-    for (let step = stepOfLast(records); step < 6; step = stepOfLast(records)) {
-      const expired =
-        this.context.environment.nowMs() - openedAtMs > this.timing.operationTimeoutMs;
-      if (step === 2 || step === 4) {
-        const peer = step === 2 ? this.peers.account : this.peers.currency;
-        const answer = await this.#timed(
-          step === 2 ? 'exchange_account' : 'exchange_currency',
-          () => this.#exchange(peer, records, expired),
-        );
-        if (answer === undefined) return undefined;
-        // A refusal instead of an answer (the peer stored nothing) ends the operation.
-        records.push(
-          answer.ok
-            ? answer.value
-            : await this.#sign(records, this.#responseFields(kind, records, answer.code)),
-        );
-        if (step === 2 && answer.ok) crashPoint(this.context, 'S103');
+    // The machine (core/transaction.ts) names each next step from the records; this loop does its I/O.
+    const next = () =>
+      nextAction(
+        records.map((r) => r.record),
+        {
+          nowMs: this.context.environment.nowMs(),
+          operationTimeoutMs: this.timing.operationTimeoutMs,
+          mode: this.context.mode,
+        },
+      );
+    let action = next();
+    for (; action.kind !== 'decided'; action = next()) {
+      if (action.kind === 'sign') {
+        records.push(await this.#sign(records, action.fields));
+        if (stepOf(action.fields.transactionType) === 4) crashPoint(this.context, 'S104');
         continue;
       }
-      const decided = records.at(-1)!.record.outcome;
-      if (step === 3 && decided === outcomeOk && involvesCurrency(kind)) {
-        records.push(
-          await this.#sign(records, {
-            ...copyRequestFields(records[0]!.record),
-            transactionType: exchangeTypes(kind === 'remittance' ? this.context.mode : 'update')
-              .currencyRequest,
-          }),
-        );
-        crashPoint(this.context, 'S104');
-      } else {
-        records.push(await this.#sign(records, this.#responseFields(kind, records, undefined)));
-      }
+      const { peer, expired } = action;
+      const answer = await this.#timed(exchangeStepOf[peer], () =>
+        this.#exchange(this.peers[peer], records, expired),
+      );
+      if (answer === undefined) return undefined;
+      // A refusal instead of an answer (the peer stored nothing) ends the operation.
+      const refusal = answer.ok
+        ? undefined
+        : responseFields(
+            records.map((r) => r.record),
+            answer.code,
+          );
+      records.push(answer.ok ? answer.value : await this.#sign(records, refusal!));
+      if (peer === 'account' && answer.ok) crashPoint(this.context, 'S103');
     }
     crashPoint(this.context, 'S106');
-    const outcome = records.at(-1)!.record.outcome ?? 'InvalidInput';
-    const newAccount =
-      kind === 'account_issuing' && outcome === outcomeOk
-        ? accountKeyOf(records)?.accountNumber
-        : undefined;
-    const reply = replyFor(outcome, remittanceId, records, newAccount);
+    const decided = action;
+    const reply = replyFor(decided.outcome, remittanceId, records, decided.newAccount);
     await this.store.transact(async (tx) => {
       await tx.finishOperation(remittanceId, JSON.stringify(reply));
     });
@@ -335,24 +324,6 @@ export class TransactionService {
     } finally {
       this.metrics.stepDone(step, (performance.now() - startedMs) / 1000);
     }
-  }
-
-  /** a6: the outcome is the last answer's, or the refusal a device gave instead of an answer. */
-  #responseFields(
-    kind: NonNullable<ReturnType<typeof operationOf>>,
-    records: readonly SignedRecord[],
-    refusal: string | undefined,
-  ): Partial<TransactionRecord> & Pick<TransactionRecord, 'transactionType'> {
-    const outcome = refusal ?? records.at(-1)!.record.outcome ?? 'InvalidInput';
-    const newAccount =
-      kind === 'account_issuing' && outcome === outcomeOk
-        ? accountKeyOf(records)?.accountNumber
-        : undefined;
-    return {
-      transactionType: responseTypeOf(kind),
-      outcome,
-      ...(newAccount === undefined ? {} : { destinationAccount: newAccount }),
-    };
   }
 
   /**
@@ -419,7 +390,7 @@ export class TransactionService {
     if (operation.state === 'open' && !this.#maintenance)
       await this.#driveAlone(remittanceId, () => this.#drive(remittanceId));
     const records = await this.recordsOfOperation(remittanceId);
-    return stepOfLast(records) === 6
+    return stepOf(records.at(-1)!.record.transactionType) === 6
       ? ok(records)
       : fail('RequestInProgress', `operation ${remittanceId} is not decided yet`);
   }
@@ -540,30 +511,14 @@ export class TransactionService {
       signature: request.signature,
     };
     assert(await tx.appendRecords([stored]), 'a new block of numbers is free');
-    const kind = operationOf(request.record.transactionType);
-    let accountFields: Partial<TransactionRecord> = copyRequestFields(request.record);
-    if (kind === 'account_issuing') {
-      const accountNumber = await tx.nextAccountNumber({ reserve: true });
-      const selfSigned = request.record.signerKeyNumber === 0;
-      const publicKeyHex = parseDetail(accountIssuingDetail, request.record.detail)?.publicKeyHex;
-      const keyNumber = selfSigned
-        ? accountKeyNumberBase + Number(accountNumber)
-        : request.record.signerKeyNumber;
-      accountFields = {
-        destinationAccount: accountNumber,
-        currencyType: request.record.currencyType,
-        detail: JSON.stringify({
-          keyNumber,
-          algorithm: selfSigned ? 'ed25519-public' : 'hmac-sha256',
-          ...(publicKeyHex ? { publicKeyHex } : {}),
-        }),
-      };
-    }
-    const accountRequest = this.#signNext([stored], {
-      ...accountFields,
-      transactionType: exchangeTypes(kind === 'remittance' ? this.context.mode : 'update')
-        .accountRequest,
-    });
+    const newAccount =
+      operationOf(request.record.transactionType) === 'account_issuing'
+        ? await tx.nextAccountNumber({ reserve: true })
+        : undefined;
+    const accountRequest = this.#signNext(
+      [stored],
+      accountRequestFields(request.record, this.context.mode, newAccount, accountNumbering),
+    );
     assert(await tx.appendRecords([accountRequest]), 'a2 takes its reserved number');
     return 'drive';
   }
@@ -575,34 +530,19 @@ export class TransactionService {
     return refused.code === 'ChainBroken' ? fail('SignatureInvalid', refused.message) : refused;
   }
 
-  /** Checks the transaction device can make alone, before anything is recorded. */
+  /** Checks the transaction device can make alone (core/transaction.ts), on the facts it reads. */
   async #precheck(tx: TransactionTx, record: TransactionRecord): Promise<Failure | undefined> {
-    switch (operationOf(record.transactionType)) {
-      case 'remittance':
-        return record.sourceAccount === record.destinationAccount
-          ? fail('SameAccount', 'a remittance needs two different accounts')
-          : undefined;
-      case 'account_issuing': {
-        if ((await tx.nextAccountNumber({ reserve: false })) > accountNumberMax) {
-          return fail(
-            'InvalidInput',
-            `the ledger holds its maximum of ${accountNumberMax} accounts`,
-          );
-        }
-        if (record.signerKeyNumber === 0) return undefined;
-        const key = this.context.signatures.describe(record.signerKeyNumber);
-        if (!key.ok || key.value.algorithm !== 'hmac-sha256')
-          return fail(
-            'WrongSigner',
-            `key ${record.signerKeyNumber} is not a shared HMAC key of this deployment`,
-          );
-        return (await tx.accountOpenedWithKey(record.signerKeyNumber))
-          ? fail('WrongSigner', `key ${record.signerKeyNumber} already belongs to an account`)
-          : undefined;
-      }
-      default:
-        return undefined;
-    }
+    const opening = operationOf(record.transactionType) === 'account_issuing';
+    const signer = this.context.signatures.describe(record.signerKeyNumber);
+    const facts: OpeningFacts = {
+      nextAccountNumber: opening ? await tx.nextAccountNumber({ reserve: false }) : 0n,
+      signerAlgorithm: signer.ok ? signer.value.algorithm : undefined,
+      signerHoldsAnAccount:
+        opening && record.signerKeyNumber !== 0
+          ? await tx.accountOpenedWithKey(record.signerKeyNumber)
+          : false,
+    };
+    return refusalAtOpening(record, facts, accountNumbering);
   }
 
   /**
@@ -645,10 +585,7 @@ export class TransactionService {
   }
 
   /** Sign the next record of the operation and store it before it is sent. */
-  async #sign(
-    records: readonly SignedRecord[],
-    fields: Partial<TransactionRecord> & Pick<TransactionRecord, 'transactionType'>,
-  ): Promise<SignedRecord> {
+  async #sign(records: readonly SignedRecord[], fields: RecordFields): Promise<SignedRecord> {
     return this.store.transact(async (tx) => {
       const signed = this.#signNext(records, fields);
       assert(await tx.appendRecords([signed]), 'a record takes its reserved number');
@@ -657,10 +594,7 @@ export class TransactionService {
   }
 
   /** The record of the next step, numbered in the operation's block and chained to the last record. */
-  #signNext(
-    records: readonly SignedRecord[],
-    fields: Partial<TransactionRecord> & Pick<TransactionRecord, 'transactionType'>,
-  ): SignedRecord {
+  #signNext(records: readonly SignedRecord[], fields: RecordFields): SignedRecord {
     const previous = records.at(-1)!;
     const signed = signRecord(
       this.context.signatures,
@@ -726,6 +660,11 @@ export class TransactionService {
   }
 }
 
+const exchangeStepOf = {
+  account: 'exchange_account',
+  currency: 'exchange_currency',
+} as const satisfies Record<string, TimedStep>;
+
 /** The error code of a refusing Reply (made by failureReply), or undefined for an answer. */
 export function refusalCodeOf(reply: Reply): ErrorCode | undefined {
   // A stored Reply is read back from the store: it is checked here, not trusted.
@@ -740,10 +679,6 @@ export function outcomeOfReply(reply: Reply): string {
   return refusalCodeOf(reply) ?? String(reply.body['outcome'] ?? 'unknown');
 }
 
-function stepOfLast(records: readonly SignedRecord[]): number {
-  return stepOf(records.at(-1)!.record.transactionType);
-}
-
 function undecidedReply(remittanceId: string): Reply {
   return failureReply(
     fail(
@@ -751,17 +686,6 @@ function undecidedReply(remittanceId: string): Reply {
       `operation ${remittanceId} is not decided yet: a device did not answer; retry with the same request id`,
     ),
   );
-}
-
-function copyRequestFields(record: TransactionRecord): Partial<TransactionRecord> {
-  return {
-    ...(record.sourceAccount === undefined ? {} : { sourceAccount: record.sourceAccount }),
-    ...(record.destinationAccount === undefined
-      ? {}
-      : { destinationAccount: record.destinationAccount }),
-    ...(record.amount === undefined ? {} : { amount: record.amount }),
-    ...(record.currencyType === undefined ? {} : { currencyType: record.currencyType }),
-  };
 }
 
 function replyFor(

@@ -1,0 +1,204 @@
+// The transaction device's rules (A, FIG. 1E) as a pure machine: what an operation does next, read
+// from its stored records alone (the device's write-ahead log), and what the records it signs say.
+//
+// The driver (devices/transaction/service.ts) does the I/O around it: it verifies signatures,
+// reads the facts a decision needs (the next account number, whether a key already holds an
+// account), signs and stores each record the machine asks for, carries exchanges to the peers, and
+// answers. After a crash it reads an open operation's records and asks the machine again: the
+// answer is the step the operation was at, so it goes on exactly where the store says.
+// No I/O, no clock (the time comes in as an argument), no randomness.
+
+import { assert } from '../model/assert.js';
+import { type Failure, fail } from '../model/errors.js';
+import { accountIssuingDetail, parseDetail } from '../protocol/details.js';
+import type { TransactionRecord } from '../protocol/records.js';
+import {
+  exchangeTypes,
+  involvesCurrency,
+  type OperationKind,
+  operationOf,
+  outcomeOk,
+  type ProtocolMode,
+  responseTypeOf,
+  stepOf,
+} from '../protocol/transactionTypes.js';
+
+/** The fields of a record the machine asks the driver to sign next (number, time, signer are the driver's). */
+export type RecordFields = Partial<TransactionRecord> & Pick<TransactionRecord, 'transactionType'>;
+
+/** What an open operation does next. */
+export type NextAction =
+  /** S102 / S104: send the records to `peer` (`expired`: past the time limit, to be refused unless answered). */
+  | { readonly kind: 'exchange'; readonly peer: 'account' | 'currency'; readonly expired: boolean }
+  /** S104 / S106: sign and store the next record (a4, or the response a6). */
+  | { readonly kind: 'sign'; readonly fields: RecordFields }
+  /** a6 is stored: the operation is decided, with this outcome (and the new account's number). */
+  | { readonly kind: 'decided'; readonly outcome: string; readonly newAccount?: bigint };
+
+export interface Limits {
+  readonly nowMs: number;
+  /** Past this age (from a2, on this device's clock) an operation is refused by the next device to answer. */
+  readonly operationTimeoutMs: number;
+  readonly mode: ProtocolMode;
+}
+
+/** The key number base of accounts with their own (Ed25519) key: account N signs as base + N. */
+export interface AccountNumbering {
+  readonly accountKeyNumberBase: number;
+  readonly accountNumberMax: bigint;
+}
+
+/** The next step of an operation from its records (its request, a2, and what followed, in step order). */
+export function nextAction(records: readonly TransactionRecord[], limits: Limits): NextAction {
+  assert(records.length >= 2, 'an open operation holds its request and a2');
+  assert(stepOf(records[0]!.transactionType) === 1, 'an operation starts with its request');
+  const kind = kindOf(records);
+  const last = records.at(-1)!;
+  const step = stepOf(last.transactionType);
+  if (step === 6) {
+    const newAccount = newAccountOf(kind, records, last.outcome ?? 'InvalidInput');
+    return {
+      kind: 'decided',
+      outcome: last.outcome ?? 'InvalidInput',
+      ...(newAccount === undefined ? {} : { newAccount }),
+    };
+  }
+  if (step === 2 || step === 4) {
+    const openedAtMs = Number(records[1]!.dateTime);
+    return {
+      kind: 'exchange',
+      peer: step === 2 ? 'account' : 'currency',
+      expired: limits.nowMs - openedAtMs > limits.operationTimeoutMs,
+    };
+  }
+  if (step === 3 && last.outcome === outcomeOk && involvesCurrency(kind)) {
+    const fields: RecordFields = {
+      ...copyRequestFields(records[0]!),
+      transactionType: exchangeTypes(kind === 'remittance' ? limits.mode : 'update')
+        .currencyRequest,
+    };
+    return { kind: 'sign', fields };
+  }
+  return { kind: 'sign', fields: responseFields(records, undefined) };
+}
+
+/**
+ * a6: the outcome is the last answer's, or `refusal`, the code a device gave instead of an answer
+ * (it stored nothing). An account opened has its number in a6.
+ */
+export function responseFields(
+  records: readonly TransactionRecord[],
+  refusal: string | undefined,
+): RecordFields {
+  const kind = kindOf(records);
+  const outcome = refusal ?? records.at(-1)!.outcome ?? 'InvalidInput';
+  const newAccount = newAccountOf(kind, records, outcome);
+  const fields: RecordFields = {
+    transactionType: responseTypeOf(kind),
+    outcome,
+    ...(newAccount === undefined ? {} : { destinationAccount: newAccount }),
+  };
+  assert(stepOf(fields.transactionType) === 6, 'a response is step 6');
+  return fields;
+}
+
+/**
+ * a2, the account request: the request's accounts, amount and currency; for an account opening, the
+ * number reserved for it and the key it will sign with (its own Ed25519 key, numbered from the
+ * account number, or the shared HMAC key that signed the request).
+ */
+export function accountRequestFields(
+  request: TransactionRecord,
+  mode: ProtocolMode,
+  newAccount: bigint | undefined,
+  numbering: AccountNumbering,
+): RecordFields {
+  const kind = operationOf(request.transactionType);
+  assert(kind !== undefined, 'a request names its operation');
+  const transactionType = exchangeTypes(kind === 'remittance' ? mode : 'update').accountRequest;
+  if (kind !== 'account_issuing') return { ...copyRequestFields(request), transactionType };
+  assert(newAccount !== undefined, 'an account opening has its number reserved');
+  const selfSigned = request.signerKeyNumber === 0;
+  const publicKeyHex = parseDetail(accountIssuingDetail, request.detail)?.publicKeyHex;
+  const keyNumber = selfSigned
+    ? numbering.accountKeyNumberBase + Number(newAccount)
+    : request.signerKeyNumber;
+  return {
+    transactionType,
+    destinationAccount: newAccount,
+    ...(request.currencyType === undefined ? {} : { currencyType: request.currencyType }),
+    detail: JSON.stringify({
+      keyNumber,
+      algorithm: selfSigned ? 'ed25519-public' : 'hmac-sha256',
+      ...(publicKeyHex ? { publicKeyHex } : {}),
+    }),
+  };
+}
+
+/** What the driver reads before `refusalAtOpening` decides (the prefetch). */
+export interface OpeningFacts {
+  /** The number the next account opened would get. */
+  readonly nextAccountNumber: bigint;
+  /** The algorithm of the key that signed the request, when the deployment holds it. */
+  readonly signerAlgorithm: string | undefined;
+  /** Whether an account was opened with the request's (shared HMAC) key already. */
+  readonly signerHoldsAnAccount: boolean;
+}
+
+/** The checks the transaction device makes alone, before anything is recorded (S101). */
+export function refusalAtOpening(
+  request: TransactionRecord,
+  facts: OpeningFacts,
+  numbering: AccountNumbering,
+): Failure | undefined {
+  switch (operationOf(request.transactionType)) {
+    case 'remittance':
+      return request.sourceAccount === request.destinationAccount
+        ? fail('SameAccount', 'a remittance needs two different accounts')
+        : undefined;
+    case 'account_issuing':
+      if (facts.nextAccountNumber > numbering.accountNumberMax)
+        return fail(
+          'InvalidInput',
+          `the ledger holds its maximum of ${numbering.accountNumberMax} accounts`,
+        );
+      if (request.signerKeyNumber === 0) return undefined;
+      if (facts.signerAlgorithm !== 'hmac-sha256')
+        return fail(
+          'WrongSigner',
+          `key ${request.signerKeyNumber} is not a shared HMAC key of this deployment`,
+        );
+      return facts.signerHoldsAnAccount
+        ? fail('WrongSigner', `key ${request.signerKeyNumber} already belongs to an account`)
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function kindOf(records: readonly TransactionRecord[]): OperationKind {
+  const kind = operationOf(records[0]!.transactionType);
+  assert(kind !== undefined, 'a request names its operation');
+  return kind;
+}
+
+function newAccountOf(
+  kind: OperationKind,
+  records: readonly TransactionRecord[],
+  outcome: string,
+): bigint | undefined {
+  if (kind !== 'account_issuing' || outcome !== outcomeOk) return undefined;
+  const accountRequest = records.find((r) => stepOf(r.transactionType) === 2);
+  return accountRequest?.destinationAccount;
+}
+
+function copyRequestFields(record: TransactionRecord): Partial<TransactionRecord> {
+  return {
+    ...(record.sourceAccount === undefined ? {} : { sourceAccount: record.sourceAccount }),
+    ...(record.destinationAccount === undefined
+      ? {}
+      : { destinationAccount: record.destinationAccount }),
+    ...(record.amount === undefined ? {} : { amount: record.amount }),
+    ...(record.currencyType === undefined ? {} : { currencyType: record.currencyType }),
+  };
+}
