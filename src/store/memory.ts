@@ -47,8 +47,28 @@ type RecordColumn = (typeof recordColumns)[number];
 
 /** One table: rows by key, in arrival order (what `arrival` orders by in store/dump.ts). */
 class Table {
-  readonly rows = new Map<string, Columns>();
+  readonly rows = new Rows();
   constructor(readonly definition: DumpTable) {}
+}
+
+/** A table's rows by key, remembering their sorted order until the next change. */
+class Rows extends Map<string, Columns> {
+  sorted: Columns[] | undefined;
+
+  override set(key: string, row: Columns): this {
+    this.sorted = undefined;
+    return super.set(key, row);
+  }
+
+  override delete(key: string): boolean {
+    this.sorted = undefined;
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.sorted = undefined;
+    super.clear();
+  }
 }
 
 /**
@@ -215,10 +235,12 @@ function check(condition: boolean, constraint: string): void {
 
 /** Rows of a table in its dump order: by its key column (numbers numerically), or by arrival. */
 function ordered(table: Table): Columns[] {
-  const rows = [...table.rows.values()];
   const by = table.definition.orderBy;
-  if (by === 'arrival') return rows;
-  return rows.sort((a, b) => compareValues(a[by] ?? null, b[by] ?? null));
+  if (by === 'arrival') return [...table.rows.values()];
+  table.rows.sorted ??= [...table.rows.values()].sort((a, b) =>
+    compareValues(a[by] ?? null, b[by] ?? null),
+  );
+  return [...table.rows.sorted];
 }
 
 function compareValues(a: DumpValue, b: DumpValue): number {
@@ -279,9 +301,11 @@ function records(db: Opened): Columns[] {
 }
 
 function ledgerTx(db: Opened): LedgerTx {
+  // A scan of the rows as they are, then the few found sorted: no sorted copy of the whole table.
   const ofOperation = (remittanceId: unknown) =>
-    records(db)
+    [...db.table('transactions').rows.values()]
       .filter((row) => row['remittance_id'] === remittanceId)
+      .sort((a, b) => compareValues(a['transaction_number']!, b['transaction_number']!))
       .map(recordFromRow);
   return {
     async appendRecords(signed) {
