@@ -11,6 +11,7 @@
 // justify but B cannot take (an account A never opened) is a contradiction, returned as a value:
 // the device refuses the step, the replay reports a finding.
 
+import { assert } from '../model/assert.js';
 import { amountMax } from '../model/money.js';
 import type { TransactionRecord } from '../protocol/records.js';
 import type { AccountRowContent } from '../protocol/rows.js';
@@ -61,7 +62,21 @@ export function decideAccountRequest(
   const refusal = refusalOf(read, request, accountRequest);
   if (refusal !== undefined) return { outcome: refusal };
   const effect = applyAccountRequest(read, request, accountRequest);
-  return 'contradictions' in effect ? effect : { outcome: outcomeOk, effect };
+  if ('contradictions' in effect) return effect;
+  assertChangesNamed(effect, accountRequest);
+  return { outcome: outcomeOk, effect };
+}
+
+/** Postcondition: a step changes, holds and releases only the accounts its a2 names. */
+function assertChangesNamed(effect: AccountEffect, accountRequest: TransactionRecord): void {
+  const named = accountsTouched(accountRequest);
+  assert(
+    effect.rows.every((row) => named.includes(row.accountNumber)) &&
+      [effect.hold, effect.endsHold].every(
+        (hold) => hold === undefined || (named.includes(hold.accountNumber) && hold.amount >= 0n),
+      ),
+    'a step changes only the accounts its a2 names',
+  );
 }
 
 function refusalOf(
@@ -126,6 +141,10 @@ export function applyAccountRequest(
   request: TransactionRecord,
   accountRequest: TransactionRecord,
 ): AccountEffect | Contradiction {
+  assert(
+    stepOf(request.transactionType) === 1 && stepOf(accountRequest.transactionType) === 2,
+    'an account request is applied with its request',
+  );
   const changes = new AccountChanges(read);
   const amount = accountRequest.amount ?? 0n;
   const at = accountRequest.dateTime;
@@ -209,6 +228,15 @@ export function applySettlement(
 ): AccountEffect | Contradiction {
   const settlement = settlementOf(operation);
   if (!settlement) return nothing;
+  const effect = settlementEffect(read, settlement);
+  if (!('contradictions' in effect)) assertChangesNamed(effect, settlement.accountRequest);
+  return effect;
+}
+
+function settlementEffect(
+  read: AccountLookup,
+  settlement: NonNullable<ReturnType<typeof settlementOf>>,
+): AccountEffect | Contradiction {
   const { request, accountRequest, response, confirmed, credited } = settlement;
   const changes = new AccountChanges(read);
   const amount = accountRequest.amount ?? 0n;
