@@ -65,11 +65,18 @@ function checkAnswers(
   submitted: readonly Submitted[],
 ): string[] {
   const violations: string[] = [];
-  for (const { request, outcome } of submitted) {
+  for (const { request, signature, outcome } of submitted) {
     const records = operations.get(request.remittanceId);
     if (records && outcomeIn(records) === undefined)
       violations.push(`${request.remittanceId} is in A without a response after settling`);
     if (outcome === 'unknown') continue;
+    // Two requests under one id (a terminal reused it): A holds one of them; the other was never
+    // stored, so it was refused at the door (RequestIdReused once A held the first).
+    if (records && !records[0]!.signature.equals(signature)) {
+      if (outcome === 'ok')
+        violations.push(`${request.remittanceId}: heard ok for a request A does not hold`);
+      continue;
+    }
     const decided = outcomeIn(records);
     // A refusal at the door (a bad signature, a stale time, a same-account remittance) leaves
     // nothing in A; anything decided in A is what the terminal heard.

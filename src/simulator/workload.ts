@@ -24,6 +24,8 @@ import type { SimulatedTime } from './time.js';
 export const currencyType = 'JPY';
 /** Tries of one request before a terminal gives up on hearing its outcome. */
 export const attemptsMax = 6;
+/** How often a terminal sends a new request under an id it used before (a bug in a client). */
+const idReusedChance = 0.02;
 /** Where this terminal keeps a new wallet key before its account has a number. */
 const walletKeyNumberBase = 1_000;
 const retryWaitMsMax = 1_500;
@@ -36,6 +38,8 @@ export type Outcome = 'ok' | ErrorCode | 'unknown';
 /** What a terminal sent and what it heard: the checks hold the ledger to it. */
 export interface Submitted {
   readonly request: TransactionRecord;
+  /** The request's signature: which of two requests under one id A holds. */
+  readonly signature: Buffer;
   outcome: Outcome;
   /** For an account opened: its number, from the answer. */
   accountNumber?: bigint;
@@ -186,10 +190,12 @@ export class BankWorkload {
     );
   }
 
+  /** A new request id; now and then one used before (refused RequestIdReused if A holds it). */
   #common(): { requestId: string; dateTime: string } {
     this.#requestCount += 1;
+    const reused = this.#requestCount > 1 && this.random.chance(idReusedChance);
     return {
-      requestId: `sim-${this.#requestCount}`,
+      requestId: `sim-${reused ? this.random.between(1, this.#requestCount - 1) : this.#requestCount}`,
       dateTime: new Date(this.time.nowMs).toISOString(),
     };
   }
@@ -204,7 +210,11 @@ export class BankWorkload {
     );
     assert(signature.ok, 'a terminal signs with its own key');
     const signed: SignedRecord = { record: record.value, signature: signature.value };
-    const submitted: Submitted = { request: record.value, outcome: 'unknown' };
+    const submitted: Submitted = {
+      request: record.value,
+      signature: signature.value,
+      outcome: 'unknown',
+    };
     this.submitted.push(submitted);
     for (let attempt = 1; attempt <= attemptsMax; attempt++) {
       const reply = await this.#send(signed);
