@@ -9,13 +9,14 @@ import { simulate } from '../../src/simulator/simulator.js';
 /** Seeds that found a bug, each with the bug: they must pass forever after. */
 const regressionSeeds = [
   {
-    seed: 5,
+    // Found first as seed 5, before the workload reused request ids (which changed every run).
+    seed: 53,
     bug: 'an update-mode remittance refused (OperationExpired) after its payee had spent the money: taking it back went below zero and the account device stopped at every retry of the settlement',
   },
 ];
 
 /** The seeds every CI run checks, beside the regression seeds. */
-const ciSeeds = [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13];
+const ciSeeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 describe('the seeded simulator', () => {
   it('runs a seed the same way twice: the same trace, event for event', async () => {
