@@ -356,3 +356,50 @@ class AccountChanges {
     return this.#changed.get(accountNumber) ?? this.read(accountNumber);
   }
 }
+
+/** One step of a batch at account, in the order the batch runs them. */
+export type AccountStep =
+  | {
+      readonly kind: 'decide';
+      readonly request: TransactionRecord;
+      readonly accountRequest: TransactionRecord;
+      /** Which accounts existed for this request (an account opened later is unknown to it). */
+      readonly exists: (accountNumber: bigint) => boolean;
+    }
+  | { readonly kind: 'settle'; readonly operation: readonly TransactionRecord[] };
+
+/** What a batch does to B: each step's decision or effect, in order, and each changed row once. */
+export interface AccountBatch {
+  readonly results: readonly (AccountDecision | AccountEffect | Contradiction)[];
+  /** The last version of every row the batch changed: what the device writes. */
+  readonly rows: readonly AccountRowContent[];
+}
+
+/**
+ * A batch of steps, each over B as the steps before it left it (S102-S103 decisions and S108-S109
+ * settlements alike): the commit of the account machine. A step that contradicts B changes
+ * nothing, and the steps after it run on. A batch of one is the single step.
+ */
+export function commitAccountBatch(
+  read: AccountLookup,
+  steps: readonly AccountStep[],
+): AccountBatch {
+  const changed = new Map<bigint, AccountRowContent>();
+  const current: AccountLookup = (n) => changed.get(n) ?? read(n);
+  const results = steps.map((step) => {
+    const result =
+      step.kind === 'decide'
+        ? decideAccountRequest(
+            (n) => (step.exists(n) ? current(n) : undefined),
+            step.request,
+            step.accountRequest,
+          )
+        : applySettlement(current, step.operation);
+    const effect =
+      'contradictions' in result ? undefined : 'rows' in result ? result : result.effect;
+    for (const row of effect?.rows ?? []) changed.set(row.accountNumber, row);
+    return result;
+  });
+  assert(results.length === steps.length, 'one result per step');
+  return { results, rows: [...changed.values()] };
+}

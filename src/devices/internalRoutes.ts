@@ -54,6 +54,12 @@ export interface ExchangeService {
     options?: ExchangeOptions,
   ): Promise<Result<SignedRecord>>;
   settle(records: readonly SignedRecord[]): Promise<Result<undefined>>;
+  /** A batch of exchanges in one store transaction, answered in order (the account device). */
+  exchangeBatch?(
+    steps: readonly { readonly records: readonly SignedRecord[]; readonly expired: boolean }[],
+  ): Promise<Result<SignedRecord>[]>;
+  /** A batch of settlements in one store transaction, answered in order. */
+  settleBatch?(operations: readonly (readonly SignedRecord[])[]): Promise<Result<undefined>[]>;
 }
 
 export function registerInternalRoutes(
@@ -65,42 +71,72 @@ export function registerInternalRoutes(
     '/internal/v1/batch',
     { ...by('transaction-device'), schema: { body: BatchBody, hide: true } },
     async (request) => {
-      const answers = await Promise.all(
-        request.body.steps.map(async (step) => {
-          const startedMs = performance.now();
-          const answer = await runStep(service, step);
-          metrics.stepDone(
-            step.operation === 'exchange' ? 'exchange' : 'settlement',
-            (performance.now() - startedMs) / 1000,
+      const startedMs = performance.now();
+      const answers = await runBatch(service, request.body.steps);
+      const seconds = (performance.now() - startedMs) / 1000;
+      request.body.steps.forEach((step, index) => {
+        metrics.stepDone(step.operation === 'exchange' ? 'exchange' : 'settlement', seconds);
+        const answer = answers[index]!;
+        if ('error' in answer)
+          request.log.info(
+            {
+              remittanceId: step.records[0]?.remittanceId,
+              step: step.operation,
+              refused: answer.error,
+            },
+            'protocol step refused',
           );
-          if ('error' in answer)
-            request.log.info(
-              {
-                remittanceId: step.records[0]?.remittanceId,
-                step: step.operation,
-                refused: answer.error,
-              },
-              'protocol step refused',
-            );
-          return answer;
-        }),
-      );
-      assert(answers.length === request.body.steps.length, 'one answer per step');
+      });
       return { answers };
     },
   );
 }
 
-/** One protocol step run by a device's service, answered as a batch reply carries it. */
-export async function runStep(service: ExchangeService, step: PeerStep): Promise<PeerStepAnswer> {
-  const records = recordsFromWire(step.records);
-  if (!records.ok) return refusal(records);
-  if (step.operation === 'exchange') {
-    const answer = await service.exchange(records.value, { expired: step.expired === true });
-    return answer.ok ? { record: recordToWire(answer.value) } : refusal(answer);
-  }
-  const settled = await service.settle(records.value);
-  return settled.ok ? { settled: true } : refusal(settled);
+/**
+ * The steps of one message, each answered in order as a batch reply carries it: the exchanges as
+ * one batch and the settlements as another where the service runs batches, else step by step.
+ */
+export async function runBatch(
+  service: ExchangeService,
+  steps: readonly PeerStep[],
+): Promise<PeerStepAnswer[]> {
+  const answers: (PeerStepAnswer | undefined)[] = steps.map(() => undefined);
+  const exchanges: { index: number; records: SignedRecord[]; expired: boolean }[] = [];
+  const settlements: { index: number; records: SignedRecord[] }[] = [];
+  steps.forEach((step, index) => {
+    const records = recordsFromWire(step.records);
+    if (!records.ok) answers[index] = refusal(records);
+    else if (step.operation === 'exchange')
+      exchanges.push({ index, records: records.value, expired: step.expired === true });
+    else settlements.push({ index, records: records.value });
+  });
+  const exchangeAll = service.exchangeBatch
+    ? (list: typeof exchanges) => service.exchangeBatch!(list)
+    : (list: typeof exchanges) =>
+        Promise.all(list.map((e) => service.exchange(e.records, { expired: e.expired })));
+  const settleAll = service.settleBatch
+    ? (list: typeof settlements) => service.settleBatch!(list.map((s) => s.records))
+    : (list: typeof settlements) => Promise.all(list.map((s) => service.settle(s.records)));
+  await Promise.all([
+    exchanges.length > 0 &&
+      exchangeAll(exchanges).then((results) =>
+        results.forEach((result, k) => {
+          answers[exchanges[k]!.index] = result.ok
+            ? { record: recordToWire(result.value) }
+            : refusal(result);
+        }),
+      ),
+    settlements.length > 0 &&
+      settleAll(settlements).then((results) =>
+        results.forEach((result, k) => {
+          answers[settlements[k]!.index] = result.ok ? { settled: true } : refusal(result);
+        }),
+      ),
+  ]);
+  return answers.map((answer) => {
+    assert(answer !== undefined, 'every step of a batch is answered');
+    return answer;
+  });
 }
 
 function refusal(failure: Failure): PeerStepAnswer {

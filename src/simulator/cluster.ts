@@ -10,12 +10,13 @@ import type { DeviceContext, DeviceName } from '../devices/context.js';
 import { CurrencyService } from '../devices/currency/service.js';
 import type { FaultStep } from '../devices/faultHooks.js';
 import { HoldExpiry } from '../devices/holdExpiry.js';
-import { runStep } from '../devices/internalRoutes.js';
+import { runBatch } from '../devices/internalRoutes.js';
 import { ownStores, signedAccountRows, signedUnitRows } from '../devices/ownStores.js';
 import {
   type PeerLink,
   type PeerStep,
-  type PeerStepAnswer,
+  peerBatchesInFlightMax,
+  peerBatchSizeMax,
   type RetryPolicy,
   retrying,
   stepResultOf,
@@ -307,21 +308,46 @@ export class SimulatedCluster {
     throw new SimulatedCrash(`${device} at ${step}`);
   }
 
-  /** The transaction device's link to a peer: each step a message over the simulated network. */
+  /**
+   * The transaction device's link to a peer, batching as PeerClient does: a step leaves at once
+   * when fewer than peerBatchesInFlightMax messages are on their way; otherwise the steps that
+   * arrive meanwhile leave together in the next message (up to peerBatchSizeMax), each answered.
+   */
   #link(context: DeviceContext, peer: 'account' | 'currency'): PeerLink {
-    const call = async (step: PeerStep): Promise<Result<unknown>> => {
+    const queue: { step: PeerStep; answer: (result: Result<unknown>) => void }[] = [];
+    let inFlight = 0;
+    const flush = () => {
+      if (inFlight >= peerBatchesInFlightMax || queue.length === 0) return;
+      const batch = queue.splice(0, peerBatchSizeMax);
+      inFlight += 1;
+      const label = batch.map(({ step }) => `${step.operation} ${step.records[0]?.remittanceId}`);
+      void this.network
+        .request(
+          'transaction',
+          peer,
+          label.join(', '),
+          { steps: batch.map((b) => b.step) },
+          (sent) => this.servePeer(peer, (service) => runBatch(service, sent.steps)),
+        )
+        .then((answers) => {
+          inFlight -= 1;
+          for (const [index, { answer }] of batch.entries())
+            answer(
+              answers === undefined
+                ? fail('PeerUnavailable', `${peer} did not answer in time`)
+                : stepResultOf(peer, answers[index]),
+            );
+          flush();
+        });
+      flush();
+    };
+    const call = (step: PeerStep): Promise<Result<unknown>> => {
       // What an earlier life of transaction still had going dies with it.
       if (this.transaction?.context !== context) throw new SimulatedCrash('an earlier life');
-      const answer = await this.network.request(
-        'transaction',
-        peer,
-        `${step.operation} ${step.records[0]?.remittanceId ?? ''}`,
-        step,
-        (delivered) =>
-          this.servePeer(peer, (service) => runStep(service, delivered)) as Promise<PeerStepAnswer>,
-      );
-      if (answer === undefined) return fail('PeerUnavailable', `${peer} did not answer in time`);
-      return stepResultOf(peer, answer);
+      return new Promise((answer) => {
+        if (queue.length === 0) this.time.after(0, 'flush', flush);
+        queue.push({ step, answer });
+      });
     };
     return {
       name: peer,

@@ -68,7 +68,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   if (options.faults !== false) planFaults(random, time, network, cluster);
 
   const shape = {
-    terminals: random.between(1, 6),
+    terminals: random.between(1, 16),
     accounts: random.between(2, 10),
     operations: options.operations ?? operationsDefault,
   };

@@ -13,14 +13,13 @@
 
 import { replayCopy } from '../../audit/replay.js';
 import {
-  type AccountEffect,
+  type AccountStep,
   accountsSettled,
   accountsTouched,
-  applySettlement,
-  decideAccountRequest,
+  commitAccountBatch,
 } from '../../core/account.js';
 import { assert } from '../../model/assert.js';
-import { fail, ok, type Result } from '../../model/errors.js';
+import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
@@ -32,13 +31,38 @@ import {
   expectStored,
   now,
   refusingUnverifiedRows,
-  settleOperation,
+  UnverifiedRow,
   verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import type { ExchangeOptions } from '../internalRoutes.js';
+import { peerBatchSizeMax } from '../peerClient.js';
 import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
+
+/** One exchange of a batch: a1 and a2, and whether the operation is past its time limit. */
+export interface ExchangeStep {
+  readonly records: readonly SignedRecord[];
+  readonly expired: boolean;
+}
+
+/** An exchange that passed its checks, on its way to a3. */
+interface OpenExchange {
+  readonly index: number;
+  readonly request: SignedRecord;
+  readonly accountRequest: SignedRecord;
+  /** Decided before the machine runs (expired, an unusable key), or by it. */
+  outcome?: string;
+}
+
+/**
+ * The same operation twice in one batch (a duplicated message): the batch runs its steps alone
+ * instead, where the second gets the answer the first left.
+ */
+function refuseRepeats(remittanceIds: readonly string[]): void {
+  if (new Set(remittanceIds).size !== remittanceIds.length)
+    throw new UnverifiedRow(fail('RecordConflict', 'an operation appears twice in one batch'));
+}
 
 export class AccountService {
   constructor(
@@ -83,145 +107,271 @@ export class AccountService {
     );
   }
 
+  /** One exchange (S102-S103): a batch of one. */
   async exchange(
     records: readonly SignedRecord[],
     { expired = false }: ExchangeOptions = {},
   ): Promise<Result<SignedRecord>> {
-    const answer = await refusingUnverifiedRows(() =>
-      this.store.transact(async (tx) => {
-        const [request, accountRequest] = records;
-        if (
-          records.length !== 2 ||
-          !request ||
-          !accountRequest ||
-          stepOf(accountRequest.record.transactionType) !== 2
-        ) {
-          return fail(
-            'InvalidInput',
-            'an account exchange carries the request and the account request',
-          );
-        }
-        const earlier = await answered(tx, records, 3);
-        if (earlier) return earlier;
-        const refused = await verifyOperation(this.context, tx, records);
-        if (refused) return refused;
-
-        const outcome = expired
-          ? 'OperationExpired'
-          : await this.decide(tx, request.record, accountRequest.record);
-        const response = signRecord(
-          this.context.signatures,
-          this.context.signingKeyNumber,
-          {
-            transactionNumber: accountRequest.record.transactionNumber + 1n,
-            remittanceId: accountRequest.record.remittanceId,
-            transactionType:
-              accountRequest.record.transactionType === 'account_confirmation_request'
-                ? 'account_confirmation_response'
-                : 'account_update_response',
-            outcome,
-            dateTime: BigInt(this.context.environment.nowMs()),
-            signerKeyNumber: this.context.signingKeyNumber,
-          },
-          accountRequest.signature,
-        );
-        assert(response.ok, 'the account device signs with its own key');
-        const stored = await tx.appendRecords([...records, response.value]);
-        if (!stored)
-          return fail(
-            'RecordConflict',
-            `records of ${accountRequest.record.remittanceId} conflict with stored ones`,
-          );
-        return ok(response.value);
-      }),
-    );
-    crashPoint(this.context, 'S102');
-    return answer;
+    const [answer] = await this.exchangeBatch([{ records, expired }]);
+    return answer!;
   }
 
+  /** One settlement (S108-S109): a batch of one. */
   async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    const settled = await refusingUnverifiedRows(() =>
-      this.store.transact(async (tx) => {
-        const done = await settleOperation(this.context, tx, records, (t, r, response) =>
-          this.apply(t, r, response),
-        );
-        crashPoint(this.context, 'S108'); // nothing of this settlement is committed yet
-        return done;
-      }),
-    );
-    crashPoint(this.context, 'S109');
-    return settled;
-  }
-
-  // ---- Decisions (S102-S103) and settlement (S108-S109): core/account.ts decides -------------
-
-  private async decide(
-    tx: AccountTx,
-    request: TransactionRecord,
-    accountRequest: TransactionRecord,
-  ): Promise<string> {
-    if (operationOf(request.transactionType) === 'account_issuing') {
-      // A key this device could not verify with is refused now, not at the account's first use.
-      const key = accountKeyOf([{ record: accountRequest, signature: Buffer.alloc(0) }]);
-      if (!key) return 'InvalidInput';
-      const registered = registerAccountKey(this.context, key);
-      if (!registered.ok) return registered.code;
-    }
-    const rows = await this.readVerified(tx, accountsTouched(accountRequest));
-    await this.forgetOpenedLater(tx, rows, request);
-    const decision = decideAccountRequest((n) => rows.get(n), request, accountRequest);
-    expectStored(!('contradictions' in decision), 'the accounts a3 decided on are stored');
-    if (decision.effect) await this.carryOut(tx, decision.effect, accountRequest.remittanceId);
-    return decision.outcome;
-  }
-
-  private async apply(
-    tx: AccountTx,
-    records: readonly SignedRecord[],
-    response: TransactionRecord,
-  ): Promise<void> {
-    const operation = records.map((r) => r.record);
-    // Only the rows the settlement changes are read: a refusal's settlement reads none.
-    const rows = await this.readVerified(tx, accountsSettled(operation));
-    const effect = applySettlement((n) => rows.get(n), operation);
-    expectStored(!('contradictions' in effect), 'the accounts a settlement changes are stored');
-    await this.carryOut(tx, effect, response.remittanceId);
-  }
-
-  /** Write what the machine decided: rows signed, the hold placed or ended. */
-  private async carryOut(tx: AccountTx, effect: AccountEffect, remittanceId: string) {
-    if (effect.endsHold) {
-      const hold = await tx.hold(remittanceId);
-      expectStored(
-        hold !== undefined &&
-          hold.accountNumber === effect.endsHold.accountNumber &&
-          hold.amount === effect.endsHold.amount,
-        'the hold a3 placed is stored',
-      );
-      await tx.deleteHold(remittanceId);
-    }
-    if (effect.hold) await tx.putHold({ remittanceId, ...effect.hold });
-    for (const row of effect.rows) await this.putSigned(tx, row);
+    const [answer] = await this.settleBatch([records]);
+    return answer!;
   }
 
   /**
-   * An account whose opening this device has not settled, or that was numbered after `request`,
-   * did not exist when the request was numbered: it is left out, so the request is refused
-   * (UnknownAccount), as the audit's replay, which applies operations in transaction-number order,
-   * will find it. (Seed 4 of test/core/replayAgreement.test.ts: a remittance to the next account
-   * number, decided after that account's opening, made the replay report a contradiction.)
+   * S102-S103 for a batch of exchanges, in one store transaction: each verified, the rows they
+   * touch read and verified once, the machine run over the whole batch (core/account.ts:
+   * commitAccountBatch), every changed row signed and written once, each answered in order with
+   * a3. A row that fails its signature, or a conflict, refuses the batch as a whole: its steps then
+   * run one by one, so that only the step that meets it is refused.
    */
-  private async forgetOpenedLater(
-    tx: AccountTx,
-    rows: Map<bigint, AccountRowContent>,
-    request: TransactionRecord,
-  ): Promise<void> {
-    if (operationOf(request.transactionType) === 'account_issuing') return;
-    for (const accountNumber of rows.keys()) {
-      const opening = (await tx.accountOpening(accountNumber))[0]?.record;
-      if (!opening || opening.transactionNumber > request.transactionNumber)
-        rows.delete(accountNumber);
+  exchangeBatch(steps: readonly ExchangeStep[]): Promise<Result<SignedRecord>[]> {
+    return this.#inOneTransaction(
+      steps,
+      (tx) => this.#exchangeAll(tx, steps),
+      (step) => this.exchangeBatch([step]),
+      'S102',
+    );
+  }
+
+  /** S108-S109 for a batch of settlements, in one store transaction (as exchangeBatch). */
+  settleBatch(operations: readonly (readonly SignedRecord[])[]): Promise<Result<undefined>[]> {
+    return this.#inOneTransaction(
+      operations,
+      async (tx) => {
+        const answers = await this.#settleAll(tx, operations);
+        crashPoint(this.context, 'S108'); // nothing of these settlements is committed yet
+        return answers;
+      },
+      (operation) => this.settleBatch([operation]),
+      'S109',
+    );
+  }
+
+  /** A batch in one transaction; refused whole, its steps run alone (a step alone is answered). */
+  async #inOneTransaction<Step, Answer>(
+    steps: readonly Step[],
+    work: (tx: AccountTx) => Promise<Result<Answer>[]>,
+    alone: (step: Step) => Promise<Result<Answer>[]>,
+    crashAfter: 'S102' | 'S109',
+  ): Promise<Result<Answer>[]> {
+    assert(steps.length > 0 && steps.length <= peerBatchSizeMax, 'a batch holds 1 to max steps');
+    const answers = await refusingUnverifiedRows(async () =>
+      ok(await this.store.transact(async (tx) => ok(await work(tx)))),
+    );
+    crashPoint(this.context, crashAfter);
+    if (!answers.ok) {
+      if (steps.length === 1) return [answers];
+      const each: Result<Answer>[] = [];
+      for (const step of steps) each.push((await alone(step))[0]!);
+      return each;
     }
+    assert(answers.value.ok, 'a batch that committed answers');
+    assert(answers.value.value.length === steps.length, 'one answer per step');
+    return answers.value.value;
+  }
+
+  async #exchangeAll(tx: AccountTx, steps: readonly ExchangeStep[]) {
+    const answers: (Result<SignedRecord> | undefined)[] = [];
+    const open: OpenExchange[] = [];
+    for (const [index, step] of steps.entries()) {
+      const checked = await this.#checkExchange(tx, step.records);
+      answers.push(checked);
+      if (checked) continue;
+      const [request, accountRequest] = step.records as [SignedRecord, SignedRecord];
+      const refusal = step.expired
+        ? 'OperationExpired'
+        : this.#keyRefusal(request.record, accountRequest.record);
+      open.push({ index, request, accountRequest, ...(refusal ? { outcome: refusal } : {}) });
+    }
+    refuseRepeats(open.map((o) => o.request.record.remittanceId));
+    const deciding = open.filter((o) => o.outcome === undefined);
+    const rows = await this.readVerified(
+      tx,
+      deciding.flatMap((o) => accountsTouched(o.accountRequest.record)),
+    );
+    const steps_: AccountStep[] = [];
+    for (const { request, accountRequest } of deciding) {
+      const existed = await this.#existedFor(tx, rows, request.record, accountRequest.record);
+      steps_.push({
+        kind: 'decide',
+        request: request.record,
+        accountRequest: accountRequest.record,
+        exists: (n) => existed.has(n),
+      });
+    }
+    const batch = commitAccountBatch((n) => rows.get(n), steps_);
+    for (const [k, exchange] of deciding.entries()) {
+      const decision = batch.results[k]!;
+      expectStored('outcome' in decision, 'the accounts a3 decided on are stored');
+      exchange.outcome = decision.outcome;
+      const hold = decision.effect?.hold;
+      if (hold) await tx.putHold({ remittanceId: exchange.request.record.remittanceId, ...hold });
+    }
+    for (const row of batch.rows) await this.putSigned(tx, row);
+    for (const exchange of open) answers[exchange.index] = ok(await this.#answer(tx, exchange));
+    return answers.map((answer) => {
+      assert(answer !== undefined, 'every exchange is answered');
+      return answer;
+    });
+  }
+
+  /** A refusal before deciding (a malformed or unverified exchange), or the answer given before. */
+  async #checkExchange(
+    tx: AccountTx,
+    records: readonly SignedRecord[],
+  ): Promise<Result<SignedRecord> | undefined> {
+    const [request, accountRequest] = records;
+    if (
+      records.length !== 2 ||
+      !request ||
+      !accountRequest ||
+      stepOf(accountRequest.record.transactionType) !== 2
+    )
+      return fail(
+        'InvalidInput',
+        'an account exchange carries the request and the account request',
+      );
+    return (await answered(tx, records, 3)) ?? (await verifyOperation(this.context, tx, records));
+  }
+
+  /** An opening whose key this device could not verify with is refused now, not at first use. */
+  #keyRefusal(request: TransactionRecord, accountRequest: TransactionRecord): string | undefined {
+    if (operationOf(request.transactionType) !== 'account_issuing') return undefined;
+    const key = accountKeyOf([{ record: accountRequest, signature: Buffer.alloc(0) }]);
+    if (!key) return 'InvalidInput';
+    const registered = registerAccountKey(this.context, key);
+    return registered.ok ? undefined : registered.code;
+  }
+
+  /** Sign a3 with the exchange's outcome and store the three records. */
+  async #answer(tx: AccountTx, exchange: OpenExchange): Promise<SignedRecord> {
+    const { request, accountRequest, outcome } = exchange;
+    assert(outcome !== undefined, 'an exchange is decided before it is answered');
+    const response = signRecord(
+      this.context.signatures,
+      this.context.signingKeyNumber,
+      {
+        transactionNumber: accountRequest.record.transactionNumber + 1n,
+        remittanceId: accountRequest.record.remittanceId,
+        transactionType:
+          accountRequest.record.transactionType === 'account_confirmation_request'
+            ? 'account_confirmation_response'
+            : 'account_update_response',
+        outcome,
+        dateTime: BigInt(this.context.environment.nowMs()),
+        signerKeyNumber: this.context.signingKeyNumber,
+      },
+      accountRequest.signature,
+    );
+    assert(response.ok, 'the account device signs with its own key');
+    if (!(await tx.appendRecords([request, accountRequest, response.value])))
+      throw new UnverifiedRow(
+        fail(
+          'RecordConflict',
+          `records of ${request.record.remittanceId} conflict with stored ones`,
+        ),
+      );
+    return response.value;
+  }
+
+  async #settleAll(
+    tx: AccountTx,
+    operations: readonly (readonly SignedRecord[])[],
+  ): Promise<Result<undefined>[]> {
+    const answers: Result<undefined>[] = [];
+    const applying: TransactionRecord[][] = [];
+    const storing: (readonly SignedRecord[])[] = [];
+    for (const records of operations) {
+      const checked = await this.#checkSettlement(tx, records);
+      answers.push(checked === 'new' || checked === 'again' ? ok(undefined) : checked);
+      if (checked === 'new') applying.push(records.map((r) => r.record));
+      if (checked === 'new' || checked === 'again') storing.push(records);
+    }
+    refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));
+    // Only the rows the settlements change are read: a refusal's settlement reads none.
+    const rows = await this.readVerified(tx, applying.flatMap(accountsSettled));
+    const batch = commitAccountBatch(
+      (n) => rows.get(n),
+      applying.map((operation) => ({ kind: 'settle', operation })),
+    );
+    for (const [k, operation] of applying.entries()) {
+      const effect = batch.results[k]!;
+      expectStored('rows' in effect, 'the accounts a settlement changes are stored');
+      if (effect.endsHold) await this.#endHold(tx, operation[0]!.remittanceId, effect.endsHold);
+    }
+    for (const row of batch.rows) await this.putSigned(tx, row);
+    for (const records of storing)
+      if (!(await tx.appendRecords(records)))
+        throw new UnverifiedRow(
+          fail(
+            'RecordConflict',
+            `records of ${records[0]!.record.remittanceId} conflict with stored ones`,
+          ),
+        );
+    return answers;
+  }
+
+  /**
+   * A settlement's records verified as received: 'new' to apply, 'again' when this device settled
+   * the operation before (stored and compared, applied nothing twice), or the refusal.
+   */
+  async #checkSettlement(
+    tx: AccountTx,
+    records: readonly SignedRecord[],
+  ): Promise<'new' | 'again' | Failure> {
+    const response = records.at(-1);
+    if (!response || stepOf(response.record.transactionType) !== 6)
+      return fail('InvalidInput', 'settlement ends with the response');
+    const stored = await tx.recordsOfOperation(response.record.remittanceId);
+    const refused = await verifyOperation(this.context, tx, records, stored);
+    if (refused) return refused;
+    return stored.some((r) => stepOf(r.record.transactionType) === 6) ? 'again' : 'new';
+  }
+
+  /** The hold a3 placed, as the settlement ends it: it must be stored as placed. */
+  async #endHold(
+    tx: AccountTx,
+    remittanceId: string,
+    ends: { readonly accountNumber: bigint; readonly amount: bigint },
+  ): Promise<void> {
+    const hold = await tx.hold(remittanceId);
+    expectStored(
+      hold !== undefined &&
+        hold.accountNumber === ends.accountNumber &&
+        hold.amount === ends.amount,
+      'the hold a3 placed is stored',
+    );
+    await tx.deleteHold(remittanceId);
+  }
+
+  /**
+   * The accounts of a step that existed for its request: an account whose opening this device has
+   * not settled, or that was numbered after `request`, did not exist when the request was
+   * numbered; it is left out, so the request is refused (UnknownAccount), as the audit's replay,
+   * which applies operations in transaction-number order, will find it. (Seed 4 of
+   * test/core/replayAgreement.test.ts: a remittance to the next account number, decided after that
+   * account's opening, made the replay report a contradiction.) An opening sees every account.
+   */
+  async #existedFor(
+    tx: AccountTx,
+    rows: ReadonlyMap<bigint, AccountRowContent>,
+    request: TransactionRecord,
+    accountRequest: TransactionRecord,
+  ): Promise<Set<bigint>> {
+    const touched = accountsTouched(accountRequest).filter((n) => rows.has(n));
+    if (operationOf(request.transactionType) === 'account_issuing') return new Set(touched);
+    const existed = new Set<bigint>();
+    for (const accountNumber of touched) {
+      const opening = (await tx.accountOpening(accountNumber))[0]?.record;
+      if (opening && opening.transactionNumber <= request.transactionNumber)
+        existed.add(accountNumber);
+    }
+    return existed;
   }
 
   /** The rows a step reads, each verified first (context.ts: verifiedRow); absent ones left out. */
