@@ -199,7 +199,7 @@ function settlementOf(operation: readonly TransactionRecord[]) {
  * Whether an update credits the destination with an amount held until the settlement: an
  * issuance, and a remittance in update mode. Until a6 says the operation stands, the money it
  * brings cannot be spent; otherwise a refusal after a3 (currency refuses, or the operation
- * expires) would take back money already paid on, leaving a balance below zero. (Seed 53 of
+ * expires) would take back money already paid on, leaving a balance below zero. (Seed 19 of
  * `triledger simulate`: an update-mode remittance refused OperationExpired after its payee had
  * spent it, and the account device stopped on invariant 3 at every retry of the settlement.)
  */

@@ -16,8 +16,8 @@ import { assert } from '../model/assert.js';
 import { issuanceDetail, parseDetail, type UnitPlan } from '../protocol/details.js';
 import type { TransactionRecord } from '../protocol/records.js';
 import type { CurrencyRowContent } from '../protocol/rows.js';
-import { outcomeOk, stepOf } from '../protocol/transactionTypes.js';
-import type { Payment } from '../protocol/units.js';
+import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
+import { choosePayment, type Payment } from '../protocol/units.js';
 import type { Contradiction } from './account.js';
 
 /** The rows of C a step reads, by unit number (undefined: no such unit). */
@@ -253,4 +253,147 @@ class UnitChanges {
   #get(currencyNumber: bigint): CurrencyRowContent | undefined {
     return this.#changed.get(currencyNumber) ?? this.read(currencyNumber);
   }
+}
+
+/** The a5 answer to a currency request: an outcome, and the plan of an accepted one. */
+export interface CurrencyDecision {
+  readonly outcome: string;
+  readonly plan?: UnitPlan;
+}
+
+/** One step of a batch at currency, in the order the batch runs them. */
+export type CurrencyStep =
+  | {
+      readonly kind: 'decide';
+      readonly request: TransactionRecord;
+      readonly currencyRequest: TransactionRecord;
+    }
+  | {
+      readonly kind: 'settle';
+      readonly operation: readonly TransactionRecord[];
+      readonly plan: UnitPlan;
+    };
+
+/** What the batch reads of C, before it: units by number, and a payer's active units. */
+export interface UnitsRead {
+  readonly read: UnitLookup;
+  readonly activeOf: (payer: bigint, currencyType: string) => readonly CurrencyRowContent[];
+}
+
+/** What a batch does to C: each step's decision or rows, in order, and each changed row once. */
+export interface CurrencyBatch {
+  readonly results: readonly (CurrencyDecision | readonly CurrencyRowContent[] | Contradiction)[];
+  /** The last version of every unit the batch changed or issued: what the device writes. */
+  readonly rows: readonly CurrencyRowContent[];
+  /** How many of the numbers handed in the batch took: the device reserves exactly these. */
+  readonly unitNumbersTaken: number;
+  readonly planSequencesTaken: number;
+}
+
+/**
+ * A batch of steps, each over C as the steps before it left it (S104-S105 decisions and S110-S111
+ * settlements alike): the commit of the currency machine. New unit numbers and plan sequences are
+ * taken in order from `first` (the next free ones, read by the device, which reserves what was
+ * taken). A step that contradicts C changes nothing, and the steps after it run on.
+ */
+export function commitCurrencyBatch(
+  before: UnitsRead,
+  first: { readonly unit: bigint; readonly sequence: bigint },
+  steps: readonly CurrencyStep[],
+): CurrencyBatch {
+  const changed = new Map<bigint, CurrencyRowContent>();
+  const now: UnitsRead = {
+    read: (n) => changed.get(n) ?? before.read(n),
+    activeOf: (payer, currencyType) => [
+      ...before.activeOf(payer, currencyType).filter((unit) => !changed.has(unit.currencyNumber)),
+      ...[...changed.values()].filter(
+        (unit) =>
+          unit.ownerAccount === payer &&
+          unit.currencyType === currencyType &&
+          unit.status === 'active',
+      ),
+    ],
+  };
+  const numbers = new NumberTaker(first);
+  const results = steps.map((step) => {
+    const result =
+      step.kind === 'decide'
+        ? decideCurrencyRequest(now, numbers, step.request, step.currencyRequest)
+        : applyUnitSettlement(now.read, step.operation, step.plan);
+    if ('contradictions' in result) return result;
+    const rows = 'outcome' in result ? (result.rows ?? []) : result;
+    for (const row of rows) changed.set(row.currencyNumber, row);
+    return 'outcome' in result
+      ? { outcome: result.outcome, ...(result.plan ? { plan: result.plan } : {}) }
+      : rows;
+  });
+  assert(results.length === steps.length, 'one result per step');
+  return { results, rows: [...changed.values()], ...numbers.taken(first) };
+}
+
+/** New unit numbers and plan sequences, taken in order from the first free ones. */
+class NumberTaker {
+  #unit: bigint;
+  #sequence: bigint;
+
+  constructor(first: { readonly unit: bigint; readonly sequence: bigint }) {
+    this.#unit = first.unit;
+    this.#sequence = first.sequence;
+  }
+
+  /** The numbers of one plan: `unitCount` new units (none: firstUnit 0) and its sequence. */
+  take(unitCount: number): PlanNumbers {
+    assert(unitCount >= 0, 'a plan issues zero or more units');
+    const numbers = { firstUnit: unitCount > 0 ? this.#unit : 0n, sequence: this.#sequence };
+    this.#unit += BigInt(unitCount);
+    this.#sequence += 1n;
+    return numbers;
+  }
+
+  taken(first: { readonly unit: bigint; readonly sequence: bigint }) {
+    return {
+      unitNumbersTaken: Number(this.#unit - first.unit),
+      planSequencesTaken: Number(this.#sequence - first.sequence),
+    };
+  }
+}
+
+/**
+ * S104-S105: the plan a currency request asks for, over C as it is now: the units an issuance
+ * creates, or the payer's units a payment spends (protocol/units.ts chooses them); refused when
+ * the payer's units cannot pay. An accepted plan's changes come with it.
+ */
+function decideCurrencyRequest(
+  now: UnitsRead,
+  numbers: NumberTaker,
+  request: TransactionRecord,
+  currencyRequest: TransactionRecord,
+): (CurrencyDecision & { readonly rows?: readonly CurrencyRowContent[] }) | Contradiction {
+  const { currencyType, amount } = currencyRequest;
+  if (currencyType === undefined || amount === undefined) return { outcome: 'InvalidInput' };
+  let plan: UnitPlan;
+  switch (operationOf(request.transactionType)) {
+    case 'issuance': {
+      const values = issuanceValuesOf(request, currencyRequest);
+      const owner = currencyRequest.destinationAccount;
+      if (!values || owner === undefined) return { outcome: 'InvalidInput' };
+      plan = issuancePlan(values, owner, numbers.take(values.length));
+      break;
+    }
+    case 'redemption':
+    case 'remittance': {
+      const payer = currencyRequest.sourceAccount;
+      if (payer === undefined) return { outcome: 'InvalidInput' };
+      const payee = currencyRequest.destinationAccount;
+      const payment = choosePayment(now.activeOf(payer, currencyType), amount);
+      if (!payment.ok) return { outcome: payment.code };
+      const needed = unitNumbersNeeded(payment.value, payee === undefined);
+      plan = paymentPlan(payment.value, payer, payee, numbers.take(needed));
+      break;
+    }
+    default:
+      return { outcome: 'InvalidInput' };
+  }
+  const rows = applyCurrencyRequest(now.read, currencyRequest, plan);
+  return 'contradictions' in rows ? rows : { outcome: outcomeOk, plan, rows };
 }

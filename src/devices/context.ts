@@ -7,7 +7,7 @@
 
 import type { Environment } from '../model/environment.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
-import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
+import type { SignedRecord } from '../protocol/records.js';
 import { type ProtocolMode, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
@@ -135,28 +135,20 @@ export async function answered(
 }
 
 /**
- * S108/S110: verify an operation's records up to its response, store them, and apply them once.
- * A repeated settlement (a retry) is verified and compared like the first, and applies nothing.
+ * S108/S110: a settlement's records verified as received: 'new' to apply, 'again' when this device
+ * settled the operation before (the records are stored and compared, and nothing is applied
+ * twice), or the refusal.
  */
-export async function settleOperation<Tx extends LedgerTx>(
+export async function checkSettlement(
   context: DeviceContext,
-  tx: Tx,
+  tx: LedgerTx,
   records: readonly SignedRecord[],
-  apply: (tx: Tx, records: readonly SignedRecord[], response: TransactionRecord) => Promise<void>,
-): Promise<Result<undefined>> {
+): Promise<'new' | 'again' | Failure> {
   const response = records.at(-1);
   if (!response || stepOf(response.record.transactionType) !== 6)
     return fail('InvalidInput', 'settlement ends with the response');
   const stored = await tx.recordsOfOperation(response.record.remittanceId);
   const refused = await verifyOperation(context, tx, records, stored);
   if (refused) return refused;
-  const settledBefore = stored.some((r) => stepOf(r.record.transactionType) === 6);
-  if (!(await tx.appendRecords(records)))
-    return fail(
-      'RecordConflict',
-      `records of ${response.record.remittanceId} conflict with stored ones`,
-    );
-  if (settledBefore) return ok(undefined);
-  await apply(tx, records, response.record);
-  return ok(undefined);
+  return stored.some((r) => stepOf(r.record.transactionType) === 6) ? 'again' : 'new';
 }

@@ -658,8 +658,8 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
         ...signedRowColumns(row),
       });
     },
-    async nextPlanSequence() {
-      return advance(db, 'plan_sequence', 1n, 1n);
+    async reservePlanSequences(count) {
+      return advance(db, 'plan_sequence', BigInt(count), 1n);
     },
     async reserveUnitNumbers(count) {
       return advance(db, 'currency_number', BigInt(count), 1n);

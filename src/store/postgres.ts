@@ -679,8 +679,8 @@ function currencyTx(query: Query): CurrencyTx {
         row.signature,
       ]);
     },
-    async nextPlanSequence() {
-      return advance(query, 'plan_sequence', 1n, 1n);
+    async reservePlanSequences(count) {
+      return advance(query, 'plan_sequence', BigInt(count), 1n);
     },
     async reserveUnitNumbers(count) {
       return advance(query, 'currency_number', BigInt(count), 1n);

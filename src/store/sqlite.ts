@@ -656,8 +656,8 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
         row.signature,
       );
     },
-    async nextPlanSequence() {
-      return advance('plan_sequence', 1n, 1n);
+    async reservePlanSequences(count) {
+      return advance('plan_sequence', BigInt(count), 1n);
     },
     async reserveUnitNumbers(count) {
       return advance('currency_number', BigInt(count), 1n);

@@ -132,9 +132,12 @@ export interface CurrencyTx extends HoldingTx {
     status: CurrencyRow['status'],
   ): Promise<CurrencyRow[]>;
   putUnit(row: CurrencyRow): Promise<void>;
-  /** The next number in the order of unit plans (see protocol/details.ts). */
-  nextPlanSequence(): Promise<bigint>;
-  /** Reserve `count` new currency numbers; returns the first. */
+  /**
+   * Reserve `count` numbers in the order of unit plans (see protocol/details.ts); returns the
+   * first. With 0, the next free one, reserving nothing.
+   */
+  reservePlanSequences(count: number): Promise<bigint>;
+  /** Reserve `count` new currency numbers; returns the first. With 0, the next free one. */
   reserveUnitNumbers(count: number): Promise<bigint>;
   plan(remittanceId: string): Promise<UnitPlanRow | undefined>;
   putPlan(row: UnitPlanRow): Promise<void>;

@@ -1,6 +1,6 @@
 // Credits held until the settlement (core/account.ts): money an update brings (an issuance, a
 // remittance in update mode) cannot be spent before a6 says the operation stands, so a refusal
-// after a3 takes back only money that is still there. Found by the simulator (seed 53): an
+// after a3 takes back only money that is still there. Found by the simulator (seed 19): an
 // update-mode remittance expired after its payee had spent it, and taking it back went below zero.
 import { describe, expect, it } from 'vitest';
 import {

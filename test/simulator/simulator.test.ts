@@ -9,8 +9,9 @@ import { simulate } from '../../src/simulator/simulator.js';
 /** Seeds that found a bug, each with the bug: they must pass forever after. */
 const regressionSeeds = [
   {
-    // Found first as seed 5, before the workload reused request ids (which changed every run).
-    seed: 53,
+    // Found first as seed 5; the workload has changed since (reused request ids, up to 16
+    // terminals), and with credits not held seed 19 is the one that fails today.
+    seed: 19,
     bug: 'an update-mode remittance refused (OperationExpired) after its payee had spent the money: taking it back went below zero and the account device stopped at every retry of the settlement',
   },
 ];

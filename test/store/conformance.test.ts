@@ -554,10 +554,13 @@ describe.each(backends)('store conformance: $name', (backend) => {
       const next = await store.transact((tx) => tx.reserveUnitNumbers(2));
       expect([first, next]).toEqual([1n, 4n]);
       const sequences = await store.transact(async (tx) => [
-        await tx.nextPlanSequence(),
-        await tx.nextPlanSequence(),
+        await tx.reservePlanSequences(0),
+        await tx.reservePlanSequences(1),
+        await tx.reservePlanSequences(2),
+        await tx.reservePlanSequences(0),
+        await tx.reserveUnitNumbers(0),
       ]);
-      expect(sequences).toEqual([1n, 2n]);
+      expect(sequences).toEqual([1n, 1n, 2n, 4n, 6n]);
       await store.transact(async (tx) => {
         await tx.putUnit(unit(3n, 1n, 500n));
         await tx.putUnit(unit(1n, 1n, 1000n));

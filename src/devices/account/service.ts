@@ -19,7 +19,7 @@ import {
   commitAccountBatch,
 } from '../../core/account.js';
 import { assert } from '../../model/assert.js';
-import { type Failure, fail, ok, type Result } from '../../model/errors.js';
+import { fail, ok, type Result } from '../../model/errors.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
@@ -27,24 +27,18 @@ import type { AccountRow, AccountStore, AccountTx } from '../../store/types.js';
 import { accountKeyOf, registerAccountKey } from '../accountKeys.js';
 import {
   answered,
+  checkSettlement,
   type DeviceContext,
   expectStored,
   now,
-  refusingUnverifiedRows,
   UnverifiedRow,
   verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import type { ExchangeOptions } from '../internalRoutes.js';
-import { peerBatchSizeMax } from '../peerClient.js';
 import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
-
-/** One exchange of a batch: a1 and a2, and whether the operation is past its time limit. */
-export interface ExchangeStep {
-  readonly records: readonly SignedRecord[];
-  readonly expired: boolean;
-}
+import { allAnswered, type ExchangeStep, inOneTransaction, refuseRepeats } from '../stepBatches.js';
 
 /** An exchange that passed its checks, on its way to a3. */
 interface OpenExchange {
@@ -55,22 +49,11 @@ interface OpenExchange {
   outcome?: string;
 }
 
-/**
- * The same operation twice in one batch (a duplicated message): the batch runs its steps alone
- * instead, where the second gets the answer the first left.
- */
-function refuseRepeats(remittanceIds: readonly string[]): void {
-  if (new Set(remittanceIds).size !== remittanceIds.length)
-    throw new UnverifiedRow(fail('RecordConflict', 'an operation appears twice in one batch'));
-}
-
 export class AccountService {
   constructor(
     private readonly context: DeviceContext,
     private readonly store: AccountStore,
   ) {}
-
-  /** At start: make every account's key usable for verification. */
 
   async account(accountNumber: bigint): Promise<AccountRow | undefined> {
     return this.store.transact((tx) => tx.account(accountNumber));
@@ -130,17 +113,19 @@ export class AccountService {
    * run one by one, so that only the step that meets it is refused.
    */
   exchangeBatch(steps: readonly ExchangeStep[]): Promise<Result<SignedRecord>[]> {
-    return this.#inOneTransaction(
+    return inOneTransaction(
+      this.store,
       steps,
       (tx) => this.#exchangeAll(tx, steps),
       (step) => this.exchangeBatch([step]),
-      'S102',
+      () => crashPoint(this.context, 'S102'),
     );
   }
 
   /** S108-S109 for a batch of settlements, in one store transaction (as exchangeBatch). */
   settleBatch(operations: readonly (readonly SignedRecord[])[]): Promise<Result<undefined>[]> {
-    return this.#inOneTransaction(
+    return inOneTransaction(
+      this.store,
       operations,
       async (tx) => {
         const answers = await this.#settleAll(tx, operations);
@@ -148,31 +133,8 @@ export class AccountService {
         return answers;
       },
       (operation) => this.settleBatch([operation]),
-      'S109',
+      () => crashPoint(this.context, 'S109'),
     );
-  }
-
-  /** A batch in one transaction; refused whole, its steps run alone (a step alone is answered). */
-  async #inOneTransaction<Step, Answer>(
-    steps: readonly Step[],
-    work: (tx: AccountTx) => Promise<Result<Answer>[]>,
-    alone: (step: Step) => Promise<Result<Answer>[]>,
-    crashAfter: 'S102' | 'S109',
-  ): Promise<Result<Answer>[]> {
-    assert(steps.length > 0 && steps.length <= peerBatchSizeMax, 'a batch holds 1 to max steps');
-    const answers = await refusingUnverifiedRows(async () =>
-      ok(await this.store.transact(async (tx) => ok(await work(tx)))),
-    );
-    crashPoint(this.context, crashAfter);
-    if (!answers.ok) {
-      if (steps.length === 1) return [answers];
-      const each: Result<Answer>[] = [];
-      for (const step of steps) each.push((await alone(step))[0]!);
-      return each;
-    }
-    assert(answers.value.ok, 'a batch that committed answers');
-    assert(answers.value.value.length === steps.length, 'one answer per step');
-    return answers.value.value;
   }
 
   async #exchangeAll(tx: AccountTx, steps: readonly ExchangeStep[]) {
@@ -214,10 +176,7 @@ export class AccountService {
     }
     for (const row of batch.rows) await this.putSigned(tx, row);
     for (const exchange of open) answers[exchange.index] = ok(await this.#answer(tx, exchange));
-    return answers.map((answer) => {
-      assert(answer !== undefined, 'every exchange is answered');
-      return answer;
-    });
+    return allAnswered(answers);
   }
 
   /** A refusal before deciding (a malformed or unverified exchange), or the answer given before. */
@@ -287,7 +246,7 @@ export class AccountService {
     const applying: TransactionRecord[][] = [];
     const storing: (readonly SignedRecord[])[] = [];
     for (const records of operations) {
-      const checked = await this.#checkSettlement(tx, records);
+      const checked = await checkSettlement(this.context, tx, records);
       answers.push(checked === 'new' || checked === 'again' ? ok(undefined) : checked);
       if (checked === 'new') applying.push(records.map((r) => r.record));
       if (checked === 'new' || checked === 'again') storing.push(records);
@@ -314,23 +273,6 @@ export class AccountService {
           ),
         );
     return answers;
-  }
-
-  /**
-   * A settlement's records verified as received: 'new' to apply, 'again' when this device settled
-   * the operation before (stored and compared, applied nothing twice), or the refusal.
-   */
-  async #checkSettlement(
-    tx: AccountTx,
-    records: readonly SignedRecord[],
-  ): Promise<'new' | 'again' | Failure> {
-    const response = records.at(-1);
-    if (!response || stepOf(response.record.transactionType) !== 6)
-      return fail('InvalidInput', 'settlement ends with the response');
-    const stored = await tx.recordsOfOperation(response.record.remittanceId);
-    const refused = await verifyOperation(this.context, tx, records, stored);
-    if (refused) return refused;
-    return stored.some((r) => stepOf(r.record.transactionType) === 6) ? 'again' : 'new';
   }
 
   /** The hold a3 placed, as the settlement ends it: it must be stored as placed. */

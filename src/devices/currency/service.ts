@@ -14,50 +14,39 @@
 
 import { replayCopy } from '../../audit/replay.js';
 import {
-  applyCurrencyRequest,
-  applyUnitSettlement,
-  issuancePlan,
-  issuanceValuesOf,
-  type PlanNumbers,
-  paymentPlan,
-  unitNumbersNeeded,
+  type CurrencyBatch,
+  type CurrencyDecision,
+  commitCurrencyBatch,
+  type UnitsRead,
   unitsSettled,
-  unitsTouched,
 } from '../../core/currency.js';
 import { assert } from '../../model/assert.js';
 import { fail, ok, type Result } from '../../model/errors.js';
 import { parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type CurrencyRowContent, currencyRowBytes } from '../../protocol/rows.js';
-import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
-import { choosePayment } from '../../protocol/units.js';
+import { outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
 import type { CurrencyRow, CurrencyTx, Store } from '../../store/types.js';
 import {
   answered,
+  checkSettlement,
   type DeviceContext,
   expectStored,
   now,
-  refusingUnverifiedRows,
-  settleOperation,
+  UnverifiedRow,
   verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import type { ExchangeOptions } from '../internalRoutes.js';
 import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
-
-interface Decision {
-  readonly outcome: string;
-  readonly plan?: UnitPlan;
-}
+import { allAnswered, type ExchangeStep, inOneTransaction, refuseRepeats } from '../stepBatches.js';
 
 export class CurrencyService {
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<CurrencyTx>,
   ) {}
-
-  /** At start: make every account's key usable for verification. */
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
@@ -83,140 +72,257 @@ export class CurrencyService {
     ]);
   }
 
+  /** One exchange (S104-S105): a batch of one. */
   async exchange(
     records: readonly SignedRecord[],
     { expired = false }: ExchangeOptions = {},
   ): Promise<Result<SignedRecord>> {
-    const answer = await refusingUnverifiedRows(() =>
-      this.store.transact(async (tx) => {
-        const currencyRequest = records.at(-1);
-        if (
-          records.length !== 4 ||
-          !currencyRequest ||
-          stepOf(currencyRequest.record.transactionType) !== 4
-        ) {
-          return fail('InvalidInput', 'a currency exchange carries the four records so far');
-        }
-        const earlier = await answered(tx, records, 5);
-        if (earlier) return earlier;
-        const refused = await verifyOperation(this.context, tx, records);
-        if (refused) return refused;
-
-        const decision: Decision = expired
-          ? { outcome: 'OperationExpired' }
-          : await this.decide(tx, records[0]!.record, currencyRequest.record);
-        const response = signRecord(
-          this.context.signatures,
-          this.context.signingKeyNumber,
-          {
-            transactionNumber: currencyRequest.record.transactionNumber + 1n,
-            remittanceId: currencyRequest.record.remittanceId,
-            transactionType:
-              currencyRequest.record.transactionType === 'currency_confirmation_request'
-                ? 'currency_confirmation_response'
-                : 'currency_update_response',
-            outcome: decision.outcome,
-            ...(decision.plan ? { detail: JSON.stringify(decision.plan) } : {}),
-            dateTime: BigInt(this.context.environment.nowMs()),
-            signerKeyNumber: this.context.signingKeyNumber,
-          },
-          currencyRequest.signature,
-        );
-        assert(response.ok, 'the currency device signs with its own key');
-        if (!(await tx.appendRecords([...records, response.value])))
-          return fail('RecordConflict', 'records conflict with stored ones');
-        return ok(response.value);
-      }),
-    );
-    crashPoint(this.context, 'S105');
-    return answer;
+    const [answer] = await this.exchangeBatch([{ records, expired }]);
+    return answer!;
   }
 
+  /** One settlement (S110-S111): a batch of one. */
   async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    const settled = await refusingUnverifiedRows(() =>
-      this.store.transact(async (tx) => {
-        const done = await settleOperation(this.context, tx, records, (t, r, response) =>
-          this.apply(t, r, response),
-        );
-        crashPoint(this.context, 'S110'); // nothing of this settlement is committed yet
-        return done;
-      }),
+    const [answer] = await this.settleBatch([records]);
+    return answer!;
+  }
+
+  /**
+   * S104-S105 for a batch of exchanges, in one store transaction (devices/stepBatches.ts): each
+   * verified; the payers' active units read and verified once; the machine run over the whole
+   * batch (core/currency.ts: commitCurrencyBatch), taking new unit numbers and plan sequences in
+   * order; the numbers it took reserved, every changed unit signed and written once, each exchange
+   * answered in order with a5 and its plan.
+   */
+  exchangeBatch(steps: readonly ExchangeStep[]): Promise<Result<SignedRecord>[]> {
+    return inOneTransaction(
+      this.store,
+      steps,
+      (tx) => this.#exchangeAll(tx, steps),
+      (step) => this.exchangeBatch([step]),
+      () => crashPoint(this.context, 'S105'),
     );
-    crashPoint(this.context, 'S111');
-    return settled;
   }
 
-  // ---- Decisions (S104-S105) and settlement (S110-S111): core/currency.ts decides -----------
+  /** S110-S111 for a batch of settlements, in one store transaction (as exchangeBatch). */
+  settleBatch(operations: readonly (readonly SignedRecord[])[]): Promise<Result<undefined>[]> {
+    return inOneTransaction(
+      this.store,
+      operations,
+      async (tx) => {
+        const answers = await this.#settleAll(tx, operations);
+        crashPoint(this.context, 'S110'); // nothing of these settlements is committed yet
+        return answers;
+      },
+      (operation) => this.settleBatch([operation]),
+      () => crashPoint(this.context, 'S111'),
+    );
+  }
 
-  private async decide(
-    tx: CurrencyTx,
-    request: TransactionRecord,
-    currencyRequest: TransactionRecord,
-  ): Promise<Decision> {
-    const currencyType = currencyRequest.currencyType;
-    const amount = currencyRequest.amount;
-    if (currencyType === undefined || amount === undefined) return { outcome: 'InvalidInput' };
-    let plan: UnitPlan;
-    switch (operationOf(request.transactionType)) {
-      case 'issuance': {
-        const values = issuanceValuesOf(request, currencyRequest);
-        const owner = currencyRequest.destinationAccount;
-        if (!values || owner === undefined) return { outcome: 'InvalidInput' };
-        plan = issuancePlan(values, owner, await this.reserve(tx, values.length));
-        break;
-      }
-      case 'redemption':
-      case 'remittance': {
-        const payer = currencyRequest.sourceAccount;
-        if (payer === undefined) return { outcome: 'InvalidInput' };
-        const payee = currencyRequest.destinationAccount;
-        const payment = choosePayment(await tx.unitsOf(payer, currencyType, 'active'), amount);
-        if (!payment.ok) return { outcome: payment.code };
-        const needed = unitNumbersNeeded(payment.value, payee === undefined);
-        plan = paymentPlan(payment.value, payer, payee, await this.reserve(tx, needed));
-        break;
-      }
-      default:
-        return { outcome: 'InvalidInput' };
+  async #exchangeAll(tx: CurrencyTx, steps: readonly ExchangeStep[]) {
+    const answers: (Result<SignedRecord> | undefined)[] = [];
+    const open: { index: number; records: readonly SignedRecord[]; decision?: CurrencyDecision }[] =
+      [];
+    for (const [index, { records, expired }] of steps.entries()) {
+      const checked = await this.#checkExchange(tx, records);
+      answers.push(checked);
+      if (!checked)
+        open.push({
+          index,
+          records,
+          ...(expired ? { decision: { outcome: 'OperationExpired' } } : {}),
+        });
     }
-    const rows = await this.readVerified(tx, unitsTouched(plan));
-    const changed = applyCurrencyRequest((n) => rows.get(n), currencyRequest, plan);
-    expectStored(!('contradictions' in changed), 'the units a plan spends are live and stored');
-    for (const row of changed) await this.putSigned(tx, row);
-    if (currencyRequest.transactionType === 'currency_confirmation_request')
-      await tx.putPlan({
-        remittanceId: currencyRequest.remittanceId,
-        planJson: JSON.stringify(plan),
-      });
-    return { outcome: outcomeOk, plan };
+    refuseRepeats(open.map((o) => o.records[0]!.record.remittanceId));
+    const deciding = open.filter((o) => o.decision === undefined);
+    const before = await this.#readPayers(
+      tx,
+      deciding.map((o) => o.records[3]!.record),
+    );
+    const first = {
+      unit: await tx.reserveUnitNumbers(0),
+      sequence: await tx.reservePlanSequences(0),
+    };
+    const batch = commitCurrencyBatch(
+      before,
+      first,
+      deciding.map(({ records }) => ({
+        kind: 'decide',
+        request: records[0]!.record,
+        currencyRequest: records[3]!.record,
+      })),
+    );
+    for (const [k, exchange] of deciding.entries()) {
+      const decision = batch.results[k]!;
+      expectStored('outcome' in decision, 'the units a plan spends are live and stored');
+      exchange.decision = decision;
+    }
+    await this.#write(tx, batch, first);
+    for (const { records, decision } of deciding) {
+      const currencyRequest = records[3]!.record;
+      if (decision?.plan && currencyRequest.transactionType === 'currency_confirmation_request')
+        await tx.putPlan({
+          remittanceId: currencyRequest.remittanceId,
+          planJson: JSON.stringify(decision.plan),
+        });
+    }
+    for (const { index, records, decision } of open)
+      answers[index] = ok(await this.#answer(tx, records, decision!));
+    return allAnswered(answers);
   }
 
-  /** New unit numbers and the next plan sequence, taken from this store's counters. */
-  private async reserve(tx: CurrencyTx, unitCount: number): Promise<PlanNumbers> {
-    const firstUnit = unitCount > 0 ? await tx.reserveUnitNumbers(unitCount) : 0n;
-    return { firstUnit, sequence: await tx.nextPlanSequence() };
-  }
-
-  private async apply(
+  /** A refusal before deciding (a malformed or unverified exchange), or the answer given before. */
+  async #checkExchange(
     tx: CurrencyTx,
     records: readonly SignedRecord[],
-    response: TransactionRecord,
+  ): Promise<Result<SignedRecord> | undefined> {
+    const currencyRequest = records.at(-1);
+    if (
+      records.length !== 4 ||
+      !currencyRequest ||
+      stepOf(currencyRequest.record.transactionType) !== 4
+    )
+      return fail('InvalidInput', 'a currency exchange carries the four records so far');
+    return (await answered(tx, records, 5)) ?? (await verifyOperation(this.context, tx, records));
+  }
+
+  /** C before the batch as the machine reads it: each payer's active units, verified. */
+  async #readPayers(
+    tx: CurrencyTx,
+    currencyRequests: readonly TransactionRecord[],
+  ): Promise<UnitsRead> {
+    const active = new Map<string, CurrencyRowContent[]>();
+    const byNumber = new Map<bigint, CurrencyRowContent>();
+    for (const { sourceAccount: payer, currencyType } of currencyRequests) {
+      if (payer === undefined || currencyType === undefined) continue;
+      const key = `${payer}/${currencyType}`;
+      if (active.has(key)) continue;
+      const units = await tx.unitsOf(payer, currencyType, 'active');
+      const verified = await this.readVerified(
+        tx,
+        units.map((u) => u.currencyNumber),
+      );
+      active.set(key, [...verified.values()]);
+      for (const unit of verified.values()) byNumber.set(unit.currencyNumber, unit);
+    }
+    return {
+      read: (n) => byNumber.get(n),
+      activeOf: (payer, currencyType) => active.get(`${payer}/${currencyType}`) ?? [],
+    };
+  }
+
+  /**
+   * Write what a batch did to C: the numbers it took reserved (they are the ones it was handed),
+   * every changed unit signed once; a unit it issued must be new to the store.
+   */
+  async #write(
+    tx: CurrencyTx,
+    batch: CurrencyBatch,
+    first: { readonly unit: bigint; readonly sequence: bigint },
   ): Promise<void> {
-    const operation = records.map((r) => r.record);
-    const currencyResponse = operation.find((r) => stepOf(r.transactionType) === 5);
-    const plan = parseDetail(unitPlan, currencyResponse?.detail);
-    if (currencyResponse?.outcome !== outcomeOk) return;
+    for (const row of batch.rows)
+      if (row.currencyNumber >= first.unit && first.unit > 0n)
+        expectStored(
+          (await tx.unit(row.currencyNumber)) === undefined,
+          'a new unit number is free',
+        );
+    assert(
+      (await tx.reserveUnitNumbers(batch.unitNumbersTaken)) === first.unit &&
+        (await tx.reservePlanSequences(batch.planSequencesTaken)) === first.sequence,
+      'a batch reserves the numbers it was handed',
+    );
+    for (const row of batch.rows) await this.putSigned(tx, row);
+  }
+
+  /** Sign a5 with the decision (and its plan) and store the operation's five records. */
+  async #answer(
+    tx: CurrencyTx,
+    records: readonly SignedRecord[],
+    decision: CurrencyDecision,
+  ): Promise<SignedRecord> {
+    const currencyRequest = records[3]!;
+    const response = signRecord(
+      this.context.signatures,
+      this.context.signingKeyNumber,
+      {
+        transactionNumber: currencyRequest.record.transactionNumber + 1n,
+        remittanceId: currencyRequest.record.remittanceId,
+        transactionType:
+          currencyRequest.record.transactionType === 'currency_confirmation_request'
+            ? 'currency_confirmation_response'
+            : 'currency_update_response',
+        outcome: decision.outcome,
+        ...(decision.plan ? { detail: JSON.stringify(decision.plan) } : {}),
+        dateTime: BigInt(this.context.environment.nowMs()),
+        signerKeyNumber: this.context.signingKeyNumber,
+      },
+      currencyRequest.signature,
+    );
+    assert(response.ok, 'the currency device signs with its own key');
+    if (!(await tx.appendRecords([...records, response.value])))
+      throw new UnverifiedRow(fail('RecordConflict', 'records conflict with stored ones'));
+    return response.value;
+  }
+
+  async #settleAll(
+    tx: CurrencyTx,
+    operations: readonly (readonly SignedRecord[])[],
+  ): Promise<Result<undefined>[]> {
+    const answers: Result<undefined>[] = [];
+    const applying: { operation: TransactionRecord[]; plan: UnitPlan }[] = [];
+    const storing: (readonly SignedRecord[])[] = [];
+    for (const records of operations) {
+      const checked = await checkSettlement(this.context, tx, records);
+      answers.push(checked === 'new' || checked === 'again' ? ok(undefined) : checked);
+      if (checked !== 'new' && checked !== 'again') continue;
+      storing.push(records);
+      const plan = checked === 'new' ? await this.#planSettled(tx, records) : undefined;
+      if (plan) applying.push({ operation: records.map((r) => r.record), plan });
+    }
+    refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));
+    // Only the units the settlements change are read: a refusal's settlement reads none.
+    const rows = await this.readVerified(
+      tx,
+      applying.flatMap(({ operation, plan }) => unitsSettled(operation, plan)),
+    );
+    const batch = commitCurrencyBatch(
+      { read: (n) => rows.get(n), activeOf: () => [] },
+      { unit: 0n, sequence: 0n },
+      applying.map(({ operation, plan }) => ({ kind: 'settle', operation, plan })),
+    );
+    for (const result of batch.results)
+      expectStored(!('contradictions' in result), 'the units a settlement changes are stored');
+    assert(
+      batch.unitNumbersTaken === 0 && batch.planSequencesTaken === 0,
+      'a settlement takes no numbers',
+    );
+    for (const row of batch.rows) await this.putSigned(tx, row);
+    for (const records of storing)
+      if (!(await tx.appendRecords(records)))
+        throw new UnverifiedRow(
+          fail(
+            'RecordConflict',
+            `records of ${records[0]!.record.remittanceId} conflict with stored ones`,
+          ),
+        );
+    return answers;
+  }
+
+  /** The plan a settlement carries out (a5's, ending the plan held here), if a5 accepted one. */
+  async #planSettled(
+    tx: CurrencyTx,
+    records: readonly SignedRecord[],
+  ): Promise<UnitPlan | undefined> {
+    const currencyResponse = records.find((r) => stepOf(r.record.transactionType) === 5)?.record;
+    if (currencyResponse?.outcome !== outcomeOk) return undefined;
+    const plan = parseDetail(unitPlan, currencyResponse.detail);
     expectStored(plan, 'an accepted currency response carries its plan');
-    const held = await tx.plan(response.remittanceId);
+    const held = await tx.plan(currencyResponse.remittanceId);
     if (held) {
       expectStored(held.planJson === currencyResponse.detail, 'the held plan is the one a5 signed');
-      await tx.deletePlan(response.remittanceId);
+      await tx.deletePlan(currencyResponse.remittanceId);
     }
-    // Only the units the settlement changes are read: a refusal's settlement reads none.
-    const rows = await this.readVerified(tx, unitsSettled(operation, plan));
-    const changed = applyUnitSettlement((n) => rows.get(n), operation, plan);
-    expectStored(!('contradictions' in changed), 'the units a settlement changes are stored');
-    for (const row of changed) await this.putSigned(tx, row);
+    return plan;
   }
 
   /** The units a step reads, each verified first (context.ts: verifiedRow); absent ones left out. */
