@@ -157,6 +157,12 @@ export class CurrencyService {
       expectStored('outcome' in decision, 'the units a plan spends are live and stored');
       exchange.decision = decision;
     }
+    // The units the plans spend, verified before anything is written (context.ts: verifiedRow).
+    for (const row of batch.rows) {
+      const spent = before.stored.get(row.currencyNumber);
+      if (spent)
+        verifiedRow(this.context, spent, currencyRowBytes, `currency unit ${row.currencyNumber}`);
+    }
     await this.#write(tx, batch, first);
     for (const { records, decision } of deciding) {
       const currencyRequest = records[3]!.record;
@@ -186,27 +192,27 @@ export class CurrencyService {
     return (await answered(tx, records, 5)) ?? (await verifyOperation(this.context, tx, records));
   }
 
-  /** C before the batch as the machine reads it: each payer's active units, verified. */
+  /**
+   * C before the batch as the machine reads it: each payer's active units, as stored. Those a plan
+   * spends are verified before anything is written (#write); a unit it does not spend is not used.
+   */
   async #readPayers(
     tx: CurrencyTx,
     currencyRequests: readonly TransactionRecord[],
-  ): Promise<UnitsRead> {
-    const active = new Map<string, CurrencyRowContent[]>();
-    const byNumber = new Map<bigint, CurrencyRowContent>();
+  ): Promise<UnitsRead & { readonly stored: ReadonlyMap<bigint, CurrencyRow> }> {
+    const active = new Map<string, CurrencyRow[]>();
+    const stored = new Map<bigint, CurrencyRow>();
     for (const { sourceAccount: payer, currencyType } of currencyRequests) {
       if (payer === undefined || currencyType === undefined) continue;
       const key = `${payer}/${currencyType}`;
       if (active.has(key)) continue;
       const units = await tx.unitsOf(payer, currencyType, 'active');
-      const verified = await this.readVerified(
-        tx,
-        units.map((u) => u.currencyNumber),
-      );
-      active.set(key, [...verified.values()]);
-      for (const unit of verified.values()) byNumber.set(unit.currencyNumber, unit);
+      active.set(key, units);
+      for (const unit of units) stored.set(unit.currencyNumber, unit);
     }
     return {
-      read: (n) => byNumber.get(n),
+      stored,
+      read: (n) => stored.get(n),
       activeOf: (payer, currencyType) => active.get(`${payer}/${currencyType}`) ?? [],
     };
   }
