@@ -156,17 +156,17 @@ export class AccountService {
       tx,
       deciding.flatMap((o) => accountsTouched(o.accountRequest.record)),
     );
-    const steps_: AccountStep[] = [];
+    const coreSteps: AccountStep[] = [];
     for (const { request, accountRequest } of deciding) {
       const existed = await this.#existedFor(tx, rows, request.record, accountRequest.record);
-      steps_.push({
+      coreSteps.push({
         kind: 'decide',
         request: request.record,
         accountRequest: accountRequest.record,
         exists: (n) => existed.has(n),
       });
     }
-    const batch = commitAccountBatch((n) => rows.get(n), steps_);
+    const batch = commitAccountBatch((n) => rows.get(n), coreSteps);
     for (const [k, exchange] of deciding.entries()) {
       const decision = batch.results[k]!;
       expectStored('outcome' in decision, 'the accounts a3 decided on are stored');
