@@ -63,6 +63,7 @@ import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
+/** How accounts and their own keys are numbered, for the machine's opening rules. */
 const accountNumbering = { accountKeyNumberBase, accountNumberMax };
 /** How long entering maintenance waits for the operations in flight to finish. */
 export const drainMsMax = 30_000;
