@@ -32,15 +32,14 @@ import { AccountService } from '../src/devices/account/service.js';
 import type { DeviceContext, DeviceName } from '../src/devices/context.js';
 import { accountKeyNumberBase } from '../src/devices/context.js';
 import { CurrencyService } from '../src/devices/currency/service.js';
-import type { ExchangeService } from '../src/devices/internalRoutes.js';
-import type { PeerClient, PeerStep } from '../src/devices/peerClient.js';
+import { runBatch } from '../src/devices/internalRoutes.js';
+import { type PeerLink, type PeerStep, stepResultOf } from '../src/devices/peerClient.js';
+import type { BatchService } from '../src/devices/stepBatches.js';
 import { TransactionService } from '../src/devices/transaction/service.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
-import { ok } from '../src/model/errors.js';
 import { signingBytes } from '../src/protocol/records.js';
 import { type AnyRequest, requestRecordOf } from '../src/protocol/requests.js';
-import { recordsFromWire, recordToWire } from '../src/protocol/wire.js';
 import { chainMessage } from '../src/signature/chain.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
@@ -96,19 +95,13 @@ function load(dir: string, name: string): SignatureDevice {
   return loaded.value;
 }
 
-/** The services of one device, answering each step as its batch route would (records through the wire form). */
-function inProcessPeer(name: string, service: ExchangeService): PeerClient {
-  const callRetrying = async (step: PeerStep) => {
-    const records = recordsFromWire(step.records);
-    if (!records.ok) return records;
-    if (step.operation === 'exchange') {
-      const answer = await service.exchange(records.value);
-      return answer.ok ? ok({ record: recordToWire(answer.value) }) : answer;
-    }
-    const settled = await service.settle(records.value);
-    return settled.ok ? ok({ settled: true }) : settled;
+/** The services of one device, answering each step as its batch route does (runBatch). */
+function inProcessPeer(name: 'account' | 'currency', service: BatchService): PeerLink {
+  return {
+    name,
+    callRetrying: async (step: PeerStep) =>
+      stepResultOf(name, (await runBatch(service, [step]))[0]),
   };
-  return { name, callRetrying } as unknown as PeerClient;
 }
 
 /** Build the ledger: accounts, issuance, then N remittances, all by the devices' own code. */

@@ -10,13 +10,14 @@
 
 import Type from 'typebox';
 import { assert } from '../model/assert.js';
-import { type Failure, fail, type Result } from '../model/errors.js';
+import { type Failure, fail } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
 import { recordsFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
 import { by } from './access.js';
 import type { HttpServer } from './http.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { type PeerStep, type PeerStepAnswer, peerBatchSizeMax } from './peerClient.js';
+import type { BatchService } from './stepBatches.js';
 
 const OperationRecords = Type.Array(WireRecord, { minItems: 1, maxItems: 6 });
 
@@ -44,27 +45,9 @@ const BatchBody = Type.Object(
   { additionalProperties: false },
 );
 
-export interface ExchangeOptions {
-  readonly expired?: boolean;
-}
-
-export interface ExchangeService {
-  exchange(
-    records: readonly SignedRecord[],
-    options?: ExchangeOptions,
-  ): Promise<Result<SignedRecord>>;
-  settle(records: readonly SignedRecord[]): Promise<Result<undefined>>;
-  /** A batch of exchanges in one store transaction, answered in order (the account device). */
-  exchangeBatch?(
-    steps: readonly { readonly records: readonly SignedRecord[]; readonly expired: boolean }[],
-  ): Promise<Result<SignedRecord>[]>;
-  /** A batch of settlements in one store transaction, answered in order. */
-  settleBatch?(operations: readonly (readonly SignedRecord[])[]): Promise<Result<undefined>[]>;
-}
-
 export function registerInternalRoutes(
   server: HttpServer,
-  service: ExchangeService,
+  service: BatchService,
   metrics: DeviceMetrics = noMetrics,
 ): void {
   server.post(
@@ -94,10 +77,10 @@ export function registerInternalRoutes(
 
 /**
  * The steps of one message, each answered in order as a batch reply carries it: the exchanges as
- * one batch and the settlements as another where the service runs batches, else step by step.
+ * one batch and the settlements as another (devices/stepBatches.ts).
  */
 export async function runBatch(
-  service: ExchangeService,
+  service: BatchService,
   steps: readonly PeerStep[],
 ): Promise<PeerStepAnswer[]> {
   const answers: (PeerStepAnswer | undefined)[] = steps.map(() => undefined);
@@ -110,16 +93,9 @@ export async function runBatch(
       exchanges.push({ index, records: records.value, expired: step.expired === true });
     else settlements.push({ index, records: records.value });
   });
-  const exchangeAll = service.exchangeBatch
-    ? (list: typeof exchanges) => service.exchangeBatch!(list)
-    : (list: typeof exchanges) =>
-        Promise.all(list.map((e) => service.exchange(e.records, { expired: e.expired })));
-  const settleAll = service.settleBatch
-    ? (list: typeof settlements) => service.settleBatch!(list.map((s) => s.records))
-    : (list: typeof settlements) => Promise.all(list.map((s) => service.settle(s.records)));
   await Promise.all([
     exchanges.length > 0 &&
-      exchangeAll(exchanges).then((results) =>
+      service.exchangeBatch(exchanges).then((results) =>
         results.forEach((result, k) => {
           answers[exchanges[k]!.index] = result.ok
             ? { record: recordToWire(result.value) }
@@ -127,7 +103,7 @@ export async function runBatch(
         }),
       ),
     settlements.length > 0 &&
-      settleAll(settlements).then((results) =>
+      service.settleBatch(settlements.map((s) => s.records)).then((results) =>
         results.forEach((result, k) => {
           answers[settlements[k]!.index] = result.ok ? { settled: true } : refusal(result);
         }),

@@ -64,6 +64,7 @@ import {
   registerExportRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
+import { settleOne } from './stepBatches.js';
 import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
 import { AdminService, registerAdminRoutes } from './transaction/admin.js';
 import { registerAdminReadRoutes } from './transaction/adminReads.js';
@@ -389,7 +390,7 @@ export async function startDevice(
         context,
         store,
         2,
-        (records) => service.settle(records),
+        (records) => settleOne(service, records),
         server,
         transaction,
       );
@@ -423,7 +424,7 @@ export async function startDevice(
         context,
         store,
         4,
-        (records) => service.settle(records),
+        (records) => settleOne(service, records),
         server,
         transaction,
       );

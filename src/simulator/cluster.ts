@@ -22,8 +22,9 @@ import {
   stepResultOf,
 } from '../devices/peerClient.js';
 import { KeyRate } from '../devices/rateLimits.js';
+import { settleOne } from '../devices/stepBatches.js';
 import { TransactionService } from '../devices/transaction/service.js';
-import { InvariantViolation } from '../model/assert.js';
+import { assert, InvariantViolation } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
 import type { ProtocolMode } from '../protocol/transactionTypes.js';
@@ -36,6 +37,7 @@ import {
   StoreLost,
 } from '../store/memory.js';
 import type { AccountStore, CurrencyStore, Store, TransactionTx } from '../store/types.js';
+import type { SettledStores } from './checks.js';
 import type { DeploymentKeys } from './keys.js';
 import type { SimulatedNetwork } from './network.js';
 import type { SeededRandom } from './random.js';
@@ -133,6 +135,13 @@ export class SimulatedCluster {
     this.time.after(this.random.between(restartMsMin, restartMsMax), 'restart', () => {
       if (!this.isUp(device)) this.start(device);
     });
+  }
+
+  /** The three devices' stores, every device up (after healing). */
+  stores(): SettledStores {
+    const { transaction, account, currency } = this;
+    assert(transaction?.alive && account?.alive && currency?.alive, 'every device is up');
+    return { transaction: transaction.store, account: account.store, currency: currency.store };
   }
 
   /** Nothing open, nothing unsettled, nothing held: the ledger is at rest. */
@@ -388,7 +397,7 @@ export class SimulatedCluster {
           return fail('PeerUnavailable', 'transaction did not answer in time');
         return 'records' in answer ? ok(answer) : fail(answer.code, answer.message);
       },
-      (records) => service.settle(records),
+      (records) => settleOne(service, records),
       simulatedTiming.holdTimeoutMs,
       () => {},
     );

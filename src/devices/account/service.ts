@@ -31,14 +31,19 @@ import {
   type DeviceContext,
   expectStored,
   now,
-  UnverifiedRow,
   verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
-import type { ExchangeOptions } from '../internalRoutes.js';
 import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
-import { allAnswered, type ExchangeStep, inOneTransaction, refuseRepeats } from '../stepBatches.js';
+import {
+  allAnswered,
+  appendOrRefuse,
+  type BatchService,
+  type ExchangeStep,
+  inOneTransaction,
+  refuseRepeats,
+} from '../stepBatches.js';
 
 /** An exchange that passed its checks, on its way to a3. */
 interface OpenExchange {
@@ -49,7 +54,7 @@ interface OpenExchange {
   outcome?: string;
 }
 
-export class AccountService {
+export class AccountService implements BatchService {
   constructor(
     private readonly context: DeviceContext,
     private readonly store: AccountStore,
@@ -88,21 +93,6 @@ export class AccountService {
         putSigned: (t, content) => this.putSigned(t, content),
       }),
     );
-  }
-
-  /** One exchange (S102-S103): a batch of one. */
-  async exchange(
-    records: readonly SignedRecord[],
-    { expired = false }: ExchangeOptions = {},
-  ): Promise<Result<SignedRecord>> {
-    const [answer] = await this.exchangeBatch([{ records, expired }]);
-    return answer!;
-  }
-
-  /** One settlement (S108-S109): a batch of one. */
-  async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    const [answer] = await this.settleBatch([records]);
-    return answer!;
   }
 
   /**
@@ -228,13 +218,7 @@ export class AccountService {
       accountRequest.signature,
     );
     assert(response.ok, 'the account device signs with its own key');
-    if (!(await tx.appendRecords([request, accountRequest, response.value])))
-      throw new UnverifiedRow(
-        fail(
-          'RecordConflict',
-          `records of ${request.record.remittanceId} conflict with stored ones`,
-        ),
-      );
+    await appendOrRefuse(tx, [request, accountRequest, response.value]);
     return response.value;
   }
 
@@ -264,14 +248,7 @@ export class AccountService {
       if (effect.endsHold) await this.#endHold(tx, operation[0]!.remittanceId, effect.endsHold);
     }
     for (const row of batch.rows) await this.putSigned(tx, row);
-    for (const records of storing)
-      if (!(await tx.appendRecords(records)))
-        throw new UnverifiedRow(
-          fail(
-            'RecordConflict',
-            `records of ${records[0]!.record.remittanceId} conflict with stored ones`,
-          ),
-        );
+    for (const records of storing) await appendOrRefuse(tx, records);
     return answers;
   }
 

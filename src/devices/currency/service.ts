@@ -33,16 +33,21 @@ import {
   type DeviceContext,
   expectStored,
   now,
-  UnverifiedRow,
   verifiedRow,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
-import type { ExchangeOptions } from '../internalRoutes.js';
 import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
-import { allAnswered, type ExchangeStep, inOneTransaction, refuseRepeats } from '../stepBatches.js';
+import {
+  allAnswered,
+  appendOrRefuse,
+  type BatchService,
+  type ExchangeStep,
+  inOneTransaction,
+  refuseRepeats,
+} from '../stepBatches.js';
 
-export class CurrencyService {
+export class CurrencyService implements BatchService {
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<CurrencyTx>,
@@ -70,21 +75,6 @@ export class CurrencyService {
       ...(await tx.unitsOf(accountNumber, currencyType, 'active')),
       ...(await tx.unitsOf(accountNumber, currencyType, 'held')),
     ]);
-  }
-
-  /** One exchange (S104-S105): a batch of one. */
-  async exchange(
-    records: readonly SignedRecord[],
-    { expired = false }: ExchangeOptions = {},
-  ): Promise<Result<SignedRecord>> {
-    const [answer] = await this.exchangeBatch([{ records, expired }]);
-    return answer!;
-  }
-
-  /** One settlement (S110-S111): a batch of one. */
-  async settle(records: readonly SignedRecord[]): Promise<Result<undefined>> {
-    const [answer] = await this.settleBatch([records]);
-    return answer!;
   }
 
   /**
@@ -227,7 +217,7 @@ export class CurrencyService {
     first: { readonly unit: bigint; readonly sequence: bigint },
   ): Promise<void> {
     for (const row of batch.rows)
-      if (row.currencyNumber >= first.unit && first.unit > 0n)
+      if (row.currencyNumber >= first.unit)
         expectStored(
           (await tx.unit(row.currencyNumber)) === undefined,
           'a new unit number is free',
@@ -265,8 +255,7 @@ export class CurrencyService {
       currencyRequest.signature,
     );
     assert(response.ok, 'the currency device signs with its own key');
-    if (!(await tx.appendRecords([...records, response.value])))
-      throw new UnverifiedRow(fail('RecordConflict', 'records conflict with stored ones'));
+    await appendOrRefuse(tx, [...records, response.value]);
     return response.value;
   }
 
@@ -303,14 +292,7 @@ export class CurrencyService {
       'a settlement takes no numbers',
     );
     for (const row of batch.rows) await this.putSigned(tx, row);
-    for (const records of storing)
-      if (!(await tx.appendRecords(records)))
-        throw new UnverifiedRow(
-          fail(
-            'RecordConflict',
-            `records of ${records[0]!.record.remittanceId} conflict with stored ones`,
-          ),
-        );
+    for (const records of storing) await appendOrRefuse(tx, records);
     return answers;
   }
 
