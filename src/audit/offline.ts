@@ -21,7 +21,7 @@ import type {
   Store,
   TransactionTx,
 } from '../store/types.js';
-import { type AuditReport, audit } from './audit.js';
+import { type AuditInputs, type AuditReport, audit } from './audit.js';
 import type { ChainWorker } from './chainsAhead.js';
 import { ownRecordPages } from './exportLines.js';
 
@@ -76,23 +76,24 @@ export async function withDeploymentStores<T>(
   }
 }
 
+/** What an audit reads of three stores opened directly: fresh streams of each copy of A, B and C. */
+export function storeAuditInputs(stores: DeploymentStores): AuditInputs {
+  return {
+    copies: {
+      transaction: ownRecordPages(stores.transaction.exportRecordPages()),
+      account: ownRecordPages(stores.account.exportRecordPages()),
+      currency: ownRecordPages(stores.currency.exportRecordPages()),
+    },
+    accounts: stores.account.exportAccounts(),
+    units: stores.currency.exportUnits(),
+  };
+}
+
 /** `chainWorker`: verify the transaction copy's Ed25519 links in a worker thread (./chainsAhead.ts). */
 export function auditStores(
   keys: VerifyingKeys,
   stores: DeploymentStores,
   chainWorker?: ChainWorker,
 ): Promise<AuditReport> {
-  return audit(
-    keys,
-    {
-      copies: {
-        transaction: ownRecordPages(stores.transaction.exportRecordPages()),
-        account: ownRecordPages(stores.account.exportRecordPages()),
-        currency: ownRecordPages(stores.currency.exportRecordPages()),
-      },
-      accounts: stores.account.exportAccounts(),
-      units: stores.currency.exportUnits(),
-    },
-    chainWorker ? { chainWorker } : {},
-  );
+  return audit(keys, storeAuditInputs(stores), chainWorker ? { chainWorker } : {});
 }

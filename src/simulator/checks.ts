@@ -29,9 +29,9 @@ export async function checkLedger(
 ): Promise<string[]> {
   const violations: string[] = [];
   const copies = {
-    transaction: await recordsOf(stores.transaction),
-    account: await recordsOf(stores.account),
-    currency: await recordsOf(stores.currency),
+    transaction: await recordLines(stores.transaction),
+    account: await recordLines(stores.account),
+    currency: await recordLines(stores.currency),
   };
   for (const device of ['account', 'currency'] as const)
     if (copies[device].join('\n') !== copies.transaction.join('\n'))
@@ -142,7 +142,8 @@ async function checkBalances(
   return violations;
 }
 
-async function recordsOf(store: {
+/** A copy of A as text, a line per record: its bytes and its signature. */
+export async function recordLines(store: {
   exportRecords(): AsyncIterable<SignedRecord>;
 }): Promise<string[]> {
   return (await collect(store.exportRecords())).map(

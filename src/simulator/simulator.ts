@@ -89,7 +89,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     );
   options.beforeChecks?.(cluster);
   violations.push(...cluster.failures, ...cluster.continuousFindings.slice(0, 5));
-  violations.push(...(await checkLedger(settledStores(cluster), keys, workload.submitted)));
+  violations.push(...(await checkLedger(cluster.stores(), keys, workload.submitted)));
   // At rest and checked: now and then one store is damaged, found and repaired.
   if (options.faults !== false && violations.length === 0 && random.chance(storageFaultChance))
     violations.push(...(await storageFaultViolations(random, time, cluster, keys)));
@@ -159,10 +159,4 @@ async function settle(time: SimulatedTime, cluster: SimulatedCluster): Promise<b
     await time.run(() => false, time.nowMs + settleCheckEveryMs);
   }
   return cluster.settled();
-}
-
-function settledStores(cluster: SimulatedCluster) {
-  const { transaction, account, currency } = cluster;
-  if (!transaction || !account || !currency) throw new Error('every device is up after healing');
-  return { transaction: transaction.store, account: account.store, currency: currency.store };
 }

@@ -4,16 +4,14 @@
 // the fault, and recovery (audit/recovery.ts, the code `triledger recover` runs) must bring every
 // store back to what it held before the fault, row for row.
 
-import type { AuditInputs, CopyName } from '../audit/audit.js';
-import { ownRecordPages } from '../audit/exportLines.js';
-import { auditStores } from '../audit/offline.js';
+import type { CopyName } from '../audit/audit.js';
+import { auditStores, storeAuditInputs } from '../audit/offline.js';
 import { type RecoveryReport, type RowContent, recover } from '../audit/recovery.js';
 import type { RepairBatch } from '../devices/repair.js';
-import { assert } from '../model/assert.js';
 import { fail, type Result } from '../model/errors.js';
-import { recordBytes } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
+import { recordLines } from './checks.js';
 import type { SimulatedCluster } from './cluster.js';
 import type { DeploymentKeys } from './keys.js';
 import type { SeededRandom } from './random.js';
@@ -53,7 +51,7 @@ export async function storageFaultViolations(
     `storage fault: ${fault.kind} at ${fault.devices.join('+')} ${fault.store} ${fault.key}`,
   );
   const what = `${fault.kind} (${fault.devices.join(' and ')}, ${fault.store} ${fault.key})`;
-  const found = await auditStores(keys.verifying, storesOf(cluster));
+  const found = await auditStores(keys.verifying, cluster.stores());
   const violations: string[] = [];
   for (const device of fault.devices)
     if (!found.findings.some((f) => f.device === device && f.store === fault.store))
@@ -119,28 +117,14 @@ function twoOf(random: SeededRandom): CopyName[] {
   return all;
 }
 
-function storesOf(cluster: SimulatedCluster) {
-  const { transaction, account, currency } = cluster;
-  assert(transaction && account && currency, 'every device is up at rest');
-  return { transaction: transaction.store, account: account.store, currency: currency.store };
-}
-
 /** Recovery as the transaction device runs it, over the three stores and their services. */
 function recoverStores(
   cluster: SimulatedCluster,
   keys: DeploymentKeys,
 ): Promise<Result<RecoveryReport>> {
-  const stores = storesOf(cluster);
+  const stores = cluster.stores();
   return recover(() => keys.verifying, {
-    open: (): AuditInputs => ({
-      copies: {
-        transaction: ownRecordPages(stores.transaction.exportRecordPages()),
-        account: ownRecordPages(stores.account.exportRecordPages()),
-        currency: ownRecordPages(stores.currency.exportRecordPages()),
-      },
-      accounts: stores.account.exportAccounts(),
-      units: stores.currency.exportUnits(),
-    }),
+    open: () => storeAuditInputs(stores),
     repair: async (device, batch: RepairBatch<RowContent>) => {
       if (device === 'transaction') return cluster.transaction!.service.repair(batch);
       if (device === 'account')
@@ -154,16 +138,10 @@ function recoverStores(
 
 /** Each store's copy of A, B and C as text: what recovery must give back exactly. */
 async function contentsOf(cluster: SimulatedCluster): Promise<Record<string, string>> {
-  const stores = storesOf(cluster);
+  const stores = cluster.stores();
   const contents: Record<string, string> = {};
-  for (const device of ['transaction', 'account', 'currency'] as const) {
-    const lines: string[] = [];
-    for await (const signed of stores[device].exportRecords())
-      lines.push(
-        `${recordBytes(signed.record).toString('hex')}:${signed.signature.toString('hex')}`,
-      );
-    contents[`${device}'s copy of A`] = lines.join('\n');
-  }
+  for (const device of ['transaction', 'account', 'currency'] as const)
+    contents[`${device}'s copy of A`] = (await recordLines(stores[device])).join('\n');
   const rows: string[] = [];
   for await (const row of stores.account.exportAccounts())
     rows.push(`${accountRowBytes(row).toString('hex')}:${row.signature.toString('hex')}`);
