@@ -2,18 +2,13 @@
 // B as the steps before it in the batch left it, so a batch decides exactly as the same steps one
 // after another would, and each changed row comes out once, in its last version.
 import { describe, expect, it } from 'vitest';
-import { commitAccountBatch, decideAccountRequest } from '../../src/core/account.js';
+import {
+  type AccountBatch,
+  commitAccountBatch,
+  decideAccountRequest,
+} from '../../src/core/account.js';
 import type { TransactionRecord } from '../../src/protocol/records.js';
-import type { AccountRowContent } from '../../src/protocol/rows.js';
-
-const row = (accountNumber: bigint, balance: bigint): AccountRowContent => ({
-  accountNumber,
-  currencyType: 'JPY',
-  balance,
-  held: 0n,
-  status: 'open',
-  lastUpdate: 1n,
-});
+import { openAccountRow } from '../helpers/rows.js';
 
 /** a1 and a2 of a confirm-mode remittance. */
 function remittance(id: string, base: bigint, from: bigint, to: bigint, amount: bigint) {
@@ -39,11 +34,16 @@ function remittance(id: string, base: bigint, from: bigint, to: bigint, amount: 
   return { kind: 'decide' as const, request, accountRequest, exists: () => true };
 }
 
+/** Each step's outcome, or 'contradiction'. */
+function outcomesOf(batch: AccountBatch): string[] {
+  return batch.results.map((r) => ('outcome' in r ? r.outcome : 'contradiction'));
+}
+
 describe('the account machine over a batch', () => {
   it('a later step sees the holds of earlier ones: no overdraft within a batch', () => {
     const b = new Map([
-      [1n, row(1n, 1_000n)],
-      [2n, row(2n, 0n)],
+      [1n, openAccountRow(1n, 1_000n)],
+      [2n, openAccountRow(2n, 0n)],
     ]);
     const steps = [
       remittance('a', 6n, 1n, 2n, 600n),
@@ -51,19 +51,15 @@ describe('the account machine over a batch', () => {
       remittance('c', 18n, 1n, 2n, 400n),
     ];
     const batch = commitAccountBatch((n) => b.get(n), steps);
-    expect(batch.results.map((r) => ('outcome' in r ? r.outcome : 'contradiction'))).toEqual([
-      'ok',
-      'InsufficientBalance',
-      'ok',
-    ]);
+    expect(outcomesOf(batch)).toEqual(['ok', 'InsufficientBalance', 'ok']);
     // One row per account changed, in its last version.
-    expect(batch.rows).toEqual([{ ...row(1n, 1_000n), held: 1_000n, lastUpdate: 118n }]);
+    expect(batch.rows).toEqual([{ ...openAccountRow(1n, 1_000n), held: 1_000n, lastUpdate: 118n }]);
   });
 
   it('decides as the same steps one after another would', () => {
     const b = new Map([
-      [1n, row(1n, 700n)],
-      [2n, row(2n, 300n)],
+      [1n, openAccountRow(1n, 700n)],
+      [2n, openAccountRow(2n, 300n)],
     ]);
     const steps = [
       remittance('a', 6n, 1n, 2n, 500n),
@@ -82,9 +78,7 @@ describe('the account machine over a batch', () => {
         for (const changed of decision.effect.rows) oneByOne.set(changed.accountNumber, changed);
       return 'outcome' in decision ? decision.outcome : 'contradiction';
     });
-    expect(batch.results.map((r) => ('outcome' in r ? r.outcome : 'contradiction'))).toEqual(
-      outcomes,
-    );
+    expect(outcomesOf(batch)).toEqual(outcomes);
     for (const changed of batch.rows) expect(oneByOne.get(changed.accountNumber)).toEqual(changed);
   });
 });

@@ -11,15 +11,7 @@ import {
 import type { TransactionRecord } from '../../src/protocol/records.js';
 import type { AccountRowContent } from '../../src/protocol/rows.js';
 import type { TransactionType } from '../../src/protocol/transactionTypes.js';
-
-const row = (accountNumber: bigint, balance: bigint): AccountRowContent => ({
-  accountNumber,
-  currencyType: 'JPY',
-  balance,
-  held: 0n,
-  status: 'open',
-  lastUpdate: 1n,
-});
+import { openAccountRow } from '../helpers/rows.js';
 
 function operation(
   id: string,
@@ -69,8 +61,8 @@ function applied(accounts: Map<bigint, AccountRowContent>, effect: AccountEffect
 describe('credits held until the settlement', () => {
   it('an update-mode remittance: the payee cannot spend it before a6; a refusal takes it back', () => {
     const accounts = new Map([
-      [1n, row(1n, 500n)],
-      [2n, row(2n, 0n)],
+      [1n, openAccountRow(1n, 500n)],
+      [2n, openAccountRow(2n, 0n)],
     ]);
     const paying = operation('pay', 0n, 'remittance', {
       sourceAccount: 1n,
@@ -102,7 +94,7 @@ describe('credits held until the settlement', () => {
   });
 
   it('an issuance: spendable once a6 says ok', () => {
-    const accounts = new Map([[1n, row(1n, 0n)]]);
+    const accounts = new Map([[1n, openAccountRow(1n, 0n)]]);
     const issuing = operation('issue', 0n, 'issuance', { destinationAccount: 1n, amount: 100n });
     const decision = decideAccountRequest((n) => accounts.get(n), issuing[0]!, issuing[1]!);
     applied(accounts, (decision as { effect: AccountEffect }).effect);

@@ -4,15 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryDatabase, openMemoryAccountStore } from '../../src/store/memory.js';
 import type { AccountRow } from '../../src/store/types.js';
+import { openAccountRow } from '../helpers/rows.js';
 
 function account(accountNumber: bigint, balance: bigint): AccountRow {
   return {
-    accountNumber,
-    currencyType: 'JPY',
-    balance,
-    held: 0n,
-    status: 'open',
-    lastUpdate: 1n,
+    ...openAccountRow(accountNumber, balance),
     signerKeyNumber: 2,
     signature: Buffer.alloc(32, 2),
   };
