@@ -1,17 +1,19 @@
 // The transaction device's rules (A, FIG. 1E) as a pure machine: what an operation does next, read
 // from its stored records alone (the device's write-ahead log), and what the records it signs say.
 //
-// The driver (devices/transaction/service.ts) does the I/O around it: it verifies signatures,
-// reads the facts a decision needs (the next account number, whether a key already holds an
-// account), signs and stores each record the machine asks for, carries exchanges to the peers, and
-// answers. After a crash it reads an open operation's records and asks the machine again: the
-// answer is the step the operation was at, so it goes on exactly where the store says.
-// No I/O, no clock (the time comes in as an argument), no randomness.
+// The driver (devices/transaction/service.ts) does the I/O around it, a batch of operations at a
+// time: it verifies signatures, reads the facts a decision needs (the next account number, whether
+// a key already holds an account), stores in one transaction what `advanceOperation` returns for
+// each operation of the batch (a peer's answer and the record signed after it), carries exchanges
+// to the peers, and answers. After a crash it reads an open operation's records and asks the
+// machine again: the answer is the step the operation was at, so it goes on exactly where the store
+// says. No I/O, no clock (the time comes in as an argument), no randomness; the signer is passed
+// in (a signature is a pure function of the key and the bytes).
 
 import { assert } from '../model/assert.js';
 import { type Failure, fail } from '../model/errors.js';
 import { accountIssuingDetail, parseDetail } from '../protocol/details.js';
-import type { TransactionRecord } from '../protocol/records.js';
+import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import {
   exchangeTypes,
   involvesCurrency,
@@ -80,6 +82,45 @@ export function nextAction(records: readonly TransactionRecord[], limits: Limits
     return { kind: 'sign', fields };
   }
   return { kind: 'sign', fields: responseFields(records, undefined) };
+}
+
+/** Signs the next record of an operation with the device's key, number and time (the driver's). */
+export type RecordSigner = (records: readonly SignedRecord[], fields: RecordFields) => SignedRecord;
+
+/** Where an operation stops in a turn: waiting for a peer's answer, or decided. */
+export type TurnEnd = Exclude<NextAction, { kind: 'sign' }>;
+
+/** What one operation's turn leaves: the records to store (signed here), and where it stops. */
+export interface Turn {
+  readonly signed: SignedRecord[];
+  readonly end: TurnEnd;
+}
+
+/**
+ * One operation's turn in a batch: take it as far as it goes without a peer. `records` are its
+ * records so far, a verified answer of a peer included; `refusal` is the code a peer gave instead
+ * of an answer. The record to sign next (a4, or a6) is signed, and the turn ends at the next
+ * exchange or at the decision. The driver stores the answer and `signed` in one transaction, so a
+ * peer's answer never waits alone for a commit.
+ */
+export function advanceOperation(
+  records: readonly SignedRecord[],
+  refusal: string | undefined,
+  limits: Limits,
+  sign: RecordSigner,
+): Turn {
+  assert(records.length >= 2, 'an open operation holds its request and a2');
+  const all = [...records];
+  const fieldsOfAll = () => all.map((r) => r.record);
+  if (refusal !== undefined) all.push(sign(all, responseFields(fieldsOfAll(), refusal)));
+  let action = nextAction(fieldsOfAll(), limits);
+  while (action.kind === 'sign') {
+    all.push(sign(all, action.fields));
+    action = nextAction(fieldsOfAll(), limits);
+  }
+  const signed = all.slice(records.length);
+  assert(signed.length <= 1, 'a turn signs at most one record: a4 or the response');
+  return { signed, end: action };
 }
 
 /**

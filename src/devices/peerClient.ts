@@ -6,19 +6,19 @@
 // `callRetrying` sends a step again after PeerUnavailable, with capped exponential backoff and
 // jitter; a refusal is final and never retried.
 //
-// The protocol's steps (exchanges and settlements) travel in batches: `call` queues a step, and the
-// queue leaves as one signed message (`POST /internal/v1/batch`) as soon as fewer than
-// peerBatchesInFlightMax messages are on their way. Alone, a step leaves at once (no waiting at
+// The protocol's steps (exchanges and settlements) travel in batches (devices/batchQueue.ts):
+// `call` queues a step, and the queue leaves as one signed message (`POST /internal/v1/batch`) as
+// soon as fewer than peerBatchesInFlightMax messages are on their way. Alone, a step leaves at once (no waiting at
 // light load); under load the steps that arrive while messages are in flight share the next one,
 // up to peerBatchSizeMax, and each gets its own answer.
 
 import { type Dispatcher, Pool } from 'undici';
 import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
-import { assert } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { itemsOfPages } from '../model/pages.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { WireRecord } from '../protocol/wire.js';
+import { BatchQueue } from './batchQueue.js';
 import type { DeviceContext, DeviceName } from './context.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { clientTlsOptions, type DeviceTls } from './tls.js';
@@ -107,11 +107,16 @@ export function stepResultOf(peer: DeviceName, answer: unknown): Result<unknown>
 
 export class PeerClient implements PeerLink {
   readonly #pool: Pool;
-  readonly #queue: { step: PeerStep; answer: (result: Result<unknown>) => void }[] = [];
-  #batchesInFlight = 0;
-  #flushScheduled = false;
-  #batchesSent = 0;
-  #stepsSent = 0;
+  /** Steps queued in the same turn of the event loop leave together, in the next turn. */
+  readonly #steps = new BatchQueue<PeerStep, Result<unknown>>(
+    {
+      batchSizeMax: peerBatchSizeMax,
+      batchesInFlightMax: peerBatchesInFlightMax,
+      queueDepthMax: peerQueueDepthMax,
+    },
+    (steps) => this.#sendBatch(steps),
+    setImmediate,
+  );
 
   constructor(
     /** The peer's device name, which every envelope to it is bound to. */
@@ -140,19 +145,18 @@ export class PeerClient implements PeerLink {
    * `{ settled: true }`), or its refusal.
    */
   call(step: PeerStep): Promise<Result<unknown>> {
-    if (this.#queue.length >= peerQueueDepthMax)
-      return Promise.resolve(
+    return (
+      this.#steps.submit(step) ??
+      Promise.resolve(
         fail('PeerUnavailable', `${this.name}: ${peerQueueDepthMax} steps already wait to be sent`),
-      );
-    return new Promise((answer) => {
-      this.#queue.push({ step, answer });
-      this.#scheduleFlush();
-    });
+      )
+    );
   }
 
   /** Batch messages sent to this peer since the start, and the steps they carried. */
   batchCounts(): { batches: number; steps: number } {
-    return { batches: this.#batchesSent, steps: this.#stepsSent };
+    const { batches, items } = this.#steps.counts();
+    return { batches, steps: items };
   }
 
   /** `call`, sent again after PeerUnavailable (never after a refusal), at most policy.attemptsMax times. */
@@ -165,46 +169,17 @@ export class PeerClient implements PeerLink {
     );
   }
 
-  /** Steps queued in the same turn of the event loop leave together, in the next turn. */
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
-  }
-
-  #flush(): void {
-    while (this.#batchesInFlight < peerBatchesInFlightMax && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, peerBatchSizeMax);
-      this.#batchesInFlight += 1;
-      void this.#sendBatch(batch).finally(() => {
-        this.#batchesInFlight -= 1;
-        this.#flush();
-      });
-    }
-  }
-
-  async #sendBatch(
-    batch: { step: PeerStep; answer: (result: Result<unknown>) => void }[],
-  ): Promise<void> {
-    assert(batch.length > 0 && batch.length <= peerBatchSizeMax, 'a batch holds 1 to max steps');
-    this.#batchesSent += 1;
-    this.#stepsSent += batch.length;
-    this.metrics.peerBatchSent(this.name, batch.length);
-    const reply = await this.post('/internal/v1/batch', { steps: batch.map((b) => b.step) });
+  async #sendBatch(steps: PeerStep[]): Promise<Result<unknown>[]> {
+    this.metrics.peerBatchSent(this.name, steps.length);
+    const reply = await this.post('/internal/v1/batch', { steps });
     const answers = reply.ok ? (reply.value as { answers?: unknown }).answers : undefined;
-    if (!reply.ok || !Array.isArray(answers) || answers.length !== batch.length) {
+    if (!reply.ok || !Array.isArray(answers) || answers.length !== steps.length) {
       const failure = reply.ok
         ? fail('PeerUnavailable', `${this.name} answered a batch with the wrong number of answers`)
         : reply;
-      for (const { answer } of batch) answer(failure);
-      return;
+      return steps.map(() => failure);
     }
-    batch.forEach(({ answer }, index) => {
-      answer(stepResultOf(this.name, answers[index]));
-    });
+    return answers.map((answer) => stepResultOf(this.name, answer));
   }
 
   get(path: string, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {

@@ -3,11 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   accountRequestFields,
+  advanceOperation,
   nextAction,
+  type RecordSigner,
   refusalAtOpening,
   responseFields,
 } from '../../src/core/transaction.js';
-import type { TransactionRecord } from '../../src/protocol/records.js';
+import type { SignedRecord, TransactionRecord } from '../../src/protocol/records.js';
 import type { TransactionType } from '../../src/protocol/transactionTypes.js';
 
 const numbering = { accountKeyNumberBase: 1_000_000, accountNumberMax: 999n };
@@ -33,6 +35,18 @@ function record(
 }
 
 const remittance = [record(1, 'remittance_request'), record(2, 'account_confirmation_request')];
+
+const signedOf = (r: TransactionRecord): SignedRecord => ({
+  record: r,
+  signature: Buffer.alloc(0),
+});
+/** A stand-in for the device's key: numbers the record in its block, and leaves a mark. */
+const sign: RecordSigner = (records, fields) =>
+  signedOf({
+    ...records.at(-1)!.record,
+    ...fields,
+    transactionNumber: 6n + BigInt(records.length),
+  });
 
 describe('the transaction machine', () => {
   it('a remittance goes to account, then (accepted) to currency, then to its response', () => {
@@ -145,5 +159,39 @@ describe('the transaction machine', () => {
     expect(
       refusalAtOpening(opening, { ...facts, nextAccountNumber: 1_000n }, numbering)?.code,
     ).toBe('InvalidInput');
+  });
+
+  it("a turn stores a peer's answer with the record signed after it, and ends where a peer must answer", () => {
+    const opened = remittance.map(signedOf);
+    // Just opened: nothing to sign; the operation waits for account.
+    expect(advanceOperation(opened, undefined, limits, sign)).toEqual({
+      signed: [],
+      end: { kind: 'exchange', peer: 'account', expired: false },
+    });
+    const accepted = [
+      ...opened,
+      signedOf(record(3, 'account_confirmation_response', { outcome: 'ok' })),
+    ];
+    const asked = advanceOperation(accepted, undefined, limits, sign);
+    expect(asked.signed.map((s) => s.record.transactionType)).toEqual([
+      'currency_confirmation_request',
+    ]);
+    expect(asked.end).toMatchObject({ kind: 'exchange', peer: 'currency' });
+    const answered = [
+      ...accepted,
+      ...asked.signed,
+      signedOf(record(5, 'currency_confirmation_response', { outcome: 'ok' })),
+    ];
+    const decided = advanceOperation(answered, undefined, limits, sign);
+    expect(decided.signed.map((s) => s.record.outcome)).toEqual(['ok']);
+    expect(decided.end).toEqual({ kind: 'decided', outcome: 'ok' });
+  });
+
+  it("a peer's refusal (it stored nothing) is signed into the response and decides the operation", () => {
+    const turn = advanceOperation(remittance.map(signedOf), 'OperationExpired', limits, sign);
+    expect(turn.signed.map((s) => [s.record.transactionType, s.record.outcome])).toEqual([
+      ['remittance_response', 'OperationExpired'],
+    ]);
+    expect(turn.end).toEqual({ kind: 'decided', outcome: 'OperationExpired' });
   });
 });

@@ -4,18 +4,26 @@
 // For one request it: verifies the requester's signature (S101); reserves a block of six
 // transaction numbers and stores the request; signs a2 and asks `account` (S102), verifies a3
 // (S103); signs a4 and asks `currency` (S104), verifies a5 (S105); signs a6 (S106) and stores it
-// (S107) before anyone hears of it; then hands all records to `account` (S108-S109) and `currency`
-// (S110-S111) and answers. Every record is stored here before it is sent: this store is the
-// device's write-ahead log. A request id is answered once: a repeat gets the stored answer.
+// with the answer (S107) before anyone hears of it; then answers, and hands all records to
+// `account` (S108-S109) and `currency` (S110-S111). Every record is stored here before it is sent:
+// this store is the device's write-ahead log. A request id is answered once: a repeat gets the
+// stored answer.
+//
+// The operations in flight move as batches (devices/batchQueue.ts), one store transaction per
+// batch and step: the openings of the requests that arrived together; the turns of the operations
+// whose peers answered (core/transaction.ts advanceOperation: the answer verified and stored with
+// the record signed after it, and for a decided operation its answer kept, in one commit); the
+// acknowledgements of settlements.
 
 import { createHash } from 'node:crypto';
 import {
   accountRequestFields,
+  advanceOperation,
   nextAction,
   type OpeningFacts,
   type RecordFields,
   refusalAtOpening,
-  responseFields,
+  type TurnEnd,
 } from '../../core/transaction.js';
 import { assert } from '../../model/assert.js';
 import {
@@ -49,6 +57,7 @@ import {
   accountNumberMax,
   openingKey,
 } from '../accountKeys.js';
+import { type BatchLimits, BatchQueue } from '../batchQueue.js';
 import { type DeviceContext, verifyOperation } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
@@ -105,6 +114,33 @@ export const operationTimingDefault: OperationTiming = {
   operationTimeoutMs: 30_000,
 };
 
+/** The batches of the transaction device's pipeline: openings, turns, settlement acknowledgements. */
+export const transactionBatchLimits: BatchLimits = {
+  batchSizeMax: 128,
+  batchesInFlightMax: 1,
+  queueDepthMax: 4096,
+};
+
+/** A request's opening: its stored answer, or its records to drive (none read: it was open). */
+type Admission =
+  | { readonly kind: 'answered'; readonly reply: Reply }
+  | { readonly kind: 'drive'; readonly records?: SignedRecord[] };
+
+/** An operation's turn to store: its records so far, and a peer's answer (or refusal) if any. */
+interface TurnInput {
+  readonly records: SignedRecord[];
+  readonly answer: Result<SignedRecord> | undefined;
+}
+
+/** A turn taken: the operation's records now, where it stopped, and its answer once decided. */
+interface StoredTurn {
+  /** Whether the turn wrote anything (an operation waiting for a peer's first answer writes nothing). */
+  readonly stored: boolean;
+  readonly records: SignedRecord[];
+  readonly end: TurnEnd;
+  readonly reply?: Reply;
+}
+
 /** Operations resumed, and settlements resent, per pass of the resumer. */
 export const resumeBatchSizeMax = 256;
 
@@ -124,6 +160,20 @@ export class TransactionService {
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
   readonly #settling = new Set<string>();
   readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
+  readonly #openings = new BatchQueue<{ request: SignedRecord; digest: Buffer }, Admission>(
+    transactionBatchLimits,
+    (items) =>
+      this.#inOneTransaction(items, (tx, item) => this.#open(tx, item.request, item.digest)),
+  );
+  readonly #turns = new BatchQueue<TurnInput, StoredTurn | undefined>(
+    transactionBatchLimits,
+    (items) => this.#inOneTransaction(items, (tx, item) => this.#storeTurn(tx, item)),
+  );
+  readonly #acknowledgements = new BatchQueue<{ remittanceId: string; peers: number }, void>(
+    transactionBatchLimits,
+    (items) =>
+      this.#inOneTransaction(items, (tx, item) => tx.markSettled(item.remittanceId, item.peers)),
+  );
 
   constructor(
     private readonly context: DeviceContext,
@@ -214,17 +264,41 @@ export class TransactionService {
     // A retry of an operation this process is driving waits for it, then reads what is stored.
     let answered: Reply | undefined;
     const reply = await this.#driveAlone(remittanceId, async () => {
-      const opened = await this.#timed('open', () =>
-        this.store.transact(async (tx) => this.#open(tx, request, digest)),
-      );
-      if (opened !== 'drive') {
-        answered = opened;
+      const admission = await this.#timed('open', () => this.#admit(request, digest));
+      if (admission.kind === 'answered') {
+        answered = admission.reply;
         return undefined;
       }
       crashPoint(this.context, 'S101');
-      return this.#drive(remittanceId);
+      return this.#drive(remittanceId, admission.records);
     });
     return answered ?? reply ?? undecidedReply(remittanceId);
+  }
+
+  /** S101 for a request, in the next batch of openings; refused at once when too many wait. */
+  #admit(request: SignedRecord, digest: Buffer): Promise<Admission> {
+    const busy = failureReply(
+      fail(
+        'RateLimited',
+        `${transactionBatchLimits.queueDepthMax} requests already wait at the transaction device; retry shortly`,
+      ),
+    );
+    return (
+      this.#openings.submit({ request, digest }) ??
+      Promise.resolve({ kind: 'answered', reply: busy })
+    );
+  }
+
+  /** A batch of a stage, in one store transaction: each item's work in order, one answer each. */
+  #inOneTransaction<Item, Answer>(
+    items: readonly Item[],
+    work: (tx: TransactionTx, item: Item) => Promise<Answer>,
+  ): Promise<Answer[]> {
+    return this.store.transact(async (tx) => {
+      const answers: Answer[] = [];
+      for (const item of items) answers.push(await work(tx, item));
+      return answers;
+    });
   }
 
   /**
@@ -263,59 +337,126 @@ export class TransactionService {
   }
 
   /**
-   * Take a stored operation from where its records stop to its response (S102-S107), then settle
-   * it. Everything it decides is stored before it is sent, so after a crash it picks up exactly
-   * where the store says. Returns undefined while a device it needs cannot be reached: the
-   * operation stays open and nothing is guessed.
+   * Take an operation from where its records stop to its response (S102-S107), then settle it.
+   * `opened`: its records as just stored (otherwise they are read). Everything it decides is
+   * stored before it is sent, so after a crash it picks up exactly where the store says. Returns
+   * undefined while a device it needs cannot be reached: the operation stays open and nothing is
+   * guessed.
    */
-  async #drive(remittanceId: string): Promise<Reply | undefined> {
+  async #drive(remittanceId: string, opened?: SignedRecord[]): Promise<Reply | undefined> {
+    let records = opened;
+    if (records === undefined) {
+      const stored = await this.#storedOperation(remittanceId);
+      if (!Array.isArray(stored)) return stored;
+      records = stored;
+    }
+    // The machine (core/transaction.ts) names each next step from the records; this loop does its I/O.
+    for (let answer: Result<SignedRecord> | undefined; ; ) {
+      const turn = await this.#turn(records, answer);
+      if (turn === undefined) return undefined;
+      records = turn.records;
+      if (turn.stored) this.#crashPointsAfter(turn, answer);
+      if (turn.end.kind === 'decided') {
+        assert(turn.reply, 'a decided turn keeps its answer');
+        await this.#timed('settle', () => this.#settle(remittanceId, turn.records, 0));
+        return turn.reply;
+      }
+      const { peer, expired } = turn.end;
+      const current = records;
+      answer = await this.#timed(exchangeStepOf[peer], () =>
+        this.#exchange(this.peers[peer], current, expired),
+      );
+      if (answer === undefined) return undefined;
+    }
+  }
+
+  /** An operation's records, or its kept answer when it is done. */
+  async #storedOperation(remittanceId: string): Promise<SignedRecord[] | Reply> {
     const { operation, records } = await this.store.transact(async (tx) => ({
       operation: await tx.operation(remittanceId),
       records: await tx.recordsOfOperation(remittanceId),
     }));
     assert(operation, 'a driven operation is stored');
-    if (operation.state === 'done') return JSON.parse(operation.responseJson!) as Reply;
-    // The machine (core/transaction.ts) names each next step from the records; this loop does its I/O.
-    const next = () =>
-      nextAction(
+    return operation.state === 'done' ? (JSON.parse(operation.responseJson!) as Reply) : records;
+  }
+
+  /**
+   * An operation's next turn: stored in the next batch of turns, or, when it has nothing to store
+   * (it waits for a peer's first answer), where it stands. Undefined when the peer's answer does
+   * not verify or conflicts, or too many turns wait: the operation stays open for the resumer.
+   */
+  async #turn(
+    records: SignedRecord[],
+    answer: Result<SignedRecord> | undefined,
+  ): Promise<StoredTurn | undefined> {
+    if (answer === undefined) {
+      const action = nextAction(
         records.map((r) => r.record),
-        {
-          nowMs: this.context.environment.nowMs(),
-          operationTimeoutMs: this.timing.operationTimeoutMs,
-          mode: this.context.mode,
-        },
+        this.#limits(),
       );
-    let action = next();
-    for (; action.kind !== 'decided'; action = next()) {
-      if (action.kind === 'sign') {
-        records.push(await this.#sign(records, action.fields));
-        if (stepOf(action.fields.transactionType) === 4) crashPoint(this.context, 'S104');
-        continue;
-      }
-      const { peer, expired } = action;
-      const answer = await this.#timed(exchangeStepOf[peer], () =>
-        this.#exchange(this.peers[peer], records, expired),
-      );
-      if (answer === undefined) return undefined;
-      // A refusal instead of an answer (the peer stored nothing) ends the operation.
-      const refusal = answer.ok
-        ? undefined
-        : responseFields(
-            records.map((r) => r.record),
-            answer.code,
-          );
-      records.push(answer.ok ? answer.value : await this.#sign(records, refusal!));
-      if (peer === 'account' && answer.ok) crashPoint(this.context, 'S103');
+      if (action.kind === 'exchange') return { stored: false, records, end: action };
     }
-    crashPoint(this.context, 'S106');
-    const decided = action;
-    const reply = replyFor(decided.outcome, remittanceId, records, decided.newAccount);
-    await this.store.transact(async (tx) => {
-      await tx.finishOperation(remittanceId, JSON.stringify(reply));
-    });
-    crashPoint(this.context, 'S107');
-    await this.#timed('settle', () => this.#settle(remittanceId, records, 0));
-    return reply;
+    const stored = this.#turns.submit({ records, answer });
+    if (stored === undefined) this.log('warn', 'the queue of turns is full; the resumer goes on');
+    return stored;
+  }
+
+  /**
+   * In a batch's transaction: a peer's answer verified and stored, the machine's next record
+   * signed and stored with it, and, once decided, the operation's answer kept, all in one commit.
+   */
+  async #storeTurn(tx: TransactionTx, input: TurnInput): Promise<StoredTurn | undefined> {
+    const { records, answer } = input;
+    const remittanceId = records[0]!.record.remittanceId;
+    let received = records;
+    if (answer?.ok) {
+      // `records` are this device's own (stored before they were sent): only the answer is new.
+      const problem =
+        (await verifyOperation(this.context, tx, [...records, answer.value], records)) ??
+        ((await tx.appendRecords([answer.value]))
+          ? undefined
+          : fail('RecordConflict', 'it conflicts with a stored record'));
+      if (problem) {
+        this.log('error', `the answer for ${remittanceId} does not verify: ${problem.message}`);
+        return undefined;
+      }
+      received = [...records, answer.value];
+    }
+    const refusal = answer === undefined || answer.ok ? undefined : answer.code;
+    const turn = advanceOperation(received, refusal, this.#limits(), (all, fields) =>
+      this.#signNext(all, fields),
+    );
+    if (turn.signed.length > 0)
+      assert(await tx.appendRecords(turn.signed), 'a record takes its reserved number');
+    const all = [...received, ...turn.signed];
+    if (turn.end.kind !== 'decided') return { stored: true, records: all, end: turn.end };
+    const reply = replyFor(turn.end.outcome, remittanceId, all, turn.end.newAccount);
+    await tx.finishOperation(remittanceId, JSON.stringify(reply));
+    return { stored: true, records: all, end: turn.end, reply };
+  }
+
+  /**
+   * The crash points of a stored turn (docs/faults.md): the answer and the record signed after it
+   * are one commit, so S103 and S104 (a3 with a4) fire together, as do S106 and S107 (a6 with the
+   * kept answer).
+   */
+  #crashPointsAfter(turn: StoredTurn, answer: Result<SignedRecord> | undefined): void {
+    if (answer?.ok && stepOf(answer.value.record.transactionType) === 3)
+      crashPoint(this.context, 'S103');
+    if (turn.end.kind === 'exchange' && turn.end.peer === 'currency')
+      crashPoint(this.context, 'S104');
+    if (turn.end.kind === 'decided') {
+      crashPoint(this.context, 'S106');
+      crashPoint(this.context, 'S107');
+    }
+  }
+
+  #limits() {
+    return {
+      nowMs: this.context.environment.nowMs(),
+      operationTimeoutMs: this.timing.operationTimeoutMs,
+      mode: this.context.mode,
+    };
   }
 
   async #timed<T>(step: TimedStep, work: () => Promise<T>): Promise<T> {
@@ -468,44 +609,60 @@ export class TransactionService {
   // ---- Steps ----------------------------------------------------------------------------------
 
   /**
-   * S101: check the request, then store it and a2 in one transaction; or, for a request id already
-   * stored, return its answer (or 'drive' while it is open).
+   * S101, in a batch's transaction: check a new request, then store it and a2; or, for a request
+   * id already stored, give its answer (or drive it on while it is open).
    */
-  async #open(tx: TransactionTx, request: SignedRecord, digest: Buffer): Promise<Reply | 'drive'> {
+  async #open(tx: TransactionTx, request: SignedRecord, digest: Buffer): Promise<Admission> {
+    const existing = await tx.operation(request.record.remittanceId);
+    const refused = existing
+      ? await this.#refusalOfRepeat(tx, request, digest, existing.requestDigest)
+      : await this.#refusalOfNew(tx, request);
+    if (refused) return { kind: 'answered', reply: failureReply(refused) };
+    if (!existing) return this.#storeOpening(tx, request, digest);
+    // A retry gets the one stored answer, however late it comes; an open one is driven on.
+    return existing.state === 'done' && existing.responseJson
+      ? { kind: 'answered', reply: JSON.parse(existing.responseJson) as Reply }
+      : { kind: 'drive' };
+  }
+
+  /** A request id stored already, for another request (told only when the signature holds). */
+  async #refusalOfRepeat(
+    tx: TransactionTx,
+    request: SignedRecord,
+    digest: Buffer,
+    storedDigest: Buffer,
+  ): Promise<Failure | undefined> {
+    if (storedDigest.equals(digest)) return undefined;
     const remittanceId = request.record.remittanceId;
-    const existing = await tx.operation(remittanceId);
-    if (existing) {
-      if (!existing.requestDigest.equals(digest)) {
-        // Whether a request id is taken is told only to a request whose signature holds.
-        const refused = await this.#verifyRequest(tx, request);
-        return failureReply(
-          refused ??
-            fail('RequestIdReused', `request id ${remittanceId} was used for a different request`),
-        );
-      }
-      // A retry gets the one stored answer, however late it comes; an open one is driven on.
-      if (existing.state === 'done' && existing.responseJson)
-        return JSON.parse(existing.responseJson) as Reply;
-      return 'drive';
-    }
+    return (
+      (await this.#verifyRequest(tx, request)) ??
+      fail('RequestIdReused', `request id ${remittanceId} was used for a different request`)
+    );
+  }
+
+  /** The checks of a new request: its time, its signature, its key's rate, the machine's own. */
+  async #refusalOfNew(tx: TransactionTx, request: SignedRecord): Promise<Failure | undefined> {
     const nowMs = this.context.environment.nowMs();
-    if (Math.abs(nowMs - Number(request.record.dateTime)) > this.timing.timestampSkewMsMax) {
-      return failureReply(
-        fail(
-          'StaleTimestamp',
-          `the request's dateTime is more than ${this.timing.timestampSkewMsMax / 1000} s from this device's clock`,
-        ),
+    if (Math.abs(nowMs - Number(request.record.dateTime)) > this.timing.timestampSkewMsMax)
+      return fail(
+        'StaleTimestamp',
+        `the request's dateTime is more than ${this.timing.timestampSkewMsMax / 1000} s from this device's clock`,
       );
-    }
     const refused = await this.#verifyRequest(tx, request);
-    if (refused) return failureReply(refused);
+    if (refused) return refused;
     // Counted once the signature holds (a new account's own key, number 0, is limited per address).
     const signer = request.record.signerKeyNumber;
     const limited = signer === 0 ? undefined : this.keyRate.take(signer, nowMs);
-    if (limited) return failureReply(limited);
-    const precheck = await this.#precheck(tx, request.record);
-    if (precheck) return failureReply(precheck);
+    return limited ?? (await this.#precheck(tx, request.record));
+  }
 
+  /** A new request stored with a2 (and, for an account opening, its number reserved). */
+  async #storeOpening(
+    tx: TransactionTx,
+    request: SignedRecord,
+    digest: Buffer,
+  ): Promise<Admission> {
+    const remittanceId = request.record.remittanceId;
     const base = await tx.openOperation(remittanceId, digest);
     const stored: SignedRecord = {
       record: { ...request.record, transactionNumber: base },
@@ -521,7 +678,7 @@ export class TransactionService {
       accountRequestFields(request.record, this.context.mode, newAccount, accountNumbering),
     );
     assert(await tx.appendRecords([accountRequest]), 'a2 takes its reserved number');
-    return 'drive';
+    return { kind: 'drive', records: [stored, accountRequest] };
   }
 
   /** The request's signature by the key its step belongs to (a broken link is a bad signature). */
@@ -547,9 +704,9 @@ export class TransactionService {
   }
 
   /**
-   * S102-S103 / S104-S105: send the records so far to a peer (again, after a crash: the peer
-   * answers a repeat with the answer it gave) and store its verified answer. Undefined when the
-   * peer cannot be reached or its answer cannot be trusted: the operation then stays open.
+   * S102 / S104: send the records so far to a peer (again, after a crash: the peer answers a repeat
+   * with the answer it gave): its answer (verified and stored by the next turn), or its refusal.
+   * Undefined when the peer cannot be reached or answers garbage: the operation then stays open.
    */
   async #exchange(
     peer: PeerLink,
@@ -570,28 +727,7 @@ export class TransactionService {
       this.log('error', `${peer.name} answered a malformed record`);
       return undefined;
     }
-    const refused = await this.store.transact(async (tx) => {
-      // `records` are this device's own (stored before they were sent): only the answer is new.
-      const problem = await verifyOperation(this.context, tx, [...records, parsed.value], records);
-      if (problem) return problem;
-      return (await tx.appendRecords([parsed.value]))
-        ? undefined
-        : fail('RecordConflict', `${peer.name}'s answer conflicts`);
-    });
-    if (refused) {
-      this.log('error', `${peer.name}'s answer does not verify: ${refused.message}`);
-      return undefined;
-    }
     return ok(parsed.value);
-  }
-
-  /** Sign the next record of the operation and store it before it is sent. */
-  async #sign(records: readonly SignedRecord[], fields: RecordFields): Promise<SignedRecord> {
-    return this.store.transact(async (tx) => {
-      const signed = this.#signNext(records, fields);
-      assert(await tx.appendRecords([signed]), 'a record takes its reserved number');
-      return signed;
-    });
   }
 
   /** The record of the next step, numbered in the operation's block and chained to the last record. */
@@ -642,8 +778,9 @@ export class TransactionService {
         if (answer.ok) acknowledged |= peers[index]!.bit;
         else this.log('warn', `settlement of ${remittanceId}: ${answer.message}`);
       });
+      // Lost when too many wait: the resumer sends the settlement again (it applies nothing twice).
       if (acknowledged !== 0)
-        await this.store.transact((tx) => tx.markSettled(remittanceId, acknowledged));
+        await this.#acknowledgements.submit({ remittanceId, peers: acknowledged });
       if ((settled | acknowledged) === settledEverywhere) {
         this.#settleBackoff.delete(remittanceId);
       } else {
