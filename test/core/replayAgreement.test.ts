@@ -22,19 +22,7 @@ import type { TransactionRecord } from '../../src/protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../../src/protocol/rows.js';
 import { outcomeOk, type TransactionType } from '../../src/protocol/transactionTypes.js';
 import { choosePayment } from '../../src/protocol/units.js';
-
-/** A small seeded generator (mulberry32): every random choice of a run comes from its seed. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { below: (n: number) => Math.floor(next() * n), chance: (p: number) => next() < p };
-}
+import { SeededRandom } from '../../src/simulator/random.js';
 
 type Kind = 'account_issuing' | 'issuance' | 'remittance';
 type Phase = 'account' | 'currency' | 'response' | 'settleAccount' | 'settleCurrency' | 'done';
@@ -233,7 +221,7 @@ function planOf(records: readonly TransactionRecord[]): UnitPlan | undefined {
 
 /** One seeded run: a workload started and advanced in a random interleaving, to the end. */
 function run(seed: number, operationsMax: number): Ledger {
-  const choose = random(seed);
+  const choose = new SeededRandom(seed);
   const ledger = new Ledger();
   const open = () => ledger.operations.filter((o) => o.phases.length > 0);
   let started = 0;
