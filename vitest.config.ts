@@ -31,6 +31,8 @@ const alone = ['test/faults/**/*.test.ts', 'test/devices/crashRecovery.test.ts']
 export default defineConfig({
   test: {
     testTimeout: 30_000,
+    // A deployment stops its gateway first, then its peers (triledger up): a stop takes longer.
+    hookTimeout: 30_000,
     pool: 'forks',
     globalSetup: ['test/globalSetup.ts'],
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],

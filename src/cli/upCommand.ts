@@ -123,9 +123,16 @@ export function registerUpCommand(program: Command): void {
 
       const children: ChildProcess[] = [];
       let stopping = false;
+      /** The gateway first (it hands its peers the settlements in flight), then its peers. */
+      let gateway: ChildProcess | undefined;
       const stopAll = () => {
         stopping = true;
-        for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+        const stopPeers = () => {
+          for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+        };
+        if (gateway === undefined || gateway.exitCode !== null) return stopPeers();
+        gateway.once('exit', stopPeers);
+        gateway.kill('SIGTERM');
       };
       const exited = new Promise<number>((resolve) => {
         process.once('SIGINT', () => {
@@ -150,6 +157,7 @@ export function registerUpCommand(program: Command): void {
             for (const device of deviceNames) {
               const { child, url } = await startChild(dir, device);
               children.push(child);
+              if (device === 'transaction') gateway = child;
               watch(child, device);
               process.stdout.write(`${device.padEnd(11)} ${url}\n`);
             }

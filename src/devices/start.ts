@@ -367,6 +367,8 @@ export async function startDevice(
         (level, message) => server.log[level](message),
       );
       closers.push(
+        // Settlements sent after their answers reach the peers before the device stops.
+        () => service.settlementsOf(),
         () => peers.account.close(),
         () => peers.currency.close(),
         () => store.close(),

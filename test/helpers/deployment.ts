@@ -216,7 +216,11 @@ async function startDeploymentOnce(
         ...(init.body === undefined ? {} : { body: init.body }),
       });
     },
-    rows: (device, sql, ...parameters) => readRows(dir, device, sql, ...parameters),
+    async rows(device, sql, ...parameters) {
+      // The answer comes before the settlement: a read behind the gateway waits for it first.
+      if (device !== 'transaction') await settlementsDone(url);
+      return readRows(dir, device, sql, ...parameters);
+    },
     async stop() {
       await Promise.all(
         [...clients, ...(operatorReader ? [operatorReader] : [])].map((c) => c.close()),
@@ -226,4 +230,26 @@ async function startDeploymentOnce(
       await exited;
     },
   };
+}
+
+/** How long a direct read of account's or currency's store waits for settlements in flight. */
+const settlementWaitMsMax = 5_000;
+
+/**
+ * Wait until the transaction device has no operation open or unsettled (its /health), or
+ * settlementWaitMsMax passes (a test with a peer down reads what is there).
+ */
+async function settlementsDone(url: string): Promise<void> {
+  const deadline = Date.now() + settlementWaitMsMax;
+  while (Date.now() < deadline) {
+    const health = await fetch(`${url}/health`)
+      .then(
+        (response) =>
+          response.json() as Promise<{ operations?: { open: number; unsettled: number } }>,
+      )
+      .catch(() => undefined);
+    const operations = health?.operations;
+    if (!operations || (operations.open === 0 && operations.unsettled === 0)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -137,6 +137,8 @@ export class AdminService {
     onProgress: (done: number) => void,
     full = false,
   ): Promise<Result<CheckpointedAuditReport>> {
+    // What was answered is what the audit reads in B and C (a settlement after an answer).
+    await this.service.settlementsOf();
     return this.#exclusive(async () => {
       const keys = this.verifyingKeys();
       const start = full ? { note: 'full audit, as asked' } : await this.#startingPoint(keys);

@@ -71,6 +71,7 @@ export function registerAdminReadRoutes(
     },
     async (request, reply) => {
       const limit = Number(request.query.limit ?? pageSizeMax);
+      await service.settlementsOf();
       const answer = await peers.account.get(
         `/internal/v1/accounts?after=${request.query.after ?? '0'}&limit=${limit}`,
       );
@@ -94,6 +95,7 @@ export function registerAdminReadRoutes(
       },
     },
     async (request, reply) => {
+      await service.settlementsOf(BigInt(request.params.accountNumber));
       const answer = await peers.account.get(
         `/internal/v1/accounts/${request.params.accountNumber}`,
       );

@@ -269,6 +269,7 @@ export async function registerTransactionRoutes(
       },
     },
     async (request, reply) => {
+      await service.settlementsOf(BigInt(request.params.accountNumber));
       const account = await fetchAccount(context, peers, request.params.accountNumber);
       if ('ok' in account) return sendFailure(reply, account);
       const available = (BigInt(account.balance) - BigInt(account.held)).toString();
@@ -287,6 +288,7 @@ export async function registerTransactionRoutes(
       },
     },
     async (request, reply) => {
+      await service.settlementsOf(BigInt(request.params.accountNumber));
       const account = await fetchAccount(context, peers, request.params.accountNumber);
       if ('ok' in account) return sendFailure(reply, account);
       const answer = await peers.currency.get(

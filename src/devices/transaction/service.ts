@@ -5,9 +5,13 @@
 // transaction numbers and stores the request; signs a2 and asks `account` (S102), verifies a3
 // (S103); signs a4 and asks `currency` (S104), verifies a5 (S105); signs a6 (S106) and stores it
 // with the answer (S107) before anyone hears of it; then answers, and hands all records to
-// `account` (S108-S109) and `currency` (S110-S111). Every record is stored here before it is sent:
-// this store is the device's write-ahead log. A request id is answered once: a repeat gets the
-// stored answer.
+// `account` (S108-S109) and `currency` (S110-S111) in the background. Every record is stored here
+// before it is sent: this store is the device's write-ahead log. A request id is answered once: a
+// repeat gets the stored answer.
+//
+// The answer comes once a6 is durable here, so a balance at `account` may lag it by a settlement:
+// the gateway's reads of an account wait for the settlements of that account in flight
+// (`settlementsOf`), so that a user reads what they were answered; so do the audit and a stop.
 //
 // The operations in flight move as batches (devices/batchQueue.ts), one store transaction per
 // batch and step: the openings of the requests that arrived together; the turns of the operations
@@ -141,6 +145,9 @@ interface StoredTurn {
   readonly reply?: Reply;
 }
 
+/** How long a read waits for the settlements in flight it depends on, at most. */
+export const settlementWaitMsMax = 5_000;
+
 /** Operations resumed, and settlements resent, per pass of the resumer. */
 export const resumeBatchSizeMax = 256;
 
@@ -159,6 +166,11 @@ export class TransactionService {
   /** Operations being driven by this process, each with what its driver will answer. */
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
   readonly #settling = new Set<string>();
+  /** Settlements sent after the answer and not yet acknowledged, with the accounts they touch. */
+  readonly #settlementsAfterAnswer = new Map<
+    string,
+    { readonly accounts: readonly bigint[]; readonly done: Promise<void> }
+  >();
   readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
   readonly #openings = new BatchQueue<{ request: SignedRecord; digest: Buffer }, Admission>(
     transactionBatchLimits,
@@ -358,7 +370,7 @@ export class TransactionService {
       if (turn.stored) this.#crashPointsAfter(turn, answer);
       if (turn.end.kind === 'decided') {
         assert(turn.reply, 'a decided turn keeps its answer');
-        await this.#timed('settle', () => this.#settle(remittanceId, turn.records, 0));
+        this.#settleAfterAnswer(remittanceId, turn.records);
         return turn.reply;
       }
       const { peer, expired } = turn.end;
@@ -368,6 +380,50 @@ export class TransactionService {
       );
       if (answer === undefined) return undefined;
     }
+  }
+
+  /**
+   * S108-S111 for an operation just decided, while its answer goes out. It counts as an operation
+   * in flight (maintenance waits for it); reads of its accounts wait for it (settlementsOf).
+   */
+  #settleAfterAnswer(remittanceId: string, records: readonly SignedRecord[]): void {
+    assert(!this.#settlementsAfterAnswer.has(remittanceId), 'an operation is decided once');
+    const request = records[0]!.record;
+    const accounts = [
+      request.sourceAccount,
+      request.destinationAccount,
+      records[1]?.record.destinationAccount,
+    ].filter((account): account is bigint => account !== undefined);
+    this.#operationsActive += 1;
+    const done = this.#timed('settle', () => this.#settle(remittanceId, records, 0))
+      .catch((error: unknown) =>
+        this.log('error', `settlement of ${remittanceId}: ${(error as Error).message}`),
+      )
+      .finally(() => {
+        this.#settlementsAfterAnswer.delete(remittanceId);
+        this.#operationsActive -= 1;
+      });
+    this.#settlementsAfterAnswer.set(remittanceId, { accounts, done });
+  }
+
+  /**
+   * Wait (up to waitMsMax) for the settlements in flight that touch `account`, or for all of them:
+   * a read of B or C, an audit or a stop then sees what the answers said. A settlement a peer
+   * missed is the resumer's, later; the wait does not hold on for it.
+   */
+  async settlementsOf(account?: bigint, waitMsMax = settlementWaitMsMax): Promise<void> {
+    const pending = [...this.#settlementsAfterAnswer.values()]
+      .filter(({ accounts }) => account === undefined || accounts.includes(account))
+      .map(({ done }) => done);
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(pending),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, waitMsMax);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** An operation's records, or its kept answer when it is done. */
