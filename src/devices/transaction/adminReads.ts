@@ -95,7 +95,7 @@ export function registerAdminReadRoutes(
       },
     },
     async (request, reply) => {
-      await service.settlementsOf(BigInt(request.params.accountNumber));
+      await service.settlementsOf([BigInt(request.params.accountNumber)]);
       const answer = await peers.account.get(
         `/internal/v1/accounts/${request.params.accountNumber}`,
       );

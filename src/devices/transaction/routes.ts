@@ -269,7 +269,7 @@ export async function registerTransactionRoutes(
       },
     },
     async (request, reply) => {
-      await service.settlementsOf(BigInt(request.params.accountNumber));
+      await service.settlementsOf([BigInt(request.params.accountNumber)]);
       const account = await fetchAccount(context, peers, request.params.accountNumber);
       if ('ok' in account) return sendFailure(reply, account);
       const available = (BigInt(account.balance) - BigInt(account.held)).toString();
@@ -288,7 +288,7 @@ export async function registerTransactionRoutes(
       },
     },
     async (request, reply) => {
-      await service.settlementsOf(BigInt(request.params.accountNumber));
+      await service.settlementsOf([BigInt(request.params.accountNumber)]);
       const account = await fetchAccount(context, peers, request.params.accountNumber);
       if ('ok' in account) return sendFailure(reply, account);
       const answer = await peers.currency.get(

@@ -282,6 +282,12 @@ export class TransactionService {
         return undefined;
       }
       crashPoint(this.context, 'S101');
+      // What an earlier answer said of these accounts reaches account and currency first (no
+      // timer: a settlement's own retries bound it, and the simulator runs this on its clock).
+      await this.settlementsOf(
+        accountsOf(admission.records ?? [request]),
+        Number.POSITIVE_INFINITY,
+      );
       return this.#drive(remittanceId, admission.records);
     });
     return answered ?? reply ?? undecidedReply(remittanceId);
@@ -388,12 +394,7 @@ export class TransactionService {
    */
   #settleAfterAnswer(remittanceId: string, records: readonly SignedRecord[]): void {
     assert(!this.#settlementsAfterAnswer.has(remittanceId), 'an operation is decided once');
-    const request = records[0]!.record;
-    const accounts = [
-      request.sourceAccount,
-      request.destinationAccount,
-      records[1]?.record.destinationAccount,
-    ].filter((account): account is bigint => account !== undefined);
+    const accounts = accountsOf(records);
     this.#operationsActive += 1;
     const done = this.#timed('settle', () => this.#settle(remittanceId, records, 0))
       .catch((error: unknown) =>
@@ -407,15 +408,25 @@ export class TransactionService {
   }
 
   /**
-   * Wait (up to waitMsMax) for the settlements in flight that touch `account`, or for all of them:
-   * a read of B or C, an audit or a stop then sees what the answers said. A settlement a peer
-   * missed is the resumer's, later; the wait does not hold on for it.
+   * Wait (up to waitMsMax) for the settlements in flight that touch one of `accounts`, or for all
+   * of them: a read of B or C, the next operation on an account, an audit or a stop then sees
+   * what the answers said. A settlement a peer missed is the resumer's, later; the wait does not
+   * hold on for it.
    */
-  async settlementsOf(account?: bigint, waitMsMax = settlementWaitMsMax): Promise<void> {
+  async settlementsOf(
+    accounts?: readonly bigint[],
+    waitMsMax = settlementWaitMsMax,
+  ): Promise<void> {
     const pending = [...this.#settlementsAfterAnswer.values()]
-      .filter(({ accounts }) => account === undefined || accounts.includes(account))
+      .filter(
+        (settling) => accounts === undefined || settling.accounts.some((a) => accounts.includes(a)),
+      )
       .map(({ done }) => done);
     if (pending.length === 0) return;
+    if (waitMsMax === Number.POSITIVE_INFINITY) {
+      await Promise.all(pending);
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(pending),
@@ -858,6 +869,16 @@ const exchangeStepOf = {
   account: 'exchange_account',
   currency: 'exchange_currency',
 } as const satisfies Record<string, TimedStep>;
+
+/** The accounts an operation touches: its source and destination, and a new account's number. */
+function accountsOf(records: readonly SignedRecord[]): bigint[] {
+  const request = records[0]!.record;
+  return [
+    request.sourceAccount,
+    request.destinationAccount,
+    records[1]?.record.destinationAccount,
+  ].filter((account): account is bigint => account !== undefined);
+}
 
 /** The error code of a refusing Reply (made by failureReply), or undefined for an answer. */
 export function refusalCodeOf(reply: Reply): ErrorCode | undefined {
