@@ -65,11 +65,14 @@ function checkAnswers(
   submitted: readonly Submitted[],
 ): string[] {
   const violations: string[] = [];
-  for (const { request, signature, outcome } of submitted) {
+  for (const { request, signature, outcome, accountsHeardOpened } of submitted) {
     const records = operations.get(request.remittanceId);
     if (records && outcomeIn(records) === undefined)
       violations.push(`${request.remittanceId} is in A without a response after settling`);
     if (outcome === 'unknown') continue;
+    // An answer holds for the next request: an account heard opened is known from then on.
+    if (outcome === 'UnknownAccount' && accountsHeardOpened)
+      violations.push(`${request.remittanceId}: UnknownAccount for accounts heard opened before`);
     // Two requests under one id (a terminal reused it): A holds one of them; the other was never
     // stored, so it was refused at the door (RequestIdReused once A held the first).
     if (records && !records[0]!.signature.equals(signature)) {

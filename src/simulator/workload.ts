@@ -43,6 +43,8 @@ export interface Submitted {
   outcome: Outcome;
   /** For an account opened: its number, from the answer. */
   accountNumber?: bigint;
+  /** Every account the request names was heard opened before it was sent. */
+  readonly accountsHeardOpened: boolean;
 }
 
 export interface WorkloadShape {
@@ -210,10 +212,16 @@ export class BankWorkload {
     );
     assert(signature.ok, 'a terminal signs with its own key');
     const signed: SignedRecord = { record: record.value, signature: signature.value };
+    const named = [record.value.sourceAccount, record.value.destinationAccount].filter(
+      (account) => account !== undefined,
+    );
     const submitted: Submitted = {
       request: record.value,
       signature: signature.value,
       outcome: 'unknown',
+      accountsHeardOpened:
+        named.length > 0 &&
+        named.every((account) => this.accounts.some((a) => a.accountNumber === account)),
     };
     this.submitted.push(submitted);
     for (let attempt = 1; attempt <= attemptsMax; attempt++) {

@@ -14,10 +14,15 @@ const regressionSeeds = [
     seed: 19,
     bug: 'an update-mode remittance refused (OperationExpired) after its payee had spent the money: taking it back went below zero and the account device stopped at every retry of the settlement',
   },
+  {
+    // Found by the throughput bench first; the end checks now hold a terminal to what it heard.
+    seed: 2,
+    bug: 'with the answer ahead of the settlements, an issuance to an account just heard opened was refused UnknownAccount (its opening not yet settled at account)',
+  },
 ];
 
 /** The seeds every CI run checks, beside the regression seeds. */
-const ciSeeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+const ciSeeds = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 describe('the seeded simulator', () => {
   it('runs a seed the same way twice: the same trace, event for event', async () => {
