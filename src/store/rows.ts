@@ -94,6 +94,7 @@ export function operationFromRow(row: Row): OperationRow {
     requestDigest: bytesOf(row['request_digest']),
     baseNumber: row['base_number'] as bigint,
     state: row['state'] as OperationRow['state'],
+    settled: Number(row['settled'] ?? 0),
     ...(row['response_json'] === null ? {} : { responseJson: row['response_json'] as string }),
   };
 }

@@ -46,6 +46,8 @@ export interface OperationRow {
   /** `open` while in flight; `done` once the response is stored. */
   readonly state: 'open' | 'done';
   readonly responseJson?: string;
+  /** Which peers acknowledged its settlement (settledAtAccount | settledAtCurrency). */
+  readonly settled: number;
 }
 
 /** Settlement bits of an operation: which peers have stored and applied its records. */

@@ -19,6 +19,14 @@ const regressionSeeds = [
     seed: 2,
     bug: 'with the answer ahead of the settlements, an issuance to an account just heard opened was refused UnknownAccount (its opening not yet settled at account)',
   },
+  {
+    seed: 3018,
+    bug: "after transaction restarted, the resumer drove an open issuance to account before it resent the settlement of that account's opening: UnknownAccount for an account heard opened",
+  },
+  {
+    seed: 3063,
+    bug: "an account's opening answered (a retry heard the kept answer) but not settled at account after a crash and a partition; an issuance to it reached account first: UnknownAccount",
+  },
 ];
 
 /** The seeds every CI run checks, beside the regression seeds. */

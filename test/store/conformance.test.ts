@@ -437,7 +437,9 @@ describe.each(backends)('store conformance: $name', (backend) => {
         baseNumber: 1n,
         state: 'done',
         responseJson: '{"outcome":"ok"}',
+        settled: 3,
       });
+      expect((await store.transact((tx) => tx.operation('b')))?.settled).toBe(2);
       expect((await store.transact((tx) => tx.operation('c')))?.state).toBe('open');
       expect(await store.transact((tx) => tx.settledUpTo())).toBe(6n);
       expect(await store.transact((tx) => tx.unsettledOperations(10))).toEqual([

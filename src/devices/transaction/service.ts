@@ -145,6 +145,9 @@ interface StoredTurn {
   readonly reply?: Reply;
 }
 
+/** Accounts remembered as settled at account; past it the memory starts again (a store read each). */
+export const openingsRememberedMax = 100_000;
+
 /** How long a read waits for the settlements in flight it depends on, at most. */
 export const settlementWaitMsMax = 5_000;
 
@@ -165,9 +168,10 @@ export class TransactionService {
   #maintenance = false;
   /** Operations being driven by this process, each with what its driver will answer. */
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
-  readonly #settling = new Set<string>();
-  /** Settlements sent after the answer and not yet acknowledged, with the accounts they touch. */
-  readonly #settlementsAfterAnswer = new Map<
+  /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
+  readonly #openingsSettledAtAccount = new Set<bigint>();
+  /** Settlements on their way to the peers, with the accounts they touch (settlementsOf). */
+  readonly #settling = new Map<
     string,
     { readonly accounts: readonly bigint[]; readonly done: Promise<void> }
   >();
@@ -282,12 +286,6 @@ export class TransactionService {
         return undefined;
       }
       crashPoint(this.context, 'S101');
-      // What an earlier answer said of these accounts reaches account and currency first (no
-      // timer: a settlement's own retries bound it, and the simulator runs this on its clock).
-      await this.settlementsOf(
-        accountsOf(admission.records ?? [request]),
-        Number.POSITIVE_INFINITY,
-      );
       return this.#drive(remittanceId, admission.records);
     });
     return answered ?? reply ?? undecidedReply(remittanceId);
@@ -368,6 +366,10 @@ export class TransactionService {
       if (!Array.isArray(stored)) return stored;
       records = stored;
     }
+    // What an earlier answer said of these accounts reaches account and currency first (no timer:
+    // a settlement's own retries bound it, and the simulator runs this on its clock).
+    await this.settlementsOf(accountsOf(records), Number.POSITIVE_INFINITY);
+    if (records.length === 2) await this.#openingsSettled(records[0]!.record);
     // The machine (core/transaction.ts) names each next step from the records; this loop does its I/O.
     for (let answer: Result<SignedRecord> | undefined; ; ) {
       const turn = await this.#turn(records, answer);
@@ -393,18 +395,14 @@ export class TransactionService {
    * in flight (maintenance waits for it); reads of its accounts wait for it (settlementsOf).
    */
   #settleAfterAnswer(remittanceId: string, records: readonly SignedRecord[]): void {
-    assert(!this.#settlementsAfterAnswer.has(remittanceId), 'an operation is decided once');
-    const accounts = accountsOf(records);
     this.#operationsActive += 1;
-    const done = this.#timed('settle', () => this.#settle(remittanceId, records, 0))
+    void this.#timed('settle', () => this.#settle(remittanceId, records, 0))
       .catch((error: unknown) =>
         this.log('error', `settlement of ${remittanceId}: ${(error as Error).message}`),
       )
       .finally(() => {
-        this.#settlementsAfterAnswer.delete(remittanceId);
         this.#operationsActive -= 1;
       });
-    this.#settlementsAfterAnswer.set(remittanceId, { accounts, done });
   }
 
   /**
@@ -417,7 +415,7 @@ export class TransactionService {
     accounts?: readonly bigint[],
     waitMsMax = settlementWaitMsMax,
   ): Promise<void> {
-    const pending = [...this.#settlementsAfterAnswer.values()]
+    const pending = [...this.#settling.values()]
       .filter(
         (settling) => accounts === undefined || settling.accounts.some((a) => accounts.includes(a)),
       )
@@ -435,6 +433,34 @@ export class TransactionService {
       }),
     ]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Before account first hears of an operation: the openings of the accounts it names are settled
+   * there, sent again now if account missed them (after a crash, a lost message), so that an
+   * account its holder heard opened is never refused as unknown (account knows an account from its
+   * opening's settlement). Best effort: a settlement that fails again is the resumer's.
+   */
+  async #openingsSettled(request: TransactionRecord): Promise<void> {
+    if (operationOf(request.transactionType) === 'account_issuing') return;
+    for (const account of [request.sourceAccount, request.destinationAccount]) {
+      if (account === undefined || this.#openingsSettledAtAccount.has(account)) continue;
+      const { opening, operation } = await this.store.transact(async (tx) => {
+        const opening = await tx.accountOpening(account);
+        const id = opening[0]?.record.remittanceId;
+        return { opening, operation: id === undefined ? undefined : await tx.operation(id) };
+      });
+      if (operation === undefined) continue; // no such account: account refuses the operation
+      if ((operation.settled & settledAtAccount) === 0)
+        await this.#settle(operation.remittanceId, opening, operation.settled);
+      else this.#rememberOpeningSettled(account);
+    }
+  }
+
+  #rememberOpeningSettled(account: bigint): void {
+    if (this.#openingsSettledAtAccount.size >= openingsRememberedMax)
+      this.#openingsSettledAtAccount.clear();
+    this.#openingsSettledAtAccount.add(account);
   }
 
   /** An operation's records, or its kept answer when it is done. */
@@ -544,12 +570,7 @@ export class TransactionService {
     if (this.#maintenance) return;
     this.#operationsActive += 1;
     try {
-      const open = await this.store.transact((tx) => tx.openOperations(resumeBatchSizeMax));
-      for (const remittanceId of open) {
-        if (this.#maintenance) break;
-        if (this.#driving.has(remittanceId)) continue;
-        await this.#asDriver(remittanceId, () => this.#drive(remittanceId));
-      }
+      // Settlements first: an open operation may use an account whose opening a peer missed.
       const unsettled = await this.store.transact((tx) =>
         tx.unsettledOperations(resumeBatchSizeMax),
       );
@@ -560,6 +581,12 @@ export class TransactionService {
         if (backoff && backoff.nextAtMs > nowMs) continue;
         const records = await this.recordsOfOperation(remittanceId);
         await this.#settle(remittanceId, records, settled);
+      }
+      const open = await this.store.transact((tx) => tx.openOperations(resumeBatchSizeMax));
+      for (const remittanceId of open) {
+        if (this.#maintenance) break;
+        if (this.#driving.has(remittanceId)) continue;
+        await this.#asDriver(remittanceId, () => this.#drive(remittanceId));
       }
     } finally {
       this.#operationsActive -= 1;
@@ -824,43 +851,53 @@ export class TransactionService {
    * (`settled` bits), and record each acknowledgement. A peer that misses it gets it again from
    * the resumer, later and later (capped backoff); settling twice applies nothing twice.
    */
-  async #settle(
+  #settle(remittanceId: string, records: readonly SignedRecord[], settled: number): Promise<void> {
+    const inFlight = this.#settling.get(remittanceId);
+    if (inFlight) return inFlight.done;
+    const done = this.#sendSettlement(remittanceId, records, settled).finally(() =>
+      this.#settling.delete(remittanceId),
+    );
+    this.#settling.set(remittanceId, { accounts: accountsOf(records), done });
+    return done;
+  }
+
+  /** One settlement's messages to the peers that have not acknowledged it, and what they answered. */
+  async #sendSettlement(
     remittanceId: string,
     records: readonly SignedRecord[],
     settled: number,
   ): Promise<void> {
-    if (this.#settling.has(remittanceId)) return;
-    this.#settling.add(remittanceId);
-    try {
-      const step = { operation: 'settle', records: records.map(recordToWire) } as const;
-      const peers = [
-        { bit: settledAtAccount, client: this.peers.account },
-        { bit: settledAtCurrency, client: this.peers.currency },
-      ].filter(({ bit }) => (settled & bit) === 0);
-      const answers = await Promise.all(
-        peers.map(({ client }) => client.callRetrying(step, requestRetryPolicy)),
-      );
-      let acknowledged = 0;
-      answers.forEach((answer, index) => {
-        if (answer.ok) acknowledged |= peers[index]!.bit;
-        else this.log('warn', `settlement of ${remittanceId}: ${answer.message}`);
+    const step = { operation: 'settle', records: records.map(recordToWire) } as const;
+    const peers = [
+      { bit: settledAtAccount, client: this.peers.account },
+      { bit: settledAtCurrency, client: this.peers.currency },
+    ].filter(({ bit }) => (settled & bit) === 0);
+    const answers = await Promise.all(
+      peers.map(({ client }) => client.callRetrying(step, requestRetryPolicy)),
+    );
+    let acknowledged = 0;
+    answers.forEach((answer, index) => {
+      if (answer.ok) acknowledged |= peers[index]!.bit;
+      else this.log('warn', `settlement of ${remittanceId}: ${answer.message}`);
+    });
+    // Lost when too many wait: the resumer sends the settlement again (it applies nothing twice).
+    if (acknowledged !== 0)
+      await this.#acknowledgements.submit({ remittanceId, peers: acknowledged });
+    const opened = records[1]?.record.destinationAccount;
+    const request = records[0]!.record;
+    if ((acknowledged & settledAtAccount) !== 0 && opened !== undefined)
+      if (operationOf(request.transactionType) === 'account_issuing')
+        this.#rememberOpeningSettled(opened);
+    if ((settled | acknowledged) === settledEverywhere) {
+      this.#settleBackoff.delete(remittanceId);
+    } else {
+      const attempts = (this.#settleBackoff.get(remittanceId)?.attempts ?? 0) + 1;
+      const random = this.context.environment.randomBytes(1)[0]! / 255;
+      this.#settleBackoff.set(remittanceId, {
+        attempts,
+        nextAtMs:
+          this.context.environment.nowMs() + backoffMs(settleRetryPolicy, attempts + 1, random),
       });
-      // Lost when too many wait: the resumer sends the settlement again (it applies nothing twice).
-      if (acknowledged !== 0)
-        await this.#acknowledgements.submit({ remittanceId, peers: acknowledged });
-      if ((settled | acknowledged) === settledEverywhere) {
-        this.#settleBackoff.delete(remittanceId);
-      } else {
-        const attempts = (this.#settleBackoff.get(remittanceId)?.attempts ?? 0) + 1;
-        const random = this.context.environment.randomBytes(1)[0]! / 255;
-        this.#settleBackoff.set(remittanceId, {
-          attempts,
-          nextAtMs:
-            this.context.environment.nowMs() + backoffMs(settleRetryPolicy, attempts + 1, random),
-        });
-      }
-    } finally {
-      this.#settling.delete(remittanceId);
     }
   }
 }
