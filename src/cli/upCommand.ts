@@ -123,8 +123,8 @@ export function registerUpCommand(program: Command): void {
 
       const children: ChildProcess[] = [];
       let stopping = false;
-      /** The gateway first (it hands its peers the settlements in flight), then its peers. */
       let gateway: ChildProcess | undefined;
+      /** The gateway first (it hands its peers the settlements in flight), then its peers. */
       const stopAll = () => {
         stopping = true;
         const stopPeers = () => {
