@@ -128,17 +128,11 @@ async function runConfiguration(
   const schemaPrefix = `triledger_bench_${systemEnvironment.randomBytes(4).toString('hex')}`;
   const storeUrl = options.store === undefined ? undefined : new URL(options.store);
   storeUrl?.searchParams.set('schema', schemaPrefix);
-  const upArguments = [
-    '--port-base',
-    String(portBase),
-    '--scheme',
-    scheme,
-    '--mode',
-    mode,
-    ...(storeUrl ? ['--store', storeUrl.toString()] : []),
-  ];
-  // Created once, its rate limits lifted for the one load generator, then started for the run.
-  await stop((await up(dir, upArguments)).child);
+  const upArguments = ['--port-base', String(portBase), '--scheme', scheme, '--mode', mode];
+  // Created once (the store is named at creation only), its rate limits lifted for the one load
+  // generator, then started for the run.
+  const storeArguments = storeUrl ? ['--store', storeUrl.toString()] : [];
+  await stop((await up(dir, [...upArguments, ...storeArguments])).child);
   liftRateLimits(dir);
   const deployment = await up(dir, upArguments);
   const generator = fork(loadGeneratorPath, [], {
