@@ -3,7 +3,9 @@
 // money just received can be spent, and a balance read right after the answer shows it. (Found by
 // the throughput benchmark: an issuance to an account whose opening was answered but not yet
 // settled was refused UnknownAccount.) The clients are ready before the first request, so each
-// request follows the last answer within a millisecond or so, well before its settlement.
+// request follows the last answer within a millisecond or so. The first test fails without the
+// wait (tried); in the second the settlement, sent as the answer leaves, happens to reach account
+// before the next exchange even without it: it holds the behaviour, it does not prove the wait.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TerminalClient } from '../../src/client/terminal.js';
 import { issuerKeyNumber, newWallet } from '../../src/deployment/demo.js';

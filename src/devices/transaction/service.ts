@@ -137,7 +137,7 @@ interface TurnInput {
 }
 
 /** A turn taken: the operation's records now, where it stopped, and its answer once decided. */
-interface StoredTurn {
+interface TakenTurn {
   /** Whether the turn wrote anything (an operation waiting for a peer's first answer writes nothing). */
   readonly stored: boolean;
   readonly records: SignedRecord[];
@@ -171,24 +171,25 @@ export class TransactionService {
   /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
   readonly #openingsSettledAtAccount = new Set<bigint>();
   /** Settlements on their way to the peers, with the accounts they touch (settlementsOf). */
-  readonly #settling = new Map<
-    string,
-    { readonly accounts: readonly bigint[]; readonly done: Promise<void> }
-  >();
+  readonly #settling = new Map<string, Promise<void>>();
+  /** The same settlements by the accounts they touch: what an operation or a read waits for. */
+  readonly #settlingByAccount = new Map<bigint, Set<Promise<void>>>();
   readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
   readonly #openings = new BatchQueue<{ request: SignedRecord; digest: Buffer }, Admission>(
     transactionBatchLimits,
     (items) =>
-      this.#inOneTransaction(items, (tx, item) => this.#open(tx, item.request, item.digest)),
+      this.#eachInOneTransaction(items, (tx, item) => this.#open(tx, item.request, item.digest)),
   );
-  readonly #turns = new BatchQueue<TurnInput, StoredTurn | undefined>(
+  readonly #turns = new BatchQueue<TurnInput, TakenTurn | undefined>(
     transactionBatchLimits,
-    (items) => this.#inOneTransaction(items, (tx, item) => this.#storeTurn(tx, item)),
+    (items) => this.#eachInOneTransaction(items, (tx, item) => this.#storeTurn(tx, item)),
   );
   readonly #acknowledgements = new BatchQueue<{ remittanceId: string; peers: number }, void>(
     transactionBatchLimits,
     (items) =>
-      this.#inOneTransaction(items, (tx, item) => tx.markSettled(item.remittanceId, item.peers)),
+      this.#eachInOneTransaction(items, (tx, item) =>
+        tx.markSettled(item.remittanceId, item.peers),
+      ),
   );
 
   constructor(
@@ -292,21 +293,15 @@ export class TransactionService {
   }
 
   /** S101 for a request, in the next batch of openings; refused at once when too many wait. */
-  #admit(request: SignedRecord, digest: Buffer): Promise<Admission> {
-    const busy = failureReply(
-      fail(
-        'RateLimited',
-        `${transactionBatchLimits.queueDepthMax} requests already wait at the transaction device; retry shortly`,
-      ),
-    );
-    return (
-      this.#openings.submit({ request, digest }) ??
-      Promise.resolve({ kind: 'answered', reply: busy })
-    );
+  async #admit(request: SignedRecord, digest: Buffer): Promise<Admission> {
+    const admitted = this.#openings.submit({ request, digest });
+    if (admitted) return admitted;
+    const busy = `${transactionBatchLimits.queueDepthMax} requests already wait at the transaction device; retry shortly`;
+    return { kind: 'answered', reply: failureReply(fail('RateLimited', busy)) };
   }
 
   /** A batch of a stage, in one store transaction: each item's work in order, one answer each. */
-  #inOneTransaction<Item, Answer>(
+  #eachInOneTransaction<Item, Answer>(
     items: readonly Item[],
     work: (tx: TransactionTx, item: Item) => Promise<Answer>,
   ): Promise<Answer[]> {
@@ -415,11 +410,10 @@ export class TransactionService {
     accounts?: readonly bigint[],
     waitMsMax = settlementWaitMsMax,
   ): Promise<void> {
-    const pending = [...this.#settling.values()]
-      .filter(
-        (settling) => accounts === undefined || settling.accounts.some((a) => accounts.includes(a)),
-      )
-      .map(({ done }) => done);
+    const pending =
+      accounts === undefined
+        ? [...this.#settling.values()]
+        : accounts.flatMap((account) => [...(this.#settlingByAccount.get(account) ?? [])]);
     if (pending.length === 0) return;
     if (waitMsMax === Number.POSITIVE_INFINITY) {
       await Promise.all(pending);
@@ -481,7 +475,7 @@ export class TransactionService {
   async #turn(
     records: SignedRecord[],
     answer: Result<SignedRecord> | undefined,
-  ): Promise<StoredTurn | undefined> {
+  ): Promise<TakenTurn | undefined> {
     if (answer === undefined) {
       const action = nextAction(
         records.map((r) => r.record),
@@ -498,7 +492,7 @@ export class TransactionService {
    * In a batch's transaction: a peer's answer verified and stored, the machine's next record
    * signed and stored with it, and, once decided, the operation's answer kept, all in one commit.
    */
-  async #storeTurn(tx: TransactionTx, input: TurnInput): Promise<StoredTurn | undefined> {
+  async #storeTurn(tx: TransactionTx, input: TurnInput): Promise<TakenTurn | undefined> {
     const { records, answer } = input;
     const remittanceId = records[0]!.record.remittanceId;
     let received = records;
@@ -533,7 +527,7 @@ export class TransactionService {
    * are one commit, so S103 and S104 (a3 with a4) fire together, as do S106 and S107 (a6 with the
    * kept answer).
    */
-  #crashPointsAfter(turn: StoredTurn, answer: Result<SignedRecord> | undefined): void {
+  #crashPointsAfter(turn: TakenTurn, answer: Result<SignedRecord> | undefined): void {
     if (answer?.ok && stepOf(answer.value.record.transactionType) === 3)
       crashPoint(this.context, 'S103');
     if (turn.end.kind === 'exchange' && turn.end.peer === 'currency')
@@ -853,11 +847,22 @@ export class TransactionService {
    */
   #settle(remittanceId: string, records: readonly SignedRecord[], settled: number): Promise<void> {
     const inFlight = this.#settling.get(remittanceId);
-    if (inFlight) return inFlight.done;
-    const done = this.#sendSettlement(remittanceId, records, settled).finally(() =>
-      this.#settling.delete(remittanceId),
-    );
-    this.#settling.set(remittanceId, { accounts: accountsOf(records), done });
+    if (inFlight) return inFlight;
+    const accounts = accountsOf(records);
+    const done = this.#sendSettlement(remittanceId, records, settled).finally(() => {
+      this.#settling.delete(remittanceId);
+      for (const account of accounts) {
+        const settling = this.#settlingByAccount.get(account);
+        settling?.delete(done);
+        if (settling?.size === 0) this.#settlingByAccount.delete(account);
+      }
+    });
+    this.#settling.set(remittanceId, done);
+    for (const account of accounts) {
+      const settling = this.#settlingByAccount.get(account) ?? new Set();
+      settling.add(done);
+      this.#settlingByAccount.set(account, settling);
+    }
     return done;
   }
 
