@@ -93,6 +93,11 @@ export interface Peers {
   readonly currency: PeerClient;
 }
 
+type PeerName = keyof PeerLinks;
+
+/** A settlement in flight, as each peer's answer to it (resolved when the peer answered or gave up). */
+type AnsweredByPeers = Readonly<Record<PeerName, Promise<void>>>;
+
 /** The peers the protocol runs with: links that carry its steps (PeerClient, or simulated). */
 export interface PeerLinks {
   readonly account: PeerLink;
@@ -170,10 +175,13 @@ export class TransactionService {
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
   /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
   readonly #openingsSettledAtAccount = new Set<bigint>();
-  /** Settlements on their way to the peers, with the accounts they touch (settlementsOf). */
+  /** Settlements on their way, each until its acknowledgements are stored (an audit, a stop). */
   readonly #settling = new Map<string, Promise<void>>();
-  /** The same settlements by the accounts they touch: what an operation or a read waits for. */
-  readonly #settlingByAccount = new Map<bigint, Set<Promise<void>>>();
+  /**
+   * The same settlements by the accounts they touch, each peer's answer apart: the next exchange
+   * with a peer waits for that peer's answers on its accounts, a read for both peers'.
+   */
+  readonly #settlingByAccount = new Map<bigint, Set<AnsweredByPeers>>();
   readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
   readonly #openings = new BatchQueue<{ request: SignedRecord; digest: Buffer }, Admission>(
     transactionBatchLimits,
@@ -361,9 +369,6 @@ export class TransactionService {
       if (!Array.isArray(stored)) return stored;
       records = stored;
     }
-    // What an earlier answer said of these accounts reaches account and currency first (no timer:
-    // a settlement's own retries bound it, and the simulator runs this on its clock).
-    await this.settlementsOf(accountsOf(records), Number.POSITIVE_INFINITY);
     if (records.length === 2) await this.#openingsSettled(records[0]!.record);
     // The machine (core/transaction.ts) names each next step from the records; this loop does its I/O.
     for (let answer: Result<SignedRecord> | undefined; ; ) {
@@ -378,6 +383,9 @@ export class TransactionService {
       }
       const { peer, expired } = turn.end;
       const current = records;
+      // What an earlier answer said of these accounts reaches this peer first (no timer: a
+      // settlement's own retries bound it, and the simulator runs this on its clock).
+      await this.#answeredBy([peer], accountsOf(current));
       answer = await this.#timed(exchangeStepOf[peer], () =>
         this.#exchange(this.peers[peer], current, expired),
       );
@@ -401,10 +409,11 @@ export class TransactionService {
   }
 
   /**
-   * Wait (up to waitMsMax) for the settlements in flight that touch one of `accounts`, or for all
-   * of them: a read of B or C, the next operation on an account, an audit or a stop then sees
-   * what the answers said. A settlement a peer missed is the resumer's, later; the wait does not
-   * hold on for it.
+   * Wait (up to waitMsMax) until both peers have answered the settlements in flight that touch one
+   * of `accounts` (a read of B or C then sees what the answers said), or until every settlement in
+   * flight is acknowledged and stored (an audit, a stop). A settlement a peer missed is the
+   * resumer's, later; the wait does not hold on for it. The next operation on an account waits
+   * apart, peer by peer (#answeredBy before each exchange).
    */
   async settlementsOf(
     accounts?: readonly bigint[],
@@ -413,12 +422,8 @@ export class TransactionService {
     const pending =
       accounts === undefined
         ? [...this.#settling.values()]
-        : accounts.flatMap((account) => [...(this.#settlingByAccount.get(account) ?? [])]);
+        : this.#peerAnswers(['account', 'currency'], accounts);
     if (pending.length === 0) return;
-    if (waitMsMax === Number.POSITIVE_INFINITY) {
-      await Promise.all(pending);
-      return;
-    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(pending),
@@ -849,37 +854,65 @@ export class TransactionService {
     const inFlight = this.#settling.get(remittanceId);
     if (inFlight) return inFlight;
     const accounts = accountsOf(records);
-    const done = this.#sendSettlement(remittanceId, records, settled).finally(() => {
+    const step = { operation: 'settle', records: records.map(recordToWire) } as const;
+    const peers = [
+      { name: 'account', bit: settledAtAccount },
+      { name: 'currency', bit: settledAtCurrency },
+    ] as const;
+    const calls = peers.map(({ name, bit }) =>
+      (settled & bit) === 0 ? this.peers[name].callRetrying(step, requestRetryPolicy) : undefined,
+    );
+    const answered: AnsweredByPeers = {
+      account: calls[0]?.then(ignore, ignore) ?? Promise.resolve(),
+      currency: calls[1]?.then(ignore, ignore) ?? Promise.resolve(),
+    };
+    const done = this.#acknowledge(remittanceId, records, settled, calls).finally(() => {
       this.#settling.delete(remittanceId);
       for (const account of accounts) {
         const settling = this.#settlingByAccount.get(account);
-        settling?.delete(done);
+        settling?.delete(answered);
         if (settling?.size === 0) this.#settlingByAccount.delete(account);
       }
     });
     this.#settling.set(remittanceId, done);
     for (const account of accounts) {
       const settling = this.#settlingByAccount.get(account) ?? new Set();
-      settling.add(done);
+      settling.add(answered);
       this.#settlingByAccount.set(account, settling);
     }
     return done;
   }
 
-  /** One settlement's messages to the peers that have not acknowledged it, and what they answered. */
-  async #sendSettlement(
+  /** Until `peers` have answered the settlements in flight on `accounts` (or given up). */
+  async #answeredBy(peers: readonly PeerName[], accounts: readonly bigint[]): Promise<void> {
+    const pending = this.#peerAnswers(peers, accounts);
+    if (pending.length > 0) await Promise.all(pending);
+  }
+
+  #peerAnswers(peers: readonly PeerName[], accounts: readonly bigint[]): Promise<void>[] {
+    return accounts.flatMap((account) =>
+      [...(this.#settlingByAccount.get(account) ?? [])].flatMap((answered) =>
+        peers.map((peer) => answered[peer]),
+      ),
+    );
+  }
+
+  /**
+   * What the peers answered a settlement (`calls`: undefined for a peer that had acknowledged it
+   * already), and the acknowledgements stored.
+   */
+  async #acknowledge(
     remittanceId: string,
     records: readonly SignedRecord[],
     settled: number,
+    calls: readonly (Promise<Result<unknown>> | undefined)[],
   ): Promise<void> {
-    const step = { operation: 'settle', records: records.map(recordToWire) } as const;
-    const peers = [
-      { bit: settledAtAccount, client: this.peers.account },
-      { bit: settledAtCurrency, client: this.peers.currency },
-    ].filter(({ bit }) => (settled & bit) === 0);
-    const answers = await Promise.all(
-      peers.map(({ client }) => client.callRetrying(step, requestRetryPolicy)),
-    );
+    const bits = [settledAtAccount, settledAtCurrency];
+    const peers = bits.flatMap((bit, index) => {
+      const call = calls[index];
+      return call === undefined ? [] : [{ bit, call }];
+    });
+    const answers = await Promise.all(peers.map(({ call }) => call));
     let acknowledged = 0;
     answers.forEach((answer, index) => {
       if (answer.ok) acknowledged |= peers[index]!.bit;
@@ -911,6 +944,8 @@ const exchangeStepOf = {
   account: 'exchange_account',
   currency: 'exchange_currency',
 } as const satisfies Record<string, TimedStep>;
+
+function ignore(): void {}
 
 /** The accounts an operation touches: its source and destination, and a new account's number. */
 function accountsOf(records: readonly SignedRecord[]): bigint[] {
