@@ -17,7 +17,7 @@ import { issuanceDetail, parseDetail, type UnitPlan } from '../protocol/details.
 import type { TransactionRecord } from '../protocol/records.js';
 import type { CurrencyRowContent } from '../protocol/rows.js';
 import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
-import { choosePayment, type Payment } from '../protocol/units.js';
+import { choosePayment, type Payment, type Unit, unitsUnlisted } from '../protocol/units.js';
 import type { Contradiction } from './account.js';
 
 /** The rows of C a step reads, by unit number (undefined: no such unit). */
@@ -278,6 +278,26 @@ export type CurrencyStep =
 export interface UnitsRead {
   readonly read: UnitLookup;
   readonly activeOf: (payer: bigint, currencyType: string) => readonly CurrencyRowContent[];
+  /**
+   * When activeOf lists only a payer's first active units in payment order (protocol/units.ts),
+   * the last one listed; undefined (or absent) when it lists them all.
+   */
+  readonly listedUpTo?: (payer: bigint, currencyType: string) => Unit | undefined;
+}
+
+/** A payer whose units, as listed, do not decide a payment of the batch. */
+export interface PayerUnits {
+  readonly payer: bigint;
+  readonly currencyType: string;
+}
+
+/**
+ * A batch that needs more of C than was read: the payers whose units must all be listed (no
+ * `listedUpTo`) for its payments to be decided. Nothing of it stands; the device reads and commits
+ * the batch again.
+ */
+export interface UnitsUnlisted {
+  readonly unlisted: readonly PayerUnits[];
 }
 
 /** What a batch does to C: each step's decision or rows, in order, and each changed row once. */
@@ -294,15 +314,29 @@ export interface CurrencyBatch {
  * A batch of steps, each over C as the steps before it left it (S104-S105 decisions and S110-S111
  * settlements alike): the commit of the currency machine. New unit numbers and plan sequences are
  * taken in order from `first` (the next free ones, read by the device, which reserves what was
- * taken). A step that contradicts C changes nothing, and the steps after it run on.
+ * taken). A step that contradicts C changes nothing, and the steps after it run on. When `before`
+ * lists only the first units of a payer (`listedUpTo`) and a payment of the batch needs more, the
+ * batch does not stand: the answer names every such payer (UnitsUnlisted).
  */
+export function commitCurrencyBatch(
+  before: UnitsRead & { readonly listedUpTo?: undefined },
+  first: { readonly unit: bigint; readonly sequence: bigint },
+  steps: readonly CurrencyStep[],
+): CurrencyBatch;
 export function commitCurrencyBatch(
   before: UnitsRead,
   first: { readonly unit: bigint; readonly sequence: bigint },
   steps: readonly CurrencyStep[],
-): CurrencyBatch {
+): CurrencyBatch | UnitsUnlisted;
+export function commitCurrencyBatch(
+  before: UnitsRead,
+  first: { readonly unit: bigint; readonly sequence: bigint },
+  steps: readonly CurrencyStep[],
+): CurrencyBatch | UnitsUnlisted {
   const changed = new Map<bigint, CurrencyRowContent>();
+  const unlisted: PayerUnits[] = [];
   const now: UnitsRead = {
+    ...(before.listedUpTo ? { listedUpTo: before.listedUpTo } : {}),
     read: (n) => changed.get(n) ?? before.read(n),
     activeOf: (payer, currencyType) => [
       ...before.activeOf(payer, currencyType).filter((unit) => !changed.has(unit.currencyNumber)),
@@ -320,6 +354,10 @@ export function commitCurrencyBatch(
       step.kind === 'decide'
         ? decideCurrencyRequest(now, numbers, step.request, step.currencyRequest)
         : applyUnitSettlement(now.read, step.operation, step.plan);
+    if ('unlisted' in result) {
+      unlisted.push(result.unlisted);
+      return { outcome: 'InvalidInput' } as const; // the batch does not stand (UnitsUnlisted)
+    }
     if ('contradictions' in result) return result;
     const rows = 'outcome' in result ? (result.rows ?? []) : result;
     for (const row of rows) changed.set(row.currencyNumber, row);
@@ -328,6 +366,7 @@ export function commitCurrencyBatch(
       : rows;
   });
   assert(results.length === steps.length, 'one result per step');
+  if (unlisted.length > 0) return { unlisted };
   return { results, rows: [...changed.values()], ...numbers.taken(first) };
 }
 
@@ -368,7 +407,10 @@ function decideCurrencyRequest(
   numbers: NumberTaker,
   request: TransactionRecord,
   currencyRequest: TransactionRecord,
-): (CurrencyDecision & { readonly rows?: readonly CurrencyRowContent[] }) | Contradiction {
+):
+  | (CurrencyDecision & { readonly rows?: readonly CurrencyRowContent[] })
+  | Contradiction
+  | { readonly unlisted: PayerUnits } {
   const { currencyType, amount } = currencyRequest;
   if (currencyType === undefined || amount === undefined) return { outcome: 'InvalidInput' };
   let plan: UnitPlan;
@@ -385,7 +427,12 @@ function decideCurrencyRequest(
       const payer = currencyRequest.sourceAccount;
       if (payer === undefined) return { outcome: 'InvalidInput' };
       const payee = currencyRequest.destinationAccount;
-      const payment = choosePayment(now.activeOf(payer, currencyType), amount);
+      const payment = choosePayment(
+        now.activeOf(payer, currencyType),
+        amount,
+        now.listedUpTo?.(payer, currencyType),
+      );
+      if (payment === unitsUnlisted) return { unlisted: { payer, currencyType } };
       if (!payment.ok) return { outcome: payment.code };
       const needed = unitNumbersNeeded(payment.value, payee === undefined);
       plan = paymentPlan(payment.value, payer, payee, numbers.take(needed));

@@ -7,6 +7,9 @@
 // unit 3). Otherwise one more unit is split: the smallest unit not taken (the highest number among
 // equals) is retired, and two new numbered units are issued, one to the payee for the rest of the
 // amount and one back to the payer as change. At most `unitsPerOperationMax` units are touched.
+// The walk stops mattering once the amount is paid, so a payment is planned from the payer's first
+// units in that order (the store reads them by an index), and from all of them only when those do
+// not pay it.
 
 import { fail, ok, type Result } from '../model/errors.js';
 
@@ -28,14 +31,37 @@ export interface Payment {
   };
 }
 
-export function choosePayment(units: readonly Unit[], amount: bigint): Result<Payment> {
-  const ordered = [...units].sort((a, b) =>
-    a.value === b.value ? cmp(b.currencyNumber, a.currencyNumber) : cmp(b.value, a.value),
-  );
+/** The order a payment walks a payer's units in: largest value first, then highest number. */
+export function inPaymentOrder(a: Unit, b: Unit): number {
+  return a.value === b.value ? cmp(b.currencyNumber, a.currencyNumber) : cmp(b.value, a.value);
+}
+
+/** choosePayment's answer when the units listed do not decide the payment (see `listedUpTo`). */
+export const unitsUnlisted = Symbol('unitsUnlisted');
+
+/**
+ * The payment of `amount` from `units`. `listedUpTo`: when `units` lists only the payer's first
+ * units in payment order, the last listed (every unit not listed comes after it). The walk then
+ * decides alone only if it has paid the amount before it passes that unit; otherwise the answer
+ * needs every unit (`unitsUnlisted`): one not listed could fit, or be the one to split.
+ */
+export function choosePayment(units: readonly Unit[], amount: bigint): Result<Payment>;
+export function choosePayment(
+  units: readonly Unit[],
+  amount: bigint,
+  listedUpTo: Unit | undefined,
+): Result<Payment> | typeof unitsUnlisted;
+export function choosePayment(
+  units: readonly Unit[],
+  amount: bigint,
+  listedUpTo?: Unit,
+): Result<Payment> | typeof unitsUnlisted {
+  const ordered = [...units].sort(inPaymentOrder);
   const whole: bigint[] = [];
   const untaken: Unit[] = [];
   let remaining = amount;
   for (const unit of ordered) {
+    if (remaining > 0n && listedUpTo && inPaymentOrder(unit, listedUpTo) > 0) return unitsUnlisted;
     if (remaining > 0n && unit.value <= remaining) {
       whole.push(unit.currencyNumber);
       remaining -= unit.value;
@@ -53,6 +79,7 @@ export function choosePayment(units: readonly Unit[], amount: bigint): Result<Pa
     );
   }
   if (remaining === 0n) return ok({ whole });
+  if (listedUpTo) return unitsUnlisted;
   // Every untaken unit is larger than what remains (the walk took every unit that fit).
   const smallest = untaken.reduce<Unit | undefined>(
     (best, unit) =>

@@ -55,6 +55,11 @@ export const simulatedTiming = {
 } as const;
 
 /** How long a crashed device stays down before it is started again. */
+/**
+ * Units listed to plan a payment (CurrencyService): few, so that payments planned from the first
+ * units and those planned again from all of them both run in every simulation.
+ */
+const simulatedUnitsListedMax = 2;
 const restartMsMin = 10;
 const restartMsMax = 1_500;
 
@@ -200,7 +205,7 @@ export class SimulatedCluster {
       }
       case 'currency': {
         const store = openMemoryCurrencyStore(database);
-        const service = new CurrencyService(context, store);
+        const service = new CurrencyService(context, store, simulatedUnitsListedMax);
         const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, () =>
           signedUnitRows(store),
         );

@@ -12,6 +12,7 @@
 
 import { assert } from '../model/assert.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
+import { inPaymentOrder } from '../protocol/units.js';
 import { type DumpRow, type DumpTable, type DumpValue, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
@@ -647,6 +648,10 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
             row['status'] === status,
         )
         .map(unitFromRow);
+    },
+    async unitsToPay(ownerAccount, currencyType, limit) {
+      const active = await tx.unitsOf(ownerAccount, currencyType, 'active');
+      return active.sort(inPaymentOrder).slice(0, limit);
     },
     async putUnit(row) {
       check(row.value > 0n, 'currency_units: a positive value');

@@ -210,7 +210,14 @@ CREATE INDEX transactions_by_opening_key ON transactions (signer_key_number)
   WHERE transaction_type = 'account_issuing_request';`,
   ],
   account: [schemas.account, accountOpenings],
-  currency: [schemas.currency, accountOpenings],
+  currency: [
+    schemas.currency,
+    accountOpenings,
+    // A payer's active units in the order a payment walks them (CurrencyTx.unitsToPay).
+    `CREATE INDEX currency_units_to_pay
+  ON currency_units (owner_account, currency_type, status, value DESC, currency_number DESC);
+DROP INDEX currency_units_by_owner;`,
+  ],
 };
 
 const uniqueViolation = '23505';
@@ -664,6 +671,15 @@ function currencyTx(query: Query): CurrencyTx {
         `SELECT * FROM currency_units WHERE owner_account = $1 AND currency_type = $2 AND status = $3
          ORDER BY currency_number`,
         [ownerAccount, currencyType, status],
+      );
+      return rows.map(unitFromRow);
+    },
+    async unitsToPay(ownerAccount, currencyType, limit) {
+      const rows = await rowsOf(
+        query,
+        `SELECT * FROM currency_units WHERE owner_account = $1 AND currency_type = $2
+         AND status = 'active' ORDER BY value DESC, currency_number DESC LIMIT $3`,
+        [ownerAccount, currencyType, limit],
       );
       return rows.map(unitFromRow);
     },

@@ -145,6 +145,15 @@ const openingKeysSchema = `
 CREATE INDEX IF NOT EXISTS transactions_by_opening_key ON transactions (signer_key_number)
   WHERE transaction_type = 'account_issuing_request';`;
 
+/**
+ * A payer's active units in the order a payment walks them (CurrencyTx.unitsToPay); it serves the
+ * reads by owner and status too, so the older index goes.
+ */
+const unitsToPaySchema = `
+CREATE INDEX IF NOT EXISTS currency_units_to_pay
+  ON currency_units (owner_account, currency_type, status, value DESC, currency_number DESC);
+DROP INDEX IF EXISTS currency_units_by_owner;`;
+
 /** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
 const migrations: Record<DeviceKind, readonly string[]> = {
   transaction: [
@@ -155,7 +164,13 @@ const migrations: Record<DeviceKind, readonly string[]> = {
     accountOpeningsSchema + openingKeysSchema,
   ],
   account: [schemas.account, quarantineSchema, checkpointSchema, accountOpeningsSchema],
-  currency: [schemas.currency, quarantineSchema, checkpointSchema, accountOpeningsSchema],
+  currency: [
+    schemas.currency,
+    quarantineSchema,
+    checkpointSchema,
+    accountOpeningsSchema,
+    unitsToPaySchema,
+  ],
 };
 
 export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Database {
@@ -622,6 +637,10 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
   const unitsOf = db.prepare(
     'SELECT * FROM currency_units WHERE owner_account = ? AND currency_type = ? AND status = ? ORDER BY currency_number',
   );
+  const unitsToPay = db.prepare(
+    `SELECT * FROM currency_units WHERE owner_account = ? AND currency_type = ? AND status = 'active'
+     ORDER BY value DESC, currency_number DESC LIMIT ?`,
+  );
   const upsertUnit =
     db.prepare(`INSERT INTO currency_units (currency_number, currency_type, value, owner_account,
     status, last_update, signer_key_number, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -643,6 +662,9 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
     },
     async unitsOf(ownerAccount, currencyType, status) {
       return (unitsOf.all(ownerAccount, currencyType, status) as Row[]).map(unitFromRow);
+    },
+    async unitsToPay(ownerAccount, currencyType, limit) {
+      return (unitsToPay.all(ownerAccount, currencyType, limit) as Row[]).map(unitFromRow);
     },
     async putUnit(row) {
       upsertUnit.run(

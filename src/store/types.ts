@@ -133,6 +133,12 @@ export interface CurrencyTx extends HoldingTx {
     currencyType: string,
     status: CurrencyRow['status'],
   ): Promise<CurrencyRow[]>;
+  /**
+   * A payer's active units in the order a payment walks them (protocol/units.ts: largest value
+   * first, then highest number), at most `limit`: the planning of a payment reads only what it
+   * may take, never every unit an account holds.
+   */
+  unitsToPay(ownerAccount: bigint, currencyType: string, limit: number): Promise<CurrencyRow[]>;
   putUnit(row: CurrencyRow): Promise<void>;
   /**
    * Reserve `count` numbers in the order of unit plans (see protocol/details.ts); returns the

@@ -3,7 +3,11 @@
 // spent again by the next), and new unit numbers and plan sequences are taken in order from the
 // first free ones, exactly as many as the batch reports taken.
 import { describe, expect, it } from 'vitest';
-import { type CurrencyDecision, commitCurrencyBatch } from '../../src/core/currency.js';
+import {
+  type CurrencyBatch,
+  type CurrencyDecision,
+  commitCurrencyBatch,
+} from '../../src/core/currency.js';
 import type { TransactionRecord } from '../../src/protocol/records.js';
 import type { CurrencyRowContent } from '../../src/protocol/rows.js';
 
@@ -67,5 +71,31 @@ describe('the currency machine over a batch', () => {
       [1n, 'held'],
       [3n, 'held'],
     ]);
+  });
+
+  it('planned from the first units listed: a batch they do not decide names its payers and does not stand', () => {
+    const c = [unit(1n, 500n, 1n), unit(2n, 500n, 1n), unit(3n, 100n, 1n)];
+    const listed = c.slice(0, 2); // payment order: unit 2, then unit 1 (equal values: higher first)
+    const before = {
+      read: (n: bigint) => c.find((u) => u.currencyNumber === n),
+      activeOf: () => listed,
+      listedUpTo: () => c[0],
+    };
+    const first = { unit: 4n, sequence: 7n };
+    // 500 is paid by unit 2 alone: the listed units decide, as all of them would.
+    const decided = commitCurrencyBatch(before, first, [payment('a', 500n)]);
+    const withAll = commitCurrencyBatch({ read: before.read, activeOf: () => c }, first, [
+      payment('a', 500n),
+    ]);
+    expect(decided).toEqual(withAll);
+    // 1050 also needs the 50 of unit 3, which is not listed: the batch does not stand.
+    expect(commitCurrencyBatch(before, first, [payment('a', 500n), payment('b', 550n)])).toEqual({
+      unlisted: [{ payer: 1n, currencyType: 'JPY' }],
+    });
+    const rerun = commitCurrencyBatch({ read: before.read, activeOf: () => c }, first, [
+      payment('a', 500n),
+      payment('b', 550n),
+    ]) satisfies CurrencyBatch;
+    expect(rerun.results[1]).toMatchObject({ outcome: 'ok' });
   });
 });

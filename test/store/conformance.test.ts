@@ -574,6 +574,21 @@ describe.each(backends)('store conformance: $name', (backend) => {
       const active = await store.transact((tx) => tx.unitsOf(1n, 'JPY', 'active'));
       expect(active.map((u) => u.currencyNumber)).toEqual([1n, 3n]);
       expect(await store.transact((tx) => tx.unitsOf(1n, 'USD', 'active'))).toEqual([]);
+      // In payment order (largest value first, then highest number), as many as asked.
+      await store.transact(async (tx) => {
+        await tx.putUnit(unit(7n, 1n, 500n));
+        await tx.putUnit(unit(8n, 1n, 20n));
+      });
+      const toPay = (limit: number) =>
+        store.transact(async (tx) =>
+          (await tx.unitsToPay(1n, 'JPY', limit)).map((u) => u.currencyNumber),
+        );
+      expect(await toPay(10)).toEqual([1n, 7n, 3n, 8n]);
+      expect(await toPay(2)).toEqual([1n, 7n]);
+      await store.transact(async (tx) => {
+        await tx.putUnit({ ...unit(7n, 1n, 500n), status: 'retired' });
+        await tx.putUnit({ ...unit(8n, 1n, 20n), status: 'retired' });
+      });
       expect(await store.transact((tx) => tx.unit(2n))).toEqual(unit(2n, 2n, 700n));
       expect(await store.transact((tx) => tx.plan('b'))).toEqual({
         remittanceId: 'b',
@@ -586,7 +601,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
         unit(2n, 2n, 700n),
       );
       const exported = await collect(store.exportUnits());
-      expect(exported.map((u) => u.currencyNumber)).toEqual([1n, 3n, 4n]);
+      expect(exported.map((u) => u.currencyNumber)).toEqual([1n, 3n, 4n, 7n, 8n]);
       await store.close();
     });
   });

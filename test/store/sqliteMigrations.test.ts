@@ -37,3 +37,20 @@ describe('the SQLite migration to account openings', () => {
     upgraded.close();
   });
 });
+
+describe('the SQLite migration to planning payments by index', () => {
+  it('an older currency store gains the index of units in payment order and loses the older one', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'triledger-migration-')), 'currency.sqlite');
+    const fresh = openSqliteDatabase(path, 'currency');
+    expect(objects(fresh)).toContain('currency_units_to_pay');
+    expect(objects(fresh)).not.toContain('currency_units_by_owner');
+    fresh.exec(`DROP INDEX currency_units_to_pay;
+      CREATE INDEX currency_units_by_owner ON currency_units (owner_account, currency_type, status)`);
+    fresh.prepare('DELETE FROM schema_migrations WHERE version = 5').run();
+    fresh.close();
+    const upgraded = openSqliteDatabase(path, 'currency');
+    expect(objects(upgraded)).toContain('currency_units_to_pay');
+    expect(objects(upgraded)).not.toContain('currency_units_by_owner');
+    upgraded.close();
+  });
+});

@@ -47,11 +47,21 @@ import {
   refuseRepeats,
 } from '../stepBatches.js';
 
+/**
+ * A payer's units read to plan a payment, first in payment order; a payment these do not decide is
+ * planned again from all of them (rare: it takes more units than this, or splits one).
+ */
+export const unitsListedPerPayerMax = 32;
+
 export class CurrencyService implements BatchService {
   constructor(
     private readonly context: DeviceContext,
     private readonly store: Store<CurrencyTx>,
-  ) {}
+    /** unitsListedPerPayerMax; the simulator lists fewer, so that both ways of planning run. */
+    private readonly unitsListedMax = unitsListedPerPayerMax,
+  ) {
+    assert(unitsListedMax > 0, 'a payment is planned from at least one unit');
+  }
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
@@ -125,23 +135,25 @@ export class CurrencyService implements BatchService {
     }
     refuseRepeats(open.map((o) => o.records[0]!.record.remittanceId));
     const deciding = open.filter((o) => o.decision === undefined);
-    const before = await this.#readPayers(
-      tx,
-      deciding.map((o) => o.records[3]!.record),
-    );
+    const currencyRequests = deciding.map((o) => o.records[3]!.record);
     const first = {
       unit: await tx.reserveUnitNumbers(0),
       sequence: await tx.reservePlanSequences(0),
     };
-    const batch = commitCurrencyBatch(
-      before,
-      first,
-      deciding.map(({ records }) => ({
-        kind: 'decide',
-        request: records[0]!.record,
-        currencyRequest: records[3]!.record,
-      })),
-    );
+    const decisions = deciding.map(({ records }) => ({
+      kind: 'decide' as const,
+      request: records[0]!.record,
+      currencyRequest: records[3]!.record,
+    }));
+    // Planned from each payer's first units in payment order; from all of them when those do
+    // not decide a payment (core/currency.ts: UnitsUnlisted).
+    let before = await this.#readPayers(tx, currencyRequests, this.unitsListedMax);
+    let batch = commitCurrencyBatch(before, first, decisions);
+    if ('unlisted' in batch) {
+      before = await this.#readPayers(tx, currencyRequests, undefined);
+      batch = commitCurrencyBatch(before, first, decisions);
+    }
+    assert(!('unlisted' in batch), 'a batch over every unit of its payers stands');
     for (const [k, exchange] of deciding.entries()) {
       const decision = batch.results[k]!;
       expectStored('outcome' in decision, 'the units a plan spends are live and stored');
@@ -183,12 +195,15 @@ export class CurrencyService implements BatchService {
   }
 
   /**
-   * C before the batch as the machine reads it: each payer's active units, as stored. Those a plan
-   * spends are verified before anything is written (#write); a unit it does not spend is not used.
+   * C before the batch as the machine reads it: each payer's active units, as stored: the first
+   * `limit` in payment order (CurrencyTx.unitsToPay), or all of them (limit undefined). Those a
+   * plan spends are verified before anything is written (#write); a unit it does not spend is not
+   * used.
    */
   async #readPayers(
     tx: CurrencyTx,
     currencyRequests: readonly TransactionRecord[],
+    limit: number | undefined,
   ): Promise<UnitsRead & { readonly stored: ReadonlyMap<bigint, CurrencyRow> }> {
     const active = new Map<string, CurrencyRow[]>();
     const stored = new Map<bigint, CurrencyRow>();
@@ -196,7 +211,10 @@ export class CurrencyService implements BatchService {
       if (payer === undefined || currencyType === undefined) continue;
       const key = `${payer}/${currencyType}`;
       if (active.has(key)) continue;
-      const units = await tx.unitsOf(payer, currencyType, 'active');
+      const units =
+        limit === undefined
+          ? await tx.unitsOf(payer, currencyType, 'active')
+          : await tx.unitsToPay(payer, currencyType, limit);
       active.set(key, units);
       for (const unit of units) stored.set(unit.currencyNumber, unit);
     }
@@ -204,6 +222,10 @@ export class CurrencyService implements BatchService {
       stored,
       read: (n) => stored.get(n),
       activeOf: (payer, currencyType) => active.get(`${payer}/${currencyType}`) ?? [],
+      listedUpTo: (payer, currencyType) => {
+        const units = active.get(`${payer}/${currencyType}`) ?? [];
+        return limit !== undefined && units.length === limit ? units.at(-1) : undefined;
+      },
     };
   }
 
