@@ -1,14 +1,17 @@
 // The continuous audit: every running device checks its own stores as records and rows arrive.
 //
-// At each tick (every `intervalMs`) a device verifies, in its own copy of A, every operation that
+// At each tick (every `intervalMs`) a device verifies, in its own copy of A, the operations that
 // arrived since the last tick: every signature and chain link, every signer in its role, every
 // record at its step's number. An operation still in flight (no response yet) is checked once it
-// is complete. It also verifies the signature of every row of B or C it keeps (rows change in
-// place, so all of them, each tick). It can only see its own copy: comparing copies and deciding
+// is complete. It also verifies the signatures of the rows of B or C it keeps: rows change in
+// place, so it walks them all, in key order, again and again. A tick does a bounded share of
+// either (blocksPerTickMax, rowsPerTickMax) and the next goes on where it stopped, so that the
+// audit never takes a burst of the device's time however large the stores grow. It can only see its own copy: comparing copies and deciding
 // what is correct is the full audit's work (./audit.ts), which the operator runs with
 // `triledger audit`. Findings go to the device's log at error level and the last result is in
 // `GET /health`.
 
+import { assert } from '../model/assert.js';
 import type { Failure } from '../model/errors.js';
 import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
@@ -23,6 +26,11 @@ export const continuousFindingsMax = 20;
  */
 export const inFlightWaitBlocksMax = 1_024n;
 
+/** Operations (blocks of A) one tick checks at most; the next tick goes on after them. */
+export const blocksPerTickMax = 2_048;
+/** Rows of B or C one tick checks at most; the next tick goes on after them, then from the first. */
+export const rowsPerTickMax = 8_192;
+
 export interface SignedRow {
   readonly key: bigint;
   readonly bytes: Buffer;
@@ -32,8 +40,8 @@ export interface SignedRow {
 
 export interface OwnStores {
   records(afterNumber: bigint): AsyncIterable<SignedRecord>;
-  /** The rows of B or C this device signs, if it keeps any. */
-  rows?(): AsyncIterable<SignedRow>;
+  /** The rows of B or C this device signs, if it keeps any, in key order after `afterKey`. */
+  rows?(afterKey: bigint): AsyncIterable<SignedRow>;
   /** The key number of an account (who may sign its requests). */
   accountKeyNumber(accountNumber: bigint): Promise<number | undefined>;
   /** Where the first tick starts: the newest checkpoint this device co-signed (0: none). */
@@ -45,6 +53,7 @@ export interface ContinuousAuditResult {
   readonly clean: boolean;
   /** Records of A checked in this tick (the new ones). */
   readonly recordsChecked: number;
+  /** Rows of B or C checked in this tick (up to rowsPerTickMax, on from where the last stopped). */
   readonly rowsChecked: number;
   /** Every complete operation up to this transaction number has been checked. */
   readonly checkedUpTo: string;
@@ -54,6 +63,8 @@ export interface ContinuousAuditResult {
 
 export class ContinuousAudit {
   #checkedUpTo = 0n;
+  /** Where the walk over the rows goes on at the next tick (0: from the first). */
+  #rowsAfter = 0n;
   #last: ContinuousAuditResult | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
@@ -102,11 +113,13 @@ export class ContinuousAudit {
     const findings: string[] = [];
     const found = (text: string) => findings.push(text);
     let recordsChecked = 0;
+    let blocksSeen = 0;
     let resumeAfter: bigint | undefined;
     let lastComplete = this.#checkedUpTo;
     let block: SignedRecord[] = [];
     const finishBlock = async () => {
       if (block.length === 0) return;
+      blocksSeen += 1;
       const base = baseOfBlock(blockOf(block[0]!.record.transactionNumber));
       const complete = block.some((r) => stepOf(r.record.transactionType) === 6);
       if (!complete) {
@@ -125,8 +138,10 @@ export class ContinuousAudit {
       if (
         first &&
         blockOf(first.record.transactionNumber) !== blockOf(signed.record.transactionNumber)
-      )
+      ) {
         await finishBlock();
+        if (blocksSeen === blocksPerTickMax) break; // the next tick goes on from here
+      }
       block.push(signed);
     }
     await finishBlock();
@@ -134,16 +149,7 @@ export class ContinuousAudit {
       resumeAfter !== undefined && lastComplete - resumeAfter > inFlightWaitBlocksMax * blockSize;
     this.#checkedUpTo = resumeAfter === undefined || waitedTooLong ? lastComplete : resumeAfter;
 
-    let rowsChecked = 0;
-    if (this.stores.rows) {
-      for await (const row of this.stores.rows()) {
-        rowsChecked += 1;
-        const valid =
-          row.signerKeyNumber === this.rowSignerKeyNumber &&
-          this.keys.signatures.verify(this.rowSignerKeyNumber, row.bytes, row.signature).ok;
-        if (!valid) found(`row ${row.key}: its signature does not verify`);
-      }
-    }
+    const rowsChecked = await this.#checkRows(found);
     return {
       at: new Date(this.nowMs()).toISOString(),
       clean: findings.length === 0,
@@ -153,6 +159,25 @@ export class ContinuousAudit {
       findings: findings.slice(0, continuousFindingsMax),
       findingsCount: findings.length,
     };
+  }
+
+  /** The next rowsPerTickMax rows of B or C, from where the last tick stopped (then from the first). */
+  async #checkRows(found: (text: string) => void): Promise<number> {
+    if (!this.stores.rows) return 0;
+    let rowsChecked = 0;
+    let last = 0n;
+    for await (const row of this.stores.rows(this.#rowsAfter)) {
+      assert(row.key > this.#rowsAfter, 'rows come after where the walk stopped');
+      rowsChecked += 1;
+      last = row.key;
+      const valid =
+        row.signerKeyNumber === this.rowSignerKeyNumber &&
+        this.keys.signatures.verify(this.rowSignerKeyNumber, row.bytes, row.signature).ok;
+      if (!valid) found(`row ${row.key}: its signature does not verify`);
+      if (rowsChecked === rowsPerTickMax) break;
+    }
+    this.#rowsAfter = rowsChecked === rowsPerTickMax ? last : 0n;
+    return rowsChecked;
   }
 
   async #checkBlock(base: bigint, block: SignedRecord[]): Promise<Failure | undefined> {

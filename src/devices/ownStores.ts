@@ -14,7 +14,7 @@ export function ownStores<Tx extends LedgerTx>(
   context: DeviceContext,
   store: Store<Tx>,
   checkpoints: { newestVerifiedNumber(): Promise<bigint> },
-  rows?: () => AsyncIterable<SignedRow>,
+  rows?: (afterKey: bigint) => AsyncIterable<SignedRow>,
 ): OwnStores {
   return {
     // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash).
@@ -29,8 +29,11 @@ export function ownStores<Tx extends LedgerTx>(
 }
 
 /** The rows of B as signed: the bytes the account device's signature covers. */
-export async function* signedAccountRows(store: AccountStore): AsyncGenerator<SignedRow> {
-  for await (const row of store.exportAccounts())
+export async function* signedAccountRows(
+  store: AccountStore,
+  afterAccount = 0n,
+): AsyncGenerator<SignedRow> {
+  for await (const row of store.exportAccounts(afterAccount))
     yield {
       key: row.accountNumber,
       bytes: accountRowBytes(row),
@@ -40,8 +43,11 @@ export async function* signedAccountRows(store: AccountStore): AsyncGenerator<Si
 }
 
 /** The rows of C as signed: the bytes the currency device's signature covers. */
-export async function* signedUnitRows(store: CurrencyStore): AsyncGenerator<SignedRow> {
-  for await (const row of store.exportUnits())
+export async function* signedUnitRows(
+  store: CurrencyStore,
+  afterUnit = 0n,
+): AsyncGenerator<SignedRow> {
+  for await (const row of store.exportUnits(afterUnit))
     yield {
       key: row.currencyNumber,
       bytes: currencyRowBytes(row),

@@ -383,7 +383,7 @@ export async function startDevice(
         mapRows(store.exportAccounts(), accountLine),
       );
       continuous = continuousAudit(
-        ownStores(context, store, keeper, () => signedAccountRows(store)),
+        ownStores(context, store, keeper, (after) => signedAccountRows(store, after)),
       );
       registerAccountRoutes(server, service, health, metrics);
       const transaction = transactionPeer(config, context, server, closers, tls);
@@ -418,7 +418,9 @@ export async function startDevice(
       const keeper = registerAuditedStoreRoutes(server, context, store, 'units', () =>
         mapRows(store.exportUnits(), unitLine),
       );
-      continuous = continuousAudit(ownStores(context, store, keeper, () => signedUnitRows(store)));
+      continuous = continuousAudit(
+        ownStores(context, store, keeper, (after) => signedUnitRows(store, after)),
+      );
       registerCurrencyRoutes(server, service, health, metrics);
       const transaction = transactionPeer(config, context, server, closers, tls);
       background = holdExpiryTask(

@@ -191,8 +191,8 @@ export class SimulatedCluster {
       case 'account': {
         const store = openMemoryAccountStore(database);
         const service = new AccountService(context, store);
-        const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, () =>
-          signedAccountRows(store),
+        const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, (after) =>
+          signedAccountRows(store, after),
         );
         const expiry = this.#holdExpiry(context, store, 2, service);
         this.account = {
@@ -206,8 +206,8 @@ export class SimulatedCluster {
       case 'currency': {
         const store = openMemoryCurrencyStore(database);
         const service = new CurrencyService(context, store, simulatedUnitsListedMax);
-        const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, () =>
-          signedUnitRows(store),
+        const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, (after) =>
+          signedUnitRows(store, after),
         );
         const expiry = this.#holdExpiry(context, store, 4, service);
         this.currency = {

@@ -446,8 +446,12 @@ class MemoryStore<Tx> implements Store<Tx> {
   }
 
   /** The rows of a table of signed rows, in key order, converted. */
-  protected exportTable<T>(name: string, convert: (row: Row) => T): AsyncIterable<T> {
-    const snapshot = ordered(this.db.table(name)).map(convert);
+  protected exportTable<T>(
+    name: string,
+    convert: (row: Row) => T,
+    wanted: (converted: T) => boolean = () => true,
+  ): AsyncIterable<T> {
+    const snapshot = ordered(this.db.table(name)).map(convert).filter(wanted);
     return (async function* () {
       yield* snapshot;
     })();
@@ -621,8 +625,12 @@ export function openMemoryAccountStore(database: MemoryDatabase): AccountStore {
     },
   };
   const store = new (class extends MemoryStore<AccountTx> implements AccountStore {
-    exportAccounts(): AsyncIterable<AccountRow> {
-      return this.exportTable('accounts', accountFromRow);
+    exportAccounts(afterAccount = 0n): AsyncIterable<AccountRow> {
+      return this.exportTable(
+        'accounts',
+        accountFromRow,
+        (row) => row.accountNumber > afterAccount,
+      );
     }
   })(db, 'account', tx);
   return store;
@@ -691,8 +699,12 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
     },
   };
   const store = new (class extends MemoryStore<CurrencyTx> implements CurrencyStore {
-    exportUnits(): AsyncIterable<CurrencyRow> {
-      return this.exportTable('currency_units', unitFromRow);
+    exportUnits(afterUnit = 0n): AsyncIterable<CurrencyRow> {
+      return this.exportTable(
+        'currency_units',
+        unitFromRow,
+        (row) => row.currencyNumber > afterUnit,
+      );
     }
   })(db, 'currency', tx);
   return store;

@@ -930,8 +930,9 @@ function pagedRows<T>(
   table: string,
   keyColumn: string,
   convert: (row: Row) => T,
+  afterKey = keyMin,
 ): AsyncIterable<T> {
-  return itemsOfPages(rowPages(pool, table, keyColumn, convert));
+  return itemsOfPages(rowPages(pool, table, keyColumn, convert, afterKey));
 }
 
 /**
@@ -1004,8 +1005,8 @@ export async function openPostgresAccountStore(
 ): Promise<AccountStore> {
   const store = await openPostgresStore(location, 'account', accountTx, options);
   return Object.assign(store, {
-    exportAccounts: (): AsyncIterable<AccountRow> =>
-      pagedRows(store.pool, 'accounts', 'account_number', accountFromRow),
+    exportAccounts: (afterAccount?: bigint): AsyncIterable<AccountRow> =>
+      pagedRows(store.pool, 'accounts', 'account_number', accountFromRow, afterAccount),
   });
 }
 
@@ -1015,7 +1016,7 @@ export async function openPostgresCurrencyStore(
 ): Promise<CurrencyStore> {
   const store = await openPostgresStore(location, 'currency', currencyTx, options);
   return Object.assign(store, {
-    exportUnits: (): AsyncIterable<CurrencyRow> =>
-      pagedRows(store.pool, 'currency_units', 'currency_number', unitFromRow),
+    exportUnits: (afterUnit?: bigint): AsyncIterable<CurrencyRow> =>
+      pagedRows(store.pool, 'currency_units', 'currency_number', unitFromRow, afterUnit),
   });
 }

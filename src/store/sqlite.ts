@@ -625,7 +625,7 @@ export function openAccountStore(path: string): AccountStore & { db: Database.Da
   };
   return Object.assign(new SqliteStore(db, 'account', tx), {
     db,
-    exportAccounts: () => exportAccounts(path),
+    exportAccounts: (afterAccount?: bigint) => exportAccounts(path, afterAccount),
   });
 }
 
@@ -702,6 +702,6 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
   };
   return Object.assign(new SqliteStore(db, 'currency', tx), {
     db,
-    exportUnits: () => exportUnits(path),
+    exportUnits: (afterUnit?: bigint) => exportUnits(path, afterUnit),
   });
 }

@@ -65,19 +65,23 @@ export function exportRecordPages(
   });
 }
 
-export function exportAccounts(path: string): AsyncGenerator<AccountRow> {
+export function exportAccounts(path: string, afterAccount = 0n): AsyncGenerator<AccountRow> {
   return inSnapshot(path, (db) =>
     converted(
-      db.prepare('SELECT * FROM accounts ORDER BY account_number').iterate(),
+      db
+        .prepare('SELECT * FROM accounts WHERE account_number > ? ORDER BY account_number')
+        .iterate(afterAccount),
       accountFromRow,
     ),
   );
 }
 
-export function exportUnits(path: string): AsyncGenerator<CurrencyRow> {
+export function exportUnits(path: string, afterUnit = 0n): AsyncGenerator<CurrencyRow> {
   return inSnapshot(path, (db) =>
     converted(
-      db.prepare('SELECT * FROM currency_units ORDER BY currency_number').iterate(),
+      db
+        .prepare('SELECT * FROM currency_units WHERE currency_number > ? ORDER BY currency_number')
+        .iterate(afterUnit),
       unitFromRow,
     ),
   );

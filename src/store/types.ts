@@ -191,11 +191,11 @@ export interface Store<Tx> {
 }
 
 export interface AccountStore extends Store<AccountTx> {
-  /** B in ascending account number, streamed like exportRecords. */
-  exportAccounts(): AsyncIterable<AccountRow>;
+  /** B in ascending account number (after `afterAccount`: the rows past it), streamed like exportRecords. */
+  exportAccounts(afterAccount?: bigint): AsyncIterable<AccountRow>;
 }
 
 export interface CurrencyStore extends Store<CurrencyTx> {
-  /** C in ascending currency number, streamed like exportRecords. */
-  exportUnits(): AsyncIterable<CurrencyRow>;
+  /** C in ascending currency number (after `afterUnit`: the rows past it), streamed like exportRecords. */
+  exportUnits(afterUnit?: bigint): AsyncIterable<CurrencyRow>;
 }

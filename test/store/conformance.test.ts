@@ -526,6 +526,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
         account(1n, 10n),
         account(2n, 20n, 5n),
       ]);
+      expect(await collect(store.exportAccounts(1n))).toEqual([account(2n, 20n, 5n)]);
       const removed = await store.transact((tx) => tx.quarantineAccount(1n, 'changed', 5n));
       expect(removed).toEqual(account(1n, 10n));
       expect(await collect(store.exportAccounts())).toEqual([account(2n, 20n, 5n)]);
@@ -602,6 +603,8 @@ describe.each(backends)('store conformance: $name', (backend) => {
       );
       const exported = await collect(store.exportUnits());
       expect(exported.map((u) => u.currencyNumber)).toEqual([1n, 3n, 4n, 7n, 8n]);
+      const after = await collect(store.exportUnits(3n));
+      expect(after.map((u) => u.currencyNumber)).toEqual([4n, 7n, 8n]);
       await store.close();
     });
   });
