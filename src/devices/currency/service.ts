@@ -51,7 +51,7 @@ import {
  * A payer's units read to plan a payment, first in payment order; a payment these do not decide is
  * planned again from all of them (rare: it takes more units than this, or splits one).
  */
-export const unitsListedPerPayerMax = 32;
+export const unitsListedPerPayerMax = 8;
 
 export class CurrencyService implements BatchService {
   constructor(
