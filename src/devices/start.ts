@@ -20,6 +20,7 @@ import {
 import type { SignatureDevice } from '../signature/device.js';
 import { defaultKeyPolicy } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
+import { isStoreDamage } from '../store/damage.js';
 import {
   describeStore,
   openAccountStoreAt,
@@ -197,10 +198,14 @@ async function openOwnStore(
         return ok({ device, store: await openCurrencyStoreAt(location) });
     }
   } catch (error) {
-    return fail(
-      'StoreUnavailable',
-      `cannot open the store ${describeStore(location)}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    const reason = error instanceof Error ? error.message : String(error);
+    // Damage is not an outage: the file is kept as it is, and nothing is served from it.
+    if (isStoreDamage(error))
+      return fail(
+        'StoreDamaged',
+        `the store ${describeStore(location)} is damaged and was not opened (${reason}); it is kept as it is: rebuild this device's store from the other two (docs/faults.md)`,
+      );
+    return fail('StoreUnavailable', `cannot open the store ${describeStore(location)}: ${reason}`);
   }
 }
 

@@ -110,6 +110,11 @@ export const errorCatalogue = {
     description:
       'A device the operation needs did not answer in time; retry with the same request id.',
   },
+  StoreDamaged: {
+    httpStatus: 503,
+    description:
+      "The device's store is damaged (its integrity check failed, or the database reported damage); it is neither served from nor written to until it is rebuilt from the other two devices.",
+  },
   StoreUnavailable: {
     httpStatus: 503,
     description:

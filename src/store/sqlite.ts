@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
 import { itemsOfPages } from '../model/pages.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
+import { damageFindingsMax, damageOf, isStoreDamage, StoreDamaged } from './damage.js';
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
@@ -173,8 +174,31 @@ const migrations: Record<DeviceKind, readonly string[]> = {
   ],
 };
 
+/**
+ * Open a device's SQLite store, check it and bring its schema forward. A file whose pages do not
+ * hold together (SQLite's quick_check, or an error that reports damage while opening) is refused
+ * with StoreDamaged (store/damage.ts) and left exactly as it was.
+ */
 export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Database {
-  const db = new Database(path);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    const damage = damageOf(
+      (db.pragma(`quick_check(${damageFindingsMax})`) as { quick_check: string }[]).map(
+        (row) => row.quick_check,
+      ),
+    );
+    if (damage) throw new StoreDamaged(`${path} is damaged: ${damage}`);
+    return migrated(db, path, kind);
+  } catch (error) {
+    db?.close();
+    if (isStoreDamage(error) && !(error instanceof StoreDamaged))
+      throw new StoreDamaged(`${path} is damaged: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+function migrated(db: Database.Database, path: string, kind: DeviceKind): Database.Database {
   db.defaultSafeIntegers(true);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
@@ -187,7 +211,6 @@ export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Dat
     .all() as Row[];
   const other = applied.find((row) => row['device'] !== kind);
   if (other) {
-    db.close();
     throw new Error(
       `${path} holds the store of the ${String(other['device'])} device, not ${kind}`,
     );

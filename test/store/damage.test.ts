@@ -1,0 +1,82 @@
+// A store damaged behind SQLite's back (issue 18: a failing disk, a bad write) is found when it
+// opens, refused with StoreDamaged, and left exactly as it was (a rebuild may still need it); a
+// sound store opens as before. The damage is written into the closed file, as a disk would.
+import { createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { damageOf, isStoreDamage, StoreDamaged } from '../../src/store/damage.js';
+import { openSqliteDatabase } from '../../src/store/sqlite.js';
+
+/** A closed currency store with enough units to fill several pages; its file's path. */
+function soundStore(): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'triledger-damage-')), 'currency.sqlite');
+  const db = openSqliteDatabase(path, 'currency');
+  const insert = db.prepare(
+    `INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status,
+     last_update, signer_key_number, signature) VALUES (?, 'JPY', 1, 1, 'active', 1, 3, ?)`,
+  );
+  db.transaction(() => {
+    for (let n = 1; n <= 2_000; n++) insert.run(n, Buffer.alloc(32, n % 251));
+  })();
+  db.close();
+  return path;
+}
+
+const digestOf = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Overwrite `length` bytes at the start of the table's root page with 0xff, as a bad write would. */
+function damageRootPage(path: string, table: string): void {
+  const db = openSqliteDatabase(path, 'currency');
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  const root = Number(
+    (
+      db.prepare('SELECT rootpage FROM sqlite_master WHERE name = ?').get(table) as {
+        rootpage: bigint;
+      }
+    ).rootpage,
+  );
+  db.close();
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, (root - 1) * pageSize);
+  closeSync(fd);
+}
+
+describe('a damaged SQLite store', () => {
+  it('opens when sound', () => {
+    const db = openSqliteDatabase(soundStore(), 'currency');
+    expect(db.prepare('SELECT count(*) AS n FROM currency_units').get()).toEqual({ n: 2_000n });
+    db.close();
+  });
+
+  it('a data page overwritten: refused with StoreDamaged, the file untouched', () => {
+    const path = soundStore();
+    damageRootPage(path, 'currency_units');
+    const before = digestOf(path);
+    expect(() => openSqliteDatabase(path, 'currency')).toThrow(StoreDamaged);
+    expect(digestOf(path)).toBe(before);
+  });
+
+  it('an index page overwritten: refused with StoreDamaged', () => {
+    const path = soundStore();
+    damageRootPage(path, 'currency_units_to_pay');
+    expect(() => openSqliteDatabase(path, 'currency')).toThrow(StoreDamaged);
+  });
+
+  it('a file replaced by zeros: refused with StoreDamaged, naming the file', () => {
+    const path = soundStore();
+    writeFileSync(path, Buffer.alloc(readFileSync(path).length));
+    expect(() => openSqliteDatabase(path, 'currency')).toThrow(`${path} is damaged`);
+  });
+
+  it('tells damage from an outage by the database error codes', () => {
+    expect(isStoreDamage({ code: 'SQLITE_CORRUPT_INDEX' })).toBe(true);
+    expect(isStoreDamage({ code: 'SQLITE_NOTADB' })).toBe(true);
+    expect(isStoreDamage({ code: 'XX001' })).toBe(true);
+    expect(isStoreDamage({ code: 'SQLITE_BUSY' })).toBe(false);
+    expect(isStoreDamage({ code: 'ECONNREFUSED' })).toBe(false);
+    expect(damageOf(['ok'])).toBeUndefined();
+    expect(damageOf(['a', 'b', 'c', 'd', 'e', 'f', 'g'])).toBe('a; b; c; d; e; and 2 more');
+  });
+});
