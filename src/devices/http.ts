@@ -4,7 +4,9 @@
 // JSON are a 400 InvalidInput, an oversized body a 413 PayloadTooLarge, an unknown route a 404
 // NotFound, all as `{ "error": { "code", "message" } }`. Nothing else is turned into HTTP anywhere.
 // An unexpected error is a 500 with no details for the caller; a violated invariant also stops the
-// process (TigerBeetle style: never carry on in a state the code says cannot happen).
+// process (TigerBeetle style: never carry on in a state the code says cannot happen). An error
+// that reports damage in the device's store is a 503 StoreDamaged and fences the device
+// (StoreFence): it is not an internal error, and not an outage either.
 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
@@ -14,6 +16,7 @@ import Fastify, {
 } from 'fastify';
 import { assert, InvariantViolation } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, type Failure, httpStatusOf } from '../model/errors.js';
+import { isStoreDamage } from '../store/damage.js';
 import { requestTimeoutMs } from './connectionLimits.js';
 import type { DeviceMetrics } from './metrics.js';
 
@@ -35,6 +38,26 @@ declare module 'fastify' {
   }
 }
 
+/** The routes a fenced device still serves: whether it lives, why it is not ready, its metrics. */
+const fenceOpenRoutes = new Set(['/health', '/ready', '/metrics']);
+
+/**
+ * Damage a running device met in its store (a database error that reports it, store/damage.ts):
+ * from then on the device is fenced, answering StoreDamaged to everything but its health,
+ * readiness and metrics, until it is restarted on a rebuilt store. The first damage found is kept.
+ */
+export class StoreFence {
+  #damage: string | undefined;
+
+  get damage(): string | undefined {
+    return this.#damage;
+  }
+
+  found(damage: string): void {
+    this.#damage ??= damage;
+  }
+}
+
 export function createHttpServer(options: {
   bodyBytesMax: number;
   logLevel: string;
@@ -42,6 +65,8 @@ export function createHttpServer(options: {
   serverFactory?: FastifyServerFactory;
   /** Counts every refusal by its error code. */
   metrics?: DeviceMetrics;
+  /** Where damage met in the device's store while it runs is kept (StoreFence). */
+  storeFence?: StoreFence;
 }) {
   const server = Fastify({
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
@@ -101,6 +126,13 @@ export function createHttpServer(options: {
     return payload;
   });
 
+  // A device that has met damage in its store serves nothing but its health and readiness.
+  server.addHook('onRequest', async (request, reply) => {
+    const damage = options.storeFence?.damage;
+    if (damage === undefined || fenceOpenRoutes.has(request.routeOptions.url ?? '')) return;
+    return sendFailure(reply, { ok: false, code: 'StoreDamaged', message: damage });
+  });
+
   server.setNotFoundHandler((request, reply) => {
     void sendFailure(reply, {
       ok: false,
@@ -120,6 +152,12 @@ export function createHttpServer(options: {
         void reply.status(500).send({ error: { code: 'Internal', message: 'internal error' } });
         setImmediate(() => process.exit(70));
         return;
+      }
+      if (isStoreDamage(error)) {
+        request.log.error({ err: error }, 'the store is damaged; this device is fenced');
+        const message = `this device's store is damaged (${error.message}); it serves nothing until its store is rebuilt`;
+        options.storeFence?.found(message);
+        return sendFailure(reply, { ok: false, code: 'StoreDamaged', message });
       }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         return sendFailure(reply, {

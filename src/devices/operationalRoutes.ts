@@ -6,14 +6,14 @@
 // (`operator`); a deployment that names `operationsListen` serves them there instead, to anyone who
 // can reach that address (keep it on a private network: a load balancer cannot sign).
 //
-// Ready means: the store answers, every peer this device calls answers its /health, and the last
+// Ready means: the store answers (and has not been found damaged: StoreFence), every peer this device calls answers its /health, and the last
 // audit of this device's own stores (the continuous audit; at transaction also the last full
 // audit) found nothing. Each check is reported on its own; a check that cannot finish within
 // readyCheckMsMax counts as failed. Not ready is 503 with the same body.
 
 import type { Store } from '../store/types.js';
 import { by, type Callers } from './access.js';
-import type { HttpServer } from './http.js';
+import type { HttpServer, StoreFence } from './http.js';
 import type { PrometheusMetrics } from './metrics.js';
 import type { PeerClient } from './peerClient.js';
 
@@ -22,6 +22,8 @@ export const readyCheckMsMax = 2_000;
 
 export interface Readiness {
   readonly store: Pick<Store<unknown>, 'isEmpty'>;
+  /** Damage met in the store while the device runs: it is then not ready, whatever else holds. */
+  readonly storeFence: StoreFence;
   readonly peers: readonly PeerClient[];
   /** The last audits of this device's own stores, by kind; undefined before the first. */
   readonly audits: () => Record<string, { clean: boolean } | undefined>;
@@ -70,15 +72,17 @@ export function registerOperationalRoutes(
         ),
       ]);
       const audits = readiness.audits();
+      const damage = readiness.storeFence.damage;
       const checks = {
-        store,
+        store: store && damage === undefined,
+        ...(damage === undefined ? {} : { storeDamage: damage }),
         peers: Object.fromEntries(readiness.peers.map((peer, i) => [peer.name, peers[i]!])),
         audits: Object.fromEntries(
           Object.entries(audits).map(([kind, last]) => [kind, last ? last.clean : 'not run yet']),
         ),
       };
       const ready =
-        store &&
+        checks.store &&
         peers.every(Boolean) &&
         Object.values(audits).every((last) => last === undefined || last.clean);
       return reply.status(ready ? 200 : 503).send({ ready, checks });

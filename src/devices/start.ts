@@ -53,6 +53,7 @@ import {
   type HttpServer,
   internalBodyBytesMax,
   publicBodyBytesMax,
+  StoreFence,
 } from './http.js';
 import { PrometheusMetrics } from './metrics.js';
 import { type Readiness, registerOperationalRoutes } from './operationalRoutes.js';
@@ -256,7 +257,9 @@ export async function startDevice(
   const metrics = new PrometheusMetrics(config.device, accountKeyNumberBase);
   context.signatures.observe(metrics.signatureDone);
   opened.value.store.observeCommits((works, seconds) => metrics.storeCommitted(works, seconds));
+  const storeFence = new StoreFence();
   const server = createHttpServer({
+    storeFence,
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
     logLevel: config.logLevel,
     // The public gateway takes users without certificates; the others serve devices only.
@@ -285,11 +288,11 @@ export async function startDevice(
       operatorKeyNumbers: config.operatorKeyNumbers,
       clientCertificates: false,
     });
-  const serveOperations = (readiness: Readiness) =>
+  const serveOperations = (readiness: Omit<Readiness, 'storeFence'>) =>
     registerOperationalRoutes(
       operations ?? server,
       metrics,
-      readiness,
+      { ...readiness, storeFence },
       operations ? 'anyone' : 'operator',
     );
   const guard = (holderKeys?: AccessPolicy['holderKeys']) =>

@@ -819,7 +819,9 @@ export class TransactionService {
       },
       requestRetryPolicy,
     );
-    if (!answer.ok) return answer.code === 'PeerUnavailable' ? undefined : answer;
+    // A peer that cannot answer (unreachable, or fenced on a damaged store) decides nothing: the
+    // operation stays open for the resumer. Any other code is the peer's refusal.
+    if (!answer.ok) return undecidedCodes.has(answer.code) ? undefined : answer;
     const parsed = recordFromWire((answer.value as { record: WireRecord }).record);
     if (!parsed.ok) {
       this.log('error', `${peer.name} answered a malformed record`);
@@ -951,6 +953,9 @@ const exchangeStepOf = {
 } as const satisfies Record<string, TimedStep>;
 
 function ignore(): void {}
+
+/** A peer's answers that are no decision: the operation waits for one. */
+const undecidedCodes: ReadonlySet<ErrorCode> = new Set(['PeerUnavailable', 'StoreDamaged']);
 
 /** The accounts an operation touches: its source and destination, and a new account's number. */
 function accountsOf(records: readonly SignedRecord[]): bigint[] {
