@@ -395,6 +395,10 @@ export class TransactionService {
         this.#exchange(this.peers[peer], current, expired),
       );
       if (answer === undefined) return undefined;
+      // A peer fenced on a damaged store decides nothing: the operation stays open until that
+      // device is rebuilt, and the caller hears why.
+      if (!answer.ok && answer.code === 'StoreDamaged')
+        return storeDamagedReply(remittanceId, answer);
     }
   }
 
@@ -819,9 +823,7 @@ export class TransactionService {
       },
       requestRetryPolicy,
     );
-    // A peer that cannot answer (unreachable, or fenced on a damaged store) decides nothing: the
-    // operation stays open for the resumer. Any other code is the peer's refusal.
-    if (!answer.ok) return undecidedCodes.has(answer.code) ? undefined : answer;
+    if (!answer.ok) return answer.code === 'PeerUnavailable' ? undefined : answer;
     const parsed = recordFromWire((answer.value as { record: WireRecord }).record);
     if (!parsed.ok) {
       this.log('error', `${peer.name} answered a malformed record`);
@@ -954,9 +956,6 @@ const exchangeStepOf = {
 
 function ignore(): void {}
 
-/** A peer's answers that are no decision: the operation waits for one. */
-const undecidedCodes: ReadonlySet<ErrorCode> = new Set(['PeerUnavailable', 'StoreDamaged']);
-
 /** The accounts an operation touches: its source and destination, and a new account's number. */
 function accountsOf(records: readonly SignedRecord[]): bigint[] {
   const request = records[0]!.record;
@@ -979,6 +978,15 @@ export function refusalCodeOf(reply: Reply): ErrorCode | undefined {
 /** `ok`, or the error code an answer carries. */
 export function outcomeOfReply(reply: Reply): string {
   return refusalCodeOf(reply) ?? String(reply.body['outcome'] ?? 'unknown');
+}
+
+function storeDamagedReply(remittanceId: string, failure: Failure): Reply {
+  return failureReply(
+    fail(
+      'StoreDamaged',
+      `operation ${remittanceId} is not decided yet: ${failure.message}; it stays open and ends once that device's store is rebuilt: retry with the same request id`,
+    ),
+  );
 }
 
 function undecidedReply(remittanceId: string): Reply {
