@@ -72,6 +72,16 @@ export const deviceConfigSchema = z.strictObject({
   }),
   /** How often transaction resumes cut-off operations and resends settlements, and the peers look at old holds. */
   resumeIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
+  /**
+   * How often a device on SQLite runs the full integrity check of its store in a worker thread
+   * (store/integrity.ts; damage fences it); 0: never. The quick check runs at every start anyway.
+   */
+  integrityCheckIntervalMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600 * 1000)
+    .default(24 * 3600 * 1000),
   /** How often the device checks what arrived in its own stores (audit/continuous.ts); 0: never. */
   continuousAuditIntervalMs: z
     .number()

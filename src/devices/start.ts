@@ -4,6 +4,7 @@
 // the store. A device refuses to start with a configuration, keystore or store it cannot trust.
 
 import { readFileSync } from 'node:fs';
+import type { FastifyBaseLogger } from 'fastify';
 import { blockDigestLines, blockDigestsOf } from '../audit/blockDigests.js';
 import { ContinuousAudit, type OwnStores } from '../audit/continuous.js';
 import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
@@ -21,6 +22,7 @@ import type { SignatureDevice } from '../signature/device.js';
 import { defaultKeyPolicy } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { isStoreDamage } from '../store/damage.js';
+import { checkSqliteIntegrity } from '../store/integrity.js';
 import {
   describeStore,
   openAccountStoreAt,
@@ -208,6 +210,38 @@ async function openOwnStore(
       );
     return fail('StoreUnavailable', `cannot open the store ${describeStore(location)}: ${reason}`);
   }
+}
+
+/**
+ * Every intervalMs, the full integrity check of the device's SQLite store, in a worker thread
+ * (store/integrity.ts): damage fences the device (StoreFence); a check that cannot run is a
+ * warning. One check at a time. Returns how to stop them.
+ */
+function scheduleIntegrityChecks(
+  path: string,
+  intervalMs: number,
+  fence: StoreFence,
+  log: FastifyBaseLogger,
+): () => void {
+  if (intervalMs <= 0) return () => {};
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void checkSqliteIntegrity(path).then((result) => {
+      running = false;
+      if (result.kind === 'damaged') {
+        fence.found(`the integrity check found damage: ${result.damage}`);
+        log.error(
+          { damage: result.damage },
+          'the integrity check found damage; this device is fenced',
+        );
+      } else if (result.kind === 'not run')
+        log.warn({ reason: result.reason }, 'the integrity check could not run');
+    });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 async function* mapRows<T, U>(rows: AsyncIterable<T>, map: (row: T) => U): AsyncGenerator<U> {
@@ -463,11 +497,21 @@ export async function startDevice(
   }
   continuous?.start(config.continuousAuditIntervalMs);
   background?.start(config.resumeIntervalMs);
+  const stopIntegrityChecks =
+    location.backend === 'sqlite'
+      ? scheduleIntegrityChecks(
+          location.path,
+          config.integrityCheckIntervalMs,
+          storeFence,
+          server.log,
+        )
+      : () => {};
   return ok({
     url,
     async close() {
       // Requests in flight get a grace period; a client that holds a connection open beyond it
       // (an unread stream) is cut off, so that a stopping device always stops.
+      stopIntegrityChecks();
       continuous?.stop();
       await background?.stop();
       const cutOff = setTimeout(() => server.server.closeAllConnections(), shutdownGraceMs);
