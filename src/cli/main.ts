@@ -4,6 +4,8 @@
 // It builds the command tree, runs the chosen command, and turns every outcome into an exit code:
 // 0 done, 1 refused (one line on stderr: `triledger: Code: message`), 2 bad command line,
 // 70 an internal invariant violated (a bug; the stack goes to stderr only with TRILEDGER_DEBUG=1).
+// A file or folder that is not there, not readable, or a port already taken is the operator's to
+// fix, not a bug: whichever command meets it, it is one line with InvalidInput and exit code 2.
 
 import { Command, CommanderError } from 'commander';
 import { privateUmask } from '../devices/filePrivacy.js';
@@ -14,7 +16,7 @@ import { registerClientCommands } from './clientCommands.js';
 import { registerDemoCommand } from './demoCommand.js';
 import { registerDeviceCommand } from './deviceCommand.js';
 import { registerKeysCommand } from './keysCommand.js';
-import { CliFailure, exitCodes } from './output.js';
+import { CliFailure, exitCodes, operatorMistakeOf } from './output.js';
 import { registerSimulateCommand } from './simulateCommand.js';
 import { registerUpCommand } from './upCommand.js';
 
@@ -51,6 +53,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         error.code,
       );
       return quiet ? exitCodes.ok : exitCodes.usage;
+    }
+    const mistake = operatorMistakeOf(error);
+    if (mistake !== undefined) {
+      process.stderr.write(`triledger: InvalidInput: ${mistake}\n`);
+      return exitCodes.usage;
     }
     if (error instanceof InvariantViolation) {
       process.stderr.write(

@@ -52,3 +52,33 @@ export function printJson(value: unknown): void {
     `${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
   );
 }
+
+/** What a system error of the operator's environment means, by its code (errno). */
+const operatorMistakes: Readonly<Record<string, string>> = {
+  ENOENT: 'does not exist',
+  ENOTDIR: 'is not a folder (a part of the path is a file)',
+  EISDIR: 'is a folder, not a file',
+  EACCES: 'may not be read or written by this user',
+  EPERM: 'may not be read or written by this user',
+  EADDRINUSE: 'is already in use (another process listens there)',
+  EADDRNOTAVAIL: 'is not an address of this machine',
+};
+
+/** The line for a system error the operator can fix (a missing file, a port in use), if it is one. */
+export function operatorMistakeOf(error: unknown): string | undefined {
+  const { code, path, address, port } = error as {
+    code?: unknown;
+    path?: unknown;
+    address?: unknown;
+    port?: unknown;
+  };
+  const meaning = typeof code === 'string' ? operatorMistakes[code] : undefined;
+  if (meaning === undefined) return undefined;
+  const what =
+    typeof path === 'string'
+      ? path
+      : typeof port === 'number'
+        ? `the address ${typeof address === 'string' ? address : ''}:${port}`
+        : undefined;
+  return what === undefined ? undefined : `${what} ${meaning} (${code})`;
+}
