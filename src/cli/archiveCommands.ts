@@ -32,7 +32,7 @@ import {
 } from '../store/open.js';
 import type { DeviceKind } from '../store/types.js';
 import { dataDirDefault, keystore } from './clientCommands.js';
-import { expectOk, refused, usageError } from './output.js';
+import { countOf, expectOk, refused, usageError } from './output.js';
 import { type ProgressBar, progressBar } from './progress.js';
 
 /** How long to wait for a running transaction device to answer before taking it as stopped. */
@@ -164,7 +164,7 @@ export function registerArchiveCommands(program: Command): void {
         throw refused(
           fail(
             'InvalidInput',
-            `the imported stores do not audit clean (${report.findings.length} findings, first: ${report.findings[0]?.message ?? 'none'}); the configuration still points at the old stores`,
+            `the imported stores do not audit clean (${countOf(report.findings.length, 'finding')}, first: ${report.findings[0]?.message ?? 'none'}); the configuration still points at the old stores`,
           ),
         );
       for (const device of deviceKinds) pointConfigAt(options.data, device, targets[device]);

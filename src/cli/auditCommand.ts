@@ -16,7 +16,7 @@ import { systemEnvironment } from '../model/environment.js';
 import type { Failure } from '../model/errors.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { dataDirDefault } from './clientCommands.js';
-import { CliFailure, printJson, renderTable, usageError } from './output.js';
+import { CliFailure, countOf, printJson, renderTable, usageError } from './output.js';
 import { progressBar } from './progress.js';
 
 export const auditExitCodes = { clean: 0, tampered: 1, couldNotRun: 2 } as const;
@@ -165,7 +165,7 @@ export function registerAuditCommands(program: Command): void {
       else process.stdout.write(`${renderAuditReport(report.value)}\n`);
       if (!report.value.clean)
         throw new CliFailure(
-          `tampering found: ${report.value.findings.length + report.value.findingsOmitted} findings`,
+          `tampering found: ${countOf(report.value.findings.length + report.value.findingsOmitted, 'finding')}`,
           auditExitCodes.tampered,
         );
     });

@@ -82,3 +82,8 @@ export function operatorMistakeOf(error: unknown): string | undefined {
         : undefined;
   return what === undefined ? undefined : `${what} ${meaning} (${code})`;
 }
+
+/** `1 finding`, `2 findings`: a count with its noun. */
+export function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

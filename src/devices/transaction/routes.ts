@@ -300,10 +300,7 @@ export async function registerTransactionRoutes(
       if (forged)
         return sendFailure(
           reply,
-          fail(
-            'PeerUnavailable',
-            `currency unit ${forged.currencyNumber}: its row signature does not verify`,
-          ),
+          fail('RowSignatureInvalid', `currency unit ${forged.currencyNumber}: ${rowNotVerified}`),
         );
       return { accountNumber: account.accountNumber, currencyType: account.currencyType, units };
     },
@@ -433,15 +430,22 @@ export async function registerTransactionRoutes(
   });
 }
 
+/** What a reader hears of a row of B or C whose signature fails (the audit names it). */
+const rowNotVerified =
+  "its row does not verify with its device's key, so it is not shown; the audit names it and recovery repairs it";
+
 async function fetchAccount(
   context: DeviceContext,
   peers: Peers,
   accountNumber: string,
 ): Promise<WireAccountRow | Failure> {
   const answer = await peers.account.get(`/internal/v1/accounts/${accountNumber}`);
-  if (!answer.ok) return answer;
+  if (!answer.ok)
+    return answer.code === 'UnknownAccount'
+      ? fail('UnknownAccount', `account ${accountNumber} does not exist`)
+      : answer;
   const row = (answer.value as { account: WireAccountRow }).account;
   return accountRowVerifies(context, row)
     ? row
-    : fail('PeerUnavailable', `account ${accountNumber}: its row signature does not verify`);
+    : fail('RowSignatureInvalid', `account ${accountNumber}: ${rowNotVerified}`);
 }
