@@ -9,7 +9,10 @@ export const amountMax = (1n << 63n) - 1n;
 /** Parse a wire amount: digits only, no sign, no fraction, no leading zero, 1..amountMax. */
 export function parseAmount(text: string, field = 'amount'): Result<bigint> {
   if (/^[0-9]{20,}$/.test(text))
-    return fail('InvalidAmount', `${field} must be at most ${amountMax}, got ${text.length} digits`);
+    return fail(
+      'InvalidAmount',
+      `${field} must be at most ${amountMax}, got ${text.length} digits`,
+    );
   if (!/^[0-9]{1,19}$/.test(text)) {
     return fail(
       'InvalidAmount',
