@@ -107,6 +107,29 @@ export async function issue(
   }
 }
 
+/** Retire `amount` of an account's units (FIG. 1H's split rule), signed with the issuer key. */
+export async function redeem(
+  dir: string,
+  sourceAccount: bigint,
+  currencyType: string,
+  amount: bigint,
+): Promise<OperationResult> {
+  const info = deploymentInfo(dir);
+  const terminal = client(dir, keystore(join(dir, 'issuer.keystore.json'), dir));
+  try {
+    return settled(
+      await terminal.redeem({
+        sourceAccount,
+        currencyType,
+        amount,
+        issuerKeyNumber: info.issuerKeyNumbers[0]!,
+      }),
+    );
+  } finally {
+    await terminal.close();
+  }
+}
+
 function printOperation(
   result: OperationResult,
   json: boolean | undefined,
@@ -207,6 +230,27 @@ export function registerClientCommands(program: Command): void {
         result,
         options.json,
         `issued ${values.length} unit(s) to account ${options.to}`,
+      );
+    });
+
+  withData(program.command('redeem'))
+    .description('retire currency units of an account (signed with the issuer key)')
+    .requiredOption('--from <account>', 'the account whose units are retired')
+    .requiredOption('--amount <minorUnits>', 'the amount in minor units, e.g. 500')
+    .option('--currency <type>', 'currency type', 'JPY')
+    .action(async (options: DataOptions & { from: string; amount: string; currency: string }) => {
+      const amount = parseAmount(options.amount);
+      if (!amount.ok) throw usageError(amount.message);
+      const result = await redeem(
+        options.data,
+        number(options.from, '--from'),
+        options.currency,
+        amount.value,
+      );
+      printOperation(
+        result,
+        options.json,
+        `redeemed ${amount.value} ${options.currency} from account ${options.from}`,
       );
     });
 

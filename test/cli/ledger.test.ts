@@ -1,4 +1,4 @@
-// The terminal commands (account open, issue, remit, balance, units, history) as real commands
+// The terminal commands (account open, issue, redeem, remit, balance, units, history) as real commands
 // against a real deployment: readable tables by default, JSON with --json, one-line errors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
@@ -64,5 +64,13 @@ describe('triledger terminal commands', () => {
     expect(badAmount.status).toBe(2);
     expect(badAmount.stderr).toMatch(/^triledger: InvalidInput: amount must be/);
     expect(run('balance', '42').stderr).toMatch(/^triledger: UnknownAccount: /);
+  });
+
+  it('redeem retires units from an account with the issuer key', () => {
+    const redeemed = run('redeem', '--from', '2', '--amount', '100');
+    expect(redeemed.status).toBe(0);
+    expect(redeemed.stdout).toContain('redeemed 100 JPY from account 2');
+    expect(JSON.parse(run('balance', '2', '--json').stdout)).toMatchObject({ balance: '400' });
+    expect(run('redeem', '--from', '2', '--amount', '0').status).toBe(2);
   });
 });
