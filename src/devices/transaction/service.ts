@@ -433,6 +433,8 @@ export class TransactionService {
         ? [...this.#settling.values()]
         : this.#peerAnswers(['account', 'currency'], accounts);
     if (pending.length === 0) return;
+    // A timer past 2^31 ms fires at once: a wait without end is #answeredBy's, never this one's.
+    assert(waitMsMax > 0 && waitMsMax <= settlementWaitMsMax, 'a read waits a bounded time');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(pending),
@@ -864,18 +866,19 @@ export class TransactionService {
     if (inFlight) return inFlight;
     const accounts = accountsOf(records);
     const step = { operation: 'settle', records: records.map(recordToWire) } as const;
-    const peers = [
-      { name: 'account', bit: settledAtAccount },
-      { name: 'currency', bit: settledAtCurrency },
-    ] as const;
-    const calls = peers.map(({ name, bit }) =>
-      (settled & bit) === 0 ? this.peers[name].callRetrying(step, requestRetryPolicy) : undefined,
-    );
+    const sent = settlementPeers
+      .filter(({ bit }) => (settled & bit) === 0)
+      .map((peer) => ({
+        ...peer,
+        call: this.peers[peer.name].callRetrying(step, requestRetryPolicy),
+      }));
+    const answeredBy = (name: PeerName) =>
+      sent.find((peer) => peer.name === name)?.call.then(ignore, ignore) ?? Promise.resolve();
     const answered: AnsweredByPeers = {
-      account: calls[0]?.then(ignore, ignore) ?? Promise.resolve(),
-      currency: calls[1]?.then(ignore, ignore) ?? Promise.resolve(),
+      account: answeredBy('account'),
+      currency: answeredBy('currency'),
     };
-    const done = this.#acknowledge(remittanceId, records, settled, calls).finally(() => {
+    const done = this.#acknowledge(remittanceId, records, settled, sent).finally(() => {
       this.#settling.delete(remittanceId);
       for (const account of accounts) {
         const settling = this.#settlingByAccount.get(account);
@@ -907,24 +910,19 @@ export class TransactionService {
   }
 
   /**
-   * What the peers answered a settlement (`calls`: undefined for a peer that had acknowledged it
-   * already), and the acknowledgements stored.
+   * What the peers a settlement was sent to (those that had not acknowledged it) answered, and
+   * the acknowledgements stored.
    */
   async #acknowledge(
     remittanceId: string,
     records: readonly SignedRecord[],
     settled: number,
-    calls: readonly (Promise<Result<unknown>> | undefined)[],
+    sent: readonly { readonly bit: number; readonly call: Promise<Result<unknown>> }[],
   ): Promise<void> {
-    const bits = [settledAtAccount, settledAtCurrency];
-    const peers = bits.flatMap((bit, index) => {
-      const call = calls[index];
-      return call === undefined ? [] : [{ bit, call }];
-    });
-    const answers = await Promise.all(peers.map(({ call }) => call));
+    const answers = await Promise.all(sent.map(({ call }) => call));
     let acknowledged = 0;
     answers.forEach((answer, index) => {
-      if (answer.ok) acknowledged |= peers[index]!.bit;
+      if (answer.ok) acknowledged |= sent[index]!.bit;
       else this.log('warn', `settlement of ${remittanceId}: ${answer.message}`);
     });
     // Lost when too many wait: the resumer sends the settlement again (it applies nothing twice).
@@ -955,6 +953,12 @@ const exchangeStepOf = {
 } as const satisfies Record<string, TimedStep>;
 
 function ignore(): void {}
+
+/** The peers a settlement goes to, with the bit of `operations.settled` each acknowledges. */
+const settlementPeers: readonly { readonly name: PeerName; readonly bit: number }[] = [
+  { name: 'account', bit: settledAtAccount },
+  { name: 'currency', bit: settledAtCurrency },
+];
 
 /** The accounts an operation touches: its source and destination, and a new account's number. */
 function accountsOf(records: readonly SignedRecord[]): bigint[] {
