@@ -53,6 +53,10 @@ import {
  */
 export const unitsListedPerPayerMax = 8;
 
+function payerKey(payer: bigint, currencyType: string): string {
+  return `${payer}/${currencyType}`;
+}
+
 export class CurrencyService implements BatchService {
   constructor(
     private readonly context: DeviceContext,
@@ -145,15 +149,23 @@ export class CurrencyService implements BatchService {
       request: records[0]!.record,
       currencyRequest: records[3]!.record,
     }));
-    // Planned from each payer's first units in payment order; from all of them when those do
-    // not decide a payment (core/currency.ts: UnitsUnlisted).
-    let before = await this.#readPayers(tx, currencyRequests, this.unitsListedMax);
+    // Planned from each payer's first units in payment order; from all of a payer's units when
+    // those do not decide its payment (core/currency.ts: UnitsUnlisted), committed again. A
+    // payment that now goes through can bring another payer units that send it past its listing,
+    // so this repeats, each time with more payers read whole: at most once per payer.
+    const whole = new Set<string>();
+    let before = await this.#readPayers(tx, currencyRequests, whole);
     let batch = commitCurrencyBatch(before, first, decisions);
-    if ('unlisted' in batch) {
-      before = await this.#readPayers(tx, currencyRequests, undefined);
+    while ('unlisted' in batch) {
+      // A payer with two payments in the batch is named twice.
+      const unlisted = new Set(batch.unlisted.map((p) => payerKey(p.payer, p.currencyType)));
+      for (const key of unlisted) {
+        assert(!whole.has(key), 'a payer read whole is never unlisted');
+        whole.add(key);
+      }
+      before = await this.#readPayers(tx, currencyRequests, whole);
       batch = commitCurrencyBatch(before, first, decisions);
     }
-    assert(!('unlisted' in batch), 'a batch over every unit of its payers stands');
     for (const [k, exchange] of deciding.entries()) {
       const decision = batch.results[k]!;
       expectStored('outcome' in decision, 'the units a plan spends are live and stored');
@@ -196,36 +208,37 @@ export class CurrencyService implements BatchService {
 
   /**
    * C before the batch as the machine reads it: each payer's active units, as stored: the first
-   * `limit` in payment order (CurrencyTx.unitsToPay), or all of them (limit undefined). Those a
-   * plan spends are verified before anything is written (#write); a unit it does not spend is not
-   * used.
+   * unitsListedMax in payment order (CurrencyTx.unitsToPay), or all of them for the payers in
+   * `whole` (keys of payerKey). Those a plan spends are verified before anything is written
+   * (#write); a unit it does not spend is not used.
    */
   async #readPayers(
     tx: CurrencyTx,
     currencyRequests: readonly TransactionRecord[],
-    limit: number | undefined,
+    whole: ReadonlySet<string>,
   ): Promise<UnitsRead & { readonly stored: ReadonlyMap<bigint, CurrencyRow> }> {
     const active = new Map<string, CurrencyRow[]>();
+    /** The last unit listed of each payer read only in part. */
+    const listedUpTo = new Map<string, CurrencyRow>();
     const stored = new Map<bigint, CurrencyRow>();
     for (const { sourceAccount: payer, currencyType } of currencyRequests) {
       if (payer === undefined || currencyType === undefined) continue;
-      const key = `${payer}/${currencyType}`;
+      const key = payerKey(payer, currencyType);
       if (active.has(key)) continue;
-      const units =
-        limit === undefined
-          ? await tx.unitsOf(payer, currencyType, 'active')
-          : await tx.unitsToPay(payer, currencyType, limit);
+      const units = whole.has(key)
+        ? await tx.unitsOf(payer, currencyType, 'active')
+        : await tx.unitsToPay(payer, currencyType, this.unitsListedMax);
+      assert(whole.has(key) || units.length <= this.unitsListedMax, 'a listing keeps its limit');
       active.set(key, units);
+      if (!whole.has(key) && units.length === this.unitsListedMax)
+        listedUpTo.set(key, units.at(-1)!);
       for (const unit of units) stored.set(unit.currencyNumber, unit);
     }
     return {
       stored,
       read: (n) => stored.get(n),
-      activeOf: (payer, currencyType) => active.get(`${payer}/${currencyType}`) ?? [],
-      listedUpTo: (payer, currencyType) => {
-        const units = active.get(`${payer}/${currencyType}`) ?? [];
-        return limit !== undefined && units.length === limit ? units.at(-1) : undefined;
-      },
+      activeOf: (payer, currencyType) => active.get(payerKey(payer, currencyType)) ?? [],
+      listedUpTo: (payer, currencyType) => listedUpTo.get(payerKey(payer, currencyType)),
     };
   }
 
