@@ -85,46 +85,41 @@ export async function openAccount(
   }
 }
 
-export async function issue(
+export function issue(
   dir: string,
   destinationAccount: bigint,
   currencyType: string,
   values: bigint[],
 ): Promise<OperationResult> {
-  const info = deploymentInfo(dir);
-  const terminal = client(dir, keystore(join(dir, 'issuer.keystore.json'), dir));
-  try {
-    return settled(
-      await terminal.issue({
-        destinationAccount,
-        currencyType,
-        values,
-        issuerKeyNumber: info.issuerKeyNumbers[0]!,
-      }),
-    );
-  } finally {
-    await terminal.close();
-  }
+  return asIssuer(dir, (terminal, issuerKeyNumber) =>
+    terminal.issue({ destinationAccount, currencyType, values, issuerKeyNumber }),
+  );
 }
 
 /** Retire `amount` of an account's units (FIG. 1H's split rule), signed with the issuer key. */
-export async function redeem(
+export function redeem(
   dir: string,
   sourceAccount: bigint,
   currencyType: string,
   amount: bigint,
 ): Promise<OperationResult> {
+  return asIssuer(dir, (terminal, issuerKeyNumber) =>
+    terminal.redeem({ sourceAccount, currencyType, amount, issuerKeyNumber }),
+  );
+}
+
+/** One operation signed with the deployment's issuer key, settled (a refusal throws). */
+async function asIssuer(
+  dir: string,
+  operation: (
+    terminal: TerminalClient,
+    issuerKeyNumber: number,
+  ) => Promise<OperationResult | OperationRefusal>,
+): Promise<OperationResult> {
   const info = deploymentInfo(dir);
   const terminal = client(dir, keystore(join(dir, 'issuer.keystore.json'), dir));
   try {
-    return settled(
-      await terminal.redeem({
-        sourceAccount,
-        currencyType,
-        amount,
-        issuerKeyNumber: info.issuerKeyNumbers[0]!,
-      }),
-    );
+    return settled(await operation(terminal, info.issuerKeyNumbers[0]!));
   } finally {
     await terminal.close();
   }
