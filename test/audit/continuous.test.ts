@@ -4,6 +4,7 @@
 // device's time. Over a real (in-memory) currency store, rows signed with a real key.
 import { describe, expect, it } from 'vitest';
 import { ContinuousAudit, rowsPerTickMax } from '../../src/audit/continuous.js';
+import type { DeviceContext } from '../../src/devices/context.js';
 import { ownStores, signedUnitRows } from '../../src/devices/ownStores.js';
 import { deterministicEnvironment } from '../../src/model/environment.js';
 import { currencyRowBytes } from '../../src/protocol/rows.js';
@@ -42,17 +43,20 @@ describe('the continuous audit over the rows of C', () => {
         await tx.putUnit({ ...content, signerKeyNumber: currencyKey, signature: signature.value });
       }
     });
-    const context = { signatures } as never; // accountKeyNumber is not asked: A is empty
-    const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, (after) =>
-      signedUnitRows(store, after),
-    );
-    const keys = {
+    const context: DeviceContext = {
+      device: 'currency',
       signatures,
+      signingKeyNumber: currencyKey,
       deviceKeys: { transaction: 1, account: 2, currency: currencyKey },
       issuerKeyNumbers: [],
       signatureZero: Buffer.alloc(32),
+      mode: 'confirm',
+      environment,
     };
-    const audit = new ContinuousAudit(keys, currencyKey, own, environment.nowMs, () => {});
+    const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, (after) =>
+      signedUnitRows(store, after),
+    );
+    const audit = new ContinuousAudit(context, currencyKey, own, environment.nowMs, () => {});
     expect(await audit.tick()).toMatchObject({ clean: true, rowsChecked: rowsPerTickMax });
     expect(await audit.tick()).toMatchObject({ clean: true, rowsChecked: 10 });
     // Changed behind the device's back: found when the walk comes round to it.
