@@ -23,6 +23,7 @@ const onBothBackends = [
   'test/devices/adminReads.test.ts',
   'test/audit/tamper.test.ts',
   'test/audit/recovery.test.ts',
+  'test/audit/rebuild.test.ts',
   'test/audit/replay.test.ts',
 ];
 

@@ -141,7 +141,10 @@ export interface AuditOptions {
   readonly onRepair?: (repair: Repair) => void;
   /**
    * Operations after this number may still be settling at `account` and `currency` while the audit
-   * reads (the ledger is live): their absence there is not a finding.
+   * reads (the ledger is live): their absence there is not a finding. Only those that began (their
+   * a2, signed) at or after `changingSinceMs` when it is given: an operation that began before
+   * was not pending when the audit started, whatever the transaction device's unsigned table of
+   * operations says (emptied or lost, it must not hide a missing record).
    */
   readonly settledUpTo?: bigint;
   /**
@@ -278,14 +281,17 @@ export async function audit(
     }
     operations += 1;
     const blockEnd = baseOfBlock(block) + blockSize - 1n;
-    const settling = settledUpTo !== undefined && baseOfBlock(block) > settledUpTo;
+    const settlingAfter = settledUpTo !== undefined && baseOfBlock(block) > settledUpTo;
+    const settling = (correct: readonly SignedRecord[]) =>
+      settlingAfter && (changingSinceMs === undefined || !beganBefore(correct, changingSinceMs));
     const correct = decideBlock(verifier, block, versions, report, onRepair, counters, settling);
     if (correct === undefined) unrecoverableBlocks += 1;
     // After an unrecoverable block, A is unknown from there on: the replay stops (B and C are then
     // checked by their signatures only).
     if (correct && correct.length > 0 && unrecoverableBlocks === 0) {
       // A copy ends too early only where the operation is settled everywhere.
-      const settled = !settling && correct.some((r) => stepOf(r.record.transactionType) === 6);
+      const settled =
+        !settling(correct) && correct.some((r) => stepOf(r.record.transactionType) === 6);
       if (settled) lastCorrectNumber = correct.at(-1)!.record.transactionNumber;
       const operation = correct.map((r) => r.record);
       accountReplay.apply(operation);
@@ -363,8 +369,8 @@ function decideBlock(
   report: (finding: Finding) => void,
   onRepair: ((repair: Repair) => void) | undefined,
   counters: { recordsVerified: number },
-  /** The operation may still be on its way to `account` and `currency` (audit under load). */
-  settling: boolean,
+  /** Whether the operation (its correct records) may still be on its way to `account` and `currency` (audit under load). */
+  settling: (correct: readonly SignedRecord[]) => boolean,
 ): SignedRecord[] | undefined {
   // Returns the correct records of the block ([] when it should be empty), or undefined when unknown.
   const base = baseOfBlock(block);
@@ -439,13 +445,20 @@ function decideBlock(
     return undefined;
   }
   const inFlight =
-    chosen.length > 0 && (settling || !chosen.some((r) => stepOf(r.record.transactionType) === 6));
+    chosen.length > 0 &&
+    (settling(chosen) || !chosen.some((r) => stepOf(r.record.transactionType) === 6));
   const chosenKey = chosen.map(recordKey).join('\n');
   versions.forEach((version, index) => {
     if (versionKeys[index] === chosenKey) return; // identical to what is correct
     compareCopy(copyNames[index]!, version, chosen, inFlight, report, onRepair);
   });
   return chosen;
+}
+
+/** Whether the operation's a2 (signed by the transaction device when it began) is older than `sinceMs`. */
+function beganBefore(correct: readonly SignedRecord[], sinceMs: bigint): boolean {
+  const opened = correct.find((signed) => stepOf(signed.record.transactionType) === 2);
+  return opened !== undefined && opened.record.dateTime < sinceMs;
 }
 
 /** The same record objects in the same order. */

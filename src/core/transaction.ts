@@ -50,6 +50,20 @@ export interface AccountNumbering {
   readonly accountNumberMax: bigint;
 }
 
+/**
+ * What an operation's response a6 decided (its outcome, and an opened account's number), from its
+ * records in step order; undefined while it is open (no a6).
+ */
+export function decisionOf(
+  records: readonly TransactionRecord[],
+): { readonly outcome: string; readonly newAccount?: bigint } | undefined {
+  const last = records.at(-1);
+  if (last === undefined || stepOf(last.transactionType) !== 6) return undefined;
+  const outcome = last.outcome ?? 'InvalidInput';
+  const newAccount = newAccountOf(kindOf(records), records, outcome);
+  return { outcome, ...(newAccount === undefined ? {} : { newAccount }) };
+}
+
 /** The next step of an operation from its records (its request, a2, and what followed, in step order). */
 export function nextAction(records: readonly TransactionRecord[], limits: Limits): NextAction {
   assert(records.length >= 2, 'an open operation holds its request and a2');
@@ -57,14 +71,8 @@ export function nextAction(records: readonly TransactionRecord[], limits: Limits
   const kind = kindOf(records);
   const last = records.at(-1)!;
   const step = stepOf(last.transactionType);
-  if (step === 6) {
-    const newAccount = newAccountOf(kind, records, last.outcome ?? 'InvalidInput');
-    return {
-      kind: 'decided',
-      outcome: last.outcome ?? 'InvalidInput',
-      ...(newAccount === undefined ? {} : { newAccount }),
-    };
-  }
+  const decision = decisionOf(records);
+  if (decision) return { kind: 'decided', ...decision };
   if (step === 2 || step === 4) {
     const openedAtMs = Number(records[1]!.dateTime);
     return {

@@ -102,12 +102,17 @@ export function batchSize(batch: RepairBatch<unknown>): number {
   );
 }
 
-/** Apply one batch inside the caller's transaction; a conflict returns a Failure (rolled back). */
+/**
+ * Apply one batch inside the caller's transaction; a conflict returns a Failure (rolled back).
+ * `deriveTables`: the device's tables derived from A, brought in line with the records put
+ * (devices/derivedTables.ts), in the same transaction.
+ */
 export async function applyRepairs<Tx extends LedgerTx, Content>(
   tx: Tx,
   batch: RepairBatch<Content>,
   atMs: bigint,
   rows: RowRepairer<Tx, Content> | undefined,
+  deriveTables?: (tx: Tx, put: readonly SignedRecord[]) => Promise<void>,
 ): Promise<Result<RepairCounts>> {
   if (batchSize(batch) > repairBatchSizeMax)
     return fail('InvalidInput', `a repair batch holds at most ${repairBatchSizeMax} changes`);
@@ -118,6 +123,7 @@ export async function applyRepairs<Tx extends LedgerTx, Content>(
     if (await tx.quarantineRecord(key, `recovery: ${kind}`, atMs)) recordsRemoved += 1;
   if (!(await tx.appendRecords(batch.records.put)))
     return fail('RecordConflict', 'a record to put conflicts with one that is stored');
+  await deriveTables?.(tx, batch.records.put);
   let rowsRemoved = 0;
   for (const { key, kind } of batch.rows.remove)
     if (await rows?.quarantine(tx, key, `recovery: ${kind}`, atMs)) rowsRemoved += 1;

@@ -6,7 +6,7 @@
 // it: the checks then take the ledger's word, and only the ledger's.
 
 import { accountKeyNumberBase } from '../devices/accountKeys.js';
-import { type Reply, refusalCodeOf } from '../devices/transaction/service.js';
+import { type Reply, refusalCodeOf } from '../devices/transaction/replies.js';
 import { assert } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import type { ErrorCode } from '../model/errors.js';

@@ -29,6 +29,7 @@ import type {
   AccountStore,
   AccountTx,
   CommitListener,
+  CounterName,
   CurrencyRow,
   CurrencyStore,
   CurrencyTx,
@@ -358,6 +359,12 @@ function ledgerTx(db: Opened): LedgerTx {
   };
 }
 
+/** Make the named counter's next value at least `next` (counters only go up). */
+function raise(db: Opened, name: CounterName, next: bigint): void {
+  const value = db.table('counters').rows.get(name)?.['value'] as bigint | undefined;
+  if (value === undefined || value < next) db.put('counters', name, { name, value: next });
+}
+
 /** Advance the named counter by `count`; returns the first value of the reserved range. */
 function advance(db: Opened, name: string, count: bigint, start: bigint): bigint {
   const first = (db.table('counters').rows.get(name)?.['value'] as bigint | undefined) ?? start;
@@ -486,6 +493,19 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
     async operation(remittanceId) {
       const row = db.table('operations').rows.get(remittanceId);
       return row ? operationFromRow(row) : undefined;
+    },
+    async raiseCounter(name, next) {
+      raise(db, name, next);
+    },
+    async restoreOperation(row) {
+      db.put('operations', row.remittanceId, {
+        remittance_id: row.remittanceId,
+        request_digest: row.requestDigest,
+        base_number: row.baseNumber,
+        state: row.state,
+        response_json: row.responseJson ?? null,
+        settled: BigInt(row.settled),
+      });
     },
     async openOperation(remittanceId, requestDigest) {
       check(!db.table('operations').rows.has(remittanceId), 'operations: one per remittance id');
@@ -670,6 +690,9 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
         owner_account: row.ownerAccount,
         ...signedRowColumns(row),
       });
+    },
+    async raiseCounter(name, next) {
+      raise(db, name, next);
     },
     async reservePlanSequences(count) {
       return advance(db, 'plan_sequence', BigInt(count), 1n);

@@ -49,6 +49,7 @@ import {
   type AccountStore,
   type AccountTx,
   type CommitListener,
+  type CounterName,
   type CurrencyRow,
   type CurrencyStore,
   type CurrencyTx,
@@ -336,6 +337,15 @@ async function quarantine<T extends object>(
   return converted;
 }
 
+/** Make the named counter's next value at least `next` (counters only go up). */
+async function raise(query: Query, name: CounterName, next: bigint): Promise<void> {
+  await query(
+    `INSERT INTO counters (name, value) VALUES ($1, $2::bigint)
+     ON CONFLICT (name) DO UPDATE SET value = GREATEST(counters.value, excluded.value)`,
+    [name, next],
+  );
+}
+
 /** Advance the named counter by `count`; returns the first value of the reserved range. */
 async function advance(query: Query, name: string, count: bigint, start: bigint): Promise<bigint> {
   if (count === 0n) {
@@ -472,6 +482,23 @@ function transactionTx(query: Query): TransactionTx {
         remittanceId,
       ]);
       return row ? operationFromRow(row) : undefined;
+    },
+    raiseCounter: (name, next) => raise(query, name, next),
+    async restoreOperation(row) {
+      await query(
+        `INSERT INTO operations (remittance_id, request_digest, base_number, state, response_json, settled)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (remittance_id) DO UPDATE SET
+         request_digest = excluded.request_digest, base_number = excluded.base_number,
+         state = excluded.state, response_json = excluded.response_json, settled = excluded.settled`,
+        [
+          row.remittanceId,
+          row.requestDigest,
+          row.baseNumber,
+          row.state,
+          row.responseJson ?? null,
+          row.settled,
+        ],
+      );
     },
     async openOperation(remittanceId, requestDigest) {
       const base = await advance(query, 'transaction_number', blockSize, 1n);
@@ -695,6 +722,7 @@ function currencyTx(query: Query): CurrencyTx {
         row.signature,
       ]);
     },
+    raiseCounter: (name, next) => raise(query, name, next),
     async reservePlanSequences(count) {
       return advance(query, 'plan_sequence', BigInt(count), 1n);
     },

@@ -26,6 +26,7 @@ import {
   type AccountStore,
   type AccountTx,
   type CommitListener,
+  type CounterName,
   type CurrencyStore,
   type CurrencyTx,
   type DeviceKind,
@@ -476,6 +477,16 @@ function ledgerTx(db: Database.Database): LedgerTx {
   };
 }
 
+/** Counters that only go up: `raise` makes a counter's next value at least the one given. */
+function raiser(db: Database.Database) {
+  const raise = db.prepare(
+    'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)',
+  );
+  return async (name: CounterName, next: bigint): Promise<void> => {
+    raise.run(name, next);
+  };
+}
+
 function counter(db: Database.Database) {
   const read = db.prepare('SELECT value FROM counters WHERE name = ?');
   const write = db.prepare(
@@ -501,6 +512,12 @@ export function openTransactionStore(
   );
   const finish = db.prepare(
     "UPDATE operations SET state = 'done', response_json = ? WHERE remittance_id = ?",
+  );
+  const restoreOperation = db.prepare(
+    `INSERT INTO operations (remittance_id, request_digest, base_number, state, response_json, settled)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (remittance_id) DO UPDATE SET
+     request_digest = excluded.request_digest, base_number = excluded.base_number, state = excluded.state,
+     response_json = excluded.response_json, settled = excluded.settled`,
   );
   const markSettled = db.prepare(
     "UPDATE operations SET settled = settled | ? WHERE remittance_id = ? AND state = 'done'",
@@ -541,6 +558,17 @@ export function openTransactionStore(
     async operation(remittanceId) {
       const row = getOperation.get(remittanceId) as Row | undefined;
       return row ? operationFromRow(row) : undefined;
+    },
+    raiseCounter: raiser(db),
+    async restoreOperation(row) {
+      restoreOperation.run(
+        row.remittanceId,
+        row.requestDigest,
+        row.baseNumber,
+        row.state,
+        row.responseJson ?? null,
+        BigInt(row.settled),
+      );
     },
     async openOperation(remittanceId, requestDigest) {
       const base = advance('transaction_number', blockSize, 1n);
@@ -701,6 +729,7 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
         row.signature,
       );
     },
+    raiseCounter: raiser(db),
     async reservePlanSequences(count) {
       return advance('plan_sequence', BigInt(count), 1n);
     },

@@ -55,8 +55,29 @@ export const settledAtAccount = 1;
 export const settledAtCurrency = 2;
 export const settledEverywhere = settledAtAccount | settledAtCurrency;
 
-export interface TransactionTx extends LedgerTx {
+/** The numbers a device gives out, each counter holding the next one free. */
+export type CounterName =
+  | 'transaction_number'
+  | 'account_number'
+  | 'currency_number'
+  | 'plan_sequence';
+
+/** A device that gives out numbers (transaction, currency). */
+export interface CountingTx {
+  /**
+   * Recovery: make the counter's next number at least `next`, so that it never gives out a number
+   * the rebuilt A already holds (a counter never goes back).
+   */
+  raiseCounter(name: CounterName, next: bigint): Promise<void>;
+}
+
+export interface TransactionTx extends LedgerTx, CountingTx {
   operation(remittanceId: string): Promise<OperationRow | undefined>;
+  /**
+   * Recovery: store an operation's row as its records give it (devices/transaction/derived.ts),
+   * replacing the one stored under its remittance id.
+   */
+  restoreOperation(row: OperationRow): Promise<void>;
   /** Reserve the next block of six transaction numbers and record the operation as open. */
   openOperation(remittanceId: string, requestDigest: Buffer): Promise<bigint>;
   finishOperation(remittanceId: string, responseJson: string): Promise<void>;
@@ -126,7 +147,7 @@ export interface UnitPlanRow {
   readonly planJson: string;
 }
 
-export interface CurrencyTx extends HoldingTx {
+export interface CurrencyTx extends HoldingTx, CountingTx {
   unit(currencyNumber: bigint): Promise<CurrencyRow | undefined>;
   unitsOf(
     ownerAccount: bigint,

@@ -415,6 +415,40 @@ describe.each(backends)('store conformance: $name', (backend) => {
   });
 
   describe.skipIf(!backend.available)('transaction store', () => {
+    it('recovery restores operation rows and raises counters, which never go back', async () => {
+      const store = await backend.openTransaction(backend.location('transaction'));
+      await store.transact((tx) => tx.openOperation('a', Buffer.from('a')));
+      await store.transact(async (tx) => {
+        await tx.restoreOperation({
+          remittanceId: 'a',
+          requestDigest: Buffer.from('a'),
+          baseNumber: 1n,
+          state: 'done',
+          responseJson: '{"outcome":"ok"}',
+          settled: 3,
+        });
+        await tx.restoreOperation({
+          remittanceId: 'r',
+          requestDigest: Buffer.from('r'),
+          baseNumber: 31n,
+          state: 'open',
+          settled: 0,
+        });
+        await tx.raiseCounter('transaction_number', 37n);
+        await tx.raiseCounter('transaction_number', 13n);
+        await tx.raiseCounter('account_number', 5n);
+      });
+      expect(await store.transact((tx) => tx.operation('a'))).toMatchObject({
+        state: 'done',
+        responseJson: '{"outcome":"ok"}',
+        settled: 3,
+      });
+      expect(await store.transact((tx) => tx.openOperations(10))).toEqual(['r']);
+      expect(await store.transact((tx) => tx.openOperation('n', Buffer.from('n')))).toBe(37n);
+      expect(await store.transact((tx) => tx.nextAccountNumber({ reserve: false }))).toBe(5n);
+      await store.close();
+    });
+
     it('reserves blocks of six numbers without gaps and tracks each operation to settled', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const bases = [];
@@ -551,6 +585,23 @@ describe.each(backends)('store conformance: $name', (backend) => {
   });
 
   describe.skipIf(!backend.available)('currency store', () => {
+    it('recovery raises the unit and plan counters, which never go back', async () => {
+      const store = await backend.openCurrency(backend.location('currency'));
+      await store.transact(async (tx) => {
+        await tx.raiseCounter('currency_number', 9n);
+        await tx.raiseCounter('currency_number', 4n);
+        await tx.raiseCounter('plan_sequence', 3n);
+      });
+      expect(
+        await store.transact(async (tx) => [
+          await tx.reserveUnitNumbers(2),
+          await tx.reservePlanSequences(1),
+          await tx.reserveUnitNumbers(0),
+        ]),
+      ).toEqual([9n, 3n, 11n]);
+      await store.close();
+    });
+
     it('keeps units by owner and status, plans in order, numbers without gaps; quarantines and exports C', async () => {
       const store = await backend.openCurrency(backend.location('currency'));
       const first = await store.transact((tx) => tx.reserveUnitNumbers(3));

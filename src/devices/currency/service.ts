@@ -36,6 +36,7 @@ import {
   verifiedRow,
   verifyOperation,
 } from '../context.js';
+import { deriveCurrencyTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
 import {
@@ -77,10 +78,16 @@ export class CurrencyService implements BatchService {
     );
     if (unjustified) return unjustified;
     return this.store.transact((tx) =>
-      applyRepairs(tx, batch, now(this.context), {
-        quarantine: (t, key, reason, atMs) => t.quarantineUnit(key, reason, atMs),
-        putSigned: (t, content) => this.putSigned(t, content),
-      }),
+      applyRepairs(
+        tx,
+        batch,
+        now(this.context),
+        {
+          quarantine: (t, key, reason, atMs) => t.quarantineUnit(key, reason, atMs),
+          putSigned: (t, content) => this.putSigned(t, content),
+        },
+        deriveCurrencyTables,
+      ),
     );
   }
 

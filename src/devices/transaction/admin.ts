@@ -275,7 +275,10 @@ export class AdminService {
         if (this.recoveryPauseMs > 0)
           await new Promise((resolve) => setTimeout(resolve, this.recoveryPauseMs));
         const recovered = await recover(this.verifyingKeys, this.#access(), onProgress, true);
-        if (recovered.ok) this.#remember(recovered.value.after);
+        if (!recovered.ok) return recovered;
+        this.#remember(recovered.value.after);
+        // What this device keeps beside A (its operations, its counters) follows the repaired A.
+        await this.service.deriveTables();
         return recovered;
       } finally {
         await tellPeers(false);

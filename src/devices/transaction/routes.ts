@@ -32,15 +32,9 @@ import { batchBodyBytesMax, type HttpServer, sendFailure, sendRefusal } from '..
 import { AccountNumberParam } from '../internalRoutes.js';
 import { accountOpeningRate, type RateLimits, rateLimitsDefault } from '../rateLimits.js';
 import type { AdminService } from './admin.js';
+import { failureReply, outcomeOfReply, type Reply, refusalCodeOf } from './replies.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
-import {
-  failureReply,
-  outcomeOfReply,
-  type Peers,
-  type Reply,
-  refusalCodeOf,
-  type TransactionService,
-} from './service.js';
+import type { Peers, TransactionService } from './service.js';
 
 export const historyPageSizeMax = 100;
 /** Remittances in one batch request; each is its own operation with its own answer. */

@@ -30,15 +30,7 @@ import {
   type TurnEnd,
 } from '../../core/transaction.js';
 import { assert } from '../../model/assert.js';
-import {
-  type ErrorCode,
-  errorCatalogue,
-  type Failure,
-  fail,
-  httpStatusOf,
-  ok,
-  type Result,
-} from '../../model/errors.js';
+import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import {
   numberOfStep,
   type SignedRecord,
@@ -46,7 +38,7 @@ import {
   signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
-import { operationOf, outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
+import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
 import {
   type Store,
@@ -63,6 +55,7 @@ import {
 } from '../accountKeys.js';
 import { type BatchLimits, BatchQueue } from '../batchQueue.js';
 import { type DeviceContext, verifyOperation } from '../context.js';
+import { deriveTransactionTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
 import {
@@ -74,6 +67,7 @@ import {
 } from '../peerClient.js';
 import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
+import { failureReply, outcomeOfReply, type Reply, replyFor } from './replies.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
 /** How accounts and their own keys are numbered, for the machine's opening rules. */
@@ -81,12 +75,6 @@ const accountNumbering = { accountKeyNumberBase, accountNumberMax };
 /** How long entering maintenance waits for the operations in flight to finish. */
 export const drainMsMax = 30_000;
 const drainPollMs = 10;
-
-/** What the HTTP layer sends back: a status and a JSON body. Stored, so a repeat gets the same. */
-export interface Reply {
-  readonly httpStatus: number;
-  readonly body: Record<string, unknown>;
-}
 
 export interface Peers {
   readonly account: PeerClient;
@@ -102,13 +90,6 @@ type AnsweredByPeers = Readonly<Record<PeerName, Promise<void>>>;
 export interface PeerLinks {
   readonly account: PeerLink;
   readonly currency: PeerLink;
-}
-
-export function failureReply(failure: Failure, extra: Record<string, unknown> = {}): Reply {
-  return {
-    httpStatus: httpStatusOf(failure.code),
-    body: { error: { code: failure.code, message: failure.message }, ...extra },
-  };
 }
 
 /** The time limits of an operation, from the deployment's protocol configuration. */
@@ -248,6 +229,15 @@ export class TransactionService {
     return this.store.transact((tx) =>
       applyRepairs(tx, batch, BigInt(this.context.environment.nowMs()), undefined),
     );
+  }
+
+  /**
+   * Recovery, once A is repaired: the operations and counters derived again from this device's
+   * whole copy of A (devices/derivedTables.ts), a page of records per transaction.
+   */
+  async deriveTables(): Promise<void> {
+    for await (const page of this.store.exportRecordPages())
+      await this.store.transact((tx) => deriveTransactionTables(tx, page));
   }
 
   exportRecordPages(afterNumber = 0n): AsyncIterable<readonly SignedRecord[]> {
@@ -970,20 +960,6 @@ function accountsOf(records: readonly SignedRecord[]): bigint[] {
   ].filter((account): account is bigint => account !== undefined);
 }
 
-/** The error code of a refusing Reply (made by failureReply), or undefined for an answer. */
-export function refusalCodeOf(reply: Reply): ErrorCode | undefined {
-  // A stored Reply is read back from the store: it is checked here, not trusted.
-  const code = (reply.body['error'] as { code?: unknown } | undefined)?.code;
-  return reply.httpStatus >= 400 && typeof code === 'string' && Object.hasOwn(errorCatalogue, code)
-    ? (code as ErrorCode)
-    : undefined;
-}
-
-/** `ok`, or the error code an answer carries. */
-export function outcomeOfReply(reply: Reply): string {
-  return refusalCodeOf(reply) ?? String(reply.body['outcome'] ?? 'unknown');
-}
-
 function storeDamagedReply(remittanceId: string, failure: Failure): Reply {
   return failureReply(
     fail(
@@ -1000,28 +976,4 @@ function undecidedReply(remittanceId: string): Reply {
       `operation ${remittanceId} is not decided yet: a device did not answer; retry with the same request id`,
     ),
   );
-}
-
-function replyFor(
-  outcome: string,
-  remittanceId: string,
-  records: readonly SignedRecord[],
-  newAccount: bigint | undefined,
-): Reply {
-  const body = {
-    remittanceId,
-    outcome,
-    ...(newAccount === undefined ? {} : { accountNumber: newAccount.toString() }),
-    records: records.map(recordToWire),
-  };
-  if (outcome === outcomeOk) return { httpStatus: 200, body };
-  const code: ErrorCode = Object.hasOwn(errorCatalogue, outcome)
-    ? (outcome as ErrorCode)
-    : 'InvalidInput';
-  return failureReply(fail(code, messageFor(code, records)), body);
-}
-
-function messageFor(code: ErrorCode, records: readonly SignedRecord[]): string {
-  const request = records[0]!.record;
-  return `${request.transactionType} ${request.remittanceId} refused: ${errorCatalogue[code].description}`;
 }
