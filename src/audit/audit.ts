@@ -1,4 +1,4 @@
-// The audit (DESIGN section 6; patent [0027], [0064], [0066], [0069], [0081], [0083]): finds any
+// The audit (docs/design.md section 6; patent [0027], [0064], [0066], [0069], [0081], [0083]): finds any
 // change to any of the five stores (A at each device, B, C) and says what is correct.
 //
 // A: the three copies are read as streams sorted by transaction number and taken one block of six

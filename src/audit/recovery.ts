@@ -1,4 +1,4 @@
-// Recovery (DESIGN section 6): repair what the audit found, then audit again.
+// Recovery (docs/design.md section 6): repair what the audit found, then audit again.
 //
 // The audit (./audit.ts) decides what is correct and names, for every wrong row, what to remove and
 // what to put (a Repair). Recovery only carries that out, device by device, in batches that each

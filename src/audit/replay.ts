@@ -1,5 +1,5 @@
 // Replaying A: the account information (B) and currency information (C) that the transaction log
-// justifies (DESIGN invariant 4; patent [0064], [0081], [0083]).
+// justifies (docs/design.md invariant 4; patent [0064], [0081], [0083]).
 //
 // The replay runs the devices' own rules (the machines in core/account.ts and core/currency.ts, the
 // ones the account and currency devices run), on the records alone, in this order:

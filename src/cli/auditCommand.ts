@@ -1,4 +1,4 @@
-// `triledger audit` and `triledger recover`: the operator's commands (DESIGN section 6).
+// `triledger audit` and `triledger recover`: the operator's commands (docs/design.md section 6).
 //
 // Both call the transaction device's admin endpoints, signed with the operator key
 // (DIR/operator.keystore.json by default). The report is a table for people (what is there, what is

@@ -1,4 +1,4 @@
-// Holds that outlive their time limit (DESIGN section 7), at `account` (held amounts) and
+// Holds that outlive their time limit (docs/design.md section 7), at `account` (held amounts) and
 // `currency` (held units), confirm mode.
 //
 // A hold is released or applied only by the operation's response a6, which `transaction` signs.

@@ -1,4 +1,4 @@
-// DESIGN invariant 4 against real devices: after a concurrent, mixed workload (remittances, some
+// docs/design.md invariant 4 against real devices: after a concurrent, mixed workload (remittances, some
 // refused, issuance, redemption, closing), replaying A reproduces B and C exactly, lastUpdate
 // included, and the three copies of A are identical (invariant 5). Both protocol modes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 // Many parallel remittances from one account whose balance covers only some of them, and a refusal
 // by the currency device after the account device agreed: holds released (confirm mode) or the
-// update compensated (update mode). Invariants 1-3 of DESIGN hold after each.
+// update compensated (update mode). Invariants 1-3 of docs/design.md hold after each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   OperationRefusal,

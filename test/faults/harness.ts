@@ -1,4 +1,4 @@
-// The fault test (DESIGN section 7, issue 5): a bank workload against three real device
+// The fault test (docs/design.md section 7, issue 5): a bank workload against three real device
 // processes while devices are killed (`kill -9`), crash at named protocol steps (S101-S111, through
 // the TRILEDGER_FAULT_CRASH hook) and the network between `transaction` and the other two drops,
 // delays and cuts connections (./proxy.ts). Then every fault stops, the system is left to settle by
@@ -320,7 +320,7 @@ async function waitUntilSettled(transactionUrl: string): Promise<boolean> {
   return false;
 }
 
-/** Read the three stores (read-only, devices stopped) and check DESIGN's invariants and the outcomes. */
+/** Read the three stores (read-only, devices stopped) and check the invariants of docs/design.md and the outcomes. */
 function checkStores(
   dir: string,
   expected: ReadonlyMap<bigint, bigint>,

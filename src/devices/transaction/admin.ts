@@ -1,4 +1,4 @@
-// The operator's endpoints on the transaction device: audit and recovery (DESIGN section 6).
+// The operator's endpoints on the transaction device: audit and recovery (docs/design.md section 6).
 //
 // POST /v1/admin/audit and POST /v1/admin/recover act only on a request signed by an operator key
 // (the envelope of protocol/envelope.ts, `operatorKeyNumbers` in the configuration). The audit
