@@ -209,6 +209,19 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     await context.close();
   });
 
+  it('the address `up` prints is a landing page linking the wallet, the console and the API docs', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${deployment.url}/`);
+    await page.getByRole('heading', { name: 'triledger' }).waitFor();
+    await page.getByRole('link', { name: 'API documentation' }).click();
+    await page.waitForURL(/\/docs/);
+    await page.goto(`${deployment.url}/`);
+    await page.getByRole('link', { name: 'Wallet' }).click();
+    await page.waitForURL(/\/wallet$/);
+    await context.close();
+  });
+
   it('the pages load only what their own origin serves, under a strict content security policy', async () => {
     const response = await fetch(`${deploymentInfo(deployment.dir).transactionUrl}/console`);
     expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");

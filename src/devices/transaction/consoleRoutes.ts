@@ -1,5 +1,6 @@
 // The operator console (/console) and the browser wallet (/wallet), served by the transaction device
-// from the files `npm run build` leaves in dist/console (built by Vite from src/console).
+// from the files `npm run build` leaves in dist/console (built by Vite from src/console), and the
+// landing page at `/` (the address `triledger up` prints) that links them and the API docs.
 //
 // The files are read once at start (bounded by consoleBytesMax) and served with a strict content
 // security policy: scripts, styles and requests from this origin only, nothing inline, no frames.
@@ -32,6 +33,23 @@ const securityHeaders = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
+
+/** The landing page: what this address serves, linked (plain HTML: nothing to build or run). */
+const landingPage = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>triledger</title></head>
+<body>
+<h1>triledger</h1>
+<p>The transaction device of a triledger deployment: the ledger's only public gateway.</p>
+<ul>
+<li><a href="/wallet">Wallet</a>: open an account, send remittances, check receipts</li>
+<li><a href="/console">Console</a>: the operator's view, audit and recovery (operator key)</li>
+<li><a href="/docs">API documentation</a> (<a href="/docs/json">OpenAPI document</a>)</li>
+<li><a href="/health">Health</a></li>
+</ul>
+</body>
+</html>
+`;
 
 function loadFiles(directory: string): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
@@ -73,6 +91,9 @@ export function registerConsoleRoutes(server: HttpServer): void {
         .send(bytes);
     };
   const page = { ...by('anyone'), schema: { hide: true } };
+  server.get('/', page, async (_request, reply) =>
+    reply.headers({ ...securityHeaders, 'content-type': contentTypes['.html']! }).send(landingPage),
+  );
   server.get('/console', page, serve('index.html'));
   server.get('/console/', page, serve('index.html'));
   server.get('/wallet', page, serve('wallet.html'));
