@@ -70,11 +70,8 @@ import {
 } from './recoveryRoutes.js';
 import { settleOne } from './stepBatches.js';
 import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
-import { AdminService, registerAdminRoutes } from './transaction/admin.js';
-import { registerAdminReadRoutes } from './transaction/adminReads.js';
-import { registerConsoleRoutes } from './transaction/consoleRoutes.js';
-import { registerTransactionInternalRoutes } from './transaction/internalRoutes.js';
-import { registerTransactionRoutes } from './transaction/routes.js';
+import { AdminService } from './transaction/admin.js';
+import { registerGatewayRoutes } from './transaction/gateway.js';
 import { TransactionService } from './transaction/service.js';
 
 /** How long a stopping device waits for open connections before it closes them. */
@@ -384,19 +381,14 @@ export async function startDevice(
         metrics,
       );
       continuous = continuousAudit(ownStores(context, store, keeper));
-      await registerTransactionRoutes(
-        server,
+      await registerGatewayRoutes(server, {
         context,
         service,
         peers,
         admin,
         health,
-        config.rateLimits,
-      );
-      registerAdminRoutes(server, context, service, admin);
-      registerAdminReadRoutes(server, context, service, peers);
-      registerConsoleRoutes(server);
-      registerTransactionInternalRoutes(server, service);
+        rateLimits: config.rateLimits,
+      });
       serveOperations({
         store,
         peers: [peers.account, peers.currency],

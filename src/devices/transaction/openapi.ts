@@ -3,8 +3,10 @@
 
 import type { DeviceContext } from '../context.js';
 import { createHttpServer } from '../http.js';
-import { type AdminService, registerAdminRoutes } from './admin.js';
-import { registerTransactionRoutes } from './routes.js';
+import type { PrometheusMetrics } from '../metrics.js';
+import { type Readiness, registerOperationalRoutes } from '../operationalRoutes.js';
+import type { AdminService } from './admin.js';
+import { registerGatewayRoutes } from './gateway.js';
 import type { Peers, TransactionService } from './service.js';
 
 type Schema = {
@@ -32,15 +34,16 @@ type OpenApi = {
 
 export async function transactionOpenApi(): Promise<Record<string, unknown>> {
   const server = createHttpServer({ bodyBytesMax: 1024, logLevel: 'silent' });
-  // The handlers are never called: only the schemas are read.
-  await registerTransactionRoutes(
-    server,
-    {} as DeviceContext,
-    {} as TransactionService,
-    {} as Peers,
-    {} as AdminService,
-  );
-  registerAdminRoutes(server, {} as DeviceContext, {} as TransactionService, {} as AdminService);
+  // The handlers are never called: only the schemas are read. The same routes as the running
+  // gateway (./gateway.ts), with /metrics and /ready where a deployment without operationsListen
+  // serves them.
+  await registerGatewayRoutes(server, {
+    context: {} as DeviceContext,
+    service: {} as TransactionService,
+    peers: {} as Peers,
+    admin: {} as AdminService,
+  });
+  registerOperationalRoutes(server, {} as PrometheusMetrics, {} as Readiness, 'operator');
   await server.ready();
   const document = server.swagger() as unknown as Record<string, unknown>;
   await server.close();
@@ -73,7 +76,7 @@ export function renderApiMarkdown(document: Record<string, unknown>): string {
         lines.push('| parameter | in | format |', '| --- | --- | --- |');
         for (const parameter of parameters)
           lines.push(
-            `| \`${parameter.name}\` | ${parameter.in} | ${parameter.schema.pattern ? `\`${parameter.schema.pattern}\`` : typeOf(parameter.schema)} |`,
+            `| \`${parameter.name}\` | ${parameter.in} | ${parameter.schema.pattern ? `\`${parameter.schema.pattern.replaceAll('|', '\\|')}\`` : typeOf(parameter.schema)} |`,
           );
         lines.push('');
       }
