@@ -1,11 +1,16 @@
 // The benchmarks' local deployment: `triledger up` as a child process, the pids of its three
-// device processes, and what /proc says of each (CPU time, resident and peak memory).
+// device processes, and what /proc says of each (CPU time, resident and peak memory); the changes
+// a benchmark makes to a stopped deployment (rate limits lifted, terminals' shared keys).
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { passphraseOf } from '../src/deployment/demo.js';
 import type { DeviceName } from '../src/devices/context.js';
+import { assert } from '../src/model/assert.js';
+import { systemEnvironment } from '../src/model/environment.js';
+import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
 
 const binPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
@@ -64,6 +69,35 @@ export function liftRateLimits(dir: string): void {
     connectionsPerClientMax: benchRateMax,
   };
   writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** The key number of the first terminal's shared HMAC key (FIG. 6) the HMAC runs install. */
+export const sharedKeyNumberFirst = 200_000;
+
+/**
+ * HMAC runs: each account signs with a shared HMAC secret of its terminal (FIG. 6), installed by the
+ * operator in every device's keystore with verify only and in the terminal keystore with sign, as
+ * `triledger keys add --secret-file` would; `count` keys from sharedKeyNumberFirst.
+ */
+export function installSharedKeys(dir: string, count: number): void {
+  const secrets = Array.from({ length: count }, () => systemEnvironment.randomBytes(32));
+  for (const name of ['transaction', 'account', 'currency', 'terminal']) {
+    const path = join(dir, `${name}.keystore.json`);
+    const options = { environment: systemEnvironment };
+    const keystore = loadKeystoreFile(path, passphraseOf(dir), options);
+    assert(keystore.ok, `the ${name} keystore opens`);
+    secrets.forEach((material, i) => {
+      const added = keystore.value.addKey({
+        keyNumber: sharedKeyNumberFirst + i,
+        owner: `terminal:${sharedKeyNumberFirst + i}`,
+        algorithm: 'hmac-sha256',
+        material,
+        authorities: name === 'terminal' ? ['sign', 'verify'] : ['verify'],
+      });
+      assert(added.ok, 'a shared key is added');
+    });
+    saveKeystoreFile(path, keystore.value, passphraseOf(dir), options);
+  }
 }
 
 /** The highest rate a device configuration accepts (devices/config.ts). */

@@ -1,7 +1,9 @@
 // The throughput benchmark's load generator: its own process (bench/throughput.ts forks it), so that
 // the clients' signing and chain checks are measured apart from the devices' CPU.
 //
-// It opens its accounts through the public API (one Ed25519 key each, held in memory), gives each
+// It opens its accounts through the public API, each with its own key: in HMAC runs a shared HMAC
+// secret of its terminal (FIG. 6, installed in the keystores before the devices started,
+// bench/devices.ts installSharedKeys), in Ed25519 runs an Ed25519 key pair held in memory; gives each
 // 100 units of 1 JPY, then runs N concurrent signing clients. A client owns `batch` pairs of
 // accounts and sends, in a loop, one remittance of 1 JPY from each pair (alone, or as one batch
 // request when batch > 1), back and forth, so that no two remittances in flight share a source
@@ -25,9 +27,12 @@ import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
+import { sharedKeyNumberFirst } from './devices.js';
 
 export interface LoadPlan {
   readonly dir: string;
+  /** How accounts sign: shared HMAC keys the terminal keystore holds, or new Ed25519 keys. */
+  readonly accountKeys: 'shared-hmac' | 'ed25519';
   readonly clients: number;
   /** Remittances per request: 1 sends POST /v1/remittances, more send one batch request. */
   readonly batch: number;
@@ -107,38 +112,46 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
   const terminals = Array.from({ length: plan.clients + 1 }, () => new TerminalClient(info, keys));
   const issuer = new TerminalClient(info, issuerKeys.value);
 
-  // Accounts: one Ed25519 key each, first under a stand-in number, then under the account's own.
+  // Accounts: a shared HMAC key each (from sharedKeyNumberFirst), or an Ed25519 key each, first
+  // under a stand-in number, then under the account's own.
   const accountCount = plan.clients * plan.batch * 2;
   const accounts: bigint[] = [];
-  await inChunks(
-    Array.from({ length: accountCount }, (_, i) => i),
-    setupConcurrency,
-    async (i) => {
-      const seed = systemEnvironment.randomBytes(32);
-      const standIn = 900_000 + i;
-      const key = {
-        algorithm: 'ed25519-private',
-        material: seed,
-        authorities: ['sign', 'verify'],
-      } as const;
-      assert(keys.addKey({ keyNumber: standIn, owner: 'bench', ...key }).ok, 'a stand-in key');
-      const opened = await terminals[0]!.openAccount({
+  const keyNumberOf = new Map<bigint, number>();
+  const openAccount = async (i: number): Promise<[bigint, number]> => {
+    if (plan.accountKeys === 'shared-hmac') {
+      const keyNumber = sharedKeyNumberFirst + i;
+      const opened = await terminals[0]!.openAccountWithSharedKey({
         currencyType: 'JPY',
-        signKeyNumber: standIn,
+        keyNumber,
       });
       assert(
         opened.ok && opened.accountNumber !== undefined,
         `an account opens: ${opened.ok ? '' : opened.message}`,
       );
-      const accountNumber = opened.accountNumber;
-      assert(
-        keys.addKey({
-          keyNumber: accountKeyNumberBase + Number(accountNumber),
-          owner: 'bench',
-          ...key,
-        }).ok,
-        'the account key',
-      );
+      return [opened.accountNumber, keyNumber];
+    }
+    const seed = systemEnvironment.randomBytes(32);
+    const standIn = 900_000 + i;
+    const key = {
+      algorithm: 'ed25519-private',
+      material: seed,
+      authorities: ['sign', 'verify'],
+    } as const;
+    assert(keys.addKey({ keyNumber: standIn, owner: 'bench', ...key }).ok, 'a stand-in key');
+    const opened = await terminals[0]!.openAccount({ currencyType: 'JPY', signKeyNumber: standIn });
+    assert(
+      opened.ok && opened.accountNumber !== undefined,
+      `an account opens: ${opened.ok ? '' : opened.message}`,
+    );
+    const keyNumber = accountKeyNumberBase + Number(opened.accountNumber);
+    assert(keys.addKey({ keyNumber, owner: 'bench', ...key }).ok, 'the account key');
+    return [opened.accountNumber, keyNumber];
+  };
+  await inChunks(
+    Array.from({ length: accountCount }, (_, i) => i),
+    setupConcurrency,
+    async (i) => {
+      const [accountNumber, keyNumber] = await openAccount(i);
       const issued = await issuer.issue({
         destinationAccount: accountNumber,
         currencyType: 'JPY',
@@ -147,6 +160,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
       });
       assert(issued.ok, `units are issued: ${issued.ok ? '' : issued.message}`);
       accounts[i] = accountNumber;
+      keyNumberOf.set(accountNumber, keyNumber);
     },
   );
   process.send!({ event: 'ready' });
@@ -159,7 +173,7 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
         destinationAccount: to,
         amount: 1n,
         currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + Number(from),
+        keyNumber: keyNumberOf.get(from)!,
       };
     });
     return list.length === 1 ? client.remit(list[0]!).then((r) => [r]) : client.remitBatch(list);

@@ -30,7 +30,15 @@ import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
-import { cpuSeconds, liftRateLimits, rssBytes, rssPeakBytes, stop, up } from './devices.js';
+import {
+  cpuSeconds,
+  installSharedKeys,
+  liftRateLimits,
+  rssBytes,
+  rssPeakBytes,
+  stop,
+  up,
+} from './devices.js';
 import type { LoadPlan, LoadResult } from './loadGenerator.js';
 import { progressLine } from './progress.js';
 
@@ -134,6 +142,7 @@ async function runConfiguration(
   const storeArguments = storeUrl ? ['--store', storeUrl.toString()] : [];
   await stop((await up(dir, [...upArguments, ...storeArguments])).child);
   liftRateLimits(dir);
+  if (scheme === 'hmac') installSharedKeys(dir, accountsOf(options));
   const deployment = await up(dir, upArguments);
   const generator = fork(loadGeneratorPath, [], {
     execArgv: ['--import', 'tsx'],
@@ -142,6 +151,7 @@ async function runConfiguration(
   try {
     const plan: LoadPlan = {
       dir,
+      accountKeys: scheme === 'hmac' ? 'shared-hmac' : 'ed25519',
       clients: options.clients,
       batch: options.batch,
       lightCount: options.lightCount,
@@ -155,7 +165,7 @@ async function runConfiguration(
     let sampler: NodeJS.Timeout | undefined;
     let measuredAtMs = 0;
     let cpuAtEnd: Record<string, number> = {};
-    show(`throughput: ${scheme}, ${mode}: opening ${options.clients * options.batch * 2} accounts`);
+    show(`throughput: ${scheme}, ${mode}: opening ${accountsOf(options)} accounts`);
     const load = await new Promise<LoadResult>((resolve, reject) => {
       generator.on('message', (message: { event: string; result?: LoadResult }) => {
         if (message.event === 'ready')
@@ -223,6 +233,11 @@ async function runConfiguration(
 }
 
 /** Remittances per second that Ed25519 alone allows on all cores: 5 signatures and 13 verifications each. */
+/** Two accounts per remittance in flight: each client owns `batch` pairs. */
+function accountsOf(options: ThroughputOptions): number {
+  return options.clients * options.batch * 2;
+}
+
 function ed25519CryptoLimit(): number {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const message = Buffer.alloc(200, 7);

@@ -7,8 +7,10 @@
 // holds the account keys used lately (KeyPolicy.accountKeysHeldMax) and drops the rest. So
 // accounts are as many as A holds, not as many as fit in memory, and there is no table of keys
 // that a changed store could rewrite: to lend an account another key, a store would have to hold
-// an opening signed by the transaction device that never happened.
+// an opening signed by the transaction device that never happened. An account with a shared HMAC
+// key (a keystore key) is remembered the same way, bounded alike (SharedKeyAccounts).
 
+import { assert } from '../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
 import type { SignedRecord } from '../protocol/records.js';
@@ -83,9 +85,58 @@ export async function usableAccountKey(
   if (accountNumber < 1n || accountNumber > accountNumberMax) return ok(undefined);
   const ed25519KeyNumber = accountKeyNumberBase + Number(accountNumber);
   if (heldFor(context, ed25519KeyNumber, accountNumber)) return ok(ed25519KeyNumber);
+  const shared = sharedKeysOf(context);
+  const sharedKeyNumber = shared.get(accountNumber);
+  if (sharedKeyNumber !== undefined && context.signatures.describe(sharedKeyNumber).ok)
+    return ok(sharedKeyNumber);
   const key = await openingKey(context, tx, accountNumber);
   if (!key.ok) return key;
-  return key.value === undefined ? ok(undefined) : usableKey(context, key.value);
+  if (key.value === undefined) return ok(undefined);
+  const usable = usableKey(context, key.value);
+  if (usable.ok && key.value.algorithm === 'hmac-sha256')
+    shared.remember(accountNumber, usable.value);
+  return usable;
+}
+
+/**
+ * The accounts whose verified opening names a shared HMAC key, with that key's number: what the
+ * signature device's held Ed25519 account keys are for accounts with their own key, so that a
+ * step does not read and verify the opening again. The least recently used go first, past the
+ * signature device's accountKeysHeldMax.
+ */
+class SharedKeyAccounts {
+  readonly #keyNumbers = new Map<bigint, number>();
+
+  constructor(readonly heldMax: number) {
+    assert(heldMax >= 1, 'at least one account is held');
+  }
+
+  get(accountNumber: bigint): number | undefined {
+    const keyNumber = this.#keyNumbers.get(accountNumber);
+    if (keyNumber === undefined) return undefined;
+    this.#keyNumbers.delete(accountNumber);
+    this.#keyNumbers.set(accountNumber, keyNumber);
+    return keyNumber;
+  }
+
+  remember(accountNumber: bigint, keyNumber: number): void {
+    this.#keyNumbers.delete(accountNumber);
+    this.#keyNumbers.set(accountNumber, keyNumber);
+    if (this.#keyNumbers.size > this.heldMax)
+      this.#keyNumbers.delete(this.#keyNumbers.keys().next().value!);
+    assert(this.#keyNumbers.size <= this.heldMax, 'shared-key accounts held are bounded');
+  }
+}
+
+const sharedKeyAccounts = new WeakMap<DeviceContext, SharedKeyAccounts>();
+
+function sharedKeysOf(context: DeviceContext): SharedKeyAccounts {
+  let held = sharedKeyAccounts.get(context);
+  if (!held) {
+    held = new SharedKeyAccounts(context.signatures.accountKeysHeldMax);
+    sharedKeyAccounts.set(context, held);
+  }
+  return held;
 }
 
 /**

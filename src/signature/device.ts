@@ -129,6 +129,11 @@ export class SignatureDevice {
     return this.#keys.size;
   }
 
+  /** How many account keys this device holds at most (the rest are read again when used). */
+  get accountKeysHeldMax(): number {
+    return this.#policy.accountKeysHeldMax;
+  }
+
   list(): KeyDescriptor[] {
     return [...this.#keys.values()]
       .sort((a, b) => a.keyNumber - b.keyNumber)

@@ -1,7 +1,9 @@
 // An account whose key is a shared HMAC secret (FIG. 6: "user terminal 210"): the devices hold it
 // with verify only, the terminal with sign. It opens, signs remittances, and the devices cannot
-// sign with it.
-import { mkdtempSync } from 'node:fs';
+// sign with it. The devices remember which shared key signs for an account only for the accounts
+// used lately (accountKeysHeldMax, here one): two such accounts remitting back and forth make
+// every step read its account's key from the opening again.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,11 @@ import { loadKeystoreFile, saveKeystoreFile } from '../../src/signature/keystore
 import { freePortBase, startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 const sharedKeyNumber = 210;
-const sharedSecret = Buffer.from('763b7518363ca1addee279e664727dd6', 'hex');
+const otherKeyNumber = 211;
+const secrets = new Map([
+  [sharedKeyNumber, Buffer.from('763b7518363ca1addee279e664727dd6', 'hex')],
+  [otherKeyNumber, Buffer.from('0c4f9e2ab7d1356e88a0f4c2d9b3e7a1', 'hex')],
+]);
 let deployment: TestDeployment;
 
 beforeAll(async () => {
@@ -28,15 +34,22 @@ beforeAll(async () => {
     const keystore = loadKeystoreFile(path, passphraseOf(dir), { environment: systemEnvironment });
     if (!keystore.ok) throw new Error(keystore.message);
     const authorities = name === 'terminal' ? (['sign', 'verify'] as const) : (['verify'] as const);
-    const added = keystore.value.addKey({
-      keyNumber: sharedKeyNumber,
-      owner: 'terminal:210',
-      algorithm: 'hmac-sha256',
-      material: sharedSecret,
-      authorities,
-    });
-    if (!added.ok) throw new Error(added.message);
+    for (const [keyNumber, material] of secrets) {
+      const added = keystore.value.addKey({
+        keyNumber,
+        owner: `terminal:${keyNumber}`,
+        algorithm: 'hmac-sha256',
+        material,
+        authorities,
+      });
+      if (!added.ok) throw new Error(added.message);
+    }
     saveKeystoreFile(path, keystore.value, passphraseOf(dir), { environment: systemEnvironment });
+  }
+  for (const device of ['transaction', 'account', 'currency']) {
+    const path = join(dir, `${device}.json`);
+    const config = JSON.parse(readFileSync(path, 'utf8'));
+    writeFileSync(path, JSON.stringify({ ...config, accountKeysHeldMax: 1 }, null, 2));
   }
   deployment = await startDeployment({ dir, portBase });
 }, 90_000);
@@ -88,6 +101,38 @@ describe('an account with a shared HMAC key', () => {
     expect(transactionKeys.sign(sharedKeyNumber, Buffer.from('a1'))).toMatchObject({
       ok: false,
       code: 'AuthorityDenied',
+    });
+  });
+
+  it('two shared-key accounts back and forth, one held at a time: each step finds its key again, and only its own key signs for it', async () => {
+    const terminal = deployment.client(deployment.keystore('terminal'));
+    const opened = await terminal.openAccountWithSharedKey({
+      currencyType: 'JPY',
+      keyNumber: otherKeyNumber,
+    });
+    if (!opened.ok) throw new Error(`${opened.code}: ${opened.message}`);
+    const other = opened.accountNumber!;
+    const remit = (from: bigint, to: bigint, keyNumber: number) =>
+      terminal.remit({
+        sourceAccount: from,
+        destinationAccount: to,
+        amount: 10n,
+        currencyType: 'JPY',
+        keyNumber,
+      });
+    for (let turn = 0; turn < 4; turn++) {
+      const [from, to, key] =
+        turn % 2 === 0 ? [3n, other, sharedKeyNumber] : [other, 3n, otherKeyNumber];
+      const sent = await remit(from, to, key);
+      expect(sent.ok || `${sent.code}: ${sent.message}`).toBe(true);
+    }
+    expect(await remit(3n, other, otherKeyNumber)).toMatchObject({
+      ok: false,
+      code: 'WrongSigner',
+    });
+    expect(await remit(other, 3n, sharedKeyNumber)).toMatchObject({
+      ok: false,
+      code: 'WrongSigner',
     });
   });
 });
