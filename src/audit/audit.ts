@@ -60,7 +60,9 @@ export type FindingKind =
   | 'signature'
   | 'unrecoverable'
   /** Signed records of A that justify a change the ledger cannot take (./replay.ts). */
-  | 'contradiction';
+  | 'contradiction'
+  /** A device's store could not be read at all (its device is fenced on a damaged store). */
+  | 'unreadable-store';
 
 export interface Finding {
   readonly device: CopyName;
@@ -107,6 +109,12 @@ export interface AuditInputs {
   >;
   readonly accounts: AsyncIterable<AccountRow>;
   readonly units: AsyncIterable<CurrencyRow>;
+  /**
+   * The peers whose store cannot be read (fenced on damage), with the reason: their copy of A and
+   * their B or C are not read, each is named by an `unreadable-store` finding, and every block is
+   * decided with the other two copies as for any changed record.
+   */
+  readonly unreadable?: Readonly<Partial<Record<'account' | 'currency', string>>>;
 }
 
 /**
@@ -255,15 +263,16 @@ export async function audit(
   let operations = 0;
   const counters = { recordsVerified: 0 };
 
-  // ---- A: the three copies, block by block ----------------------------------------------------
+  // ---- A: the copies that can be read, block by block -----------------------------------------
+  const readable = readableCopies(inputs, report);
   const blockDigests = new LastBlockDigest();
-  const readers: CopyReader[] = copyNames.map((name) => {
+  const readers: CopyReader[] = readable.map((name) => {
     const copy = inputs.copies[name];
     if (!(Symbol.asyncIterator in copy)) return new DigestReader(name, copy, blockDigests);
     return copy === ownCopy && ahead ? ahead : new RecordReader(copy);
   });
   await Promise.all(readers.map((reader) => reader.start()));
-  const lastNumber: bigint[] = [startedAfter, startedAfter, startedAfter];
+  const lastNumber: bigint[] = readable.map(() => startedAfter);
   let lastCorrectNumber = startedAfter;
   for (;;) {
     const block = readers.reduce<bigint | undefined>((low, reader) => {
@@ -284,7 +293,16 @@ export async function audit(
     const settlingAfter = settledUpTo !== undefined && baseOfBlock(block) > settledUpTo;
     const settling = (correct: readonly SignedRecord[]) =>
       settlingAfter && (changingSinceMs === undefined || !beganBefore(correct, changingSinceMs));
-    const correct = decideBlock(verifier, block, versions, report, onRepair, counters, settling);
+    const correct = decideBlock(
+      verifier,
+      block,
+      readable,
+      versions,
+      report,
+      onRepair,
+      counters,
+      settling,
+    );
     if (correct === undefined) unrecoverableBlocks += 1;
     // After an unrecoverable block, A is unknown from there on: the replay stops (B and C are then
     // checked by their signatures only).
@@ -317,7 +335,7 @@ export async function audit(
     onProgress?.(recordsChecked);
   }
 
-  copyNames.forEach((device, index) => {
+  readable.forEach((device, index) => {
     if (lastNumber[index]! < lastCorrectNumber) {
       report({
         device,
@@ -340,14 +358,18 @@ export async function audit(
   const changedSince = (lastUpdate: bigint) =>
     changingSinceMs !== undefined && lastUpdate >= changingSinceMs;
   const check = { keys, report, onRepair, changedSince };
-  const rowsChecked =
-    (await checkRows(
-      accountRows(keys),
-      inputs.accounts,
-      replayed ? accountReplay.accounts : undefined,
-      check,
-    )) +
-    (await checkRows(unitRows(keys), inputs.units, replayed ? replayedUnits : undefined, check));
+  const accountsChecked = inputs.unreadable?.account
+    ? 0
+    : await checkRows(
+        accountRows(keys),
+        inputs.accounts,
+        replayed ? accountReplay.accounts : undefined,
+        check,
+      );
+  const unitsChecked = inputs.unreadable?.currency
+    ? 0
+    : await checkRows(unitRows(keys), inputs.units, replayed ? replayedUnits : undefined, check);
+  const rowsChecked = accountsChecked + unitsChecked;
   return {
     clean: findings.length === 0 && findingsOmitted === 0,
     startedAfter: startedAfter.toString(),
@@ -365,6 +387,8 @@ export async function audit(
 function decideBlock(
   verifier: BlockVerifier,
   block: bigint,
+  /** Whose copy each version is (the transaction device's first). */
+  names: readonly CopyName[],
   versions: SignedRecord[][],
   report: (finding: Finding) => void,
   onRepair: ((repair: Repair) => void) | undefined,
@@ -431,7 +455,7 @@ function decideBlock(
     versions.forEach((version, index) => {
       if (version.length === 0) return;
       report({
-        device: copyNames[index]!,
+        device: names[index]!,
         store: 'A',
         table: 'transactions',
         key: `${base}-${base + blockSize - 1n}`,
@@ -450,9 +474,34 @@ function decideBlock(
   const chosenKey = chosen.map(recordKey).join('\n');
   versions.forEach((version, index) => {
     if (versionKeys[index] === chosenKey) return; // identical to what is correct
-    compareCopy(copyNames[index]!, version, chosen, inFlight, report, onRepair);
+    compareCopy(names[index]!, version, chosen, inFlight, report, onRepair);
   });
   return chosen;
+}
+
+/**
+ * The copies the audit reads, the transaction device's own first; each peer whose store cannot be
+ * read is named by a finding instead.
+ */
+function readableCopies(inputs: AuditInputs, report: (finding: Finding) => void): CopyName[] {
+  const readable: CopyName[] = ['transaction'];
+  for (const device of ['account', 'currency'] as const) {
+    const reason = inputs.unreadable?.[device];
+    if (reason === undefined) {
+      readable.push(device);
+      continue;
+    }
+    report({
+      device,
+      store: device === 'account' ? 'B' : 'C',
+      table: device === 'account' ? 'accounts' : 'currency_units',
+      key: '*',
+      kind: 'unreadable-store',
+      message: `${device}'s store cannot be read: ${reason}. Its copy of A and its ${device === 'account' ? 'B' : 'C'} were not checked; A was decided by the other two copies. Rebuild that store, then audit again`,
+    });
+  }
+  assert(readable[0] === 'transaction', "the transaction device's own copy is read first");
+  return readable;
 }
 
 /** Whether the operation's a2 (signed by the transaction device when it began) is older than `sinceMs`. */

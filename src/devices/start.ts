@@ -342,7 +342,14 @@ export async function startDevice(
     });
   let continuous: ContinuousAudit | undefined;
   let background: PeriodicTask | undefined;
-  const health = () => (continuous?.last ? { continuousAudit: continuous.last } : {});
+  // What /health adds: the continuous audit's last result, and the damage a fenced store met (the
+  // transaction device's audit reads a peer so fenced as an unreadable store).
+  const health = () => ({
+    ...(continuous?.last ? { continuousAudit: continuous.last } : {}),
+    ...(storeFence.damage === undefined
+      ? {}
+      : { status: 'damaged', storeDamage: storeFence.damage }),
+  });
   switch (opened.value.device) {
     case 'transaction': {
       const peersConfig = config.peers;

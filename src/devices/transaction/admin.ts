@@ -148,9 +148,10 @@ export class AdminService {
       const changingSinceMs = (await this.service.unsettledSinceMs()) - deviceClockSkewMsMax;
       const settled = await this.service.settledUpTo();
       const ownMark = await this.keeper.changeMark();
+      const unreadable = await this.#unreadablePeers();
       let snapshot: CheckpointBody | undefined;
       const report = await withChainWorker(keys, (chainWorker) =>
-        audit(keys, this.#access().open(start.from, settled), {
+        audit(keys, this.#access(unreadable).open(start.from, settled), {
           onProgress,
           settledUpTo: settled,
           changingSinceMs,
@@ -274,7 +275,8 @@ export class AdminService {
         await this.#expectRecordsAfter(0n);
         if (this.recoveryPauseMs > 0)
           await new Promise((resolve) => setTimeout(resolve, this.recoveryPauseMs));
-        const recovered = await recover(this.verifyingKeys, this.#access(), onProgress, true);
+        const access = this.#access(await this.#unreadablePeers());
+        const recovered = await recover(this.verifyingKeys, access, onProgress, true);
         if (!recovered.ok) return recovered;
         this.#remember(recovered.value.after);
         // What this device keeps beside A (its operations, its counters) follows the repaired A.
@@ -327,7 +329,26 @@ export class AdminService {
     };
   }
 
-  #access(): LedgerAccess & { open(from?: Checkpoint, digestUpTo?: bigint): AuditInputs } {
+  /**
+   * The peers fenced on a damaged store (their /health says so), with the damage: the audit reads
+   * the other copies and names these (audit.ts, AuditInputs.unreadable). A peer that does not
+   * answer at all is not taken for one: the audit then stops, as a peer unavailable.
+   */
+  async #unreadablePeers(): Promise<Partial<Record<'account' | 'currency', string>>> {
+    const unreadable: Partial<Record<'account' | 'currency', string>> = {};
+    for (const device of ['account', 'currency'] as const) {
+      const health = await this.peers[device].get('/health');
+      const damage = health.ok
+        ? (health.value as { storeDamage?: unknown }).storeDamage
+        : undefined;
+      if (typeof damage === 'string') unreadable[device] = damage;
+    }
+    return unreadable;
+  }
+
+  #access(
+    unreadable: Partial<Record<'account' | 'currency', string>>,
+  ): LedgerAccess & { open(from?: Checkpoint, digestUpTo?: bigint): AuditInputs } {
     const { account, currency } = this.peers;
     return {
       open: (from?: Checkpoint, digestUpTo?: bigint) => {
@@ -349,6 +370,7 @@ export class AdminService {
             'account',
           ),
           units: readLines(currency.lines('/internal/v1/export/units'), unitOfLine, 'currency'),
+          unreadable,
         };
       },
       repair: async (device, batch) => {
