@@ -1,5 +1,7 @@
 // `triledger export` and `triledger import`: move a deployment's stores between SQLite and
-// PostgreSQL through one encrypted archive (store/archive.ts).
+// PostgreSQL through one encrypted archive (store/archive.ts). `triledger set-aside`: keep a
+// damaged device's store aside (store/setAside.ts) so that the device starts on an empty store,
+// which `triledger recover` rebuilds from the other two.
 //
 // Both run with the deployment stopped (they refuse while its transaction device answers): the
 // three stores are then consistent with each other. Export seals every row of the three stores
@@ -19,6 +21,7 @@ import {
   withDeploymentStores,
 } from '../audit/offline.js';
 import { archiveKeyNumber, deploymentInfo, verifyingKeysOf } from '../deployment/demo.js';
+import { type DeviceConfig, loadDeviceConfig } from '../devices/config.js';
 import { systemEnvironment } from '../model/environment.js';
 import { fail } from '../model/errors.js';
 import type { SignatureDevice } from '../signature/device.js';
@@ -30,6 +33,7 @@ import {
   type StoreLocation,
   storeSpecOf,
 } from '../store/open.js';
+import { setAsideStore } from '../store/setAside.js';
 import type { DeviceKind } from '../store/types.js';
 import { dataDirDefault, keystore } from './clientCommands.js';
 import { countOf, expectOk, refused, usageError } from './output.js';
@@ -76,7 +80,45 @@ function requireDeployment(dir: string): void {
   }
 }
 
+/** Refuse to set aside the store of a device that still answers on its own address. */
+async function requireDeviceStopped(config: DeviceConfig): Promise<void> {
+  const url = `http://${config.host}:${config.port}`;
+  const answered = await fetch(`${url}/health`, { signal: AbortSignal.timeout(runningCheckMs) })
+    .then(() => true)
+    .catch(() => false);
+  if (answered)
+    throw refused(
+      fail('InvalidInput', `the ${config.device} device is running (${url}); stop it first`),
+    );
+}
+
+function registerSetAsideCommand(program: Command): void {
+  program
+    .command('set-aside')
+    .description(
+      "set a stopped device's damaged store aside (renamed, never deleted): the device then starts on an empty store, which `triledger recover` rebuilds from the other two",
+    )
+    .argument('<device>', 'transaction, account or currency')
+    .option(
+      '--data <dir>',
+      'the deployment folder (DIR/DEVICE.json names the store)',
+      dataDirDefault,
+    )
+    .action(async (device: string, options: { data: string }) => {
+      if (!(deviceKinds as readonly string[]).includes(device))
+        throw usageError('the device is transaction, account or currency');
+      const config = expectOk(loadDeviceConfig(join(options.data, `${device}.json`)));
+      await requireDeviceStopped(config);
+      const location = expectOk(storeLocationsOf(options.data))[device as DeviceKind];
+      const aside = expectOk(await setAsideStore(location, systemEnvironment.nowMs()));
+      process.stdout.write(
+        `${device}'s store is set aside as ${aside}; start the device (it makes a new, empty store), then run triledger recover\n`,
+      );
+    });
+}
+
 export function registerArchiveCommands(program: Command): void {
+  registerSetAsideCommand(program);
   program
     .command('export')
     .description("seal every row of a stopped deployment's three stores into one encrypted archive")

@@ -1,10 +1,11 @@
-// A device's store lost whole (a damaged file moved aside and the device started on an empty store,
-// or every table emptied behind it): `triledger recover` rebuilds it from the other two devices,
+// A device's store lost whole (a damaged store set aside with `triledger set-aside`, the device
+// started on an empty store): `triledger recover` rebuilds it from the other two devices,
 // and the rebuilt device serves. Not only A and the signed rows come back: every table the device
 // keeps beside them (transaction's operations and number counters, currency's unit and plan
 // counters) is derived again from the rebuilt A and equals an untouched twin's, so that a new
 // issuance, a remittance from an old account, a new account and their settlements all go through
 // after the rebuild (issue 18).
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport, CopyName } from '../../src/audit/audit.js';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
@@ -12,22 +13,21 @@ import { openAccount } from '../../src/cli/clientCommands.js';
 import { issuerKeyNumber } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { triledger } from '../cli/run.js';
-import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import { onPostgres } from '../helpers/postgres.js';
 import { copyDeployment, readRows, tamper } from '../helpers/stores.js';
 
-/** Every table a device keeps (schema_migrations aside): emptied, the store is as new. */
-const tablesOf: Record<CopyName, readonly string[]> = {
-  transaction: ['transactions', 'operations', 'counters', 'checkpoints', 'quarantine'],
-  account: ['transactions', 'accounts', 'holds', 'checkpoints', 'quarantine'],
-  currency: [
-    'transactions',
-    'currency_units',
-    'unit_plans',
-    'counters',
-    'checkpoints',
-    'quarantine',
-  ],
-};
+/** Rows of a store set aside: a SQLite file, or a PostgreSQL schema. */
+async function rowsAside(aside: string, sql: string): Promise<unknown[]> {
+  if (testBackend() === 'postgres') return onPostgres(aside, (query) => query(sql));
+  const db = new Database(aside, { readonly: true });
+  db.defaultSafeIntegers(true);
+  try {
+    return db.prepare(sql).all();
+  } finally {
+    db.close();
+  }
+}
 
 /** The tables derived from A, as the twin holds them and the rebuild must give them again. */
 const derivedOf: Record<CopyName, readonly string[]> = {
@@ -74,14 +74,16 @@ beforeAll(async () => {
 
 afterAll(() => undefined);
 
-describe.each(['transaction', 'account', 'currency'] as const)('%s store lost whole', (device) => {
+describe.each(['transaction', 'account', 'currency'] as const)('%s store set aside', (device) => {
   it('recover rebuilds it from the other two: A, its rows and every derived table as the twin has them; then it serves', async () => {
     const dir = await copyDeployment(twin, 'triledger-rebuild-');
-    await tamper(
-      dir,
-      device,
-      ...tablesOf[device].map((table) => [`DELETE FROM ${table}`] as [string]),
-    );
+    const setAside = triledger(['set-aside', device, '--data', dir], { cwd: dir });
+    expect(setAside.status, setAside.stderr).toBe(0);
+    const aside = /set aside as (\S+);/.exec(setAside.stdout)?.[1];
+    expect(aside).toBeDefined();
+    // Kept, never deleted: what was set aside still holds the twin's records.
+    const count = 'SELECT count(*) AS n FROM transactions';
+    expect(await rowsAside(aside!, count)).toEqual(await readRows(twin, device, count));
     const deployment = await startDeployment({ dir });
     try {
       const audited = run(deployment, 'audit');
@@ -141,4 +143,31 @@ describe("the transaction device's table of operations", () => {
       await deployment.stop();
     }
   }, 90_000);
+});
+
+describe('triledger set-aside', () => {
+  it('refuses a running device (exit 1) and an unknown one (exit 2), moving nothing', async () => {
+    const deployment = await startDeployment({
+      dir: await copyDeployment(twin, 'triledger-rebuild-'),
+    });
+    try {
+      const running = triledger(['set-aside', 'account', '--data', deployment.dir], {
+        cwd: deployment.dir,
+      });
+      expect(running.status).toBe(1);
+      expect(running.stderr).toMatch(
+        /^triledger: InvalidInput: the account device is running \(.+\); stop it first\n$/,
+      );
+      const unknown = triledger(['set-aside', 'ledger', '--data', deployment.dir], {
+        cwd: deployment.dir,
+      });
+      expect(unknown.status).toBe(2);
+      const count = 'SELECT count(*) AS n FROM transactions';
+      expect(await readRows(deployment.dir, 'account', count)).toEqual(
+        await readRows(twin, 'account', count),
+      );
+    } finally {
+      await deployment.stop();
+    }
+  }, 60_000);
 });
