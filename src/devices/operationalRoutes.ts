@@ -6,9 +6,10 @@
 // (`operator`); a deployment that names `operationsListen` serves them there instead, to anyone who
 // can reach that address (keep it on a private network: a load balancer cannot sign).
 //
-// Ready means: the store answers (and has not been found damaged: StoreFence), every peer this device calls answers its /health, and the last
-// audit of this device's own stores (the continuous audit; at transaction also the last full
-// audit) found nothing. Each check is reported on its own; a check that cannot finish within
+// Ready means: the store answers (and has not been found damaged: StoreFence), the device is not
+// held until a recovery (a store that lost its tail), every peer this device calls answers its
+// /health, and the last audit of this device's own stores (the continuous audit; at transaction
+// also the last full audit) found nothing. Each check is reported on its own; a check that cannot finish within
 // readyCheckMsMax counts as failed. Not ready is 503 with the same body.
 
 import type { Store } from '../store/types.js';
@@ -27,6 +28,8 @@ export interface Readiness {
   readonly peers: readonly PeerClient[];
   /** The last audits of this device's own stores, by kind; undefined before the first. */
   readonly audits: () => Record<string, { clean: boolean } | undefined>;
+  /** Why the device takes no operation until a recovery (the transaction device: transaction/tails.ts). */
+  readonly heldForRecovery?: () => string | undefined;
 }
 
 async function within<T>(work: Promise<T>, fallback: T): Promise<T> {
@@ -73,6 +76,7 @@ export function registerOperationalRoutes(
       ]);
       const audits = readiness.audits();
       const damage = readiness.storeFence.damage;
+      const held = readiness.heldForRecovery?.();
       const checks = {
         store: store && damage === undefined,
         ...(damage === undefined ? {} : { storeDamage: damage }),
@@ -80,8 +84,10 @@ export function registerOperationalRoutes(
         audits: Object.fromEntries(
           Object.entries(audits).map(([kind, last]) => [kind, last ? last.clean : 'not run yet']),
         ),
+        ...(held === undefined ? {} : { heldForRecovery: held }),
       };
       const ready =
+        held === undefined &&
         checks.store &&
         peers.every(Boolean) &&
         Object.values(audits).every((last) => last === undefined || last.clean);

@@ -14,6 +14,7 @@ import { exportContentType } from '../audit/exportLines.js';
 import type { Result } from '../model/errors.js';
 import { fail } from '../model/errors.js';
 import { DecimalString, recordsFromWire, WireRecord } from '../protocol/wire.js';
+import type { LedgerTx, Store } from '../store/types.js';
 import { by } from './access.js';
 import type { CheckpointKeeper } from './checkpoints.js';
 import { type HttpServer, sendFailure } from './http.js';
@@ -79,6 +80,23 @@ export function registerExportRoute(
       };
       return reply.type(exportContentType).send(Readable.from(chunksOf(lines(options))));
     },
+  );
+}
+
+/**
+ * How many records of A this device holds after a transaction number: one answer, not a stream, so
+ * that a connection cut short is no answer rather than none (transaction/tails.ts asks at start).
+ */
+export function registerRecordCountRoute(server: HttpServer, store: Store<LedgerTx>): void {
+  server.get(
+    '/internal/v1/records-after/:number',
+    {
+      ...by('transaction-device'),
+      schema: { params: Type.Object({ number: DecimalString }), hide: true },
+    },
+    async (request) => ({
+      count: String(await store.transact((tx) => tx.recordCount(BigInt(request.params.number)))),
+    }),
   );
 }
 

@@ -66,6 +66,7 @@ import { KeyRate, limitRequestRates } from './rateLimits.js';
 import {
   registerCheckpointRoutes,
   registerExportRoute,
+  registerRecordCountRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
 import { settleOne } from './stepBatches.js';
@@ -73,6 +74,7 @@ import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
 import { AdminService } from './transaction/admin.js';
 import { registerGatewayRoutes } from './transaction/gateway.js';
 import { TransactionService } from './transaction/service.js';
+import { checkTails } from './transaction/tails.js';
 
 /** How long a stopping device waits for open connections before it closes them. */
 export const shutdownGraceMs = 5_000;
@@ -116,6 +118,7 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
     );
   });
   registerExportRoute(server, rowsName, rowLines);
+  registerRecordCountRoute(server, store);
   registerCheckpointRoutes(server, keeper);
   return keeper;
 }
@@ -400,11 +403,26 @@ export async function startDevice(
         store,
         peers: [peers.account, peers.currency],
         audits: () => ({ continuous: continuous?.last, full: admin.lastAudit }),
+        heldForRecovery: () => service.heldForRecovery,
       });
-      // After a crash: finish or cleanly end what was in flight, resend what a peer missed.
+      // First whether a store came back with less than it acknowledged (then the device holds until
+      // a recovery); after a crash: finish or cleanly end what was in flight, resend what a peer
+      // missed.
+      let tailsWhole = false;
       background = new PeriodicTask(
         'resuming operations',
-        () => service.resumePending(),
+        async () => {
+          if (!tailsWhole) {
+            const tails = await checkTails(service, peers);
+            if (tails.kind === 'behind') {
+              if (service.heldForRecovery === undefined)
+                server.log.error(`held until a recovery: ${tails.reason}`);
+              service.holdForRecovery(tails.reason);
+            }
+            tailsWhole = tails.kind === 'whole';
+          }
+          await service.resumePending();
+        },
         (level, message) => server.log[level](message),
       );
       closers.push(

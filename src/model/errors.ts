@@ -84,7 +84,7 @@ export const errorCatalogue = {
   Maintenance: {
     httpStatus: 503,
     description:
-      'The ledger is in maintenance (recovery is running); retry after the number of seconds in Retry-After.',
+      'The ledger is in maintenance (recovery is running, or a store came back with less than it acknowledged and the ledger is held until an operator recovers it); retry after the number of seconds in Retry-After.',
   },
   AuditInProgress: {
     httpStatus: 409,

@@ -577,6 +577,9 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
           accepted.has(r['remittance_id']),
       );
     },
+    async nextTransactionNumber() {
+      return advance(db, 'transaction_number', 0n, 1n);
+    },
     async nextAccountNumber({ reserve }) {
       return advance(db, 'account_number', reserve ? 1n : 0n, 1n);
     },

@@ -582,6 +582,9 @@ function transactionTx(query: Query): TransactionTx {
       );
       return row !== undefined;
     },
+    async nextTransactionNumber() {
+      return advance(query, 'transaction_number', 0n, 1n);
+    },
     async nextAccountNumber({ reserve }) {
       return advance(query, 'account_number', reserve ? 1n : 0n, 1n);
     },

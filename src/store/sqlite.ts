@@ -605,6 +605,9 @@ export function openTransactionStore(
     async accountOpenedWithKey(keyNumber) {
       return openedWithKey.get(keyNumber) !== undefined;
     },
+    async nextTransactionNumber() {
+      return advance('transaction_number', 0n, 1n);
+    },
     async nextAccountNumber({ reserve }) {
       return advance('account_number', reserve ? 1n : 0n, 1n);
     },

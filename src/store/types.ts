@@ -95,6 +95,8 @@ export interface TransactionTx extends LedgerTx, CountingTx {
   pendingCounts(): Promise<{ open: number; unsettled: number }>;
   /** Whether an accepted account issuing was signed with this key (a shared HMAC key serves one account). */
   accountOpenedWithKey(keyNumber: number): Promise<boolean>;
+  /** The first number of the next block of six it would give out (only read): 1 on a new store. */
+  nextTransactionNumber(): Promise<bigint>;
   /** The next account number; `reserve` takes it, otherwise it is only read. */
   nextAccountNumber(options: { reserve: boolean }): Promise<bigint>;
   recordsOfAccount(

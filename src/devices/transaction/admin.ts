@@ -281,6 +281,8 @@ export class AdminService {
         this.#remember(recovered.value.after);
         // What this device keeps beside A (its operations, its counters) follows the repaired A.
         await this.service.deriveTables();
+        // A store that had lost its tail holds it again (tails.ts): the device takes operations.
+        if (recovered.value.recovered) this.service.releaseHold();
         return recovered;
       } finally {
         await tellPeers(false);
@@ -425,14 +427,18 @@ export function registerAdminRoutes(
   service: TransactionService,
   admin: AdminService,
 ): void {
-  // While recovery runs, users' requests and reads wait (access.ts has checked who calls already).
+  // While recovery runs, or the device is held until one (tails.ts), users' requests and reads
+  // wait (access.ts has checked who calls already).
   server.addHook('preValidation', async (request, reply) => {
     const callers = request.routeOptions.config.callers;
-    if ((callers === 'record-signer' || callers === 'account-holder') && service.inMaintenance)
+    if (callers !== 'record-signer' && callers !== 'account-holder') return;
+    if (service.inMaintenance)
       return sendFailure(
         reply,
         fail('Maintenance', 'the ledger is in maintenance (recovery); retry shortly'),
       );
+    const held = service.heldRefusal;
+    if (held) return sendFailure(reply, held);
   });
 
   /** Run a job, streaming its progress and its result as JSON lines. */

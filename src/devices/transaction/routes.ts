@@ -404,7 +404,14 @@ export async function registerTransactionRoutes(
     const lastAudit = admin.lastAudit;
     return {
       device: 'transaction',
-      status: service.inMaintenance ? 'maintenance' : 'ok',
+      status: service.inMaintenance
+        ? 'maintenance'
+        : service.heldForRecovery !== undefined
+          ? 'held'
+          : 'ok',
+      ...(service.heldForRecovery === undefined
+        ? {}
+        : { heldForRecovery: service.heldForRecovery }),
       mode: context.mode,
       /** Operations still open, and done ones a peer has not yet acknowledged (both 0 when idle). */
       operations: await service.pendingCounts(),

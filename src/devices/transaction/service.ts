@@ -157,6 +157,7 @@ export type Log = (level: 'warn' | 'error', message: string) => void;
 export class TransactionService {
   #operationsActive = 0;
   #maintenance = false;
+  #heldForRecovery: string | undefined;
   /** Operations being driven by this process, each with what its driver will answer. */
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
   /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
@@ -199,6 +200,36 @@ export class TransactionService {
 
   get inMaintenance(): boolean {
     return this.#maintenance;
+  }
+
+  /** Why this device takes no operation until a recovery (devices/transaction/tails.ts), if it is held. */
+  get heldForRecovery(): string | undefined {
+    return this.#heldForRecovery;
+  }
+
+  /** The refusal of every user request while the device is held; undefined when it is not. */
+  get heldRefusal(): Failure | undefined {
+    const held = this.#heldForRecovery;
+    return held === undefined
+      ? undefined
+      : fail('Maintenance', `the ledger is held until an operator runs triledger recover: ${held}`);
+  }
+
+  /**
+   * A store that holds less than it acknowledged (its own or a peer's): no new operation is
+   * taken and nothing is resumed until a recovery brings the copies back together.
+   */
+  holdForRecovery(reason: string): void {
+    this.#heldForRecovery ??= reason;
+  }
+
+  /** A recovery ended clean: the copies of A agree again, and this device's counters follow A. */
+  releaseHold(): void {
+    this.#heldForRecovery = undefined;
+  }
+
+  nextTransactionNumber(): Promise<bigint> {
+    return this.store.transact((tx) => tx.nextTransactionNumber());
   }
 
   /** Stop taking new operations and wait for those in flight to finish (recovery runs alone). */
@@ -260,6 +291,8 @@ export class TransactionService {
   async submit(request: SignedRecord): Promise<Reply> {
     if (this.#maintenance)
       return failureReply(fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
+    const held = this.heldRefusal;
+    if (held) return failureReply(held);
     this.#operationsActive += 1;
     const startedMs = performance.now();
     try {
@@ -567,7 +600,7 @@ export class TransactionService {
    * resumeIntervalMs (devices/start.ts); does nothing in maintenance.
    */
   async resumePending(): Promise<void> {
-    if (this.#maintenance) return;
+    if (this.#maintenance || this.#heldForRecovery !== undefined) return;
     this.#operationsActive += 1;
     try {
       // Settlements first: an open operation may use an account whose opening a peer missed.

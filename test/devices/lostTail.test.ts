@@ -1,0 +1,102 @@
+// A store that comes back with less than it acknowledged (issue 18): here each device's SQLite file
+// restored from an older copy, as a backup restore or a WAL cut between commits leaves it. The
+// transaction device notices when it starts (a peer holds records past the last number it gave
+// out, or lacks the last record it acknowledged), holds (every user request 503 Maintenance naming
+// why, /health "held", /ready false) instead of giving out numbers twice, and `triledger recover`
+// brings the copies back together and releases it: the operations made after the copy stand, and
+// the ledger serves again.
+import { cpSync, existsSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RecoveryReport } from '../../src/audit/recovery.js';
+import { accountKeyNumberBase } from '../../src/devices/context.js';
+import { triledger } from '../cli/run.js';
+import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import { copyDeployment, readRows, storeLocationOf } from '../helpers/stores.js';
+
+let twin: string;
+
+const remit = (deployment: TestDeployment, from: bigint, to: bigint, amount: bigint) =>
+  deployment.client(deployment.wallet(from)).remit({
+    sourceAccount: from,
+    destinationAccount: to,
+    amount,
+    currencyType: 'JPY',
+    keyNumber: accountKeyNumberBase + Number(from),
+  });
+
+beforeAll(async () => {
+  const deployment = await startDeployment();
+  try {
+    expect((await remit(deployment, 1n, 2n, 100n)).ok).toBe(true);
+  } finally {
+    await deployment.stop();
+  }
+  twin = deployment.dir;
+}, 120_000);
+
+afterAll(() => undefined);
+
+async function healthOf(deployment: TestDeployment): Promise<Record<string, unknown>> {
+  return (await (await fetch(`${deployment.url}/health`)).json()) as Record<string, unknown>;
+}
+
+describe.skipIf(testBackend() !== 'sqlite').each(['transaction', 'account', 'currency'] as const)(
+  "%s's store restored from an older copy",
+  (device) => {
+    it('the transaction device holds until a recovery, which brings the copies together; then it serves', async () => {
+      const dir = await copyDeployment(twin, 'triledger-tail-');
+      const { path } = storeLocationOf(dir, device) as { path: string };
+      const older = `${path}.older`;
+      cpSync(path, older);
+      // Two remittances after the copy, then the copy put back as a restore would.
+      const before = await startDeployment({ dir });
+      try {
+        expect((await remit(before, 2n, 1n, 30n)).ok).toBe(true);
+        expect((await remit(before, 1n, 2n, 20n)).ok).toBe(true);
+      } finally {
+        await before.stop();
+      }
+      for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) rmSync(path + suffix);
+      cpSync(older, path);
+
+      const deployment = await startDeployment({ dir });
+      try {
+        await expect.poll(async () => (await healthOf(deployment))['status']).toBe('held');
+        expect(String((await healthOf(deployment))['heldForRecovery'])).toMatch(
+          device === 'transaction'
+            ? /holds records after 24, the last number this store gave out/
+            : new RegExp(
+                `^${device}'s store holds nothing from record 36 on, which it acknowledged`,
+              ),
+        );
+        const refused = await remit(deployment, 1n, 2n, 5n);
+        expect(refused).toMatchObject({ ok: false, code: 'Maintenance' });
+        expect(refused.ok ? '' : refused.message).toContain(
+          'held until an operator runs triledger recover',
+        );
+
+        const recovered = triledger(['recover', '--data', dir, '--json'], { cwd: dir });
+        expect(recovered.status, recovered.stderr).toBe(0);
+        expect((JSON.parse(recovered.stdout) as RecoveryReport).before.clean).toBe(false);
+        expect((await healthOf(deployment))['status']).toBe('ok');
+        expect((await remit(deployment, 1n, 2n, 5n)).ok).toBe(true);
+        const audited = triledger(['audit', '--full', '--data', dir, '--json'], { cwd: dir });
+        expect(audited.status, audited.stdout).toBe(0);
+        // Nothing acknowledged was lost: account 1 holds the twin's balance, +30 -20 -5 since.
+        const [one] = await readRows<{ balance: bigint }>(
+          dir,
+          'account',
+          'SELECT balance FROM accounts WHERE account_number = 1',
+        );
+        const [twinOne] = await readRows<{ balance: bigint }>(
+          twin,
+          'account',
+          'SELECT balance FROM accounts WHERE account_number = 1',
+        );
+        expect(one!.balance).toBe(twinOne!.balance + 30n - 20n - 5n);
+      } finally {
+        await deployment.stop();
+      }
+    }, 120_000);
+  },
+);
