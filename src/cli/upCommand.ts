@@ -7,7 +7,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -163,16 +163,18 @@ export function registerUpCommand(program: Command): void {
             }
             if (!existsSync(join(dir, 'seeded'))) await seed(dir);
             const info = deploymentInfo(dir);
+            // The hints work as printed: outside the default folder they name it.
+            const data = resolvePath(dir) === resolvePath(dataDirDefault) ? '' : ` --data ${dir}`;
             process.stdout.write(
               [
                 '',
                 `triledger is up: ${info.transactionUrl} (API docs at ${info.transactionUrl}/docs), scheme ${info.scheme}, mode ${info.mode}`,
                 'try, in another terminal:',
-                '  npx triledger balance 1',
-                '  npx triledger remit --from 1 --to 2 --amount 500',
-                '  npx triledger units 2',
-                '  npx triledger history 1',
-                '  npx triledger audit',
+                `  npx triledger balance 1${data}`,
+                `  npx triledger remit --from 1 --to 2 --amount 500${data}`,
+                `  npx triledger units 2${data}`,
+                `  npx triledger history 1${data}`,
+                `  npx triledger audit${data}`,
                 `in a browser: the wallet at ${info.transactionUrl}/wallet, the operator console at ${info.transactionUrl}/console`,
                 `  (sign in with key ${operatorKeyNumber}: npx triledger keys export-seed --keystore ${join(dir, 'operator.keystore.json')} --passphrase-file ${join(dir, 'passphrase')} ${operatorKeyNumber})`,
                 'Ctrl-C stops all three devices.',

@@ -216,7 +216,25 @@ export interface ReceiptLine {
   readonly signer: string;
   /** 'verified', 'not checkable here' (HMAC device keys), or what failed. */
   readonly check: string;
+  /** Nothing wrong was found with this link. */
   readonly ok: boolean;
+  /** The link was checked in this page (false for a link signed with an HMAC device key). */
+  readonly checked: boolean;
+}
+
+/** What a receipt says as a whole: only the links it checked count as checked. */
+export function receiptVerdict(lines: readonly ReceiptLine[]): {
+  readonly ok: boolean;
+  readonly text: string;
+} {
+  if (!lines.every((line) => line.ok)) return { ok: false, text: 'does not verify' };
+  const checked = lines.filter((line) => line.checked).length;
+  return checked === lines.length
+    ? { ok: true, text: 'every link checked' }
+    : {
+        ok: true,
+        text: `${checked} of ${lines.length} links checked here; the others are signed with HMAC device keys, which only the devices hold (the ledger's audit checks them)`,
+      };
 }
 
 /**
@@ -240,6 +258,7 @@ export async function checkReceipt(
     const role = transactionTypes[record.transactionType].signer;
     let check: string;
     let ok: boolean;
+    let checked = true;
     if (index === 0) {
       ok =
         hex(signature) === hex(signed.signature) &&
@@ -252,6 +271,7 @@ export async function checkReceipt(
       const publicKeyHex = deployment.devicePublicKeys[role];
       if (publicKeyHex === null) {
         ok = true;
+        checked = false;
         check = 'not checkable here (HMAC device key)';
       } else {
         const key = await crypto.subtle.importKey(
@@ -270,7 +290,7 @@ export async function checkReceipt(
         check = ok ? 'verified' : 'SIGNATURE DOES NOT VERIFY';
       }
     }
-    lines.push({ step, record, signer: role === 'requester' ? 'you' : role, check, ok });
+    lines.push({ step, record, signer: role === 'requester' ? 'you' : role, check, ok, checked });
     previous = signature;
   }
   return lines;

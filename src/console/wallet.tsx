@@ -19,6 +19,7 @@ import {
   pkcs8OfSeed,
   postJson,
   type ReceiptLine,
+  receiptVerdict,
   signedGetJson,
   signRequest,
 } from './browser.js';
@@ -307,6 +308,8 @@ function AccountView(props: {
   });
   useEffect(refresh, [props.accountNumber]);
   const send = props.guard(async () => {
+    // A receipt belongs to one remittance: never left on screen under a later one's error.
+    setReceipt(undefined);
     const body = {
       requestId: crypto.randomUUID(),
       sourceAccount: props.accountNumber,
@@ -374,11 +377,9 @@ function AccountView(props: {
         <section>
           <h2>
             Receipt:{' '}
-            {receipt.every((l) => l.ok) ? (
-              <span class="ok">every link checked</span>
-            ) : (
-              <span class="bad">does not verify</span>
-            )}
+            <span class={receiptVerdict(receipt).ok ? 'ok' : 'bad'}>
+              {receiptVerdict(receipt).text}
+            </span>
           </h2>
           <table data-testid="receipt">
             <Head columns={['step', 'type', 'signed by', 'outcome', 'check in this page']} />

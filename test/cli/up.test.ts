@@ -9,6 +9,9 @@ describe('triledger up', () => {
       'demo deployment: account 1 holds 1500 JPY in units 1-3 of 500, account 2 holds 0',
     );
     expect(first.output()).toMatch(/npx triledger remit --from 1 --to 2 --amount 500/);
+    // Outside the default folder, every hint names it: each works as printed.
+    expect(first.output()).toContain(`npx triledger balance 1 --data ${first.dir}\n`);
+    expect(first.output()).toContain(`npx triledger audit --data ${first.dir}\n`);
     const remitted = await first.client(first.wallet(1n)).remit({
       sourceAccount: 1n,
       destinationAccount: 2n,

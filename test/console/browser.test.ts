@@ -108,6 +108,51 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     await page.close();
   });
 
+  it('wallet on an HMAC deployment: the receipt says which links it checked, and a later error replaces it', async () => {
+    const hmac = await startDeployment({ scheme: 'hmac' });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    try {
+      await page.goto(`${hmac.url}/wallet`);
+      await page.getByLabel('passphrase').fill('correct horse battery');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      await page.getByRole('button', { name: 'Open account' }).click();
+      const heading = page.getByRole('heading', { name: /^Account \d+$/ });
+      await heading.waitFor();
+      const opened = BigInt((await heading.textContent())!.replace('Account ', ''));
+      const issued = await hmac.client(hmac.keystore('issuer')).issue({
+        destinationAccount: opened,
+        currencyType: 'JPY',
+        values: [1000n],
+        issuerKeyNumber,
+      });
+      expect(issued.ok).toBe(true);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await expect.poll(() => page.getByTestId('balance').textContent()).toBe('1000');
+      await page.getByLabel('destination account').fill('1');
+      await page.getByLabel('amount').fill('300');
+      await page.getByRole('button', { name: 'Send' }).click();
+      const receipt = page.getByTestId('receipt');
+      await receipt.waitFor();
+      // Only the request is checkable in the page: the devices sign with HMAC keys they alone hold.
+      await expect
+        .poll(() => page.getByRole('heading', { name: /^Receipt:/ }).textContent())
+        .toContain('1 of 6 links checked here');
+      expect(await page.getByText('every link checked').count()).toBe(0);
+      expect(await receipt.locator('tbody tr td:last-child').allTextContents()).toEqual([
+        'the request signed here',
+        ...Array(5).fill('not checkable here (HMAC device key)'),
+      ]);
+      // A request the gateway refuses at the edge: its error, and no receipt of the one before.
+      await page.getByLabel('amount').fill('three');
+      await page.getByRole('button', { name: 'Send' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('InvalidAmount');
+      expect(await page.getByText('1 of 6 links checked here').count()).toBe(0);
+    } finally {
+      await page.close();
+      await hmac.stop();
+    }
+  }, 90_000);
+
   it('console: sign in with the operator key, the remittance in the log, a tampered row found and recovered', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${deployment.url}/console`);
