@@ -14,11 +14,10 @@
 // transaction (devices/repair.ts). The account device's holds are not derived: recovery runs in
 // maintenance, with no operation in flight to hold anything for.
 
-import { createHash } from 'node:crypto';
 import { decisionOf } from '../core/transaction.js';
 import { assert } from '../model/assert.js';
 import { parseDetail, unitPlan } from '../protocol/details.js';
-import { blockSize, type SignedRecord, signingBytes } from '../protocol/records.js';
+import { blockSize, requestDigestOf, type SignedRecord } from '../protocol/records.js';
 import { operationOf, outcomeOk, stepOf } from '../protocol/transactionTypes.js';
 import {
   type CurrencyTx,
@@ -42,10 +41,7 @@ export function operationRowOf(records: readonly SignedRecord[]): OperationRow |
     records.every((signed) => signed.record.remittanceId === remittanceId),
     'the records of one operation',
   );
-  const digest = createHash('sha256')
-    .update(signingBytes(request.record))
-    .update(request.signature)
-    .digest();
+  const digest = requestDigestOf(request);
   const decision = decisionOf(records.map((signed) => signed.record));
   const opened = {
     remittanceId,

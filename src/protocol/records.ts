@@ -7,6 +7,7 @@
 // fixed by the block of the operation (base = response number - 5), which the transaction device's
 // signatures cover.
 
+import { createHash } from 'node:crypto';
 import { assert } from '../model/assert.js';
 import { ok, type Result } from '../model/errors.js';
 import { type ChainVerification, chainMessage } from '../signature/chain.js';
@@ -132,3 +133,14 @@ export function selfSignedVerifier(record: TransactionRecord): SignatureDevice |
 
 /** The stand-in number under which a self-signed request's key sits in its one-key verifier. */
 export const selfSignedKeyNumber = 1;
+
+/**
+ * What identifies a request at the transaction device: its signed bytes and its signature, hashed
+ * (kept with its operation, so that a request id used again for another request is refused).
+ */
+export function requestDigestOf(request: SignedRecord): Buffer {
+  return createHash('sha256')
+    .update(signingBytes(request.record))
+    .update(request.signature)
+    .digest();
+}

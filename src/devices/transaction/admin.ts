@@ -58,6 +58,7 @@ import { type HttpServer, sendFailure } from '../http.js';
 import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
 import type { Peers, TransactionService } from './service.js';
+import { checkTails } from './tails.js';
 
 /** Progress events are sent at most this often. */
 export const progressIntervalMs = 250;
@@ -282,7 +283,8 @@ export class AdminService {
         // What this device keeps beside A (its operations, its counters) follows the repaired A.
         await this.service.deriveTables();
         // A store that had lost its tail holds it again (tails.ts): the device takes operations.
-        if (recovered.value.recovered) this.service.releaseHold();
+        if ((await checkTails(this.service, this.peers)).kind === 'whole')
+          this.service.releaseHold();
         return recovered;
       } finally {
         await tellPeers(false);

@@ -19,7 +19,6 @@
 // the record signed after it, and for a decided operation its answer kept, in one commit); the
 // acknowledgements of settlements.
 
-import { createHash } from 'node:crypto';
 import {
   accountRequestFields,
   advanceOperation,
@@ -33,8 +32,8 @@ import { assert } from '../../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import {
   numberOfStep,
+  requestDigestOf,
   type SignedRecord,
-  signingBytes,
   signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
@@ -223,7 +222,7 @@ export class TransactionService {
     this.#heldForRecovery ??= reason;
   }
 
-  /** A recovery ended clean: the copies of A agree again, and this device's counters follow A. */
+  /** After a recovery, the stores whole again (tails.ts): no peer holds more or less than acknowledged. */
   releaseHold(): void {
     this.#heldForRecovery = undefined;
   }
@@ -310,10 +309,7 @@ export class TransactionService {
 
   async #run(request: SignedRecord): Promise<Reply> {
     const remittanceId = request.record.remittanceId;
-    const digest = createHash('sha256')
-      .update(signingBytes(request.record))
-      .update(request.signature)
-      .digest();
+    const digest = requestDigestOf(request);
     // A retry of an operation this process is driving waits for it, then reads what is stored.
     let answered: Reply | undefined;
     const reply = await this.#driveAlone(remittanceId, async () => {

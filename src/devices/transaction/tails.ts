@@ -7,11 +7,11 @@
 // out: if one does, this store lost its tail. And every operation up to `settledUpTo` is stored
 // at both peers (they acknowledged it): a peer that holds nothing from its last record on lost
 // its tail. Each peer is asked with one plain answer (a count), never read from a stream that a
-// cut connection could end early. Either
-// way the device holds (TransactionService.holdForRecovery: no new operation, nothing resumed)
-// until an operator runs `triledger recover`, which puts the missing records back, derives the
-// counters again, and releases the hold. A peer that does not answer tells nothing: the check is
-// made again at the next tick, without holding anything meanwhile.
+// cut connection could end early. Either way the device holds (TransactionService.holdForRecovery:
+// no new operation, nothing resumed) until an operator runs `triledger recover`, which puts the
+// missing records back and derives the counters again; the hold ends when this check then finds
+// the stores whole. A peer that does not answer tells nothing: the check is made again at the next
+// tick, without holding anything meanwhile.
 
 import type { PeerClient } from '../peerClient.js';
 import type { TransactionService } from './service.js';
