@@ -84,18 +84,15 @@ export function registerExportRoute(
 }
 
 /**
- * How many records of A this device holds after a transaction number: one answer, not a stream, so
- * that a connection cut short is no answer rather than none (transaction/tails.ts asks at start).
+ * The highest transaction number this device holds a record at: one answer, not a stream, so that
+ * a connection cut short is no answer rather than a short one (transaction/tails.ts asks at start).
  */
-export function registerRecordCountRoute(server: HttpServer, store: Store<LedgerTx>): void {
+export function registerLastRecordRoute(server: HttpServer, store: Store<LedgerTx>): void {
   server.get(
-    '/internal/v1/records-after/:number',
-    {
-      ...by('transaction-device'),
-      schema: { params: Type.Object({ number: DecimalString }), hide: true },
-    },
-    async (request) => ({
-      count: String(await store.transact((tx) => tx.recordCount(BigInt(request.params.number)))),
+    '/internal/v1/last-record',
+    { ...by('transaction-device'), schema: { hide: true } },
+    async () => ({
+      transactionNumber: String(await store.transact((tx) => tx.lastRecordNumber())),
     }),
   );
 }

@@ -66,7 +66,7 @@ import { KeyRate, limitRequestRates } from './rateLimits.js';
 import {
   registerCheckpointRoutes,
   registerExportRoute,
-  registerRecordCountRoute,
+  registerLastRecordRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
 import { settleOne } from './stepBatches.js';
@@ -118,7 +118,7 @@ function registerAuditedStoreRoutes<Tx extends LedgerTx>(
     );
   });
   registerExportRoute(server, rowsName, rowLines);
-  registerRecordCountRoute(server, store);
+  registerLastRecordRoute(server, store);
   registerCheckpointRoutes(server, keeper);
   return keeper;
 }

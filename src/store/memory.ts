@@ -348,6 +348,9 @@ function ledgerTx(db: Opened): LedgerTx {
         .slice(0, limit)
         .map((row) => row['checkpoint_json'] as string);
     },
+    async lastRecordNumber() {
+      return (records(db).at(-1)?.['transaction_number'] as bigint | undefined) ?? 0n;
+    },
     async recordCount(afterNumber = 0n) {
       return BigInt(
         records(db).filter((row) => (row['transaction_number'] as bigint) > afterNumber).length,

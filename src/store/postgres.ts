@@ -452,6 +452,10 @@ function ledgerTx(query: Query): LedgerTx {
       );
       return rows.map((row) => row['checkpoint_json'] as string);
     },
+    async lastRecordNumber() {
+      const row = await rowOf(query, 'SELECT max(transaction_number) AS n FROM transactions', []);
+      return (row?.['n'] as bigint | null | undefined) ?? 0n;
+    },
     async recordCount(afterNumber = 0n) {
       const row = await rowOf(
         query,

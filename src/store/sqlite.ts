@@ -421,6 +421,7 @@ function ledgerTx(db: Database.Database): LedgerTx {
   const countRecords = db.prepare(
     'SELECT count(*) AS n FROM transactions WHERE transaction_number > ?',
   );
+  const lastRecord = db.prepare('SELECT max(transaction_number) AS n FROM transactions');
   const putCheckpoint = db.prepare(
     'INSERT INTO checkpoints (transaction_number, checkpoint_json) VALUES (?, ?) ON CONFLICT (transaction_number) DO UPDATE SET checkpoint_json = excluded.checkpoint_json',
   );
@@ -470,6 +471,9 @@ function ledgerTx(db: Database.Database): LedgerTx {
     },
     async recordCount(afterNumber = 0n) {
       return (countRecords.get(afterNumber) as Row)['n'] as bigint;
+    },
+    async lastRecordNumber() {
+      return ((lastRecord.get() as Row)['n'] as bigint | null) ?? 0n;
     },
     async quarantineRecord(transactionNumber, reason, atMs) {
       return quarantineRow(transactionNumber, reason, atMs, recordFromRow);

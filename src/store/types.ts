@@ -29,6 +29,8 @@ export interface LedgerTx {
   putCheckpoint(transactionNumber: bigint, json: string): Promise<void>;
   /** The newest checkpoints first, as JSON: each is verified by whoever reads it. */
   checkpoints(limit: number): Promise<string[]>;
+  /** The highest transaction number this store holds a record at (0 when it holds none). */
+  lastRecordNumber(): Promise<bigint>;
   /** How many records of A this store holds after a transaction number (default 0: all). */
   recordCount(afterNumber?: bigint): Promise<bigint>;
   /** Recovery: move the record at this number into the quarantine table; returns what was there. */

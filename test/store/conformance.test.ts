@@ -198,6 +198,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual(records);
       expect(await store.transact((tx) => tx.recordCount())).toBe(3n);
       expect(await store.transact((tx) => tx.recordCount(2n))).toBe(1n);
+      expect(await store.transact((tx) => tx.lastRecordNumber())).toBe(3n);
       await store.close();
     });
 
@@ -417,6 +418,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
   describe.skipIf(!backend.available)('transaction store', () => {
     it('recovery restores operation rows and raises counters, which never go back', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
+      expect(await store.transact((tx) => tx.lastRecordNumber())).toBe(0n);
       await store.transact((tx) => tx.openOperation('a', Buffer.from('a')));
       await store.transact(async (tx) => {
         await tx.restoreOperation({

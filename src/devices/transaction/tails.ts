@@ -5,12 +5,11 @@
 // The peers know. Every number the transaction device gives out is reserved in its store before
 // any record of it is sent, so a peer never holds a record past the last number this store gave
 // out: if one does, this store lost its tail. And every operation up to `settledUpTo` is stored
-// at both peers (they acknowledged it): a peer that holds nothing from its last record on lost
-// its tail. Each peer is asked with one plain answer (a count), never read from a stream that a
-// cut connection could end early. Either way the device holds (TransactionService.holdForRecovery:
-// no new operation, nothing resumed) until an operator runs `triledger recover`, which puts the
-// missing records back and derives the counters again; the hold ends when this check then finds
-// the stores whole. A peer that does not answer tells nothing: the check is made again at the next
+// at both peers (they acknowledged it): a peer whose last record comes before it lost its tail. Each peer is asked with one plain answer (its last record's number), never read from a
+// stream that a cut connection could end early. Either way the device holds
+// (TransactionService.holdForRecovery: no new operation, nothing resumed) until an operator runs
+// `triledger recover`, which puts the missing records back and derives the counters again; the
+// hold ends when this check then finds the stores whole. A peer that does not answer tells nothing: the check is made again at the next
 // tick, without holding anything meanwhile.
 
 import type { PeerClient } from '../peerClient.js';
@@ -21,35 +20,44 @@ export type TailVerdict =
   | { readonly kind: 'unanswered' }
   | { readonly kind: 'behind'; readonly reason: string };
 
-/** How many records of A the peer holds after `number`; undefined when it does not answer. */
-async function recordsAfter(peer: PeerClient, number: bigint): Promise<bigint | undefined> {
-  const answer = await peer.get(`/internal/v1/records-after/${number}`);
-  const count = answer.ok ? (answer.value as { count?: unknown }).count : undefined;
-  return typeof count === 'string' && /^[0-9]{1,19}$/.test(count) ? BigInt(count) : undefined;
+/** The highest transaction number the peer holds a record at; undefined when it does not answer. */
+async function lastRecordOf(peer: PeerClient): Promise<bigint | undefined> {
+  const answer = await peer.get('/internal/v1/last-record');
+  const number = answer.ok
+    ? (answer.value as { transactionNumber?: unknown }).transactionNumber
+    : undefined;
+  return typeof number === 'string' && /^[0-9]{1,19}$/.test(number) ? BigInt(number) : undefined;
 }
 
+/**
+ * In this order, so that operations going on meanwhile cannot look like a lost tail: what this
+ * store says is settled, then what each peer holds, then the last number this store gave out (a
+ * record a peer held when it answered had its number reserved here before).
+ */
 export async function checkTails(
   service: TransactionService,
   peers: Readonly<Record<'account' | 'currency', PeerClient>>,
 ): Promise<TailVerdict> {
-  const lastGiven = (await service.nextTransactionNumber()) - 1n;
   const settled = await service.settledUpTo();
-  let unanswered = false;
+  const held = {
+    account: await lastRecordOf(peers.account),
+    currency: await lastRecordOf(peers.currency),
+  };
+  const lastGiven = (await service.nextTransactionNumber()) - 1n;
   for (const device of ['account', 'currency'] as const) {
-    const ahead = await recordsAfter(peers[device], lastGiven);
-    if (ahead !== undefined && ahead > 0n)
+    const last = held[device];
+    if (last !== undefined && last > lastGiven)
       return {
         kind: 'behind',
-        reason: `${device} holds records after ${lastGiven}, the last number this store gave out: this store holds less than it acknowledged`,
+        reason: `${device} holds records up to ${last}, past ${lastGiven}, the last number this store gave out: this store holds less than it acknowledged`,
       };
-    // A tail lost from the acknowledged part on leaves nothing at or after its last record.
-    const acknowledged = settled === 0n ? 1n : await recordsAfter(peers[device], settled - 1n);
-    if (acknowledged === 0n)
+    if (last !== undefined && last < settled)
       return {
         kind: 'behind',
-        reason: `${device}'s store holds nothing from record ${settled} on, which it acknowledged: it holds less than it stored`,
+        reason: `${device}'s store ends at record ${last}, before ${settled}, which it acknowledged: it holds less than it stored`,
       };
-    if (ahead === undefined || acknowledged === undefined) unanswered = true;
   }
-  return unanswered ? { kind: 'unanswered' } : { kind: 'whole' };
+  return held.account === undefined || held.currency === undefined
+    ? { kind: 'unanswered' }
+    : { kind: 'whole' };
 }
