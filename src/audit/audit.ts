@@ -1,5 +1,5 @@
-// The audit (docs/design.md section 6; patent [0027], [0064], [0066], [0069], [0081], [0083]): finds any
-// change to any of the five stores (A at each device, B, C) and says what is correct.
+// The audit (docs/design.md section 6; patent [0027], [0064], [0066], [0069], [0081], [0083]):
+// finds any change to any of the five stores (A at each device, B, C) and says what is correct.
 //
 // A: the three copies are read as streams sorted by transaction number and taken one block of six
 // numbers (one operation) at a time, so memory does not grow with the log. The peers' copies come
@@ -393,7 +393,7 @@ function decideBlock(
   report: (finding: Finding) => void,
   onRepair: ((repair: Repair) => void) | undefined,
   counters: { recordsVerified: number },
-  /** Whether the operation (its correct records) may still be on its way to `account` and `currency` (audit under load). */
+  /** Whether the operation (its correct records) may still be on its way to the peers (live audit). */
   settling: (correct: readonly SignedRecord[]) => boolean,
 ): SignedRecord[] | undefined {
   // Returns the correct records of the block ([] when it should be empty), or undefined when unknown.
@@ -504,7 +504,7 @@ function readableCopies(inputs: AuditInputs, report: (finding: Finding) => void)
   return readable;
 }
 
-/** Whether the operation's a2 (signed by the transaction device when it began) is older than `sinceMs`. */
+/** Whether the operation's a2 (signed by the transaction device as it began) is older than `sinceMs`. */
 function beganBefore(correct: readonly SignedRecord[], sinceMs: bigint): boolean {
   const opened = correct.find((signed) => stepOf(signed.record.transactionType) === 2);
   return opened !== undefined && opened.record.dateTime < sinceMs;

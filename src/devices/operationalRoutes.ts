@@ -28,7 +28,7 @@ export interface Readiness {
   readonly peers: readonly PeerClient[];
   /** The last audits of this device's own stores, by kind; undefined before the first. */
   readonly audits: () => Record<string, { clean: boolean } | undefined>;
-  /** Why the device takes no operation until a recovery (the transaction device: transaction/tails.ts). */
+  /** Why the device takes no operation until a recovery (at transaction: transaction/tails.ts). */
   readonly heldForRecovery?: () => string | undefined;
 }
 
