@@ -21,7 +21,7 @@ import {
   withDeploymentStores,
 } from '../audit/offline.js';
 import { archiveKeyNumber, deploymentInfo, verifyingKeysOf } from '../deployment/demo.js';
-import { type DeviceConfig, loadDeviceConfig } from '../devices/config.js';
+import { loadDeviceConfig } from '../devices/config.js';
 import { systemEnvironment } from '../model/environment.js';
 import { fail } from '../model/errors.js';
 import type { SignatureDevice } from '../signature/device.js';
@@ -60,16 +60,17 @@ function archiveKeys(options: ArchiveOptions): { keys: SignatureDevice; keyNumbe
   return { keys, keyNumber };
 }
 
-/** Refuse to move the stores of a deployment whose transaction device still answers. */
-async function requireStopped(dir: string): Promise<void> {
-  const url = deploymentInfo(dir).transactionUrl;
+/** Refuse while something answers at `url` (a device still running): `what` names it. */
+async function requireNotAnswering(url: string, what: string): Promise<void> {
   const answered = await fetch(`${url}/health`, { signal: AbortSignal.timeout(runningCheckMs) })
     .then(() => true)
     .catch(() => false);
-  if (answered)
-    throw refused(
-      fail('InvalidInput', `the deployment in ${dir} is running (${url}); stop it first`),
-    );
+  if (answered) throw refused(fail('InvalidInput', `${what} is running (${url}); stop it first`));
+}
+
+/** Refuse to move the stores of a deployment whose transaction device still answers. */
+function requireStopped(dir: string): Promise<void> {
+  return requireNotAnswering(deploymentInfo(dir).transactionUrl, `the deployment in ${dir}`);
 }
 
 function requireDeployment(dir: string): void {
@@ -78,18 +79,6 @@ function requireDeployment(dir: string): void {
   } catch {
     throw usageError(`no deployment in ${dir} (deployment.json)`);
   }
-}
-
-/** Refuse to set aside the store of a device that still answers on its own address. */
-async function requireDeviceStopped(config: DeviceConfig): Promise<void> {
-  const url = `http://${config.host}:${config.port}`;
-  const answered = await fetch(`${url}/health`, { signal: AbortSignal.timeout(runningCheckMs) })
-    .then(() => true)
-    .catch(() => false);
-  if (answered)
-    throw refused(
-      fail('InvalidInput', `the ${config.device} device is running (${url}); stop it first`),
-    );
 }
 
 function registerSetAsideCommand(program: Command): void {
@@ -108,7 +97,10 @@ function registerSetAsideCommand(program: Command): void {
       if (!(deviceKinds as readonly string[]).includes(device))
         throw usageError('the device is transaction, account or currency');
       const config = expectOk(loadDeviceConfig(join(options.data, `${device}.json`)));
-      await requireDeviceStopped(config);
+      await requireNotAnswering(
+        `http://${config.host}:${config.port}`,
+        `the ${config.device} device`,
+      );
       const location = expectOk(storeLocationsOf(options.data))[device as DeviceKind];
       const aside = expectOk(await setAsideStore(location, systemEnvironment.nowMs()));
       process.stdout.write(
