@@ -6,11 +6,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { passphraseOf } from '../src/deployment/demo.js';
+import { installSharedKeys } from '../src/deployment/demo.js';
 import type { DeviceName } from '../src/devices/context.js';
-import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
-import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
 
 const binPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
@@ -75,29 +73,17 @@ export function liftRateLimits(dir: string): void {
 export const sharedKeyNumberFirst = 200_000;
 
 /**
- * HMAC runs: each account signs with a shared HMAC secret of its terminal (FIG. 6), installed by the
- * operator in every device's keystore with verify only and in the terminal keystore with sign, as
- * `triledger keys add --secret-file` would; `count` keys from sharedKeyNumberFirst.
+ * HMAC runs: each account signs with a shared HMAC secret of its terminal (FIG. 6), `count` keys
+ * from sharedKeyNumberFirst, installed before the devices start.
  */
-export function installSharedKeys(dir: string, count: number): void {
-  const secrets = Array.from({ length: count }, () => systemEnvironment.randomBytes(32));
-  for (const name of ['transaction', 'account', 'currency', 'terminal']) {
-    const path = join(dir, `${name}.keystore.json`);
-    const options = { environment: systemEnvironment };
-    const keystore = loadKeystoreFile(path, passphraseOf(dir), options);
-    assert(keystore.ok, `the ${name} keystore opens`);
-    secrets.forEach((material, i) => {
-      const added = keystore.value.addKey({
-        keyNumber: sharedKeyNumberFirst + i,
-        owner: `terminal:${sharedKeyNumberFirst + i}`,
-        algorithm: 'hmac-sha256',
-        material,
-        authorities: name === 'terminal' ? ['sign', 'verify'] : ['verify'],
-      });
-      assert(added.ok, 'a shared key is added');
-    });
-    saveKeystoreFile(path, keystore.value, passphraseOf(dir), options);
-  }
+export function installBenchSharedKeys(dir: string, count: number): void {
+  const secrets = new Map(
+    Array.from({ length: count }, (_, i) => [
+      sharedKeyNumberFirst + i,
+      systemEnvironment.randomBytes(32),
+    ]),
+  );
+  installSharedKeys(dir, secrets, systemEnvironment);
 }
 
 /** The highest rate a device configuration accepts (devices/config.ts). */

@@ -32,7 +32,7 @@ import { systemEnvironment } from '../src/model/environment.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
 import {
   cpuSeconds,
-  installSharedKeys,
+  installBenchSharedKeys,
   liftRateLimits,
   rssBytes,
   rssPeakBytes,
@@ -142,7 +142,7 @@ async function runConfiguration(
   const storeArguments = storeUrl ? ['--store', storeUrl.toString()] : [];
   await stop((await up(dir, [...upArguments, ...storeArguments])).child);
   liftRateLimits(dir);
-  if (scheme === 'hmac') installSharedKeys(dir, accountsOf(options));
+  if (scheme === 'hmac') installBenchSharedKeys(dir, accountsOf(options));
   const deployment = await up(dir, upArguments);
   const generator = fork(loadGeneratorPath, [], {
     execArgv: ['--import', 'tsx'],

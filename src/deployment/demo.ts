@@ -24,7 +24,11 @@ import { ok, type Result } from '../model/errors.js';
 import type { VerifyingKeys } from '../protocol/verify.js';
 import { SignatureDevice } from '../signature/device.js';
 import type { Algorithm, Authority } from '../signature/keys.js';
-import { createKeystoreFile, loadKeystoreFile } from '../signature/keystoreFile.js';
+import {
+  createKeystoreFile,
+  loadKeystoreFile,
+  saveKeystoreFile,
+} from '../signature/keystoreFile.js';
 import { deviceStoreSpec } from '../store/open.js';
 
 export type Scheme = 'hmac' | 'ed25519';
@@ -221,6 +225,34 @@ function publicKeyOf(seed: Buffer, environment: Environment): Buffer {
   const exported = device.exportPublic(1);
   assert(exported.ok, 'an Ed25519 key has a public part');
   return Buffer.from(exported.value.publicKeyHex, 'hex');
+}
+
+/**
+ * Install terminals' shared HMAC secrets (FIG. 6) in a stopped deployment, as an operator would with
+ * `triledger keys add --secret-file`: in every device's keystore with verify only, in the terminal
+ * keystore with sign. An account then opens with such a key and signs with it.
+ */
+export function installSharedKeys(
+  dir: string,
+  secrets: ReadonlyMap<number, Buffer>,
+  environment: Environment,
+): void {
+  for (const name of [...deviceNames, 'terminal']) {
+    const path = join(dir, `${name}.keystore.json`);
+    const keystore = loadKeystoreFile(path, passphraseOf(dir), { environment });
+    assert(keystore.ok, `the ${name} keystore opens`);
+    for (const [keyNumber, material] of secrets) {
+      const added = keystore.value.addKey({
+        keyNumber,
+        owner: `terminal:${keyNumber}`,
+        algorithm: 'hmac-sha256',
+        material,
+        authorities: name === 'terminal' ? ['sign', 'verify'] : ['verify'],
+      });
+      assert(added.ok, `shared key ${keyNumber} is added to the ${name} keystore`);
+    }
+    saveKeystoreFile(path, keystore.value, passphraseOf(dir), { environment });
+  }
 }
 
 /** The terminal keystore: device keys with verify only, the start of every wallet. */

@@ -7,9 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeployment, passphraseOf } from '../../src/deployment/demo.js';
+import { createDeployment, installSharedKeys } from '../../src/deployment/demo.js';
 import { systemEnvironment } from '../../src/model/environment.js';
-import { loadKeystoreFile, saveKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { freePortBase, startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 const sharedKeyNumber = 210;
@@ -28,24 +27,8 @@ beforeAll(async () => {
     { scheme: 'hmac', mode: 'confirm', portBase, host: '127.0.0.1' },
     systemEnvironment,
   );
-  // The operator installs the terminal's secret: verify only at the devices, sign in the terminal's wallet.
-  for (const name of ['transaction', 'account', 'currency', 'terminal']) {
-    const path = join(dir, `${name}.keystore.json`);
-    const keystore = loadKeystoreFile(path, passphraseOf(dir), { environment: systemEnvironment });
-    if (!keystore.ok) throw new Error(keystore.message);
-    const authorities = name === 'terminal' ? (['sign', 'verify'] as const) : (['verify'] as const);
-    for (const [keyNumber, material] of secrets) {
-      const added = keystore.value.addKey({
-        keyNumber,
-        owner: `terminal:${keyNumber}`,
-        algorithm: 'hmac-sha256',
-        material,
-        authorities,
-      });
-      if (!added.ok) throw new Error(added.message);
-    }
-    saveKeystoreFile(path, keystore.value, passphraseOf(dir), { environment: systemEnvironment });
-  }
+  // The operator installs the terminals' secrets: verify only at the devices, sign in the terminal's wallet.
+  installSharedKeys(dir, secrets, systemEnvironment);
   for (const device of ['transaction', 'account', 'currency']) {
     const path = join(dir, `${device}.json`);
     const config = JSON.parse(readFileSync(path, 'utf8'));
