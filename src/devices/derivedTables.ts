@@ -95,7 +95,7 @@ export async function deriveCurrencyTables(
   for (const { record } of put) {
     if (stepOf(record.transactionType) !== 5 || record.outcome !== outcomeOk) continue;
     const plan = parseDetail(unitPlan, record.detail);
-    if (!plan) continue; // an a5 without a plan (an account's closing) names no numbers
+    if (!plan) continue; // no plan, no numbers: the audit's replay reports such a record
     await tx.raiseCounter('plan_sequence', BigInt(plan.sequence) + 1n);
     for (const unit of plan.issued)
       await tx.raiseCounter('currency_number', BigInt(unit.currencyNumber) + 1n);

@@ -39,10 +39,11 @@ export async function checkTails(
   peers: Readonly<Record<'account' | 'currency', PeerClient>>,
 ): Promise<TailVerdict> {
   const settled = await service.settledUpTo();
-  const held = {
-    account: await lastRecordOf(peers.account),
-    currency: await lastRecordOf(peers.currency),
-  };
+  const [account, currency] = await Promise.all([
+    lastRecordOf(peers.account),
+    lastRecordOf(peers.currency),
+  ]);
+  const held = { account, currency };
   const lastGiven = (await service.nextTransactionNumber()) - 1n;
   for (const device of ['account', 'currency'] as const) {
     const last = held[device];
