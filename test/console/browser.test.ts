@@ -9,7 +9,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentInfo, issuerKeyNumber, operatorKeyNumber } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
@@ -32,6 +32,40 @@ async function screenshot(page: Page, name: string) {
   if (!screenshots) return;
   mkdirSync(screenshotDir, { recursive: true });
   await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
+}
+
+/**
+ * In the wallet page: a key made there, an account opened with it, 1000 JPY issued to it with the
+ * issuer key (outside the wallet), then 300 sent to account 1; the receipt table once it shows.
+ */
+async function sendFromNewWallet(
+  page: Page,
+  deployment: TestDeployment,
+  onOpened: (accountNumber: bigint) => void = () => {},
+): Promise<Locator> {
+  await page.goto(`${deployment.url}/wallet`);
+  await page.getByLabel('passphrase').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('button', { name: 'Open account' }).click();
+  const heading = page.getByRole('heading', { name: /^Account \d+$/ });
+  await heading.waitFor();
+  const opened = BigInt((await heading.textContent())!.replace('Account ', ''));
+  onOpened(opened);
+  const issued = await deployment.client(deployment.keystore('issuer')).issue({
+    destinationAccount: opened,
+    currencyType: 'JPY',
+    values: [1000n],
+    issuerKeyNumber,
+  });
+  expect(issued.ok).toBe(true);
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect.poll(() => page.getByTestId('balance').textContent()).toBe('1000');
+  await page.getByLabel('destination account').fill('1');
+  await page.getByLabel('amount').fill('300');
+  await page.getByRole('button', { name: 'Send' }).click();
+  const receipt = page.getByTestId('receipt');
+  await receipt.waitFor();
+  return receipt;
 }
 
 describe.skipIf(!available)('console and wallet in Chromium', () => {
@@ -63,30 +97,9 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
 
   it('wallet: a key made in the page, an account opened, a remittance sent and its receipt checked', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    await page.goto(`${deployment.url}/wallet`);
-    await page.getByLabel('passphrase').fill('correct horse battery');
-    await page.getByRole('button', { name: 'Create key' }).click();
-    await page.getByRole('button', { name: 'Open account' }).click();
-    const heading = page.getByRole('heading', { name: /^Account \d+$/ });
-    await heading.waitFor();
-    accountNumber = (await heading.textContent())!.replace('Account ', '');
-
-    // Units for the new account, issued with the issuer key (outside the wallet).
-    const issued = await deployment.client(deployment.keystore('issuer')).issue({
-      destinationAccount: BigInt(accountNumber),
-      currencyType: 'JPY',
-      values: [1000n],
-      issuerKeyNumber,
+    const receipt = await sendFromNewWallet(page, deployment, (opened) => {
+      accountNumber = opened.toString();
     });
-    expect(issued.ok).toBe(true);
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('1000');
-
-    await page.getByLabel('destination account').fill('1');
-    await page.getByLabel('amount').fill('300');
-    await page.getByRole('button', { name: 'Send' }).click();
-    const receipt = page.getByTestId('receipt');
-    await receipt.waitFor();
     await expect.poll(() => page.getByText('every link checked').count()).toBe(1);
     const checks = await receipt.locator('tbody tr td:last-child').allTextContents();
     expect(checks).toEqual([
@@ -112,27 +125,7 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     const hmac = await startDeployment({ scheme: 'hmac' });
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     try {
-      await page.goto(`${hmac.url}/wallet`);
-      await page.getByLabel('passphrase').fill('correct horse battery');
-      await page.getByRole('button', { name: 'Create key' }).click();
-      await page.getByRole('button', { name: 'Open account' }).click();
-      const heading = page.getByRole('heading', { name: /^Account \d+$/ });
-      await heading.waitFor();
-      const opened = BigInt((await heading.textContent())!.replace('Account ', ''));
-      const issued = await hmac.client(hmac.keystore('issuer')).issue({
-        destinationAccount: opened,
-        currencyType: 'JPY',
-        values: [1000n],
-        issuerKeyNumber,
-      });
-      expect(issued.ok).toBe(true);
-      await page.getByRole('button', { name: 'Refresh' }).click();
-      await expect.poll(() => page.getByTestId('balance').textContent()).toBe('1000');
-      await page.getByLabel('destination account').fill('1');
-      await page.getByLabel('amount').fill('300');
-      await page.getByRole('button', { name: 'Send' }).click();
-      const receipt = page.getByTestId('receipt');
-      await receipt.waitFor();
+      const receipt = await sendFromNewWallet(page, hmac);
       // Only the request is checkable in the page: the devices sign with HMAC keys they alone hold.
       await expect
         .poll(() => page.getByRole('heading', { name: /^Receipt:/ }).textContent())
