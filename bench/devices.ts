@@ -19,14 +19,20 @@ export interface LocalDeployment {
   readonly pids: Readonly<Record<DeviceName, number>>;
 }
 
-/** `triledger up --data DIR ...upArguments`, resolved once the three devices listen. */
+/**
+ * `triledger up --data DIR ...upArguments`, resolved once the three devices listen; `nodeArguments`
+ * (such as `--cpu-prof`) reach `up` and the devices it starts.
+ */
 export async function up(
   dir: string,
   upArguments: readonly string[] = [],
+  nodeArguments: readonly string[] = [],
 ): Promise<LocalDeployment> {
-  const child = spawn(process.execPath, [binPath, 'up', '--data', dir, ...upArguments], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArguments, binPath, 'up', '--data', dir, ...upArguments],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const collect = (chunk: Buffer) => {

@@ -2,7 +2,7 @@
 // table, and writes the figures as JSON to bench/results/. Suites: signature, throughput, audit
 // (`-- audit --scheme ed25519 --remittances N`; `-- throughput --store postgres://… --scheme hmac
 // --mode confirm --clients 32 --batch 1 --seconds 15 --warmup 3 --light 300
-// --no-pgbench`).
+// --no-pgbench --stages`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { renderTable } from '../src/cli/output.js';
@@ -111,6 +111,7 @@ const suites: Record<
       measureSeconds: numberOption('--seconds', throughputDefaults.measureSeconds),
       lightCount: numberOption('--light', throughputDefaults.lightCount),
       pgbench: !process.argv.includes('--no-pgbench'),
+      stages: process.argv.includes('--stages'),
     });
     return throughputReport(r);
   },

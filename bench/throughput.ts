@@ -41,6 +41,7 @@ import {
 } from './devices.js';
 import type { LoadPlan, LoadResult } from './loadGenerator.js';
 import { progressLine } from './progress.js';
+import { mainThreadProfile, type Stage, stageMicroseconds } from './stageProfile.js';
 
 export type Mode = 'confirm' | 'update';
 
@@ -56,6 +57,8 @@ export interface ThroughputOptions {
   readonly lightCount: number;
   /** Run pgbench TPC-B for the comparison (where PostgreSQL and pgbench are present). */
   readonly pgbench: boolean;
+  /** Profile the devices and give their CPU per remittance by stage (bench/stageProfile.ts). */
+  readonly stages: boolean;
 }
 
 export const throughputDefaults: Omit<ThroughputOptions, 'store'> = {
@@ -67,6 +70,7 @@ export const throughputDefaults: Omit<ThroughputOptions, 'store'> = {
   measureSeconds: 15,
   lightCount: 300,
   pgbench: true,
+  stages: false,
 };
 
 export interface DeviceFigures {
@@ -84,6 +88,8 @@ export interface ConfigurationResult {
   readonly devices: Record<DeviceName | 'loadGenerator', DeviceFigures>;
   readonly invariantsHold: boolean;
   readonly auditClean: boolean;
+  /** With `stages`: each device's CPU per remittance in the measured time, by stage, microseconds. */
+  readonly stageMicroseconds?: Record<DeviceName, Record<Stage, number>>;
 }
 
 export interface ThroughputResult {
@@ -143,7 +149,13 @@ async function runConfiguration(
   await stop((await up(dir, [...upArguments, ...storeArguments])).child);
   liftRateLimits(dir);
   if (scheme === 'hmac') installBenchSharedKeys(dir, accountsOf(options));
-  const deployment = await up(dir, upArguments);
+  const profileDir = options.stages ? mkdtempSync(join(tmpdir(), 'triledger-stages-')) : undefined;
+  const deployment = await up(
+    dir,
+    upArguments,
+    profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+  );
+  const window = { fromUs: 0, toUs: 0 };
   const generator = fork(loadGeneratorPath, [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -174,6 +186,7 @@ async function runConfiguration(
           );
         if (message.event === 'measuring') {
           measuredAtMs = performance.now();
+          window.fromUs = monotonicUs();
           for (const name of names) cpuAtStart[name] = cpuSeconds(pids[name]);
           sampler = setInterval(() => {
             for (const name of names) rssSamples[name]!.push(rssBytes(pids[name]));
@@ -185,6 +198,7 @@ async function runConfiguration(
         }
         if (message.event === 'measured') {
           clearInterval(sampler);
+          window.toUs = monotonicUs();
           cpuAtEnd = Object.fromEntries(names.map((n) => [n, cpuSeconds(pids[n])]));
           show(`throughput: ${scheme}, ${mode}: checking balances and the audit`);
         }
@@ -217,6 +231,8 @@ async function runConfiguration(
       operatorKeys.value,
       operatorKeyNumber,
     ).audit(undefined, { full: true });
+    generator.kill();
+    await stop(deployment.child);
     return {
       scheme,
       mode,
@@ -224,12 +240,45 @@ async function runConfiguration(
       devices,
       invariantsHold: invariants.balances === invariants.issued && invariants.held === '0',
       auditClean: audit.ok && audit.value.clean,
+      ...(profileDir === undefined
+        ? {}
+        : {
+            stageMicroseconds: stagesPerRemittance(
+              profileDir,
+              deployment.pids,
+              window,
+              load.load.remittances,
+            ),
+          }),
     };
   } finally {
     generator.kill();
-    await stop(deployment.child);
+    if (deployment.child.exitCode === null) await stop(deployment.child);
     if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
   }
+}
+
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** Each device's CPU per remittance by stage, from the profiles its stopped processes wrote. */
+function stagesPerRemittance(
+  profileDir: string,
+  pids: Readonly<Record<DeviceName, number>>,
+  window: { fromUs: number; toUs: number },
+  remittances: number,
+): Record<DeviceName, Record<Stage, number>> {
+  assert(window.toUs > window.fromUs && remittances > 0, 'a measured time with remittances');
+  return Object.fromEntries(
+    deviceNames.map((device) => {
+      const path = mainThreadProfile(profileDir, pids[device]);
+      assert(path !== undefined, `the ${device} device wrote its profile`);
+      const totals = stageMicroseconds(path, window.fromUs, window.toUs);
+      const perRemittance = Object.entries(totals).map(([stage, us]) => [stage, us / remittances]);
+      return [device, Object.fromEntries(perRemittance)];
+    }),
+  ) as Record<DeviceName, Record<Stage, number>>;
 }
 
 /** Remittances per second that Ed25519 alone allows on all cores: 5 signatures and 13 verifications each. */

@@ -1,6 +1,7 @@
 // The throughput benchmark's table and its targets (issue 7), one column per configuration.
 
 import { renderTable } from '../src/cli/output.js';
+import { stages } from './stageProfile.js';
 import type { ConfigurationResult, ThroughputResult } from './throughput.js';
 
 /** HMAC, confirm mode: remittances per second, and over pgbench TPC-B in the same run. */
@@ -153,5 +154,30 @@ export function throughputReport(r: ThroughputResult): {
     lines.push(
       `HMAC confirm over pgbench: ${(hmacConfirm.load.load.perSecond / r.pgbenchTps).toFixed(3)}x`,
     );
-  return { table: `${table}\n${lines.join('\n')}`, figures: r, met: results.every(Boolean) };
+  const stageTable = stagesTable(cs);
+  return {
+    table: `${table}\n${stageTable}${lines.join('\n')}`,
+    figures: r,
+    met: results.every(Boolean),
+  };
+}
+
+/** With --stages: each device's CPU per remittance by stage, in microseconds (T / A / C). */
+function stagesTable(cs: readonly ConfigurationResult[]): string {
+  const profiled = cs.filter((c) => c.stageMicroseconds !== undefined);
+  if (profiled.length === 0) return '';
+  const cell = (us: (d: (typeof devices)[number]) => number) =>
+    devices.map((d) => whole(us(d))).join(' / ');
+  const rows = stages.map((stage) => [
+    stage,
+    ...profiled.map((c) => cell((d) => c.stageMicroseconds![d][stage])),
+  ]);
+  const total = (c: ConfigurationResult, d: (typeof devices)[number]) =>
+    Object.values(c.stageMicroseconds![d]).reduce((sum, us) => sum + us, 0);
+  rows.push(['all stages', ...profiled.map((c) => cell((d) => total(c, d)))]);
+  const header = [
+    'CPU per remittance by stage, us: transaction / account / currency (main threads, sampled)',
+    ...profiled.map((c) => `${c.scheme}, ${c.mode}`),
+  ];
+  return `${renderTable(header, rows)}\n`;
 }

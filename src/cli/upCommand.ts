@@ -26,10 +26,11 @@ import { CliFailure, exitCodes, usageError } from './output.js';
 export const deviceStartMsMax = 20_000;
 const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
 
+/** A device's process; it runs with `up`'s own Node.js flags (as `fork` would), e.g. --cpu-prof. */
 function startChild(dir: string, device: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    [mainPath, 'device', device, '--config', join(dir, `${device}.json`)],
+    [...process.execArgv, mainPath, 'device', device, '--config', join(dir, `${device}.json`)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
