@@ -12,6 +12,7 @@ import { privateUmask } from '../devices/filePrivacy.js';
 import { InvariantViolation } from '../model/assert.js';
 import { registerArchiveCommands } from './archiveCommands.js';
 import { registerAuditCommands } from './auditCommand.js';
+import { registerCheckStoreCommand } from './checkStoreCommand.js';
 import { registerClientCommands } from './clientCommands.js';
 import { registerDemoCommand } from './demoCommand.js';
 import { registerDeviceCommand } from './deviceCommand.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerClientCommands(program);
   registerAuditCommands(program);
   registerArchiveCommands(program);
+  registerCheckStoreCommand(program);
   registerSimulateCommand(program);
   return program;
 }

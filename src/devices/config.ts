@@ -73,8 +73,8 @@ export const deviceConfigSchema = z.strictObject({
   /** How often transaction resumes cut-off operations and resends settlements, and the peers look at old holds. */
   resumeIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
   /**
-   * How often a device on SQLite runs the full integrity check of its store in a worker thread
-   * (store/integrity.ts; damage fences it); 0: never. The quick check runs at every start anyway.
+   * How often a device runs the full integrity check of its store (store/integrity.ts; damage
+   * fences it); 0: never. On SQLite the quick check runs at every start anyway.
    */
   integrityCheckIntervalMs: z
     .number()

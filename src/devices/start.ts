@@ -22,7 +22,7 @@ import type { SignatureDevice } from '../signature/device.js';
 import { defaultKeyPolicy } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import { isStoreDamage } from '../store/damage.js';
-import { checkSqliteIntegrity } from '../store/integrity.js';
+import { checkStoreIntegrity } from '../store/integrity.js';
 import {
   describeStore,
   openAccountStoreAt,
@@ -213,12 +213,12 @@ async function openOwnStore(
 }
 
 /**
- * Every intervalMs, the full integrity check of the device's SQLite store, in a worker thread
- * (store/integrity.ts): damage fences the device (StoreFence); a check that cannot run is a
- * warning. One check at a time. Returns how to stop them.
+ * Every intervalMs, the full integrity check of the device's store (store/integrity.ts: SQLite's
+ * in a worker thread, PostgreSQL's on its own connection): damage fences the device (StoreFence);
+ * a check that cannot run is a warning. One check at a time. Returns how to stop them.
  */
 function scheduleIntegrityChecks(
-  path: string,
+  location: StoreLocation,
   intervalMs: number,
   fence: StoreFence,
   log: FastifyBaseLogger,
@@ -228,7 +228,7 @@ function scheduleIntegrityChecks(
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    void checkSqliteIntegrity(path).then((result) => {
+    void checkStoreIntegrity(location).then((result) => {
       running = false;
       if (result.kind === 'damaged') {
         fence.found(`the integrity check found damage: ${result.damage}`);
@@ -514,15 +514,12 @@ export async function startDevice(
   }
   continuous?.start(config.continuousAuditIntervalMs);
   background?.start(config.resumeIntervalMs);
-  const stopIntegrityChecks =
-    location.backend === 'sqlite'
-      ? scheduleIntegrityChecks(
-          location.path,
-          config.integrityCheckIntervalMs,
-          storeFence,
-          server.log,
-        )
-      : () => {};
+  const stopIntegrityChecks = scheduleIntegrityChecks(
+    location,
+    config.integrityCheckIntervalMs,
+    storeFence,
+    server.log,
+  );
   return ok({
     url,
     async close() {

@@ -2,10 +2,13 @@
 // when it opens: `PRAGMA integrity_check` also compares every index with its table (a row missing
 // from an index, an index entry without its row), which a failing disk can break unseen. It reads
 // the whole file, so it runs in a worker thread (./integrityWorker.ts) on a read-only connection;
-// a device runs it every `integrityCheckIntervalMs` and fences itself on what it finds.
+// a device runs it every `integrityCheckIntervalMs` and fences itself on what it finds, and
+// `triledger check-store` runs it on demand. On PostgreSQL the same check is ./postgresIntegrity.ts.
 
 import { Worker } from 'node:worker_threads';
 import { damageOf, isStoreDamage } from './damage.js';
+import type { StoreLocation } from './open.js';
+import { checkPostgresIntegrity, type PostgresIndexCheck } from './postgresIntegrity.js';
 
 // From src/store (tests) and from dist/store (the devices) alike, the built worker: `npm test`
 // builds dist before it runs.
@@ -24,6 +27,15 @@ export type IntegrityResult =
   | { readonly kind: 'sound' }
   | { readonly kind: 'damaged'; readonly damage: string }
   | { readonly kind: 'not run'; readonly reason: string };
+
+/** The full check of a device's store, on either backend; PostgreSQL says how indexes were checked. */
+export function checkStoreIntegrity(
+  location: StoreLocation,
+): Promise<IntegrityResult & { readonly indexes?: PostgresIndexCheck }> {
+  return location.backend === 'sqlite'
+    ? checkSqliteIntegrity(location.path)
+    : checkPostgresIntegrity(location);
+}
 
 export function checkSqliteIntegrity(path: string): Promise<IntegrityResult> {
   return new Promise((resolve) => {

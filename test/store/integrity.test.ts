@@ -4,10 +4,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { checkSqliteIntegrity } from '../../src/store/integrity.js';
 import { openSqliteDatabase } from '../../src/store/sqlite.js';
+import { leaveUnitIndexStale } from '../helpers/sqliteDamage.js';
 
 function storeWithUnits(): string {
   const path = join(mkdtempSync(join(tmpdir(), 'triledger-integrity-')), 'currency.sqlite');
@@ -21,28 +21,6 @@ function storeWithUnits(): string {
   return path;
 }
 
-/** Units moved to account 2 while the index by owner was hidden from SQLite: it still says 1. */
-function staleIndex(path: string): void {
-  const db = new Database(path);
-  db.unsafeMode(true); // lets writable_schema edit the schema, as only a hand outside would
-  const index = db
-    .prepare("SELECT * FROM sqlite_master WHERE name = 'currency_units_to_pay'")
-    .get() as { type: string; name: string; tbl_name: string; rootpage: number; sql: string };
-  db.pragma('writable_schema = ON');
-  db.prepare("DELETE FROM sqlite_master WHERE name = 'currency_units_to_pay'").run();
-  db.close();
-  const hidden = new Database(path);
-  hidden.unsafeMode(true);
-  hidden.prepare('UPDATE currency_units SET owner_account = 2 WHERE currency_number <= 10').run();
-  hidden.pragma('writable_schema = ON');
-  hidden
-    .prepare(
-      'INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) VALUES (?, ?, ?, ?, ?)',
-    )
-    .run(index.type, index.name, index.tbl_name, index.rootpage, index.sql);
-  hidden.close();
-}
-
 describe('the full integrity check', () => {
   it('finds a sound store sound', async () => {
     expect(await checkSqliteIntegrity(storeWithUnits())).toEqual({ kind: 'sound' });
@@ -50,7 +28,7 @@ describe('the full integrity check', () => {
 
   it('finds an index that no longer matches its table, which the quick check at open passes', async () => {
     const path = storeWithUnits();
-    staleIndex(path);
+    leaveUnitIndexStale(path);
     openSqliteDatabase(path, 'currency').close(); // the quick check does not compare indexes
     const result = await checkSqliteIntegrity(path);
     expect(result).toMatchObject({ kind: 'damaged' });
