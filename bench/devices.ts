@@ -75,6 +75,27 @@ export function liftRateLimits(dir: string): void {
   writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
 }
 
+/** Where each device's /metrics answers without a signature in a benchmark: portBase + this. */
+export const metricsPortOffsets: Readonly<Record<DeviceName, number>> = {
+  transaction: 5,
+  account: 6,
+  currency: 7,
+};
+
+/**
+ * Each device's operator endpoints (/metrics, /ready) on a listener of its own at portBase +
+ * metricsPortOffsets, so that the benchmark reads the devices' timings without signing. Edits a
+ * deployment that `up` created; takes effect at the next `up`.
+ */
+export function openMetricsListeners(dir: string, portBase: number): void {
+  for (const device of deviceNames) {
+    const path = join(dir, `${device}.json`);
+    const config = JSON.parse(readFileSync(path, 'utf8'));
+    config.operationsListen = { host: '127.0.0.1', port: portBase + metricsPortOffsets[device] };
+    writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+  }
+}
+
 /** The key number of the first terminal's shared HMAC key (FIG. 6) the HMAC runs install. */
 export const sharedKeyNumberFirst = 200_000;
 

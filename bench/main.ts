@@ -1,7 +1,7 @@
 // `npm run bench [-- SUITE...]`: runs the named benchmark suites (all when none is named), prints a
 // table, and writes the figures as JSON to bench/results/. Suites: signature, throughput, audit
 // (`-- audit --scheme ed25519 --remittances N`; `-- throughput --store postgres://… --scheme hmac
-// --mode confirm --clients 32 --batch 1 --seconds 15 --warmup 3 --light 300
+// --mode confirm --clients 64 --batch 1 --seconds 15 --warmup 3 --light 300
 // --no-pgbench --stages`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';

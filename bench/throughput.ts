@@ -34,6 +34,7 @@ import {
   cpuSeconds,
   installBenchSharedKeys,
   liftRateLimits,
+  openMetricsListeners,
   rssBytes,
   rssPeakBytes,
   stop,
@@ -42,6 +43,7 @@ import {
 import type { LoadPlan, LoadResult } from './loadGenerator.js';
 import { progressLine } from './progress.js';
 import { mainThreadProfile, type Stage, stageMicroseconds } from './stageProfile.js';
+import { type MetricValues, readMetrics, type StepTimes, stepTimes } from './stepTimes.js';
 
 export type Mode = 'confirm' | 'update';
 
@@ -64,7 +66,7 @@ export interface ThroughputOptions {
 export const throughputDefaults: Omit<ThroughputOptions, 'store'> = {
   schemes: ['hmac', 'ed25519'],
   modes: ['confirm', 'update'],
-  clients: 32,
+  clients: 64,
   batch: 1,
   warmupSeconds: 3,
   measureSeconds: 15,
@@ -88,6 +90,8 @@ export interface ConfigurationResult {
   readonly devices: Record<DeviceName | 'loadGenerator', DeviceFigures>;
   readonly invariantsHold: boolean;
   readonly auditClean: boolean;
+  /** Under load: each protocol step's mean time, and the store commits a remittance costs. */
+  readonly steps: StepTimes;
   /** With `stages`: each device's CPU per remittance in the measured time, by stage, microseconds. */
   readonly stageMicroseconds?: Record<DeviceName, Record<Stage, number>>;
 }
@@ -148,6 +152,7 @@ async function runConfiguration(
   const storeArguments = storeUrl ? ['--store', storeUrl.toString()] : [];
   await stop((await up(dir, [...upArguments, ...storeArguments])).child);
   liftRateLimits(dir);
+  openMetricsListeners(dir, portBase);
   if (scheme === 'hmac') installBenchSharedKeys(dir, accountsOf(options));
   const profileDir = options.stages ? mkdtempSync(join(tmpdir(), 'triledger-stages-')) : undefined;
   const deployment = await up(
@@ -156,6 +161,8 @@ async function runConfiguration(
     profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   );
   const window = { fromUs: 0, toUs: 0 };
+  let metricsAtStart: Promise<Record<DeviceName, MetricValues>> | undefined;
+  let metricsAtEnd: Promise<Record<DeviceName, MetricValues>> | undefined;
   const generator = fork(loadGeneratorPath, [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -187,6 +194,7 @@ async function runConfiguration(
         if (message.event === 'measuring') {
           measuredAtMs = performance.now();
           window.fromUs = monotonicUs();
+          metricsAtStart = readMetrics(portBase);
           for (const name of names) cpuAtStart[name] = cpuSeconds(pids[name]);
           sampler = setInterval(() => {
             for (const name of names) rssSamples[name]!.push(rssBytes(pids[name]));
@@ -199,6 +207,7 @@ async function runConfiguration(
         if (message.event === 'measured') {
           clearInterval(sampler);
           window.toUs = monotonicUs();
+          metricsAtEnd = readMetrics(portBase);
           cpuAtEnd = Object.fromEntries(names.map((n) => [n, cpuSeconds(pids[n])]));
           show(`throughput: ${scheme}, ${mode}: checking balances and the audit`);
         }
@@ -231,6 +240,8 @@ async function runConfiguration(
       operatorKeys.value,
       operatorKeyNumber,
     ).audit(undefined, { full: true });
+    assert(metricsAtStart && metricsAtEnd, 'the devices timings were read');
+    const steps = stepTimes(await metricsAtStart, await metricsAtEnd, load.load.remittances);
     generator.kill();
     await stop(deployment.child);
     return {
@@ -240,6 +251,7 @@ async function runConfiguration(
       devices,
       invariantsHold: invariants.balances === invariants.issued && invariants.held === '0',
       auditClean: audit.ok && audit.value.clean,
+      steps,
       ...(profileDir === undefined
         ? {}
         : {

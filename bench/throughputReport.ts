@@ -154,12 +154,31 @@ export function throughputReport(r: ThroughputResult): {
     lines.push(
       `HMAC confirm over pgbench: ${(hmacConfirm.load.load.perSecond / r.pgbenchTps).toFixed(3)}x`,
     );
-  const stageTable = stagesTable(cs);
   return {
-    table: `${table}\n${stageTable}${lines.join('\n')}`,
+    table: `${table}\n${stepsTable(cs)}${stagesTable(cs)}${lines.join('\n')}`,
     figures: r,
     met: results.every(Boolean),
   };
+}
+
+/** Under load: each protocol step's mean time, and each device's store commits. */
+function stepsTable(cs: readonly ConfigurationResult[]): string {
+  const steps = Object.keys(cs[0]?.steps.stepMs ?? {});
+  const rows = [
+    ...steps.map((step) => [`${step}, ms`, ...cs.map((c) => ms(c.steps.stepMs[step] ?? 0))]),
+    ...devices.map((d) => [
+      `${d}: commits per remittance / ms each / transactions each`,
+      ...cs.map((c) => {
+        const commits = c.steps.commits[d];
+        return `${commits.perRemittance.toFixed(2)} / ${ms(commits.ms)} / ${commits.works.toFixed(1)}`;
+      }),
+    ]),
+  ];
+  const header = [
+    'under load, mean per protocol step (devices/metrics.ts)',
+    ...cs.map((c) => `${c.scheme}, ${c.mode}`),
+  ];
+  return `${renderTable(header, rows)}\n`;
 }
 
 /** With --stages: each device's CPU per remittance by stage, in microseconds (T / A / C). */

@@ -1,0 +1,87 @@
+// Where a remittance's time goes under load (issue 17): each device's Prometheus figures
+// (devices/metrics.ts) read at the start and at the end of the measured time, and the difference
+// turned into means: the time of each protocol step, how many store commits a remittance costs at
+// each device, how long a commit takes and how many device transactions it carries. The CPU side
+// of the same question is ./stageProfile.ts.
+
+import type { DeviceName } from '../src/devices/context.js';
+import { metricsPortOffsets } from './devices.js';
+
+/** A metric's value by name and labels, e.g. `triledger_store_commit_seconds_sum` or `..._sum{step="open"}`. */
+export type MetricValues = ReadonlyMap<string, number>;
+
+export async function readMetrics(portBase: number): Promise<Record<DeviceName, MetricValues>> {
+  const devices = Object.keys(metricsPortOffsets) as DeviceName[];
+  const texts = await Promise.all(
+    devices.map(async (device) => {
+      const port = portBase + metricsPortOffsets[device];
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      return parseMetrics(await response.text());
+    }),
+  );
+  return Object.fromEntries(devices.map((device, i) => [device, texts[i]!])) as Record<
+    DeviceName,
+    MetricValues
+  >;
+}
+
+/** The Prometheus text format's samples, the `device` label left out (one device per text). */
+export function parseMetrics(text: string): MetricValues {
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = (match[2] ?? '')
+      .split(',')
+      .filter((label) => label !== '' && !label.startsWith('device='))
+      .join(',');
+    values.set(labels === '' ? match[1]! : `${match[1]}{${labels}}`, Number(match[3]));
+  }
+  return values;
+}
+
+export interface StepTimes {
+  /** Mean milliseconds of each timed step in the measured time, by `device step`. */
+  readonly stepMs: Record<string, number>;
+  /** Store commits per remittance, mean commit ms, mean device transactions per commit. */
+  readonly commits: Record<DeviceName, { perRemittance: number; ms: number; works: number }>;
+}
+
+const timedSteps: Readonly<Record<DeviceName, readonly string[]>> = {
+  transaction: ['open', 'exchange_account', 'exchange_currency', 'settle'],
+  account: ['exchange', 'settlement'],
+  currency: ['exchange', 'settlement'],
+};
+
+export function stepTimes(
+  before: Record<DeviceName, MetricValues>,
+  after: Record<DeviceName, MetricValues>,
+  remittances: number,
+): StepTimes {
+  const delta = (device: DeviceName, name: string) =>
+    (after[device].get(name) ?? 0) - (before[device].get(name) ?? 0);
+  const stepMs: Record<string, number> = {};
+  for (const device of Object.keys(timedSteps) as DeviceName[])
+    for (const step of timedSteps[device]) {
+      const labels = `{step="${step}"}`;
+      const count = delta(device, `triledger_protocol_step_seconds_count${labels}`);
+      const seconds = delta(device, `triledger_protocol_step_seconds_sum${labels}`);
+      stepMs[`${device} ${step}`] = count === 0 ? 0 : (seconds / count) * 1000;
+    }
+  const commits = Object.fromEntries(
+    (Object.keys(timedSteps) as DeviceName[]).map((device) => {
+      const count = delta(device, 'triledger_store_commit_seconds_count');
+      const seconds = delta(device, 'triledger_store_commit_seconds_sum');
+      const works = delta(device, 'triledger_store_commit_group_size_sum');
+      return [
+        device,
+        {
+          perRemittance: remittances === 0 ? 0 : count / remittances,
+          ms: count === 0 ? 0 : (seconds / count) * 1000,
+          works: count === 0 ? 0 : works / count,
+        },
+      ];
+    }),
+  ) as StepTimes['commits'];
+  return { stepMs, commits };
+}
