@@ -47,7 +47,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return exitCodes.ok;
   } catch (error) {
     if (error instanceof CliFailure) {
-      process.stderr.write(`triledger: ${error.message}\n`);
+      // An empty message: a child process already said why on stderr.
+      if (error.message !== '') process.stderr.write(`triledger: ${error.message}\n`);
       return error.exitCode;
     }
     if (error instanceof CommanderError) {

@@ -6,22 +6,26 @@
 // (FIG. 1H). Later runs start the same deployment again. Ctrl-C (or SIGTERM) stops all three.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import {
   createDeployment,
+  type DeviceName,
   deploymentInfo,
   deviceNames,
   operatorKeyNumber,
   portBaseDefault,
+  portOf,
 } from '../deployment/demo.js';
+import { loadDeviceConfig } from '../devices/config.js';
 import { systemEnvironment } from '../model/environment.js';
 import { parseStoreLocation } from '../store/open.js';
 import { dataDirDefault, issue, openAccount } from './clientCommands.js';
-import { CliFailure, exitCodes, usageError } from './output.js';
+import { CliFailure, exitCodes, expectOk, usageError } from './output.js';
 
 export const deviceStartMsMax = 20_000;
 const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -56,11 +60,15 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
+      // A device that refuses to start (exit 1 or 2) has said why on stderr, in one line.
+      const saidWhy = code === exitCodes.refused || code === exitCodes.usage;
       reject(
-        new CliFailure(
-          `InvalidInput: the ${device} device stopped (exit code ${code}) before it listened`,
-          exitCodes.refused,
-        ),
+        saidWhy
+          ? new CliFailure('', code)
+          : new CliFailure(
+              `the ${device} device stopped (exit code ${code}) before it listened`,
+              exitCodes.refused,
+            ),
       );
     });
   });
@@ -92,7 +100,7 @@ export function registerUpCommand(program: Command): void {
       '--store <url>',
       'stores of a new deployment: postgres://… (one schema per device) instead of SQLite files',
     )
-    .action(async (options: UpOptions) => {
+    .action(async (options: UpOptions, command: Command) => {
       if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
         throw usageError('--scheme must be hmac or ed25519');
       if (options.mode !== 'confirm' && options.mode !== 'update')
@@ -109,6 +117,11 @@ export function registerUpCommand(program: Command): void {
         if (!location.ok || location.value.backend !== 'postgres')
           throw usageError('--store must be a postgres:// URL');
       }
+      const addresses = firstRun ? newAddresses(portBase) : configuredAddresses(dir);
+      if (!firstRun && command.getOptionValueSource('portBase') === 'cli')
+        requireSamePorts(dir, addresses, portBase);
+      await requireFree(addresses);
+      const entriesBefore = existsSync(dir) ? new Set(readdirSync(dir)) : undefined;
       if (firstRun)
         createDeployment(
           dir,
@@ -121,86 +134,159 @@ export function registerUpCommand(program: Command): void {
           },
           systemEnvironment,
         );
-
-      const children: ChildProcess[] = [];
-      let stopping = false;
-      let gateway: ChildProcess | undefined;
-      /** The gateway first (it hands its peers the settlements in flight), then its peers. */
-      const stopAll = () => {
-        stopping = true;
-        const stopPeers = () => {
-          for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-        };
-        if (gateway === undefined || gateway.exitCode !== null) return stopPeers();
-        gateway.once('exit', stopPeers);
-        gateway.kill('SIGTERM');
-      };
-      const exited = new Promise<number>((resolve) => {
-        process.once('SIGINT', () => {
-          stopAll();
-          resolve(exitCodes.ok);
-        });
-        process.once('SIGTERM', () => {
-          stopAll();
-          resolve(exitCodes.ok);
-        });
-        const watch = (child: ChildProcess, device: string) =>
-          child.once('exit', (code) => {
-            if (stopping) return;
-            process.stderr.write(
-              `triledger: the ${device} device stopped (exit code ${code}); stopping the others\n`,
-            );
-            stopAll();
-            resolve(exitCodes.refused);
-          });
-        void (async () => {
-          try {
-            for (const device of deviceNames) {
-              const { child, url } = await startChild(dir, device);
-              children.push(child);
-              if (device === 'transaction') gateway = child;
-              watch(child, device);
-              process.stdout.write(`${device.padEnd(11)} ${url}\n`);
-            }
-            if (!existsSync(join(dir, 'seeded'))) await seed(dir);
-            const info = deploymentInfo(dir);
-            // The hints work as printed: outside the default folder they name it.
-            const data = resolvePath(dir) === resolvePath(dataDirDefault) ? '' : ` --data ${dir}`;
-            process.stdout.write(
-              [
-                '',
-                `triledger is up: ${info.transactionUrl} (API docs at ${info.transactionUrl}/docs), scheme ${info.scheme}, mode ${info.mode}`,
-                'try, in another terminal:',
-                `  npx triledger balance 1${data}`,
-                `  npx triledger remit --from 1 --to 2 --amount 500${data}`,
-                `  npx triledger units 2${data}`,
-                `  npx triledger history 1${data}`,
-                `  npx triledger audit${data}`,
-                `in a browser: the wallet at ${info.transactionUrl}/wallet, the operator console at ${info.transactionUrl}/console`,
-                `  (sign in with key ${operatorKeyNumber}: npx triledger keys export-seed --keystore ${join(dir, 'operator.keystore.json')} --passphrase-file ${join(dir, 'passphrase')} ${operatorKeyNumber})`,
-                'Ctrl-C stops all three devices.',
-                '',
-              ].join('\n'),
-            );
-          } catch (error) {
-            process.stderr.write(
-              `triledger: ${error instanceof Error ? error.message : String(error)}\n`,
-            );
-            stopAll();
-            resolve(exitCodes.refused);
-          }
-        })();
-      });
-      const code = await exited;
-      await Promise.all(
-        children.map((child) =>
-          child.exitCode === null
-            ? new Promise((resolve) => child.once('exit', resolve))
-            : undefined,
-        ),
-      );
-      if (code !== exitCodes.ok) throw new CliFailure('InvalidInput: triledger up stopped', code);
+      const failure = await runDevices(dir);
+      if (failure === undefined) return;
+      // A first start that failed leaves nothing half-made: running it again starts afresh.
+      if (firstRun && !existsSync(join(dir, 'seeded'))) removeCreated(dir, entriesBefore);
+      throw failure;
     });
+}
+
+type Addresses = Record<DeviceName, { host: string; port: number }>;
+
+function newAddresses(portBase: number): Addresses {
+  return Object.fromEntries(
+    deviceNames.map((device) => [device, { host: '127.0.0.1', port: portOf(device, portBase) }]),
+  ) as Addresses;
+}
+
+function configuredAddresses(dir: string): Addresses {
+  return Object.fromEntries(
+    deviceNames.map((device) => {
+      const config = expectOk(loadDeviceConfig(join(dir, `${device}.json`)));
+      return [device, { host: config.host, port: config.port }];
+    }),
+  ) as Addresses;
+}
+
+/** An existing deployment keeps its ports: a different --port-base is refused, not ignored. */
+function requireSamePorts(dir: string, addresses: Addresses, portBase: number): void {
+  const configured = addresses.transaction.port;
+  if (configured !== portOf('transaction', portBase))
+    throw usageError(
+      `the deployment in ${dir} listens on ports ${configured}-${configured + 2}; --port-base applies to a new deployment`,
+    );
+}
+
+/** Refuse before anything is created or started when another process holds a device's port. */
+async function requireFree(addresses: Addresses): Promise<void> {
+  for (const device of deviceNames) {
+    const { host, port } = addresses[device];
+    const inUse = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(true));
+      probe.listen(port, host, () => probe.close(() => resolve(false)));
+    });
+    if (inUse)
+      throw usageError(
+        `port ${port} on ${host} (the ${device} device) is in use by another process; choose another --port-base for a new deployment, or stop that process`,
+      );
+  }
+}
+
+/** Remove what a failed first run created in `dir` (everything, when it made `dir` itself). */
+function removeCreated(dir: string, entriesBefore: ReadonlySet<string> | undefined): void {
+  if (entriesBefore === undefined) {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  for (const entry of readdirSync(dir))
+    if (!entriesBefore.has(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
+}
+
+/**
+ * Start the three devices (the gateway last), seed a new deployment, print the hints, and wait
+ * until a signal stops them or one of them stops; resolves with the failure, if any, once all
+ * three have exited.
+ */
+async function runDevices(dir: string): Promise<CliFailure | undefined> {
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  let gateway: ChildProcess | undefined;
+  /** The gateway first (it hands its peers the settlements in flight), then its peers. */
+  const stopAll = () => {
+    stopping = true;
+    const stopPeers = () => {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    };
+    if (gateway === undefined || gateway.exitCode !== null) return stopPeers();
+    gateway.once('exit', stopPeers);
+    gateway.kill('SIGTERM');
+  };
+  const exited = new Promise<CliFailure | undefined>((resolve) => {
+    process.once('SIGINT', () => {
+      stopAll();
+      resolve(undefined);
+    });
+    process.once('SIGTERM', () => {
+      stopAll();
+      resolve(undefined);
+    });
+    const watch = (child: ChildProcess, device: string) =>
+      child.once('exit', (code) => {
+        if (stopping) return;
+        stopAll();
+        resolve(
+          new CliFailure(
+            `the ${device} device stopped (exit code ${code}); the others were stopped`,
+            exitCodes.refused,
+          ),
+        );
+      });
+    void (async () => {
+      try {
+        for (const device of deviceNames) {
+          const { child, url } = await startChild(dir, device);
+          children.push(child);
+          if (device === 'transaction') gateway = child;
+          watch(child, device);
+          process.stdout.write(`${device.padEnd(11)} ${url}\n`);
+        }
+        if (!existsSync(join(dir, 'seeded'))) await seed(dir);
+        printHints(dir);
+      } catch (error) {
+        stopAll();
+        resolve(
+          error instanceof CliFailure
+            ? error
+            : new CliFailure(
+                error instanceof Error ? error.message : String(error),
+                exitCodes.refused,
+              ),
+        );
+      }
+    })();
+  });
+  const failure = await exited;
+  await Promise.all(
+    children.map((child) =>
+      child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined,
+    ),
+  );
+  return failure;
+}
+
+/** What `up` prints once the devices serve: where, and commands that work as printed. */
+function printHints(dir: string): void {
+  const info = deploymentInfo(dir);
+  // The hints work as printed: outside the default folder they name it.
+  const data = resolvePath(dir) === resolvePath(dataDirDefault) ? '' : ` --data ${dir}`;
+  process.stdout.write(
+    [
+      '',
+      `triledger is up: ${info.transactionUrl} (API docs at ${info.transactionUrl}/docs), scheme ${info.scheme}, mode ${info.mode}`,
+      'try, in another terminal:',
+      `  npx triledger balance 1${data}`,
+      `  npx triledger remit --from 1 --to 2 --amount 500${data}`,
+      `  npx triledger units 2${data}`,
+      `  npx triledger history 1${data}`,
+      `  npx triledger audit${data}`,
+      `in a browser: the wallet at ${info.transactionUrl}/wallet, the operator console at ${info.transactionUrl}/console`,
+      `  (sign in with key ${operatorKeyNumber}: npx triledger keys export-seed --keystore ${join(dir, 'operator.keystore.json')} --passphrase-file ${join(dir, 'passphrase')} ${operatorKeyNumber})`,
+      'Ctrl-C stops all three devices.',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** FIG. 1G and FIG. 1H, made by recorded, signed operations. */

@@ -1,6 +1,13 @@
-// `triledger up`: the three devices stop together, and a second run starts the same deployment.
+// `triledger up`: the three devices stop together, and a second run starts the same deployment. A
+// start that cannot succeed (a port in use, a store out of reach) says why in one line and leaves
+// nothing half-made, so that running it again with the mistake fixed works.
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { portIsFree, startDeployment } from '../helpers/deployment.js';
+import { freePortBase, portIsFree, startDeployment } from '../helpers/deployment.js';
+import { triledger } from './run.js';
 
 describe('triledger up', () => {
   it('stops all three devices on SIGTERM and, run again, brings back the same ledger without seeding it twice', async () => {
@@ -23,6 +30,17 @@ describe('triledger up', () => {
     await first.stop();
     for (const port of [first.portBase, first.portBase + 1, first.portBase + 2])
       expect(await portIsFree(port)).toBe(true);
+    // An existing deployment keeps its ports: another --port-base is refused, not ignored.
+    const moved = triledger(
+      ['up', '--data', first.dir, '--port-base', String(first.portBase + 10)],
+      {
+        cwd: first.dir,
+      },
+    );
+    expect(moved.status).toBe(2);
+    expect(moved.stderr).toBe(
+      `triledger: InvalidInput: the deployment in ${first.dir} listens on ports ${first.portBase}-${first.portBase + 2}; --port-base applies to a new deployment\n`,
+    );
 
     const second = await startDeployment({ dir: first.dir, portBase: first.portBase });
     try {
@@ -33,4 +51,48 @@ describe('triledger up', () => {
       await second.stop();
     }
   }, 120_000);
+
+  it('refuses a port in use before it creates anything: one line naming it, exit 2', async () => {
+    const portBase = await freePortBase();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(portBase + 1, '127.0.0.1', resolve));
+    const parent = mkdtempSync(join(tmpdir(), 'triledger-up-'));
+    writeFileSync(join(parent, 'notes.txt'), 'kept');
+    try {
+      const fresh = join(parent, 'data');
+      for (const dir of [fresh, parent]) {
+        const run = triledger(['up', '--data', dir, '--port-base', String(portBase)], {
+          cwd: parent,
+        });
+        expect(run.status).toBe(2);
+        expect(run.stderr).toBe(
+          `triledger: InvalidInput: port ${portBase + 1} on 127.0.0.1 (the account device) is in use by another process; choose another --port-base for a new deployment, or stop that process\n`,
+        );
+      }
+      expect(existsSync(fresh)).toBe(false);
+      expect(readdirSync(parent)).toEqual(['notes.txt']);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('a first start whose store is out of reach says so in one line and leaves no folder behind', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'triledger-up-'));
+    const dir = join(parent, 'data');
+    const run = triledger(
+      [
+        'up',
+        '--data',
+        dir,
+        '--port-base',
+        String(await freePortBase()),
+        '--store',
+        'postgres://postgres@127.0.0.1:1/postgres',
+      ],
+      { cwd: parent },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^triledger: StoreUnavailable: cannot open the store .*\n$/);
+    expect(existsSync(dir)).toBe(false);
+  });
 });
