@@ -35,8 +35,8 @@ import {
 } from '../store/open.js';
 import { setAsideStore } from '../store/setAside.js';
 import type { DeviceKind } from '../store/types.js';
-import { dataDirDefault, keystore } from './clientCommands.js';
-import { countOf, expectOk, refused, usageError } from './output.js';
+import { keystore } from './clientCommands.js';
+import { countOf, dataOption, expectOk, refused, usageError } from './output.js';
 import { type ProgressBar, progressBar } from './progress.js';
 
 /** How long to wait for a running transaction device to answer before taking it as stopped. */
@@ -88,11 +88,7 @@ function registerSetAsideCommand(program: Command): void {
       "set a stopped device's damaged store aside (renamed, never deleted): the device then starts on an empty store, which `triledger recover` rebuilds from the other two",
     )
     .argument('<device>', 'transaction, account or currency')
-    .option(
-      '--data <dir>',
-      'the deployment folder (DIR/DEVICE.json names the store)',
-      dataDirDefault,
-    )
+    .addOption(dataOption('the deployment folder (DIR/DEVICE.json names the store)'))
     .action(async (device: string, options: { data: string }) => {
       if (!(deviceKinds as readonly string[]).includes(device))
         throw usageError('the device is transaction, account or currency');
@@ -115,7 +111,7 @@ export function registerArchiveCommands(program: Command): void {
     .command('export')
     .description("seal every row of a stopped deployment's three stores into one encrypted archive")
     .requiredOption('--out <file>', 'the archive to write (never overwritten)')
-    .option('--data <dir>', 'the deployment folder', dataDirDefault)
+    .addOption(dataOption())
     .option(
       '--keystore <file>',
       'keystore with the archive key (default DIR/operator.keystore.json)',
@@ -159,7 +155,7 @@ export function registerArchiveCommands(program: Command): void {
       '--store <store>',
       'where the stores go: postgres://… (one schema per device) or sqlite:DIR (DIR/DEVICE.sqlite)',
     )
-    .option('--data <dir>', 'the deployment folder', dataDirDefault)
+    .addOption(dataOption())
     .option(
       '--keystore <file>',
       'keystore with the archive key (default DIR/operator.keystore.json)',

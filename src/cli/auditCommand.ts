@@ -15,8 +15,7 @@ import { deploymentInfo, operatorKeyNumber, passphraseOf } from '../deployment/d
 import { systemEnvironment } from '../model/environment.js';
 import type { Failure } from '../model/errors.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
-import { dataDirDefault } from './clientCommands.js';
-import { CliFailure, countOf, printJson, renderTable, usageError } from './output.js';
+import { CliFailure, countOf, dataOption, printJson, renderTable, usageError } from './output.js';
 import { progressBar } from './progress.js';
 
 export const auditExitCodes = { clean: 0, tampered: 1, couldNotRun: 2 } as const;
@@ -144,7 +143,7 @@ function renderRecovery(recovery: RecoveryReport): string {
 export function registerAuditCommands(program: Command): void {
   const operatorOptions = (command: Command) =>
     command
-      .option('--data <dir>', 'the deployment folder', dataDirDefault)
+      .addOption(dataOption())
       .option('--url <url>', 'the transaction device (default: from the deployment)')
       .option('--keystore <file>', 'the operator keystore (default: DIR/operator.keystore.json)')
       .option('--key <number>', 'the operator key number')

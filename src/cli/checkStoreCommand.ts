@@ -11,8 +11,15 @@ import { deviceKinds, storeLocationsOf } from '../audit/offline.js';
 import { checkStoreIntegrity, type IntegrityResult } from '../store/integrity.js';
 import { describeStore, type StoreLocation } from '../store/open.js';
 import type { DeviceKind } from '../store/types.js';
-import { dataDirDefault } from './clientCommands.js';
-import { CliFailure, exitCodes, expectOk, printJson, renderTable, usageError } from './output.js';
+import {
+  CliFailure,
+  dataOption,
+  exitCodes,
+  expectOk,
+  printJson,
+  renderTable,
+  usageError,
+} from './output.js';
 
 interface StoreCheck {
   readonly device: DeviceKind;
@@ -46,11 +53,7 @@ export function registerCheckStoreCommand(program: Command): void {
       "run the full integrity check of the devices' stores (all three when none is named); read only, it runs while they serve. Exit 0 sound, 1 damage found, 2 could not run",
     )
     .argument('[devices...]', 'transaction, account or currency')
-    .option(
-      '--data <dir>',
-      'the deployment folder (DIR/DEVICE.json names each store)',
-      dataDirDefault,
-    )
+    .addOption(dataOption('the deployment folder (DIR/DEVICE.json names each store)'))
     .option('--json', 'print the results as JSON')
     .action(async (named: string[], options: { data: string; json?: boolean }) => {
       const unknown = named.filter((d) => !(deviceKinds as readonly string[]).includes(d));

@@ -24,6 +24,7 @@ import type { SignatureDevice } from '../signature/device.js';
 import { loadKeystoreFile } from '../signature/keystoreFile.js';
 import {
   CliFailure,
+  dataOption,
   exitCodes,
   expectOk,
   printJson,
@@ -31,8 +32,6 @@ import {
   renderTable,
   usageError,
 } from './output.js';
-
-export const dataDirDefault = 'triledger-data';
 
 interface DataOptions {
   data: string;
@@ -158,9 +157,7 @@ function printOperation(
 
 export function registerClientCommands(program: Command): void {
   const withData = (command: Command) =>
-    command
-      .option('--data <dir>', 'the deployment folder', dataDirDefault)
-      .option('--json', 'print JSON');
+    command.addOption(dataOption()).option('--json', 'print JSON');
 
   const account = program.command('account').description('accounts of the ledger');
   withData(account.command('open'))

@@ -8,18 +8,39 @@ import type { Command } from 'commander';
 import { loadDeviceConfig } from '../devices/config.js';
 import { startDevice } from '../devices/start.js';
 import { storeSpecPattern } from '../store/open.js';
-import { expectOk, usageError } from './output.js';
+import { envOption, expectOk, usageError } from './output.js';
 
 export function registerDeviceCommand(program: Command): void {
   program
     .command('device')
     .description('run one device (transaction, account or currency) from its configuration file')
     .argument('<device>', 'transaction, account or currency')
-    .requiredOption('--config <file>', 'the device configuration (JSON)')
-    .option('--port <port>', 'listen on this port instead of the configured one (0: any free port)')
-    .option('--store <store>', 'sqlite:PATH or postgres://… instead of the configured store')
+    .addOption(
+      envOption(
+        '--config <file>',
+        'the device configuration (JSON)',
+        'TRILEDGER_CONFIG',
+      ).makeOptionMandatory(),
+    )
+    .addOption(
+      envOption(
+        '--port <port>',
+        'listen on this port instead of the configured one (0: any free port)',
+        'TRILEDGER_PORT',
+      ),
+    )
+    .addOption(
+      envOption(
+        '--store <store>',
+        'sqlite:PATH or postgres://… instead of the configured store',
+        'TRILEDGER_STORE',
+      ),
+    )
     .action(async (device: string, options: { config: string; port?: string; store?: string }) => {
-      const loaded = expectOk(loadDeviceConfig(options.config));
+      // A configuration that is missing or malformed is the operator's mistake: exit 2.
+      const configured = loadDeviceConfig(options.config);
+      if (!configured.ok) throw usageError(configured.message);
+      const loaded = configured.value;
       if (options.store !== undefined && !storeSpecPattern.test(options.store))
         throw usageError('--store must be sqlite:PATH or a postgres:// URL');
       const config =

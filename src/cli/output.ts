@@ -5,6 +5,7 @@
 // gets plain text.
 
 import Table from 'cli-table3';
+import { Option } from 'commander';
 import type { Failure } from '../model/errors.js';
 
 export const exitCodes = {
@@ -39,6 +40,24 @@ export function usageError(message: string): CliFailure {
 export function expectOk<T>(result: { ok: true; value: T } | Failure): T {
   if (!result.ok) throw refused(result);
   return result.value;
+}
+
+/** The folder most commands read a deployment from, and its environment variable. */
+export const dataDirDefault = 'triledger-data';
+
+/**
+ * An option that an environment variable `TRILEDGER_…` can set (the command line wins over it, it
+ * wins over the default): every setting of `up` and `device`, and `--data` everywhere, so that a
+ * service or a container configures triledger without a command line (docs/cli.md).
+ */
+export function envOption(flags: string, description: string, env: string, fallback?: string) {
+  const option = new Option(flags, description).env(env);
+  return fallback === undefined ? option : option.default(fallback);
+}
+
+/** `--data <dir>` (TRILEDGER_DATA). */
+export function dataOption(description = 'the deployment folder'): Option {
+  return envOption('--data <dir>', description, 'TRILEDGER_DATA', dataDirDefault);
 }
 
 export function renderTable(head: string[], rows: (string | number)[][]): string {

@@ -24,8 +24,16 @@ import {
 import { loadDeviceConfig } from '../devices/config.js';
 import { systemEnvironment } from '../model/environment.js';
 import { parseStoreLocation } from '../store/open.js';
-import { dataDirDefault, issue, openAccount } from './clientCommands.js';
-import { CliFailure, exitCodes, expectOk, usageError } from './output.js';
+import { issue, openAccount } from './clientCommands.js';
+import {
+  CliFailure,
+  dataDirDefault,
+  dataOption,
+  envOption,
+  exitCodes,
+  expectOk,
+  usageError,
+} from './output.js';
 
 export const deviceStartMsMax = 20_000;
 const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -88,17 +96,37 @@ export function registerUpCommand(program: Command): void {
     .description(
       'run the three devices locally; the first run creates a demo deployment with accounts 1 and 2',
     )
-    .option('--data <dir>', 'the deployment folder', dataDirDefault)
-    .option('--scheme <scheme>', 'signature scheme of a new deployment: hmac or ed25519', 'hmac')
-    .option('--mode <mode>', 'protocol mode of a new deployment: confirm or update', 'confirm')
-    .option(
-      '--port-base <port>',
-      'transaction listens here, account on +1, currency on +2',
-      String(portBaseDefault),
+    .addOption(dataOption())
+    .addOption(
+      envOption(
+        '--scheme <scheme>',
+        'signature scheme of a new deployment: hmac or ed25519',
+        'TRILEDGER_SCHEME',
+        'hmac',
+      ),
     )
-    .option(
-      '--store <url>',
-      'stores of a new deployment: postgres://… (one schema per device) instead of SQLite files',
+    .addOption(
+      envOption(
+        '--mode <mode>',
+        'protocol mode of a new deployment: confirm or update',
+        'TRILEDGER_MODE',
+        'confirm',
+      ),
+    )
+    .addOption(
+      envOption(
+        '--port-base <port>',
+        'transaction listens here, account on +1, currency on +2',
+        'TRILEDGER_PORT_BASE',
+        String(portBaseDefault),
+      ),
+    )
+    .addOption(
+      envOption(
+        '--store <url>',
+        'stores of a new deployment: postgres://… (one schema per device) instead of SQLite files',
+        'TRILEDGER_STORE',
+      ),
     )
     .action(async (options: UpOptions, command: Command) => {
       if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
@@ -118,7 +146,8 @@ export function registerUpCommand(program: Command): void {
           throw usageError('--store must be a postgres:// URL');
       }
       const addresses = firstRun ? newAddresses(portBase) : configuredAddresses(dir);
-      if (!firstRun && command.getOptionValueSource('portBase') === 'cli')
+      const portBaseSource = command.getOptionValueSource('portBase');
+      if (!firstRun && (portBaseSource === 'cli' || portBaseSource === 'env'))
         requireSamePorts(dir, addresses, portBase);
       await requireFree(addresses);
       const entriesBefore = existsSync(dir) ? new Set(readdirSync(dir)) : undefined;
