@@ -19,6 +19,7 @@ import { type ErrorCode, errorCatalogue, type Failure, httpStatusOf } from '../m
 import { isStoreDamage } from '../store/damage.js';
 import { requestTimeoutMs } from './connectionLimits.js';
 import type { DeviceMetrics } from './metrics.js';
+import { requestIdOf } from './requestIds.js';
 
 /** The error code each refusing answer was sent with, for the refusal counter (onSend below). */
 const refusalCodes = new WeakMap<FastifyReply, ErrorCode>();
@@ -67,11 +68,16 @@ export function createHttpServer(options: {
   metrics?: DeviceMetrics;
   /** Where damage met in the device's store while it runs is kept (StoreFence). */
   storeFence?: StoreFence;
+  /** A new request id, for a request that brings none (devices/requestIds.ts). */
+  newRequestId?: () => string;
 }) {
+  let requestCount = 0;
+  const newRequestId = options.newRequestId ?? (() => `req-${++requestCount}`);
   const server = Fastify({
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     logger: { level: options.logLevel, redact: ['req.headers["triledger-signature"]'] },
     bodyLimit: options.bodyBytesMax,
+    genReqId: (request) => requestIdOf(request, newRequestId),
     requestTimeout: requestTimeoutMs,
     // A URL the router cannot decode, or a path parameter past maxParamLength, is refused before
     // any route runs: in the one error shape too.
@@ -115,7 +121,9 @@ export function createHttpServer(options: {
 
   // Every 503 (Maintenance, PeerUnavailable) tells the caller when to try again; every refusal is
   // counted by the code it was sent with (sendFailure, sendRefusal).
-  server.addHook('onSend', async (_request, reply, payload) => {
+  server.addHook('onSend', async (request, reply, payload) => {
+    // The caller can quote this in a question: it is on every log line of the request.
+    void reply.header('x-request-id', request.id);
     if (reply.statusCode === 503) void reply.header('retry-after', String(retryAfterSeconds));
     // A refusal by a limit of the service (KeyRate) says when the next window opens, as the
     // address limit does.

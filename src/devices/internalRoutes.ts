@@ -17,9 +17,11 @@ import { by } from './access.js';
 import type { HttpServer } from './http.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { type PeerStep, type PeerStepAnswer, peerBatchSizeMax } from './peerClient.js';
+import { requestIdPattern } from './requestIds.js';
 import type { BatchService } from './stepBatches.js';
 
 const OperationRecords = Type.Array(WireRecord, { minItems: 1, maxItems: 6 });
+const TraceId = Type.Optional(Type.String({ pattern: requestIdPattern }));
 
 const BatchBody = Type.Object(
   {
@@ -31,11 +33,12 @@ const BatchBody = Type.Object(
             records: OperationRecords,
             /** The operation is past its time limit: refuse it (OperationExpired) unless answered. */
             expired: Type.Optional(Type.Boolean()),
+            traceId: TraceId,
           },
           { additionalProperties: false },
         ),
         Type.Object(
-          { operation: Type.Literal('settle'), records: OperationRecords },
+          { operation: Type.Literal('settle'), records: OperationRecords, traceId: TraceId },
           { additionalProperties: false },
         ),
       ]),
@@ -57,19 +60,23 @@ export function registerInternalRoutes(
       const startedMs = performance.now();
       const answers = await runBatch(service, request.body.steps);
       const seconds = (performance.now() - startedMs) / 1000;
-      request.body.steps.forEach((step, index) => {
-        metrics.stepDone(step.operation === 'exchange' ? 'exchange' : 'settlement', seconds);
-        const answer = answers[index]!;
-        if ('error' in answer)
-          request.log.info(
-            {
+      // One line per message: each step's operation, with the id of the user request behind it.
+      request.log.info(
+        {
+          steps: request.body.steps.map((step, index) => {
+            const answer = answers[index]!;
+            return {
               remittanceId: step.records[0]?.remittanceId,
               step: step.operation,
-              refused: answer.error,
-            },
-            'protocol step refused',
-          );
-      });
+              ...(step.traceId === undefined ? {} : { traceId: step.traceId }),
+              ...('error' in answer ? { refused: answer.error } : {}),
+            };
+          }),
+        },
+        'protocol steps',
+      );
+      for (const step of request.body.steps)
+        metrics.stepDone(step.operation === 'exchange' ? 'exchange' : 'settlement', seconds);
       return { answers };
     },
   );

@@ -34,9 +34,13 @@ export const peerBatchesInFlightMax = 2;
 export const peerQueueDepthMax = 4096;
 
 /** One protocol step for a peer: an exchange (S102 / S104) or a settlement (S108 / S110). */
-export type PeerStep =
+export type PeerStep = (
   | { readonly operation: 'exchange'; readonly records: WireRecord[]; readonly expired?: boolean }
-  | { readonly operation: 'settle'; readonly records: WireRecord[] };
+  | { readonly operation: 'settle'; readonly records: WireRecord[] }
+) & {
+  /** The request id of the user request that began the operation (devices/requestIds.ts). */
+  readonly traceId?: string;
+};
 
 /** A step's answer inside a batch reply: its value, or its refusal. */
 export type PeerStepAnswer =

@@ -303,6 +303,8 @@ export async function startDevice(
       config.rateLimits.connectionsPerClientMax,
     ),
     metrics,
+    // A new request id looks like a W3C trace id (32 hex digits), so the two can be one.
+    newRequestId: () => environment.randomBytes(16).toString('hex'),
   });
   const location = storeLocation.value;
   for (const warning of filesOpenToOthers([

@@ -38,7 +38,10 @@ export interface TestDeployment {
   /** GET a path of the public API signed with the operator key (an account's reads need a key). */
   read(path: string): ReturnType<TerminalClient['read']>;
   /** A raw HTTP request to the transaction device, its envelope signed with the operator key. */
-  fetchSigned(path: string, init?: { method?: 'GET' | 'POST'; body?: string }): Promise<Response>;
+  fetchSigned(
+    path: string,
+    init?: { method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
   /** Read a device's store directly (as an auditor would, for checks); `?` placeholders. */
   rows<T = Record<string, unknown>>(
     device: 'transaction' | 'account' | 'currency',
@@ -210,6 +213,7 @@ async function startDeploymentOnce(
       return fetch(`${url}${path}`, {
         method,
         headers: {
+          ...init.headers,
           [envelopeHeader]: envelope,
           ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
         },

@@ -115,14 +115,15 @@ export async function registerTransactionRoutes(
     log: FastifyBaseLogger,
     request: AnyRequest,
     signatureHex: string,
+    requestId: string,
   ): Promise<Reply> => {
     const startedMs = performance.now();
     const record = requestRecordOf(request);
     const reply = record.ok
-      ? await service.submit({
-          record: record.value,
-          signature: Buffer.from(signatureHex, 'hex'),
-        })
+      ? await service.submit(
+          { record: record.value, signature: Buffer.from(signatureHex, 'hex') },
+          requestId,
+        )
       : failureReply(record);
     log.info(
       {
@@ -155,7 +156,10 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit(request.log, { kind: 'account_issuing', body }, signature));
+      return send(
+        reply,
+        await submit(request.log, { kind: 'account_issuing', body }, signature, request.id),
+      );
     },
   );
   server.post(
@@ -170,7 +174,10 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit(request.log, { kind: 'account_closing', body }, signature));
+      return send(
+        reply,
+        await submit(request.log, { kind: 'account_closing', body }, signature, request.id),
+      );
     },
   );
   server.post(
@@ -185,7 +192,10 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit(request.log, { kind: 'issuance', body }, signature));
+      return send(
+        reply,
+        await submit(request.log, { kind: 'issuance', body }, signature, request.id),
+      );
     },
   );
   server.post(
@@ -200,7 +210,10 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit(request.log, { kind: 'redemption', body }, signature));
+      return send(
+        reply,
+        await submit(request.log, { kind: 'redemption', body }, signature, request.id),
+      );
     },
   );
   server.post(
@@ -215,7 +228,10 @@ export async function registerTransactionRoutes(
     },
     async (request, reply) => {
       const { signature, ...body } = request.body;
-      return send(reply, await submit(request.log, { kind: 'remittance', body }, signature));
+      return send(
+        reply,
+        await submit(request.log, { kind: 'remittance', body }, signature, request.id),
+      );
     },
   );
 
@@ -244,7 +260,12 @@ export async function registerTransactionRoutes(
     async (request) => {
       const results = await Promise.all(
         request.body.remittances.map(async ({ signature, ...body }) => {
-          const result = await submit(request.log, { kind: 'remittance', body }, signature);
+          const result = await submit(
+            request.log,
+            { kind: 'remittance', body },
+            signature,
+            request.id,
+          );
           return { status: result.httpStatus, ...result.body };
         }),
       );

@@ -164,6 +164,11 @@ export class TransactionService {
   /** Settlements on their way, each until its acknowledgements are stored (an audit, a stop). */
   readonly #settling = new Map<string, Promise<void>>();
   /**
+   * The request id of each operation a user's request is driving (devices/requestIds.ts), sent
+   * with its protocol steps so that the peers log it; held while that request runs.
+   */
+  readonly #traceIds = new Map<string, string>();
+  /**
    * The same settlements by the accounts they touch, each peer's answer apart: the next exchange
    * with a peer waits for that peer's answers on its accounts, a read for both peers'.
    */
@@ -286,14 +291,20 @@ export class TransactionService {
     return this.store.transact((tx) => tx.recordCount(afterNumber));
   }
 
-  /** Run one operation from its signed request record (transaction number 0) to its reply. */
-  async submit(request: SignedRecord): Promise<Reply> {
+  /**
+   * Run one operation from its signed request record (transaction number 0) to its reply;
+   * `traceId`: the id of the user's request, for the peers' logs.
+   */
+  async submit(request: SignedRecord, traceId?: string): Promise<Reply> {
     if (this.#maintenance)
       return failureReply(fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
     const held = this.heldRefusal;
     if (held) return failureReply(held);
     this.#operationsActive += 1;
     const startedMs = performance.now();
+    const remittanceId = request.record.remittanceId;
+    const tracing = traceId !== undefined && !this.#traceIds.has(remittanceId);
+    if (tracing) this.#traceIds.set(remittanceId, traceId);
     try {
       const reply = await this.#run(request);
       this.metrics.operationDone(
@@ -303,6 +314,7 @@ export class TransactionService {
       );
       return reply;
     } finally {
+      if (tracing) this.#traceIds.delete(remittanceId);
       this.#operationsActive -= 1;
     }
   }
@@ -427,7 +439,8 @@ export class TransactionService {
    */
   #settleAfterAnswer(remittanceId: string, records: readonly SignedRecord[]): void {
     this.#operationsActive += 1;
-    void this.#timed('settle', () => this.#settle(remittanceId, records, 0))
+    const traceId = this.#traceIds.get(remittanceId);
+    void this.#timed('settle', () => this.#settle(remittanceId, records, 0, traceId))
       .catch((error: unknown) =>
         this.log('error', `settlement of ${remittanceId}: ${(error as Error).message}`),
       )
@@ -836,11 +849,13 @@ export class TransactionService {
     records: SignedRecord[],
     expired: boolean,
   ): Promise<Result<SignedRecord> | undefined> {
+    const traceId = this.#traceIds.get(records[0]!.record.remittanceId);
     const answer = await peer.callRetrying(
       {
         operation: 'exchange',
         records: records.map(recordToWire),
         ...(expired ? { expired } : {}),
+        ...(traceId === undefined ? {} : { traceId }),
       },
       requestRetryPolicy,
     );
@@ -880,11 +895,20 @@ export class TransactionService {
    * (`settled` bits), and record each acknowledgement. A peer that misses it gets it again from
    * the resumer, later and later (capped backoff); settling twice applies nothing twice.
    */
-  #settle(remittanceId: string, records: readonly SignedRecord[], settled: number): Promise<void> {
+  #settle(
+    remittanceId: string,
+    records: readonly SignedRecord[],
+    settled: number,
+    traceId?: string,
+  ): Promise<void> {
     const inFlight = this.#settling.get(remittanceId);
     if (inFlight) return inFlight;
     const accounts = accountsOf(records);
-    const step = { operation: 'settle', records: records.map(recordToWire) } as const;
+    const step = {
+      operation: 'settle',
+      records: records.map(recordToWire),
+      ...(traceId === undefined ? {} : { traceId }),
+    } as const;
     const sent = settlementPeers
       .filter(({ bit }) => (settled & bit) === 0)
       .map((peer) => ({
