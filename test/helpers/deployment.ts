@@ -229,6 +229,8 @@ async function startDeploymentOnce(
       await Promise.all(
         [...clients, ...(operatorReader ? [operatorReader] : [])].map((c) => c.close()),
       );
+      // `up` may have stopped already (one of its devices died): nothing to wait for then.
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;

@@ -70,6 +70,42 @@ describe('a damaged SQLite store', () => {
     expect(() => openSqliteDatabase(path, 'currency')).toThrow(`${path} is damaged`);
   });
 
+  it('a truncated file: refused with StoreDamaged', () => {
+    const path = soundStore();
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, Math.floor(bytes.length / 2 / 4096) * 4096));
+    expect(() => openSqliteDatabase(path, 'currency')).toThrow(StoreDamaged);
+  });
+
+  it('a WAL cut inside a frame: opens sound with every commit before the cut, none after', () => {
+    // Commits left in the WAL (no checkpoint), as a process killed mid-run leaves them.
+    const path = join(mkdtempSync(join(tmpdir(), 'triledger-damage-')), 'currency.sqlite');
+    const db = openSqliteDatabase(path, 'currency');
+    db.pragma('wal_autocheckpoint = 0');
+    const insert = db.prepare(
+      `INSERT INTO currency_units (currency_number, currency_type, value, owner_account, status,
+       last_update, signer_key_number, signature) VALUES (?, 'JPY', 1, 1, 'active', 1, 3, x'00')`,
+    );
+    const walSizes: number[] = [];
+    for (let n = 1; n <= 4; n++) {
+      insert.run(n);
+      walSizes.push(readFileSync(`${path}-wal`).length);
+    }
+    const copy = join(mkdtempSync(join(tmpdir(), 'triledger-damage-')), 'currency.sqlite');
+    writeFileSync(copy, readFileSync(path));
+    // The WAL as a crash during the fourth commit would leave it: its last frame torn.
+    const wal = readFileSync(`${path}-wal`);
+    writeFileSync(`${copy}-wal`, wal.subarray(0, walSizes[2]! + 100));
+    db.close();
+    const reopened = openSqliteDatabase(copy, 'currency');
+    const units = reopened
+      .prepare('SELECT currency_number FROM currency_units ORDER BY currency_number')
+      .pluck()
+      .all();
+    reopened.close();
+    expect(units).toEqual([1n, 2n, 3n]);
+  });
+
   it('tells damage from an outage by the database error codes', () => {
     expect(isStoreDamage({ code: 'SQLITE_CORRUPT_INDEX' })).toBe(true);
     expect(isStoreDamage({ code: 'SQLITE_NOTADB' })).toBe(true);
