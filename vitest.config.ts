@@ -24,6 +24,7 @@ const onBothBackends = [
   'test/audit/tamper.test.ts',
   'test/audit/recovery.test.ts',
   'test/audit/rebuild.test.ts',
+  'test/devices/lostTail.test.ts',
   'test/audit/replay.test.ts',
 ];
 

@@ -1,5 +1,6 @@
-// A store that comes back with less than it acknowledged (issue 18): here each device's SQLite file
-// restored from an older copy, as a backup restore or a WAL cut between commits leaves it, and
+// A store that comes back with less than it acknowledged (issue 18): here each device's store (a
+// SQLite file, or a PostgreSQL schema) restored from an older copy, as a backup restore or a WAL
+// cut between commits leaves it, and
 // account's WAL cut inside a frame after the device was killed (SQLite drops the torn commit and
 // every one after it). The
 // transaction device notices when it starts (a peer holds records past the last number it gave
@@ -8,14 +9,14 @@
 // brings the copies back together and releases it: the operations made after the copy stand, and
 // the ledger serves again.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { triledger } from '../cli/run.js';
 import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
-import { copyDeployment, readRows, storeLocationOf } from '../helpers/stores.js';
+import { copyDeployment, keepOlderCopy, readRows, storeLocationOf } from '../helpers/stores.js';
 
 let twin: string;
 
@@ -44,14 +45,12 @@ async function healthOf(deployment: TestDeployment): Promise<Record<string, unkn
   return (await (await fetch(`${deployment.url}/health`)).json()) as Record<string, unknown>;
 }
 
-describe.skipIf(testBackend() !== 'sqlite').each(['transaction', 'account', 'currency'] as const)(
+describe.each(['transaction', 'account', 'currency'] as const)(
   "%s's store restored from an older copy",
   (device) => {
     it('the transaction device holds until a recovery, which brings the copies together; then it serves', async () => {
       const dir = await copyDeployment(twin, 'triledger-tail-');
-      const { path } = storeLocationOf(dir, device) as { path: string };
-      const older = `${path}.older`;
-      cpSync(path, older);
+      const restoreOlderCopy = await keepOlderCopy(dir, device);
       // Two remittances after the copy, then the copy put back as a restore would.
       const before = await startDeployment({ dir });
       try {
@@ -60,8 +59,7 @@ describe.skipIf(testBackend() !== 'sqlite').each(['transaction', 'account', 'cur
       } finally {
         await before.stop();
       }
-      for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) rmSync(path + suffix);
-      cpSync(older, path);
+      await restoreOlderCopy();
 
       const deployment = await startDeployment({ dir });
       try {

@@ -1,7 +1,7 @@
 // A deployment's stores as an attacker or an auditor with database access sees them: SQLite files
 // or PostgreSQL schemas, whichever each device's configuration names, read and edited directly,
 // never through the devices. Statements use `?` placeholders on both backends.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -152,6 +152,31 @@ export async function copyDeployment(from: string, prefix = 'triledger-copy-'): 
     writeFileSync(path, JSON.stringify({ ...config, store: postgresStoreSpec(schema) }, null, 2));
   }
   return dir;
+}
+
+/**
+ * A copy of one device's store as it is now (its devices stopped), and how to put it back later
+ * over what the store holds then, as restoring an older backup would: a SQLite file (its -wal and
+ * -shm gone with it), or a PostgreSQL schema dropped and the copy renamed into its place.
+ */
+export async function keepOlderCopy(dir: string, device: DeviceKind): Promise<() => Promise<void>> {
+  const location = storeLocationOf(dir, device);
+  if (location.backend === 'sqlite') {
+    const older = `${location.path}.older`;
+    cpSync(location.path, older);
+    return async () => {
+      for (const suffix of ['-wal', '-shm'])
+        if (existsSync(location.path + suffix)) rmSync(location.path + suffix);
+      cpSync(older, location.path);
+    };
+  }
+  const older = `${location.schema}_older`;
+  await cloneSchema(location.schema, older, (url) => openStoreForClone(device, url));
+  return () =>
+    onPostgres('public', async (query) => {
+      await query(`DROP SCHEMA ${location.schema} CASCADE`);
+      await query(`ALTER SCHEMA ${older} RENAME TO ${location.schema}`);
+    });
 }
 
 /** Create and migrate an empty store (tables, triggers) for a clone to be filled. */
