@@ -10,7 +10,10 @@
 //    device's CPU time in that run, and the transaction device's peak memory (VmHWM).
 // 3. Deletes every row of B and C under the running devices and times `recover`, which audits,
 //    re-creates and re-signs them from the replay of A, and audits again.
-// 4. For Ed25519, times the verifications alone (as many as the audit made, records of A and rows
+// 4. Rebuilds each device's store in turn (issue 18): with the deployment stopped, the store set
+//    aside (`triledger set-aside`), the device started on an empty one, and `recover` timed, which
+//    puts A back from the other two copies, replays B or C and derives the other tables.
+// 5. For Ed25519, times the verifications alone (as many as the audit made, records of A and rows
 //    of B and C, on raw node:crypto) to compare with.
 
 import { execFileSync } from 'node:child_process';
@@ -19,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { storeLocationsOf } from '../src/audit/offline.js';
 import { OperatorClient } from '../src/client/operator.js';
 import {
   createDeployment,
@@ -43,6 +47,7 @@ import { type AnyRequest, requestRecordOf } from '../src/protocol/requests.js';
 import { chainMessage } from '../src/signature/chain.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
+import { setAsideStore } from '../src/store/setAside.js';
 import { openAccountStore, openCurrencyStore, openTransactionStore } from '../src/store/sqlite.js';
 import { cpuSeconds, rssPeakBytes, stop, up } from './devices.js';
 import { progressLine } from './progress.js';
@@ -78,6 +83,8 @@ export interface AuditBenchResult {
   /** A second audit, from that checkpoint, with nothing new after it. */
   readonly fromCheckpoint: { seconds: number; startedAfter: string; clean: boolean };
   readonly recovery: { seconds: number; rowsPut: number; recovered: boolean };
+  /** Each device's store set aside and rebuilt by `recover` from the other two. */
+  readonly rebuilds: Record<DeviceName, { seconds: number; recovered: boolean }>;
   readonly transactionDevicePeakBytes: number;
   /** Ed25519 only: the audit's verifications alone, on raw node:crypto. */
   readonly verificationsAloneSeconds?: number;
@@ -319,6 +326,7 @@ export async function runAuditBench(options: {
   }
   const { child, pids } = await up(dir);
   const transactionPid = pids.transaction;
+  let stopped = false;
   try {
     const operator = new OperatorClient(
       deploymentInfo(dir).transactionUrl,
@@ -380,6 +388,10 @@ export async function runAuditBench(options: {
     assert(recovery.ok, `recovery runs: ${recovery.ok ? '' : recovery.message}`);
     const rowsPut =
       recovery.value.repaired.account.rowsPut + recovery.value.repaired.currency.rowsPut;
+    const peakBytes = Math.max(peak, rssPeakBytes(transactionPid));
+    await stop(child);
+    stopped = true;
+    const rebuilds = await timeRebuilds(dir, operator, show, progress.done);
     return {
       scheme,
       remittances,
@@ -400,7 +412,8 @@ export async function runAuditBench(options: {
         clean: fromCheckpoint.value.clean,
       },
       recovery: { seconds: recoverySeconds, rowsPut, recovered: recovery.value.recovered },
-      transactionDevicePeakBytes: Math.max(peak, rssPeakBytes(transactionPid)),
+      rebuilds,
+      transactionDevicePeakBytes: peakBytes,
       ...(scheme === 'ed25519'
         ? {
             // Every record of A verified once, and every row of B and C: the audit checks both.
@@ -411,6 +424,35 @@ export async function runAuditBench(options: {
         : {}),
     };
   } finally {
-    await stop(child);
+    if (!stopped) await stop(child);
   }
+}
+
+/** Each device's store set aside, the device started on an empty store, and `recover` timed. */
+async function timeRebuilds(
+  dir: string,
+  operator: OperatorClient,
+  show: (phase: string, done: number, total: number) => void,
+  shown: () => void,
+): Promise<AuditBenchResult['rebuilds']> {
+  const rebuilds: Partial<AuditBenchResult['rebuilds']> = {};
+  const locations = storeLocationsOf(dir);
+  assert(locations.ok, 'the deployment names its stores');
+  for (const device of ['transaction', 'account', 'currency'] as const) {
+    const aside = await setAsideStore(locations.value[device], systemEnvironment.nowMs());
+    assert(aside.ok, `${device}'s store is set aside`);
+    const { child } = await up(dir);
+    try {
+      const started = performance.now();
+      const recovery = await operator.recover(show);
+      rebuilds[device] = {
+        seconds: (performance.now() - started) / 1000,
+        recovered: recovery.ok && recovery.value.recovered,
+      };
+      shown();
+    } finally {
+      await stop(child);
+    }
+  }
+  return rebuilds as AuditBenchResult['rebuilds'];
 }

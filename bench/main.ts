@@ -30,6 +30,7 @@ const suites: Record<
       r.audit.clean &&
       r.fromCheckpoint.clean &&
       r.recovery.recovered &&
+      Object.values(r.rebuilds).every((rebuild) => rebuild.recovered) &&
       r.audit.seconds <= targetSeconds;
     const table = renderTable(
       [
@@ -63,6 +64,10 @@ const suites: Record<
           `${seconds(r.recovery.seconds)}, ${r.recovery.rowsPut.toLocaleString('en-US')}`,
         ],
         ['recovered (must be yes)', r.recovery.recovered ? 'yes' : 'NO'],
+        ...(['transaction', 'account', 'currency'] as const).map((device) => [
+          `${device}'s store set aside and rebuilt by recover from the other two`,
+          `${seconds(r.rebuilds[device].seconds)}${r.rebuilds[device].recovered ? '' : ' (NOT recovered)'}`,
+        ]),
         [
           'transaction device peak memory (VmHWM)',
           `${Math.round(r.transactionDevicePeakBytes / 2 ** 20)} MiB`,

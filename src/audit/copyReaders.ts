@@ -1,7 +1,11 @@
 // How the audit reads each copy of A: block by block (one operation's six transaction numbers),
 // in ascending order. The own copy and copies read from files come as records; the peers' copies
-// as block digests, a block fetched in full only when its digest differs from the own block's.
+// as block digests, a block fetched in full only when its digest differs from the own block's. A
+// run of differing blocks (an own copy restored from an older backup, or set aside and empty) is
+// fetched in ranges that double in length, not block by block: one request per block would make
+// the rebuild of a store a request per operation.
 
+import { assert } from '../model/assert.js';
 import { fail } from '../model/errors.js';
 import { blockOf, type SignedRecord } from '../protocol/records.js';
 import type { CopyName } from './audit.js';
@@ -15,9 +19,12 @@ import { StreamFailure } from './exportLines.js';
 export interface DigestedCopy {
   /** One entry per block the copy holds, in ascending block order, in pages. */
   readonly blocks: AsyncIterable<readonly PeerBlock[]>;
-  /** The copy's records of one block, in ascending transaction number. */
-  fetchBlock(block: bigint): Promise<SignedRecord[]>;
+  /** The copy's records of blocks `first` to `last`, in ascending transaction number. */
+  fetchBlocks(first: bigint, last: bigint): Promise<SignedRecord[]>;
 }
+
+/** The longest range of blocks fetched at once (1,536 records). */
+export const blocksFetchedAtOnceMax = 256n;
 
 /** One copy of A as the audit reads it: block by block. */
 export interface CopyReader {
@@ -112,6 +119,11 @@ export class LastBlockDigest {
 
 export class DigestReader implements CopyReader {
   readonly #blocks: PageCursor<PeerBlock>;
+  /** Blocks fetched ahead of the one asked for, each until it is taken or passed. */
+  readonly #fetched = new Map<bigint, SignedRecord[]>();
+  /** The last block of the last range fetched; the next range is longer when it follows it. */
+  #fetchedUpTo = -2n;
+  #rangeBlocks = 1n;
 
   constructor(
     private readonly name: CopyName,
@@ -138,11 +150,36 @@ export class DigestReader implements CopyReader {
     // record objects (decideBlock then sees at once that the copies agree).
     if (head.digest && own.length > 0 && head.digest.equals(this.blockDigests.of(own)))
       return [...own];
-    const fetched = await this.copy.fetchBlock(block);
-    if (fetched.some((signed) => blockOf(signed.record.transactionNumber) !== block))
-      throw new StreamFailure(
-        fail('PeerUnavailable', `${this.name} answered records of another block than ${block}`),
-      );
-    return fetched;
+    return this.#fetchedBlock(block);
   }
+
+  /** A differing block's records: from the range fetched before, or in a new range from it. */
+  async #fetchedBlock(block: bigint): Promise<SignedRecord[]> {
+    for (const passed of this.#fetched.keys()) if (passed < block) this.#fetched.delete(passed);
+    if (block > this.#fetchedUpTo) {
+      const follows = block === this.#fetchedUpTo + 1n;
+      this.#rangeBlocks = follows ? min(this.#rangeBlocks * 2n, blocksFetchedAtOnceMax) : 1n;
+      const last = block + this.#rangeBlocks - 1n;
+      for (const signed of await this.copy.fetchBlocks(block, last)) {
+        const of = blockOf(signed.record.transactionNumber);
+        if (of < block || of > last)
+          throw new StreamFailure(
+            fail(
+              'PeerUnavailable',
+              `${this.name} answered records outside blocks ${block}-${last}`,
+            ),
+          );
+        this.#fetched.set(of, [...(this.#fetched.get(of) ?? []), signed]);
+      }
+      this.#fetchedUpTo = last;
+    }
+    const records = this.#fetched.get(block) ?? [];
+    this.#fetched.delete(block);
+    assert(this.#fetched.size <= Number(blocksFetchedAtOnceMax), 'a bounded range held');
+    return records;
+  }
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
 }

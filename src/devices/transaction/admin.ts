@@ -316,16 +316,15 @@ export class AdminService {
     this.metrics.auditDone('full', report.clean, this.#lastAudit.atMs);
   }
 
-  /** A peer's copy of A by block digests; a block that differs is fetched in full. */
+  /** A peer's copy of A by block digests; blocks that differ are fetched in full. */
   #digestedCopy(device: 'account' | 'currency', path: string): DigestedCopy {
     const peer = this.peers[device];
     return {
       blocks: peerBlocks(peer.linePages(path), device),
-      fetchBlock: async (block) => {
-        const base = baseOfBlock(block);
+      fetchBlocks: async (first, last) => {
         const records: SignedRecord[] = [];
         const lines = peer.lines(
-          `/internal/v1/export/transactions?after=${base - 1n}&upTo=${base + blockSize - 1n}`,
+          `/internal/v1/export/transactions?after=${baseOfBlock(first) - 1n}&upTo=${baseOfBlock(last) + blockSize - 1n}`,
         );
         for await (const signed of peerRecords(lines, device)) records.push(signed);
         return records;
