@@ -36,7 +36,7 @@ import {
 import { setAsideStore } from '../store/setAside.js';
 import type { DeviceKind } from '../store/types.js';
 import { keystore } from './clientCommands.js';
-import { countOf, dataOption, expectOk, refused, usageError } from './output.js';
+import { countOf, dataOption, expectOk, printResult, refused, usageError } from './output.js';
 import { type ProgressBar, progressBar } from './progress.js';
 
 /** How long to wait for a running transaction device to answer before taking it as stopped. */
@@ -46,6 +46,7 @@ interface ArchiveOptions {
   data: string;
   keystore?: string;
   key?: string;
+  json?: boolean;
 }
 
 function archiveKeys(options: ArchiveOptions): { keys: SignatureDevice; keyNumber: number } {
@@ -89,7 +90,8 @@ function registerSetAsideCommand(program: Command): void {
     )
     .argument('<device>', 'transaction, account or currency')
     .addOption(dataOption('the deployment folder (DIR/DEVICE.json names the store)'))
-    .action(async (device: string, options: { data: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (device: string, options: { data: string; json?: boolean }) => {
       if (!(deviceKinds as readonly string[]).includes(device))
         throw usageError('the device is transaction, account or currency');
       const config = expectOk(loadDeviceConfig(join(options.data, `${device}.json`)));
@@ -99,8 +101,10 @@ function registerSetAsideCommand(program: Command): void {
       );
       const location = expectOk(storeLocationsOf(options.data))[device as DeviceKind];
       const aside = expectOk(await setAsideStore(location, systemEnvironment.nowMs()));
-      process.stdout.write(
-        `${device}'s store is set aside as ${aside}; start the device (it makes a new, empty store), then run triledger recover\n`,
+      printResult(
+        options,
+        { device, setAsideAs: aside },
+        `${device}'s store is set aside as ${aside}; start the device (it makes a new, empty store), then run triledger recover`,
       );
     });
 }
@@ -117,6 +121,7 @@ export function registerArchiveCommands(program: Command): void {
       'keystore with the archive key (default DIR/operator.keystore.json)',
     )
     .option('--key <keyNumber>', 'the AES-256-GCM key to seal with (needs encrypt)')
+    .option('--json', 'print JSON')
     .action(async (options: ArchiveOptions & { out: string }) => {
       requireDeployment(options.data);
       const { keys, keyNumber } = archiveKeys(options);
@@ -140,8 +145,10 @@ export function registerArchiveCommands(program: Command): void {
       );
       progress.finish();
       const { rowCount, bytes } = expectOk(written);
-      process.stdout.write(
-        `exported ${rowCount} rows of the three stores to ${options.out} (${bytes} bytes, sealed with key ${keyNumber})\n`,
+      printResult(
+        options,
+        { archive: options.out, rows: rowCount, bytes, keyNumber },
+        `exported ${rowCount} rows of the three stores to ${options.out} (${bytes} bytes, sealed with key ${keyNumber})`,
       );
     });
 
@@ -160,6 +167,7 @@ export function registerArchiveCommands(program: Command): void {
       '--keystore <file>',
       'keystore with the archive key (default DIR/operator.keystore.json)',
     )
+    .option('--json', 'print JSON')
     .action(async (options: ArchiveOptions & { in: string; store: string }) => {
       requireDeployment(options.data);
       const targets = targetLocations(options.store);
@@ -198,9 +206,20 @@ export function registerArchiveCommands(program: Command): void {
           ),
         );
       for (const device of deviceKinds) pointConfigAt(options.data, device, targets[device]);
-      process.stdout.write(
+      printResult(
+        options,
+        {
+          rows: summary.rowCount,
+          store: redacted(options.store),
+          audit: {
+            clean: true,
+            operations: report.operations,
+            recordsChecked: report.recordsChecked,
+            rowsChecked: report.rowsChecked,
+          },
+        },
         `imported ${summary.rowCount} rows into ${redacted(options.store)}; audit: ${report.operations} operations, ${report.recordsChecked} records of A and ${report.rowsChecked} rows of B and C checked: clean\n` +
-          `the configurations in ${options.data} now point at the new stores\n`,
+          `the configurations in ${options.data} now point at the new stores`,
       );
     });
 }

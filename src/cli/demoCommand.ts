@@ -12,7 +12,7 @@ import { systemEnvironment } from '../model/environment.js';
 import { transactionRecordType } from '../model/records.js';
 import { type ChainLink, signChained, verifyChain } from '../signature/chain.js';
 import { SignatureDevice } from '../signature/device.js';
-import { expectOk, renderTable } from './output.js';
+import { expectOk, printResult, renderTable } from './output.js';
 
 const fig6Keys = [
   { keyNumber: 1, owner: 'transaction', secretHex: '62a6724b3f439ef24571ff01114a2709' },
@@ -44,7 +44,8 @@ export function registerDemoCommand(program: Command): void {
     .description(
       'sign and verify the FIG. 2B remittance with chained signatures (FIG. 3) and FIG. 6 authorities',
     )
-    .action(() => {
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => {
       const devices = new Map<number, SignatureDevice>(
         fig6Keys.map((key) => [key.keyNumber, deviceOf(key.owner)]),
       );
@@ -79,7 +80,8 @@ export function registerDemoCommand(program: Command): void {
         links.push({ signerKeyNumber: signer, recordBytes, signature: previous });
       });
 
-      const out = (line = '') => process.stdout.write(`${line}\n`);
+      const lines: string[] = [];
+      const out = (line = '') => lines.push(line);
       out('FIG. 2B / FIG. 3: six records, each signed over the previous signature');
       out(
         renderTable(
@@ -114,5 +116,19 @@ export function registerDemoCommand(program: Command): void {
       out(
         '\nnext: triledger keys init --owner transaction   (a keystore of your own; see docs/cli.md)',
       );
+      const json = {
+        records: links.map((link, index) => ({
+          transactionNumber: 11 + index,
+          transactionType: records[index]![0],
+          signerKeyNumber: link.signerKeyNumber,
+          signatureHex: Buffer.from(link.signature).toString('hex'),
+        })),
+        chainVerified: verified.ok,
+        signingWithAnotherDevicesKey: forged.ok ? 'signed' : forged.code,
+        oneBitChanged: broken.ok
+          ? 'not detected'
+          : { code: broken.code, atRecord: 11 + broken.brokenAt },
+      };
+      printResult(options, json, lines.join('\n'));
     });
 }

@@ -22,11 +22,12 @@ import {
   loadKeystoreFile,
   saveKeystoreFile,
 } from '../signature/keystoreFile.js';
-import { expectOk, printJson, renderTable, usageError } from './output.js';
+import { expectOk, printJson, printResult, renderTable, usageError } from './output.js';
 
 interface KeystoreOptions {
   keystore: string;
   passphraseFile?: string;
+  json?: boolean;
 }
 
 const keystoreDefault = 'keystore.json';
@@ -49,7 +50,8 @@ export function registerKeysCommand(program: Command): void {
       .option(
         '--passphrase-file <file>',
         'read the passphrase from this file (default: $TRILEDGER_PASSPHRASE)',
-      );
+      )
+      .option('--json', 'print JSON');
 
   withKeystore(keys.command('init'))
     .description(
@@ -82,17 +84,21 @@ export function registerKeysCommand(program: Command): void {
           environment: systemEnvironment,
         }),
       );
-      process.stdout.write(`created ${options.keystore}\n`);
-      if (device.size > 0) process.stdout.write(`${keyTable(device.list())}\n`);
+      const created = device.list();
+      printResult(
+        options,
+        { keystore: options.keystore, keys: created },
+        [`created ${options.keystore}`, ...(created.length > 0 ? [keyTable(created)] : [])].join(
+          '\n',
+        ),
+      );
     });
 
   withKeystore(keys.command('list'))
     .description('list the keys: number, owner, algorithm, authorities (never the secret)')
-    .option('--json', 'print JSON')
-    .action((options: KeystoreOptions & { json?: boolean }) => {
+    .action((options: KeystoreOptions) => {
       const listed = open(options).list();
-      if (options.json) printJson(listed);
-      else process.stdout.write(`${keyTable(listed)}\n`);
+      printResult(options, listed, keyTable(listed));
     });
 
   withKeystore(keys.command('add'))
@@ -174,13 +180,15 @@ export function registerKeysCommand(program: Command): void {
     .option('--number <keyNumber>', 'number of the successor key (default: the next free number)')
     .action((keyNumber: string, options: KeystoreOptions & { number?: string }) => {
       const number = keyNumberArgument(keyNumber);
-      let successor = 0;
-      change(options, (device) => {
-        const rotation = expectOk(device.rotate(number, numberOption(options.number).keyNumber));
-        successor = rotation.successor.keyNumber;
-        return rotation.retired;
-      });
-      process.stdout.write(`key ${number} keeps verify; key ${successor} signs from now on\n`);
+      change(
+        options,
+        (device) => {
+          const rotation = expectOk(device.rotate(number, numberOption(options.number).keyNumber));
+          return [rotation.retired, rotation.successor];
+        },
+        ([retired, successor]) =>
+          `key ${retired!.keyNumber} keeps verify; key ${successor!.keyNumber} signs from now on`,
+      );
     });
 
   withKeystore(keys.command('export-public'))
@@ -205,9 +213,14 @@ export function registerKeysCommand(program: Command): void {
     )
     .argument('<keyNumber>', 'the key number')
     .action((keyNumber: string, options: KeystoreOptions) => {
-      const seed = expectOk(open(options).exportSeed(keyNumberArgument(keyNumber)));
+      const number = keyNumberArgument(keyNumber);
+      const seed = expectOk(open(options).exportSeed(number));
       process.stderr.write('triledger: this is a private key: paste it only into the console\n');
-      process.stdout.write(`${seed.toString('hex')}\n`);
+      printResult(
+        options,
+        { keyNumber: number, seedHex: seed.toString('hex') },
+        seed.toString('hex'),
+      );
       seed.fill(0);
     });
 }
@@ -218,15 +231,22 @@ function open(options: KeystoreOptions): SignatureDevice {
   );
 }
 
-/** Load, apply one change, save; print the changed key. Nothing is written when the change is refused. */
-function change(options: KeystoreOptions, apply: (device: SignatureDevice) => KeyDescriptor): void {
+/**
+ * Load, apply one change, save; print the changed keys (as a table, or `summary` of them). Nothing
+ * is written when the change is refused.
+ */
+function change(
+  options: KeystoreOptions,
+  apply: (device: SignatureDevice) => KeyDescriptor | KeyDescriptor[],
+  summary: (changed: KeyDescriptor[]) => string = keyTable,
+): void {
   const secret = passphrase(options);
   const device = expectOk(
     loadKeystoreFile(options.keystore, secret, { environment: systemEnvironment }),
   );
-  const changed = apply(device);
+  const changed = [apply(device)].flat();
   expectOk(saveKeystoreFile(options.keystore, device, secret, { environment: systemEnvironment }));
-  process.stdout.write(`${keyTable([changed])}\n`);
+  printResult(options, changed, summary(changed));
 }
 
 function keyTable(keys: readonly KeyDescriptor[]): string {

@@ -7,39 +7,11 @@
 // A file or folder that is not there, not readable, or a port already taken is the operator's to
 // fix, not a bug: whichever command meets it, it is one line with InvalidInput and exit code 2.
 
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { privateUmask } from '../devices/filePrivacy.js';
 import { InvariantViolation } from '../model/assert.js';
-import { registerArchiveCommands } from './archiveCommands.js';
-import { registerAuditCommands } from './auditCommand.js';
-import { registerCheckStoreCommand } from './checkStoreCommand.js';
-import { registerClientCommands } from './clientCommands.js';
-import { registerDemoCommand } from './demoCommand.js';
-import { registerDeviceCommand } from './deviceCommand.js';
-import { registerKeysCommand } from './keysCommand.js';
 import { CliFailure, exitCodes, operatorMistakeOf } from './output.js';
-import { registerSimulateCommand } from './simulateCommand.js';
-import { registerUpCommand } from './upCommand.js';
-
-export function buildProgram(): Command {
-  const program = new Command('triledger')
-    .description('a tamper-evident, self-healing currency ledger')
-    .version('0.1.0')
-    .exitOverride()
-    .configureOutput({
-      outputError: (text, write) => write(`triledger: ${text.replace(/^error: /, '').trimEnd()}\n`),
-    });
-  registerKeysCommand(program);
-  registerDemoCommand(program);
-  registerDeviceCommand(program);
-  registerUpCommand(program);
-  registerClientCommands(program);
-  registerAuditCommands(program);
-  registerArchiveCommands(program);
-  registerCheckStoreCommand(program);
-  registerSimulateCommand(program);
-  return program;
-}
+import { buildProgram } from './program.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   try {

@@ -66,9 +66,35 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
   return table.toString();
 }
 
+/**
+ * JSON for machines: big integers as decimal strings, and every time in one format, ISO 8601 UTC
+ * with milliseconds: a field `dateTime`, or one named `…AtMs` or `…SinceMs` (printed without
+ * `Ms`), holding milliseconds since the epoch.
+ */
 export function printJson(value: unknown): void {
   process.stdout.write(
-    `${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+    `${JSON.stringify(withIsoTimes(value), (_key, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+  );
+}
+
+/** What a command prints when it is done: `json` with --json, else the text for people. */
+export function printResult(options: { json?: boolean }, json: unknown, text: string): void {
+  if (options.json) printJson(json);
+  else process.stdout.write(`${text}\n`);
+}
+
+function withIsoTimes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withIsoTimes);
+  if (value === null || typeof value !== 'object' || 'toJSON' in value) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, field]) => {
+      const isTime =
+        (typeof field === 'bigint' || typeof field === 'number') &&
+        (key === 'dateTime' || /(At|Since)Ms$/.test(key));
+      return isTime
+        ? [key.replace(/Ms$/, ''), new Date(Number(field)).toISOString()]
+        : [key, withIsoTimes(field)];
+    }),
   );
 }
 

@@ -32,6 +32,7 @@ import {
   envOption,
   exitCodes,
   expectOk,
+  printJson,
   usageError,
 } from './output.js';
 
@@ -88,6 +89,7 @@ interface UpOptions {
   mode: string;
   portBase: string;
   store?: string;
+  json?: boolean;
 }
 
 export function registerUpCommand(program: Command): void {
@@ -128,6 +130,7 @@ export function registerUpCommand(program: Command): void {
         'TRILEDGER_STORE',
       ),
     )
+    .option('--json', 'once the devices serve, print where as JSON instead of the hints')
     .action(async (options: UpOptions, command: Command) => {
       if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
         throw usageError('--scheme must be hmac or ed25519');
@@ -163,7 +166,7 @@ export function registerUpCommand(program: Command): void {
           },
           systemEnvironment,
         );
-      const failure = await runDevices(dir);
+      const failure = await runDevices(dir, options.json === true);
       if (failure === undefined) return;
       // A first start that failed leaves nothing half-made: running it again starts afresh.
       if (firstRun && !existsSync(join(dir, 'seeded'))) removeCreated(dir, entriesBefore);
@@ -228,8 +231,9 @@ function removeCreated(dir: string, entriesBefore: ReadonlySet<string> | undefin
  * until a signal stops them or one of them stops; resolves with the failure, if any, once all
  * three have exited.
  */
-async function runDevices(dir: string): Promise<CliFailure | undefined> {
+async function runDevices(dir: string, json: boolean): Promise<CliFailure | undefined> {
   const children: ChildProcess[] = [];
+  const urls: Partial<Record<DeviceName, string>> = {};
   let stopping = false;
   let gateway: ChildProcess | undefined;
   /** The gateway first (it hands its peers the settlements in flight), then its peers. */
@@ -269,10 +273,12 @@ async function runDevices(dir: string): Promise<CliFailure | undefined> {
           children.push(child);
           if (device === 'transaction') gateway = child;
           watch(child, device);
-          process.stdout.write(`${device.padEnd(11)} ${url}\n`);
+          urls[device] = url;
+          if (!json) process.stdout.write(`${device.padEnd(11)} ${url}\n`);
         }
-        if (!existsSync(join(dir, 'seeded'))) await seed(dir);
-        printHints(dir);
+        if (!existsSync(join(dir, 'seeded'))) await seed(dir, json);
+        if (json) printUp(dir, urls);
+        else printHints(dir);
       } catch (error) {
         stopAll();
         resolve(
@@ -296,6 +302,22 @@ async function runDevices(dir: string): Promise<CliFailure | undefined> {
 }
 
 /** What `up` prints once the devices serve: where, and commands that work as printed. */
+/** `up --json`: where the deployment serves, for a program that started it. */
+function printUp(dir: string, devices: Partial<Record<DeviceName, string>>): void {
+  const info = deploymentInfo(dir);
+  printJson({
+    status: 'up',
+    data: resolvePath(dir),
+    scheme: info.scheme,
+    mode: info.mode,
+    transactionUrl: info.transactionUrl,
+    docsUrl: `${info.transactionUrl}/docs`,
+    walletUrl: `${info.transactionUrl}/wallet`,
+    consoleUrl: `${info.transactionUrl}/console`,
+    devices,
+  });
+}
+
 function printHints(dir: string): void {
   const info = deploymentInfo(dir);
   // The hints work as printed: outside the default folder they name it.
@@ -319,7 +341,7 @@ function printHints(dir: string): void {
 }
 
 /** FIG. 1G and FIG. 1H, made by recorded, signed operations. */
-async function seed(dir: string): Promise<void> {
+async function seed(dir: string, quiet: boolean): Promise<void> {
   const first = await openAccount(dir, 'JPY');
   const second = await openAccount(dir, 'JPY');
   await issue(dir, first.accountNumber, 'JPY', [500n, 500n, 500n]);
@@ -327,7 +349,8 @@ async function seed(dir: string): Promise<void> {
     join(dir, 'seeded'),
     `accounts ${first.accountNumber} and ${second.accountNumber}; units 1-3 of 500 JPY to account ${first.accountNumber}\n`,
   );
-  process.stdout.write(
-    `demo deployment: account ${first.accountNumber} holds 1500 JPY in units 1-3 of 500, account ${second.accountNumber} holds 0\n`,
-  );
+  if (!quiet)
+    process.stdout.write(
+      `demo deployment: account ${first.accountNumber} holds 1500 JPY in units 1-3 of 500, account ${second.accountNumber} holds 0\n`,
+    );
 }
