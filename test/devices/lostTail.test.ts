@@ -101,57 +101,59 @@ describe.each(['transaction', 'account', 'currency'] as const)(
   },
 );
 
-describe.skipIf(testBackend() !== 'sqlite')("account's WAL cut inside a frame", () => {
-  it('the transaction device holds until a recovery; then it serves, nothing acknowledged lost', async () => {
-    const dir = await copyDeployment(twin, 'triledger-wal-');
-    const { path } = storeLocationOf(dir, 'account') as { path: string };
-    const walSize = () => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
-    const before = await startDeployment({ dir });
-    expect((await remit(before, 2n, 1n, 30n)).ok).toBe(true);
-    await before.rows('transaction', 'SELECT 1'); // waits until the peers acknowledged it
-    const walAfterFirst = walSize();
-    expect((await remit(before, 1n, 2n, 20n)).ok).toBe(true);
-    await before.rows('transaction', 'SELECT 1');
-    const walAfterSecond = walSize();
-    // Killed at once, the device leaves its commits in the WAL, as a power cut would.
-    const pid = execFileSync('pgrep', [
-      '-f',
-      `device account --config ${join(dir, 'account.json')}`,
-    ])
-      .toString()
-      .trim();
-    process.kill(Number(pid), 'SIGKILL');
-    await before.stop();
-    const pageSize = 4096;
-    const frameBytes = 24 + pageSize;
-    expect(walAfterSecond - walAfterFirst).toBeGreaterThan(2 * frameBytes);
-    // Cut inside the second frame written after the first remittance settled.
-    const wal = readFileSync(`${path}-wal`);
-    writeFileSync(`${path}-wal`, wal.subarray(0, walAfterFirst + frameBytes + 100));
+// A WAL is SQLite's: on PostgreSQL this case is not defined (rather than skipped).
+if (testBackend() === 'sqlite')
+  describe("account's WAL cut inside a frame", () => {
+    it('the transaction device holds until a recovery; then it serves, nothing acknowledged lost', async () => {
+      const dir = await copyDeployment(twin, 'triledger-wal-');
+      const { path } = storeLocationOf(dir, 'account') as { path: string };
+      const walSize = () => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
+      const before = await startDeployment({ dir });
+      expect((await remit(before, 2n, 1n, 30n)).ok).toBe(true);
+      await before.rows('transaction', 'SELECT 1'); // waits until the peers acknowledged it
+      const walAfterFirst = walSize();
+      expect((await remit(before, 1n, 2n, 20n)).ok).toBe(true);
+      await before.rows('transaction', 'SELECT 1');
+      const walAfterSecond = walSize();
+      // Killed at once, the device leaves its commits in the WAL, as a power cut would.
+      const pid = execFileSync('pgrep', [
+        '-f',
+        `device account --config ${join(dir, 'account.json')}`,
+      ])
+        .toString()
+        .trim();
+      process.kill(Number(pid), 'SIGKILL');
+      await before.stop();
+      const pageSize = 4096;
+      const frameBytes = 24 + pageSize;
+      expect(walAfterSecond - walAfterFirst).toBeGreaterThan(2 * frameBytes);
+      // Cut inside the second frame written after the first remittance settled.
+      const wal = readFileSync(`${path}-wal`);
+      writeFileSync(`${path}-wal`, wal.subarray(0, walAfterFirst + frameBytes + 100));
 
-    const deployment = await startDeployment({ dir });
-    try {
-      await expect.poll(async () => (await healthOf(deployment))['status']).toBe('held');
-      expect(String((await healthOf(deployment))['heldForRecovery'])).toMatch(
-        /^account's store ends at record \d+, before 36, which it acknowledged/,
-      );
-      const recovered = triledger(['recover', '--data', dir, '--json'], { cwd: dir });
-      expect(recovered.status, recovered.stderr).toBe(0);
-      expect((await healthOf(deployment))['status']).toBe('ok');
-      expect((await remit(deployment, 1n, 2n, 5n)).ok).toBe(true);
-      // (rows() waits for the last remittance's settlement first.)
-      const [one] = await deployment.rows<{ balance: bigint }>(
-        'account',
-        'SELECT balance FROM accounts WHERE account_number = 1',
-      );
-      const [twinOne] = await readRows<{ balance: bigint }>(
-        twin,
-        'account',
-        'SELECT balance FROM accounts WHERE account_number = 1',
-      );
-      expect(one!.balance).toBe(twinOne!.balance + 30n - 20n - 5n);
-    } finally {
-      await deployment.stop();
-    }
-  }, 120_000);
-});
+      const deployment = await startDeployment({ dir });
+      try {
+        await expect.poll(async () => (await healthOf(deployment))['status']).toBe('held');
+        expect(String((await healthOf(deployment))['heldForRecovery'])).toMatch(
+          /^account's store ends at record \d+, before 36, which it acknowledged/,
+        );
+        const recovered = triledger(['recover', '--data', dir, '--json'], { cwd: dir });
+        expect(recovered.status, recovered.stderr).toBe(0);
+        expect((await healthOf(deployment))['status']).toBe('ok');
+        expect((await remit(deployment, 1n, 2n, 5n)).ok).toBe(true);
+        // (rows() waits for the last remittance's settlement first.)
+        const [one] = await deployment.rows<{ balance: bigint }>(
+          'account',
+          'SELECT balance FROM accounts WHERE account_number = 1',
+        );
+        const [twinOne] = await readRows<{ balance: bigint }>(
+          twin,
+          'account',
+          'SELECT balance FROM accounts WHERE account_number = 1',
+        );
+        expect(one!.balance).toBe(twinOne!.balance + 30n - 20n - 5n);
+      } finally {
+        await deployment.stop();
+      }
+    }, 120_000);
+  });
