@@ -101,6 +101,9 @@ export function createHttpServer(options: {
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Answers are JSON.stringify'd as they are: response schemas document them (and a test holds
+  // every answer to them, test/devices/apiContract.test.ts), they never drop a field.
+  server.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   server.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const raw = body as Buffer;

@@ -17,6 +17,7 @@ import { by, type Callers } from './access.js';
 import type { HttpServer, StoreFence } from './http.js';
 import type { PrometheusMetrics } from './metrics.js';
 import type { PeerClient } from './peerClient.js';
+import { ReadyReply } from './transaction/replySchemas.js';
 
 /** How long one readiness check may take before it counts as failed. */
 export const readyCheckMsMax = 2_000;
@@ -59,7 +60,10 @@ export function registerOperationalRoutes(
     '/ready',
     {
       ...by(callers),
-      schema: { summary: 'Whether this device can serve: store, peers, last audits' },
+      schema: {
+        summary: 'Whether this device can serve: store, peers, last audits',
+        response: { 200: ReadyReply, 503: ReadyReply },
+      },
     },
     async (_request, reply) => {
       const [store, ...peers] = await Promise.all([

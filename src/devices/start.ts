@@ -353,7 +353,7 @@ export async function startDevice(
     ...(continuous?.last ? { continuousAudit: continuous.last } : {}),
     ...(storeFence.damage === undefined
       ? {}
-      : { status: 'damaged', storeDamage: storeFence.damage }),
+      : { status: 'damaged' as const, storeDamage: storeFence.damage }),
   });
   switch (opened.value.device) {
     case 'transaction': {

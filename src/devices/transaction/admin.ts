@@ -57,6 +57,7 @@ import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
+import { AdminStream, ErrorBody } from './replySchemas.js';
 import type { Peers, TransactionService } from './service.js';
 import { checkTails } from './tails.js';
 
@@ -486,6 +487,7 @@ export function registerAdminRoutes(
       schema: {
         summary: 'Audit every copy (operator key); a stream of JSON lines',
         body: AuditBody,
+        response: { 200: AdminStream, '4xx': ErrorBody, '5xx': ErrorBody },
       },
     },
     async (request, reply) =>
@@ -503,6 +505,7 @@ export function registerAdminRoutes(
       schema: {
         summary: 'Repair what the audit finds (operator key); a stream of JSON lines',
         body: AdminBody,
+        response: { 200: AdminStream, '4xx': ErrorBody, '5xx': ErrorBody },
       },
     },
     async (_request, reply) =>

@@ -4,6 +4,7 @@
 // failing, never hidden and never trusted.
 
 import Type from 'typebox';
+import { assert } from '../../model/assert.js';
 import type { SignedRecord } from '../../protocol/records.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
 import { RequestId, recordToWire } from '../../protocol/wire.js';
@@ -11,6 +12,13 @@ import { by } from '../access.js';
 import type { DeviceContext } from '../context.js';
 import { type HttpServer, sendFailure } from '../http.js';
 import { AccountNumberParam, PageQuery, pageSizeMax } from '../internalRoutes.js';
+import {
+  AdminAccountsReply,
+  AdminLogReply,
+  AdminUnitsReply,
+  readReplies,
+  WhoamiReply,
+} from './replySchemas.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
 import type { Peers, TransactionService } from './service.js';
 
@@ -37,6 +45,7 @@ export function registerAdminReadRoutes(
         summary:
           'The transaction log (this device’s copy of A), by operation, with signature status',
         querystring: LogQuery,
+        response: readReplies(AdminLogReply),
       },
     },
     async (request) => {
@@ -67,6 +76,7 @@ export function registerAdminReadRoutes(
       schema: {
         summary: 'Accounts (B), each row with its signature status',
         querystring: PageQuery,
+        response: readReplies(AdminAccountsReply),
       },
     },
     async (request, reply) => {
@@ -92,6 +102,7 @@ export function registerAdminReadRoutes(
       schema: {
         summary: 'The currency units (C) an account owns, each row with its signature status',
         params: AccountNumberParam,
+        response: readReplies(AdminUnitsReply),
       },
     },
     async (request, reply) => {
@@ -119,8 +130,17 @@ export function registerAdminReadRoutes(
   // Sign-in: the console checks that its key is an operator key (the signature was checked already).
   server.get(
     '/v1/admin/whoami',
-    { ...by('operator'), schema: { summary: 'The operator key that signed this request' } },
-    async (request) => ({ operatorKeyNumber: request.signerKeyNumber }),
+    {
+      ...by('operator'),
+      schema: {
+        summary: 'The operator key that signed this request',
+        response: readReplies(WhoamiReply),
+      },
+    },
+    async (request) => {
+      assert(request.signerKeyNumber !== undefined, 'an operator route knows its signer');
+      return { operatorKeyNumber: request.signerKeyNumber };
+    },
   );
 }
 

@@ -25,8 +25,11 @@ type OpenApi = {
       string,
       {
         summary?: string;
+        operationId?: string;
+        security?: unknown[];
         requestBody?: { content: Record<string, { schema: Schema }> };
         parameters?: { name: string; in: string; schema: Schema }[];
+        responses?: Record<string, { content?: Record<string, { schema: Schema }> }>;
       }
     >
   >;
@@ -56,6 +59,30 @@ function typeOf(schema: Schema): string {
   return schema.type ?? 'value';
 }
 
+/** The fields of a route's 200 answer, as a table (a stream: its content type). */
+function answerLines(
+  responses: Record<string, { content?: Record<string, { schema: Schema }> }> = {},
+) {
+  const content = responses['200']?.content ?? {};
+  const [type, entry] = Object.entries(content)[0] ?? [];
+  if (type === undefined || entry === undefined) return [];
+  if (type !== 'application/json')
+    return [`Answers 200 as \`${type}\`: ${entry.schema.description ?? ''}`, ''];
+  const properties = entry.schema.properties ?? {};
+  if (Object.keys(properties).length === 0) return [];
+  return [
+    'Answers 200 with:',
+    '',
+    '| field | type | always |',
+    '| --- | --- | --- |',
+    ...Object.entries(properties).map(
+      ([name, field]) =>
+        `| \`${name}\` | ${typeOf(field)} | ${entry.schema.required?.includes(name) ? 'yes' : 'no'} |`,
+    ),
+    '',
+  ];
+}
+
 export function renderApiMarkdown(document: Record<string, unknown>): string {
   const lines = [
     '# Public API',
@@ -69,11 +96,22 @@ export function renderApiMarkdown(document: Record<string, unknown>): string {
     'a new one; it is on every log line of that request on the three devices',
     '([operations.md](operations.md#logs)).',
     '',
+    'Each route below names its `operationId` (what a generated client calls it). A read of an',
+    "account or of the log is signed in its `triledger-signature` header (the document's security",
+    'scheme `triledgerSignature`); an operation carries its signature in its body. The fields of',
+    'each answer are listed; an answer may gain fields, never lose one. A refusal is 4xx or 5xx',
+    'with `{ "error": { "code", "message" } }`, the code one of [errors.md](errors.md).',
+    '',
   ];
   for (const [path, methods] of Object.entries((document as OpenApi).paths)) {
     if (path.startsWith('/docs')) continue;
     for (const [method, operation] of Object.entries(methods)) {
       lines.push(`## ${method.toUpperCase()} ${path}`, '', operation.summary ?? '', '');
+      if (operation.operationId)
+        lines.push(
+          `\`${operation.operationId}\`${operation.security ? ', signed in the `triledger-signature` header' : ''}`,
+          '',
+        );
       const parameters = operation.parameters ?? [];
       if (parameters.length > 0) {
         lines.push('| parameter | in | format |', '| --- | --- | --- |');
@@ -93,6 +131,7 @@ export function renderApiMarkdown(document: Record<string, unknown>): string {
         }
         lines.push('', 'Unknown fields are refused (400 `InvalidInput`).', '');
       }
+      lines.push(...answerLines(operation.responses));
     }
   }
   return `${lines

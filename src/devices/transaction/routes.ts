@@ -25,14 +25,27 @@ import {
 } from '../../protocol/requests.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
-import { RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
-import { by } from '../access.js';
+import { RequestId, recordToWire } from '../../protocol/wire.js';
+import { by, type Callers } from '../access.js';
 import { accountKeyNumberBase, type DeviceContext } from '../context.js';
 import { batchBodyBytesMax, type HttpServer, sendFailure, sendRefusal } from '../http.js';
 import { AccountNumberParam } from '../internalRoutes.js';
 import { accountOpeningRate, type RateLimits, rateLimitsDefault } from '../rateLimits.js';
 import type { AdminService } from './admin.js';
 import { failureReply, outcomeOfReply, type Reply, refusalCodeOf } from './replies.js';
+import {
+  AccountReply,
+  BatchResult,
+  DeploymentReply,
+  ErrorBody,
+  HealthReply,
+  HistoryReply,
+  OperationErrorReply,
+  OperationReply,
+  RecordsReply,
+  readReplies,
+  UnitsReply,
+} from './replySchemas.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
 import type { Peers, TransactionService } from './service.js';
 
@@ -40,30 +53,7 @@ export const historyPageSizeMax = 100;
 /** Remittances in one batch request; each is its own operation with its own answer. */
 export const remittanceBatchSizeMax = 128;
 
-const OperationReply = Type.Object({
-  remittanceId: Type.String(),
-  outcome: Type.String({ description: '"ok", or the error code that refused the operation' }),
-  accountNumber: Type.Optional(
-    Type.String({ description: 'the new account (account issuing only)' }),
-  ),
-  records: Type.Array(WireRecord, {
-    description: 'every record of the operation, a1 to a6, to verify the chain from signature 0',
-  }),
-});
-const ErrorReply = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() }),
-  remittanceId: Type.Optional(Type.String()),
-  outcome: Type.Optional(Type.String()),
-  records: Type.Optional(Type.Array(WireRecord)),
-});
-const replies = { 200: OperationReply, '4xx': ErrorReply, '5xx': ErrorReply };
-const BatchResult = Type.Object({
-  status: Type.Integer({ description: 'the HTTP status this remittance alone would have had' }),
-  remittanceId: Type.Optional(Type.String()),
-  outcome: Type.Optional(Type.String()),
-  records: Type.Optional(Type.Array(WireRecord)),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
-});
+const replies = { 200: OperationReply, '4xx': OperationErrorReply, '5xx': OperationErrorReply };
 
 export async function registerTransactionRoutes(
   server: HttpServer,
@@ -83,7 +73,20 @@ export async function registerTransactionRoutes(
         description:
           'The public API of the transaction device. Amounts are minor units as decimal strings.',
       },
+      servers: [
+        { url: 'http://127.0.0.1:7101', description: 'the demo deployment (triledger up)' },
+      ],
+      components: { securitySchemes: { [signatureScheme]: signatureSecurityScheme } },
     },
+    transform: ({ schema, url, route }) => ({
+      url,
+      schema: documented(
+        schema as Record<string, unknown> | undefined,
+        url,
+        route.method,
+        route.config as { callers?: Callers },
+      ),
+    }),
   });
   // Swagger UI's own routes serve public files: they are declared here, for the access check. The
   // wallet keeps its encrypted key in this origin's storage, so /docs runs sandboxed (an opaque
@@ -253,7 +256,11 @@ export async function registerTransactionRoutes(
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ results: Type.Array(BatchResult) }), '5xx': ErrorReply },
+        response: {
+          200: Type.Object({ results: Type.Array(BatchResult) }),
+          '4xx': ErrorBody,
+          '5xx': ErrorBody,
+        },
       },
     },
     // (In maintenance the whole batch gets 503: admin.ts refuses every /v1/ request then.)
@@ -281,6 +288,7 @@ export async function registerTransactionRoutes(
         summary:
           "Balance, held amount and last update of an account, with its row signature (envelope by the account's key or an operator's)",
         params: AccountNumberParam,
+        response: readReplies(AccountReply),
       },
     },
     async (request, reply) => {
@@ -300,6 +308,7 @@ export async function registerTransactionRoutes(
         summary:
           "The currency units an account owns, active or held (envelope by the account's key or an operator's)",
         params: AccountNumberParam,
+        response: readReplies(UnitsReply),
       },
     },
     async (request, reply) => {
@@ -336,6 +345,7 @@ export async function registerTransactionRoutes(
           },
           { additionalProperties: false },
         ),
+        response: readReplies(HistoryReply),
       },
     },
     async (request, reply) => {
@@ -382,6 +392,7 @@ export async function registerTransactionRoutes(
         summary:
           "Every record of one operation, with its signatures (envelope by the key of its source or destination account, or an operator's)",
         params: Type.Object({ remittanceId: RequestId }),
+        response: readReplies(RecordsReply),
       },
     },
     async (request, reply) => {
@@ -399,6 +410,7 @@ export async function registerTransactionRoutes(
       schema: {
         summary:
           'What a terminal must know to sign requests and check answers: signature 0, the device keys (with their public keys when Ed25519), the account key numbering',
+        response: readReplies(DeploymentReply),
       },
     },
     async () => {
@@ -415,41 +427,54 @@ export async function registerTransactionRoutes(
           account: publicKeyOf(context.deviceKeys.account),
           currency: publicKeyOf(context.deviceKeys.currency),
         },
-        issuerKeyNumbers: context.issuerKeyNumbers,
+        issuerKeyNumbers: [...context.issuerKeyNumbers],
         accountKeyNumberBase,
       };
     },
   );
 
-  server.get('/health', by('anyone'), async () => {
-    const lastAudit = admin.lastAudit;
-    return {
-      device: 'transaction',
-      status: service.inMaintenance
-        ? 'maintenance'
-        : service.heldForRecovery !== undefined
-          ? 'held'
-          : 'ok',
-      ...(service.heldForRecovery === undefined
-        ? {}
-        : { heldForRecovery: service.heldForRecovery }),
-      mode: context.mode,
-      /** Operations still open, and done ones a peer has not yet acknowledged (both 0 when idle). */
-      operations: await service.pendingCounts(),
-      /** Protocol steps sent to each peer, and the batch messages that carried them. */
-      peerBatches: { account: peers.account.batchCounts(), currency: peers.currency.batchCounts() },
-      ...(lastAudit
-        ? {
-            lastAudit: {
-              at: new Date(lastAudit.atMs).toISOString(),
-              clean: lastAudit.clean,
-              findings: lastAudit.findings,
-            },
-          }
-        : {}),
-      ...health(),
-    };
-  });
+  server.get(
+    '/health',
+    {
+      ...by('anyone'),
+      schema: {
+        summary: 'The device in words: ok, maintenance, held or damaged, and why',
+        response: { 200: HealthReply },
+      },
+    },
+    async () => {
+      const lastAudit = admin.lastAudit;
+      return {
+        device: 'transaction',
+        status: service.inMaintenance
+          ? ('maintenance' as const)
+          : service.heldForRecovery !== undefined
+            ? ('held' as const)
+            : ('ok' as const),
+        ...(service.heldForRecovery === undefined
+          ? {}
+          : { heldForRecovery: service.heldForRecovery }),
+        mode: context.mode,
+        /** Operations still open, and done ones a peer has not yet acknowledged (both 0 when idle). */
+        operations: await service.pendingCounts(),
+        /** Protocol steps sent to each peer, and the batch messages that carried them. */
+        peerBatches: {
+          account: peers.account.batchCounts(),
+          currency: peers.currency.batchCounts(),
+        },
+        ...(lastAudit
+          ? {
+              lastAudit: {
+                at: new Date(lastAudit.atMs).toISOString(),
+                clean: lastAudit.clean,
+                findings: lastAudit.findings,
+              },
+            }
+          : {}),
+        ...health(),
+      };
+    },
+  );
 }
 
 /** What a reader hears of a row of B or C whose signature fails (the audit names it). */
@@ -470,4 +495,40 @@ async function fetchAccount(
   return accountRowVerifies(context, row)
     ? row
     : fail('RowSignatureInvalid', `account ${accountNumber}: ${rowNotVerified}`);
+}
+
+/** The signature a read carries in its `triledger-signature` header (docs/protocol.md). */
+const signatureScheme = 'triledgerSignature';
+const signatureSecurityScheme = {
+  type: 'apiKey',
+  in: 'header',
+  name: 'triledger-signature',
+  description:
+    'The request envelope signed with the account key (or an operator key): KEY.TIME.NONCE.SIGNATURE over method, path, body digest and receiver (docs/protocol.md)',
+} as const;
+
+/**
+ * A route as the OpenAPI document shows it: an operationId from its method and path
+ * (`GET /v1/accounts/:accountNumber/currency` is `getAccountsByAccountNumberCurrency`), and the
+ * signature header as its security where its callers sign the envelope.
+ */
+function documented(
+  schema: Record<string, unknown> | undefined,
+  url: string,
+  method: string | string[],
+  config: { callers?: Callers } | undefined,
+): Record<string, unknown> {
+  const verb = (Array.isArray(method) ? method[0]! : method).toLowerCase();
+  const words = url
+    .split('/')
+    .filter((part) => part !== '' && part !== 'v1')
+    .map((part) => (part.startsWith(':') ? `by-${part.slice(1)}` : part))
+    .flatMap((part) => part.split(/[-_]/))
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1));
+  const signed = config?.callers === 'account-holder' || config?.callers === 'operator';
+  return {
+    ...schema,
+    operationId: schema?.['operationId'] ?? `${verb}${words.join('')}`,
+    ...(signed ? { security: [{ [signatureScheme]: [] }] } : {}),
+  };
 }
