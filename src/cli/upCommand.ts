@@ -301,7 +301,6 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
   return failure;
 }
 
-/** What `up` prints once the devices serve: where, and commands that work as printed. */
 /** `up --json`: where the deployment serves, for a program that started it. */
 function printUp(dir: string, devices: Partial<Record<DeviceName, string>>): void {
   const info = deploymentInfo(dir);
@@ -318,6 +317,7 @@ function printUp(dir: string, devices: Partial<Record<DeviceName, string>>): voi
   });
 }
 
+/** What `up` prints once the devices serve: where, and commands that work as printed. */
 function printHints(dir: string): void {
   const info = deploymentInfo(dir);
   // The hints work as printed: outside the default folder they name it.

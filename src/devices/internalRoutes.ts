@@ -22,6 +22,8 @@ import type { BatchService } from './stepBatches.js';
 
 const OperationRecords = Type.Array(WireRecord, { minItems: 1, maxItems: 6 });
 const TraceId = Type.Optional(Type.String({ pattern: requestIdPattern }));
+/** The log levels at which info lines are written. */
+const infoLevels = new Set(['trace', 'debug', 'info']);
 
 const BatchBody = Type.Object(
   {
@@ -60,21 +62,23 @@ export function registerInternalRoutes(
       const startedMs = performance.now();
       const answers = await runBatch(service, request.body.steps);
       const seconds = (performance.now() - startedMs) / 1000;
-      // One line per message: each step's operation, with the id of the user request behind it.
-      request.log.info(
-        {
-          steps: request.body.steps.map((step, index) => {
-            const answer = answers[index]!;
-            return {
-              remittanceId: step.records[0]?.remittanceId,
-              step: step.operation,
-              ...(step.traceId === undefined ? {} : { traceId: step.traceId }),
-              ...('error' in answer ? { refused: answer.error } : {}),
-            };
-          }),
-        },
-        'protocol steps',
-      );
+      // One line per message: each step's operation, with the id of the user request behind it
+      // (built only when info lines are kept: this is the hot path).
+      if (infoLevels.has(request.log.level))
+        request.log.info(
+          {
+            steps: request.body.steps.map((step, index) => {
+              const answer = answers[index]!;
+              return {
+                remittanceId: step.records[0]?.remittanceId,
+                step: step.operation,
+                ...(step.traceId === undefined ? {} : { traceId: step.traceId }),
+                ...('error' in answer ? { refused: answer.error } : {}),
+              };
+            }),
+          },
+          'protocol steps',
+        );
       for (const step of request.body.steps)
         metrics.stepDone(step.operation === 'exchange' ? 'exchange' : 'settlement', seconds);
       return { answers };
