@@ -11,7 +11,6 @@
 // or released (a6 refused), a refused update undone by a change that a6 itself justifies.
 // Every account row written is signed by this device's key (FIG. 4).
 
-import { replayCopy } from '../../audit/replay.js';
 import {
   type AccountStep,
   accountsSettled,
@@ -35,7 +34,14 @@ import {
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
-import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
+import {
+  applyRepairs,
+  changesRecords,
+  OwnCopyReplay,
+  type RepairBatch,
+  type RepairCounts,
+  unjustifiedPut,
+} from '../repair.js';
 import {
   allAnswered,
   appendOrRefuse,
@@ -55,10 +61,15 @@ interface OpenExchange {
 }
 
 export class AccountService implements BatchService {
+  /** The replay of this device's copy of A that rows put by a recovery are checked against. */
+  readonly #ownCopy: OwnCopyReplay;
+
   constructor(
     private readonly context: DeviceContext,
     private readonly store: AccountStore,
-  ) {}
+  ) {
+    this.#ownCopy = new OwnCopyReplay(store, () => context.environment.nowMs());
+  }
 
   async account(accountNumber: bigint): Promise<AccountRow | undefined> {
     return this.store.transact((tx) => tx.account(accountNumber));
@@ -82,17 +93,19 @@ export class AccountService implements BatchService {
   async repair(batch: RepairBatch<AccountRowContent>): Promise<Result<RepairCounts>> {
     const unjustified = await unjustifiedPut(
       batch.rows.put,
-      async () => (await replayCopy(this.store.exportRecordPages()))?.accounts,
+      async () => (await this.#ownCopy.replay())?.accounts,
       (row) => row.accountNumber,
       accountRowBytes,
     );
     if (unjustified) return unjustified;
-    return this.store.transact((tx) =>
+    const applied = await this.store.transact((tx) =>
       applyRepairs(tx, batch, now(this.context), {
         quarantine: (t, key, reason, atMs) => t.quarantineAccount(key, reason, atMs),
         putSigned: (t, content) => this.putSigned(t, content),
       }),
     );
+    if (changesRecords(batch)) this.#ownCopy.forget();
+    return applied;
   }
 
   /**

@@ -12,7 +12,6 @@
 // reversed, justified by a6.
 // Every unit row written is signed by this device's key (FIG. 5).
 
-import { replayCopy } from '../../audit/replay.js';
 import {
   type CurrencyBatch,
   type CurrencyDecision,
@@ -38,7 +37,14 @@ import {
 } from '../context.js';
 import { deriveCurrencyTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
-import { applyRepairs, type RepairBatch, type RepairCounts, unjustifiedPut } from '../repair.js';
+import {
+  applyRepairs,
+  changesRecords,
+  OwnCopyReplay,
+  type RepairBatch,
+  type RepairCounts,
+  unjustifiedPut,
+} from '../repair.js';
 import {
   allAnswered,
   appendOrRefuse,
@@ -66,18 +72,22 @@ export class CurrencyService implements BatchService {
     private readonly unitsListedMax = unitsListedPerPayerMax,
   ) {
     assert(unitsListedMax > 0, 'a payment is planned from at least one unit');
+    this.#ownCopy = new OwnCopyReplay(store, () => context.environment.nowMs());
   }
+
+  /** The replay of this device's copy of A that rows put by a recovery are checked against. */
+  readonly #ownCopy: OwnCopyReplay;
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
     const unjustified = await unjustifiedPut(
       batch.rows.put,
-      async () => (await replayCopy(this.store.exportRecordPages()))?.units,
+      async () => (await this.#ownCopy.replay())?.units,
       (row) => row.currencyNumber,
       currencyRowBytes,
     );
     if (unjustified) return unjustified;
-    return this.store.transact((tx) =>
+    const applied = await this.store.transact((tx) =>
       applyRepairs(
         tx,
         batch,
@@ -89,6 +99,8 @@ export class CurrencyService implements BatchService {
         deriveCurrencyTables,
       ),
     );
+    if (changesRecords(batch)) this.#ownCopy.forget();
+    return applied;
   }
 
   async unitsOf(accountNumber: bigint, currencyType: string): Promise<CurrencyRow[]> {
