@@ -99,8 +99,7 @@ export function renderApiMarkdown(document: Record<string, unknown>): string {
     'Each route below names its `operationId` (what a generated client calls it). A read of an',
     "account or of the log is signed in its `triledger-signature` header (the document's security",
     'scheme `triledgerSignature`); an operation carries its signature in its body. The fields of',
-    'each answer are listed; an answer may gain fields, never lose one. A refusal is 4xx or 5xx',
-    'with `{ "error": { "code", "message" } }`, the code one of [errors.md](errors.md).',
+    'each answer are listed; an answer may gain fields, never lose one.',
     '',
   ];
   for (const [path, methods] of Object.entries((document as OpenApi).paths)) {
