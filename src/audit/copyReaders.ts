@@ -169,7 +169,9 @@ export class DigestReader implements CopyReader {
               `${this.name} answered records outside blocks ${block}-${last}`,
             ),
           );
-        this.#fetched.set(of, [...(this.#fetched.get(of) ?? []), signed]);
+        const held = this.#fetched.get(of);
+        if (held) held.push(signed);
+        else this.#fetched.set(of, [signed]);
       }
       this.#fetchedUpTo = last;
     }

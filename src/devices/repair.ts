@@ -49,7 +49,7 @@ export class RepairWindow {
  * there are rows to put) does not give byte for byte, as a refusal; every row is refused when the
  * copy contradicts itself (undefined).
  */
-export async function unjustifiedPut<Content>(
+async function unjustifiedPut<Content>(
   puts: readonly Content[],
   replay: () => Promise<ReadonlyMap<bigint, Content> | undefined>,
   keyOf: (content: Content) => bigint,
@@ -113,8 +113,46 @@ export class OwnCopyReplay {
 }
 
 /** Whether a repair batch changes the copy of A (a kept replay of it is then stale). */
-export function changesRecords(batch: RepairBatch<unknown>): boolean {
+function changesRecords(batch: RepairBatch<unknown>): boolean {
   return batch.records.put.length > 0 || batch.records.remove.length > 0;
+}
+
+/** The rows a device keeps besides A (account: B, currency: C), as a recovery repairs them. */
+export interface RowsOfCopy<Tx, Content> extends RowRepairer<Tx, Content> {
+  /** What the replay of the own copy of A gives for these rows. */
+  readonly replayed: (
+    replay: NonNullable<Awaited<ReturnType<typeof replayCopy>>>,
+  ) => ReadonlyMap<bigint, Content>;
+  readonly keyOf: (content: Content) => bigint;
+  readonly bytesOf: (content: Content) => Buffer;
+}
+
+/**
+ * A repair batch at account or currency: every row to put checked against the kept replay of the
+ * own copy of A (unjustifiedPut), then the batch applied in one transaction; the replay is
+ * forgotten when the batch changed records.
+ */
+export async function repairFromOwnCopy<Tx extends LedgerTx, Content>(
+  store: Store<Tx>,
+  ownCopy: OwnCopyReplay,
+  batch: RepairBatch<Content>,
+  atMs: bigint,
+  rows: RowsOfCopy<Tx, Content>,
+  deriveTables?: (tx: Tx, put: readonly SignedRecord[]) => Promise<void>,
+): Promise<Result<RepairCounts>> {
+  const unjustified = await unjustifiedPut(
+    batch.rows.put,
+    async () => {
+      const replay = await ownCopy.replay();
+      return replay && rows.replayed(replay);
+    },
+    rows.keyOf,
+    rows.bytesOf,
+  );
+  if (unjustified) return unjustified;
+  const applied = await store.transact((tx) => applyRepairs(tx, batch, atMs, rows, deriveTables));
+  if (changesRecords(batch)) ownCopy.forget();
+  return applied;
 }
 
 export interface Removal {

@@ -12,22 +12,9 @@ import {
   LastBlockDigest,
 } from '../../src/audit/copyReaders.js';
 import { StreamFailure } from '../../src/audit/exportLines.js';
-import { blockOf, type SignedRecord } from '../../src/protocol/records.js';
+import { remittanceRequestAt } from '../helpers/records.js';
 
-const record = (transactionNumber: bigint): SignedRecord => ({
-  record: {
-    transactionNumber,
-    remittanceId: `r-${blockOf(transactionNumber)}`,
-    transactionType: 'remittance_request',
-    sourceAccount: 1n,
-    destinationAccount: 2n,
-    amount: 500n,
-    currencyType: 'JPY',
-    dateTime: 1_601_631_000_000n,
-    signerKeyNumber: 1_000_001,
-  },
-  signature: Buffer.alloc(32, Number(transactionNumber % 256n)),
-});
+const record = remittanceRequestAt;
 
 /** A peer copy of `blocks` blocks, two records each, that logs the ranges it is asked for. */
 function peerCopy(blocks: number, answer = (first: bigint, last: bigint) => [first, last]) {

@@ -24,20 +24,14 @@ import {
   WhoamiReply,
 } from '../../src/devices/transaction/replySchemas.js';
 import { errorCatalogue } from '../../src/model/errors.js';
-import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { remit, startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 let deployment: TestDeployment;
 let remittanceId: string;
 
 beforeAll(async () => {
   deployment = await startDeployment();
-  const sent = await deployment.client(deployment.wallet(1n)).remit({
-    sourceAccount: 1n,
-    destinationAccount: 2n,
-    amount: 100n,
-    currencyType: 'JPY',
-    keyNumber: 1_000_001,
-  });
+  const sent = await remit(deployment, 1n, 2n, 100n);
   expect(sent.ok).toBe(true);
   remittanceId = sent.ok ? sent.remittanceId : '';
 }, 60_000);
@@ -82,13 +76,7 @@ describe('the answers hold to the published schemas', () => {
     const refused = await answerOf('/v1/accounts/999');
     expect(refused.status).toBe(404);
     expectShape(ErrorBody, refused.body);
-    const sent = await deployment.client(deployment.wallet(2n)).remit({
-      sourceAccount: 2n,
-      destinationAccount: 1n,
-      amount: 1n,
-      currencyType: 'JPY',
-      keyNumber: 1_000_002,
-    });
+    const sent = await remit(deployment, 2n, 1n, 1n);
     expect(sent.ok).toBe(true);
     const operation = await answerOf(`/v1/remittances/${sent.ok ? sent.remittanceId : ''}`);
     expectShape(RecordsReply, operation.body);

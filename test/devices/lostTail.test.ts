@@ -13,21 +13,13 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
-import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { triledger } from '../cli/run.js';
-import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import { remit, startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
 import { copyDeployment, keepOlderCopy, readRows, storeLocationOf } from '../helpers/stores.js';
 
 let twin: string;
-
-const remit = (deployment: TestDeployment, from: bigint, to: bigint, amount: bigint) =>
-  deployment.client(deployment.wallet(from)).remit({
-    sourceAccount: from,
-    destinationAccount: to,
-    amount,
-    currencyType: 'JPY',
-    keyNumber: accountKeyNumberBase + Number(from),
-  });
+/** Account 1's balance in the twin: each case remits +30 -20 -5 on top of it. */
+let twinBalanceOfOne: bigint;
 
 beforeAll(async () => {
   const deployment = await startDeployment();
@@ -37,6 +29,12 @@ beforeAll(async () => {
     await deployment.stop();
   }
   twin = deployment.dir;
+  const [one] = await readRows<{ balance: bigint }>(
+    twin,
+    'account',
+    'SELECT balance FROM accounts WHERE account_number = 1',
+  );
+  twinBalanceOfOne = one!.balance;
 }, 120_000);
 
 afterAll(() => undefined);
@@ -88,12 +86,7 @@ describe.each(['transaction', 'account', 'currency'] as const)(
           'account',
           'SELECT balance FROM accounts WHERE account_number = 1',
         );
-        const [twinOne] = await readRows<{ balance: bigint }>(
-          twin,
-          'account',
-          'SELECT balance FROM accounts WHERE account_number = 1',
-        );
-        expect(one!.balance).toBe(twinOne!.balance + 30n - 20n - 5n);
+        expect(one!.balance).toBe(twinBalanceOfOne + 30n - 20n - 5n);
       } finally {
         await deployment.stop();
       }
@@ -146,12 +139,7 @@ if (testBackend() === 'sqlite')
           'account',
           'SELECT balance FROM accounts WHERE account_number = 1',
         );
-        const [twinOne] = await readRows<{ balance: bigint }>(
-          twin,
-          'account',
-          'SELECT balance FROM accounts WHERE account_number = 1',
-        );
-        expect(one!.balance).toBe(twinOne!.balance + 30n - 20n - 5n);
+        expect(one!.balance).toBe(twinBalanceOfOne + 30n - 20n - 5n);
       } finally {
         await deployment.stop();
       }

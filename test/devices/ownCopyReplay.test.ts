@@ -5,23 +5,8 @@
 // every batch made recovering B and C of 100,000 remittances take 274 s instead of 16 s.
 import { describe, expect, it } from 'vitest';
 import { OwnCopyReplay, replayKeptMsMax } from '../../src/devices/repair.js';
-import type { SignedRecord } from '../../src/protocol/records.js';
 import { MemoryDatabase, openMemoryAccountStore } from '../../src/store/memory.js';
-
-const request = (transactionNumber: bigint): SignedRecord => ({
-  record: {
-    transactionNumber,
-    remittanceId: `r-${(transactionNumber - 1n) / 6n}`,
-    transactionType: 'remittance_request',
-    dateTime: 1_700_000_000_000n + transactionNumber,
-    signerKeyNumber: 1_000_001,
-    sourceAccount: 1n,
-    destinationAccount: 2n,
-    amount: 500n,
-    currencyType: 'JPY',
-  },
-  signature: Buffer.alloc(32, 1),
-});
+import { remittanceRequestAt } from '../helpers/records.js';
 
 describe("the kept replay of a device's own copy of A", () => {
   it('is made once while the copy stays as it is, again when it changes or is forgotten', async () => {
@@ -31,7 +16,7 @@ describe("the kept replay of a device's own copy of A", () => {
     // The same replay is the very same object: nothing was replayed again.
     const first = await ownCopy.replay();
     expect(await ownCopy.replay()).toBe(first);
-    await store.transact((tx) => tx.appendRecords([request(1n)]));
+    await store.transact((tx) => tx.appendRecords([remittanceRequestAt(1n)]));
     const afterAppend = await ownCopy.replay();
     expect(afterAppend).not.toBe(first);
     expect(await ownCopy.replay()).toBe(afterAppend);

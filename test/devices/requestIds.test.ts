@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { remit, startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 let deployment: TestDeployment;
 
@@ -58,13 +58,7 @@ describe('request ids across the devices', () => {
   });
 
   it("sends a remittance's request id with its steps; account and currency log it", async () => {
-    const sent = await deployment.client(deployment.wallet(1n)).remit({
-      sourceAccount: 1n,
-      destinationAccount: 2n,
-      amount: 100n,
-      currencyType: 'JPY',
-      keyNumber: 1_000_001,
-    });
+    const sent = await remit(deployment, 1n, 2n, 100n);
     expect(sent.ok).toBe(true);
     const remittanceId = sent.ok ? sent.remittanceId : '';
     // Log lines reach `up` through a pipe, a moment after the answer.

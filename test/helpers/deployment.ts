@@ -13,6 +13,7 @@ import {
   passphraseOf,
   walletPath,
 } from '../../src/deployment/demo.js';
+import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { envelopeHeader, signEnvelope } from '../../src/protocol/envelope.js';
 import type { SignatureDevice } from '../../src/signature/device.js';
@@ -106,6 +107,17 @@ interface DeploymentOptions {
 
 /** Attempts when ports found free were taken (by a parallel test) before the devices bound them. */
 const portRaceAttemptsMax = 3;
+
+/** A remittance of `amount` JPY signed with the source account's own wallet key. */
+export function remit(deployment: TestDeployment, from: bigint, to: bigint, amount: bigint) {
+  return deployment.client(deployment.wallet(from)).remit({
+    sourceAccount: from,
+    destinationAccount: to,
+    amount,
+    currencyType: 'JPY',
+    keyNumber: accountKeyNumberBase + Number(from),
+  });
+}
 
 export async function startDeployment(options: DeploymentOptions = {}): Promise<TestDeployment> {
   const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');

@@ -35,12 +35,10 @@ import {
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
 import {
-  applyRepairs,
-  changesRecords,
   OwnCopyReplay,
   type RepairBatch,
   type RepairCounts,
-  unjustifiedPut,
+  repairFromOwnCopy,
 } from '../repair.js';
 import {
   allAnswered,
@@ -91,21 +89,13 @@ export class AccountService implements BatchService {
 
   /** Recovery (devices/repair.ts): B rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<AccountRowContent>): Promise<Result<RepairCounts>> {
-    const unjustified = await unjustifiedPut(
-      batch.rows.put,
-      async () => (await this.#ownCopy.replay())?.accounts,
-      (row) => row.accountNumber,
-      accountRowBytes,
-    );
-    if (unjustified) return unjustified;
-    const applied = await this.store.transact((tx) =>
-      applyRepairs(tx, batch, now(this.context), {
-        quarantine: (t, key, reason, atMs) => t.quarantineAccount(key, reason, atMs),
-        putSigned: (t, content) => this.putSigned(t, content),
-      }),
-    );
-    if (changesRecords(batch)) this.#ownCopy.forget();
-    return applied;
+    return repairFromOwnCopy(this.store, this.#ownCopy, batch, now(this.context), {
+      replayed: (replay) => replay.accounts,
+      keyOf: (row) => row.accountNumber,
+      bytesOf: accountRowBytes,
+      quarantine: (t, key, reason, atMs) => t.quarantineAccount(key, reason, atMs),
+      putSigned: (t, content) => this.putSigned(t, content),
+    });
   }
 
   /**

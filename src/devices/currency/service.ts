@@ -38,12 +38,10 @@ import {
 import { deriveCurrencyTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import {
-  applyRepairs,
-  changesRecords,
   OwnCopyReplay,
   type RepairBatch,
   type RepairCounts,
-  unjustifiedPut,
+  repairFromOwnCopy,
 } from '../repair.js';
 import {
   allAnswered,
@@ -80,27 +78,20 @@ export class CurrencyService implements BatchService {
 
   /** Recovery (devices/repair.ts): C rows are re-signed here, exactly as the replay of A gives them. */
   async repair(batch: RepairBatch<CurrencyRowContent>): Promise<Result<RepairCounts>> {
-    const unjustified = await unjustifiedPut(
-      batch.rows.put,
-      async () => (await this.#ownCopy.replay())?.units,
-      (row) => row.currencyNumber,
-      currencyRowBytes,
+    return repairFromOwnCopy(
+      this.store,
+      this.#ownCopy,
+      batch,
+      now(this.context),
+      {
+        replayed: (replay) => replay.units,
+        keyOf: (row) => row.currencyNumber,
+        bytesOf: currencyRowBytes,
+        quarantine: (t, key, reason, atMs) => t.quarantineUnit(key, reason, atMs),
+        putSigned: (t, content) => this.putSigned(t, content),
+      },
+      deriveCurrencyTables,
     );
-    if (unjustified) return unjustified;
-    const applied = await this.store.transact((tx) =>
-      applyRepairs(
-        tx,
-        batch,
-        now(this.context),
-        {
-          quarantine: (t, key, reason, atMs) => t.quarantineUnit(key, reason, atMs),
-          putSigned: (t, content) => this.putSigned(t, content),
-        },
-        deriveCurrencyTables,
-      ),
-    );
-    if (changesRecords(batch)) this.#ownCopy.forget();
-    return applied;
   }
 
   async unitsOf(accountNumber: bigint, currencyType: string): Promise<CurrencyRow[]> {
