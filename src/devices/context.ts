@@ -5,10 +5,11 @@
 // the new account's own key), the transaction device's for steps 2, 4 and 6, the account device's
 // for step 3, the currency device's for step 5. Both checks run before a device acts.
 
+import { assert } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
-import { type ProtocolMode, stepOf } from '../protocol/transactionTypes.js';
+import { type ProtocolMode, settlementWithHeld, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
 import type { LedgerTx } from '../store/types.js';
@@ -134,21 +135,36 @@ export async function answered(
     : fail('RecordConflict', `a different exchange for ${remittanceId} was answered already`);
 }
 
+/** A settlement a device accepted: the operation's records, whole, and whether it settled it before. */
+export interface AcceptedSettlement {
+  readonly records: readonly SignedRecord[];
+  readonly again: boolean;
+}
+
 /**
- * S108/S110: a settlement's records verified as received: 'new' to apply, 'again' when this device
- * settled the operation before (the records are stored and compared, and nothing is applied
- * twice), or the refusal.
+ * S108/S110: a settlement's records verified as received, made whole with the records this device
+ * stored up to its own answer (the transaction device leaves those out:
+ * protocol/transactionTypes.ts recordsLackedBy). `again` when this device settled the operation
+ * before (the records are stored and compared, and nothing is applied twice); RecordsMissing when
+ * it lacks records the settlement left out; or the refusal.
  */
 export async function checkSettlement(
   context: DeviceContext,
   tx: LedgerTx,
-  records: readonly SignedRecord[],
-): Promise<'new' | 'again' | Failure> {
-  const response = records.at(-1);
+  received: readonly SignedRecord[],
+): Promise<Result<AcceptedSettlement>> {
+  const response = received.at(-1);
   if (!response || stepOf(response.record.transactionType) !== 6)
     return fail('InvalidInput', 'settlement ends with the response');
+  assert(context.device !== 'transaction', 'the peers of the transaction device settle');
   const stored = await tx.recordsOfOperation(response.record.remittanceId);
+  const records = settlementWithHeld(context.device, received, stored);
+  if (records === undefined)
+    return fail(
+      'RecordsMissing',
+      `the settlement of ${response.record.remittanceId} leaves out records this device does not hold`,
+    );
   const refused = await verifyOperation(context, tx, records, stored);
   if (refused) return refused;
-  return stored.some((r) => stepOf(r.record.transactionType) === 6) ? 'again' : 'new';
+  return ok({ records, again: stored.some((r) => stepOf(r.record.transactionType) === 6) });
 }

@@ -71,6 +71,11 @@ export const errorCatalogue = {
     httpStatus: 409,
     description: 'A record with this transaction number is already stored with different content.',
   },
+  RecordsMissing: {
+    httpStatus: 409,
+    description:
+      'A settlement left out records the device should hold from its own exchange, and it does not hold them (its store lost them); the transaction device sends the operation whole.',
+  },
   RowSignatureInvalid: {
     httpStatus: 503,
     description:

@@ -96,3 +96,46 @@ export function operationOf(type: TransactionType): OperationKind | undefined {
 export function involvesCurrency(kind: OperationKind): boolean {
   return kind !== 'account_issuing' && kind !== 'account_closing';
 }
+
+/** The step a peer signs in its exchange: account answers with a3, currency with a5. */
+export const answerStepOf = { account: 3, currency: 5 } as const;
+export type SettlingPeer = keyof typeof answerStepOf;
+/** A record of an operation, signed or not: all these rules need is its step. */
+type OfStep = { readonly record: { readonly transactionType: TransactionType } };
+
+/**
+ * The records of a done operation a peer lacks (S108 / S110): those after its own answer, since it
+ * stored the records up to its answer when it gave it; all of them when the operation holds no
+ * answer of it (it was never asked, or its answer never arrived).
+ */
+export function recordsLackedBy<R extends OfStep>(
+  peer: SettlingPeer,
+  records: readonly R[],
+): readonly R[] {
+  const answer = records.findIndex((r) => stepOf(r.record.transactionType) === answerStepOf[peer]);
+  return answer < 0 ? records : records.slice(answer + 1);
+}
+
+/**
+ * A settlement as a peer received it, made whole again from what the peer stored: the received
+ * records when they start with the request; otherwise the peer's stored records of the steps before
+ * the first received one, up to its own answer (it holds no others), followed by the received ones
+ * (whose chain then proves they continue those). Undefined when the peer does not hold every one of
+ * those records (its store lost them): the sender must send the operation whole (RecordsMissing).
+ */
+export function settlementWithHeld<R extends OfStep>(
+  peer: SettlingPeer,
+  received: readonly R[],
+  stored: readonly R[],
+): readonly R[] | undefined {
+  const first = received[0];
+  if (first === undefined || stepOf(first.record.transactionType) === 1) return received;
+  const heldUpTo = Math.min(stepOf(first.record.transactionType) - 1, answerStepOf[peer]);
+  const held: R[] = [];
+  for (let step = 1; step <= heldUpTo; step++) {
+    const record = stored.find((r) => stepOf(r.record.transactionType) === step);
+    if (record === undefined) return undefined;
+    held.push(record);
+  }
+  return [...held, ...received];
+}

@@ -232,11 +232,12 @@ export class AccountService implements BatchService {
     const answers: Result<undefined>[] = [];
     const applying: TransactionRecord[][] = [];
     const storing: (readonly SignedRecord[])[] = [];
-    for (const records of operations) {
-      const checked = await checkSettlement(this.context, tx, records);
-      answers.push(checked === 'new' || checked === 'again' ? ok(undefined) : checked);
-      if (checked === 'new') applying.push(records.map((r) => r.record));
-      if (checked === 'new' || checked === 'again') storing.push(records);
+    for (const received of operations) {
+      const checked = await checkSettlement(this.context, tx, received);
+      answers.push(checked.ok ? ok(undefined) : checked);
+      if (!checked.ok) continue;
+      if (!checked.value.again) applying.push(checked.value.records.map((r) => r.record));
+      storing.push(received); // the records left out are stored here already
     }
     refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));
     // Only the rows the settlements change are read: a refusal's settlement reads none.

@@ -311,12 +311,13 @@ export class CurrencyService implements BatchService {
     const answers: Result<undefined>[] = [];
     const applying: { operation: TransactionRecord[]; plan: UnitPlan }[] = [];
     const storing: (readonly SignedRecord[])[] = [];
-    for (const records of operations) {
-      const checked = await checkSettlement(this.context, tx, records);
-      answers.push(checked === 'new' || checked === 'again' ? ok(undefined) : checked);
-      if (checked !== 'new' && checked !== 'again') continue;
-      storing.push(records);
-      const plan = checked === 'new' ? await this.#planSettled(tx, records) : undefined;
+    for (const received of operations) {
+      const checked = await checkSettlement(this.context, tx, received);
+      answers.push(checked.ok ? ok(undefined) : checked);
+      if (!checked.ok) continue;
+      storing.push(received); // the records left out are stored here already
+      const { records, again } = checked.value;
+      const plan = again ? undefined : await this.#planSettled(tx, records);
       if (plan) applying.push({ operation: records.map((r) => r.record), plan });
     }
     refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));

@@ -37,7 +37,7 @@ import {
   signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
-import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
+import { operationOf, recordsLackedBy, stepOf } from '../../protocol/transactionTypes.js';
 import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
 import {
   type Store,
@@ -904,17 +904,10 @@ export class TransactionService {
     const inFlight = this.#settling.get(remittanceId);
     if (inFlight) return inFlight;
     const accounts = accountsOf(records);
-    const step = {
-      operation: 'settle',
-      records: records.map(recordToWire),
-      ...(traceId === undefined ? {} : { traceId }),
-    } as const;
+    const wire = records.map(recordToWire);
     const sent = settlementPeers
       .filter(({ bit }) => (settled & bit) === 0)
-      .map((peer) => ({
-        ...peer,
-        call: this.peers[peer.name].callRetrying(step, requestRetryPolicy),
-      }));
+      .map((peer) => ({ ...peer, call: this.#settleAt(peer.name, records, wire, traceId) }));
     const answeredBy = (name: PeerName) =>
       sent.find((peer) => peer.name === name)?.call.then(ignore, ignore) ?? Promise.resolve();
     const answered: AnsweredByPeers = {
@@ -936,6 +929,35 @@ export class TransactionService {
       this.#settlingByAccount.set(account, settling);
     }
     return done;
+  }
+
+  /**
+   * S108 / S110 at one peer: the records it lacks (it stored those up to its own answer when it
+   * gave it), and the operation whole when it answers that it does not hold them (RecordsMissing:
+   * its store lost them).
+   */
+  async #settleAt(
+    peer: PeerName,
+    records: readonly SignedRecord[],
+    wire: readonly WireRecord[],
+    traceId: string | undefined,
+  ): Promise<Result<unknown>> {
+    assert(wire.length === records.length, 'each record has its wire form');
+    const send = (from: number) =>
+      this.peers[peer].callRetrying(
+        {
+          operation: 'settle',
+          records: wire.slice(from),
+          ...(traceId === undefined ? {} : { traceId }),
+        },
+        requestRetryPolicy,
+      );
+    const from = records.length - recordsLackedBy(peer, records).length;
+    assert(from < records.length, 'a done operation ends with a6, which no peer holds before');
+    const answer = await send(from);
+    if (from === 0 || answer.ok || answer.code !== 'RecordsMissing') return answer;
+    this.log('warn', `${answer.message}; sent whole`);
+    return send(0);
   }
 
   /** Until `peers` have answered the settlements in flight on `accounts` (or given up). */
