@@ -37,13 +37,14 @@ import type { DeviceContext, DeviceName } from '../src/devices/context.js';
 import { accountKeyNumberBase } from '../src/devices/context.js';
 import { CurrencyService } from '../src/devices/currency/service.js';
 import { runBatch } from '../src/devices/internalRoutes.js';
-import { type PeerLink, type PeerStep, stepResultOf } from '../src/devices/peerClient.js';
+import { type PeerLink, stepResultOf } from '../src/devices/peerClient.js';
 import type { BatchService } from '../src/devices/stepBatches.js';
 import { TransactionService } from '../src/devices/transaction/service.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import { signingBytes } from '../src/protocol/records.js';
 import { type AnyRequest, requestRecordOf } from '../src/protocol/requests.js';
+import type { PeerStep } from '../src/protocol/stepWire.js';
 import { chainMessage } from '../src/signature/chain.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile, saveKeystoreFile } from '../src/signature/keystoreFile.js';
@@ -107,7 +108,7 @@ function inProcessPeer(name: 'account' | 'currency', service: BatchService): Pee
   return {
     name,
     callRetrying: async (step: PeerStep) =>
-      stepResultOf(name, (await runBatch(service, [step]))[0]),
+      stepResultOf(name, (await runBatch(service, [step]))[0]!),
   };
 }
 

@@ -16,6 +16,7 @@ import Fastify, {
 } from 'fastify';
 import { assert, InvariantViolation } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, type Failure, httpStatusOf } from '../model/errors.js';
+import { stepWireType } from '../protocol/stepWire.js';
 import { isStoreDamage } from '../store/damage.js';
 import { requestTimeoutMs } from './connectionLimits.js';
 import type { DeviceMetrics } from './metrics.js';
@@ -120,6 +121,12 @@ export function createHttpServer(options: {
         undefined,
       );
     }
+  });
+
+  // The binary step wire between devices (devices/internalRoutes.ts decodes it); the bytes as sent.
+  server.addContentTypeParser(stepWireType, { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    done(null, body);
   });
 
   // Every 503 (Maintenance, PeerUnavailable) tells the caller when to try again; every refusal is

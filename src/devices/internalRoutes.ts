@@ -2,53 +2,35 @@
 //
 // Every route here is for the transaction device alone (devices/access.ts checks its envelope
 // signature before the body is validated). The protocol's steps arrive in batches
-// (`POST /internal/v1/batch`, up to peerBatchSizeMax, devices/peerClient.ts), run concurrently
+// (`POST /internal/v1/batch`, up to peerBatchSizeMax, in the binary step wire of
+// protocol/stepWire.ts, which is decoded and checked here, at the edge), run concurrently
 // (the store commits them in groups), and each gets its own answer, in order: an exchange answers
 // with the next signed record (a3 or a5), or, when the operation is past its time limit and this
 // device has not answered it yet, refuses it (OperationExpired) without deciding; a settlement
 // stores the six records and applies them.
 
+import type { FastifyBaseLogger } from 'fastify';
 import Type from 'typebox';
 import { assert } from '../model/assert.js';
-import { type Failure, fail } from '../model/errors.js';
+import { type Failure, fail, type Result } from '../model/errors.js';
 import type { SignedRecord } from '../protocol/records.js';
-import { recordsFromWire, recordToWire, WireRecord } from '../protocol/wire.js';
+import {
+  decodeSteps,
+  encodeAnswers,
+  type PeerStep,
+  type PeerStepAnswer,
+  stepWireType,
+} from '../protocol/stepWire.js';
 import { by } from './access.js';
-import type { HttpServer } from './http.js';
+import { type HttpServer, sendFailure } from './http.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
-import { type PeerStep, type PeerStepAnswer, peerBatchSizeMax } from './peerClient.js';
+import { peerBatchSizeMax } from './peerClient.js';
 import { requestIdPattern } from './requestIds.js';
 import type { BatchService } from './stepBatches.js';
 
-const OperationRecords = Type.Array(WireRecord, { minItems: 1, maxItems: 6 });
-const TraceId = Type.Optional(Type.String({ pattern: requestIdPattern }));
+const tracePattern = new RegExp(requestIdPattern);
 /** The log levels at which info lines are written. */
 const infoLevels = new Set(['trace', 'debug', 'info']);
-
-const BatchBody = Type.Object(
-  {
-    steps: Type.Array(
-      Type.Union([
-        Type.Object(
-          {
-            operation: Type.Literal('exchange'),
-            records: OperationRecords,
-            /** The operation is past its time limit: refuse it (OperationExpired) unless answered. */
-            expired: Type.Optional(Type.Boolean()),
-            traceId: TraceId,
-          },
-          { additionalProperties: false },
-        ),
-        Type.Object(
-          { operation: Type.Literal('settle'), records: OperationRecords, traceId: TraceId },
-          { additionalProperties: false },
-        ),
-      ]),
-      { minItems: 1, maxItems: peerBatchSizeMax },
-    ),
-  },
-  { additionalProperties: false },
-);
 
 export function registerInternalRoutes(
   server: HttpServer,
@@ -57,32 +39,55 @@ export function registerInternalRoutes(
 ): void {
   server.post(
     '/internal/v1/batch',
-    { ...by('transaction-device'), schema: { body: BatchBody, hide: true } },
-    async (request) => {
+    { ...by('transaction-device'), schema: { hide: true } },
+    async (request, reply) => {
       const startedMs = performance.now();
-      const answers = await runBatch(service, request.body.steps);
+      const steps = stepsOf(request.body);
+      if (!steps.ok) return sendFailure(reply, steps);
+      const answers = await runBatch(service, steps.value);
       const seconds = (performance.now() - startedMs) / 1000;
-      // One line per message: each step's operation, with the id of the user request behind it
-      // (built only when info lines are kept: this is the hot path).
-      if (infoLevels.has(request.log.level))
-        request.log.info(
-          {
-            steps: request.body.steps.map((step, index) => {
-              const answer = answers[index]!;
-              return {
-                remittanceId: step.records[0]?.remittanceId,
-                step: step.operation,
-                ...(step.traceId === undefined ? {} : { traceId: step.traceId }),
-                ...('error' in answer ? { refused: answer.error } : {}),
-              };
-            }),
-          },
-          'protocol steps',
-        );
-      for (const step of request.body.steps)
+      if (infoLevels.has(request.log.level)) logSteps(request.log, steps.value, answers);
+      for (const step of steps.value)
         metrics.stepDone(step.operation === 'exchange' ? 'exchange' : 'settlement', seconds);
-      return { answers };
+      return reply.type(stepWireType).send(encodeAnswers(answers));
     },
+  );
+}
+
+/** The steps of a batch message, checked at the edge: the step wire, and each trace id. */
+export function stepsOf(body: unknown): Result<PeerStep[]> {
+  if (!Buffer.isBuffer(body))
+    return fail('InvalidInput', `a batch of steps is sent as ${stepWireType} (the step wire)`);
+  const steps = decodeSteps(body, peerBatchSizeMax);
+  if (!steps.ok) return steps;
+  const badTrace = steps.value.find(
+    (s) => s.traceId !== undefined && !tracePattern.test(s.traceId),
+  );
+  return badTrace ? fail('InvalidInput', 'a step carries a malformed trace id') : steps;
+}
+
+/**
+ * One line per message: each step's operation, with the id of the user request behind it (built
+ * only when info lines are kept: this is the hot path).
+ */
+function logSteps(
+  log: FastifyBaseLogger,
+  steps: readonly PeerStep[],
+  answers: readonly PeerStepAnswer[],
+): void {
+  log.info(
+    {
+      steps: steps.map((step, index) => {
+        const answer = answers[index]!;
+        return {
+          remittanceId: step.records[0]?.record.remittanceId,
+          step: step.operation,
+          ...(step.traceId === undefined ? {} : { traceId: step.traceId }),
+          ...('error' in answer ? { refused: answer.error } : {}),
+        };
+      }),
+    },
+    'protocol steps',
   );
 }
 
@@ -95,22 +100,18 @@ export async function runBatch(
   steps: readonly PeerStep[],
 ): Promise<PeerStepAnswer[]> {
   const answers: (PeerStepAnswer | undefined)[] = steps.map(() => undefined);
-  const exchanges: { index: number; records: SignedRecord[]; expired: boolean }[] = [];
-  const settlements: { index: number; records: SignedRecord[] }[] = [];
+  const exchanges: { index: number; records: readonly SignedRecord[]; expired: boolean }[] = [];
+  const settlements: { index: number; records: readonly SignedRecord[] }[] = [];
   steps.forEach((step, index) => {
-    const records = recordsFromWire(step.records);
-    if (!records.ok) answers[index] = refusal(records);
-    else if (step.operation === 'exchange')
-      exchanges.push({ index, records: records.value, expired: step.expired === true });
-    else settlements.push({ index, records: records.value });
+    if (step.operation === 'exchange')
+      exchanges.push({ index, records: step.records, expired: step.expired === true });
+    else settlements.push({ index, records: step.records });
   });
   await Promise.all([
     exchanges.length > 0 &&
       service.exchangeBatch(exchanges).then((results) =>
         results.forEach((result, k) => {
-          answers[exchanges[k]!.index] = result.ok
-            ? { record: recordToWire(result.value) }
-            : refusal(result);
+          answers[exchanges[k]!.index] = result.ok ? { record: result.value } : refusal(result);
         }),
       ),
     settlements.length > 0 &&

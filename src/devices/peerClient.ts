@@ -1,5 +1,6 @@
-// How the transaction device calls `account` and `currency`: JSON over HTTP on a keep-alive pool,
-// every request signed (protocol/envelope.ts), every answer a typed Result.
+// How the transaction device calls `account` and `currency`: HTTP on a keep-alive pool, every request
+// signed (protocol/envelope.ts), every answer a typed Result. The protocol's steps travel in the
+// binary step wire (protocol/stepWire.ts); everything else (audit, recovery, reads) is JSON.
 //
 // A peer's refusal arrives as its error code; a peer that cannot be reached, or answers garbage or
 // too late, is PeerUnavailable. Every request the devices send each other is idempotent, so
@@ -17,7 +18,13 @@ import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { itemsOfPages } from '../model/pages.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
-import type { WireRecord } from '../protocol/wire.js';
+import {
+  decodeAnswers,
+  encodeSteps,
+  type PeerStep,
+  type PeerStepAnswer,
+  stepWireType,
+} from '../protocol/stepWire.js';
 import { BatchQueue } from './batchQueue.js';
 import type { DeviceContext, DeviceName } from './context.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
@@ -32,21 +39,6 @@ export const peerBatchSizeMax = 64;
 export const peerBatchesInFlightMax = 2;
 /** Steps waiting for a message; past it a step is refused at once (PeerUnavailable) and retried. */
 export const peerQueueDepthMax = 4096;
-
-/** One protocol step for a peer: an exchange (S102 / S104) or a settlement (S108 / S110). */
-export type PeerStep = (
-  | { readonly operation: 'exchange'; readonly records: WireRecord[]; readonly expired?: boolean }
-  | { readonly operation: 'settle'; readonly records: WireRecord[] }
-) & {
-  /** The request id of the user request that began the operation (devices/requestIds.ts). */
-  readonly traceId?: string;
-};
-
-/** A step's answer inside a batch reply: its value, or its refusal. */
-export type PeerStepAnswer =
-  | { readonly record: WireRecord }
-  | { readonly settled: true }
-  | { readonly error: { readonly code: string; readonly message: string } };
 
 /** How often, and how patiently, an idempotent request is sent again after PeerUnavailable. */
 export interface RetryPolicy {
@@ -98,14 +90,11 @@ export async function retrying(
 }
 
 /** A step's answer as it arrived in a batch reply, as a Result: a code we do not know is no answer. */
-export function stepResultOf(peer: DeviceName, answer: unknown): Result<unknown> {
-  if (typeof answer !== 'object' || answer === null)
-    return fail('PeerUnavailable', `${peer} answered a step with no object`);
+export function stepResultOf(peer: DeviceName, answer: PeerStepAnswer): Result<unknown> {
   if (!('error' in answer)) return ok(answer);
-  const error = (answer as { error?: { code?: unknown; message?: unknown } }).error;
-  const code = String(error?.code);
+  const { code, message } = answer.error;
   return Object.hasOwn(errorCatalogue, code)
-    ? fail(code as ErrorCode, `${peer}: ${String(error?.message)}`)
+    ? fail(code as ErrorCode, `${peer}: ${message}`)
     : fail('PeerUnavailable', `${peer} answered an unknown code ${code.slice(0, 64)}`);
 }
 
@@ -175,26 +164,34 @@ export class PeerClient implements PeerLink {
 
   async #sendBatch(steps: PeerStep[]): Promise<Result<unknown>[]> {
     this.metrics.peerBatchSent(this.name, steps.length);
-    const reply = await this.post('/internal/v1/batch', { steps });
-    const answers = reply.ok ? (reply.value as { answers?: unknown }).answers : undefined;
-    if (!reply.ok || !Array.isArray(answers) || answers.length !== steps.length) {
-      const failure = reply.ok
-        ? fail('PeerUnavailable', `${this.name} answered a batch with the wrong number of answers`)
-        : reply;
-      return steps.map(() => failure);
-    }
-    return answers.map((answer) => stepResultOf(this.name, answer));
+    const reply = await this.#send(
+      'POST',
+      '/internal/v1/batch',
+      encodeSteps(steps),
+      peerTimeoutMs,
+      stepWireType,
+    );
+    const answers = reply.ok
+      ? decodeAnswers(reply.value as Buffer, steps.length)
+      : (reply as Result<never>);
+    if (!answers.ok) return steps.map(() => answers);
+    return answers.value.map((answer) => stepResultOf(this.name, answer));
   }
 
   get(path: string, timeoutMs = peerTimeoutMs): Promise<Result<unknown>> {
     return this.#send('GET', path, Buffer.alloc(0), timeoutMs);
   }
 
+  /**
+   * One signed request. A JSON answer is parsed; a step-wire answer (`contentType` stepWireType)
+   * comes back as its bytes. A refusal is always JSON (the error shape).
+   */
   async #send(
     method: 'GET' | 'POST',
     path: string,
     body: Buffer,
     timeoutMs: number,
+    contentType = 'application/json',
   ): Promise<Result<unknown>> {
     const signature = this.#sign(method, path, body);
     try {
@@ -203,17 +200,19 @@ export class PeerClient implements PeerLink {
         path,
         headers: {
           [envelopeHeader]: signature,
-          ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+          ...(method === 'POST' ? { 'content-type': contentType } : {}),
         },
         ...(method === 'POST' ? { body } : {}),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      const text = await response.body.text();
-      if (text.length > peerResponseBytesMax)
+      const bytes = Buffer.from(await response.body.arrayBuffer());
+      if (bytes.length > peerResponseBytesMax)
         return fail('PeerUnavailable', `${this.name} answered with too much data`);
-      const parsed: unknown = text.length > 0 ? JSON.parse(text) : undefined;
-      if (response.statusCode >= 200 && response.statusCode < 300) return ok(parsed);
+      const succeeded = response.statusCode >= 200 && response.statusCode < 300;
+      if (succeeded && response.headers['content-type'] === stepWireType) return ok(bytes);
+      const parsed: unknown = bytes.length > 0 ? JSON.parse(bytes.toString('utf8')) : undefined;
+      if (succeeded) return ok(parsed);
       const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
       if (error?.code && Object.hasOwn(errorCatalogue, error.code)) {
         return fail(error.code as ErrorCode, `${this.name}: ${error.message ?? ''}`);

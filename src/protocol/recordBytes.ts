@@ -2,9 +2,9 @@
 // crypto, so that the browser wallet (src/console) encodes requests and checks receipts with the
 // very code the devices use. protocol/records.ts adds signing and verification.
 
-import { encodeRecord } from '../model/encoding.js';
+import { decodeRecord, encodeRecord } from '../model/encoding.js';
 import { transactionRecordType } from '../model/records.js';
-import { stepOf, type TransactionType } from './transactionTypes.js';
+import { isTransactionType, stepOf, type TransactionType } from './transactionTypes.js';
 
 // A type, not an interface: its fields are the encoder's values as they are, without a copy.
 export type TransactionRecord = {
@@ -47,6 +47,22 @@ export function recordBytes(record: TransactionRecord): Buffer {
 /** The same bytes, not kept: for a record read to be encoded once (a device hashing its copy). */
 export function storedEncoding(record: TransactionRecord): Buffer {
   return encodeRecord(transactionRecordType, record);
+}
+
+/**
+ * A record decoded from its stored encoding, which it keeps as its encoding (the decoder accepts one
+ * encoding per record, so encoding it again would give the same bytes); undefined when the bytes
+ * are not a record of a known transaction type. Its fields are not checked further.
+ */
+export function decodedRecord(bytes: Uint8Array): TransactionRecord | undefined {
+  const values = decodeRecord(transactionRecordType, bytes);
+  if (values === undefined || !isTransactionType(values['transactionType'] as string))
+    return undefined;
+  const record: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(values)) if (value !== undefined) record[name] = value;
+  const decoded = record as TransactionRecord;
+  storedBytes.set(decoded, Buffer.from(bytes));
+  return decoded;
 }
 
 /**

@@ -17,6 +17,7 @@ import { type SignedRecord, signingBytes, type TransactionRecord } from './recor
 import { stepOf } from './transactionTypes.js';
 
 export {
+  decodedRecord,
   recordBytes,
   type SignedRecord,
   sameRecord,

@@ -25,16 +25,24 @@ export const signatureBytesMax = 64;
 
 export const Hex = (bytesMax: number) =>
   Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: bytesMax * 2 });
+/** The patterns of the fields a schema checks, for the binary step wire to check alike. */
+export const fieldPatterns = {
+  requestId: '^[A-Za-z0-9._:-]{1,128}$',
+  currencyType: '^[A-Za-z0-9_-]{1,16}$',
+  outcome: '^[A-Za-z_]{1,64}$',
+} as const;
+export const keyNumberMax = 2 ** 31 - 1;
+
 export const RequestId = Type.String({
-  pattern: '^[A-Za-z0-9._:-]{1,128}$',
+  pattern: fieldPatterns.requestId,
   description:
     "the client's id for this request (a UUID is a good choice); sending it again returns the first answer",
 });
 export const CurrencyType = Type.String({
-  pattern: '^[A-Za-z0-9_-]{1,16}$',
+  pattern: fieldPatterns.currencyType,
   description: 'JPY, USD, points...',
 });
-export const KeyNumber = Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 });
+export const KeyNumber = Type.Integer({ minimum: 0, maximum: keyNumberMax });
 export const detailBytesMax = 16 * 1024;
 
 export const WireRecord = Type.Object(
@@ -46,7 +54,7 @@ export const WireRecord = Type.Object(
     destinationAccount: Type.Optional(DecimalString),
     amount: Type.Optional(DecimalString),
     currencyType: Type.Optional(CurrencyType),
-    outcome: Type.Optional(Type.String({ pattern: '^[A-Za-z_]{1,64}$' })),
+    outcome: Type.Optional(Type.String({ pattern: fieldPatterns.outcome })),
     detail: Type.Optional(Type.String({ maxLength: detailBytesMax })),
     dateTime: IsoTime,
     signerKeyNumber: KeyNumber,

@@ -10,11 +10,10 @@ import type { DeviceContext, DeviceName } from '../devices/context.js';
 import { CurrencyService } from '../devices/currency/service.js';
 import type { FaultStep } from '../devices/faultHooks.js';
 import { HoldExpiry } from '../devices/holdExpiry.js';
-import { runBatch } from '../devices/internalRoutes.js';
+import { runBatch, stepsOf } from '../devices/internalRoutes.js';
 import { ownStores, signedAccountRows, signedUnitRows } from '../devices/ownStores.js';
 import {
   type PeerLink,
-  type PeerStep,
   peerBatchesInFlightMax,
   peerBatchSizeMax,
   type RetryPolicy,
@@ -27,6 +26,7 @@ import { TransactionService } from '../devices/transaction/service.js';
 import { assert, InvariantViolation } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import { decodeAnswers, encodeAnswers, encodeSteps, type PeerStep } from '../protocol/stepWire.js';
 import type { ProtocolMode } from '../protocol/transactionTypes.js';
 import { recordToWire } from '../protocol/wire.js';
 import {
@@ -334,23 +334,29 @@ export class SimulatedCluster {
       if (inFlight >= peerBatchesInFlightMax || queue.length === 0) return;
       const batch = queue.splice(0, peerBatchSizeMax);
       inFlight += 1;
-      const label = batch.map(({ step }) => `${step.operation} ${step.records[0]?.remittanceId}`);
+      const label = batch.map(
+        ({ step }) => `${step.operation} ${step.records[0]?.record.remittanceId}`,
+      );
+      // The message and its reply cross in the step wire, as between real devices.
+      const message = encodeSteps(batch.map((b) => b.step)).toString('base64');
       void this.network
-        .request(
-          'transaction',
-          peer,
-          label.join(', '),
-          { steps: batch.map((b) => b.step) },
-          (sent) => this.servePeer(peer, (service) => runBatch(service, sent.steps)),
+        .request('transaction', peer, label.join(', '), { message }, (sent) =>
+          this.servePeer(peer, async (service) => {
+            const steps = stepsOf(Buffer.from(sent.message, 'base64'));
+            assert(steps.ok, 'the simulated network delivers a message as sent');
+            return {
+              reply: encodeAnswers(await runBatch(service, steps.value)).toString('base64'),
+            };
+          }),
         )
-        .then((answers) => {
+        .then((sent) => {
           inFlight -= 1;
+          const answers =
+            sent === undefined
+              ? fail('PeerUnavailable', `${peer} did not answer in time`)
+              : decodeAnswers(Buffer.from(sent.reply, 'base64'), batch.length);
           for (const [index, { answer }] of batch.entries())
-            answer(
-              answers === undefined
-                ? fail('PeerUnavailable', `${peer} did not answer in time`)
-                : stepResultOf(peer, answers[index]),
-            );
+            answer(answers.ok ? stepResultOf(peer, answers.value[index]!) : answers);
           flush();
         });
       flush();

@@ -9,6 +9,7 @@ import { accountKeyNumberBase, type DeviceContext } from '../../src/devices/cont
 import { PeerClient, peerBatchSizeMax } from '../../src/devices/peerClient.js';
 import { remittanceBatchSizeMax } from '../../src/devices/transaction/routes.js';
 import { systemEnvironment } from '../../src/model/environment.js';
+import { recordFromWire } from '../../src/protocol/wire.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 type Row = Record<string, bigint | string>;
@@ -150,14 +151,16 @@ describe('protocol steps to a peer', () => {
     const peer = new PeerClient('account', accountOrigin, context);
     try {
       // An exchange that carries the request alone (no a2): refused, each step on its own.
-      const records = (n: number) => [
-        {
+      const records = (n: number) => {
+        const request = recordFromWire({
           transactionNumber: String(6_000_000 + n * 6),
           remittanceId: `forged-${n}`,
           transactionType: 'remittance_request' as const,
           ...unsignedRemittance(),
-        },
-      ];
+        });
+        if (!request.ok) throw new Error(request.message);
+        return [request.value];
+      };
       const steps = peerBatchSizeMax + 6;
       const answers = await Promise.all(
         Array.from({ length: steps }, (_, n) =>

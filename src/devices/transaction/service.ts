@@ -38,7 +38,6 @@ import {
   type TransactionRecord,
 } from '../../protocol/records.js';
 import { operationOf, recordsLackedBy, stepOf } from '../../protocol/transactionTypes.js';
-import { recordFromWire, recordToWire, type WireRecord } from '../../protocol/wire.js';
 import {
   type Store,
   settledAtAccount,
@@ -853,19 +852,19 @@ export class TransactionService {
     const answer = await peer.callRetrying(
       {
         operation: 'exchange',
-        records: records.map(recordToWire),
+        records,
         ...(expired ? { expired } : {}),
         ...(traceId === undefined ? {} : { traceId }),
       },
       requestRetryPolicy,
     );
     if (!answer.ok) return answer.code === 'PeerUnavailable' ? undefined : answer;
-    const parsed = recordFromWire((answer.value as { record: WireRecord }).record);
-    if (!parsed.ok) {
-      this.log('error', `${peer.name} answered a malformed record`);
+    const { record } = answer.value as { record?: SignedRecord };
+    if (record === undefined) {
+      this.log('error', `${peer.name} answered an exchange without a record`);
       return undefined;
     }
-    return ok(parsed.value);
+    return ok(record);
   }
 
   /** The record of the next step, numbered in the operation's block and chained to the last record. */
@@ -904,10 +903,9 @@ export class TransactionService {
     const inFlight = this.#settling.get(remittanceId);
     if (inFlight) return inFlight;
     const accounts = accountsOf(records);
-    const wire = records.map(recordToWire);
     const sent = settlementPeers
       .filter(({ bit }) => (settled & bit) === 0)
-      .map((peer) => ({ ...peer, call: this.#settleAt(peer.name, records, wire, traceId) }));
+      .map((peer) => ({ ...peer, call: this.#settleAt(peer.name, records, traceId) }));
     const answeredBy = (name: PeerName) =>
       sent.find((peer) => peer.name === name)?.call.then(ignore, ignore) ?? Promise.resolve();
     const answered: AnsweredByPeers = {
@@ -939,15 +937,13 @@ export class TransactionService {
   async #settleAt(
     peer: PeerName,
     records: readonly SignedRecord[],
-    wire: readonly WireRecord[],
     traceId: string | undefined,
   ): Promise<Result<unknown>> {
-    assert(wire.length === records.length, 'each record has its wire form');
     const send = (from: number) =>
       this.peers[peer].callRetrying(
         {
           operation: 'settle',
-          records: wire.slice(from),
+          records: records.slice(from),
           ...(traceId === undefined ? {} : { traceId }),
         },
         requestRetryPolicy,
