@@ -91,7 +91,7 @@ export function renderApiMarkdown(document: Record<string, unknown>): string {
     '`/docs/json`). This page is written from the route schemas by `npm run docs:api`; `docs/openapi.json`',
     'is the same document as JSON. Amounts are minor units as decimal strings; times are ISO 8601 UTC',
     'with milliseconds. Errors are `{ "error": { "code", "message" } }` with a code from',
-    '[errors.md](errors.md). How to sign a request: [protocol.md](protocol.md). Every answer carries',
+    '[errors.md](errors.md). How to sign a request and check its answer: [signing.md](signing.md). Every answer carries',
     'an `x-request-id` header: the one the request sent (or the trace id of its `traceparent`), else',
     'a new one; it is on every log line of that request on the three devices',
     '([operations.md](operations.md#logs)).',
