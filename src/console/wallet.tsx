@@ -1,6 +1,8 @@
 // The browser wallet (/wallet): a user's Ed25519 key, made or imported in the page and kept in the
-// browser only encrypted (PBKDF2 from the user's passphrase, AES-GCM); an account opened with it;
-// balance, units and history; remittances signed here and their receipts checked here.
+// browser only encrypted (PBKDF2 from the user's passphrase, AES-GCM), its public key shown and its
+// encrypted form offered as a backup file (restored on another browser, unlocked with the same
+// passphrase); an account opened with it; balance, units and history; remittances signed here and
+// their receipts checked here.
 import './bufferGlobal.js';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -97,6 +99,62 @@ function loadStored(): StoredWallet | undefined {
   return text ? (JSON.parse(text) as StoredWallet) : undefined;
 }
 
+/** What a backup file holds: the wallet exactly as kept here, its key still encrypted. */
+const backupFormat = 'triledger-wallet-backup';
+const backupVersion = 1;
+const backupBytesMax = 64 * 1024;
+
+function backupOf(stored: StoredWallet): string {
+  return JSON.stringify({ format: backupFormat, version: backupVersion, ...stored }, null, 2);
+}
+
+/** A backup file read back: every field checked, or InvalidInput saying what is wrong. */
+function walletOfBackup(text: string): StoredWallet {
+  const refuse = (why: string): never => {
+    throw new ApiError('InvalidInput', `not a triledger wallet backup: ${why}`);
+  };
+  if (text.length > backupBytesMax) refuse('the file is too large');
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return refuse('the file is not JSON');
+  }
+  if (parsed['format'] !== backupFormat || parsed['version'] !== backupVersion)
+    refuse(`it is not a ${backupFormat} of version ${backupVersion}`);
+  const hexOf = (name: string, bytes?: number) => {
+    const value = parsed[name];
+    const pattern =
+      bytes === undefined ? /^([0-9a-f]{2})+$/ : new RegExp(`^[0-9a-f]{${2 * bytes}}$`);
+    if (typeof value !== 'string' || !pattern.test(value))
+      refuse(`${name} is missing or malformed`);
+    return value as string;
+  };
+  const accountNumber = parsed['accountNumber'];
+  if (
+    accountNumber !== undefined &&
+    (typeof accountNumber !== 'string' || !/^[1-9][0-9]{0,18}$/.test(accountNumber))
+  )
+    refuse('accountNumber is malformed');
+  return {
+    salt: hexOf('salt', 16),
+    iv: hexOf('iv', 12),
+    sealed: hexOf('sealed'),
+    publicKeyHex: hexOf('publicKeyHex', 32),
+    ...(accountNumber === undefined ? {} : { accountNumber: accountNumber as string }),
+  };
+}
+
+/** Offer `stored` as a file to keep: the key inside stays encrypted under the passphrase. */
+function downloadBackup(stored: StoredWallet): void {
+  const url = URL.createObjectURL(new Blob([backupOf(stored)], { type: 'application/json' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = `triledger-wallet-${stored.publicKeyHex.slice(0, 8)}.json`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
 function Wallet() {
   const [deployment, setDeployment] = useState<Deployment>();
   const [stored, setStored] = useState<StoredWallet | undefined>(loadStored);
@@ -124,7 +182,15 @@ function Wallet() {
       </header>
       <main>
         <ErrorLine error={error} />
-        {!stored && <NewKey onDone={guard} onStored={setStored} onKeys={setKeys} />}
+        {!stored && (
+          <NewKey
+            onDone={guard}
+            onStored={setStored}
+            onKeys={setKeys}
+            onRestored={(restored) => remember(restored)}
+          />
+        )}
+        {stored && <KeyCard stored={stored} />}
         {stored && !keys && <Unlock stored={stored} onKeys={setKeys} guard={guard} />}
         {stored && keys && deployment && !stored.accountNumber && (
           <OpenAccount
@@ -153,6 +219,7 @@ function NewKey(props: {
   onDone: Guard;
   onStored: (s: StoredWallet) => void;
   onKeys: (k: KeyPair) => void;
+  onRestored: (s: StoredWallet) => void;
 }) {
   const [passphrase, setPassphrase] = useState('');
   const [seedHex, setSeedHex] = useState('');
@@ -192,6 +259,35 @@ function NewKey(props: {
         />
         <button type="submit">{seedHex ? 'Import key' : 'Create key'}</button>
       </Form>
+      <p class="muted">
+        Or restore a backup this wallet made (the key in it stays encrypted: unlock it with its
+        passphrase):{' '}
+        <input
+          type="file"
+          aria-label="restore backup"
+          accept="application/json,.json"
+          onChange={(event) => {
+            const file = (event.currentTarget as HTMLInputElement).files?.[0];
+            if (file)
+              props.onDone(async () => props.onRestored(walletOfBackup(await file.text())))();
+          }}
+        />
+      </p>
+    </section>
+  );
+}
+
+/** The wallet's public key, and its backup: the wallet as kept here, the key encrypted. */
+function KeyCard(props: { stored: StoredWallet }) {
+  return (
+    <section>
+      <p class="muted mono">public key {props.stored.publicKeyHex}</p>
+      <button type="button" class="secondary" onClick={() => downloadBackup(props.stored)}>
+        Download encrypted backup
+      </button>{' '}
+      <span class="muted">
+        Keep it apart from the passphrase: with both, anyone can spend from this account.
+      </span>
     </section>
   );
 }
@@ -225,7 +321,6 @@ function Unlock(props: { stored: StoredWallet; onKeys: (k: KeyPair) => void; gua
           Forget key
         </button>
       </Form>
-      <p class="muted mono">public key {props.stored.publicKeyHex}</p>
     </section>
   );
 }

@@ -7,7 +7,8 @@
 // installs Debian's chromium package when it is missing). TRILEDGER_SCREENSHOTS=1 writes the
 // README's screenshots to docs/screenshots/.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,6 +246,54 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     await page.getByRole('heading', { name: `Account ${opened}` }).waitFor();
     await expect.poll(() => page.getByTestId('balance').textContent()).toBe('0');
     await context.close();
+  });
+
+  it('wallet: the public key shown, an encrypted backup kept and restored in another browser, unlocked with its passphrase', async () => {
+    const first = await browser.newContext({ acceptDownloads: true });
+    const page = await first.newPage();
+    await page.goto(`${deployment.url}/wallet`);
+    await page.getByLabel('passphrase').fill('backup passphrase');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('button', { name: 'Open account' }).click();
+    const heading = page.getByRole('heading', { name: /^Account \d+$/ });
+    await heading.waitFor();
+    const opened = (await heading.textContent())!.replace('Account ', '');
+    const publicKey = (await page.getByText(/^public key [0-9a-f]{64}$/).textContent())!;
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download encrypted backup' }).click(),
+    ]);
+    const backupPath = join(mkdtempSync(join(tmpdir(), 'triledger-wallet-')), 'backup.json');
+    await download.saveAs(backupPath);
+    const backup = JSON.parse(readFileSync(backupPath, 'utf8')) as Record<string, string>;
+    expect(backup['format']).toBe('triledger-wallet-backup');
+    expect(backup['accountNumber']).toBe(opened);
+    expect(JSON.stringify(backup)).not.toContain('302e0201'); // the key is in it only encrypted
+    await first.close();
+
+    // Another browser: a file that is not a backup is refused, the backup is restored and opens
+    // nothing without its passphrase.
+    const second = await browser.newContext();
+    const other = await second.newPage();
+    await other.goto(`${deployment.url}/wallet`);
+    await other.getByLabel('restore backup').setInputFiles({
+      name: 'notes.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from('{"format":"something else"}'),
+    });
+    await expect
+      .poll(() => other.getByRole('alert').textContent())
+      .toContain('not a triledger wallet backup');
+    await other.getByLabel('restore backup').setInputFiles(backupPath);
+    await other.getByText(publicKey).waitFor();
+    await other.getByLabel('passphrase').fill('wrong passphrase');
+    await other.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => other.getByRole('alert').textContent()).toContain('wrong passphrase');
+    await other.getByLabel('passphrase').fill('backup passphrase');
+    await other.getByRole('button', { name: 'Unlock' }).click();
+    await other.getByRole('heading', { name: `Account ${opened}` }).waitFor();
+    await expect.poll(() => other.getByTestId('balance').textContent()).toBe('0');
+    await second.close();
   });
 
   it('the address `up` prints is a landing page linking the wallet, the console and the API docs', async () => {
