@@ -9,6 +9,7 @@ import type { RateLimits } from '../rateLimits.js';
 import { type AdminService, registerAdminRoutes } from './admin.js';
 import { registerAdminReadRoutes } from './adminReads.js';
 import { registerConsoleRoutes } from './consoleRoutes.js';
+import { registerEventRoutes } from './events.js';
 import { registerTransactionInternalRoutes } from './internalRoutes.js';
 import { registerTransactionRoutes } from './routes.js';
 import type { Peers, TransactionService } from './service.js';
@@ -39,6 +40,7 @@ export async function registerGatewayRoutes(
   );
   registerAdminRoutes(server, context, service, admin);
   registerAdminReadRoutes(server, context, service, peers);
+  registerEventRoutes(server, service);
   registerConsoleRoutes(server);
   registerTransactionInternalRoutes(server, service);
 }

@@ -24,7 +24,6 @@ import {
   requestRecordOf,
 } from '../../protocol/requests.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
-import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import { RequestId, recordToWire } from '../../protocol/wire.js';
 import { by, type Callers } from '../access.js';
 import { accountKeyNumberBase, type DeviceContext } from '../context.js';
@@ -48,6 +47,7 @@ import {
 } from './replySchemas.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
 import type { Peers, TransactionService } from './service.js';
+import { operationSummary } from './summaries.js';
 
 export const historyPageSizeMax = 100;
 /** Remittances in one batch request; each is its own operation with its own answer. */
@@ -354,27 +354,9 @@ export async function registerTransactionRoutes(
       const account = parseNumberId(request.params.accountNumber, 'accountNumber');
       if (!account.ok) return sendFailure(reply, account);
       const operations = await service.historyOf(account.value, after, limit);
-      const summaries = operations.map(({ remittanceId, records }) => {
-        const request = records.find((r) => stepOf(r.record.transactionType) === 1)?.record;
-        const response = records.find((r) => stepOf(r.record.transactionType) === 6)?.record;
-        const described =
-          records.find(
-            (r) => r.record.amount !== undefined || r.record.destinationAccount !== undefined,
-          )?.record ?? request;
-        return {
-          remittanceId,
-          operation: request ? operationOf(request.transactionType) : undefined,
-          firstTransactionNumber: records[0]?.record.transactionNumber.toString(),
-          sourceAccount: described?.sourceAccount?.toString(),
-          destinationAccount: (
-            response?.destinationAccount ?? described?.destinationAccount
-          )?.toString(),
-          amount: described?.amount?.toString(),
-          currencyType: described?.currencyType,
-          outcome: response?.outcome ?? 'in_progress',
-          dateTime: request ? new Date(Number(request.dateTime)).toISOString() : undefined,
-        };
-      });
+      const summaries = operations.map(({ remittanceId, records }) =>
+        operationSummary(remittanceId, records),
+      );
       const last = operations.at(-1)?.records.at(-1)?.record.transactionNumber;
       return {
         accountNumber: request.params.accountNumber,

@@ -184,11 +184,16 @@ export class TransactionService {
   );
   readonly #acknowledgements = new BatchQueue<{ remittanceId: string; peers: number }, void>(
     transactionBatchLimits,
-    (items) =>
-      this.#eachInOneTransaction(items, (tx, item) =>
+    async (items) => {
+      const stored = await this.#eachInOneTransaction(items, (tx, item) =>
         tx.markSettled(item.remittanceId, item.peers),
-      ),
+      );
+      for (const listener of this.#settledListeners) listener();
+      return stored;
+    },
   );
+  /** Told each time acknowledgements of settlements are stored (the event streams, events.ts). */
+  readonly #settledListeners: (() => void)[] = [];
 
   constructor(
     private readonly context: DeviceContext,
@@ -276,6 +281,11 @@ export class TransactionService {
 
   exportRecordPages(afterNumber = 0n): AsyncIterable<readonly SignedRecord[]> {
     return this.store.exportRecordPages(afterNumber);
+  }
+
+  /** `listener` is called each time acknowledgements of settlements are stored. */
+  onSettled(listener: () => void): void {
+    this.#settledListeners.push(listener);
   }
 
   settledUpTo(): Promise<bigint> {
