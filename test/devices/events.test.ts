@@ -17,8 +17,13 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  // A stream left open: the devices end it when they stop (the stop would otherwise wait forever).
+  const open = new EventReader();
+  await open.open('/v1/admin/events', deployment.keystore('operator'), operatorKeyNumber);
+  const stoppedMs = Date.now();
   await deployment?.stop();
-});
+  expect(Date.now() - stoppedMs).toBeLessThan(20_000);
+}, 60_000);
 
 interface Event {
   readonly id: string;
