@@ -5,7 +5,9 @@
 // with the operator's key (browser.ts); the device checks it, so the page has no power of its own.
 import './bufferGlobal.js';
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
 import type { WireRecord } from '../protocol/wire.js';
 import {
   ApiError,
@@ -124,26 +126,104 @@ interface Sample {
   auditClean: boolean | undefined;
 }
 
-function Chart(props: { values: number[]; label: string; unit: string }) {
-  const width = 360;
-  const height = 80;
-  const max = Math.max(1, ...props.values);
-  const points = props.values
-    .map(
-      (v, i) =>
-        `${(i / Math.max(1, props.values.length - 1)) * width},${height - (v / max) * (height - 8)}`,
-    )
-    .join(' ');
+/**
+ * A line over the last minutes of samples, with a time axis (UTC) and a value axis in `unit`
+ * (uPlot: a small, maintained time-series chart on a canvas).
+ */
+function Chart(props: {
+  samples: readonly Sample[];
+  value: (s: Sample) => number;
+  label: string;
+  unit: string;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+  useEffect(() => {
+    const value = (_: uPlot, v: number | null) =>
+      v === null ? '-' : `${v.toFixed(1)} ${props.unit}`;
+    plot.current = new uPlot(
+      {
+        width: 360,
+        height: 180,
+        legend: { show: false },
+        cursor: { show: false },
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+        axes: [
+          {
+            label: 'time (UTC)',
+            labelSize: 20,
+            size: 40,
+            values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toISOString().slice(11, 19)),
+          },
+          { label: props.unit, labelSize: 20, size: 50, values: (_u, ticks) => ticks.map(String) },
+        ],
+        series: [{}, { label: props.label, stroke: '#2f5fd0', width: 2, value }],
+      },
+      [[], []],
+      box.current!,
+    );
+    return () => plot.current?.destroy();
+  }, []);
+  useEffect(() => {
+    plot.current?.setData([
+      props.samples.map((s) => s.atMs / 1000),
+      props.samples.map(props.value),
+    ]);
+  }, [props.samples]);
+  const last = props.samples.at(-1);
   return (
     <figure>
-      <svg class="chart" width={width} height={height} role="img" aria-label={props.label}>
-        <polyline points={points} fill="none" stroke="#2f5fd0" stroke-width="2" />
-      </svg>
+      <div ref={box} role="img" aria-label={`${props.label}, ${props.unit}, over time`} />
       <figcaption class="muted">
-        {props.label}: {props.values.at(-1)?.toFixed(1) ?? '-'} {props.unit} (max {max.toFixed(1)})
+        {props.label}: {last ? props.value(last).toFixed(1) : '-'} {props.unit} now
       </figcaption>
     </figure>
   );
+}
+
+/** The continuous audit over the samples shown, in a sentence. */
+function continuousInWords(samples: readonly Sample[]): string {
+  const failed = samples.filter((s) => s.auditClean === false);
+  if (failed.length > 0)
+    return `Found problems at ${failed.map((s) => new Date(s.atMs).toISOString().slice(11, 19)).join(', ')} UTC (red marks): run an audit.`;
+  if (samples.some((s) => s.auditClean === true)) return 'Clean at every check shown.';
+  return 'Not run yet (it runs as records and rows arrive).';
+}
+
+/** What /ready and /health say, as sentences: the mode, the store, the work in flight, the audits. */
+function statusInWords(
+  ready: Record<string, unknown>,
+  health: Record<string, unknown> | undefined,
+): string {
+  const checks = (ready['checks'] ?? {}) as {
+    store?: boolean;
+    storeDamage?: string;
+    heldForRecovery?: string;
+    peers?: Record<string, boolean>;
+    audits?: Record<string, boolean | string>;
+  };
+  const operations = health?.['operations'] as { open?: number; unsettled?: number } | undefined;
+  const down = Object.entries(checks.peers ?? {})
+    .filter(([, up]) => !up)
+    .map(([name]) => name);
+  const audits = Object.entries(checks.audits ?? {}).map(
+    ([kind, clean]) =>
+      `the ${kind} audit ${clean === true ? 'was clean' : clean === false ? 'found problems' : 'has not run yet'}`,
+  );
+  const count = (n: number | undefined, what: string) => `${n ?? 0} ${what}${n === 1 ? '' : 's'}`;
+  return [
+    ready['ready'] ? 'The ledger serves.' : 'The ledger does not serve now.',
+    checks.storeDamage ? `The transaction device's store is damaged: ${checks.storeDamage}.` : '',
+    checks.store === false && !checks.storeDamage
+      ? "The transaction device's store does not answer."
+      : '',
+    checks.heldForRecovery ? `It is held until a recovery: ${checks.heldForRecovery}.` : '',
+    down.length > 0 ? `Not reachable: ${down.join(' and ')}.` : 'Every device answers.',
+    `Mode ${String(health?.['mode'] ?? '?')}; ${count(operations?.open, 'operation')} in flight, ${count(operations?.unsettled, 'settlement')} not yet acknowledged.`,
+    audits.length > 0 ? `Last audits here: ${audits.join(', ')}.` : '',
+  ]
+    .filter((sentence) => sentence !== '')
+    .join(' ');
 }
 
 /** /ready and /metrics answer only an operator-signed request (or sit on an operations listener). */
@@ -187,12 +267,7 @@ function Overview(props: { session: OperatorSession }) {
     const timer = setInterval(() => void poll().catch(() => {}), 2000);
     return () => clearInterval(timer);
   }, []);
-  const checks = (ready?.['checks'] ?? {}) as {
-    store?: boolean;
-    peers?: Record<string, boolean>;
-    audits?: Record<string, unknown>;
-  };
-  const operations = health?.['operations'] as { open?: number; unsettled?: number } | undefined;
+  const checks = (ready?.['checks'] ?? {}) as { peers?: Record<string, boolean> };
   const devices = [
     { name: 'transaction', up: health !== undefined },
     ...Object.entries(checks.peers ?? {}).map(([name, up]) => ({ name, up })),
@@ -223,25 +298,19 @@ function Overview(props: { session: OperatorSession }) {
             ))}
           </tbody>
         </table>
-        <p class="muted">
-          {[
-            `mode ${String(health?.['mode'] ?? '')}`,
-            `store ${checks.store ? 'answers' : 'does not answer'}`,
-            `operations open ${String(operations?.open ?? '')}, unsettled ${String(operations?.unsettled ?? '')}`,
-            `audits ${JSON.stringify(checks.audits ?? {})}`,
-          ].join('; ')}
-        </p>
+        <p data-testid="status">{ready ? statusInWords(ready, health) : ''}</p>
       </section>
       <section class="cards">
         <div class="card">
           <Chart
-            label="remittances per second"
-            unit="/s"
-            values={samples.map((s) => s.perSecond)}
+            label="remittances"
+            unit="per second"
+            samples={samples}
+            value={(s) => s.perSecond}
           />
         </div>
         <div class="card">
-          <Chart label="mean latency" unit="ms" values={samples.map((s) => s.latencyMs)} />
+          <Chart label="mean latency" unit="ms" samples={samples} value={(s) => s.latencyMs} />
         </div>
         <div class="card">
           <h2>Continuous audit</h2>
@@ -255,6 +324,9 @@ function Overview(props: { session: OperatorSession }) {
                 {s.auditClean === false ? '■' : s.auditClean ? '■' : '□'}
               </span>
             ))}
+          </p>
+          <p class="muted" data-testid="continuous-audit">
+            {continuousInWords(samples)}
           </p>
         </div>
       </section>
@@ -276,6 +348,13 @@ function Log(props: { session: OperatorSession }) {
   const [error, setError] = useState('');
   const load = async (after: string) => {
     setError('');
+    // Checked here, so that a mistake reads as a sentence rather than the API's pattern.
+    if (account.trim() && !/^[1-9][0-9]{0,18}$/.test(account.trim()))
+      return setError('InvalidInput: filter by an account number, such as 2');
+    if (remittanceId.trim() && !/^[A-Za-z0-9._:-]{1,128}$/.test(remittanceId.trim()))
+      return setError(
+        'InvalidInput: a remittance id is 1 to 128 letters, digits, dots, underscores, colons or hyphens',
+      );
     const query = new URLSearchParams({ after, limit: '20' });
     if (account) query.set('account', account.trim());
     if (remittanceId) query.set('remittanceId', remittanceId.trim());
@@ -494,6 +573,33 @@ interface Finding {
   message: string;
 }
 
+/** Fields holding a time, in milliseconds since the epoch: shown as UTC dates. */
+const timeFields = new Set(['dateTime', 'lastUpdate']);
+
+function fieldText(name: string, value: unknown): string {
+  if (value === undefined) return '';
+  const text = String(value);
+  return timeFields.has(name) && /^[0-9]{1,16}$/.test(text)
+    ? formatTime(new Date(Number(text)).toISOString())
+    : text;
+}
+
+/**
+ * A finding, field by field, side by side: for a change, only the fields that differ; for a row
+ * or record missing or extra, every field of the side that has it.
+ */
+function changedFields(f: Finding): { name: string; found: string; expected: string }[] {
+  const names = [...new Set([...Object.keys(f.found ?? {}), ...Object.keys(f.expected ?? {})])];
+  const differing =
+    f.found && f.expected ? names.filter((name) => f.found![name] !== f.expected![name]) : names;
+  const rows = differing.map((name) => ({
+    name,
+    found: f.found ? fieldText(name, f.found[name]) : '(missing)',
+    expected: f.expected ? fieldText(name, f.expected[name]) : '(should not exist)',
+  }));
+  return rows.length > 0 ? rows : [{ name: '', found: f.message, expected: '' }];
+}
+
 interface Report {
   clean: boolean;
   recordsChecked: number;
@@ -578,7 +684,10 @@ function Audit(props: { session: OperatorSession }) {
             {report.clean ? (
               <span class="ok">Clean</span>
             ) : (
-              <span class="bad">{report.findings.length + report.findingsOmitted} findings</span>
+              <span class="bad">
+                {report.findings.length + report.findingsOmitted}{' '}
+                {report.findings.length + report.findingsOmitted === 1 ? 'finding' : 'findings'}
+              </span>
             )}{' '}
             <span class="muted">
               — {report.recordsChecked.toLocaleString()} records and{' '}
@@ -601,21 +710,36 @@ function Audit(props: { session: OperatorSession }) {
           <h2>What the audit found</h2>
           <table data-testid="findings">
             <Head
-              columns={['device', 'table', 'row', 'what', 'what is there', 'what is correct']}
+              columns={[
+                'device',
+                'table',
+                'row',
+                'what',
+                'field',
+                'what is there',
+                'what is correct',
+              ]}
             />
             <tbody>
-              {report.findings.map((f) => (
-                <tr key={`${f.device}-${f.table}-${f.key}-${f.kind}`} class="bad">
-                  <td>{f.device}</td>
-                  <td>{f.table}</td>
-                  <td>{f.key}</td>
-                  <td title={f.message}>{f.kind}</td>
-                  <td class="mono">{f.found ? JSON.stringify(f.found) : '(missing)'}</td>
-                  <td class="mono">
-                    {f.expected ? JSON.stringify(f.expected) : '(should not exist)'}
-                  </td>
-                </tr>
-              ))}
+              {report.findings.flatMap((f) =>
+                changedFields(f).map((field, index, fields) => (
+                  <tr key={`${f.device}-${f.table}-${f.key}-${f.kind}-${field.name}`} class="bad">
+                    {index === 0 && (
+                      <>
+                        <td rowSpan={fields.length}>{f.device}</td>
+                        <td rowSpan={fields.length}>{f.table}</td>
+                        <td rowSpan={fields.length}>{f.key}</td>
+                        <td rowSpan={fields.length} title={f.message}>
+                          {f.kind}
+                        </td>
+                      </>
+                    )}
+                    <td>{field.name}</td>
+                    <td class="mono">{field.found}</td>
+                    <td class="mono">{field.expected}</td>
+                  </tr>
+                )),
+              )}
             </tbody>
           </table>
         </section>

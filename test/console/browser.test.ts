@@ -168,8 +168,23 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     expect(await request.locator('td').nth(4).textContent()).toBe('300');
     expect(await request.locator('td').last().textContent()).toBe('verified');
 
+    // A filter that is not an account number is refused in words, before anything is asked.
+    await page.getByLabel('filter by account').fill('abc');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect
+      .poll(() => page.getByRole('alert').textContent())
+      .toBe('InvalidInput: filter by an account number, such as 2');
+
     await page.getByRole('button', { name: 'overview' }).click();
     await page.getByText('ready', { exact: true }).waitFor();
+    // The status in sentences, and the charts with their axes (a canvas each).
+    await expect
+      .poll(() => page.getByTestId('status').textContent())
+      .toMatch(
+        /^The ledger serves\. Every device answers\. Mode confirm; \d+ operations? in flight/,
+      );
+    const chart = page.getByRole('img', { name: 'remittances, per second, over time' });
+    expect(await chart.locator('canvas').count()).toBe(1);
     if (screenshots) {
       // Some traffic for the charts: remittances for several of the page's 2 s polls.
       const client = deployment.client(deployment.wallet(1n));
@@ -197,6 +212,13 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     expect(await row.getAttribute('class')).toBe('bad');
     expect(await row.locator('td').nth(0).textContent()).toBe('account');
     expect(await row.locator('td').nth(2).textContent()).toBe('1');
+    // Side by side, only what differs: the balance as found and as A says it must be.
+    expect(await row.locator('td').nth(4).textContent()).toBe('balance');
+    const [found, correct] = await row
+      .locator('td')
+      .evaluateAll((cells) => cells.slice(5, 7).map((cell) => BigInt(cell.textContent ?? '0')));
+    expect(found! - correct!).toBe(1_000_000n);
+    expect(await page.getByTestId('audit-result').textContent()).toMatch(/^1 finding /);
     await screenshot(page, 'console-audit');
 
     page.once('dialog', (dialog) => void dialog.accept());
