@@ -10,6 +10,7 @@ import { registerGatewayRoutes } from './gateway.js';
 import type { Peers, TransactionService } from './service.js';
 
 type Schema = {
+  $ref?: string;
   type?: string;
   description?: string;
   pattern?: string;
@@ -54,6 +55,7 @@ export async function transactionOpenApi(): Promise<Record<string, unknown>> {
 }
 
 function typeOf(schema: Schema): string {
+  if (schema.$ref) return `\`${schema.$ref.replace('#/components/schemas/', '')}\` (components)`;
   if (schema.enum) return 'one of the transaction types';
   if (schema.type === 'array') return `array of ${schema.items ? typeOf(schema.items) : 'items'}`;
   return schema.type ?? 'value';

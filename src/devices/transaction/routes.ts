@@ -24,7 +24,7 @@ import {
   requestRecordOf,
 } from '../../protocol/requests.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
-import { RequestId, recordToWire } from '../../protocol/wire.js';
+import { RequestId, recordToWire, WireRecord } from '../../protocol/wire.js';
 import { by, type Callers } from '../access.js';
 import { accountKeyNumberBase, type DeviceContext } from '../context.js';
 import { batchBodyBytesMax, type HttpServer, sendFailure, sendRefusal } from '../http.js';
@@ -37,6 +37,7 @@ import {
   BatchResult,
   DeploymentReply,
   ErrorBody,
+  ErrorCodeSchema,
   HealthReply,
   HistoryReply,
   OperationErrorReply,
@@ -78,6 +79,11 @@ export async function registerTransactionRoutes(
       ],
       components: { securitySchemes: { [signatureScheme]: signatureSecurityScheme } },
     },
+    // The error answer and the record are written once, as components every route refers to.
+    transformObject: (documents) =>
+      'openapiObject' in documents
+        ? sharedComponents(documents.openapiObject as Record<string, unknown>)
+        : documents.swaggerObject,
     transform: ({ schema, url, route }) => ({
       url,
       schema: documented(
@@ -488,6 +494,51 @@ const signatureSecurityScheme = {
   description:
     'The request envelope signed with the account key (or an operator key): KEY.TIME.NONCE.SIGNATURE over method, path, body digest and receiver (docs/protocol.md)',
 } as const;
+
+/** Schemas written once in the document, under components.schemas, by name. */
+const componentSchemas: Readonly<Record<string, unknown>> = {
+  Error: ErrorBody,
+  ErrorCode: ErrorCodeSchema,
+  Record: WireRecord,
+};
+
+/**
+ * The document with every copy of a component schema replaced by a reference to it (the routes'
+ * schemas stay whole where fastify validates with them; only the published document shares them).
+ */
+function sharedComponents(document: Record<string, unknown>): Record<string, unknown> {
+  const byText = new Map(
+    Object.entries(componentSchemas).map(([name, schema]) => [JSON.stringify(schema), name]),
+  );
+  const share = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(share);
+    if (typeof node !== 'object' || node === null) return node;
+    const name = byText.get(JSON.stringify(node));
+    if (name !== undefined) return { $ref: `#/components/schemas/${name}` };
+    return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, share(value)]));
+  };
+  const components = (document['components'] ?? {}) as Record<string, unknown>;
+  return {
+    ...document,
+    paths: share(document['paths']),
+    components: {
+      ...components,
+      schemas: {
+        ...(components['schemas'] as Record<string, unknown> | undefined),
+        // Each component's parts refer to the others (the error's code to ErrorCode), not itself.
+        ...Object.fromEntries(
+          Object.entries(componentSchemas).map(([name, schema]) => {
+            const whole = JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+            return [
+              name,
+              Object.fromEntries(Object.entries(whole).map(([key, value]) => [key, share(value)])),
+            ];
+          }),
+        ),
+      },
+    },
+  };
+}
 
 /**
  * A route as the OpenAPI document shows it: an operationId from its method and path
