@@ -44,7 +44,8 @@ export interface LedgerAccess {
   repair(device: CopyName, batch: RepairBatch<RowContent>): Promise<Result<RepairCounts>>;
 }
 
-export type RecoveryPhase = 'audit' | 'repair' | 'verify';
+/** `rebuild`: waiting for a device that set its damaged store aside to start on a new one. */
+export type RecoveryPhase = 'rebuild' | 'audit' | 'repair' | 'verify';
 /** `total` is given for the repair phase (changes to make); the audits count records. */
 export type RecoveryProgress = (phase: RecoveryPhase, done: number, total?: number) => void;
 
@@ -55,6 +56,8 @@ export interface RecoveryReport {
   /** The audit after the repairs: clean, unless part of the ledger was unrecoverable. */
   readonly after: AuditReport;
   readonly recovered: boolean;
+  /** Devices whose damaged store was set aside (kept) and rebuilt from the other two. */
+  readonly storesRebuilt?: readonly string[];
 }
 
 interface MutableBatch {

@@ -127,7 +127,12 @@ function renderRecovery(recovery: RecoveryReport): string {
     counts.rowsRemoved,
     counts.rowsPut,
   ]);
+  const rebuilt = (recovery.storesRebuilt ?? []).map(
+    (device) =>
+      `The ${device} device's damaged store was set aside (kept, its name marked damaged) and rebuilt on a new store from the other two.`,
+  );
   return [
+    ...rebuilt,
     renderAuditReport(recovery.before, 'Before'),
     renderTable(
       ['device', 'records quarantined', 'records put', 'rows quarantined', 'rows re-signed'],

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { loadDeviceConfig } from '../devices/config.js';
 import { startDevice } from '../devices/start.js';
 import { storeSpecPattern } from '../store/open.js';
-import { envOption, expectOk, usageError } from './output.js';
+import { CliFailure, envOption, exitCodes, expectOk, usageError } from './output.js';
 
 export function registerDeviceCommand(program: Command): void {
   program
@@ -62,11 +62,21 @@ export function registerDeviceCommand(program: Command): void {
         ),
       );
       process.stdout.write(`triledger ${device} device listening on ${running.url}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
+      const reason = await new Promise<'signal' | 'set aside'>((resolve) => {
+        const stop = () => resolve('signal');
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        void running.setAsideRequested.then(() => resolve('set aside'));
       });
       await running.close();
+      if (reason === 'set aside') {
+        // A recovery asked for it (devices/storeRebuild.ts): the supervisor starts this device
+        // again, on a new store, which the recovery rebuilds.
+        const aside = expectOk(await running.setStoreAside());
+        process.stdout.write(
+          `triledger ${device} device: its damaged store is set aside as ${aside}; start it again to rebuild\n`,
+        );
+        throw new CliFailure('', exitCodes.restart);
+      }
     });
 }

@@ -16,6 +16,8 @@ export const exitCodes = {
   usage: 2,
   /** A bug: an invariant was violated. */
   internal: 70,
+  /** A device set its damaged store aside and asks its supervisor to start it again (EX_TEMPFAIL). */
+  restart: 75,
 } as const;
 
 export class CliFailure extends Error {

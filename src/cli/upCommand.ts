@@ -255,9 +255,12 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
       stopAll();
       resolve(undefined);
     });
-    const watch = (child: ChildProcess, device: string) =>
+    const watch = (child: ChildProcess, device: DeviceName) =>
       child.once('exit', (code) => {
         if (stopping) return;
+        // A device that set its damaged store aside at a recovery's request starts again, on a
+        // new store, which that recovery rebuilds (devices/storeRebuild.ts).
+        if (code === exitCodes.restart) return void restart(child, device);
         stopAll();
         resolve(
           new CliFailure(
@@ -266,6 +269,23 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
           ),
         );
       });
+    const restart = async (old: ChildProcess, device: DeviceName) => {
+      try {
+        const { child } = await startChild(dir, device);
+        children[children.indexOf(old)] = child;
+        if (device === 'transaction') gateway = child;
+        watch(child, device);
+        if (!json) process.stdout.write(`${device.padEnd(11)} started again on a new store\n`);
+      } catch (error) {
+        stopAll();
+        resolve(
+          new CliFailure(
+            `the ${device} device did not start again: ${error instanceof Error ? error.message : String(error)}`,
+            exitCodes.refused,
+          ),
+        );
+      }
+    };
     void (async () => {
       try {
         for (const device of deviceNames) {

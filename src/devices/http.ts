@@ -41,12 +41,15 @@ declare module 'fastify' {
 }
 
 /** The routes a fenced device still serves: whether it lives, why it is not ready, its metrics. */
-const fenceOpenRoutes = new Set(['/health', '/ready', '/metrics']);
+/** Where the transaction device asks a fenced peer to set its store aside (storeRebuild.ts). */
+export const setAsideRoute = '/internal/v1/store/set-aside';
+const fenceOpenRoutes = new Set(['/health', '/ready', '/metrics', setAsideRoute]);
 
 /**
  * Damage a running device met in its store (a database error that reports it, store/damage.ts):
  * from then on the device is fenced, answering StoreDamaged to everything but its health,
- * readiness and metrics, until it is restarted on a rebuilt store. The first damage found is kept.
+ * readiness and metrics (and a recovery's request to set the store aside), until it is restarted
+ * on a rebuilt store. The first damage found is kept.
  */
 export class StoreFence {
   #damage: string | undefined;

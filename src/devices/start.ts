@@ -31,6 +31,7 @@ import {
   parseStoreLocation,
   type StoreLocation,
 } from '../store/open.js';
+import { setAsideStore } from '../store/setAside.js';
 import type {
   AccountStore,
   CurrencyStore,
@@ -70,6 +71,7 @@ import {
   registerRepairRoute,
 } from './recoveryRoutes.js';
 import { settleOne } from './stepBatches.js';
+import { SetAsideRequest } from './storeRebuild.js';
 import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
 import { AdminService } from './transaction/admin.js';
 import { registerGatewayRoutes } from './transaction/gateway.js';
@@ -81,6 +83,13 @@ export const shutdownGraceMs = 5_000;
 
 export interface RunningDevice {
   readonly url: string;
+  /**
+   * Resolved when a recovery asked this device to set its damaged store aside (storeRebuild.ts):
+   * the caller then closes it, calls setStoreAside and exits with exitCodes.restart.
+   */
+  readonly setAsideRequested: Promise<void>;
+  /** Set the store aside (renamed, kept); only once the device is closed. */
+  setStoreAside(): Promise<Result<string>>;
   close(): Promise<void>;
 }
 
@@ -292,6 +301,7 @@ export async function startDevice(
   context.signatures.observe(metrics.signatureDone);
   opened.value.store.observeCommits((works, seconds) => metrics.storeCommitted(works, seconds));
   const storeFence = new StoreFence();
+  const setAside = new SetAsideRequest();
   const server = createHttpServer({
     storeFence,
     bodyBytesMax: config.device === 'transaction' ? publicBodyBytesMax : internalBodyBytesMax,
@@ -462,6 +472,7 @@ export async function startDevice(
         peers: transaction ? [transaction] : [],
         audits: () => ({ continuous: continuous?.last }),
       });
+      setAside.register(server, storeFence);
       registerRepairRoute(
         server,
         environment.nowMs,
@@ -498,6 +509,7 @@ export async function startDevice(
         peers: transaction ? [transaction] : [],
         audits: () => ({ continuous: continuous?.last }),
       });
+      setAside.register(server, storeFence);
       registerRepairRoute(
         server,
         environment.nowMs,
@@ -522,9 +534,16 @@ export async function startDevice(
     storeFence,
     server.log,
   );
+  let closed = false;
   return ok({
     url,
+    setAsideRequested: setAside.requested,
+    async setStoreAside() {
+      assert(closed, 'a store is set aside only once its device is closed');
+      return setAsideStore(location, environment.nowMs());
+    },
     async close() {
+      closed = true;
       // Requests in flight get a grace period; a client that holds a connection open beyond it
       // (an unread stream) is cut off, so that a stopping device always stops.
       stopIntegrityChecks();

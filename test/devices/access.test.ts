@@ -52,6 +52,7 @@ const repair = (put: unknown[]) => ({
 const protectedRoutes: Protected[] = [
   ...(['account', 'currency'] as const).flatMap((device): Protected[] => [
     { device, method: 'POST', path: '/internal/v1/batch', body: { steps: [] } },
+    { device, method: 'POST', path: '/internal/v1/store/set-aside', body: {} },
     { device, method: 'GET', path: '/internal/v1/export/transactions' },
     { device, method: 'GET', path: '/internal/v1/digest/1' },
     { device, method: 'POST', path: '/internal/v1/checkpoints/sign', body: {} },

@@ -2,15 +2,20 @@
 // device). The damaged page is read once the device's cache is dropped (another writer changed the
 // file, as a hand outside the device would); account answers StoreDamaged and fences itself, and
 // the gateway answers the remittance StoreDamaged without deciding it: the operation stays open.
-// The audit reads the other two copies, names account's store unreadable, and still finds (and
-// recovery repairs) a record changed in currency's copy.
-import { closeSync, openSync, writeSync } from 'node:fs';
+// The audit reads the other two copies, names account's store unreadable, and still finds a record
+// changed in currency's copy; recovery has account set its store aside and start again on a new one,
+// rebuilds it from the other two and repairs currency's copy, and the ledger then serves.
+import { closeSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../../src/audit/audit.js';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
-import { accountKeyNumberBase } from '../../src/devices/context.js';
+import { deploymentInfo, issuerKeyNumber } from '../../src/deployment/demo.js';
+import { accountKeyNumberBase, type DeviceContext } from '../../src/devices/context.js';
+import { setAsideRoute } from '../../src/devices/http.js';
+import { PeerClient } from '../../src/devices/peerClient.js';
+import { systemEnvironment } from '../../src/model/environment.js';
 import { triledger } from '../cli/run.js';
 import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
 import { tamper } from '../helpers/stores.js';
@@ -38,6 +43,22 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
         keyNumber: accountKeyNumberBase + 1,
       });
     expect(await remit('before-the-damage')).toMatchObject({ ok: true });
+    // A store that is not damaged is not set aside, even when the transaction device asks.
+    const info = deploymentInfo(deployment.dir);
+    const accountOrigin = info.transactionUrl.replace(
+      /:(\d+)$/,
+      (_m, port) => `:${Number(port) + 1}`,
+    );
+    const asTransaction = new PeerClient('account', accountOrigin, {
+      signatures: deployment.keystore('transaction'),
+      signingKeyNumber: info.deviceKeys.transaction,
+      environment: systemEnvironment,
+    } as DeviceContext);
+    expect(await asTransaction.post(setAsideRoute, {})).toMatchObject({
+      ok: false,
+      code: 'InvalidInput',
+    });
+    await asTransaction.close();
     await deployment.rows('account', 'SELECT 1'); // its settlement is in
     // Everything into the main file, then the root page of B overwritten there, then a write by
     // another connection, which makes the device read its pages afresh.
@@ -88,12 +109,56 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
       'account B * unreadable-store',
       'currency A 20 modified',
     ]);
+    // Recovery has account set its damaged store aside and come back on a new one (`up` starts it
+    // again), then rebuilds that store from the other two, and repairs currency's copy.
     const recovered = run('recover');
-    expect(recovered.status, recovered.stderr).toBe(1);
+    expect(recovered.status, recovered.stderr).toBe(0);
     const recovery = JSON.parse(recovered.stdout) as RecoveryReport;
+    expect(recovery.storesRebuilt).toEqual(['account']);
+    expect(recovery.recovered).toBe(true);
     expect(recovery.repaired.currency).toMatchObject({ recordsRemoved: 1, recordsPut: 1 });
-    expect(recovery.after.findings.map((f) => `${f.device} ${f.kind}`)).toEqual([
-      'account unreadable-store',
-    ]);
-  }, 90_000);
+    expect(recovery.repaired.account.recordsPut).toBeGreaterThan(0);
+    expect(recovery.after.findings).toEqual([]);
+    // The damaged file is kept, renamed, never deleted.
+    expect(
+      readdirSync(deployment.dir).filter((name) => /^account\.sqlite\.damaged-/.test(name)),
+    ).toHaveLength(1);
+  }, 120_000);
+
+  it('after the rebuild the ledger serves: the open remittances are decided, a new one settles, an issuance goes through', async () => {
+    const client = deployment.client(deployment.wallet(1n));
+    const remit = (requestId: string) =>
+      client.remit({
+        requestId,
+        sourceAccount: 1n,
+        destinationAccount: 2n,
+        amount: 100n,
+        currencyType: 'JPY',
+        keyNumber: accountKeyNumberBase + 1,
+      });
+    // The remittances the damage left open are decided by the resumer, now that account serves.
+    const states = async () =>
+      (
+        await deployment.rows<{ state: string }>(
+          'transaction',
+          "SELECT state FROM operations WHERE remittance_id IN ('after-the-damage', 'while-fenced')",
+        )
+      ).map((row) => row.state);
+    for (const deadlineMs = Date.now() + 20_000; (await states()).some((s) => s !== 'done'); ) {
+      expect(Date.now()).toBeLessThan(deadlineMs);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(await remit('after-the-rebuild')).toMatchObject({ ok: true });
+    const issued = await deployment.client(deployment.keystore('issuer')).issue({
+      destinationAccount: 2n,
+      currencyType: 'JPY',
+      values: [50n],
+      issuerKeyNumber,
+    });
+    expect(issued.ok).toBe(true);
+    const audited = triledger(['audit', '--full', '--data', deployment.dir, '--json'], {
+      cwd: deployment.dir,
+    });
+    expect(audited.status, audited.stderr).toBe(0);
+  }, 60_000);
 });

@@ -54,7 +54,7 @@ import { recordToWire } from '../../protocol/wire.js';
 import { by } from '../access.js';
 import type { CheckpointKeeper } from '../checkpoints.js';
 import type { DeviceContext } from '../context.js';
-import { type HttpServer, sendFailure } from '../http.js';
+import { type HttpServer, sendFailure, setAsideRoute } from '../http.js';
 import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
 import { AdminStream, ErrorBody } from './replySchemas.js';
@@ -73,6 +73,9 @@ export const digestTimeoutMs = 300_000;
  * only, since their `lastUpdate` comes from another device's clock.
  */
 export const deviceClockSkewMsMax = 1_000n;
+/** How long a recovery waits for a peer that set its damaged store aside to answer again. */
+export const peerRestartMsMax = 60_000;
+const peerRestartPollMs = 200;
 
 /** The audit's report, with where it started and the checkpoint it left. */
 export type CheckpointedAuditReport = AuditReport & {
@@ -273,6 +276,9 @@ export class AdminService {
           ),
         );
       try {
+        // A peer fenced on a damaged store comes back on a new, empty store, rebuilt below.
+        const rebuilt = await this.#restartDamagedPeers(onProgress);
+        if (!rebuilt.ok) return rebuilt;
         await tellPeers(true);
         await this.#expectRecordsAfter(0n);
         if (this.recoveryPauseMs > 0)
@@ -286,7 +292,9 @@ export class AdminService {
         // A store that had lost its tail holds it again (tails.ts): the device takes operations.
         if ((await checkTails(this.service, this.peers)).kind === 'whole')
           this.service.releaseHold();
-        return recovered;
+        return rebuilt.value.length === 0
+          ? recovered
+          : ok({ ...recovered.value, storesRebuilt: rebuilt.value });
       } finally {
         await tellPeers(false);
         this.service.leaveMaintenance();
@@ -338,6 +346,47 @@ export class AdminService {
    * the other copies and names these (audit.ts, AuditInputs.unreadable). A peer that does not
    * answer at all is not taken for one: the audit then stops, as a peer unavailable.
    */
+  /**
+   * Each peer fenced on a damaged store sets it aside (kept) and is started again by its
+   * supervisor on a new, empty store (devices/storeRebuild.ts); waits until each answers again,
+   * unfenced. The names of the peers so restarted.
+   */
+  async #restartDamagedPeers(
+    onProgress: RecoveryProgress,
+  ): Promise<Result<('account' | 'currency')[]>> {
+    const damaged = Object.keys(await this.#unreadablePeers()) as ('account' | 'currency')[];
+    for (const device of damaged) {
+      const asked = await this.peers[device].post(setAsideRoute, {});
+      if (!asked.ok) return asked;
+    }
+    for (const [index, device] of damaged.entries()) {
+      const back = await this.#backOnNewStore(device, () =>
+        onProgress('rebuild', index, damaged.length),
+      );
+      if (!back.ok) return back;
+    }
+    return ok(damaged);
+  }
+
+  /** Polls the peer's health; `waiting` is told at each poll (progress keeps the stream alive). */
+  async #backOnNewStore(
+    device: 'account' | 'currency',
+    waiting: () => void,
+  ): Promise<Result<undefined>> {
+    const { nowMs } = this.context.environment;
+    for (const deadlineMs = nowMs() + peerRestartMsMax; nowMs() < deadlineMs; ) {
+      waiting();
+      await new Promise((resolve) => setTimeout(resolve, peerRestartPollMs));
+      const health = await this.peers[device].get('/health');
+      if (health.ok && (health.value as { storeDamage?: unknown }).storeDamage === undefined)
+        return ok(undefined);
+    }
+    return fail(
+      'PeerUnavailable',
+      `the ${device} device set its damaged store aside but did not come back on a new store within ${peerRestartMsMax / 1000} s; it needs a supervisor that starts it again (triledger up, or systemd): start it, then run recover again`,
+    );
+  }
+
   async #unreadablePeers(): Promise<Partial<Record<'account' | 'currency', string>>> {
     const unreadable: Partial<Record<'account' | 'currency', string>> = {};
     for (const device of ['account', 'currency'] as const) {
