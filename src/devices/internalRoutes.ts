@@ -7,7 +7,8 @@
 // (the store commits them in groups), and each gets its own answer, in order: an exchange answers
 // with the next signed record (a3 or a5), or, when the operation is past its time limit and this
 // device has not answered it yet, refuses it (OperationExpired) without deciding; a settlement
-// stores the six records and applies them.
+// brings the records this device lacks (protocol/transactionTypes.ts recordsLackedBy), stores them
+// and applies the operation.
 
 import type { FastifyBaseLogger } from 'fastify';
 import Type from 'typebox';

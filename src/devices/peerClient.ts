@@ -171,9 +171,10 @@ export class PeerClient implements PeerLink {
       peerTimeoutMs,
       stepWireType,
     );
-    const answers = reply.ok
-      ? decodeAnswers(reply.value as Buffer, steps.length)
-      : (reply as Result<never>);
+    if (!reply.ok) return steps.map(() => reply);
+    const answers = Buffer.isBuffer(reply.value)
+      ? decodeAnswers(reply.value, steps.length)
+      : fail('PeerUnavailable', `${this.name} answered a batch in another form than the step wire`);
     if (!answers.ok) return steps.map(() => answers);
     return answers.value.map((answer) => stepResultOf(this.name, answer));
   }
