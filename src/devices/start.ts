@@ -71,7 +71,7 @@ import {
   registerRepairRoute,
 } from './recoveryRoutes.js';
 import { settleOne } from './stepBatches.js';
-import { SetAsideRequest } from './storeRebuild.js';
+import { SetAsideRequest, startFenced } from './storeRebuild.js';
 import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
 import { AdminService } from './transaction/admin.js';
 import { registerGatewayRoutes } from './transaction/gateway.js';
@@ -296,6 +296,9 @@ export async function startDevice(
     tls = loaded.value;
   }
   const opened = await openOwnStore(config.device, storeLocation.value);
+  // A peer on a damaged store starts fenced, for a recovery to rebuild (storeRebuild.ts).
+  if (!opened.ok && opened.code === 'StoreDamaged' && config.device !== 'transaction')
+    return startFenced(config, context, tls, storeLocation.value, opened.message);
   if (!opened.ok) return opened;
   const metrics = new PrometheusMetrics(config.device, accountKeyNumberBase);
   context.signatures.observe(metrics.signatureDone);

@@ -1,5 +1,6 @@
 // A damaged store set aside at a recovery's request (issue 18), so that `triledger recover` (and the
-// console's Recover) rebuilds a fenced device without an operator stopping it by hand.
+// console's Recover) rebuilds a fenced device without an operator stopping it by hand, whether the
+// damage was met while it ran or when it started (startFenced).
 //
 // The transaction device, recovering, asks each peer fenced on a damaged store to set it aside
 // (POST /internal/v1/store/set-aside, the transaction device's key; refused when the store is not
@@ -8,9 +9,23 @@
 // its supervisor (`triledger up`, or systemd) starts it again, on a new, empty store, which the
 // recovery then rebuilds from the other two devices.
 
-import { fail } from '../model/errors.js';
-import { by } from './access.js';
-import { type HttpServer, type StoreFence, sendFailure, setAsideRoute } from './http.js';
+import { assert } from '../model/assert.js';
+import { fail, ok, type Result } from '../model/errors.js';
+import type { StoreLocation } from '../store/open.js';
+import { setAsideStore } from '../store/setAside.js';
+import { by, guardRoutes } from './access.js';
+import type { DeviceConfig } from './config.js';
+import type { DeviceContext } from './context.js';
+import {
+  createHttpServer,
+  type HttpServer,
+  internalBodyBytesMax,
+  StoreFence,
+  sendFailure,
+  setAsideRoute,
+} from './http.js';
+import type { RunningDevice } from './start.js';
+import { type DeviceTls, serverFactory } from './tls.js';
 
 /** A device's wish to set its store aside and be started again, once its answer is sent. */
 export class SetAsideRequest {
@@ -40,4 +55,55 @@ export class SetAsideRequest {
       },
     );
   }
+}
+
+/**
+ * A peer whose store is found damaged as it starts: it does not open that store, and serves
+ * nothing but its health (naming the damage) and a recovery's request to set the store aside, so
+ * that `triledger recover` rebuilds it as it rebuilds one damaged while running. (The transaction
+ * device runs the recovery: on a damaged store it refuses to start instead.)
+ */
+export async function startFenced(
+  config: DeviceConfig,
+  context: DeviceContext,
+  tls: DeviceTls | undefined,
+  location: StoreLocation,
+  damage: string,
+): Promise<Result<RunningDevice>> {
+  assert(config.device !== 'transaction', 'only a peer starts fenced');
+  const fence = new StoreFence();
+  fence.found(damage);
+  const server = createHttpServer({
+    storeFence: fence,
+    bodyBytesMax: internalBodyBytesMax,
+    logLevel: config.logLevel,
+    serverFactory: serverFactory(tls, true, config.rateLimits.connectionsPerClientMax),
+    newRequestId: () => context.environment.randomBytes(16).toString('hex'),
+  });
+  guardRoutes(server, {
+    context,
+    operatorKeyNumbers: config.operatorKeyNumbers,
+    clientCertificates: tls !== undefined,
+  });
+  server.get('/health', by('anyone'), async () => ({
+    device: config.device,
+    status: 'damaged',
+    storeDamage: damage,
+  }));
+  server.get('/ready', { ...by('operator'), schema: { hide: true } }, async (_request, reply) =>
+    reply.status(503).send({ ready: false, checks: { store: false, storeDamage: damage } }),
+  );
+  const setAside = new SetAsideRequest();
+  setAside.register(server, fence);
+  server.log.error(
+    { damage },
+    'the store is damaged; it is not opened, and this device serves nothing until `triledger recover` rebuilds it',
+  );
+  const url = await server.listen({ host: config.host, port: config.port });
+  return ok({
+    url,
+    setAsideRequested: setAside.requested,
+    setStoreAside: () => setAsideStore(location, context.environment.nowMs()),
+    close: () => server.close(),
+  });
 }
