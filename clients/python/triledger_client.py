@@ -264,6 +264,15 @@ def _verifies(public_key_hex, shared_key, message, signature):
     return hmac.compare_digest(HmacKey(shared_key).sign(message), signature)
 
 
+def time_ordered_uuid(now_ms=None, random=None):
+    """A request id that sorts by time (UUID version 7, RFC 9562): the ledger keys operations by it."""
+    now_ms = now_ms if now_ms is not None else int(datetime.now(tz=timezone.utc).timestamp() * 1000)
+    data = bytearray(now_ms.to_bytes(6, 'big') + (random if random is not None else os.urandom(10)))
+    data[6] = 0x70 | (data[6] & 0x0F)
+    data[8] = 0x80 | (data[8] & 0x3F)
+    return str(uuid.UUID(bytes=bytes(data)))
+
+
 class Opened:
     def __init__(self, account_number, key_number, receipt):
         self.account_number, self.key_number, self.receipt = account_number, key_number, receipt
@@ -281,7 +290,7 @@ class Client:
         return self._deployment
 
     def open_account(self, currency_type, key):
-        body = {'requestId': str(uuid.uuid4()), 'currencyType': currency_type,
+        body = {'requestId': time_ordered_uuid(), 'currencyType': currency_type,
                 'publicKeyHex': key.public_key_hex, 'dateTime': self._now()}
         answer, receipt = self._submit('/v1/accounts', 'account_issuing', body, key)
         account_number = int(answer['accountNumber'])
@@ -289,7 +298,7 @@ class Client:
         return Opened(account_number, key_number, receipt)
 
     def remit(self, source, destination, amount, currency_type, key, key_number):
-        body = {'requestId': str(uuid.uuid4()), 'sourceAccount': str(source),
+        body = {'requestId': time_ordered_uuid(), 'sourceAccount': str(source),
                 'destinationAccount': str(destination), 'amount': str(amount),
                 'currencyType': currency_type, 'dateTime': self._now(),
                 'signerKeyNumber': key_number}

@@ -6,8 +6,9 @@
 // step belongs to, and that the chain starts with exactly the request it signed ([0076]).
 // Failures come back as Results with the error code from the catalogue.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
+import { assert } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { TransactionRecord } from '../protocol/records.js';
@@ -93,7 +94,7 @@ export class TerminalClient {
     const exported = this.keys.exportPublic(args.signKeyNumber);
     if (!exported.ok) return Promise.resolve(exported);
     const body = {
-      requestId: args.requestId ?? randomUUID(),
+      requestId: args.requestId ?? this.#newRequestId(),
       currencyType: args.currencyType,
       publicKeyHex: exported.value.publicKeyHex,
       dateTime: this.#now(),
@@ -108,7 +109,7 @@ export class TerminalClient {
     requestId?: string;
   }): Promise<OperationResult | OperationRefusal> {
     const body = {
-      requestId: args.requestId ?? randomUUID(),
+      requestId: args.requestId ?? this.#newRequestId(),
       currencyType: args.currencyType,
       keyNumber: args.keyNumber,
       dateTime: this.#now(),
@@ -119,7 +120,7 @@ export class TerminalClient {
   /** Close an account (its balance must be zero), signed by the account's key. */
   closeAccount(args: { accountNumber: bigint; keyNumber: number; requestId?: string }) {
     const body = {
-      requestId: args.requestId ?? randomUUID(),
+      requestId: args.requestId ?? this.#newRequestId(),
       accountNumber: args.accountNumber.toString(),
       dateTime: this.#now(),
       signerKeyNumber: args.keyNumber,
@@ -135,7 +136,7 @@ export class TerminalClient {
     requestId?: string;
   }) {
     const body = {
-      requestId: args.requestId ?? randomUUID(),
+      requestId: args.requestId ?? this.#newRequestId(),
       destinationAccount: args.destinationAccount.toString(),
       currencyType: args.currencyType,
       values: args.values.map(String),
@@ -153,7 +154,7 @@ export class TerminalClient {
     requestId?: string;
   }) {
     const body = {
-      requestId: args.requestId ?? randomUUID(),
+      requestId: args.requestId ?? this.#newRequestId(),
       sourceAccount: args.sourceAccount.toString(),
       amount: args.amount.toString(),
       currencyType: args.currencyType,
@@ -199,7 +200,7 @@ export class TerminalClient {
     return {
       kind: 'remittance',
       body: {
-        requestId: args.requestId ?? randomUUID(),
+        requestId: args.requestId ?? this.#newRequestId(),
         sourceAccount: args.sourceAccount.toString(),
         destinationAccount: args.destinationAccount.toString(),
         amount: args.amount.toString(),
@@ -330,6 +331,15 @@ export class TerminalClient {
     return undefined;
   }
 
+  /**
+   * A new request id: a UUID that sorts by time (version 7, RFC 9562: 48 bits of milliseconds,
+   * then random bits), so that the ledger's stores, which key operations by request id, append
+   * instead of writing all over their indexes.
+   */
+  #newRequestId(): string {
+    return timeOrderedUuid(this.nowMs(), randomBytes(10));
+  }
+
   #now(): string {
     return isoOf(BigInt(this.nowMs()));
   }
@@ -375,4 +385,17 @@ function refusalOf(body: Record<string, unknown>): OperationRefusal {
     code,
     message: error?.message ?? 'the transaction device refused without a reason',
   };
+}
+
+/** A version 7 UUID from a time (ms since the epoch) and 10 random bytes (74 of their bits used). */
+export function timeOrderedUuid(nowMs: number, random: Uint8Array): string {
+  assert(Number.isSafeInteger(nowMs) && nowMs >= 0 && nowMs < 2 ** 48, 'a 48-bit time');
+  assert(random.length === 10, 'ten random bytes');
+  const bytes = Buffer.alloc(16);
+  bytes.writeUIntBE(nowMs, 0, 6);
+  bytes.set(random, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f); // version 7
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f); // variant 10
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -45,6 +45,17 @@ export const hex = (bytes: Uint8Array) =>
 /** A copy on its own ArrayBuffer: what WebCrypto takes. */
 export const own = (data: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(data);
 
+/** A request id that sorts by time (UUID version 7, RFC 9562), as the TypeScript client makes. */
+export function timeOrderedId(nowMs: number = Date.now()): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes.subarray(6));
+  for (let i = 0; i < 6; i++) bytes[i] = Math.floor(nowMs / 2 ** (8 * (5 - i))) % 256;
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const text = hex(bytes);
+  return `${text.slice(0, 8)}-${text.slice(8, 12)}-${text.slice(12, 16)}-${text.slice(16, 20)}-${text.slice(20)}`;
+}
+
 export function fromHex(text: string): Uint8Array<ArrayBuffer> {
   if (!/^([0-9a-f]{2})*$/i.test(text)) throw new ApiError('InvalidInput', 'not hex');
   return Uint8Array.from(text.match(/../g) ?? [], (b) => Number.parseInt(b, 16));

@@ -24,6 +24,7 @@ import {
   receiptVerdict,
   signedGetJson,
   signRequest,
+  timeOrderedId,
 } from './browser.js';
 import { ErrorLine, Field, Form, Head } from './ui.js';
 
@@ -334,7 +335,7 @@ function OpenAccount(props: {
   const [currencyType, setCurrencyType] = useState('JPY');
   const open = props.guard(async () => {
     const body = {
-      requestId: crypto.randomUUID(),
+      requestId: timeOrderedId(),
       currencyType,
       publicKeyHex: props.keys.publicKeyHex,
       dateTime: new Date().toISOString(),
@@ -406,7 +407,7 @@ function AccountView(props: {
     // A receipt belongs to one remittance: never left on screen under a later one's error.
     setReceipt(undefined);
     const body = {
-      requestId: crypto.randomUUID(),
+      requestId: timeOrderedId(),
       sourceAccount: props.accountNumber,
       destinationAccount: destination.trim(),
       amount: amount.trim(),

@@ -25,7 +25,7 @@ import {
   settledEverywhere,
   type TransactionTx,
 } from '../store/types.js';
-import { replyFor } from './transaction/replies.js';
+import { type Reply, replyFor } from './transaction/replies.js';
 
 /**
  * The operation row its records give (in step order, from its request), or undefined while its
@@ -49,13 +49,19 @@ export function operationRowOf(records: readonly SignedRecord[]): OperationRow |
     baseNumber: request.record.transactionNumber,
   };
   if (!decision) return { ...opened, state: 'open', settled: 0 };
-  const reply = replyFor(decision.outcome, remittanceId, records, decision.newAccount);
-  return {
-    ...opened,
-    state: 'done',
-    responseJson: JSON.stringify(reply),
-    settled: settledEverywhere,
-  };
+  return { ...opened, state: 'done', settled: settledEverywhere };
+}
+
+/**
+ * The answer to a done operation, from its records (its outcome, and an opened account's number):
+ * what a repeat of its request gets. Undefined while the records do not decide it.
+ */
+export function decidedReplyOf(records: readonly SignedRecord[]): Reply | undefined {
+  const request = records[0];
+  const decision = decisionOf(records.map((signed) => signed.record));
+  return request && decision
+    ? replyFor(decision.outcome, request.record.remittanceId, records, decision.newAccount)
+    : undefined;
 }
 
 /**

@@ -72,9 +72,9 @@ export const errorCatalogue = {
     description: 'A record with this transaction number is already stored with different content.',
   },
   RecordsMissing: {
-    httpStatus: 409,
+    httpStatus: 503,
     description:
-      'A settlement left out records the device should hold from its own exchange, and it does not hold them (its store lost them); the transaction device sends the operation whole.',
+      "Records the device should hold are not in its store (lost, or removed behind the device's back): a settlement that left them out is sent again whole; a repeated request is answered once a recovery has put them back (the audit names them); retry later.",
   },
   RowSignatureInvalid: {
     httpStatus: 503,

@@ -36,7 +36,7 @@ export const keyNumberMax = 2 ** 31 - 1;
 export const RequestId = Type.String({
   pattern: fieldPatterns.requestId,
   description:
-    "the client's id for this request (a UUID is a good choice); sending it again returns the first answer",
+    "the client's id for this request (a time-ordered UUID, version 7, is best: the ledger keys operations by it); sending it again returns the first answer",
 });
 export const CurrencyType = Type.String({
   pattern: fieldPatterns.currencyType,

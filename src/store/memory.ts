@@ -523,10 +523,10 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
       });
       return base;
     },
-    async finishOperation(remittanceId, responseJson) {
+    async finishOperation(remittanceId) {
       const row = db.table('operations').rows.get(remittanceId);
       assert(row, 'the operation being finished exists');
-      db.put('operations', remittanceId, { ...row, state: 'done', response_json: responseJson });
+      db.put('operations', remittanceId, { ...row, state: 'done', response_json: null });
     },
     async markSettled(remittanceId, peers) {
       assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');

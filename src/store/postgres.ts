@@ -513,10 +513,10 @@ function transactionTx(query: Query): TransactionTx {
       );
       return base;
     },
-    async finishOperation(remittanceId, responseJson) {
+    async finishOperation(remittanceId) {
       const result = await query(
-        "UPDATE operations SET state = 'done', response_json = $1 WHERE remittance_id = $2",
-        [responseJson, remittanceId],
+        "UPDATE operations SET state = 'done', response_json = NULL WHERE remittance_id = $1",
+        [remittanceId],
       );
       assert(result.rowCount === 1, 'the operation being finished exists');
     },

@@ -515,7 +515,7 @@ export function openTransactionStore(
     "INSERT INTO operations (remittance_id, request_digest, base_number, state) VALUES (?, ?, ?, 'open')",
   );
   const finish = db.prepare(
-    "UPDATE operations SET state = 'done', response_json = ? WHERE remittance_id = ?",
+    "UPDATE operations SET state = 'done', response_json = NULL WHERE remittance_id = ?",
   );
   const restoreOperation = db.prepare(
     `INSERT INTO operations (remittance_id, request_digest, base_number, state, response_json, settled)
@@ -579,8 +579,8 @@ export function openTransactionStore(
       insertOperation.run(remittanceId, requestDigest, base);
       return base;
     },
-    async finishOperation(remittanceId, responseJson) {
-      const changed = finish.run(responseJson, remittanceId).changes;
+    async finishOperation(remittanceId) {
+      const changed = finish.run(remittanceId).changes;
       assert(changed === 1, 'the operation being finished exists');
     },
     async markSettled(remittanceId, peers) {

@@ -47,6 +47,10 @@ export interface OperationRow {
   readonly baseNumber: bigint;
   /** `open` while in flight; `done` once the response is stored. */
   readonly state: 'open' | 'done';
+  /**
+   * The answer kept by earlier versions (JSON); a done operation's answer is now derived from its
+   * records when it is asked again (devices/derivedTables.ts decidedReplyOf), never stored.
+   */
   readonly responseJson?: string;
   /** Which peers acknowledged its settlement (settledAtAccount | settledAtCurrency). */
   readonly settled: number;
@@ -82,7 +86,8 @@ export interface TransactionTx extends LedgerTx, CountingTx {
   restoreOperation(row: OperationRow): Promise<void>;
   /** Reserve the next block of six transaction numbers and record the operation as open. */
   openOperation(remittanceId: string, requestDigest: Buffer): Promise<bigint>;
-  finishOperation(remittanceId: string, responseJson: string): Promise<void>;
+  /** Record the operation as done: its answer follows from its records (a6 stored with it). */
+  finishOperation(remittanceId: string): Promise<void>;
   /** Record that peers (settledAtAccount | settledAtCurrency) hold a done operation's settlement. */
   markSettled(remittanceId: string, peers: number): Promise<void>;
   /**

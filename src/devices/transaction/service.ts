@@ -39,6 +39,7 @@ import {
 } from '../../protocol/records.js';
 import { operationOf, recordsLackedBy, stepOf } from '../../protocol/transactionTypes.js';
 import {
+  type OperationRow,
   type Store,
   settledAtAccount,
   settledAtCurrency,
@@ -53,7 +54,7 @@ import {
 } from '../accountKeys.js';
 import { type BatchLimits, BatchQueue } from '../batchQueue.js';
 import { type DeviceContext, verifyOperation } from '../context.js';
-import { deriveTransactionTables } from '../derivedTables.js';
+import { decidedReplyOf, deriveTransactionTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
 import {
@@ -521,7 +522,7 @@ export class TransactionService {
       records: await tx.recordsOfOperation(remittanceId),
     }));
     assert(operation, 'a driven operation is stored');
-    return operation.state === 'done' ? (JSON.parse(operation.responseJson!) as Reply) : records;
+    return operation.state === 'done' ? keptReply(operation, records) : records;
   }
 
   /**
@@ -575,7 +576,7 @@ export class TransactionService {
     const all = [...received, ...turn.signed];
     if (turn.end.kind !== 'decided') return { stored: true, records: all, end: turn.end };
     const reply = replyFor(turn.end.outcome, remittanceId, all, turn.end.newAccount);
-    await tx.finishOperation(remittanceId, JSON.stringify(reply));
+    await tx.finishOperation(remittanceId);
     return { stored: true, records: all, end: turn.end, reply };
   }
 
@@ -764,10 +765,10 @@ export class TransactionService {
       : await this.#refusalOfNew(tx, request);
     if (refused) return { kind: 'answered', reply: failureReply(refused) };
     if (!existing) return this.#storeOpening(tx, request, digest);
-    // A retry gets the one stored answer, however late it comes; an open one is driven on.
-    return existing.state === 'done' && existing.responseJson
-      ? { kind: 'answered', reply: JSON.parse(existing.responseJson) as Reply }
-      : { kind: 'drive' };
+    // A retry gets the one answer, however late it comes; an open one is driven on.
+    if (existing.state !== 'done') return { kind: 'drive' };
+    const records = await tx.recordsOfOperation(request.record.remittanceId);
+    return { kind: 'answered', reply: keptReply(existing, records) };
   }
 
   /** A request id stored already, for another request (told only when the signature holds). */
@@ -1024,6 +1025,24 @@ const exchangeStepOf = {
 } as const satisfies Record<string, TimedStep>;
 
 function ignore(): void {}
+
+/**
+ * The answer a done operation gave: derived from its records (the same function that made it), or,
+ * for an operation finished by an earlier version, the answer it kept as JSON.
+ */
+function keptReply(operation: OperationRow, records: readonly SignedRecord[]): Reply {
+  if (operation.responseJson !== undefined) return JSON.parse(operation.responseJson) as Reply;
+  // What the store holds is the audit's to judge: records missing are an answer, not a crash.
+  return (
+    decidedReplyOf(records) ??
+    failureReply(
+      fail(
+        'RecordsMissing',
+        `operation ${operation.remittanceId} is done, but its records are not all in this store; a recovery puts them back`,
+      ),
+    )
+  );
+}
 
 /** The peers a settlement goes to, with the bit of `operations.settled` each acknowledges. */
 const settlementPeers: readonly { readonly name: PeerName; readonly bit: number }[] = [
