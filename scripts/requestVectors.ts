@@ -175,7 +175,7 @@ function signedRequest(device: SignatureDevice, spec: ReturnType<typeof requests
 
 /** The six records a remittance's answer carries, each signed by its step's key, chained. */
 function receiptOf(device: SignatureDevice, remittance: SignedRecord): SignedRecord[] {
-  const base = 600n;
+  const base = 601n; // the first number of block 100
   const request = remittance.record;
   const dateTime = request.dateTime + 7n;
   const steps: [TransactionRecord['transactionType'], number, Partial<TransactionRecord>][] = [
