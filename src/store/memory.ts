@@ -309,6 +309,14 @@ function ledgerTx(db: Opened): LedgerTx {
       .filter((row) => row['remittance_id'] === remittanceId)
       .sort((a, b) => compareValues(a['transaction_number']!, b['transaction_number']!))
       .map(recordFromRow);
+  /** The first accepted response of an account's opening, in transaction number order. */
+  const openingResponse = (accountNumber: bigint) =>
+    records(db).find(
+      (row) =>
+        row['transaction_type'] === 'account_issuing_response' &&
+        row['outcome'] === 'ok' &&
+        row['destination_account'] === accountNumber,
+    );
   return {
     async appendRecords(signed) {
       for (const one of signed) {
@@ -328,13 +336,11 @@ function ledgerTx(db: Opened): LedgerTx {
       return ofOperation(remittanceId);
     },
     async accountOpening(accountNumber) {
-      const response = records(db).find(
-        (row) =>
-          row['transaction_type'] === 'account_issuing_response' &&
-          row['outcome'] === 'ok' &&
-          row['destination_account'] === accountNumber,
-      );
+      const response = openingResponse(accountNumber);
       return response ? ofOperation(response['remittance_id']) : [];
+    },
+    async accountOpenedAt(accountNumber) {
+      return openingResponse(accountNumber)?.['transaction_number'] as bigint | undefined;
     },
     async putCheckpoint(transactionNumber, json) {
       db.put('checkpoints', numberKey(transactionNumber), {

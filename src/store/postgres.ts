@@ -424,6 +424,17 @@ function ledgerTx(query: Query): LedgerTx {
       );
       return rows.map(recordFromRow);
     },
+    async accountOpenedAt(accountNumber) {
+      const result = await query(
+        `SELECT transaction_number FROM transactions
+          WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok'
+            AND destination_account = $1
+          ORDER BY transaction_number LIMIT 1`,
+        [accountNumber],
+      );
+      const number = result.rows[0]?.['transaction_number'];
+      return number === undefined ? undefined : BigInt(number as bigint | string);
+    },
     async accountOpening(accountNumber) {
       const rows = await rowsOf(
         query,

@@ -414,7 +414,7 @@ function ledgerTx(db: Database.Database): LedgerTx {
   const byRemittance = db.prepare(
     'SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number',
   );
-  const openingOf = db.prepare(`SELECT remittance_id FROM transactions
+  const openingOf = db.prepare(`SELECT remittance_id, transaction_number FROM transactions
     WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok' AND destination_account = ?
     ORDER BY transaction_number LIMIT 1`);
   const quarantineRow = quarantiner(db, 'transactions', 'transaction_number');
@@ -462,6 +462,10 @@ function ledgerTx(db: Database.Database): LedgerTx {
       const opening = openingOf.get(accountNumber) as Row | undefined;
       if (!opening) return [];
       return (byRemittance.all(opening['remittance_id']) as Row[]).map(recordFromRow);
+    },
+    async accountOpenedAt(accountNumber) {
+      const opening = openingOf.get(accountNumber) as Row | undefined;
+      return opening?.['transaction_number'] as bigint | undefined;
     },
     async putCheckpoint(transactionNumber, json) {
       putCheckpoint.run(transactionNumber, json);

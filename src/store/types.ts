@@ -25,6 +25,12 @@ export interface LedgerTx {
    * these signed records, never from a table of their own (devices/accountKeys.ts).
    */
   accountOpening(accountNumber: bigint): Promise<SignedRecord[]>;
+  /**
+   * Where that opening stands in A: the transaction number of its response (the last of its
+   * block), read from the index alone; undefined when there is none. For the rule that an account
+   * must predate a request (devices/account/service.ts), on every exchange.
+   */
+  accountOpenedAt(accountNumber: bigint): Promise<bigint | undefined>;
   /** Keep a signed checkpoint (audit/checkpoint.ts, as JSON); one per transaction number. */
   putCheckpoint(transactionNumber: bigint, json: string): Promise<void>;
   /** The newest checkpoints first, as JSON: each is verified by whoever reads it. */

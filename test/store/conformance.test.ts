@@ -312,6 +312,8 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.transact((tx) => tx.appendRecords([...refused, ...accepted, ...later]));
       expect(await store.transact((tx) => tx.accountOpening(3n))).toEqual(accepted);
       expect(await store.transact((tx) => tx.accountOpening(4n))).toEqual([]);
+      expect(await store.transact((tx) => tx.accountOpenedAt(3n))).toBe(12n);
+      expect(await store.transact((tx) => tx.accountOpenedAt(4n))).toBeUndefined();
       expect(await store.transact((tx) => tx.accountOpenedWithKey(4))).toBe(true);
       expect(await store.transact((tx) => tx.accountOpenedWithKey(9))).toBe(false);
       await store.close();

@@ -19,7 +19,13 @@ import {
 } from '../../core/account.js';
 import { assert } from '../../model/assert.js';
 import { fail, ok, type Result } from '../../model/errors.js';
-import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
+import {
+  baseOfBlock,
+  blockOf,
+  type SignedRecord,
+  signRecord,
+  type TransactionRecord,
+} from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import type { AccountRow, AccountStore, AccountTx } from '../../store/types.js';
@@ -290,8 +296,9 @@ export class AccountService implements BatchService {
     if (operationOf(request.transactionType) === 'account_issuing') return new Set(touched);
     const existed = new Set<bigint>();
     for (const accountNumber of touched) {
-      const opening = (await tx.accountOpening(accountNumber))[0]?.record;
-      if (opening && opening.transactionNumber <= request.transactionNumber)
+      // The opening's response is the last number of its block; its request, the first.
+      const openedAt = await tx.accountOpenedAt(accountNumber);
+      if (openedAt !== undefined && baseOfBlock(blockOf(openedAt)) <= request.transactionNumber)
         existed.add(accountNumber);
     }
     return existed;
