@@ -8,7 +8,7 @@
 //
 // Ready means: the store answers (and has not been found damaged: StoreFence), the device is not
 // held until a recovery (a store that lost its tail), every peer this device calls answers its
-// /health, and the last audit of this device's own stores (the continuous audit; at transaction
+// /health without naming damage in its store, and the last audit of this device's own stores (the continuous audit; at transaction
 // also the last full audit) found nothing. Each check is reported on its own; a check that cannot finish within
 // readyCheckMsMax counts as failed. Not ready is 503 with the same body.
 
@@ -73,7 +73,15 @@ export function registerOperationalRoutes(
         ),
         ...readiness.peers.map((peer) =>
           within(
-            peer.get('/health', readyCheckMsMax).then((answer) => answer.ok),
+            // A peer fenced on a damaged store answers its health, but serves nothing else.
+            peer
+              .get('/health', readyCheckMsMax)
+              .then(
+                (answer) =>
+                  answer.ok &&
+                  (answer.value as { storeDamage?: unknown } | undefined)?.storeDamage ===
+                    undefined,
+              ),
             false,
           ),
         ),

@@ -86,6 +86,12 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     expect(operation?.state).not.toBe('done');
     // Fenced: the next remittance is refused the same way, nothing decided.
     expect(await remit('while-fenced')).toMatchObject({ ok: false, code: 'StoreDamaged' });
+    // The gateway is not ready while a peer it needs is fenced.
+    const ready = await deployment.fetchSigned('/ready');
+    expect(ready.status).toBe(503);
+    expect(
+      ((await ready.json()) as { checks: { peers: Record<string, boolean> } }).checks.peers,
+    ).toEqual({ account: false, currency: true });
   }, 60_000);
 
   it('the audit names account unreadable and decides A by the other two copies; recovery repairs them', async () => {
