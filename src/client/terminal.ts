@@ -8,8 +8,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
-import { assert } from '../model/assert.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
+import { timeOrderedUuid, uuidRandomBytes } from '../model/timeOrderedUuid.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { TransactionRecord } from '../protocol/records.js';
 import { type SignedRecord, signingBytes, verifyOperationChain } from '../protocol/records.js';
@@ -331,13 +331,9 @@ export class TerminalClient {
     return undefined;
   }
 
-  /**
-   * A new request id: a UUID that sorts by time (version 7, RFC 9562: 48 bits of milliseconds,
-   * then random bits), so that the ledger's stores, which key operations by request id, append
-   * instead of writing all over their indexes.
-   */
+  /** A new request id, in time order (model/timeOrderedUuid.ts). */
   #newRequestId(): string {
-    return timeOrderedUuid(this.nowMs(), randomBytes(10));
+    return timeOrderedUuid(this.nowMs(), randomBytes(uuidRandomBytes));
   }
 
   #now(): string {
@@ -385,17 +381,4 @@ function refusalOf(body: Record<string, unknown>): OperationRefusal {
     code,
     message: error?.message ?? 'the transaction device refused without a reason',
   };
-}
-
-/** A version 7 UUID from a time (ms since the epoch) and 10 random bytes (74 of their bits used). */
-export function timeOrderedUuid(nowMs: number, random: Uint8Array): string {
-  assert(Number.isSafeInteger(nowMs) && nowMs >= 0 && nowMs < 2 ** 48, 'a 48-bit time');
-  assert(random.length === 10, 'ten random bytes');
-  const bytes = Buffer.alloc(16);
-  bytes.writeUIntBE(nowMs, 0, 6);
-  bytes.set(random, 6);
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f); // version 7
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f); // variant 10
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -7,6 +7,7 @@
 // The page has no power of its own: every admin call is signed here with the operator's key and
 // checked by the transaction device.
 
+import { timeOrderedUuid, uuidRandomBytes } from '../model/timeOrderedUuid.js';
 import {
   envelopeHeader,
   envelopeHeaderValue,
@@ -45,15 +46,9 @@ export const hex = (bytes: Uint8Array) =>
 /** A copy on its own ArrayBuffer: what WebCrypto takes. */
 export const own = (data: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(data);
 
-/** A request id that sorts by time (UUID version 7, RFC 9562), as the TypeScript client makes. */
+/** A request id in time order (model/timeOrderedUuid.ts), with the page's randomness. */
 export function timeOrderedId(nowMs: number = Date.now()): string {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes.subarray(6));
-  for (let i = 0; i < 6; i++) bytes[i] = Math.floor(nowMs / 2 ** (8 * (5 - i))) % 256;
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const text = hex(bytes);
-  return `${text.slice(0, 8)}-${text.slice(8, 12)}-${text.slice(12, 16)}-${text.slice(16, 20)}-${text.slice(20)}`;
+  return timeOrderedUuid(nowMs, crypto.getRandomValues(new Uint8Array(uuidRandomBytes)));
 }
 
 export function fromHex(text: string): Uint8Array<ArrayBuffer> {

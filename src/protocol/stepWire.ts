@@ -17,6 +17,7 @@
 
 import { assert } from '../model/assert.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import { keyNumberMax } from '../model/keyNumbers.js';
 import { amountMax } from '../model/money.js';
 import {
   decodedRecord,
@@ -24,7 +25,7 @@ import {
   type SignedRecord,
   type TransactionRecord,
 } from './records.js';
-import { detailBytesMax, fieldPatterns, keyNumberMax, signatureBytesMax } from './wire.js';
+import { detailBytesMax, fieldPatterns, signatureBytesMax } from './wire.js';
 
 export const stepWireVersion = 1;
 /** The content type of a message and of its reply over HTTP. */

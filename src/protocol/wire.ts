@@ -8,6 +8,7 @@
 import Type, { type Static } from 'typebox';
 import { assert } from '../model/assert.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import { keyNumberMax } from '../model/keyNumbers.js';
 import { amountMax } from '../model/money.js';
 import type { SignedRecord, TransactionRecord } from './records.js';
 import { type TransactionType, transactionTypeNames } from './transactionTypes.js';
@@ -31,7 +32,6 @@ export const fieldPatterns = {
   currencyType: '^[A-Za-z0-9_-]{1,16}$',
   outcome: '^[A-Za-z_]{1,64}$',
 } as const;
-export const keyNumberMax = 2 ** 31 - 1;
 
 export const RequestId = Type.String({
   pattern: fieldPatterns.requestId,

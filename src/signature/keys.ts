@@ -8,6 +8,7 @@
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { assert } from '../model/assert.js';
+import { keyNumberMax } from '../model/keyNumbers.js';
 
 export const algorithms = [
   'hmac-sha256',
@@ -31,7 +32,7 @@ export const applicableAuthorities: Readonly<Record<Algorithm, readonly Authorit
 /** Authorities that produce something new with the key; rotation moves these to the successor. */
 export const producingAuthorities: readonly Authority[] = ['sign', 'encrypt'];
 
-export const keyNumberMax = 2 ** 31 - 1;
+export { keyNumberMax } from '../model/keyNumbers.js';
 export const ownerPattern = /^[a-z][a-z0-9._-]{0,31}(:[A-Za-z0-9._-]{1,64})?$/;
 export const hmacKeyBytesGenerated = 32;
 export const hmacKeyBytesMaxDefault = 1024;

@@ -47,10 +47,6 @@ export class EventStreams {
 
   constructor(private readonly service: TransactionService) {}
 
-  get open(): number {
-    return this.#streams.size;
-  }
-
   /**
    * Answer `request` with the stream of `account`'s operations (every operation when undefined)
    * after transaction number `after`; RateLimited when eventStreamsMax are open.

@@ -1,7 +1,7 @@
-// A terminal's request ids sort by time (UUIDv7, RFC 9562), so that the stores that key operations
+// Request ids sort by time (UUIDv7, RFC 9562), so that the stores that key operations
 // by request id append to their indexes instead of writing all over them (issue 17).
 import { describe, expect, it } from 'vitest';
-import { timeOrderedUuid } from '../../src/client/terminal.js';
+import { timeOrderedUuid } from '../../src/model/timeOrderedUuid.js';
 
 describe('timeOrderedUuid', () => {
   it("gives RFC 9562's example UUIDv7", () => {
