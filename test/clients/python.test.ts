@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requestVectors } from '../../scripts/requestVectors.js';
-import { deploymentInfo, issuerKeyNumber } from '../../src/deployment/demo.js';
-import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { deploymentInfo } from '../../src/deployment/demo.js';
+import { issue, startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 const clientDir = new URL('../../clients/python/', import.meta.url).pathname;
 const vectorsPath = new URL('../vectors/signed-requests.json', import.meta.url).pathname;
@@ -66,7 +66,17 @@ describe.skipIf(python === undefined).each(['ed25519', 'hmac'] as const)(
       deployment = await startDeployment({ scheme });
       const url = deploymentInfo(deployment.dir).transactionUrl;
       const keyFile = join(mkdtempSync(join(tmpdir(), 'triledger-python-')), 'account.key');
-      const opened = run('example.py', 'open', '--url', url, '--key-file', keyFile) as {
+      /** example.py's arguments: the command, this deployment and key file, then `flags`. */
+      const example = (command: string, flags: Record<string, string> = {}) => [
+        'example.py',
+        command,
+        '--url',
+        url,
+        '--key-file',
+        keyFile,
+        ...Object.entries(flags).flatMap(([name, value]) => [`--${name}`, value]),
+      ];
+      const opened = run(...example('open')) as {
         accountNumber: number;
         receipt: { checked: string[]; notCheckable: string[]; outcome: string };
       };
@@ -76,65 +86,22 @@ describe.skipIf(python === undefined).each(['ed25519', 'hmac'] as const)(
       expect(opened.receipt.checked).toHaveLength(scheme === 'ed25519' ? 4 : 1);
       expect(opened.receipt.notCheckable).toHaveLength(scheme === 'ed25519' ? 0 : 3);
 
-      const issuer = deployment.client(deployment.keystore('issuer'));
-      const issued = await issuer.issue({
-        destinationAccount: BigInt(opened.accountNumber),
-        currencyType: 'JPY',
-        values: [600n, 400n],
-        issuerKeyNumber,
-      });
+      const issued = await issue(deployment, BigInt(opened.accountNumber), [600n, 400n]);
       expect(issued.ok).toBe(true);
 
       const account = String(opened.accountNumber);
-      const remitted = run(
-        'example.py',
-        'remit',
-        '--url',
-        url,
-        '--key-file',
-        keyFile,
-        '--from',
-        account,
-        '--to',
-        '1',
-        '--amount',
-        '300',
-      ) as {
+      const remitted = run(...example('remit', { from: account, to: '1', amount: '300' })) as {
         receipt: { checked: string[]; outcome: string };
       };
       expect(remitted.receipt.outcome).toBe('ok');
       expect(remitted.receipt.checked).toHaveLength(scheme === 'ed25519' ? 6 : 1);
-      const balance = run(
-        'example.py',
-        'balance',
-        '--url',
-        url,
-        '--key-file',
-        keyFile,
-        '--account',
-        account,
-      ) as {
-        balance: string;
-      };
+      const balance = run(...example('balance', { account })) as { balance: string };
       expect(balance.balance).toBe('700');
 
       // A refusal: one line on stderr, exit 1, nothing printed as a result.
       const refused = spawnSync(
         python!,
-        [
-          'example.py',
-          'remit',
-          '--url',
-          url,
-          '--key-file',
-          keyFile,
-          '--from',
-          account,
-          '--to',
-          '1',
-          '--amount',
-          '5000',
-        ],
+        example('remit', { from: account, to: '1', amount: '5000' }),
         { cwd: clientDir, encoding: 'utf8' },
       );
       expect(refused.status).toBe(1);

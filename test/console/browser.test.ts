@@ -69,6 +69,20 @@ async function sendFromNewWallet(
   return receipt;
 }
 
+/**
+ * In a locked wallet: a wrong passphrase opens nothing (the error says so), `passphrase` opens
+ * account `opened`, whose balance shows 0.
+ */
+async function unlockAfterWrongPassphrase(page: Page, passphrase: string, opened: string) {
+  await page.getByLabel('passphrase').fill('wrong passphrase');
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong passphrase');
+  await page.getByLabel('passphrase').fill(passphrase);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByRole('heading', { name: `Account ${opened}` }).waitFor();
+  await expect.poll(() => page.getByTestId('balance').textContent()).toBe('0');
+}
+
 describe.skipIf(!available)('console and wallet in Chromium', () => {
   let deployment: TestDeployment;
   let browser: Browser;
@@ -260,13 +274,7 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
     });
     const publicKeyHex = Buffer.from(jwk.x!, 'base64url').toString('hex');
     await page.getByText(`public key ${publicKeyHex}`).waitFor();
-    await page.getByLabel('passphrase').fill('wrong passphrase');
-    await page.getByRole('button', { name: 'Unlock' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong passphrase');
-    await page.getByLabel('passphrase').fill('another passphrase');
-    await page.getByRole('button', { name: 'Unlock' }).click();
-    await page.getByRole('heading', { name: `Account ${opened}` }).waitFor();
-    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('0');
+    await unlockAfterWrongPassphrase(page, 'another passphrase', opened);
     await context.close();
   });
 
@@ -308,13 +316,7 @@ describe.skipIf(!available)('console and wallet in Chromium', () => {
       .toContain('not a triledger wallet backup');
     await other.getByLabel('restore backup').setInputFiles(backupPath);
     await other.getByText(publicKey).waitFor();
-    await other.getByLabel('passphrase').fill('wrong passphrase');
-    await other.getByRole('button', { name: 'Unlock' }).click();
-    await expect.poll(() => other.getByRole('alert').textContent()).toContain('wrong passphrase');
-    await other.getByLabel('passphrase').fill('backup passphrase');
-    await other.getByRole('button', { name: 'Unlock' }).click();
-    await other.getByRole('heading', { name: `Account ${opened}` }).waitFor();
-    await expect.poll(() => other.getByTestId('balance').textContent()).toBe('0');
+    await unlockAfterWrongPassphrase(other, 'backup passphrase', opened);
     await second.close();
   });
 

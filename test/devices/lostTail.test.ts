@@ -39,6 +39,15 @@ beforeAll(async () => {
 
 afterAll(() => undefined);
 
+/** Account 1's balance at account, once the settlements in flight are in (rows() waits for them). */
+async function balanceOfOne(deployment: TestDeployment): Promise<bigint> {
+  const [one] = await deployment.rows<{ balance: bigint }>(
+    'account',
+    'SELECT balance FROM accounts WHERE account_number = 1',
+  );
+  return one!.balance;
+}
+
 async function healthOf(deployment: TestDeployment): Promise<Record<string, unknown>> {
   return (await (await fetch(`${deployment.url}/health`)).json()) as Record<string, unknown>;
 }
@@ -81,12 +90,7 @@ describe.each(['transaction', 'account', 'currency'] as const)(
         const audited = triledger(['audit', '--full', '--data', dir, '--json'], { cwd: dir });
         expect(audited.status, audited.stdout).toBe(0);
         // Nothing acknowledged was lost: account 1 holds the twin's balance, +30 -20 -5 since.
-        const [one] = await readRows<{ balance: bigint }>(
-          dir,
-          'account',
-          'SELECT balance FROM accounts WHERE account_number = 1',
-        );
-        expect(one!.balance).toBe(twinBalanceOfOne + 30n - 20n - 5n);
+        expect(await balanceOfOne(deployment)).toBe(twinBalanceOfOne + 30n - 20n - 5n);
       } finally {
         await deployment.stop();
       }
@@ -134,12 +138,7 @@ if (testBackend() === 'sqlite')
         expect(recovered.status, recovered.stderr).toBe(0);
         expect((await healthOf(deployment))['status']).toBe('ok');
         expect((await remit(deployment, 1n, 2n, 5n)).ok).toBe(true);
-        // (rows() waits for the last remittance's settlement first.)
-        const [one] = await deployment.rows<{ balance: bigint }>(
-          'account',
-          'SELECT balance FROM accounts WHERE account_number = 1',
-        );
-        expect(one!.balance).toBe(twinBalanceOfOne + 30n - 20n - 5n);
+        expect(await balanceOfOne(deployment)).toBe(twinBalanceOfOne + 30n - 20n - 5n);
       } finally {
         await deployment.stop();
       }

@@ -7,9 +7,14 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
-import { issuerKeyNumber } from '../../src/deployment/demo.js';
 import { triledger } from '../cli/run.js';
-import { remit, startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import {
+  issue,
+  remit,
+  startDeployment,
+  type TestDeployment,
+  testBackend,
+} from '../helpers/deployment.js';
 
 describe.skipIf(testBackend() !== 'sqlite')('a peer whose store is damaged when it starts', () => {
   let deployment: TestDeployment | undefined;
@@ -51,13 +56,7 @@ describe.skipIf(testBackend() !== 'sqlite')('a peer whose store is damaged when 
     expect(readFileSync(join(deployment.dir, aside!)).equals(zeros)).toBe(true);
 
     expect((await remit(deployment, 1n, 2n, 25n)).ok).toBe(true);
-    const issued = await deployment.client(deployment.keystore('issuer')).issue({
-      destinationAccount: 2n,
-      currencyType: 'JPY',
-      values: [10n],
-      issuerKeyNumber,
-    });
-    expect(issued.ok).toBe(true);
+    expect((await issue(deployment, 2n, [10n])).ok).toBe(true);
     const audited = triledger(['audit', '--full', '--data', deployment.dir, '--json'], {
       cwd: deployment.dir,
     });

@@ -11,13 +11,13 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../../src/audit/audit.js';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
-import { deploymentInfo, issuerKeyNumber } from '../../src/deployment/demo.js';
+import { deploymentInfo } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase, type DeviceContext } from '../../src/devices/context.js';
 import { setAsideRoute } from '../../src/devices/http.js';
 import { PeerClient } from '../../src/devices/peerClient.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { triledger } from '../cli/run.js';
-import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import { issue, startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
 import { tamper } from '../helpers/stores.js';
 
 describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs', () => {
@@ -31,17 +31,18 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     await deployment?.stop();
   });
 
+  /** 100 JPY from account 1 to 2 under `requestId`, signed with account 1's key. */
+  const remit = (requestId: string) =>
+    deployment.client(deployment.wallet(1n)).remit({
+      requestId,
+      sourceAccount: 1n,
+      destinationAccount: 2n,
+      amount: 100n,
+      currencyType: 'JPY',
+      keyNumber: accountKeyNumberBase + 1,
+    });
+
   it('a remittance is answered StoreDamaged, undecided; account is fenced', async () => {
-    const client = deployment.client(deployment.wallet(1n));
-    const remit = (requestId: string) =>
-      client.remit({
-        requestId,
-        sourceAccount: 1n,
-        destinationAccount: 2n,
-        amount: 100n,
-        currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + 1,
-      });
     expect(await remit('before-the-damage')).toMatchObject({ ok: true });
     // A store that is not damaged is not set aside, even when the transaction device asks.
     const info = deploymentInfo(deployment.dir);
@@ -132,16 +133,6 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
   }, 120_000);
 
   it('after the rebuild the ledger serves: the open remittances are decided, a new one settles, an issuance goes through', async () => {
-    const client = deployment.client(deployment.wallet(1n));
-    const remit = (requestId: string) =>
-      client.remit({
-        requestId,
-        sourceAccount: 1n,
-        destinationAccount: 2n,
-        amount: 100n,
-        currencyType: 'JPY',
-        keyNumber: accountKeyNumberBase + 1,
-      });
     // The remittances the damage left open are decided by the resumer, now that account serves.
     const states = async () =>
       (
@@ -155,13 +146,7 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(await remit('after-the-rebuild')).toMatchObject({ ok: true });
-    const issued = await deployment.client(deployment.keystore('issuer')).issue({
-      destinationAccount: 2n,
-      currencyType: 'JPY',
-      values: [50n],
-      issuerKeyNumber,
-    });
-    expect(issued.ok).toBe(true);
+    expect((await issue(deployment, 2n, [50n])).ok).toBe(true);
     const audited = triledger(['audit', '--full', '--data', deployment.dir, '--json'], {
       cwd: deployment.dir,
     });

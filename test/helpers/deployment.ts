@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { TerminalClient } from '../../src/client/terminal.js';
 import {
   deploymentInfo,
+  issuerKeyNumber,
   operatorKeyNumber,
   passphraseOf,
   walletPath,
@@ -116,6 +117,16 @@ export function remit(deployment: TestDeployment, from: bigint, to: bigint, amou
     amount,
     currencyType: 'JPY',
     keyNumber: accountKeyNumberBase + Number(from),
+  });
+}
+
+/** An issuance of units of `values` JPY to `to`, signed with the demo's issuer key. */
+export function issue(deployment: TestDeployment, to: bigint, values: readonly bigint[]) {
+  return deployment.client(deployment.keystore('issuer')).issue({
+    destinationAccount: to,
+    currencyType: 'JPY',
+    values,
+    issuerKeyNumber,
   });
 }
 

@@ -81,6 +81,22 @@ async function damagedCopy(relation: 'table' | 'index'): Promise<string> {
   return copy;
 }
 
+/** What `work` throws on the device's store in `database` (undefined when nothing). */
+async function errorOnStore(
+  database: string,
+  work: (store: Awaited<ReturnType<typeof openPostgresTransactionStore>>) => Promise<void>,
+): Promise<unknown> {
+  const store = await openPostgresTransactionStore({ url: urlOf(database), schema });
+  try {
+    await work(store);
+    return undefined;
+  } catch (error) {
+    return error;
+  } finally {
+    await store.close();
+  }
+}
+
 beforeAll(async () => {
   if (!dataDirectory) return;
   await query(`CREATE DATABASE ${source}`);
@@ -109,19 +125,10 @@ describe.skipIf(!dataDirectory)('a PostgreSQL store damaged in its files', () =>
     expect(result).toMatchObject({ kind: 'damaged' });
     expect(result.kind === 'damaged' && result.damage).toMatch(/invalid page in block 1/);
 
-    const store = await openPostgresTransactionStore({ url: urlOf(copy), schema });
-    try {
-      const reading = async () => {
-        for await (const _ of store.exportRecords());
-      };
-      const error = await reading().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(isStoreDamage(error)).toBe(true);
-    } finally {
-      await store.close();
-    }
+    const error = await errorOnStore(copy, async (store) => {
+      for await (const _ of store.exportRecords());
+    });
+    expect(isStoreDamage(error)).toBe(true);
   });
 
   it('an index page: a lookup through it is StoreDamaged, and the check names it', async () => {
@@ -129,20 +136,10 @@ describe.skipIf(!dataDirectory)('a PostgreSQL store damaged in its files', () =>
     await query('CREATE EXTENSION IF NOT EXISTS amcheck', copy);
     const result = await checkPostgresIntegrity({ url: urlOf(copy), schema });
     expect(result).toMatchObject({ kind: 'damaged' });
-    const store = await openPostgresTransactionStore({ url: urlOf(copy), schema });
-    try {
-      // Every lookup of an operation goes through that index, page 1 among its pages.
-      const lookups = async () => {
-        for (let k = 1; k <= 600; k++)
-          await store.transact((tx) => tx.recordsOfOperation(`r-${k}`));
-      };
-      const error = await lookups().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(isStoreDamage(error)).toBe(true);
-    } finally {
-      await store.close();
-    }
+    // Every lookup of an operation goes through that index, page 1 among its pages.
+    const error = await errorOnStore(copy, async (store) => {
+      for (let k = 1; k <= 600; k++) await store.transact((tx) => tx.recordsOfOperation(`r-${k}`));
+    });
+    expect(isStoreDamage(error)).toBe(true);
   });
 });
