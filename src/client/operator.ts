@@ -16,6 +16,9 @@ import type { SignatureDevice } from '../signature/device.js';
 /** The longest silence between two lines of the answer (progress comes every 250 ms). */
 export const adminSilenceMsMax = 120_000;
 export const adminLineBytesMax = 64 * 1024 * 1024;
+/** How long a recovery waits for the transaction device to start again on a new store. */
+export const transactionRestartMsMax = 60_000;
+const transactionRestartPollMs = 250;
 
 export type ProgressListener = (phase: RecoveryPhase, done: number, total: number) => void;
 
@@ -43,12 +46,64 @@ export class OperatorClient {
       : fail('PeerUnavailable', 'the transaction device answered something else than a report');
   }
 
+  /**
+   * Repair what the audit finds. When the transaction device's own store is damaged, the device
+   * answers `rebuilding`, sets that store aside and starts again (its supervisor starts it); this
+   * waits for it to answer on its new store, then asks again: that recovery rebuilds the store.
+   */
   async recover(onProgress?: ProgressListener): Promise<Result<RecoveryReport>> {
+    const first = await this.#recoverOnce(onProgress);
+    if (!first.ok) return first;
+    if (first.value.event === 'recovery') return ok(first.value.recovery);
+    const back = await this.#backOnNewStore(first.value.damage, onProgress);
+    if (!back.ok) return back;
+    const second = await this.#recoverOnce(onProgress);
+    if (!second.ok) return second;
+    if (second.value.event !== 'recovery')
+      return fail(
+        'StoreDamaged',
+        `the transaction device's new store is damaged too: ${second.value.damage}`,
+      );
+    const recovery = second.value.recovery;
+    return ok({ ...recovery, storesRebuilt: ['transaction', ...(recovery.storesRebuilt ?? [])] });
+  }
+
+  async #recoverOnce(
+    onProgress?: ProgressListener,
+  ): Promise<Result<Extract<AdminEvent, { event: 'recovery' | 'rebuilding' }>>> {
     const result = await this.#run('/v1/admin/recover', onProgress);
     if (!result.ok) return result;
-    return result.value.event === 'recovery'
-      ? ok(result.value.recovery)
+    const event = result.value;
+    return event.event === 'recovery' || event.event === 'rebuilding'
+      ? ok(event)
       : fail('PeerUnavailable', 'the transaction device answered something else than a recovery');
+  }
+
+  /** Polls the transaction device's health until it answers on a store that is not damaged. */
+  async #backOnNewStore(damage: string, onProgress?: ProgressListener): Promise<Result<undefined>> {
+    const { nowMs } = this.environment;
+    for (const deadlineMs = nowMs() + transactionRestartMsMax; nowMs() < deadlineMs; ) {
+      onProgress?.('rebuild', 0, 1);
+      await new Promise((resolve) => setTimeout(resolve, transactionRestartPollMs));
+      if (await this.#answersUndamaged()) return ok(undefined);
+    }
+    return fail(
+      'PeerUnavailable',
+      `the transaction device set its damaged store aside (${damage}) but did not answer on a new store within ${transactionRestartMsMax / 1000} s; it needs a supervisor that starts it again (triledger up, or systemd): start it, then run recover again`,
+    );
+  }
+
+  async #answersUndamaged(): Promise<boolean> {
+    try {
+      const response = await request(new URL('/health', this.transactionUrl), {
+        headersTimeout: transactionRestartPollMs * 4,
+        bodyTimeout: transactionRestartPollMs * 4,
+      });
+      const health = (await response.body.json()) as { storeDamage?: unknown };
+      return response.statusCode === 200 && health.storeDamage === undefined;
+    } catch {
+      return false; // not listening yet
+    }
   }
 
   async #run(

@@ -630,6 +630,12 @@ function Audit(props: { session: OperatorSession }) {
           setRecovery(recovered);
           setReport(recovered['after'] as Report);
         }
+        // The gateway's own store is damaged: it restarts on a new one, which a second recovery
+        // rebuilds (`triledger recover` waits and asks again by itself).
+        if (event['event'] === 'rebuilding')
+          setError(
+            `StoreDamaged: ${String(event['damage'])}. The transaction device sets this store aside and starts again on a new one: run Recover again once this page answers.`,
+          );
         if (event['event'] === 'error') {
           const failure = event['error'] as { code: string; message: string };
           setError(`${failure.code}: ${failure.message}`);

@@ -40,15 +40,20 @@ declare module 'fastify' {
   }
 }
 
-/** The routes a fenced device still serves: whether it lives, why it is not ready, its metrics. */
 /** Where the transaction device asks a fenced peer to set its store aside (storeRebuild.ts). */
 export const setAsideRoute = '/internal/v1/store/set-aside';
-const fenceOpenRoutes = new Set(['/health', '/ready', '/metrics', setAsideRoute]);
+/** Where an operator recovers; on a fenced transaction device, it sets its own store aside. */
+export const recoverRoute = '/v1/admin/recover';
+/**
+ * The routes a fenced device still serves: whether it lives, why it is not ready, its metrics,
+ * and what rebuilds its store (a peer's set-aside, the transaction device's recovery).
+ */
+const fenceOpenRoutes = new Set(['/health', '/ready', '/metrics', setAsideRoute, recoverRoute]);
 
 /**
  * Damage a running device met in its store (a database error that reports it, store/damage.ts):
  * from then on the device is fenced, answering StoreDamaged to everything but its health,
- * readiness and metrics (and a recovery's request to set the store aside), until it is restarted
+ * readiness and metrics (and what rebuilds its store: fenceOpenRoutes), until it is restarted
  * on a rebuilt store. The first damage found is kept.
  */
 export class StoreFence {

@@ -296,8 +296,8 @@ export async function startDevice(
     tls = loaded.value;
   }
   const opened = await openOwnStore(config.device, storeLocation.value);
-  // A peer on a damaged store starts fenced, for a recovery to rebuild (storeRebuild.ts).
-  if (!opened.ok && opened.code === 'StoreDamaged' && config.device !== 'transaction')
+  // A device on a damaged store starts fenced, for a recovery to rebuild (storeRebuild.ts).
+  if (!opened.ok && opened.code === 'StoreDamaged')
     return startFenced(config, context, tls, storeLocation.value, opened.message);
   if (!opened.ok) return opened;
   const metrics = new PrometheusMetrics(config.device, accountKeyNumberBase);
@@ -413,6 +413,7 @@ export async function startDevice(
         admin,
         health,
         rateLimits: config.rateLimits,
+        ownStore: { fence: storeFence, setAside },
       });
       serveOperations({
         store,

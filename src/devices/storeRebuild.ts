@@ -8,7 +8,15 @@
 // set-aside` does (renamed, never deleted: store/setAside.ts) and exits with exitCodes.restart;
 // its supervisor (`triledger up`, or systemd) starts it again, on a new, empty store, which the
 // recovery then rebuilds from the other two devices.
+//
+// The transaction device runs the recovery, so on its own damaged store it cannot: an operator's
+// recovery (POST /v1/admin/recover) is then answered with one line, `rebuilding`, and the device
+// sets its store aside and exits the same way. The operator's client waits for it to answer again
+// on its new store and asks for the recovery once more, which rebuilds that store from the copies
+// of A at the peers (client/operator.ts).
 
+import type { FastifyReply } from 'fastify';
+import { exportContentType } from '../audit/exportLines.js';
 import { assert } from '../model/assert.js';
 import { fail, ok, type Result } from '../model/errors.js';
 import type { StoreLocation } from '../store/open.js';
@@ -20,12 +28,14 @@ import {
   createHttpServer,
   type HttpServer,
   internalBodyBytesMax,
+  recoverRoute,
   StoreFence,
   sendFailure,
   setAsideRoute,
 } from './http.js';
 import type { RunningDevice } from './start.js';
 import { type DeviceTls, serverFactory } from './tls.js';
+import type { AdminEvent } from './transaction/admin.js';
 
 /** A device's wish to set its store aside and be started again, once its answer is sent. */
 export class SetAsideRequest {
@@ -55,13 +65,28 @@ export class SetAsideRequest {
       },
     );
   }
+
+  /**
+   * The transaction device's answer to a recovery while its own store is damaged: one line of the
+   * admin stream saying so; once it is sent, the device sets the store aside and starts again.
+   */
+  answerRecovery(reply: FastifyReply, damage: string): FastifyReply {
+    reply.log.warn(
+      { damage },
+      "setting this device's damaged store aside to rebuild it; restarting",
+    );
+    reply.raw.once('finish', () => this.#requested());
+    return reply
+      .type(exportContentType)
+      .send(`${JSON.stringify({ event: 'rebuilding', damage } satisfies AdminEvent)}\n`);
+  }
 }
 
 /**
- * A peer whose store is found damaged as it starts: it does not open that store, and serves
- * nothing but its health (naming the damage) and a recovery's request to set the store aside, so
- * that `triledger recover` rebuilds it as it rebuilds one damaged while running. (The transaction
- * device runs the recovery: on a damaged store it refuses to start instead.)
+ * A device whose store is found damaged as it starts: it does not open that store, and serves
+ * nothing but its health (naming the damage) and what sets the store aside (a peer: a recovery's
+ * request; the transaction device: an operator's recovery), so that `triledger recover` rebuilds
+ * it as it rebuilds one damaged while running.
  */
 export async function startFenced(
   config: DeviceConfig,
@@ -70,7 +95,7 @@ export async function startFenced(
   location: StoreLocation,
   damage: string,
 ): Promise<Result<RunningDevice>> {
-  assert(config.device !== 'transaction', 'only a peer starts fenced');
+  assert(damage.length > 0, 'a fenced device names its damage');
   const fence = new StoreFence();
   fence.found(damage);
   const server = createHttpServer({
@@ -94,7 +119,12 @@ export async function startFenced(
     reply.status(503).send({ ready: false, checks: { store: false, storeDamage: damage } }),
   );
   const setAside = new SetAsideRequest();
-  setAside.register(server, fence);
+  if (config.device === 'transaction')
+    server.post(recoverRoute, { ...by('operator'), schema: { hide: true } }, async (_r, reply) =>
+      setAside.answerRecovery(reply, damage),
+    );
+  else setAside.register(server, fence);
+  assert(fence.damage === damage, 'the fence holds the damage found at start');
   server.log.error(
     { damage },
     'the store is damaged; it is not opened, and this device serves nothing until `triledger recover` rebuilds it',

@@ -5,6 +5,8 @@
 // The audit reads the other two copies, names account's store unreadable, and still finds a record
 // changed in currency's copy; recovery has account set its store aside and start again on a new one,
 // rebuilds it from the other two and repairs currency's copy, and the ledger then serves.
+// The same damage in the transaction device's own store: it fences itself, and a recovery has it set
+// the store aside, start again and rebuild it from the copies of A at its peers.
 import { closeSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,8 +19,33 @@ import { setAsideRoute } from '../../src/devices/http.js';
 import { PeerClient } from '../../src/devices/peerClient.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { triledger } from '../cli/run.js';
-import { issue, startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import {
+  issue,
+  remit,
+  startDeployment,
+  type TestDeployment,
+  testBackend,
+} from '../helpers/deployment.js';
 import { tamper } from '../helpers/stores.js';
+
+/**
+ * Overwrite the root page of `table` in a running device's SQLite file, then write through another
+ * connection, which makes the device read its pages afresh (as after a hand outside it).
+ */
+function damageRootPage(dir: string, device: 'transaction' | 'account', table: string): void {
+  const path = join(dir, `${device}.sqlite`);
+  const other = new Database(path);
+  other.pragma('wal_checkpoint(TRUNCATE)'); // everything into the main file first
+  const pageSize = Number(other.pragma('page_size', { simple: true }));
+  const { rootpage } = other
+    .prepare('SELECT rootpage FROM sqlite_master WHERE name = ?')
+    .get(table) as { rootpage: number };
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, (rootpage - 1) * pageSize);
+  closeSync(fd);
+  other.exec("CREATE TABLE IF NOT EXISTS touched (at TEXT); INSERT INTO touched VALUES ('now')");
+  other.close();
+}
 
 describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs', () => {
   let deployment: TestDeployment;
@@ -32,7 +59,7 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
   });
 
   /** 100 JPY from account 1 to 2 under `requestId`, signed with account 1's key. */
-  const remit = (requestId: string) =>
+  const remitUnder = (requestId: string) =>
     deployment.client(deployment.wallet(1n)).remit({
       requestId,
       sourceAccount: 1n,
@@ -43,7 +70,7 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     });
 
   it('a remittance is answered StoreDamaged, undecided; account is fenced', async () => {
-    expect(await remit('before-the-damage')).toMatchObject({ ok: true });
+    expect(await remitUnder('before-the-damage')).toMatchObject({ ok: true });
     // A store that is not damaged is not set aside, even when the transaction device asks.
     const info = deploymentInfo(deployment.dir);
     const accountOrigin = info.transactionUrl.replace(
@@ -61,22 +88,9 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     });
     await asTransaction.close();
     await deployment.rows('account', 'SELECT 1'); // its settlement is in
-    // Everything into the main file, then the root page of B overwritten there, then a write by
-    // another connection, which makes the device read its pages afresh.
-    const path = join(deployment.dir, 'account.sqlite');
-    const other = new Database(path);
-    other.pragma('wal_checkpoint(TRUNCATE)');
-    const pageSize = Number(other.pragma('page_size', { simple: true }));
-    const { rootpage } = other
-      .prepare("SELECT rootpage FROM sqlite_master WHERE name = 'accounts'")
-      .get() as { rootpage: number };
-    const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, (rootpage - 1) * pageSize);
-    closeSync(fd);
-    other.exec("CREATE TABLE IF NOT EXISTS touched (at TEXT); INSERT INTO touched VALUES ('now')");
-    other.close();
+    damageRootPage(deployment.dir, 'account', 'accounts'); // B's root page
 
-    const answer = await remit('after-the-damage');
+    const answer = await remitUnder('after-the-damage');
     expect(answer).toMatchObject({ ok: false, code: 'StoreDamaged' });
     expect(answer.ok ? '' : answer.message).toContain('stays open');
     const [operation] = await deployment.rows<{ state: string }>(
@@ -86,7 +100,7 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     );
     expect(operation?.state).not.toBe('done');
     // Fenced: the next remittance is refused the same way, nothing decided.
-    expect(await remit('while-fenced')).toMatchObject({ ok: false, code: 'StoreDamaged' });
+    expect(await remitUnder('while-fenced')).toMatchObject({ ok: false, code: 'StoreDamaged' });
     // The gateway is not ready while a peer it needs is fenced.
     const ready = await deployment.fetchSigned('/ready');
     expect(ready.status).toBe(503);
@@ -145,7 +159,7 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
       expect(Date.now()).toBeLessThan(deadlineMs);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(await remit('after-the-rebuild')).toMatchObject({ ok: true });
+    expect(await remitUnder('after-the-rebuild')).toMatchObject({ ok: true });
     expect((await issue(deployment, 2n, [50n])).ok).toBe(true);
     const audited = triledger(['audit', '--full', '--data', deployment.dir, '--json'], {
       cwd: deployment.dir,
@@ -153,3 +167,45 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     expect(audited.status, audited.stderr).toBe(0);
   }, 60_000);
 });
+
+describe.skipIf(testBackend() !== 'sqlite')(
+  "the transaction device's store damaged while it runs",
+  () => {
+    let deployment: TestDeployment | undefined;
+
+    afterAll(async () => {
+      await deployment?.stop();
+    });
+
+    it('it fences itself; recover has it restart on a new store, rebuilt from its peers', async () => {
+      deployment = await startDeployment({ scheme: 'hmac', mode: 'confirm' });
+      expect((await remit(deployment, 1n, 2n, 100n)).ok).toBe(true);
+      await deployment.rows('account', 'SELECT 1'); // its settlements are in
+      await deployment.rows('currency', 'SELECT 1');
+      damageRootPage(deployment.dir, 'transaction', 'operations');
+      expect(await remit(deployment, 1n, 2n, 50n)).toMatchObject({
+        ok: false,
+        code: 'StoreDamaged',
+      });
+      // The audit runs in the device: it is refused until the store is rebuilt.
+      const run = (...args: string[]) =>
+        triledger([...args, '--data', deployment!.dir, '--json'], { cwd: deployment!.dir });
+      expect(run('audit').status).toBe(2);
+
+      const recovered = run('recover');
+      expect(recovered.status, recovered.stderr).toBe(0);
+      const recovery = JSON.parse(recovered.stdout) as RecoveryReport;
+      expect(recovery.storesRebuilt).toEqual(['transaction']);
+      expect(recovery.repaired.transaction.recordsPut).toBeGreaterThan(0);
+      expect(recovery.after.findings).toEqual([]);
+      expect(
+        readdirSync(deployment.dir).filter((name) =>
+          name.startsWith('transaction.sqlite.damaged-'),
+        ),
+      ).toHaveLength(1);
+      expect((await remit(deployment, 1n, 2n, 25n)).ok).toBe(true);
+      expect((await issue(deployment, 2n, [50n])).ok).toBe(true);
+      expect(run('audit', '--full').status).toBe(0);
+    }, 120_000);
+  },
+);

@@ -54,9 +54,16 @@ import { recordToWire } from '../../protocol/wire.js';
 import { by } from '../access.js';
 import type { CheckpointKeeper } from '../checkpoints.js';
 import type { DeviceContext } from '../context.js';
-import { type HttpServer, sendFailure, setAsideRoute } from '../http.js';
+import {
+  type HttpServer,
+  recoverRoute,
+  type StoreFence,
+  sendFailure,
+  setAsideRoute,
+} from '../http.js';
 import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
+import type { SetAsideRequest } from '../storeRebuild.js';
 import { AdminStream, ErrorBody } from './replySchemas.js';
 import type { Peers, TransactionService } from './service.js';
 import { checkTails } from './tails.js';
@@ -95,6 +102,8 @@ export type AdminEvent =
   | { event: 'progress'; phase: RecoveryPhase; done: number; total: number }
   | { event: 'report'; report: CheckpointedAuditReport }
   | { event: 'recovery'; recovery: RecoveryReport }
+  /** Its own store is damaged: it sets it aside and starts again; recover once it answers. */
+  | { event: 'rebuilding'; damage: string }
   | { event: 'error'; error: { code: string; message: string } };
 
 export class AdminService {
@@ -472,11 +481,18 @@ const AuditBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** The device's own store's fence, and what sets that store aside for a rebuild (storeRebuild.ts). */
+export interface OwnStoreRebuild {
+  readonly fence: StoreFence;
+  readonly setAside: SetAsideRequest;
+}
+
 export function registerAdminRoutes(
   server: HttpServer,
   context: DeviceContext,
   service: TransactionService,
   admin: AdminService,
+  ownStore?: OwnStoreRebuild,
 ): void {
   // While recovery runs, or the device is held until one (tails.ts), users' requests and reads
   // wait (access.ts has checked who calls already).
@@ -548,7 +564,7 @@ export function registerAdminRoutes(
   );
 
   server.post(
-    '/v1/admin/recover',
+    recoverRoute,
     {
       ...by('operator'),
       schema: {
@@ -557,12 +573,16 @@ export function registerAdminRoutes(
         response: { 200: AdminStream, '4xx': ErrorBody, '5xx': ErrorBody },
       },
     },
-    async (_request, reply) =>
-      stream(
+    async (_request, reply) => {
+      // The recovery runs here: on this device's own damaged store it is rebuilt after a restart.
+      const damage = ownStore?.fence.damage;
+      if (damage !== undefined) return ownStore?.setAside.answerRecovery(reply, damage);
+      return stream(
         reply,
         (progress) => admin.recover(progress),
         (recovery) => ({ event: 'recovery', recovery }),
-      ),
+      );
+    },
   );
 }
 

@@ -6,7 +6,7 @@
 import type { DeviceContext } from '../context.js';
 import type { HttpServer } from '../http.js';
 import type { RateLimits } from '../rateLimits.js';
-import { type AdminService, registerAdminRoutes } from './admin.js';
+import { type AdminService, type OwnStoreRebuild, registerAdminRoutes } from './admin.js';
 import { registerAdminReadRoutes } from './adminReads.js';
 import { registerConsoleRoutes } from './consoleRoutes.js';
 import { registerEventRoutes } from './events.js';
@@ -22,6 +22,8 @@ export interface GatewayParts {
   /** What the device adds to its health: the continuous audit's last result. */
   readonly health?: () => Record<string, unknown>;
   readonly rateLimits?: RateLimits;
+  /** What sets the device's own store aside when a recovery finds it damaged (none in the API document). */
+  readonly ownStore?: OwnStoreRebuild;
 }
 
 export async function registerGatewayRoutes(
@@ -38,7 +40,7 @@ export async function registerGatewayRoutes(
     parts.health,
     parts.rateLimits,
   );
-  registerAdminRoutes(server, context, service, admin);
+  registerAdminRoutes(server, context, service, admin, parts.ownStore);
   registerAdminReadRoutes(server, context, service, peers);
   registerEventRoutes(server, service);
   registerConsoleRoutes(server);

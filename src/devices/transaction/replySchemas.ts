@@ -182,6 +182,7 @@ export const AdminStream = {
             Type.Literal('progress'),
             Type.Literal('report'),
             Type.Literal('recovery'),
+            Type.Literal('rebuilding'),
             Type.Literal('error'),
           ]),
         },
