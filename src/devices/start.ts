@@ -422,21 +422,25 @@ export async function startDevice(
         heldForRecovery: () => service.heldForRecovery,
       });
       // First whether a store came back with less than it acknowledged (then the device holds until
-      // a recovery); after a crash: finish or cleanly end what was in flight, resend what a peer
-      // missed.
+      // a recovery), asked before the device serves and until the peers answer (tails.ts); after a
+      // crash: finish or cleanly end what was in flight, resend what a peer missed.
       let tailsWhole = false;
+      const checkTailsOnce = async () => {
+        const tails = await checkTails(service, peers);
+        if (tails.kind === 'behind') {
+          if (service.heldForRecovery === undefined)
+            server.log.error(`held until a recovery: ${tails.reason}`);
+          service.holdForRecovery(tails.reason);
+        }
+        if (tails.kind === 'unanswered') service.awaitTails(tails.failure);
+        else service.tailsTold();
+        tailsWhole = tails.kind === 'whole';
+      };
+      await checkTailsOnce();
       background = new PeriodicTask(
         'resuming operations',
         async () => {
-          if (!tailsWhole) {
-            const tails = await checkTails(service, peers);
-            if (tails.kind === 'behind') {
-              if (service.heldForRecovery === undefined)
-                server.log.error(`held until a recovery: ${tails.reason}`);
-              service.holdForRecovery(tails.reason);
-            }
-            tailsWhole = tails.kind === 'whole';
-          }
+          if (!tailsWhole) await checkTailsOnce();
           await service.resumePending();
         },
         (level, message) => server.log[level](message),

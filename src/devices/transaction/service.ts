@@ -157,6 +157,8 @@ export class TransactionService {
   #operationsActive = 0;
   #maintenance = false;
   #heldForRecovery: string | undefined;
+  /** Why the peers have not told their last records yet, while the device waits for them. */
+  #tailsUntold: Failure | undefined;
   /** Operations being driven by this process, each with what its driver will answer. */
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
   /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
@@ -235,6 +237,20 @@ export class TransactionService {
   /** After a recovery, the stores whole again (tails.ts): no peer holds more or less than acknowledged. */
   releaseHold(): void {
     this.#heldForRecovery = undefined;
+    this.#tailsUntold = undefined;
+  }
+
+  /**
+   * Give out no number until the peers have told the last record they hold (tails.ts): set by the
+   * running device before it serves; `failure` is why they have not told yet.
+   */
+  awaitTails(failure: Failure): void {
+    this.#tailsUntold = failure;
+  }
+
+  /** The peers have told (the stores are whole, or the device is held for a recovery). */
+  tailsTold(): void {
+    this.#tailsUntold = undefined;
   }
 
   nextTransactionNumber(): Promise<bigint> {
@@ -310,6 +326,14 @@ export class TransactionService {
       return failureReply(fail('Maintenance', 'the ledger is in maintenance; retry shortly'));
     const held = this.heldRefusal;
     if (held) return failureReply(held);
+    const untold = this.#tailsUntold;
+    if (untold)
+      return failureReply(
+        fail(
+          untold.code,
+          `no operation is taken until account and currency have told the last record they hold: ${untold.message}`,
+        ),
+      );
     this.#operationsActive += 1;
     const startedMs = performance.now();
     const remittanceId = request.record.remittanceId;
