@@ -17,17 +17,23 @@ export const damageFindingsMax = 5;
 /**
  * Whether an error from a database says its data is damaged, not that it is unreachable: SQLite's
  * SQLITE_CORRUPT (and its extended codes) and SQLITE_NOTADB, PostgreSQL's data_corrupted (XX001)
- * and index_corrupted (XX002).
+ * and index_corrupted (XX002); and a table or column of the device's own schema gone (dropped
+ * behind it: SQLite's "no such table", PostgreSQL's undefined_table 42P01 and undefined_column
+ * 42703), since every statement a device runs names only what its migrations made.
  */
 export function isStoreDamage(error: unknown): boolean {
   if (error instanceof StoreDamaged) return true;
-  const code = (error as { code?: unknown } | undefined)?.code;
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (typeof code !== 'string') return false;
+  const schemaGone =
+    code === 'SQLITE_ERROR' &&
+    typeof message === 'string' &&
+    /^no such (table|column)/.test(message);
   return (
     code.startsWith('SQLITE_CORRUPT') ||
     code === 'SQLITE_NOTADB' ||
-    code === 'XX001' ||
-    code === 'XX002'
+    schemaGone ||
+    ['XX001', 'XX002', '42P01', '42703'].includes(code)
   );
 }
 

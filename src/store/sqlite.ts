@@ -190,13 +190,46 @@ export function openSqliteDatabase(path: string, kind: DeviceKind): Database.Dat
       ),
     );
     if (damage) throw new StoreDamaged(`${path} is damaged: ${damage}`);
-    return migrated(db, path, kind);
+    const opened = migrated(db, path, kind);
+    const missing = missingSchemaObjects(opened, kind);
+    if (missing.length > 0)
+      throw new StoreDamaged(`${path} is damaged: missing from its schema: ${missing.join(', ')}`);
+    return opened;
   } catch (error) {
     db?.close();
     if (isStoreDamage(error) && !(error instanceof StoreDamaged))
       throw new StoreDamaged(`${path} is damaged: ${(error as Error).message}`);
     throw error;
   }
+}
+
+/** The tables and indexes a device's store is made with: its migrations run on an empty database. */
+const schemaObjectsOf = new Map<DeviceKind, readonly string[]>();
+
+function schemaObjectNames(db: Database.Database): string[] {
+  return db
+    .prepare(
+      "SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .pluck()
+    .all() as string[];
+}
+
+/**
+ * The tables and indexes the device's migrations made that the store no longer has (dropped
+ * behind the device's back): a store without them is damaged, not merely old.
+ */
+function missingSchemaObjects(db: Database.Database, kind: DeviceKind): string[] {
+  let expected = schemaObjectsOf.get(kind);
+  if (expected === undefined) {
+    const empty = migrated(new Database(':memory:'), ':memory:', kind);
+    expected = schemaObjectNames(empty);
+    empty.close();
+    schemaObjectsOf.set(kind, expected);
+  }
+  assert(expected.length > 0, 'a device store has tables');
+  const present = new Set(schemaObjectNames(db));
+  return expected.filter((name) => !present.has(name));
 }
 
 function migrated(db: Database.Database, path: string, kind: DeviceKind): Database.Database {

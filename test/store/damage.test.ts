@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { damageOf, isStoreDamage, StoreDamaged } from '../../src/store/damage.js';
 import { openSqliteDatabase } from '../../src/store/sqlite.js';
@@ -106,7 +107,23 @@ describe('a damaged SQLite store', () => {
     expect(units).toEqual([1n, 2n, 3n]);
   });
 
+  it.each([
+    ['a table', 'DROP TABLE unit_plans', 'table unit_plans'],
+    ['an index', 'DROP INDEX currency_units_to_pay', 'index currency_units_to_pay'],
+  ])('%s dropped behind the device: refused with StoreDamaged, naming it', (_what, drop, named) => {
+    const path = soundStore();
+    const db = new Database(path);
+    db.exec(drop);
+    db.close();
+    expect(() => openSqliteDatabase(path, 'currency')).toThrow(
+      `${path} is damaged: missing from its schema: ${named}`,
+    );
+  });
+
   it('tells damage from an outage by the database error codes', () => {
+    expect(isStoreDamage({ code: 'SQLITE_ERROR', message: 'no such table: accounts' })).toBe(true);
+    expect(isStoreDamage({ code: 'SQLITE_ERROR', message: 'near "x": syntax error' })).toBe(false);
+    expect(isStoreDamage({ code: '42P01' })).toBe(true);
     expect(isStoreDamage({ code: 'SQLITE_CORRUPT_INDEX' })).toBe(true);
     expect(isStoreDamage({ code: 'SQLITE_NOTADB' })).toBe(true);
     expect(isStoreDamage({ code: 'XX001' })).toBe(true);

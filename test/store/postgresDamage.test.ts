@@ -143,3 +143,17 @@ describe.skipIf(!dataDirectory)('a PostgreSQL store damaged in its files', () =>
     expect(isStoreDamage(error)).toBe(true);
   });
 });
+
+describe.skipIf(!dataDirectory)('a PostgreSQL store whose table was dropped behind it', () => {
+  it('a statement that needs the table is StoreDamaged, never an outage', async () => {
+    const copy = `triledger_damage_dropped_${suffix}`;
+    copies.push(copy);
+    await query(`CREATE DATABASE ${copy} TEMPLATE ${source} STRATEGY FILE_COPY`);
+    await query(`DROP TABLE ${schema}.transactions`, copy);
+    const error = await errorOnStore(copy, async (store) => {
+      for await (const _ of store.exportRecords());
+    });
+    expect((error as { code?: string }).code).toBe('42P01');
+    expect(isStoreDamage(error)).toBe(true);
+  });
+});
