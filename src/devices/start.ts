@@ -413,7 +413,10 @@ export async function startDevice(
         admin,
         health,
         rateLimits: config.rateLimits,
-        ownStore: { fence: storeFence, setAside },
+        ownStore: {
+          fence: storeFence,
+          answerRecovery: (reply, damage) => setAside.answerRecovery(reply, damage),
+        },
       });
       serveOperations({
         store,

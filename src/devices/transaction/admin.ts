@@ -9,6 +9,7 @@
 // Retry-After until it is done. One audit or recovery runs at a time.
 
 import { PassThrough } from 'node:stream';
+import type { FastifyReply } from 'fastify';
 import Type from 'typebox';
 import {
   type AuditInputs,
@@ -63,7 +64,6 @@ import {
 } from '../http.js';
 import { type DeviceMetrics, noMetrics } from '../metrics.js';
 import type { RepairBatch, RepairCounts } from '../repair.js';
-import type { SetAsideRequest } from '../storeRebuild.js';
 import { AdminStream, ErrorBody } from './replySchemas.js';
 import type { Peers, TransactionService } from './service.js';
 import { checkTails } from './tails.js';
@@ -481,10 +481,13 @@ const AuditBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** The device's own store's fence, and what sets that store aside for a rebuild (storeRebuild.ts). */
+/**
+ * The device's own store's fence, and its answer to a recovery while that store is damaged: one
+ * line, after which the store is set aside for a rebuild (storeRebuild.ts, SetAsideRequest).
+ */
 export interface OwnStoreRebuild {
   readonly fence: StoreFence;
-  readonly setAside: SetAsideRequest;
+  readonly answerRecovery: (reply: FastifyReply, damage: string) => FastifyReply;
 }
 
 export function registerAdminRoutes(
@@ -510,7 +513,7 @@ export function registerAdminRoutes(
 
   /** Run a job, streaming its progress and its result as JSON lines. */
   const stream = async <T>(
-    reply: import('fastify').FastifyReply,
+    reply: FastifyReply,
     job: (progress: RecoveryProgress) => Promise<Result<T>>,
     resultEvent: (value: T) => AdminEvent,
   ) => {
@@ -576,7 +579,7 @@ export function registerAdminRoutes(
     async (_request, reply) => {
       // The recovery runs here: on this device's own damaged store it is rebuilt after a restart.
       const damage = ownStore?.fence.damage;
-      if (damage !== undefined) return ownStore?.setAside.answerRecovery(reply, damage);
+      if (damage !== undefined) return ownStore?.answerRecovery(reply, damage);
       return stream(
         reply,
         (progress) => admin.recover(progress),
