@@ -97,6 +97,22 @@ export function involvesCurrency(kind: OperationKind): boolean {
   return kind !== 'account_issuing' && kind !== 'account_closing';
 }
 
+/**
+ * The records that name every account an operation touches: its request, and for an opening the
+ * response, which names the new account. An account's history is found by these alone, so the
+ * stores index only them by account (one or two records of six, never the exchange steps).
+ */
+export const accountNamingTypes = [
+  'remittance_request',
+  'account_closing_request',
+  'issuance_request',
+  'redemption_request',
+  'account_issuing_response',
+] as const satisfies readonly TransactionType[];
+
+/** The SQL list of accountNamingTypes, for the stores' partial indexes and the queries they serve. */
+export const accountNamingTypesSql = accountNamingTypes.map((type) => `'${type}'`).join(', ');
+
 /** The step a peer signs in its exchange: account answers with a3, currency with a5. */
 export const answerStepOf = { account: 3, currency: 5 } as const;
 export type SettlingPeer = keyof typeof answerStepOf;

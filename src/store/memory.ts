@@ -12,6 +12,7 @@
 
 import { assert } from '../model/assert.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
+import { accountNamingTypes } from '../protocol/transactionTypes.js';
 import { inPaymentOrder } from '../protocol/units.js';
 import { type DumpRow, type DumpTable, type DumpValue, dumpTableOf, dumpTables } from './dump.js';
 import {
@@ -592,16 +593,18 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
     async nextAccountNumber({ reserve }) {
       return advance(db, 'account_number', reserve ? 1n : 0n, 1n);
     },
-    async recordsOfAccount(accountNumber, afterNumber, limit) {
+    async operationsOfAccount(accountNumber, afterNumber, limit) {
+      const naming: readonly unknown[] = accountNamingTypes;
       return records(db)
         .filter(
           (row) =>
+            naming.includes(row['transaction_type']) &&
             (row['source_account'] === accountNumber ||
               row['destination_account'] === accountNumber) &&
             (row['transaction_number'] as bigint) > afterNumber,
         )
         .slice(0, limit)
-        .map(recordFromRow);
+        .map((row) => row['remittance_id'] as string);
     },
   };
   return new MemoryStore(db, 'transaction', tx);

@@ -26,6 +26,7 @@ import pg from 'pg';
 import { assert } from '../model/assert.js';
 import { itemsOfPages } from '../model/pages.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
+import { accountNamingTypesSql } from '../protocol/transactionTypes.js';
 import {
   type DumpRow,
   type DumpTable,
@@ -209,6 +210,14 @@ const migrations: Record<DeviceKind, readonly string[]> = {
     `${accountOpenings}
 CREATE INDEX transactions_by_opening_key ON transactions (signer_key_number)
   WHERE transaction_type = 'account_issuing_request';`,
+    // Version 3: an account's history is found by the records that name its accounts alone
+    // (accountNamingTypes), so only those are indexed by account.
+    `DROP INDEX transactions_by_source;
+DROP INDEX transactions_by_destination;
+CREATE INDEX transactions_naming_source ON transactions (source_account, transaction_number)
+  WHERE transaction_type IN (${accountNamingTypesSql});
+CREATE INDEX transactions_naming_destination ON transactions (destination_account, transaction_number)
+  WHERE transaction_type IN (${accountNamingTypesSql});`,
   ],
   account: [schemas.account, accountOpenings],
   currency: [
@@ -603,15 +612,20 @@ function transactionTx(query: Query): TransactionTx {
     async nextAccountNumber({ reserve }) {
       return advance(query, 'account_number', reserve ? 1n : 0n, 1n);
     },
-    async recordsOfAccount(accountNumber, afterNumber, limit) {
+    async operationsOfAccount(accountNumber, afterNumber, limit) {
+      // The first `limit` of each side, read in order through its partial index (the type list
+      // as the index has it), then merged: a page costs its size, however long the history.
+      const side = (column: string) => `(SELECT remittance_id, transaction_number FROM transactions
+        WHERE ${column} = $1 AND transaction_number > $2
+          AND transaction_type IN (${accountNamingTypesSql})
+        ORDER BY transaction_number LIMIT $3)`;
       const rows = await rowsOf(
         query,
-        `SELECT * FROM transactions
-         WHERE (source_account = $1 OR destination_account = $1) AND transaction_number > $2
+        `SELECT remittance_id FROM (${side('source_account')} UNION ${side('destination_account')}) AS naming
          ORDER BY transaction_number LIMIT $3`,
         [accountNumber, afterNumber, limit],
       );
-      return rows.map(recordFromRow);
+      return rows.map((row) => row['remittance_id'] as string);
     },
   };
 }

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
 import { itemsOfPages } from '../model/pages.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
+import { accountNamingTypesSql } from '../protocol/transactionTypes.js';
 import { damageFindingsMax, damageOf, isStoreDamage, StoreDamaged } from './damage.js';
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
@@ -63,8 +64,6 @@ CREATE TABLE IF NOT EXISTS account_keys (
 
 const schemas: Record<DeviceKind, string> = {
   transaction: `${ledgerSchema}
-CREATE INDEX IF NOT EXISTS transactions_by_source ON transactions (source_account, transaction_number);
-CREATE INDEX IF NOT EXISTS transactions_by_destination ON transactions (destination_account, transaction_number);
 CREATE TABLE IF NOT EXISTS operations (
   remittance_id TEXT PRIMARY KEY,
   request_digest BLOB NOT NULL,
@@ -156,6 +155,19 @@ CREATE INDEX IF NOT EXISTS currency_units_to_pay
   ON currency_units (owner_account, currency_type, status, value DESC, currency_number DESC);
 DROP INDEX IF EXISTS currency_units_by_owner;`;
 
+/**
+ * An account's history is found by the records that name its accounts (accountNamingTypes: one or
+ * two of an operation's six), so only those are indexed by account: the indexes of every record by
+ * source and destination, written on every record at random places, go.
+ */
+const accountHistorySchema = `
+DROP INDEX IF EXISTS transactions_by_source;
+DROP INDEX IF EXISTS transactions_by_destination;
+CREATE INDEX IF NOT EXISTS transactions_naming_source ON transactions (source_account, transaction_number)
+  WHERE transaction_type IN (${accountNamingTypesSql});
+CREATE INDEX IF NOT EXISTS transactions_naming_destination ON transactions (destination_account, transaction_number)
+  WHERE transaction_type IN (${accountNamingTypesSql});`;
+
 /** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
 const migrations: Record<DeviceKind, readonly string[]> = {
   transaction: [
@@ -164,6 +176,7 @@ const migrations: Record<DeviceKind, readonly string[]> = {
     checkpointSchema,
     settlementSchema,
     accountOpeningsSchema + openingKeysSchema,
+    accountHistorySchema,
   ],
   account: [schemas.account, quarantineSchema, checkpointSchema, accountOpeningsSchema],
   currency: [
@@ -591,9 +604,20 @@ export function openTransactionStore(
     `SELECT sum(state = 'open') AS open, sum(state = 'done' AND settled != ${settledEverywhere}) AS unsettled
      FROM operations WHERE state = 'open' OR settled != ${settledEverywhere}`,
   );
-  const ofAccount = db.prepare(`SELECT * FROM transactions
-    WHERE (source_account = ? OR destination_account = ?) AND transaction_number > ?
-    ORDER BY transaction_number LIMIT ?`);
+  // Each side through its partial index (the type list as the index has it), then merged.
+  const ofAccount = db
+    .prepare(
+      `SELECT remittance_id FROM (
+        SELECT remittance_id, transaction_number FROM transactions
+          WHERE source_account = ? AND transaction_number > ?
+            AND transaction_type IN (${accountNamingTypesSql})
+        UNION
+        SELECT remittance_id, transaction_number FROM transactions
+          WHERE destination_account = ? AND transaction_number > ?
+            AND transaction_type IN (${accountNamingTypesSql}))
+      ORDER BY transaction_number LIMIT ?`,
+    )
+    .pluck();
   const tx: TransactionTx = {
     ...ledgerTx(db),
     async operation(remittanceId) {
@@ -652,10 +676,14 @@ export function openTransactionStore(
     async nextAccountNumber({ reserve }) {
       return advance('account_number', reserve ? 1n : 0n, 1n);
     },
-    async recordsOfAccount(accountNumber, afterNumber, limit) {
-      return (ofAccount.all(accountNumber, accountNumber, afterNumber, limit) as Row[]).map(
-        recordFromRow,
-      );
+    async operationsOfAccount(accountNumber, afterNumber, limit) {
+      return ofAccount.all(
+        accountNumber,
+        afterNumber,
+        accountNumber,
+        afterNumber,
+        limit,
+      ) as string[];
     },
   };
   return Object.assign(new SqliteStore(db, 'transaction', tx), { db });

@@ -112,11 +112,11 @@ export interface TransactionTx extends LedgerTx, CountingTx {
   nextTransactionNumber(): Promise<bigint>;
   /** The next account number; `reserve` takes it, otherwise it is only read. */
   nextAccountNumber(options: { reserve: boolean }): Promise<bigint>;
-  recordsOfAccount(
-    accountNumber: bigint,
-    afterNumber: bigint,
-    limit: number,
-  ): Promise<SignedRecord[]>;
+  /**
+   * The operations that touch an account, by the number of the record that names it
+   * (accountNamingTypes), after `afterNumber`, in number order, at most `limit`: their ids.
+   */
+  operationsOfAccount(accountNumber: bigint, afterNumber: bigint, limit: number): Promise<string[]>;
 }
 
 /** A row of B (FIG. 4): the signed content and its signature by the account device. */

@@ -82,6 +82,16 @@ describe('GET /v1/admin/transactions', () => {
     expect(ofAccount2.operations.map((o) => o.remittanceId)).toEqual(
       expect.arrayContaining(['read-0', 'read-1', 'read-2']),
     );
+    // Page by page, one operation at a time: the same list, none twice, none left out.
+    const paged: string[] = [];
+    for (let after = '0'; ; ) {
+      const page = (await adminGet(`/v1/admin/transactions?account=2&limit=1&after=${after}`))
+        .body as unknown as LogPage;
+      paged.push(...page.operations.map((o) => o.remittanceId));
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+    expect(paged).toEqual(ofAccount2.operations.map((o) => o.remittanceId));
     const none = (await adminGet('/v1/admin/transactions?remittanceId=no-such'))
       .body as unknown as LogPage;
     expect(none.operations).toEqual([]);

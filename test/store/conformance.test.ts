@@ -507,22 +507,27 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
-    it("lists an account's records after a number, either side of the remittance", async () => {
+    it('lists the operations that touch an account after a number, by the records that name it', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       await store.transact((tx) =>
         tx.appendRecords([
-          record(1n, { sourceAccount: 5n, destinationAccount: 6n }),
-          record(2n, { sourceAccount: 6n, destinationAccount: 5n }),
-          record(3n, { sourceAccount: 7n, destinationAccount: 8n }),
-          record(4n, { sourceAccount: 5n, destinationAccount: 8n }),
+          record(1n, { sourceAccount: 5n, destinationAccount: 6n }), // r-0: pays from 5
+          record(7n, { sourceAccount: 6n, destinationAccount: 5n }), // r-1: pays to 5
+          record(13n, { sourceAccount: 7n, destinationAccount: 8n }), // r-2: not 5
+          record(19n, { transactionType: 'issuance_request', destinationAccount: 5n }), // r-3
+          // r-4, an opening: its response names the new account.
+          record(25n, { transactionType: 'account_issuing_request' }),
+          record(30n, { transactionType: 'account_issuing_response', destinationAccount: 5n }),
+          record(31n, { sourceAccount: 5n, destinationAccount: 5n }), // r-5: 5 to itself
+          // r-6: only an exchange step names 5 (not a record the history is found by).
+          record(38n, { transactionType: 'account_confirmation_request', sourceAccount: 5n }),
         ]),
       );
-      const numbers = async (after: bigint, limit: number) =>
-        (await store.transact((tx) => tx.recordsOfAccount(5n, after, limit))).map(
-          (r) => r.record.transactionNumber,
-        );
-      expect(await numbers(0n, 10)).toEqual([1n, 2n, 4n]);
-      expect(await numbers(1n, 1)).toEqual([2n]);
+      const ids = (after: bigint, limit: number) =>
+        store.transact((tx) => tx.operationsOfAccount(5n, after, limit));
+      expect(await ids(0n, 10)).toEqual(['r-0', 'r-1', 'r-3', 'r-4', 'r-5']);
+      expect(await ids(1n, 2)).toEqual(['r-1', 'r-3']);
+      expect(await ids(30n, 10)).toEqual(['r-5']);
       await store.close();
     });
 

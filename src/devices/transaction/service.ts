@@ -762,16 +762,11 @@ export class TransactionService {
 
   async historyOf(accountNumber: bigint, afterNumber: bigint, limit: number) {
     return this.store.transact(async (tx) => {
-      const matching = await tx.recordsOfAccount(accountNumber, afterNumber, limit * 6);
+      const remittanceIds = await tx.operationsOfAccount(accountNumber, afterNumber, limit);
+      assert(remittanceIds.length <= limit, 'a page of history holds at most its limit');
       const operations: { remittanceId: string; records: SignedRecord[] }[] = [];
-      for (const { record } of matching) {
-        if (operations.some((o) => o.remittanceId === record.remittanceId)) continue;
-        if (operations.length === limit) break;
-        operations.push({
-          remittanceId: record.remittanceId,
-          records: await tx.recordsOfOperation(record.remittanceId),
-        });
-      }
+      for (const remittanceId of remittanceIds)
+        operations.push({ remittanceId, records: await tx.recordsOfOperation(remittanceId) });
       return operations;
     });
   }
