@@ -426,7 +426,8 @@ export async function startDevice(
       });
       // First whether a store came back with less than it acknowledged (then the device holds until
       // a recovery), asked before the device serves and until the peers answer (tails.ts); after a
-      // crash: finish or cleanly end what was in flight, resend what a peer missed.
+      // crash: finish or cleanly end what was in flight, resend what a peer missed; then index the
+      // account history (off the hot path).
       let tailsWhole = false;
       const checkTailsOnce = async () => {
         const tails = await checkTails(service, peers);
@@ -445,6 +446,7 @@ export async function startDevice(
         async () => {
           if (!tailsWhole) await checkTailsOnce();
           await service.resumePending();
+          await service.indexAccountHistory();
         },
         (level, message) => server.log[level](message),
       );

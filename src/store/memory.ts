@@ -593,6 +593,9 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
     async nextAccountNumber({ reserve }) {
       return advance(db, 'account_number', reserve ? 1n : 0n, 1n);
     },
+    async indexAccountHistory() {
+      return 0; // indexed as it is written
+    },
     async operationsOfAccount(accountNumber, afterNumber, limit) {
       const naming: readonly unknown[] = accountNamingTypes;
       return records(db)

@@ -612,6 +612,9 @@ function transactionTx(query: Query): TransactionTx {
     async nextAccountNumber({ reserve }) {
       return advance(query, 'account_number', reserve ? 1n : 0n, 1n);
     },
+    async indexAccountHistory() {
+      return 0; // indexed as it is written
+    },
     async operationsOfAccount(accountNumber, afterNumber, limit) {
       // The first `limit` of each side, read in order through its partial index (the type list
       // as the index has it), then merged: a page costs its size, however long the history.

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
 import { itemsOfPages } from '../model/pages.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
-import { accountNamingTypesSql } from '../protocol/transactionTypes.js';
+import { accountNamingTypes, accountNamingTypesSql, stepOf } from '../protocol/transactionTypes.js';
 import { damageFindingsMax, damageOf, isStoreDamage, StoreDamaged } from './damage.js';
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
@@ -26,6 +26,7 @@ import { dumpRows, exportAccounts, exportRecordPages, exportUnits } from './sqli
 import {
   type AccountStore,
   type AccountTx,
+  accountHistoryBatchMax,
   type CommitListener,
   type CounterName,
   type CurrencyStore,
@@ -168,6 +169,25 @@ CREATE INDEX IF NOT EXISTS transactions_naming_source ON transactions (source_ac
 CREATE INDEX IF NOT EXISTS transactions_naming_destination ON transactions (destination_account, transaction_number)
   WHERE transaction_type IN (${accountNamingTypesSql});`;
 
+/**
+ * The account history index off the hot path: the records that name an operation's accounts as
+ * it is asked for (its request, stored with its block's first number when the operation opens)
+ * are indexed by account in batches, after they are stored (TransactionTx.indexAccountHistory),
+ * instead of by an index every remittance writes at random places. An opening is found by its
+ * response, through the index of openings by account.
+ */
+const accountHistoryTableSchema = `
+DROP INDEX IF EXISTS transactions_naming_source;
+DROP INDEX IF EXISTS transactions_naming_destination;
+CREATE TABLE IF NOT EXISTS account_history (
+  account_number INTEGER NOT NULL,
+  transaction_number INTEGER NOT NULL,
+  remittance_id TEXT NOT NULL,
+  PRIMARY KEY (account_number, transaction_number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_history_indexed (up_to INTEGER NOT NULL);
+INSERT INTO account_history_indexed (up_to) VALUES (0);`;
+
 /** Versioned migrations: migrations[kind][v - 1] brings a store from version v - 1 to v. */
 const migrations: Record<DeviceKind, readonly string[]> = {
   transaction: [
@@ -177,6 +197,7 @@ const migrations: Record<DeviceKind, readonly string[]> = {
     settlementSchema,
     accountOpeningsSchema + openingKeysSchema,
     accountHistorySchema,
+    accountHistoryTableSchema,
   ],
   account: [schemas.account, quarantineSchema, checkpointSchema, accountOpeningsSchema],
   currency: [
@@ -555,6 +576,71 @@ function counter(db: Database.Database) {
   };
 }
 
+/** The request types the account history indexes (an opening is found by its response). */
+const historyRequestTypes: ReadonlySet<string> = new Set(
+  accountNamingTypes.filter((type) => stepOf(type) === 1),
+);
+
+/**
+ * The transaction device's account history (accountHistoryTableSchema): requests indexed by
+ * account after they are stored, in number order, up to `account_history_indexed.up_to`. A request
+ * is always stored when its operation opens, with its block's first number, so what lies below
+ * that mark never changes, except by a recovery putting records back: a request stored at or below
+ * the mark moves the mark back before it (`stored`).
+ */
+function accountHistory(db: Database.Database) {
+  const indexedUpTo = db.prepare('SELECT up_to FROM account_history_indexed').pluck();
+  const setIndexedUpTo = db.prepare('UPDATE account_history_indexed SET up_to = ?');
+  const lowerIndexedUpTo = db.prepare(
+    'UPDATE account_history_indexed SET up_to = ? - 1 WHERE up_to >= ?',
+  );
+  const recordsAfter = db
+    .prepare(`SELECT transaction_number, remittance_id, transaction_type, source_account,
+      destination_account FROM transactions WHERE transaction_number > ?
+      ORDER BY transaction_number LIMIT ?`)
+    .raw();
+  const put = db.prepare(
+    'INSERT OR IGNORE INTO account_history (account_number, transaction_number, remittance_id) VALUES (?, ?, ?)',
+  );
+  // The first `limit` of each side, in number order, then merged: a page costs its size.
+  const ofAccount = db
+    .prepare(
+      `SELECT remittance_id FROM (
+        SELECT * FROM (SELECT remittance_id, transaction_number FROM account_history
+          WHERE account_number = ? AND transaction_number > ? ORDER BY transaction_number LIMIT ?)
+        UNION
+        SELECT * FROM (SELECT remittance_id, transaction_number FROM transactions
+          WHERE destination_account = ? AND transaction_type = 'account_issuing_response'
+            AND transaction_number > ? ORDER BY transaction_number LIMIT ?))
+      ORDER BY transaction_number LIMIT ?`,
+    )
+    .pluck();
+  return {
+    stored(records: readonly SignedRecord[]): void {
+      for (const { record } of records)
+        if (historyRequestTypes.has(record.transactionType))
+          lowerIndexedUpTo.run(record.transactionNumber, record.transactionNumber);
+    },
+    /** Index the next records stored (at most recordsMax); how many were read. */
+    index(recordsMax: number): number {
+      const rows = recordsAfter.all(indexedUpTo.get(), recordsMax) as unknown[][];
+      for (const [number, remittanceId, type, source, destination] of rows) {
+        if (!historyRequestTypes.has(type as string)) continue;
+        if (source !== null) put.run(source, number, remittanceId);
+        if (destination !== null) put.run(destination, number, remittanceId);
+      }
+      const last = rows.at(-1)?.[0];
+      if (last !== undefined) setIndexedUpTo.run(last);
+      assert(rows.length <= recordsMax, 'a batch of the history holds at most its limit');
+      return rows.length;
+    },
+    operationsOf(accountNumber: bigint, afterNumber: bigint, limit: number): string[] {
+      const side = [accountNumber, afterNumber, limit];
+      return ofAccount.all(...side, ...side, limit) as string[];
+    },
+  };
+}
+
 export function openTransactionStore(
   path: string,
 ): Store<TransactionTx> & { db: Database.Database } {
@@ -604,22 +690,15 @@ export function openTransactionStore(
     `SELECT sum(state = 'open') AS open, sum(state = 'done' AND settled != ${settledEverywhere}) AS unsettled
      FROM operations WHERE state = 'open' OR settled != ${settledEverywhere}`,
   );
-  // Each side through its partial index (the type list as the index has it), then merged.
-  const ofAccount = db
-    .prepare(
-      `SELECT remittance_id FROM (
-        SELECT remittance_id, transaction_number FROM transactions
-          WHERE source_account = ? AND transaction_number > ?
-            AND transaction_type IN (${accountNamingTypesSql})
-        UNION
-        SELECT remittance_id, transaction_number FROM transactions
-          WHERE destination_account = ? AND transaction_number > ?
-            AND transaction_type IN (${accountNamingTypesSql}))
-      ORDER BY transaction_number LIMIT ?`,
-    )
-    .pluck();
+  const history = accountHistory(db);
+  const ledger = ledgerTx(db);
   const tx: TransactionTx = {
-    ...ledgerTx(db),
+    ...ledger,
+    async appendRecords(records) {
+      if (!(await ledger.appendRecords(records))) return false;
+      history.stored(records);
+      return true;
+    },
     async operation(remittanceId) {
       const row = getOperation.get(remittanceId) as Row | undefined;
       return row ? operationFromRow(row) : undefined;
@@ -677,13 +756,11 @@ export function openTransactionStore(
       return advance('account_number', reserve ? 1n : 0n, 1n);
     },
     async operationsOfAccount(accountNumber, afterNumber, limit) {
-      return ofAccount.all(
-        accountNumber,
-        afterNumber,
-        accountNumber,
-        afterNumber,
-        limit,
-      ) as string[];
+      while (history.index(accountHistoryBatchMax) === accountHistoryBatchMax);
+      return history.operationsOf(accountNumber, afterNumber, limit);
+    },
+    async indexAccountHistory(recordsMax) {
+      return history.index(recordsMax);
     },
   };
   return Object.assign(new SqliteStore(db, 'transaction', tx), { db });

@@ -83,6 +83,9 @@ export interface CountingTx {
   raiseCounter(name: CounterName, next: bigint): Promise<void>;
 }
 
+/** Records indexed by account at most per batch (indexAccountHistory). */
+export const accountHistoryBatchMax = 16_384;
+
 export interface TransactionTx extends LedgerTx, CountingTx {
   operation(remittanceId: string): Promise<OperationRow | undefined>;
   /**
@@ -117,6 +120,13 @@ export interface TransactionTx extends LedgerTx, CountingTx {
    * (accountNamingTypes), after `afterNumber`, in number order, at most `limit`: their ids.
    */
   operationsOfAccount(accountNumber: bigint, afterNumber: bigint, limit: number): Promise<string[]>;
+  /**
+   * Index by account the records stored since the last call, at most `recordsMax`; how many were
+   * read. A store that indexes them as it writes them reads none (0); one that indexes them later,
+   * off the hot path (SQLite), is called by the device in the background, and indexes what is left
+   * before it answers operationsOfAccount.
+   */
+  indexAccountHistory(recordsMax: number): Promise<number>;
 }
 
 /** A row of B (FIG. 4): the signed content and its signature by the account device. */

@@ -531,6 +531,20 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('lists a request stored below what the history had indexed (a recovery putting it back)', async () => {
+      const store = await backend.openTransaction(backend.location('transaction'));
+      await store.transact(async (tx) => {
+        await tx.appendRecords([record(13n, { sourceAccount: 5n, destinationAccount: 6n })]);
+        await tx.indexAccountHistory(100);
+        await tx.appendRecords([record(7n, { sourceAccount: 7n, destinationAccount: 5n })]);
+      });
+      expect(await store.transact((tx) => tx.operationsOfAccount(5n, 0n, 10))).toEqual([
+        'r-1',
+        'r-2',
+      ]);
+      await store.close();
+    });
+
     it('loses no update when many transactions take numbers at once', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const ids = Array.from({ length: 24 }, (_, i) => `op-${i}`);

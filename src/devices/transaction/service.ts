@@ -39,6 +39,7 @@ import {
 } from '../../protocol/records.js';
 import { operationOf, recordsLackedBy, stepOf } from '../../protocol/transactionTypes.js';
 import {
+  accountHistoryBatchMax,
   type OperationRow,
   type Store,
   settledAtAccount,
@@ -765,10 +766,18 @@ export class TransactionService {
       const remittanceIds = await tx.operationsOfAccount(accountNumber, afterNumber, limit);
       assert(remittanceIds.length <= limit, 'a page of history holds at most its limit');
       const operations: { remittanceId: string; records: SignedRecord[] }[] = [];
-      for (const remittanceId of remittanceIds)
-        operations.push({ remittanceId, records: await tx.recordsOfOperation(remittanceId) });
+      for (const remittanceId of remittanceIds) {
+        const records = await tx.recordsOfOperation(remittanceId);
+        // (Records a recovery quarantined leave nothing to show.)
+        if (records.length > 0) operations.push({ remittanceId, records });
+      }
       return operations;
     });
+  }
+
+  /** Index by account what was stored since the last time: the account history, off the hot path. */
+  indexAccountHistory(): Promise<number> {
+    return this.store.transact((tx) => tx.indexAccountHistory(accountHistoryBatchMax));
   }
 
   // ---- Steps ----------------------------------------------------------------------------------
