@@ -25,7 +25,7 @@ const onBothBackends = [
   'test/audit/recovery.test.ts',
   'test/audit/rebuild.test.ts',
   'test/devices/lostTail.test.ts',
-  'test/devices/storeDamageWhileRunning.test.ts',
+  'test/devices/ownStoreDamage.test.ts',
   'test/devices/settlementRecords.test.ts',
   'test/audit/replay.test.ts',
 ];

@@ -5,12 +5,7 @@
 // The audit reads the other two copies, names account's store unreadable, and still finds a record
 // changed in currency's copy; recovery has account set its store aside and start again on a new one,
 // rebuilds it from the other two and repairs currency's copy, and the ledger then serves.
-// The same damage in the transaction device's own store: it fences itself, and a recovery has it set
-// the store aside, start again and rebuild it from the copies of A at its peers.
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import pg from 'pg';
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../../src/audit/audit.js';
 import type { RecoveryReport } from '../../src/audit/recovery.js';
@@ -20,55 +15,8 @@ import { setAsideRoute } from '../../src/devices/http.js';
 import { PeerClient } from '../../src/devices/peerClient.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { triledger } from '../cli/run.js';
-import {
-  issue,
-  remit,
-  startDeployment,
-  type TestDeployment,
-  testBackend,
-} from '../helpers/deployment.js';
-import { postgresUrl } from '../helpers/postgres.js';
-import { tamper } from '../helpers/stores.js';
-
-/** The transaction device's stores set aside: SQLite files renamed, or PostgreSQL schemas renamed. */
-async function damagedStoresKept(dir: string): Promise<string[]> {
-  if (testBackend() === 'sqlite')
-    return readdirSync(dir).filter((name) => name.startsWith('transaction.sqlite.damaged-'));
-  const client = new pg.Client({ connectionString: postgresUrl });
-  await client.connect();
-  try {
-    const config = JSON.parse(readFileSync(join(dir, 'transaction.json'), 'utf8')) as {
-      store: string;
-    };
-    const schema = new URL(config.store).searchParams.get('schema');
-    const { rows } = await client.query<{ name: string }>(
-      "SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE $1 || '_damaged_%'",
-      [schema],
-    );
-    return rows.map((row) => row.name);
-  } finally {
-    await client.end();
-  }
-}
-
-/**
- * Overwrite the root page of `table` in a running device's SQLite file, then write through another
- * connection, which makes the device read its pages afresh (as after a hand outside it).
- */
-function damageRootPage(dir: string, device: 'transaction' | 'account', table: string): void {
-  const path = join(dir, `${device}.sqlite`);
-  const other = new Database(path);
-  other.pragma('wal_checkpoint(TRUNCATE)'); // everything into the main file first
-  const pageSize = Number(other.pragma('page_size', { simple: true }));
-  const { rootpage } = other
-    .prepare('SELECT rootpage FROM sqlite_master WHERE name = ?')
-    .get(table) as { rootpage: number };
-  const fd = openSync(path, 'r+');
-  writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, (rootpage - 1) * pageSize);
-  closeSync(fd);
-  other.exec("CREATE TABLE IF NOT EXISTS touched (at TEXT); INSERT INTO touched VALUES ('now')");
-  other.close();
-}
+import { issue, startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
+import { damageRootPage, tamper } from '../helpers/stores.js';
 
 describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs', () => {
   let deployment: TestDeployment;
@@ -189,42 +137,4 @@ describe.skipIf(testBackend() !== 'sqlite')('account store damaged while it runs
     });
     expect(audited.status, audited.stderr).toBe(0);
   }, 60_000);
-});
-
-// On SQLite a page of its operations table overwritten; on PostgreSQL (where the files are not
-// this test's to write) that table dropped behind it, which the device meets the same way.
-describe("the transaction device's store damaged while it runs", () => {
-  let deployment: TestDeployment | undefined;
-
-  afterAll(async () => {
-    await deployment?.stop();
-  });
-
-  it('it fences itself; recover has it restart on a new store, rebuilt from its peers', async () => {
-    deployment = await startDeployment({ scheme: 'hmac', mode: 'confirm' });
-    expect((await remit(deployment, 1n, 2n, 100n)).ok).toBe(true);
-    await deployment.rows('account', 'SELECT 1'); // its settlements are in
-    await deployment.rows('currency', 'SELECT 1');
-    if (testBackend() === 'sqlite') damageRootPage(deployment.dir, 'transaction', 'operations');
-    else await tamper(deployment.dir, 'transaction', ['DROP TABLE operations']);
-    expect(await remit(deployment, 1n, 2n, 50n)).toMatchObject({
-      ok: false,
-      code: 'StoreDamaged',
-    });
-    // The audit runs in the device: it is refused until the store is rebuilt.
-    const run = (...args: string[]) =>
-      triledger([...args, '--data', deployment!.dir, '--json'], { cwd: deployment!.dir });
-    expect(run('audit').status).toBe(2);
-
-    const recovered = run('recover');
-    expect(recovered.status, recovered.stderr).toBe(0);
-    const recovery = JSON.parse(recovered.stdout) as RecoveryReport;
-    expect(recovery.storesRebuilt).toEqual(['transaction']);
-    expect(recovery.repaired.transaction.recordsPut).toBeGreaterThan(0);
-    expect(recovery.after.findings).toEqual([]);
-    expect(await damagedStoresKept(deployment.dir)).toHaveLength(1);
-    expect((await remit(deployment, 1n, 2n, 25n)).ok).toBe(true);
-    expect((await issue(deployment, 2n, [50n])).ok).toBe(true);
-    expect(run('audit', '--full').status).toBe(0);
-  }, 120_000);
 });

@@ -1,7 +1,17 @@
 // A deployment's stores as an attacker or an auditor with database access sees them: SQLite files
 // or PostgreSQL schemas, whichever each device's configuration names, read and edited directly,
 // never through the devices. Statements use `?` placeholders on both backends.
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -189,4 +199,27 @@ async function openStoreForClone(device: DeviceKind, spec: string): Promise<void
     currency: openCurrencyStoreAt,
   }[device];
   await (await open(location.value)).close();
+}
+
+/**
+ * Overwrite the root page of `table` in a running device's SQLite file, then write through another
+ * connection, which makes the device read its pages afresh (as after a hand outside it).
+ */
+export function damageRootPage(
+  dir: string,
+  device: 'transaction' | 'account',
+  table: string,
+): void {
+  const path = join(dir, `${device}.sqlite`);
+  const other = new Database(path);
+  other.pragma('wal_checkpoint(TRUNCATE)'); // everything into the main file first
+  const pageSize = Number(other.pragma('page_size', { simple: true }));
+  const { rootpage } = other
+    .prepare('SELECT rootpage FROM sqlite_master WHERE name = ?')
+    .get(table) as { rootpage: number };
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, (rootpage - 1) * pageSize);
+  closeSync(fd);
+  other.exec("CREATE TABLE IF NOT EXISTS touched (at TEXT); INSERT INTO touched VALUES ('now')");
+  other.close();
 }
