@@ -2,8 +2,9 @@
 // "N passed, N failed" line that .ci/run prints last.
 //
 // Projects:
-// - `sqlite`: every test on the default store, two files at a time (most of a test's time is
-//   waiting for device processes);
+// - `sqlite`: every test on the default store, three files at a time (most of a test's time is
+//   waiting for device processes: starting and stopping them, polling; with two at a time the
+//   2-core CI machine ran about one file's worth of work at a time in this phase);
 // - `postgres`: the protocol and audit suites again with every device on PostgreSQL
 //   (test/helpers/deployment.ts reads TRILEDGER_TEST_BACKEND), alongside `sqlite`. The store
 //   conformance suite runs both backends itself;
@@ -47,7 +48,7 @@ export default defineConfig({
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
           exclude: alone,
-          maxWorkers: 2,
+          maxWorkers: 3,
         },
       },
       {
