@@ -2,12 +2,13 @@
 // "N passed, N failed" line that .ci/run prints last.
 //
 // Projects:
-// - `sqlite`: every test on the default store, three files at a time (most of a test's time is
-//   waiting for device processes: starting and stopping them, polling; with two at a time the
-//   2-core CI machine ran about one file's worth of work at a time in this phase);
+// - `sqlite`: every test on the default store;
 // - `postgres`: the protocol and audit suites again with every device on PostgreSQL
 //   (test/helpers/deployment.ts reads TRILEDGER_TEST_BACKEND), alongside `sqlite`. The store
-//   conformance suite runs both backends itself;
+//   conformance suite runs both backends itself. The two share their workers (one group, one
+//   maxWorkers): three files at a time, since most of a test's time is waiting for device
+//   processes (starting and stopping them, polling); with two, the 2-core CI machine ran about one
+//   file's worth of work at a time in the sqlite part;
 // - `alone`: the tests that kill and restart devices against short time limits (the fault test,
 //   the crash scenarios) run after the others, one file at a time, so that no other test's load
 //   stretches a restart past those limits.
@@ -57,7 +58,7 @@ export default defineConfig({
           name: 'postgres',
           include: onBothBackends,
           env: { TRILEDGER_TEST_BACKEND: 'postgres' },
-          maxWorkers: 2,
+          maxWorkers: 3,
         },
       },
       {
