@@ -591,6 +591,8 @@ const historyRequestTypes: ReadonlySet<string> = new Set(
 function accountHistory(db: Database.Database) {
   const indexedUpTo = db.prepare('SELECT up_to FROM account_history_indexed').pluck();
   const setIndexedUpTo = db.prepare('UPDATE account_history_indexed SET up_to = ?');
+  // The mark is derived from A: a store that lost it indexes again from the start.
+  const startIndexing = db.prepare('INSERT INTO account_history_indexed (up_to) VALUES (0)');
   const lowerIndexedUpTo = db.prepare(
     'UPDATE account_history_indexed SET up_to = ? - 1 WHERE up_to >= ?',
   );
@@ -623,7 +625,12 @@ function accountHistory(db: Database.Database) {
     },
     /** Index the next records stored (at most recordsMax); how many were read. */
     index(recordsMax: number): number {
-      const rows = recordsAfter.all(indexedUpTo.get(), recordsMax) as unknown[][];
+      let upTo = indexedUpTo.get() as bigint | undefined;
+      if (upTo === undefined) {
+        startIndexing.run();
+        upTo = 0n;
+      }
+      const rows = recordsAfter.all(upTo, recordsMax) as unknown[][];
       for (const [number, remittanceId, type, source, destination] of rows) {
         if (!historyRequestTypes.has(type as string)) continue;
         if (source !== null) put.run(source, number, remittanceId);
