@@ -7,13 +7,21 @@
 // Failures come back as Results with the error code from the catalogue.
 
 import { randomBytes } from 'node:crypto';
+import { Compile } from 'typebox/compile';
 import { Pool } from 'undici';
+import { assert } from '../model/assert.js';
+import { type BatchLimits, BatchQueue } from '../model/batchQueue.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { timeOrderedUuid, uuidRandomBytes } from '../model/timeOrderedUuid.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
 import type { TransactionRecord } from '../protocol/records.js';
 import { type SignedRecord, signingBytes, verifyOperationChain } from '../protocol/records.js';
-import { type AnyRequest, requestRecordOf } from '../protocol/requests.js';
+import {
+  type AnyRequest,
+  RemittanceRequest,
+  remittanceBatchSizeMax,
+  requestRecordOf,
+} from '../protocol/requests.js';
 import { stepOf, transactionTypes } from '../protocol/transactionTypes.js';
 import { isoOf, recordsFromWire, type WireRecord } from '../protocol/wire.js';
 import { chainMessage } from '../signature/chain.js';
@@ -64,9 +72,29 @@ export interface RemitArgs {
   readonly atMs?: bigint;
 }
 
+/** A request with its step-1 record, signed by the terminal, ready to send. */
+interface SignedRequest {
+  readonly request: AnyRequest;
+  readonly record: TransactionRecord;
+  readonly signature: Buffer;
+}
+
+const remittanceShape = Compile(RemittanceRequest);
+
+/** How a terminal gathers concurrent remittances into batch requests (TerminalClient.remit). */
+export const terminalBatchLimits: BatchLimits = {
+  batchSizeMax: remittanceBatchSizeMax,
+  batchesInFlightMax: 4,
+  queueDepthMax: 4 * remittanceBatchSizeMax,
+};
+
 export class TerminalClient {
   readonly #pool: Pool;
   readonly #signatureZero: Buffer;
+  readonly #remittances = new BatchQueue<SignedRequest, OperationResult | OperationRefusal>(
+    terminalBatchLimits,
+    (batch) => this.#sendRemittances(batch),
+  );
 
   constructor(
     readonly deployment: DeploymentInfo,
@@ -164,33 +192,54 @@ export class TerminalClient {
     return this.#submit('/v1/redemptions', { kind: 'redemption', body }, args.issuerKeyNumber);
   }
 
-  remit(args: RemitArgs) {
-    return this.#submit('/v1/remittances', this.#remittanceRequest(args), args.keyNumber);
+  /**
+   * One remittance. Concurrent calls are gathered (model/batchQueue.ts): alone it leaves at once
+   * (POST /v1/remittances); what is called while earlier requests are on their way leaves together
+   * in the next batch request (POST /v1/remittance-batches, up to remittanceBatchSizeMax). Each
+   * is signed, answered and checked as if sent alone; a refused one does not refuse the others.
+   */
+  remit(args: RemitArgs): Promise<OperationResult | OperationRefusal> {
+    const signed = this.#sign(this.#remittanceRequest(args), args.keyNumber);
+    if (!signed.ok) return Promise.resolve(signed);
+    // Checked here as the device's schema would: one malformed remittance never refuses a batch.
+    const { body } = signed.value.request;
+    if (!remittanceShape.Check({ ...body, signature: signed.value.signature.toString('hex') }))
+      return Promise.resolve(fail('InvalidInput', 'the remittance has a malformed field'));
+    const answer = this.#remittances.submit(signed.value);
+    if (answer) return answer;
+    const waiting = `${terminalBatchLimits.queueDepthMax} remittances already wait in this terminal; retry shortly`;
+    return Promise.resolve(fail('RateLimited', waiting));
   }
 
-  /**
-   * Send many remittances in one request (POST /v1/remittance-batches, up to
-   * remittanceBatchSizeMax): each is signed and checked as if sent alone, and each gets its own
-   * answer, in order. A failure of the request itself is every remittance's answer.
-   */
-  async remitBatch(list: readonly RemitArgs[]): Promise<(OperationResult | OperationRefusal)[]> {
-    const signed = list.map((args) => this.#sign(this.#remittanceRequest(args), args.keyNumber));
-    const refused = signed.find((s) => !s.ok);
-    if (refused && !refused.ok) return list.map(() => refused);
-    const requests = signed.map((s) => (s as Extract<typeof s, { ok: true }>).value);
+  /** Many remittances at once: each gets its own answer, in order (they share batch requests). */
+  remitBatch(list: readonly RemitArgs[]): Promise<(OperationResult | OperationRefusal)[]> {
+    return Promise.all(list.map((args) => this.remit(args)));
+  }
+
+  /** The requests that carried remittances since the start, and the remittances they carried. */
+  remittanceBatchCounts(): { batches: number; items: number } {
+    return this.#remittances.counts();
+  }
+
+  /** One request for signed remittances: alone POST /v1/remittances, more a batch request. */
+  async #sendRemittances(
+    batch: readonly SignedRequest[],
+  ): Promise<(OperationResult | OperationRefusal)[]> {
+    assert(batch.length <= remittanceBatchSizeMax, 'a batch request holds at most the maximum');
+    if (batch.length === 1) return [await this.#send('/v1/remittances', batch[0]!)];
     const answer = await this.#http('POST', '/v1/remittance-batches', {
-      remittances: requests.map(({ request, signature }) => ({
+      remittances: batch.map(({ request, signature }) => ({
         ...request.body,
         signature: signature.toString('hex'),
       })),
     });
-    if (!answer.ok) return list.map(() => answer);
+    if (!answer.ok) return batch.map(() => answer);
     const results = answer.value.body['results'];
-    if (answer.value.status !== 200 || !Array.isArray(results) || results.length !== list.length) {
+    if (answer.value.status !== 200 || !Array.isArray(results) || results.length !== batch.length) {
       const refusal = refusalOf(answer.value.body);
-      return list.map(() => refusal);
+      return batch.map(() => refusal);
     }
-    return requests.map(({ record, signature }, index) => {
+    return batch.map(({ record, signature }, index) => {
       const { status, ...body } = results[index] as { status: number } & Record<string, unknown>;
       return this.#accept(record, signature, status, body);
     });
@@ -241,7 +290,12 @@ export class TerminalClient {
   ): Promise<OperationResult | OperationRefusal> {
     const signed = this.#sign(request, keyNumber);
     if (!signed.ok) return signed;
-    const { record, signature } = signed.value;
+    return this.#send(path, signed.value);
+  }
+
+  /** Send one signed request and check the whole reply. */
+  async #send(path: string, signed: SignedRequest): Promise<OperationResult | OperationRefusal> {
+    const { request, record, signature } = signed;
     const answer = await this.#http('POST', path, {
       ...request.body,
       signature: signature.toString('hex'),
@@ -251,10 +305,7 @@ export class TerminalClient {
   }
 
   /** The step-1 record of a request, signed by `keyNumber` chained over signature 0. */
-  #sign(
-    request: AnyRequest,
-    keyNumber: number,
-  ): Result<{ request: AnyRequest; record: TransactionRecord; signature: Buffer }> {
+  #sign(request: AnyRequest, keyNumber: number): Result<SignedRequest> {
     const record = requestRecordOf(request);
     if (!record.ok) return record;
     const signature = this.keys.sign(

@@ -26,8 +26,11 @@ import { requestIdOf } from './requestIds.js';
 const refusalCodes = new WeakMap<FastifyReply, ErrorCode>();
 
 export const publicBodyBytesMax = 64 * 1024;
-/** A batch of remittances (POST /v1/remittance-batches) may be larger than one request. */
-export const batchBodyBytesMax = 256 * 1024;
+/**
+ * A batch of remittances (POST /v1/remittance-batches): remittanceBatchSizeMax of them, each under
+ * 1 KiB at its longest fields (a remittance's JSON is about 300 bytes).
+ */
+export const batchBodyBytesMax = 8 * 1024 * 1024;
 export const internalBodyBytesMax = 16 * 1024 * 1024;
 /** The longest path parameter (an account number, a request id) the router takes. */
 export const pathParameterCharsMax = 128;

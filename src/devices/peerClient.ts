@@ -7,7 +7,7 @@
 // `callRetrying` sends a step again after PeerUnavailable, with capped exponential backoff and
 // jitter; a refusal is final and never retried.
 //
-// The protocol's steps (exchanges and settlements) travel in batches (devices/batchQueue.ts):
+// The protocol's steps (exchanges and settlements) travel in batches (model/batchQueue.ts):
 // `call` queues a step, and the queue leaves as one signed message (`POST /internal/v1/batch`) as
 // soon as fewer than peerBatchesInFlightMax messages are on their way. Alone, a step leaves at once (no waiting at
 // light load); under load the steps that arrive while messages are in flight share the next one,
@@ -15,6 +15,7 @@
 
 import { type Dispatcher, Pool } from 'undici';
 import { exportLineBytesMax, StreamFailure } from '../audit/exportLines.js';
+import { BatchQueue } from '../model/batchQueue.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { itemsOfPages } from '../model/pages.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
@@ -25,7 +26,6 @@ import {
   type PeerStepAnswer,
   stepWireType,
 } from '../protocol/stepWire.js';
-import { BatchQueue } from './batchQueue.js';
 import type { DeviceContext, DeviceName } from './context.js';
 import { type DeviceMetrics, noMetrics } from './metrics.js';
 import { clientTlsOptions, type DeviceTls } from './tls.js';

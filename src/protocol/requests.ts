@@ -45,6 +45,13 @@ export const RemittanceRequest = Type.Object(
 );
 export type RemittanceRequest = Static<typeof RemittanceRequest>;
 
+/**
+ * Remittances in one batch request (POST /v1/remittance-batches), each its own operation with its
+ * own answer: TigerBeetle's 8,190 per message. The TypeScript terminal gathers concurrent `remit`
+ * calls into batches of at most this many.
+ */
+export const remittanceBatchSizeMax = 8_190;
+
 export const AccountIssuingRequest = Type.Object(
   {
     requestId: RequestId,

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RemitArgs, TerminalClient } from '../../src/client/terminal.js';
 import { deploymentInfo } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase, type DeviceContext } from '../../src/devices/context.js';
+import { batchBodyBytesMax } from '../../src/devices/http.js';
 import { PeerClient, peerBatchSizeMax } from '../../src/devices/peerClient.js';
-import { remittanceBatchSizeMax } from '../../src/devices/transaction/routes.js';
 import { systemEnvironment } from '../../src/model/environment.js';
+import { remittanceBatchSizeMax } from '../../src/protocol/requests.js';
 import { recordFromWire } from '../../src/protocol/wire.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
@@ -115,6 +116,31 @@ describe('a batch of remittances from a client', () => {
     expect(counts['account']!.steps).toBeGreaterThanOrEqual(counts['account']!.batches);
   });
 
+  it('concurrent remit calls on one terminal leave as one batch request; a malformed one alone is refused', async () => {
+    const terminal = deployment.client(deployment.wallet(1n));
+    const before = await balances();
+    const calls = [
+      ...Array.from({ length: 20 }, () => terminal.remit(remittance({ amount: 1n }))),
+      terminal.remit(remittance({ requestId: 'not an id!' })),
+    ];
+    const results = await Promise.all(calls);
+    // Each has its own answer: the malformed one refused by the terminal alone; of the others,
+    // those that found no unit of account 1 free (held by the ones before them) refused alone.
+    const codes = results.map((r) => (r.ok ? 'ok' : r.code));
+    expect(codes.at(-1)).toBe('InvalidInput');
+    expect(new Set(codes.slice(0, -1))).toEqual(new Set(['ok', 'InsufficientBalance']));
+    // The twenty were called in one turn: one request carried them, each answer checked a1 to a6.
+    expect(terminal.remittanceBatchCounts()).toEqual({ batches: 1, items: 20 });
+    expect(results.every((r) => !r.ok || r.records.length === 6)).toBe(true);
+    const paid = BigInt(codes.filter((code) => code === 'ok').length);
+    expect(await balances()).toEqual([before[0]! - paid, before[1]! + paid]);
+
+    // Alone, a remittance is its own request (POST /v1/remittances), sent at once.
+    expect((await terminal.remit(remittance({ amount: 1n }))).ok).toBe(true);
+    expect(terminal.remittanceBatchCounts()).toEqual({ batches: 2, items: 21 });
+    await terminal.close();
+  });
+
   it(`more than ${remittanceBatchSizeMax} remittances: 400 InvalidInput, nothing stored`, async () => {
     const before = await recordCount();
     const one = { requestId: 'too-many', ...unsignedRemittance() };
@@ -128,7 +154,7 @@ describe('a batch of remittances from a client', () => {
     const empty = await postBatch('{"remittances":[]}');
     expect(empty.body.error?.code).toBe('InvalidInput');
     const oversized = await postBatch(
-      JSON.stringify({ remittances: [{ ...one, requestId: 'x'.repeat(300 * 1024) }] }),
+      JSON.stringify({ remittances: [{ ...one, requestId: 'x'.repeat(batchBodyBytesMax) }] }),
     );
     expect(oversized.status).toBe(413);
     expect(oversized.body.error?.code).toBe('PayloadTooLarge');

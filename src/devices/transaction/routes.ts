@@ -12,6 +12,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyBaseLogger } from 'fastify';
 import Type from 'typebox';
+import { assert } from '../../model/assert.js';
+import { mapBounded } from '../../model/batchQueue.js';
 import { type Failure, fail } from '../../model/errors.js';
 import { parseNumberId } from '../../model/money.js';
 import {
@@ -21,6 +23,7 @@ import {
   IssuanceRequest,
   RedemptionRequest,
   RemittanceRequest,
+  remittanceBatchSizeMax,
   requestRecordOf,
 } from '../../protocol/requests.js';
 import type { WireAccountRow, WireCurrencyRow } from '../../protocol/rowWire.js';
@@ -47,12 +50,19 @@ import {
   UnitsReply,
 } from './replySchemas.js';
 import { accountRowVerifies, unitRowVerifies } from './rowChecks.js';
-import type { Peers, TransactionService } from './service.js';
+import { type Peers, type TransactionService, transactionBatchLimits } from './service.js';
 import { operationSummary } from './summaries.js';
 
 export const historyPageSizeMax = 100;
-/** Remittances in one batch request; each is its own operation with its own answer. */
-export const remittanceBatchSizeMax = 128;
+/**
+ * A batch's remittances on their way at once (the next starts as one is answered): one batch of
+ * remittanceBatchSizeMax never fills the queue of openings alone (transactionBatchLimits).
+ */
+export const batchRemittancesInFlightMax = 1_024;
+assert(
+  batchRemittancesInFlightMax * 4 <= transactionBatchLimits.queueDepthMax,
+  'four batches fit in the queue of openings',
+);
 
 const replies = { 200: OperationReply, '4xx': OperationErrorReply, '5xx': OperationErrorReply };
 
@@ -271,8 +281,10 @@ export async function registerTransactionRoutes(
     },
     // (In maintenance the whole batch gets 503: admin.ts refuses every /v1/ request then.)
     async (request) => {
-      const results = await Promise.all(
-        request.body.remittances.map(async ({ signature, ...body }) => {
+      const results = await mapBounded(
+        request.body.remittances,
+        batchRemittancesInFlightMax,
+        async ({ signature, ...body }) => {
           const result = await submit(
             request.log,
             { kind: 'remittance', body },
@@ -280,7 +292,7 @@ export async function registerTransactionRoutes(
             request.id,
           );
           return { status: result.httpStatus, ...result.body };
-        }),
+        },
       );
       return { results };
     },

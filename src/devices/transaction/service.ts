@@ -13,7 +13,7 @@
 // the gateway's reads of an account wait for the settlements of that account in flight
 // (`settlementsOf`), so that a user reads what they were answered; so do the audit and a stop.
 //
-// The operations in flight move as batches (devices/batchQueue.ts), one store transaction per
+// The operations in flight move as batches (model/batchQueue.ts), one store transaction per
 // batch and step: the openings of the requests that arrived together; the turns of the operations
 // whose peers answered (core/transaction.ts advanceOperation: the answer verified and stored with
 // the record signed after it, and for a decided operation its answer kept, in one commit); the
@@ -29,6 +29,7 @@ import {
   type TurnEnd,
 } from '../../core/transaction.js';
 import { assert } from '../../model/assert.js';
+import { type BatchLimits, BatchQueue } from '../../model/batchQueue.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import {
   numberOfStep,
@@ -53,7 +54,6 @@ import {
   accountNumberMax,
   openingKey,
 } from '../accountKeys.js';
-import { type BatchLimits, BatchQueue } from '../batchQueue.js';
 import { type DeviceContext, verifyOperation } from '../context.js';
 import { decidedReplyOf, deriveTransactionTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';

@@ -7,7 +7,7 @@
 // queueDepthMax waiting items, `submit` refuses at once and the caller says so (it never grows
 // without bound). Each item gets its own answer, in order.
 
-import { assert } from '../model/assert.js';
+import { assert } from './assert.js';
 
 export interface BatchLimits {
   readonly batchSizeMax: number;
@@ -92,4 +92,25 @@ export class BatchQueue<Item, Answer> {
       waiting.resolve(answers[index]!);
     });
   }
+}
+
+/**
+ * `work` on every item, at most `inFlightMax` at once (the next starts as one ends); the answers in
+ * the items' order. What one large request asks of a stage's queue stays within its depth.
+ */
+export async function mapBounded<Item, Answer>(
+  items: readonly Item[],
+  inFlightMax: number,
+  work: (item: Item) => Promise<Answer>,
+): Promise<Answer[]> {
+  assert(inFlightMax > 0, 'at least one item in flight');
+  const answers: Answer[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < items.length; index = next++)
+      answers[index] = await work(items[index]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlightMax, items.length) }, worker));
+  assert(next >= items.length, 'every item was taken');
+  return answers;
 }

@@ -1,8 +1,8 @@
-// The pipeline's batches (devices/batchQueue.ts): alone an item leaves at once; what arrives while
+// The pipeline's batches (model/batchQueue.ts): alone an item leaves at once; what arrives while
 // a batch runs leaves together in the next; a full queue refuses at once; a failed batch fails
-// each of its items.
+// each of its items. mapBounded keeps a large request's items within a number in flight.
 import { describe, expect, it } from 'vitest';
-import { BatchQueue } from '../../src/devices/batchQueue.js';
+import { BatchQueue, mapBounded } from '../../src/model/batchQueue.js';
 
 const limits = { batchSizeMax: 3, batchesInFlightMax: 1, queueDepthMax: 4 };
 
@@ -46,5 +46,22 @@ describe('BatchQueue', () => {
     await expect(queue.submit(1)).rejects.toThrow('the disk is full');
     fail = false;
     expect(await queue.submit(2)).toBe(2);
+  });
+});
+
+describe('mapBounded', () => {
+  it('runs at most inFlightMax at once, starts the next as one ends, answers in order', async () => {
+    let inFlight = 0;
+    let inFlightMost = 0;
+    const answers = await mapBounded([5, 1, 4, 2, 3, 0, 6], 3, async (n) => {
+      inFlight += 1;
+      inFlightMost = Math.max(inFlightMost, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, n));
+      inFlight -= 1;
+      return n * 10;
+    });
+    expect(answers).toEqual([50, 10, 40, 20, 30, 0, 60]);
+    expect(inFlightMost).toBe(3);
+    expect(await mapBounded([], 3, async (n: number) => n)).toEqual([]);
   });
 });
