@@ -30,6 +30,14 @@ export const inFlightWaitBlocksMax = 1_024n;
 export const blocksPerTickMax = 2_048;
 /** Rows of B or C one tick checks at most; the next tick goes on after them, then from the first. */
 export const rowsPerTickMax = 8_192;
+/**
+ * While operations remain past a tick's share, the next tick follows after a pause this many times
+ * the tick's own length (not after the whole interval), so that the audit keeps up with any rate
+ * the ledger carries while taking at most a fifth of the device's time.
+ */
+export const catchUpPauseRatio = 4;
+/** The shortest pause between two ticks that catch up. */
+export const catchUpPauseMsMin = 10;
 
 export interface SignedRow {
   readonly key: bigint;
@@ -59,6 +67,8 @@ export interface ContinuousAuditResult {
   readonly checkedUpTo: string;
   readonly findings: readonly string[];
   readonly findingsCount: number;
+  /** More complete operations wait past this tick's share: the next tick follows soon. */
+  readonly behind: boolean;
 }
 
 export class ContinuousAudit {
@@ -68,6 +78,7 @@ export class ContinuousAudit {
   #last: ContinuousAuditResult | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  #stopped = false;
 
   constructor(
     private readonly keys: VerifyingKeys,
@@ -82,14 +93,34 @@ export class ContinuousAudit {
     return this.#last;
   }
 
+  /** Tick every `intervalMs`, sooner while behind (nextTickInMs); 0: never. */
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
-    this.#timer = setInterval(() => void this.tick(), intervalMs);
-    this.#timer.unref();
+    const schedule = (delayMs: number) => {
+      if (this.#stopped) return;
+      this.#timer = setTimeout(async () => {
+        const startedMs = this.nowMs();
+        await this.tick();
+        schedule(this.nextTickInMs(intervalMs, this.nowMs() - startedMs));
+      }, delayMs);
+      this.#timer.unref();
+    };
+    schedule(intervalMs);
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /**
+   * When the next tick starts after one that took `tickMs`: after the interval once caught up;
+   * while behind, after catchUpPauseRatio times the tick's length (at least catchUpPauseMsMin).
+   */
+  nextTickInMs(intervalMs: number, tickMs: number): number {
+    assert(intervalMs > 0 && tickMs >= 0, 'a tick takes no negative time');
+    if (this.#last?.behind !== true) return intervalMs;
+    return Math.min(intervalMs, Math.max(catchUpPauseMsMin, tickMs * catchUpPauseRatio));
   }
 
   /** One check of what arrived since the last; a tick still running is not started twice. */
@@ -115,6 +146,7 @@ export class ContinuousAudit {
     let recordsChecked = 0;
     let blocksSeen = 0;
     let resumeAfter: bigint | undefined;
+    let behind = false;
     let lastComplete = this.#checkedUpTo;
     let block: SignedRecord[] = [];
     const finishBlock = async () => {
@@ -140,7 +172,10 @@ export class ContinuousAudit {
         blockOf(first.record.transactionNumber) !== blockOf(signed.record.transactionNumber)
       ) {
         await finishBlock();
-        if (blocksSeen === blocksPerTickMax) break; // the next tick goes on from here
+        if (blocksSeen === blocksPerTickMax) {
+          behind = true; // the next tick goes on from here, soon
+          break;
+        }
       }
       block.push(signed);
     }
@@ -158,6 +193,7 @@ export class ContinuousAudit {
       checkedUpTo: this.#checkedUpTo.toString(),
       findings: findings.slice(0, continuousFindingsMax),
       findingsCount: findings.length,
+      behind,
     };
   }
 

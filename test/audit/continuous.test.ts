@@ -1,15 +1,26 @@
 // The continuous audit's walk over the rows of B or C (audit/continuous.ts): a tick checks at most
 // rowsPerTickMax rows and the next goes on after them, then from the first again, so that every
 // row is checked again and again however many there are, and no tick takes a burst of the
-// device's time. Over a real (in-memory) currency store, rows signed with a real key.
-import { describe, expect, it } from 'vitest';
-import { ContinuousAudit, rowsPerTickMax } from '../../src/audit/continuous.js';
+// device's time. Over a real (in-memory) currency store, rows signed with a real key. And the
+// walk over A: a tick checks at most blocksPerTickMax operations; while more wait, the next tick
+// follows after a short pause instead of the whole interval, so the audit keeps up with the ledger.
+import { describe, expect, it, vi } from 'vitest';
+import {
+  blocksPerTickMax,
+  ContinuousAudit,
+  catchUpPauseMsMin,
+  catchUpPauseRatio,
+  type OwnStores,
+  rowsPerTickMax,
+} from '../../src/audit/continuous.js';
 import type { DeviceContext } from '../../src/devices/context.js';
 import { ownStores, signedUnitRows } from '../../src/devices/ownStores.js';
 import { deterministicEnvironment } from '../../src/model/environment.js';
+import { baseOfBlock, type SignedRecord } from '../../src/protocol/records.js';
 import { currencyRowBytes } from '../../src/protocol/rows.js';
 import { SignatureDevice } from '../../src/signature/device.js';
 import { MemoryDatabase, openMemoryCurrencyStore } from '../../src/store/memory.js';
+import { remittanceRequestAt } from '../helpers/records.js';
 
 const currencyKey = 3;
 
@@ -69,5 +80,78 @@ describe('the continuous audit over the rows of C', () => {
       rowsChecked: rowsPerTickMax,
       findings: ['row 5: its signature does not verify'],
     });
+  });
+});
+
+/** A copy of A of `operations` complete operations (a request and a response each, unsigned). */
+function copyOfA(operations: number): OwnStores {
+  const records: SignedRecord[] = [];
+  for (let block = 0n; block < BigInt(operations); block++) {
+    const request = remittanceRequestAt(baseOfBlock(block));
+    const response = remittanceRequestAt(baseOfBlock(block) + 5n);
+    records.push(request, {
+      ...response,
+      record: { ...response.record, transactionType: 'remittance_response', outcome: 'ok' },
+    });
+  }
+  return {
+    async *records(after) {
+      for (const signed of records) if (signed.record.transactionNumber > after) yield signed;
+    },
+    accountKeyNumber: async () => undefined,
+    checkpointedUpTo: async () => 0n,
+  };
+}
+
+describe('the continuous audit over A, under load', () => {
+  const keys = {
+    signatures: new SignatureDevice(deterministicEnvironment('continuous-a')),
+    deviceKeys: { transaction: 1, account: 2, currency: currencyKey },
+    issuerKeyNumbers: [],
+    signatureZero: Buffer.alloc(32),
+  };
+
+  it('while operations wait past its share, the next tick follows after a short pause', async () => {
+    const audit = new ContinuousAudit(
+      keys,
+      currencyKey,
+      copyOfA(blocksPerTickMax + 1),
+      Date.now,
+      () => {},
+    );
+    expect(audit.nextTickInMs(30_000, 5)).toBe(30_000); // nothing checked yet: the interval
+    expect(await audit.tick()).toMatchObject({
+      behind: true,
+      recordsChecked: blocksPerTickMax * 2,
+    });
+    expect(audit.nextTickInMs(30_000, 5)).toBe(5 * catchUpPauseRatio);
+    expect(audit.nextTickInMs(30_000, 0)).toBe(catchUpPauseMsMin);
+    expect(audit.nextTickInMs(30_000, 60_000)).toBe(30_000);
+    expect(await audit.tick()).toMatchObject({ behind: false, recordsChecked: 2 });
+    expect(audit.nextTickInMs(30_000, 5)).toBe(30_000);
+  });
+
+  it('started, it checks every operation within one interval and a pause', async () => {
+    vi.useFakeTimers();
+    try {
+      const audit = new ContinuousAudit(
+        keys,
+        currencyKey,
+        copyOfA(blocksPerTickMax + 1),
+        Date.now,
+        () => {},
+      );
+      audit.start(30_000);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(audit.last?.behind).toBe(true);
+      await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
+      expect(audit.last).toMatchObject({
+        behind: false,
+        checkedUpTo: String(baseOfBlock(BigInt(blocksPerTickMax)) + 5n),
+      });
+      audit.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
