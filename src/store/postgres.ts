@@ -648,6 +648,65 @@ const tableOf = (kind: DeviceKind, name: string) =>
 const upsertAccount = upsertSql(tableOf('account', 'accounts'));
 const upsertUnit = upsertSql(tableOf('currency', 'currency_units'));
 
+/** The same upsert for many rows in one statement: one array per column (unnest). */
+function upsertManySql(table: DumpTable, columnTypes: readonly string[]): string {
+  assert(columnTypes.length === table.columns.length, 'one type per column');
+  const [key, ...others] = table.columns;
+  const arrays = columnTypes.map((type, i) => `$${i + 1}::${type}[]`).join(', ');
+  return `INSERT INTO ${table.name} (${table.columns.join(', ')}) SELECT * FROM unnest(${arrays})
+    ON CONFLICT (${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+}
+
+/** The column types of the rows of B and C, as their tables declare them. */
+const signedRowTypes = ['bigint', 'text', 'bigint', 'bigint', 'text', 'bigint', 'bigint', 'bytea'];
+
+/** Each upsert of a row of B or C that a transaction holds back, and the statement that writes many. */
+const upsertsHeldBack = new Map([
+  [upsertAccount, upsertManySql(tableOf('account', 'accounts'), signedRowTypes)],
+  [upsertUnit, upsertManySql(tableOf('currency', 'currency_units'), signedRowTypes)],
+]);
+
+/** A transaction's queries, with the upserts of B and C rows held back until `flush`. */
+type HoldingQuery = Query & { flush(): Promise<void> };
+
+/**
+ * A transaction's statements with the upserts of rows of B and C held back and written together,
+ * one statement per table, before the transaction's next other statement (a read sees them) or its
+ * COMMIT: a batch that changes many rows makes one round trip for them. A later upsert of a row
+ * replaces an earlier one (one statement changes a row once).
+ */
+function holdingUpserts(query: Query): HoldingQuery {
+  const held = new Map<string, Map<unknown, readonly unknown[]>>();
+  const flush = async () => {
+    for (const [upsert, rows] of held) {
+      held.delete(upsert);
+      const columns = [...rows.values()];
+      const arrays = columns[0]!.map((_, c) => columns.map((values) => values[c]));
+      const written = await query(upsertsHeldBack.get(upsert)!, arrays);
+      assert(written.rowCount === rows.size, 'every row held back is written');
+    }
+  };
+  const holding = async (text: string, values: readonly unknown[] = []) => {
+    if (!upsertsHeldBack.has(text)) {
+      await flush();
+      return query(text, values);
+    }
+    const rows = held.get(text) ?? new Map<unknown, readonly unknown[]>();
+    held.set(text, rows.set(values[0], values));
+    return heldResult;
+  };
+  return Object.assign(holding, { flush });
+}
+
+/** What a held-back upsert answers at once (its callers read nothing from it). */
+const heldResult = {
+  rows: [],
+  rowCount: 0,
+  command: 'INSERT',
+  oid: 0,
+  fields: [],
+} as pg.QueryResult<Row>;
+
 function accountTx(query: Query): AccountTx {
   return {
     ...ledgerTx(query),
@@ -839,8 +898,10 @@ class PostgresStore<Tx> implements Store<Tx> {
       const startedMs = performance.now();
       try {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-        const result = await work(this.txOn(queryOn(client)));
+        const query = holdingUpserts(queryOn(client));
+        const result = await work(this.txOn(query));
         // A refusal changes nothing: whatever the work wrote before it refused is undone.
+        if (!isFailure(result)) await query.flush();
         await client.query(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
         this.#commitListener?.(1, (performance.now() - startedMs) / 1000);
         return result;
