@@ -498,8 +498,12 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
   const operations = () => ordered(db.table('operations'));
   const settledOf = (row: Columns) => Number(row['settled']);
   const pending = (row: Columns) => row['state'] === 'open' || settledOf(row) !== settledEverywhere;
+  const ledger = ledgerTx(db);
   const tx: TransactionTx = {
-    ...ledgerTx(db),
+    ...ledger,
+    async appendReserved(records) {
+      assert(await ledger.appendRecords(records), 'a reserved number is free');
+    },
     async operation(remittanceId) {
       const row = db.table('operations').rows.get(remittanceId);
       return row ? operationFromRow(row) : undefined;

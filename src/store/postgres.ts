@@ -371,6 +371,24 @@ async function advance(query: Query, name: string, count: bigint, start: bigint)
   return row!['first'] as bigint;
 }
 
+/** A record's column values, in the order of recordColumns. */
+function recordValues({ record: r, signature }: SignedRecord): unknown[] {
+  return [
+    r.transactionNumber,
+    r.remittanceId,
+    r.transactionType,
+    r.sourceAccount ?? null,
+    r.destinationAccount ?? null,
+    r.amount ?? null,
+    r.currencyType ?? null,
+    r.outcome ?? null,
+    r.detail ?? null,
+    r.dateTime,
+    r.signerKeyNumber,
+    signature,
+  ];
+}
+
 function ledgerTx(query: Query): LedgerTx {
   return {
     async appendRecords(records) {
@@ -380,20 +398,7 @@ function ledgerTx(query: Query): LedgerTx {
         const columns = Array.from({ length: recordColumnCount }, (_, c) => `$${first + c + 1}`);
         return `(${columns.join(', ')})`;
       });
-      const values = records.flatMap(({ record: r, signature }) => [
-        r.transactionNumber,
-        r.remittanceId,
-        r.transactionType,
-        r.sourceAccount ?? null,
-        r.destinationAccount ?? null,
-        r.amount ?? null,
-        r.currencyType ?? null,
-        r.outcome ?? null,
-        r.detail ?? null,
-        r.dateTime,
-        r.signerKeyNumber,
-        signature,
-      ]);
+      const values = records.flatMap(recordValues);
       const inserted = await rowsOf(
         query,
         `INSERT INTO transactions (${recordColumns}) VALUES ${placeholders.join(', ')}
@@ -503,6 +508,10 @@ function ledgerTx(query: Query): LedgerTx {
 function transactionTx(query: Query): TransactionTx {
   return {
     ...ledgerTx(query),
+    async appendReserved(records) {
+      // Held back and written with the transaction's other reserved records (holdingWrites).
+      for (const signed of records) await query(insertReservedRecord, recordValues(signed));
+    },
     async operation(remittanceId) {
       const row = await rowOf(query, 'SELECT * FROM operations WHERE remittance_id = $1', [
         remittanceId,
@@ -660,45 +669,61 @@ function upsertManySql(table: DumpTable, columnTypes: readonly string[]): string
 /** The column types of the rows of B and C, as their tables declare them. */
 const signedRowTypes = ['bigint', 'text', 'bigint', 'bigint', 'text', 'bigint', 'bigint', 'bytea'];
 
-/** Each upsert of a row of B or C that a transaction holds back, and the statement that writes many. */
-const upsertsHeldBack = new Map([
+/** A record at a number the device reserved (TransactionTx.appendReserved): never a conflict. */
+const insertReservedRecord = `INSERT INTO transactions (${recordColumns})
+  VALUES (${Array.from({ length: recordColumnCount }, (_, i) => `$${i + 1}`).join(', ')})`;
+const recordTypes = [
+  ...['bigint', 'text', 'text', 'bigint', 'bigint', 'bigint'],
+  ...['text', 'text', 'text', 'bigint', 'bigint', 'bytea'],
+].map((type, i) => `$${i + 1}::${type}[]`);
+
+/**
+ * The writes a transaction holds back (their callers read nothing from them), each with the
+ * statement that writes many at once: upserts of rows of B and C, records at reserved numbers.
+ */
+const writesHeldBack = new Map([
   [upsertAccount, upsertManySql(tableOf('account', 'accounts'), signedRowTypes)],
   [upsertUnit, upsertManySql(tableOf('currency', 'currency_units'), signedRowTypes)],
+  [
+    insertReservedRecord,
+    `INSERT INTO transactions (${recordColumns}) SELECT * FROM unnest(${recordTypes.join(', ')})`,
+  ],
 ]);
 
-/** A transaction's queries, with the upserts of B and C rows held back until `flush`. */
+/** A transaction's queries, with some writes held back until `flush`. */
 type HoldingQuery = Query & { flush(): Promise<void> };
 
 /**
- * A transaction's statements with the upserts of rows of B and C held back and written together,
- * one statement per table, before the transaction's next other statement (a read sees them) or its
+ * A transaction's statements with its held-back writes (writesHeldBack) written together, one
+ * statement per kind, before the transaction's next other statement (a read sees them) or its
  * COMMIT: a batch that changes many rows makes one round trip for them. A later upsert of a row
- * replaces an earlier one (one statement changes a row once).
+ * replaces an earlier one (one statement changes a row once); a record's number is taken once.
  */
-function holdingUpserts(query: Query): HoldingQuery {
+function holdingWrites(query: Query): HoldingQuery {
   const held = new Map<string, Map<unknown, readonly unknown[]>>();
   const flush = async () => {
-    for (const [upsert, rows] of held) {
-      held.delete(upsert);
+    for (const [write, rows] of held) {
+      held.delete(write);
       const columns = [...rows.values()];
       const arrays = columns[0]!.map((_, c) => columns.map((values) => values[c]));
-      const written = await query(upsertsHeldBack.get(upsert)!, arrays);
+      const written = await query(writesHeldBack.get(write)!, arrays);
       assert(written.rowCount === rows.size, 'every row held back is written');
     }
   };
   const holding = async (text: string, values: readonly unknown[] = []) => {
-    if (!upsertsHeldBack.has(text)) {
+    if (!writesHeldBack.has(text)) {
       await flush();
       return query(text, values);
     }
     const rows = held.get(text) ?? new Map<unknown, readonly unknown[]>();
+    assert(text !== insertReservedRecord || !rows.has(values[0]), 'a number is reserved once');
     held.set(text, rows.set(values[0], values));
     return heldResult;
   };
   return Object.assign(holding, { flush });
 }
 
-/** What a held-back upsert answers at once (its callers read nothing from it). */
+/** What a held-back write answers at once (its callers read nothing from it). */
 const heldResult = {
   rows: [],
   rowCount: 0,
@@ -898,7 +923,7 @@ class PostgresStore<Tx> implements Store<Tx> {
       const startedMs = performance.now();
       try {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-        const query = holdingUpserts(queryOn(client));
+        const query = holdingWrites(queryOn(client));
         const result = await work(this.txOn(query));
         // A refusal changes nothing: whatever the work wrote before it refused is undone.
         if (!isFailure(result)) await query.flush();

@@ -706,6 +706,9 @@ export function openTransactionStore(
       history.stored(records);
       return true;
     },
+    async appendReserved(records) {
+      assert(await tx.appendRecords(records), 'a reserved number is free');
+    },
     async operation(remittanceId) {
       const row = getOperation.get(remittanceId) as Row | undefined;
       return row ? operationFromRow(row) : undefined;

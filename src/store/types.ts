@@ -87,6 +87,12 @@ export interface CountingTx {
 export const accountHistoryBatchMax = 16_384;
 
 export interface TransactionTx extends LedgerTx, CountingTx {
+  /**
+   * Insert records this device signed at numbers it reserved (a new block's request, its next
+   * step): never stored before, so a number already taken is an error, not a refusal. A store may
+   * write them together later in the transaction (before its next read and its commit).
+   */
+  appendReserved(records: readonly SignedRecord[]): Promise<void>;
   operation(remittanceId: string): Promise<OperationRow | undefined>;
   /**
    * Recovery: store an operation's row as its records give it (devices/transaction/derived.ts),

@@ -202,6 +202,26 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('stores records at reserved numbers, seen by the next read; a taken number fails the whole transaction', async () => {
+      const store = await backend.openTransaction(backend.location('transaction'));
+      const large = record(3n, { amount: int64Max, sourceAccount: int64Max - 1n });
+      const seen = await store.transact(async (tx) => {
+        await tx.appendReserved([record(1n), record(2n)]);
+        await tx.appendReserved([large]);
+        return tx.recordsOfOperation('r-0'); // a read in the same transaction sees them
+      });
+      expect(seen).toEqual([record(1n), record(2n), large]);
+      await expect(
+        store.transact(async (tx) => {
+          await tx.appendReserved([record(4n)]);
+          await tx.appendReserved([record(2n, { amount: 501n })]);
+          return tx.lastRecordNumber();
+        }),
+      ).rejects.toThrow();
+      expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual(seen);
+      await store.close();
+    });
+
     it('keeps absent fields absent and 64-bit integers whole', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const sparse: SignedRecord = {

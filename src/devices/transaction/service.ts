@@ -596,8 +596,7 @@ export class TransactionService {
     const turn = advanceOperation(received, refusal, this.#limits(), (all, fields) =>
       this.#signNext(all, fields),
     );
-    if (turn.signed.length > 0)
-      assert(await tx.appendRecords(turn.signed), 'a record takes its reserved number');
+    if (turn.signed.length > 0) await tx.appendReserved(turn.signed);
     const all = [...received, ...turn.signed];
     if (turn.end.kind !== 'decided') return { stored: true, records: all, end: turn.end };
     const reply = replyFor(turn.end.outcome, remittanceId, all, turn.end.newAccount);
@@ -842,7 +841,7 @@ export class TransactionService {
       record: { ...request.record, transactionNumber: base },
       signature: request.signature,
     };
-    assert(await tx.appendRecords([stored]), 'a new block of numbers is free');
+    await tx.appendReserved([stored]);
     const newAccount =
       operationOf(request.record.transactionType) === 'account_issuing'
         ? await tx.nextAccountNumber({ reserve: true })
@@ -851,7 +850,7 @@ export class TransactionService {
       [stored],
       accountRequestFields(request.record, this.context.mode, newAccount, accountNumbering),
     );
-    assert(await tx.appendRecords([accountRequest]), 'a2 takes its reserved number');
+    await tx.appendReserved([accountRequest]);
     return { kind: 'drive', records: [stored, accountRequest] };
   }
 
