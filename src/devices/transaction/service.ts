@@ -127,6 +127,13 @@ interface TurnInput {
   readonly answer: Result<SignedRecord> | undefined;
 }
 
+/** A turn signed, not yet finished: the records received, those signed after them, where it stops. */
+interface SignedTurn {
+  readonly received: SignedRecord[];
+  readonly signed: SignedRecord[];
+  readonly end: TurnEnd;
+}
+
 /** A turn taken: the operation's records now, where it stopped, and its answer once decided. */
 interface TakenTurn {
   /** Whether the turn wrote anything (an operation waiting for a peer's first answer writes nothing). */
@@ -184,7 +191,7 @@ export class TransactionService {
   );
   readonly #turns = new BatchQueue<TurnInput, TakenTurn | undefined>(
     transactionBatchLimits,
-    (items) => this.#eachInOneTransaction(items, (tx, item) => this.#storeTurn(tx, item)),
+    (items) => this.store.transact((tx) => this.#storeTurns(tx, items)),
   );
   readonly #acknowledgements = new BatchQueue<{ remittanceId: string; peers: number }, void>(
     transactionBatchLimits,
@@ -572,33 +579,71 @@ export class TransactionService {
   }
 
   /**
-   * In a batch's transaction: a peer's answer verified and stored, the machine's next record
-   * signed and stored with it, and, once decided, the operation's answer kept, all in one commit.
+   * A batch of turns in one transaction, in phases so that its writes go together: the peers'
+   * answers verified and stored; each machine's next record signed, all of them stored at once
+   * (one statement on PostgreSQL); the decided operations finished. All in one commit.
    */
-  async #storeTurn(tx: TransactionTx, input: TurnInput): Promise<TakenTurn | undefined> {
-    const { records, answer } = input;
-    const remittanceId = records[0]!.record.remittanceId;
-    let received = records;
-    if (answer?.ok) {
-      // `records` are this device's own (stored before they were sent): only the answer is new.
+  async #storeTurns(
+    tx: TransactionTx,
+    inputs: readonly TurnInput[],
+  ): Promise<(TakenTurn | undefined)[]> {
+    const received = await this.#receiveAnswers(tx, inputs);
+    const turns = inputs.map((input, k) => {
+      const records = received[k];
+      return records === undefined ? undefined : this.#nextTurn(records, input.answer);
+    });
+    await tx.appendReserved(turns.flatMap((turn) => turn?.signed ?? []));
+    const taken: (TakenTurn | undefined)[] = [];
+    for (const turn of turns) taken.push(turn && (await this.#finishTurn(tx, turn)));
+    assert(taken.length === inputs.length, 'each turn of a batch is answered');
+    return taken;
+  }
+
+  /**
+   * Each operation's records with its peer's answer, verified and stored: undefined for one whose
+   * answer does not verify or conflicts with a stored record (it stays open for the resumer).
+   * `records` are this device's own (stored before they were sent): only the answer is new.
+   */
+  async #receiveAnswers(
+    tx: TransactionTx,
+    inputs: readonly TurnInput[],
+  ): Promise<(SignedRecord[] | undefined)[]> {
+    const received: (SignedRecord[] | undefined)[] = [];
+    for (const { records, answer } of inputs) {
+      if (!answer?.ok) {
+        received.push(records);
+        continue;
+      }
       const problem =
         (await verifyOperation(this.context, tx, [...records, answer.value], records)) ??
         ((await tx.appendRecords([answer.value]))
           ? undefined
           : fail('RecordConflict', 'it conflicts with a stored record'));
-      if (problem) {
-        this.log('error', `the answer for ${remittanceId} does not verify: ${problem.message}`);
-        return undefined;
-      }
-      received = [...records, answer.value];
+      if (problem) this.#answerRefused(records, problem);
+      received.push(problem ? undefined : [...records, answer.value]);
     }
+    return received;
+  }
+
+  #answerRefused(records: readonly SignedRecord[], problem: Failure): void {
+    const remittanceId = records[0]!.record.remittanceId;
+    this.log('error', `the answer for ${remittanceId} does not verify: ${problem.message}`);
+  }
+
+  /** The machine's turn after an operation's answer: the records it signs next, where it stops. */
+  #nextTurn(received: SignedRecord[], answer: Result<SignedRecord> | undefined): SignedTurn {
     const refusal = answer === undefined || answer.ok ? undefined : answer.code;
     const turn = advanceOperation(received, refusal, this.#limits(), (all, fields) =>
       this.#signNext(all, fields),
     );
-    if (turn.signed.length > 0) await tx.appendReserved(turn.signed);
-    const all = [...received, ...turn.signed];
+    return { received, signed: turn.signed, end: turn.end };
+  }
+
+  /** A turn whose records are stored: once decided, the operation finished and its answer made. */
+  async #finishTurn(tx: TransactionTx, turn: SignedTurn): Promise<TakenTurn> {
+    const all = [...turn.received, ...turn.signed];
     if (turn.end.kind !== 'decided') return { stored: true, records: all, end: turn.end };
+    const remittanceId = all[0]!.record.remittanceId;
     const reply = replyFor(turn.end.outcome, remittanceId, all, turn.end.newAccount);
     await tx.finishOperation(remittanceId);
     return { stored: true, records: all, end: turn.end, reply };
