@@ -98,10 +98,13 @@ export class ContinuousAudit {
     if (intervalMs <= 0) return;
     const schedule = (delayMs: number) => {
       if (this.#stopped) return;
-      this.#timer = setTimeout(async () => {
+      this.#timer = setTimeout(() => {
         const startedMs = this.nowMs();
-        await this.tick();
-        schedule(this.nextTickInMs(intervalMs, this.nowMs() - startedMs));
+        // The next tick is scheduled whatever this one meets (a clock set back counts as no time).
+        void this.tick().finally(() => {
+          const tickMs = Math.max(0, this.nowMs() - startedMs);
+          schedule(this.nextTickInMs(intervalMs, tickMs));
+        });
       }, delayMs);
       this.#timer.unref();
     };

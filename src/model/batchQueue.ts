@@ -1,5 +1,7 @@
 // A bounded queue that runs what is submitted to it in batches: the shape of every stage of a
-// device's pipeline (the transaction device's store writes, the steps sent to a peer).
+// device's pipeline (the transaction device's store writes, the steps sent to a peer) and of a
+// terminal's remittances (client/terminal.ts). `mapBounded` keeps one large request's items within
+// a number in flight.
 //
 // Adaptive, as TigerBeetle batches: an item alone leaves at once (the batch is started as soon as
 // the code that submitted it yields); while batchesInFlightMax batches are running, what arrives
