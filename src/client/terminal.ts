@@ -91,6 +91,7 @@ export const terminalBatchLimits: BatchLimits = {
 export class TerminalClient {
   readonly #pool: Pool;
   readonly #signatureZero: Buffer;
+  #closed: Promise<void> | undefined;
   readonly #remittances = new BatchQueue<SignedRequest, OperationResult | OperationRefusal>(
     terminalBatchLimits,
     (batch) => this.#sendRemittances(batch),
@@ -109,8 +110,10 @@ export class TerminalClient {
     this.#signatureZero = Buffer.from(deployment.signatureZeroHex, 'hex');
   }
 
+  /** Close the terminal's connections; closing again waits for the first close. */
   close(): Promise<void> {
-    return this.#pool.close();
+    this.#closed ??= this.#pool.close();
+    return this.#closed;
   }
 
   /** Open an account with an Ed25519 key (signKeyNumber holds its private key in this terminal's keystore). */

@@ -138,6 +138,7 @@ describe('a batch of remittances from a client', () => {
     // Alone, a remittance is its own request (POST /v1/remittances), sent at once.
     expect((await terminal.remit(remittance({ amount: 1n }))).ok).toBe(true);
     expect(terminal.remittanceBatchCounts()).toEqual({ batches: 2, items: 21 });
+    await terminal.close(); // and again when the deployment stops: closing twice is harmless
   });
 
   it(`more than ${remittanceBatchSizeMax} remittances: 400 InvalidInput, nothing stored`, async () => {
