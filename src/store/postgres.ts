@@ -42,6 +42,7 @@ import {
   quarantineJson,
   type Row,
   recordFromRow,
+  recordValues,
   unitFromRow,
 } from './rows.js';
 import { transactionNumberMax } from './sqliteExport.js';
@@ -369,24 +370,6 @@ async function advance(query: Query, name: string, count: bigint, start: bigint)
     [name, start, count],
   );
   return row!['first'] as bigint;
-}
-
-/** A record's column values, in the order of recordColumns. */
-function recordValues({ record: r, signature }: SignedRecord): unknown[] {
-  return [
-    r.transactionNumber,
-    r.remittanceId,
-    r.transactionType,
-    r.sourceAccount ?? null,
-    r.destinationAccount ?? null,
-    r.amount ?? null,
-    r.currencyType ?? null,
-    r.outcome ?? null,
-    r.detail ?? null,
-    r.dateTime,
-    r.signerKeyNumber,
-    signature,
-  ];
 }
 
 function ledgerTx(query: Query): LedgerTx {

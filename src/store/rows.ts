@@ -38,6 +38,24 @@ export const recordColumns = [
   'signature',
 ] as const;
 
+/** A record's column values in recordColumns order, an absent field as NULL (what a store inserts). */
+export function recordValues({ record: r, signature }: SignedRecord): unknown[] {
+  return [
+    r.transactionNumber,
+    r.remittanceId,
+    r.transactionType,
+    r.sourceAccount ?? null,
+    r.destinationAccount ?? null,
+    r.amount ?? null,
+    r.currencyType ?? null,
+    r.outcome ?? null,
+    r.detail ?? null,
+    r.dateTime,
+    r.signerKeyNumber,
+    signature,
+  ];
+}
+
 /** A stored row as a record; a NULL column is an absent field. */
 export function recordFromRow(row: Row): SignedRecord {
   return recordFromValues(recordColumns.map((column) => row[column]));

@@ -20,6 +20,7 @@ import {
   quarantineJson,
   type Row,
   recordFromRow,
+  recordValues,
   unitFromRow,
 } from './rows.js';
 import { dumpRows, exportAccounts, exportRecordPages, exportUnits } from './sqliteExport.js';
@@ -498,25 +499,11 @@ function ledgerTx(db: Database.Database): LedgerTx {
   return {
     async appendRecords(records) {
       for (const signed of records) {
-        const r = signed.record;
-        const inserted = insert.run(
-          r.transactionNumber,
-          r.remittanceId,
-          r.transactionType,
-          r.sourceAccount ?? null,
-          r.destinationAccount ?? null,
-          r.amount ?? null,
-          r.currencyType ?? null,
-          r.outcome ?? null,
-          r.detail ?? null,
-          r.dateTime,
-          r.signerKeyNumber,
-          signed.signature,
-        );
+        const inserted = insert.run(...recordValues(signed));
         // A number already taken: the stored record must be this one (a repeat), else it conflicts.
         // A fresh insert is not read back on the hot path (the audit reads every record back).
         if (inserted.changes === 0) {
-          const stored = recordFromRow(byNumber.get(r.transactionNumber) as Row);
+          const stored = recordFromRow(byNumber.get(signed.record.transactionNumber) as Row);
           if (!sameRecord(stored, signed)) return false;
         } else assert(inserted.changes === 1, 'a record is inserted once');
       }

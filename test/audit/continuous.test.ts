@@ -110,15 +110,12 @@ describe('the continuous audit over A, under load', () => {
     issuerKeyNumbers: [],
     signatureZero: Buffer.alloc(32),
   };
+  /** One operation more than a tick checks, on the wall clock (faked where a test fakes timers). */
+  const auditOfA = () =>
+    new ContinuousAudit(keys, currencyKey, copyOfA(blocksPerTickMax + 1), Date.now, () => {});
 
   it('while operations wait past its share, the next tick follows after a short pause', async () => {
-    const audit = new ContinuousAudit(
-      keys,
-      currencyKey,
-      copyOfA(blocksPerTickMax + 1),
-      Date.now,
-      () => {},
-    );
+    const audit = auditOfA();
     expect(audit.nextTickInMs(30_000, 5)).toBe(30_000); // nothing checked yet: the interval
     expect(await audit.tick()).toMatchObject({
       behind: true,
@@ -134,13 +131,7 @@ describe('the continuous audit over A, under load', () => {
   it('started, it checks every operation within one interval and a pause', async () => {
     vi.useFakeTimers();
     try {
-      const audit = new ContinuousAudit(
-        keys,
-        currencyKey,
-        copyOfA(blocksPerTickMax + 1),
-        Date.now,
-        () => {},
-      );
+      const audit = auditOfA();
       audit.start(30_000);
       await vi.advanceTimersByTimeAsync(30_000);
       expect(audit.last?.behind).toBe(true);
