@@ -502,6 +502,11 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
   const tx: TransactionTx = {
     ...ledger,
     async appendReserved(records) {
+      // A number already taken, even by the same record, is an error (as on SQLite and PostgreSQL).
+      for (const signed of records) {
+        const key = numberKey(signed.record.transactionNumber);
+        assert(!db.table('transactions').rows.has(key), 'a reserved number is new');
+      }
       assert(await ledger.appendRecords(records), 'a reserved number is free');
     },
     async operation(remittanceId) {

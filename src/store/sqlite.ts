@@ -19,6 +19,7 @@ import {
   operationFromRow,
   quarantineJson,
   type Row,
+  recordColumns,
   recordFromRow,
   recordValues,
   unitFromRow,
@@ -686,6 +687,9 @@ export function openTransactionStore(
   );
   const history = accountHistory(db);
   const ledger = ledgerTx(db);
+  const insertReserved = db.prepare(
+    `INSERT INTO transactions (${recordColumns.join(', ')}) VALUES (${recordColumns.map(() => '?').join(', ')})`,
+  );
   const tx: TransactionTx = {
     ...ledger,
     async appendRecords(records) {
@@ -694,7 +698,13 @@ export function openTransactionStore(
       return true;
     },
     async appendReserved(records) {
-      assert(await tx.appendRecords(records), 'a reserved number is free');
+      // No ON CONFLICT: a number already taken, even by the same record, is an error (as on PostgreSQL).
+      for (const signed of records)
+        assert(
+          insertReserved.run(...recordValues(signed)).changes === 1,
+          'a reserved number is new',
+        );
+      history.stored(records);
     },
     async operation(remittanceId) {
       const row = getOperation.get(remittanceId) as Row | undefined;

@@ -202,7 +202,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
-    it('stores records at reserved numbers, seen by the next read; a taken number fails the whole transaction', async () => {
+    it('stores records at reserved numbers, seen by the next read; a taken number (even by the same record) fails the whole transaction', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const large = record(3n, { amount: int64Max, sourceAccount: int64Max - 1n });
       const seen = await store.transact(async (tx) => {
@@ -219,6 +219,13 @@ describe.each(backends)('store conformance: $name', (backend) => {
         }),
       ).rejects.toThrow();
       expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual(seen);
+      // Taken by the very same record is no less an error: a reserved number was never used.
+      await expect(
+        store.transact(async (tx) => {
+          await tx.appendReserved([record(2n)]);
+          return tx.lastRecordNumber();
+        }),
+      ).rejects.toThrow();
       await store.close();
     });
 
