@@ -32,6 +32,8 @@ import { assert } from '../../model/assert.js';
 import { type BatchLimits, BatchQueue } from '../../model/batchQueue.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
 import {
+  baseOfBlock,
+  blockOf,
   numberOfStep,
   requestDigestOf,
   type SignedRecord,
@@ -595,7 +597,6 @@ export class TransactionService {
     await tx.appendReserved(turns.flatMap((turn) => turn?.signed ?? []));
     const taken: (TakenTurn | undefined)[] = [];
     for (const turn of turns) taken.push(turn && (await this.#finishTurn(tx, turn)));
-    assert(taken.length === inputs.length, 'each turn of a batch is answered');
     return taken;
   }
 
@@ -635,6 +636,11 @@ export class TransactionService {
     const refusal = answer === undefined || answer.ok ? undefined : answer.code;
     const turn = advanceOperation(received, refusal, this.#limits(), (all, fields) =>
       this.#signNext(all, fields),
+    );
+    const base = received[0]!.record.transactionNumber;
+    assert(
+      turn.signed.every(({ record }) => baseOfBlock(blockOf(record.transactionNumber)) === base),
+      "a turn signs at its operation's own block of numbers",
     );
     return { received, signed: turn.signed, end: turn.end };
   }
