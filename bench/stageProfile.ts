@@ -114,7 +114,7 @@ function stageUpFrom(
 
 /** The store methods that write (src/store/types.ts); every other store method reads. */
 const storeWriteNames =
-  /^#?(run|exec|put|append|raise|restore|delete|quarantine|reserve|finish|mark|load|next)|^openOperation$/;
+  /^#?(run|exec|put|append|raise|restore|delete|quarantine|reserve|finish|mark|load|next)/;
 
 /** The stage a frame names, if any. */
 function stageOfFrame(frame: CallFrame): Stage | undefined {

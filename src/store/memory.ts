@@ -36,6 +36,7 @@ import type {
   CurrencyTx,
   DeviceKind,
   LedgerTx,
+  OperationRow,
   Store,
   TransactionTx,
 } from './types.js';
@@ -526,18 +527,29 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
         settled: BigInt(row.settled),
       });
     },
-    async openOperation(remittanceId, requestDigest) {
-      check(!db.table('operations').rows.has(remittanceId), 'operations: one per remittance id');
-      const base = advance(db, 'transaction_number', blockSize, 1n);
-      db.put('operations', remittanceId, {
-        remittance_id: remittanceId,
-        request_digest: requestDigest,
-        base_number: base,
-        state: 'open',
-        response_json: null,
-        settled: 0n,
+    async operations(remittanceIds) {
+      const found = new Map<string, OperationRow>();
+      for (const remittanceId of remittanceIds) {
+        const row = db.table('operations').rows.get(remittanceId);
+        if (row) found.set(remittanceId, operationFromRow(row));
+      }
+      return found;
+    },
+    async reserveOperations(opened) {
+      const first = advance(db, 'transaction_number', blockSize * BigInt(opened.length), 1n);
+      return opened.map(({ remittanceId, requestDigest }, i) => {
+        check(!db.table('operations').rows.has(remittanceId), 'operations: one per remittance id');
+        const base = first + blockSize * BigInt(i);
+        db.put('operations', remittanceId, {
+          remittance_id: remittanceId,
+          request_digest: requestDigest,
+          base_number: base,
+          state: 'open',
+          response_json: null,
+          settled: 0n,
+        });
+        return base;
       });
-      return base;
     },
     async finishOperation(remittanceId) {
       const row = db.table('operations').rows.get(remittanceId);

@@ -518,14 +518,23 @@ function transactionTx(query: Query): TransactionTx {
         ],
       );
     },
-    async openOperation(remittanceId, requestDigest) {
-      const base = await advance(query, 'transaction_number', blockSize, 1n);
-      await query(
-        `INSERT INTO operations (remittance_id, request_digest, base_number, state)
-         VALUES ($1, $2, $3, 'open')`,
-        [remittanceId, requestDigest, base],
+    async operations(remittanceIds) {
+      const rows = await rowsOf(query, 'SELECT * FROM operations WHERE remittance_id = ANY($1)', [
+        remittanceIds,
+      ]);
+      return new Map(rows.map((row) => [row['remittance_id'] as string, operationFromRow(row)]));
+    },
+    async reserveOperations(opened) {
+      const count = blockSize * BigInt(opened.length);
+      const first = await advance(query, 'transaction_number', count, 1n);
+      return Promise.all(
+        opened.map(async ({ remittanceId, requestDigest }, i) => {
+          const base = first + blockSize * BigInt(i);
+          // Held back and written with the transaction's other held rows (holdingWrites).
+          await query(insertOperation, [remittanceId, requestDigest, base]);
+          return base;
+        }),
       );
-      return base;
     },
     async finishOperation(remittanceId) {
       const result = await query(
@@ -655,6 +664,9 @@ const signedRowTypes = ['bigint', 'text', 'bigint', 'bigint', 'text', 'bigint', 
 /** A record at a number the device reserved (TransactionTx.appendReserved): never a conflict. */
 const insertReservedRecord = `INSERT INTO transactions (${recordColumns})
   VALUES (${Array.from({ length: recordColumnCount }, (_, i) => `$${i + 1}`).join(', ')})`;
+/** An operation opened at a block the device reserved (TransactionTx.reserveOperations). */
+const insertOperation = `INSERT INTO operations (remittance_id, request_digest, base_number, state)
+  VALUES ($1, $2, $3, 'open')`;
 const recordTypes = [
   ...['bigint', 'text', 'text', 'bigint', 'bigint', 'bigint'],
   ...['text', 'text', 'text', 'bigint', 'bigint', 'bytea'],
@@ -662,7 +674,8 @@ const recordTypes = [
 
 /**
  * The writes a transaction holds back (their callers read nothing from them), each with the
- * statement that writes many at once: upserts of rows of B and C, records at reserved numbers.
+ * statement that writes many at once: upserts of rows of B and C, records at reserved numbers,
+ * operations opened at reserved blocks.
  */
 const writesHeldBack = new Map([
   [upsertAccount, upsertManySql(tableOf('account', 'accounts'), signedRowTypes)],
@@ -671,7 +684,15 @@ const writesHeldBack = new Map([
     insertReservedRecord,
     `INSERT INTO transactions (${recordColumns}) SELECT * FROM unnest(${recordTypes.join(', ')})`,
   ],
+  [
+    insertOperation,
+    `INSERT INTO operations (remittance_id, request_digest, base_number, state)
+     SELECT id, digest, base, 'open' FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS t(id, digest, base)`,
+  ],
 ]);
+
+/** Held-back inserts: each key (a record's number, an operation's id) is taken once. */
+const insertsHeldBack = new Set([insertReservedRecord, insertOperation]);
 
 /** A transaction's queries, with some writes held back until `flush`. */
 type HoldingQuery = Query & { flush(): Promise<void> };
@@ -680,7 +701,7 @@ type HoldingQuery = Query & { flush(): Promise<void> };
  * A transaction's statements with its held-back writes (writesHeldBack) written together, one
  * statement per kind, before the transaction's next other statement (a read sees them) or its
  * COMMIT: a batch that changes many rows makes one round trip for them. A later upsert of a row
- * replaces an earlier one (one statement changes a row once); a record's number is taken once.
+ * replaces an earlier one (one statement changes a row once); an inserted key is taken once.
  */
 function holdingWrites(query: Query): HoldingQuery {
   const held = new Map<string, Map<unknown, readonly unknown[]>>();
@@ -699,7 +720,7 @@ function holdingWrites(query: Query): HoldingQuery {
       return query(text, values);
     }
     const rows = held.get(text) ?? new Map<unknown, readonly unknown[]>();
-    assert(text !== insertReservedRecord || !rows.has(values[0]), 'a number is reserved once');
+    assert(!insertsHeldBack.has(text) || !rows.has(values[0]), 'an inserted key is held once');
     held.set(text, rows.set(values[0], values));
     return heldResult;
   };

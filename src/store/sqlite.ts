@@ -36,6 +36,7 @@ import {
   type DeviceKind,
   type HoldRow,
   type LedgerTx,
+  type OperationRow,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -721,10 +722,21 @@ export function openTransactionStore(
         BigInt(row.settled),
       );
     },
-    async openOperation(remittanceId, requestDigest) {
-      const base = advance('transaction_number', blockSize, 1n);
-      insertOperation.run(remittanceId, requestDigest, base);
-      return base;
+    async operations(remittanceIds) {
+      const found = new Map<string, OperationRow>();
+      for (const remittanceId of remittanceIds) {
+        const row = getOperation.get(remittanceId) as Row | undefined;
+        if (row) found.set(remittanceId, operationFromRow(row));
+      }
+      return found;
+    },
+    async reserveOperations(opened) {
+      const first = advance('transaction_number', blockSize * BigInt(opened.length), 1n);
+      return opened.map(({ remittanceId, requestDigest }, i) => {
+        const base = first + blockSize * BigInt(i);
+        insertOperation.run(remittanceId, requestDigest, base);
+        return base;
+      });
     },
     async finishOperation(remittanceId) {
       const changed = finish.run(remittanceId).changes;

@@ -94,13 +94,21 @@ export interface TransactionTx extends LedgerTx, CountingTx {
    */
   appendReserved(records: readonly SignedRecord[]): Promise<void>;
   operation(remittanceId: string): Promise<OperationRow | undefined>;
+  /** The stored operations among these remittance ids (one read for a batch of openings). */
+  operations(remittanceIds: readonly string[]): Promise<Map<string, OperationRow>>;
   /**
    * Recovery: store an operation's row as its records give it (devices/transaction/derived.ts),
    * replacing the one stored under its remittance id.
    */
   restoreOperation(row: OperationRow): Promise<void>;
-  /** Reserve the next block of six transaction numbers and record the operation as open. */
-  openOperation(remittanceId: string, requestDigest: Buffer): Promise<bigint>;
+  /**
+   * Reserve the next block of six transaction numbers for each new operation, in order, and record
+   * each as open: the first number of each block. A store may write the rows together later in the
+   * transaction (before its next read and its commit).
+   */
+  reserveOperations(
+    opened: readonly { remittanceId: string; requestDigest: Buffer }[],
+  ): Promise<bigint[]>;
   /** Record the operation as done: its answer follows from its records (a6 stored with it). */
   finishOperation(remittanceId: string): Promise<void>;
   /** Record that peers (settledAtAccount | settledAtCurrency) hold a done operation's settlement. */

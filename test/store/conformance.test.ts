@@ -173,6 +173,12 @@ async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
 
 const int64Max = 2n ** 63n - 1n;
 
+/** One new operation opened under `id` (its digest the id's bytes): its block's first number. */
+async function openOne(tx: TransactionTx, id: string): Promise<bigint> {
+  const [base] = await tx.reserveOperations([{ remittanceId: id, requestDigest: Buffer.from(id) }]);
+  return base!;
+}
+
 describe.each(backends)('store conformance: $name', (backend) => {
   describe.skipIf(!backend.available)('every store', () => {
     it('opens again without migrating twice, and refuses to open as another device', async () => {
@@ -448,7 +454,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     it('recovery restores operation rows and raises counters, which never go back', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       expect(await store.transact((tx) => tx.lastRecordNumber())).toBe(0n);
-      await store.transact((tx) => tx.openOperation('a', Buffer.from('a')));
+      await store.transact((tx) => openOne(tx, 'a'));
       await store.transact(async (tx) => {
         await tx.restoreOperation({
           remittanceId: 'a',
@@ -474,7 +480,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
         settled: 3,
       });
       expect(await store.transact((tx) => tx.openOperations(10))).toEqual(['r']);
-      expect(await store.transact((tx) => tx.openOperation('n', Buffer.from('n')))).toBe(37n);
+      expect(await store.transact((tx) => openOne(tx, 'n'))).toBe(37n);
       expect(await store.transact((tx) => tx.nextAccountNumber({ reserve: false }))).toBe(5n);
       await store.close();
     });
@@ -482,8 +488,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     it('reserves blocks of six numbers without gaps and tracks each operation to settled', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const bases = [];
-      for (const id of ['a', 'b', 'c'])
-        bases.push(await store.transact((tx) => tx.openOperation(id, Buffer.from(id))));
+      for (const id of ['a', 'b', 'c']) bases.push(await store.transact((tx) => openOne(tx, id)));
       expect(bases).toEqual([1n, 7n, 13n]);
       expect(await store.transact((tx) => tx.openOperations(10))).toEqual(['a', 'b', 'c']);
       expect(await store.transact((tx) => tx.settledUpTo())).toBe(0n);
@@ -572,12 +577,45 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('opens a batch of operations in one call: consecutive blocks, seen by a read in the same transaction', async () => {
+      const store = await backend.openTransaction(backend.location('transaction'));
+      await store.transact((tx) => openOne(tx, 'first'));
+      const opened = ['x', 'y', 'z'].map((id) => ({
+        remittanceId: id,
+        requestDigest: Buffer.from(id),
+      }));
+      const seen = await store.transact(async (tx) => {
+        expect(await tx.reserveOperations(opened)).toEqual([7n, 13n, 19n]);
+        return tx.operations(['first', 'y', 'unknown', 'z']);
+      });
+      expect([...seen.keys()].sort()).toEqual(['first', 'y', 'z']);
+      expect(seen.get('y')).toEqual({
+        remittanceId: 'y',
+        requestDigest: Buffer.from('y'),
+        baseNumber: 13n,
+        state: 'open',
+        settled: 0,
+      });
+      // An id already open fails the whole transaction: nothing of it is left, no number taken.
+      await expect(
+        store.transact(async (tx) => {
+          await tx.reserveOperations([
+            opened[0]!,
+            { remittanceId: 'w', requestDigest: Buffer.from('w') },
+          ]);
+          await tx.operations(['w']);
+        }),
+      ).rejects.toThrow();
+      expect((await store.transact((tx) => tx.operations(['w']))).size).toBe(0);
+      expect(await store.transact((tx) => tx.nextTransactionNumber())).toBe(25n);
+      expect(await store.transact((tx) => tx.reserveOperations([]))).toEqual([]);
+      await store.close();
+    });
+
     it('loses no update when many transactions take numbers at once', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const ids = Array.from({ length: 24 }, (_, i) => `op-${i}`);
-      const bases = await Promise.all(
-        ids.map((id) => store.transact((tx) => tx.openOperation(id, Buffer.from(id)))),
-      );
+      const bases = await Promise.all(ids.map((id) => store.transact((tx) => openOne(tx, id))));
       const sorted = [...bases].sort((a, b) => (a < b ? -1 : 1));
       expect(sorted).toEqual(ids.map((_, i) => BigInt(i * 6 + 1)));
       await store.close();

@@ -123,6 +123,18 @@ type Admission =
   | { readonly kind: 'answered'; readonly reply: Reply }
   | { readonly kind: 'drive'; readonly records?: SignedRecord[] };
 
+/** A request on its way into the next batch of openings (S101), with its digest. */
+interface OpeningInput {
+  readonly request: SignedRecord;
+  readonly digest: Buffer;
+}
+
+/** A new request that passed its checks: its place in the batch, and a new account's number. */
+interface NewOpening extends OpeningInput {
+  readonly index: number;
+  readonly newAccount: bigint | undefined;
+}
+
 /** An operation's turn to store: its records so far, and a peer's answer (or refusal) if any. */
 interface TurnInput {
   readonly records: SignedRecord[];
@@ -186,10 +198,8 @@ export class TransactionService {
    */
   readonly #settlingByAccount = new Map<bigint, Set<AnsweredByPeers>>();
   readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
-  readonly #openings = new BatchQueue<{ request: SignedRecord; digest: Buffer }, Admission>(
-    transactionBatchLimits,
-    (items) =>
-      this.#eachInOneTransaction(items, (tx, item) => this.#open(tx, item.request, item.digest)),
+  readonly #openings = new BatchQueue<OpeningInput, Admission>(transactionBatchLimits, (items) =>
+    this.store.transact((tx) => this.#openBatch(tx, items)),
   );
   readonly #turns = new BatchQueue<TurnInput, TakenTurn | undefined>(
     transactionBatchLimits,
@@ -833,20 +843,37 @@ export class TransactionService {
   // ---- Steps ----------------------------------------------------------------------------------
 
   /**
-   * S101, in a batch's transaction: check a new request, then store it and a2; or, for a request
-   * id already stored, give its answer (or drive it on while it is open).
+   * S101 for a batch of requests, in one store transaction, in phases: the stored operations of
+   * the batch read at once; each request checked in order (a new account's number reserved as its
+   * check passes, so that the next opening's check sees it); then every new request numbered, stored
+   * with its a2 in one call. A request id stored already gets its answer (or is driven on while open).
    */
-  async #open(tx: TransactionTx, request: SignedRecord, digest: Buffer): Promise<Admission> {
-    const existing = await tx.operation(request.record.remittanceId);
-    const refused = existing
-      ? await this.#refusalOfRepeat(tx, request, digest, existing.requestDigest)
-      : await this.#refusalOfNew(tx, request);
-    if (refused) return { kind: 'answered', reply: failureReply(refused) };
-    if (!existing) return this.#storeOpening(tx, request, digest);
-    // A retry gets the one answer, however late it comes; an open one is driven on.
-    if (existing.state !== 'done') return { kind: 'drive' };
-    const records = await tx.recordsOfOperation(request.record.remittanceId);
-    return { kind: 'answered', reply: keptReply(existing, records) };
+  async #openBatch(tx: TransactionTx, items: readonly OpeningInput[]): Promise<Admission[]> {
+    const ids = items.map((item) => item.request.record.remittanceId);
+    assert(new Set(ids).size === ids.length, 'one driver per operation: an id once per batch');
+    const existing = await tx.operations(ids);
+    const admissions: (Admission | undefined)[] = [];
+    const opened: NewOpening[] = [];
+    for (const [index, { request, digest }] of items.entries()) {
+      const stored = existing.get(request.record.remittanceId);
+      const refused = stored
+        ? await this.#refusalOfRepeat(tx, request, digest, stored.requestDigest)
+        : await this.#refusalOfNew(tx, request);
+      if (refused) admissions[index] = { kind: 'answered', reply: failureReply(refused) };
+      else if (!stored)
+        opened.push({ index, request, digest, newAccount: await newAccountOf(tx, request) });
+      else admissions[index] = await this.#admissionOfStored(tx, stored);
+    }
+    const stored = await this.#storeOpenings(tx, opened);
+    for (const [k, { index }] of opened.entries()) admissions[index] = stored[k];
+    return allAdmitted(admissions, items.length);
+  }
+
+  /** A retry gets the one answer, however late it comes; an open operation is driven on. */
+  async #admissionOfStored(tx: TransactionTx, stored: OperationRow): Promise<Admission> {
+    if (stored.state !== 'done') return { kind: 'drive' };
+    const records = await tx.recordsOfOperation(stored.remittanceId);
+    return { kind: 'answered', reply: keptReply(stored, records) };
   }
 
   /** A request id stored already, for another request (told only when the signature holds). */
@@ -880,29 +907,29 @@ export class TransactionService {
     return limited ?? (await this.#precheck(tx, request.record));
   }
 
-  /** A new request stored with a2 (and, for an account opening, its number reserved). */
-  async #storeOpening(
-    tx: TransactionTx,
-    request: SignedRecord,
-    digest: Buffer,
-  ): Promise<Admission> {
-    const remittanceId = request.record.remittanceId;
-    const base = await tx.openOperation(remittanceId, digest);
-    const stored: SignedRecord = {
-      record: { ...request.record, transactionNumber: base },
-      signature: request.signature,
-    };
-    await tx.appendReserved([stored]);
-    const newAccount =
-      operationOf(request.record.transactionType) === 'account_issuing'
-        ? await tx.nextAccountNumber({ reserve: true })
-        : undefined;
-    const accountRequest = this.#signNext(
-      [stored],
-      accountRequestFields(request.record, this.context.mode, newAccount, accountNumbering),
+  /** New requests, each numbered in a block of its own and stored with its a2, in one call. */
+  async #storeOpenings(tx: TransactionTx, opened: readonly NewOpening[]): Promise<Admission[]> {
+    if (opened.length === 0) return [];
+    const bases = await tx.reserveOperations(
+      opened.map(({ request, digest }) => ({
+        remittanceId: request.record.remittanceId,
+        requestDigest: digest,
+      })),
     );
-    await tx.appendReserved([accountRequest]);
-    return { kind: 'drive', records: [stored, accountRequest] };
+    assert(bases.length === opened.length, 'a block reserved per new operation');
+    const openedRecords = opened.map(({ request, newAccount }, k): SignedRecord[] => {
+      const stored: SignedRecord = {
+        record: { ...request.record, transactionNumber: bases[k]! },
+        signature: request.signature,
+      };
+      const accountRequest = this.#signNext(
+        [stored],
+        accountRequestFields(request.record, this.context.mode, newAccount, accountNumbering),
+      );
+      return [stored, accountRequest];
+    });
+    await tx.appendReserved(openedRecords.flat());
+    return openedRecords.map((records) => ({ kind: 'drive', records }));
   }
 
   /** The request's signature by the key its step belongs to (a broken link is a bad signature). */
@@ -1103,6 +1130,23 @@ const exchangeStepOf = {
 } as const satisfies Record<string, TimedStep>;
 
 function ignore(): void {}
+
+/** A new account's number, reserved as its opening passes its checks; undefined for other requests. */
+async function newAccountOf(tx: TransactionTx, request: SignedRecord): Promise<bigint | undefined> {
+  return operationOf(request.record.transactionType) === 'account_issuing'
+    ? tx.nextAccountNumber({ reserve: true })
+    : undefined;
+}
+
+/** Every request of a batch of openings admitted, in order. */
+function allAdmitted(admissions: readonly (Admission | undefined)[], count: number): Admission[] {
+  assert(admissions.length === count, 'one admission per request');
+  // Array.from visits every index (map would skip one never set).
+  return Array.from(admissions, (admission) => {
+    assert(admission !== undefined, 'every request of a batch is admitted or answered');
+    return admission;
+  });
+}
 
 /**
  * The answer a done operation gave: derived from its records (the same function that made it), or,
