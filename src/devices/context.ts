@@ -68,6 +68,17 @@ export function verifiedRow<Row extends { signerKeyNumber: number; signature: Bu
   return row;
 }
 
+/** Rows a batch read, each verified first (verifiedRow): the same map, or a thrown UnverifiedRow. */
+export function verifiedRows<Key, Row extends { signerKeyNumber: number; signature: Buffer }>(
+  context: DeviceContext,
+  found: ReadonlyMap<Key, Row>,
+  bytesOf: (row: Row) => Buffer,
+  nameOf: (key: Key) => string,
+): ReadonlyMap<Key, Row> {
+  for (const [key, row] of found) verifiedRow(context, row, bytesOf, nameOf(key));
+  return found;
+}
+
 /**
  * What a step's verified records say must be stored (a held unit, the account a hold is on): when
  * the store disagrees (a row deleted or changed under the device), the step is refused like an
@@ -118,18 +129,30 @@ export function now(context: DeviceContext): bigint {
   return BigInt(context.environment.nowMs());
 }
 
-/** A retried exchange gets the answer already given, provided it carries the same records. */
-export async function answered(
+/** What a batch of steps reads of its operations before it decides: their stored records, by id. */
+export type StoredOperations = ReadonlyMap<string, readonly SignedRecord[]>;
+
+/** The stored records of every operation a batch of steps names (by its first record), in one read. */
+export function storedOperationsOf(
   tx: LedgerTx,
+  steps: readonly (readonly SignedRecord[])[],
+): Promise<StoredOperations> {
+  const ids = steps.flatMap((records) => records[0]?.record.remittanceId ?? []);
+  return tx.recordsOfOperations(ids);
+}
+
+/** A retried exchange gets the answer already given, provided it carries the same records. */
+export function answered(
+  stored: StoredOperations,
   records: readonly SignedRecord[],
   step: number,
-): Promise<Result<SignedRecord> | undefined> {
+): Result<SignedRecord> | undefined {
   const remittanceId = records[0]?.record.remittanceId;
   if (remittanceId === undefined) return undefined;
-  const stored = await tx.recordsOfOperation(remittanceId);
-  const previous = stored.find((r) => stepOf(r.record.transactionType) === step);
+  const kept = stored.get(remittanceId) ?? [];
+  const previous = kept.find((r) => stepOf(r.record.transactionType) === step);
   if (!previous) return undefined;
-  const same = records.every((r) => stored.some((s) => s.signature.equals(r.signature)));
+  const same = records.every((r) => kept.some((s) => s.signature.equals(r.signature)));
   return same
     ? ok(previous)
     : fail('RecordConflict', `a different exchange for ${remittanceId} was answered already`);
@@ -152,12 +175,13 @@ export async function checkSettlement(
   context: DeviceContext,
   tx: LedgerTx,
   received: readonly SignedRecord[],
+  storedOperations: StoredOperations,
 ): Promise<Result<AcceptedSettlement>> {
   const response = received.at(-1);
   if (!response || stepOf(response.record.transactionType) !== 6)
     return fail('InvalidInput', 'settlement ends with the response');
   assert(context.device !== 'transaction', 'the peers of the transaction device settle');
-  const stored = await tx.recordsOfOperation(response.record.remittanceId);
+  const stored = storedOperations.get(response.record.remittanceId) ?? [];
   const records = settlementWithHeld(context.device, received, stored);
   if (records === undefined)
     return fail(

@@ -17,6 +17,7 @@ import { inPaymentOrder } from '../protocol/units.js';
 import { type DumpRow, type DumpTable, type DumpValue, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
+  foundAmong,
   isFailure,
   operationFromRow,
   quarantineJson,
@@ -36,7 +37,6 @@ import type {
   CurrencyTx,
   DeviceKind,
   LedgerTx,
-  OperationRow,
   Store,
   TransactionTx,
 } from './types.js';
@@ -337,12 +337,22 @@ function ledgerTx(db: Opened): LedgerTx {
     async recordsOfOperation(remittanceId) {
       return ofOperation(remittanceId);
     },
+    async recordsOfOperations(remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
+        const records = ofOperation(remittanceId);
+        return records.length === 0 ? undefined : records;
+      });
+    },
     async accountOpening(accountNumber) {
       const response = openingResponse(accountNumber);
       return response ? ofOperation(response['remittance_id']) : [];
     },
-    async accountOpenedAt(accountNumber) {
-      return openingResponse(accountNumber)?.['transaction_number'] as bigint | undefined;
+    async accountsOpenedAt(accountNumbers) {
+      return foundAmong(
+        accountNumbers,
+        (accountNumber) =>
+          openingResponse(accountNumber)?.['transaction_number'] as bigint | undefined,
+      );
     },
     async putCheckpoint(transactionNumber, json) {
       db.put('checkpoints', numberKey(transactionNumber), {
@@ -528,12 +538,10 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
       });
     },
     async operations(remittanceIds) {
-      const found = new Map<string, OperationRow>();
-      for (const remittanceId of remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
         const row = db.table('operations').rows.get(remittanceId);
-        if (row) found.set(remittanceId, operationFromRow(row));
-      }
-      return found;
+        return row ? operationFromRow(row) : undefined;
+      });
     },
     async reserveOperations(opened) {
       const first = advance(db, 'transaction_number', blockSize * BigInt(opened.length), 1n);
@@ -645,6 +653,12 @@ export function openMemoryAccountStore(database: MemoryDatabase): AccountStore {
       const row = db.table('accounts').rows.get(numberKey(accountNumber));
       return row ? accountFromRow(row) : undefined;
     },
+    async accounts(accountNumbers) {
+      return foundAmong(accountNumbers, (accountNumber) => {
+        const row = db.table('accounts').rows.get(numberKey(accountNumber));
+        return row ? accountFromRow(row) : undefined;
+      });
+    },
     async putAccount(row) {
       check(
         row.balance >= 0n && row.held >= 0n && row.held <= row.balance,
@@ -705,6 +719,12 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
     async unit(currencyNumber) {
       const row = db.table('currency_units').rows.get(numberKey(currencyNumber));
       return row ? unitFromRow(row) : undefined;
+    },
+    async units(currencyNumbers) {
+      return foundAmong(currencyNumbers, (currencyNumber) => {
+        const row = db.table('currency_units').rows.get(numberKey(currencyNumber));
+        return row ? unitFromRow(row) : undefined;
+      });
     },
     async unitsOf(ownerAccount, currencyType, status) {
       return ordered(db.table('currency_units'))

@@ -423,16 +423,35 @@ function ledgerTx(query: Query): LedgerTx {
       );
       return rows.map(recordFromRow);
     },
-    async accountOpenedAt(accountNumber) {
-      const result = await query(
-        `SELECT transaction_number FROM transactions
-          WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok'
-            AND destination_account = $1
-          ORDER BY transaction_number LIMIT 1`,
-        [accountNumber],
+    async recordsOfOperations(remittanceIds) {
+      const rows = await rowsOf(
+        query,
+        'SELECT * FROM transactions WHERE remittance_id = ANY($1) ORDER BY transaction_number',
+        [remittanceIds],
       );
-      const number = result.rows[0]?.['transaction_number'];
-      return number === undefined ? undefined : BigInt(number as bigint | string);
+      const found = new Map<string, SignedRecord[]>();
+      for (const signed of rows.map(recordFromRow)) {
+        const id = signed.record.remittanceId;
+        found.set(id, [...(found.get(id) ?? []), signed]);
+      }
+      return found;
+    },
+    async accountsOpenedAt(accountNumbers) {
+      const rows = await rowsOf(
+        query,
+        `SELECT DISTINCT ON (destination_account) destination_account, transaction_number
+          FROM transactions
+          WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok'
+            AND destination_account = ANY($1::bigint[])
+          ORDER BY destination_account, transaction_number`,
+        [accountNumbers],
+      );
+      return new Map(
+        rows.map((row) => [
+          BigInt(row['destination_account'] as bigint),
+          BigInt(row['transaction_number'] as bigint),
+        ]),
+      );
     },
     async accountOpening(accountNumber) {
       const rows = await rowsOf(
@@ -753,6 +772,12 @@ function accountTx(query: Query): AccountTx {
       ]);
       return row ? accountFromRow(row) : undefined;
     },
+    async accounts(accountNumbers) {
+      const rows = await rowsOf(query, 'SELECT * FROM accounts WHERE account_number = ANY($1)', [
+        accountNumbers,
+      ]);
+      return new Map(rows.map((row) => [row['account_number'] as bigint, accountFromRow(row)]));
+    },
     async putAccount(row) {
       await query(upsertAccount, [
         row.accountNumber,
@@ -816,6 +841,14 @@ function currencyTx(query: Query): CurrencyTx {
         currencyNumber,
       ]);
       return row ? unitFromRow(row) : undefined;
+    },
+    async units(currencyNumbers) {
+      const rows = await rowsOf(
+        query,
+        'SELECT * FROM currency_units WHERE currency_number = ANY($1)',
+        [currencyNumbers],
+      );
+      return new Map(rows.map((row) => [row['currency_number'] as bigint, unitFromRow(row)]));
     },
     async unitsOf(ownerAccount, currencyType, status) {
       const rows = await rowsOf(

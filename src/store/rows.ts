@@ -139,3 +139,20 @@ export function quarantineJson(row: object): string {
     return value;
   });
 }
+
+/**
+ * What a store that reads one key at a time (SQLite, memory) answers to a batch read: each key
+ * read once, the found ones by key (`read` answers undefined for a key it does not hold).
+ */
+export function foundAmong<Key, Value>(
+  keys: readonly Key[],
+  read: (key: Key) => Value | undefined,
+): Map<Key, Value> {
+  const found = new Map<Key, Value>();
+  for (const key of keys) {
+    if (found.has(key)) continue;
+    const value = read(key);
+    if (value !== undefined) found.set(key, value);
+  }
+  return found;
+}

@@ -15,6 +15,7 @@ import { damageFindingsMax, damageOf, isStoreDamage, StoreDamaged } from './dama
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
   accountFromRow,
+  foundAmong,
   isFailure,
   operationFromRow,
   quarantineJson,
@@ -36,7 +37,6 @@ import {
   type DeviceKind,
   type HoldRow,
   type LedgerTx,
-  type OperationRow,
   type Store,
   settledEverywhere,
   type TransactionTx,
@@ -514,14 +514,25 @@ function ledgerTx(db: Database.Database): LedgerTx {
     async recordsOfOperation(remittanceId) {
       return (byRemittance.all(remittanceId) as Row[]).map(recordFromRow);
     },
+    async recordsOfOperations(remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
+        const rows = byRemittance.all(remittanceId) as Row[];
+        return rows.length === 0 ? undefined : rows.map(recordFromRow);
+      });
+    },
     async accountOpening(accountNumber) {
       const opening = openingOf.get(accountNumber) as Row | undefined;
       if (!opening) return [];
       return (byRemittance.all(opening['remittance_id']) as Row[]).map(recordFromRow);
     },
-    async accountOpenedAt(accountNumber) {
-      const opening = openingOf.get(accountNumber) as Row | undefined;
-      return opening?.['transaction_number'] as bigint | undefined;
+    async accountsOpenedAt(accountNumbers) {
+      return foundAmong(
+        accountNumbers,
+        (accountNumber) =>
+          (openingOf.get(accountNumber) as Row | undefined)?.['transaction_number'] as
+            | bigint
+            | undefined,
+      );
     },
     async putCheckpoint(transactionNumber, json) {
       putCheckpoint.run(transactionNumber, json);
@@ -723,12 +734,10 @@ export function openTransactionStore(
       );
     },
     async operations(remittanceIds) {
-      const found = new Map<string, OperationRow>();
-      for (const remittanceId of remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
         const row = getOperation.get(remittanceId) as Row | undefined;
-        if (row) found.set(remittanceId, operationFromRow(row));
-      }
-      return found;
+        return row ? operationFromRow(row) : undefined;
+      });
     },
     async reserveOperations(opened) {
       const first = advance('transaction_number', blockSize * BigInt(opened.length), 1n);
@@ -810,6 +819,12 @@ export function openAccountStore(path: string): AccountStore & { db: Database.Da
       const row = getAccount.get(accountNumber) as Row | undefined;
       return row ? accountFromRow(row) : undefined;
     },
+    async accounts(accountNumbers) {
+      return foundAmong(accountNumbers, (accountNumber) => {
+        const row = getAccount.get(accountNumber) as Row | undefined;
+        return row ? accountFromRow(row) : undefined;
+      });
+    },
     async putAccount(row) {
       upsertAccount.run(
         row.accountNumber,
@@ -878,6 +893,12 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
     async unit(currencyNumber) {
       const row = getUnit.get(currencyNumber) as Row | undefined;
       return row ? unitFromRow(row) : undefined;
+    },
+    async units(currencyNumbers) {
+      return foundAmong(currencyNumbers, (currencyNumber) => {
+        const row = getUnit.get(currencyNumber) as Row | undefined;
+        return row ? unitFromRow(row) : undefined;
+      });
     },
     async unitsOf(ownerAccount, currencyType, status) {
       return (unitsOf.all(ownerAccount, currencyType, status) as Row[]).map(unitFromRow);

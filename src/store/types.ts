@@ -20,17 +20,22 @@ export interface LedgerTx {
   appendRecords(records: readonly SignedRecord[]): Promise<boolean>;
   recordsOfOperation(remittanceId: string): Promise<SignedRecord[]>;
   /**
+   * The records of each of these operations that has any, in number order: what a batch of steps
+   * reads before it decides (one read on PostgreSQL).
+   */
+  recordsOfOperations(remittanceIds: readonly string[]): Promise<Map<string, SignedRecord[]>>;
+  /**
    * The records of the accepted account issuing that opened an account (the first stored response
    * that names it), in step order; none when there is none. Who signs for an account is read from
    * these signed records, never from a table of their own (devices/accountKeys.ts).
    */
   accountOpening(accountNumber: bigint): Promise<SignedRecord[]>;
   /**
-   * Where that opening stands in A: the transaction number of its response (the last of its
-   * block), read from the index alone; undefined when there is none. For the rule that an account
-   * must predate a request (devices/account/service.ts), on every exchange.
+   * Where those openings stand in A: the transaction number of each one's response (the last of its
+   * block), read from the index alone; accounts with none left out. For the rule that an account
+   * must predate a request (devices/account/service.ts), on every batch of exchanges (one read).
    */
-  accountOpenedAt(accountNumber: bigint): Promise<bigint | undefined>;
+  accountsOpenedAt(accountNumbers: readonly bigint[]): Promise<Map<bigint, bigint>>;
   /** Keep a signed checkpoint (audit/checkpoint.ts, as JSON); one per transaction number. */
   putCheckpoint(transactionNumber: bigint, json: string): Promise<void>;
   /** The newest checkpoints first, as JSON: each is verified by whoever reads it. */
@@ -163,6 +168,8 @@ export interface HoldingTx extends LedgerTx {
 
 export interface AccountTx extends HoldingTx {
   account(accountNumber: bigint): Promise<AccountRow | undefined>;
+  /** The stored rows among these account numbers (a batch's rows, one read on PostgreSQL). */
+  accounts(accountNumbers: readonly bigint[]): Promise<Map<bigint, AccountRow>>;
   putAccount(row: AccountRow): Promise<void>;
   hold(remittanceId: string): Promise<HoldRow | undefined>;
   putHold(row: HoldRow): Promise<void>;
@@ -188,6 +195,8 @@ export interface UnitPlanRow {
 
 export interface CurrencyTx extends HoldingTx, CountingTx {
   unit(currencyNumber: bigint): Promise<CurrencyRow | undefined>;
+  /** The stored units among these numbers (a batch's units, one read on PostgreSQL). */
+  units(currencyNumbers: readonly bigint[]): Promise<Map<bigint, CurrencyRow>>;
   unitsOf(
     ownerAccount: bigint,
     currencyType: string,

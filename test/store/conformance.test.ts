@@ -202,6 +202,18 @@ describe.each(backends)('store conformance: $name', (backend) => {
       const resigned = record(3n, {}, 9);
       expect(await store.transact((tx) => tx.appendRecords([resigned]))).toBe(false);
       expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual(records);
+      // A batch's read: each operation that has records, in number order; the others left out.
+      const later = [record(8n), record(7n)];
+      const found = await store.transact(async (tx) => {
+        expect(await tx.appendRecords(later)).toBe(true);
+        return tx.recordsOfOperations(['r-1', 'missing', 'r-0']);
+      });
+      expect([...found.keys()].sort()).toEqual(['r-0', 'r-1']);
+      expect(found.get('r-0')).toEqual(records);
+      expect(found.get('r-1')).toEqual([record(7n), record(8n)]);
+      expect((await store.transact((tx) => tx.recordsOfOperations([]))).size).toBe(0);
+      await store.transact((tx) => tx.quarantineRecord(7n, 'test', 1n));
+      await store.transact((tx) => tx.quarantineRecord(8n, 'test', 1n));
       expect(await store.transact((tx) => tx.recordCount())).toBe(3n);
       expect(await store.transact((tx) => tx.recordCount(2n))).toBe(1n);
       expect(await store.transact((tx) => tx.lastRecordNumber())).toBe(3n);
@@ -345,8 +357,8 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.transact((tx) => tx.appendRecords([...refused, ...accepted, ...later]));
       expect(await store.transact((tx) => tx.accountOpening(3n))).toEqual(accepted);
       expect(await store.transact((tx) => tx.accountOpening(4n))).toEqual([]);
-      expect(await store.transact((tx) => tx.accountOpenedAt(3n))).toBe(12n);
-      expect(await store.transact((tx) => tx.accountOpenedAt(4n))).toBeUndefined();
+      const openedAt = await store.transact((tx) => tx.accountsOpenedAt([4n, 3n, 3n]));
+      expect([...openedAt]).toEqual([[3n, 12n]]);
       expect(await store.transact((tx) => tx.accountOpenedWithKey(4))).toBe(true);
       expect(await store.transact((tx) => tx.accountOpenedWithKey(9))).toBe(false);
       await store.close();
@@ -634,6 +646,14 @@ describe.each(backends)('store conformance: $name', (backend) => {
         await tx.deleteHold('a');
       });
       expect(await store.transact((tx) => tx.account(2n))).toEqual(account(2n, 20n, 5n));
+      const rows = await store.transact(async (tx) => {
+        await tx.putAccount(account(3n, 30n)); // held back on PostgreSQL: the read sees it
+        return tx.accounts([3n, 9n, 2n, 3n]);
+      });
+      expect([...rows.keys()].sort()).toEqual([2n, 3n]);
+      expect(rows.get(2n)).toEqual(account(2n, 20n, 5n));
+      expect(rows.get(3n)).toEqual(account(3n, 30n));
+      await store.transact((tx) => tx.quarantineAccount(3n, 'test', 1n));
       expect(await store.transact((tx) => tx.hold('z'))).toEqual({
         remittanceId: 'z',
         accountNumber: 2n,
@@ -728,6 +748,10 @@ describe.each(backends)('store conformance: $name', (backend) => {
         await tx.putUnit({ ...unit(8n, 1n, 20n), status: 'retired' });
       });
       expect(await store.transact((tx) => tx.unit(2n))).toEqual(unit(2n, 2n, 700n));
+      const units = await store.transact((tx) => tx.units([2n, 99n, 3n]));
+      expect([...units.keys()].sort()).toEqual([2n, 3n]);
+      expect(units.get(2n)).toEqual(unit(2n, 2n, 700n));
+      expect(units.get(3n)).toEqual(unit(3n, 1n, 500n));
       expect(await store.transact((tx) => tx.plan('b'))).toEqual({
         remittanceId: 'b',
         planJson: '{"b":1}',

@@ -36,7 +36,9 @@ import {
   type DeviceContext,
   expectStored,
   now,
-  verifiedRow,
+  type StoredOperations,
+  storedOperationsOf,
+  verifiedRows,
   verifyOperation,
 } from '../context.js';
 import { crashPoint } from '../faultHooks.js';
@@ -139,8 +141,12 @@ export class AccountService implements BatchService {
   async #exchangeAll(tx: AccountTx, steps: readonly ExchangeStep[]) {
     const answers: (Result<SignedRecord> | undefined)[] = [];
     const open: OpenExchange[] = [];
+    const stored = await storedOperationsOf(
+      tx,
+      steps.map((step) => step.records),
+    );
     for (const [index, step] of steps.entries()) {
-      const checked = await this.#checkExchange(tx, step.records);
+      const checked = await this.#checkExchange(tx, step.records, stored);
       answers.push(checked);
       if (checked) continue;
       const [request, accountRequest] = step.records as [SignedRecord, SignedRecord];
@@ -151,13 +157,12 @@ export class AccountService implements BatchService {
     }
     refuseRepeats(open.map((o) => o.request.record.remittanceId));
     const deciding = open.filter((o) => o.outcome === undefined);
-    const rows = await this.readVerified(
-      tx,
-      deciding.flatMap((o) => accountsTouched(o.accountRequest.record)),
-    );
+    const touched = deciding.flatMap((o) => accountsTouched(o.accountRequest.record));
+    const rows = await this.readVerified(tx, touched);
+    const openedAt = await tx.accountsOpenedAt(touched);
     const coreSteps: AccountStep[] = [];
     for (const { request, accountRequest } of deciding) {
-      const existed = await this.#existedFor(tx, rows, request.record, accountRequest.record);
+      const existed = this.#existedFor(openedAt, rows, request.record, accountRequest.record);
       coreSteps.push({
         kind: 'decide',
         request: request.record,
@@ -174,7 +179,9 @@ export class AccountService implements BatchService {
       if (hold) await tx.putHold({ remittanceId: exchange.request.record.remittanceId, ...hold });
     }
     for (const row of batch.rows) await this.putSigned(tx, row);
-    for (const exchange of open) answers[exchange.index] = ok(await this.#answer(tx, exchange));
+    const answered = open.map((exchange) => this.#answer(exchange));
+    await appendOrRefuse(tx, answered.flat());
+    for (const [k, { index }] of open.entries()) answers[index] = ok(answered[k]!.at(-1)!);
     return allAnswered(answers);
   }
 
@@ -182,6 +189,7 @@ export class AccountService implements BatchService {
   async #checkExchange(
     tx: AccountTx,
     records: readonly SignedRecord[],
+    stored: StoredOperations,
   ): Promise<Result<SignedRecord> | undefined> {
     const [request, accountRequest] = records;
     if (
@@ -194,7 +202,7 @@ export class AccountService implements BatchService {
         'InvalidInput',
         'an account exchange carries the request and the account request',
       );
-    return (await answered(tx, records, 3)) ?? (await verifyOperation(this.context, tx, records));
+    return answered(stored, records, 3) ?? (await verifyOperation(this.context, tx, records));
   }
 
   /** An opening whose key this device could not verify with is refused now, not at first use. */
@@ -206,8 +214,8 @@ export class AccountService implements BatchService {
     return registered.ok ? undefined : registered.code;
   }
 
-  /** Sign a3 with the exchange's outcome and store the three records. */
-  async #answer(tx: AccountTx, exchange: OpenExchange): Promise<SignedRecord> {
+  /** The three records to store: the exchange's two, and a3 signed with its outcome. */
+  #answer(exchange: OpenExchange): SignedRecord[] {
     const { request, accountRequest, outcome } = exchange;
     assert(outcome !== undefined, 'an exchange is decided before it is answered');
     const response = signRecord(
@@ -227,8 +235,7 @@ export class AccountService implements BatchService {
       accountRequest.signature,
     );
     assert(response.ok, 'the account device signs with its own key');
-    await appendOrRefuse(tx, [request, accountRequest, response.value]);
-    return response.value;
+    return [request, accountRequest, response.value];
   }
 
   async #settleAll(
@@ -238,8 +245,9 @@ export class AccountService implements BatchService {
     const answers: Result<undefined>[] = [];
     const applying: TransactionRecord[][] = [];
     const storing: (readonly SignedRecord[])[] = [];
+    const stored = await storedOperationsOf(tx, operations);
     for (const received of operations) {
-      const checked = await checkSettlement(this.context, tx, received);
+      const checked = await checkSettlement(this.context, tx, received, stored);
       answers.push(checked.ok ? ok(undefined) : checked);
       if (!checked.ok) continue;
       if (!checked.value.again) applying.push(checked.value.records.map((r) => r.record));
@@ -258,7 +266,7 @@ export class AccountService implements BatchService {
       if (effect.endsHold) await this.#endHold(tx, operation[0]!.remittanceId, effect.endsHold);
     }
     for (const row of batch.rows) await this.putSigned(tx, row);
-    for (const records of storing) await appendOrRefuse(tx, records);
+    await appendOrRefuse(tx, storing.flat());
     return answers;
   }
 
@@ -286,45 +294,32 @@ export class AccountService implements BatchService {
    * test/core/replayAgreement.test.ts: a remittance to the next account number, decided after that
    * account's opening, made the replay report a contradiction.) An opening sees every account.
    */
-  async #existedFor(
-    tx: AccountTx,
+  #existedFor(
+    openedAt: ReadonlyMap<bigint, bigint>,
     rows: ReadonlyMap<bigint, AccountRowContent>,
     request: TransactionRecord,
     accountRequest: TransactionRecord,
-  ): Promise<Set<bigint>> {
+  ): Set<bigint> {
     const touched = accountsTouched(accountRequest).filter((n) => rows.has(n));
     if (operationOf(request.transactionType) === 'account_issuing') return new Set(touched);
-    const existed = new Set<bigint>();
-    for (const accountNumber of touched) {
-      // The opening's response is the last number of its block; its request, the first.
-      const openedAt = await tx.accountOpenedAt(accountNumber);
-      if (openedAt !== undefined && baseOfBlock(blockOf(openedAt)) <= request.transactionNumber)
-        existed.add(accountNumber);
-    }
-    return existed;
+    return new Set(
+      touched.filter((accountNumber) => {
+        // The opening's response is the last number of its block; its request, the first.
+        const responseAt = openedAt.get(accountNumber);
+        return (
+          responseAt !== undefined && baseOfBlock(blockOf(responseAt)) <= request.transactionNumber
+        );
+      }),
+    );
   }
 
-  /** The rows a step reads, each verified first (context.ts: verifiedRow); absent ones left out. */
+  /** The rows a step reads, in one read, each verified first (context.ts: verifiedRows). */
   private async readVerified(
     tx: AccountTx,
     accountNumbers: readonly bigint[],
-  ): Promise<Map<bigint, AccountRowContent>> {
-    const rows = new Map<bigint, AccountRowContent>();
-    for (const accountNumber of accountNumbers) {
-      const row = await this.verified(tx, accountNumber);
-      if (row) rows.set(accountNumber, row);
-    }
-    return rows;
-  }
-
-  /** An account row this device acts on, verified first (context.ts: verifiedRow). */
-  private async verified(tx: AccountTx, accountNumber: bigint): Promise<AccountRow | undefined> {
-    return verifiedRow(
-      this.context,
-      await tx.account(accountNumber),
-      accountRowBytes,
-      `account ${accountNumber}`,
-    );
+  ): Promise<ReadonlyMap<bigint, AccountRowContent>> {
+    const found = await tx.accounts(accountNumbers);
+    return verifiedRows(this.context, found, accountRowBytes, (n) => `account ${n}`);
   }
 
   private async putSigned(tx: AccountTx, content: AccountRowContent): Promise<void> {

@@ -32,7 +32,10 @@ import {
   type DeviceContext,
   expectStored,
   now,
+  type StoredOperations,
+  storedOperationsOf,
   verifiedRow,
+  verifiedRows,
   verifyOperation,
 } from '../context.js';
 import { deriveCurrencyTables } from '../derivedTables.js';
@@ -137,8 +140,12 @@ export class CurrencyService implements BatchService {
     const answers: (Result<SignedRecord> | undefined)[] = [];
     const open: { index: number; records: readonly SignedRecord[]; decision?: CurrencyDecision }[] =
       [];
+    const stored = await storedOperationsOf(
+      tx,
+      steps.map((step) => step.records),
+    );
     for (const [index, { records, expired }] of steps.entries()) {
-      const checked = await this.#checkExchange(tx, records);
+      const checked = await this.#checkExchange(tx, records, stored);
       answers.push(checked);
       if (!checked)
         open.push({
@@ -196,8 +203,9 @@ export class CurrencyService implements BatchService {
           planJson: JSON.stringify(decision.plan),
         });
     }
-    for (const { index, records, decision } of open)
-      answers[index] = ok(await this.#answer(tx, records, decision!));
+    const answered = open.map(({ records, decision }) => this.#answer(records, decision!));
+    await appendOrRefuse(tx, answered.flat());
+    for (const [k, { index }] of open.entries()) answers[index] = ok(answered[k]!.at(-1)!);
     return allAnswered(answers);
   }
 
@@ -205,6 +213,7 @@ export class CurrencyService implements BatchService {
   async #checkExchange(
     tx: CurrencyTx,
     records: readonly SignedRecord[],
+    stored: StoredOperations,
   ): Promise<Result<SignedRecord> | undefined> {
     const currencyRequest = records.at(-1);
     if (
@@ -213,7 +222,7 @@ export class CurrencyService implements BatchService {
       stepOf(currencyRequest.record.transactionType) !== 4
     )
       return fail('InvalidInput', 'a currency exchange carries the four records so far');
-    return (await answered(tx, records, 5)) ?? (await verifyOperation(this.context, tx, records));
+    return answered(stored, records, 5) ?? (await verifyOperation(this.context, tx, records));
   }
 
   /**
@@ -261,12 +270,9 @@ export class CurrencyService implements BatchService {
     batch: CurrencyBatch,
     first: { readonly unit: bigint; readonly sequence: bigint },
   ): Promise<void> {
-    for (const row of batch.rows)
-      if (row.currencyNumber >= first.unit)
-        expectStored(
-          (await tx.unit(row.currencyNumber)) === undefined,
-          'a new unit number is free',
-        );
+    const issued = batch.rows.filter((row) => row.currencyNumber >= first.unit);
+    const taken = await tx.units(issued.map((row) => row.currencyNumber));
+    expectStored(taken.size === 0, 'a new unit number is free');
     assert(
       (await tx.reserveUnitNumbers(batch.unitNumbersTaken)) === first.unit &&
         (await tx.reservePlanSequences(batch.planSequencesTaken)) === first.sequence,
@@ -275,12 +281,8 @@ export class CurrencyService implements BatchService {
     for (const row of batch.rows) await this.putSigned(tx, row);
   }
 
-  /** Sign a5 with the decision (and its plan) and store the operation's five records. */
-  async #answer(
-    tx: CurrencyTx,
-    records: readonly SignedRecord[],
-    decision: CurrencyDecision,
-  ): Promise<SignedRecord> {
+  /** The operation's five records to store: its four, and a5 signed with the decision (and its plan). */
+  #answer(records: readonly SignedRecord[], decision: CurrencyDecision): SignedRecord[] {
     const currencyRequest = records[3]!;
     const response = signRecord(
       this.context.signatures,
@@ -300,8 +302,7 @@ export class CurrencyService implements BatchService {
       currencyRequest.signature,
     );
     assert(response.ok, 'the currency device signs with its own key');
-    await appendOrRefuse(tx, [...records, response.value]);
-    return response.value;
+    return [...records, response.value];
   }
 
   async #settleAll(
@@ -311,8 +312,9 @@ export class CurrencyService implements BatchService {
     const answers: Result<undefined>[] = [];
     const applying: { operation: TransactionRecord[]; plan: UnitPlan }[] = [];
     const storing: (readonly SignedRecord[])[] = [];
+    const stored = await storedOperationsOf(tx, operations);
     for (const received of operations) {
-      const checked = await checkSettlement(this.context, tx, received);
+      const checked = await checkSettlement(this.context, tx, received, stored);
       answers.push(checked.ok ? ok(undefined) : checked);
       if (!checked.ok) continue;
       storing.push(received); // the records left out are stored here already
@@ -338,7 +340,7 @@ export class CurrencyService implements BatchService {
       'a settlement takes no numbers',
     );
     for (const row of batch.rows) await this.putSigned(tx, row);
-    for (const records of storing) await appendOrRefuse(tx, records);
+    await appendOrRefuse(tx, storing.flat());
     return answers;
   }
 
@@ -359,27 +361,13 @@ export class CurrencyService implements BatchService {
     return plan;
   }
 
-  /** The units a step reads, each verified first (context.ts: verifiedRow); absent ones left out. */
+  /** The units a step reads, in one read, each verified first (context.ts: verifiedRows). */
   private async readVerified(
     tx: CurrencyTx,
     numbers: readonly bigint[],
-  ): Promise<Map<bigint, CurrencyRowContent>> {
-    const rows = new Map<bigint, CurrencyRowContent>();
-    for (const number of numbers) {
-      const row = await this.verified(tx, number);
-      if (row) rows.set(number, row);
-    }
-    return rows;
-  }
-
-  /** A unit row this device acts on, verified first (context.ts: verifiedRow). */
-  private async verified(tx: CurrencyTx, currencyNumber: bigint): Promise<CurrencyRow | undefined> {
-    return verifiedRow(
-      this.context,
-      await tx.unit(currencyNumber),
-      currencyRowBytes,
-      `currency unit ${currencyNumber}`,
-    );
+  ): Promise<ReadonlyMap<bigint, CurrencyRowContent>> {
+    const found = await tx.units(numbers);
+    return verifiedRows(this.context, found, currencyRowBytes, (n) => `currency unit ${n}`);
   }
 
   private async putSigned(tx: CurrencyTx, content: CurrencyRowContent): Promise<void> {
