@@ -274,6 +274,9 @@ function migrated(db: Database.Database, path: string, kind: DeviceKind): Databa
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
+  // Statement journals and sorts in memory: on disk SQLite created, wrote and unlinked a temporary
+  // file for them (/var/tmp/etilqs_*) several times a second under load, each a few system calls.
+  db.pragma('temp_store = MEMORY');
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, device TEXT NOT NULL)',
   );
