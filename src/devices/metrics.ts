@@ -57,7 +57,15 @@ export class PrometheusMetrics implements DeviceMetrics {
   readonly #commitSeconds: Histogram;
   readonly #commitWorks: Histogram;
   readonly #refusals: Counter<'code'>;
-  readonly #signatures: Counter<'key' | 'authority' | 'result'>;
+  /**
+   * Signature operations tallied as they happen and added to the counter when it is read (a
+   * scrape): prom-client's label lookup on every signature cost 1.5-1.7% of each device's CPU
+   * under load. The labels are a closed set (device keys, `account`, authorities, results).
+   */
+  readonly #signaturesUncounted = new Map<
+    string,
+    { readonly labels: Record<'key' | 'authority' | 'result', string>; count: number }
+  >();
   readonly #audits: Counter<'kind' | 'result'>;
   readonly #auditClean: Gauge<'kind'>;
   readonly #auditAt: Gauge<'kind'>;
@@ -115,11 +123,20 @@ export class PrometheusMetrics implements DeviceMetrics {
       labelNames: ['code'],
       registers,
     });
-    this.#signatures = new Counter({
+    const signaturesUncounted = this.#signaturesUncounted;
+    // Read only through the registry: it adds the uncounted tallies when it is collected.
+    new Counter({
       name: 'triledger_signature_operations_total',
       help: 'Signature device operations, by key (account keys together), authority and result',
       labelNames: ['key', 'authority', 'result'],
       registers,
+      collect() {
+        for (const tally of signaturesUncounted.values())
+          if (tally.count > 0) {
+            this.inc(tally.labels, tally.count);
+            tally.count = 0;
+          }
+      },
     });
     this.#audits = new Counter({
       name: 'triledger_audits_total',
@@ -139,12 +156,13 @@ export class PrometheusMetrics implements DeviceMetrics {
       labelNames: ['kind'],
       registers,
     });
-    this.signatureDone = (keyNumber, authority, result) =>
-      this.#signatures.inc({
-        key: keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber),
-        authority,
-        result,
-      });
+    this.signatureDone = (keyNumber, authority, result) => {
+      const key = keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber);
+      const id = `${key} ${authority} ${result}`;
+      const tally = signaturesUncounted.get(id);
+      if (tally) tally.count += 1;
+      else signaturesUncounted.set(id, { labels: { key, authority, result }, count: 1 });
+    };
   }
 
   /** For SignatureDevice.observe. */
