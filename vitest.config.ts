@@ -32,6 +32,7 @@ const onBothBackends = [
   'test/devices/lostTail.test.ts',
   'test/devices/ownStoreDamage.test.ts',
   'test/devices/settlementRecords.test.ts',
+  'test/devices/answerConflict.test.ts',
   'test/audit/replay.test.ts',
 ];
 

@@ -559,16 +559,20 @@ export function openMemoryTransactionStore(database: MemoryDatabase): Store<Tran
         return base;
       });
     },
-    async finishOperation(remittanceId) {
-      const row = db.table('operations').rows.get(remittanceId);
-      assert(row, 'the operation being finished exists');
-      db.put('operations', remittanceId, { ...row, state: 'done', response_json: null });
+    async finishOperations(remittanceIds) {
+      for (const remittanceId of remittanceIds) {
+        const row = db.table('operations').rows.get(remittanceId);
+        assert(row, 'the operation being finished exists');
+        db.put('operations', remittanceId, { ...row, state: 'done', response_json: null });
+      }
     },
-    async markSettled(remittanceId, peers) {
-      assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
-      const row = db.table('operations').rows.get(remittanceId);
-      if (row?.['state'] !== 'done') return;
-      db.put('operations', remittanceId, { ...row, settled: BigInt(settledOf(row) | peers) });
+    async markSettled(settlements) {
+      for (const { remittanceId, peers } of settlements) {
+        assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
+        const row = db.table('operations').rows.get(remittanceId);
+        if (row?.['state'] !== 'done') continue;
+        db.put('operations', remittanceId, { ...row, settled: BigInt(settledOf(row) | peers) });
+      }
     },
     async settledUpTo() {
       const all = operations();

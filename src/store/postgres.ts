@@ -424,10 +424,16 @@ function ledgerTx(query: Query): LedgerTx {
       return rows.map(recordFromRow);
     },
     async recordsOfOperations(remittanceIds) {
+      // One index lookup per id, whatever the statistics say: without them (a new store, or
+      // autovacuum off) the planner takes `remittance_id = ANY($1)` for a large share of the table
+      // and scans all of it (12 ms at 16,000 records against 0.2 ms). OFFSET 0 keeps the
+      // subquery a nested loop over the ids.
       const rows = await rowsOf(
         query,
-        'SELECT * FROM transactions WHERE remittance_id = ANY($1) ORDER BY transaction_number',
-        [remittanceIds],
+        `SELECT t.* FROM unnest($1::text[]) AS ids(id) CROSS JOIN LATERAL
+           (SELECT * FROM transactions WHERE remittance_id = ids.id OFFSET 0) AS t
+         ORDER BY t.transaction_number`,
+        [[...new Set(remittanceIds)]],
       );
       const found = new Map<string, SignedRecord[]>();
       for (const signed of rows.map(recordFromRow)) {
@@ -555,19 +561,35 @@ function transactionTx(query: Query): TransactionTx {
         }),
       );
     },
-    async finishOperation(remittanceId) {
+    async finishOperations(remittanceIds) {
+      if (remittanceIds.length === 0) return;
       const result = await query(
-        "UPDATE operations SET state = 'done', response_json = NULL WHERE remittance_id = $1",
-        [remittanceId],
+        `UPDATE operations SET state = 'done', response_json = NULL
+         WHERE remittance_id = ANY($1::text[])`,
+        [remittanceIds],
       );
-      assert(result.rowCount === 1, 'the operation being finished exists');
+      assert(
+        result.rowCount === new Set(remittanceIds).size,
+        'the operation being finished exists',
+      );
     },
-    async markSettled(remittanceId, peers) {
-      assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
-      await query(
-        "UPDATE operations SET settled = settled | $1::bigint WHERE remittance_id = $2 AND state = 'done'",
-        [peers, remittanceId],
-      );
+    async markSettled(settlements) {
+      // One statement changes a row once: an operation named twice gets its bits together.
+      const bits = new Map<string, number>();
+      for (const { remittanceId, peers } of settlements) {
+        assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
+        bits.set(remittanceId, (bits.get(remittanceId) ?? 0) | peers);
+      }
+      // One statement per set of bits (three at most), found by the primary key alone: with
+      // `state = 'done'` in its WHERE the planner scanned every done operation through
+      // operations_pending (3 ms for 40 ids at 9,000 done); an open one is left as it is.
+      for (const peers of new Set(bits.values()))
+        await query(
+          `UPDATE operations
+           SET settled = CASE WHEN state = 'done' THEN settled | $1::bigint ELSE settled END
+           WHERE remittance_id = ANY($2::text[])`,
+          [peers, [...bits].filter(([, each]) => each === peers).map(([id]) => id)],
+        );
     },
     async settledUpTo() {
       const pending = await rowOf(

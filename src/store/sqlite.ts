@@ -750,13 +750,17 @@ export function openTransactionStore(
         return base;
       });
     },
-    async finishOperation(remittanceId) {
-      const changed = finish.run(remittanceId).changes;
-      assert(changed === 1, 'the operation being finished exists');
+    async finishOperations(remittanceIds) {
+      for (const remittanceId of remittanceIds) {
+        const changed = finish.run(remittanceId).changes;
+        assert(changed === 1, 'the operation being finished exists');
+      }
     },
-    async markSettled(remittanceId, peers) {
-      assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
-      markSettled.run(BigInt(peers), remittanceId);
+    async markSettled(settlements) {
+      for (const { remittanceId, peers } of settlements) {
+        assert(peers > 0 && peers <= settledEverywhere, 'settlement bits name account or currency');
+        markSettled.run(BigInt(peers), remittanceId);
+      }
     },
     async settledUpTo() {
       const pending = (oldestPending.get() as Row)['base'] as bigint | null;

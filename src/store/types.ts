@@ -52,6 +52,13 @@ export interface LedgerTx {
   ): Promise<SignedRecord | undefined>;
 }
 
+/** A peer's acknowledgement of a done operation's settlement (TransactionTx.markSettled). */
+export interface Settlement {
+  readonly remittanceId: string;
+  /** settledAtAccount, settledAtCurrency or both. */
+  readonly peers: number;
+}
+
 export interface OperationRow {
   readonly remittanceId: string;
   readonly requestDigest: Buffer;
@@ -114,10 +121,17 @@ export interface TransactionTx extends LedgerTx, CountingTx {
   reserveOperations(
     opened: readonly { remittanceId: string; requestDigest: Buffer }[],
   ): Promise<bigint[]>;
-  /** Record the operation as done: its answer follows from its records (a6 stored with it). */
-  finishOperation(remittanceId: string): Promise<void>;
-  /** Record that peers (settledAtAccount | settledAtCurrency) hold a done operation's settlement. */
-  markSettled(remittanceId: string, peers: number): Promise<void>;
+  /**
+   * Record each operation as done: its answer follows from its records (a6 stored with it). Every
+   * one must be stored (an error otherwise); a batch's operations in one statement on PostgreSQL.
+   */
+  finishOperations(remittanceIds: readonly string[]): Promise<void>;
+  /**
+   * Record that peers (settledAtAccount | settledAtCurrency) hold each done operation's settlement;
+   * an operation still open is left as it is (its bits wait for its response). An operation named
+   * twice gets both its bits. A batch's acknowledgements in one statement on PostgreSQL.
+   */
+  markSettled(settlements: readonly Settlement[]): Promise<void>;
   /**
    * The end of the last block such that every operation up to it is done and settled at both
    * peers (0 when none).

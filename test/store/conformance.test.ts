@@ -206,7 +206,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
       const later = [record(8n), record(7n)];
       const found = await store.transact(async (tx) => {
         expect(await tx.appendRecords(later)).toBe(true);
-        return tx.recordsOfOperations(['r-1', 'missing', 'r-0']);
+        return tx.recordsOfOperations(['r-1', 'missing', 'r-0', 'r-1']);
       });
       expect([...found.keys()].sort()).toEqual(['r-0', 'r-1']);
       expect(found.get('r-0')).toEqual(records);
@@ -505,12 +505,13 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect(await store.transact((tx) => tx.openOperations(10))).toEqual(['a', 'b', 'c']);
       expect(await store.transact((tx) => tx.settledUpTo())).toBe(0n);
       await store.transact(async (tx) => {
-        await tx.finishOperation('a');
-        await tx.finishOperation('b');
-        await tx.markSettled('a', 1);
-        await tx.markSettled('a', 2);
-        await tx.markSettled('b', 2);
-        await tx.markSettled('c', 3); // still open: bits wait for the response
+        await tx.finishOperations(['a', 'b']);
+        await tx.markSettled([{ remittanceId: 'a', peers: 1 }]);
+        await tx.markSettled([
+          { remittanceId: 'a', peers: 2 },
+          { remittanceId: 'b', peers: 2 },
+          { remittanceId: 'c', peers: 3 }, // still open: bits wait for the response
+        ]);
       });
       expect(await store.transact((tx) => tx.operation('a'))).toEqual({
         remittanceId: 'a',
@@ -527,13 +528,17 @@ describe.each(backends)('store conformance: $name', (backend) => {
       ]);
       expect(await store.transact((tx) => tx.pendingCounts())).toEqual({ open: 1, unsettled: 1 });
       await store.transact(async (tx) => {
-        await tx.markSettled('b', 1);
-        await tx.finishOperation('c');
-        await tx.markSettled('c', 3);
+        await tx.markSettled([]);
+        await tx.finishOperations(['c']);
+        await tx.markSettled([
+          { remittanceId: 'c', peers: 1 },
+          { remittanceId: 'b', peers: 1 },
+          { remittanceId: 'c', peers: 2 }, // named twice: both bits
+        ]);
       });
       expect(await store.transact((tx) => tx.settledUpTo())).toBe(18n);
       expect(await store.transact((tx) => tx.pendingCounts())).toEqual({ open: 0, unsettled: 0 });
-      await expect(store.transact((tx) => tx.finishOperation('nobody'))).rejects.toThrow(
+      await expect(store.transact((tx) => tx.finishOperations(['c', 'nobody']))).rejects.toThrow(
         /operation being finished exists/,
       );
       await store.close();

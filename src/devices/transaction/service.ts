@@ -44,6 +44,7 @@ import { operationOf, recordsLackedBy, stepOf } from '../../protocol/transaction
 import {
   accountHistoryBatchMax,
   type OperationRow,
+  type Settlement,
   type Store,
   settledAtAccount,
   settledAtCurrency,
@@ -205,14 +206,12 @@ export class TransactionService {
     transactionBatchLimits,
     (items) => this.store.transact((tx) => this.#storeTurns(tx, items)),
   );
-  readonly #acknowledgements = new BatchQueue<{ remittanceId: string; peers: number }, void>(
+  readonly #acknowledgements = new BatchQueue<Settlement, void>(
     transactionBatchLimits,
     async (items) => {
-      const stored = await this.#eachInOneTransaction(items, (tx, item) =>
-        tx.markSettled(item.remittanceId, item.peers),
-      );
+      await this.store.transact((tx) => tx.markSettled(items));
       for (const listener of this.#settledListeners) listener();
-      return stored;
+      return items.map(() => undefined);
     },
   );
   /** Told each time acknowledgements of settlements are stored (the event streams, events.ts). */
@@ -396,18 +395,6 @@ export class TransactionService {
     if (admitted) return admitted;
     const busy = `${transactionBatchLimits.queueDepthMax} requests already wait at the transaction device; retry shortly`;
     return { kind: 'answered', reply: failureReply(fail('RateLimited', busy)) };
-  }
-
-  /** A batch of a stage, in one store transaction: each item's work in order, one answer each. */
-  #eachInOneTransaction<Item, Answer>(
-    items: readonly Item[],
-    work: (tx: TransactionTx, item: Item) => Promise<Answer>,
-  ): Promise<Answer[]> {
-    return this.store.transact(async (tx) => {
-      const answers: Answer[] = [];
-      for (const item of items) answers.push(await work(tx, item));
-      return answers;
-    });
   }
 
   /**
@@ -605,9 +592,9 @@ export class TransactionService {
       return records === undefined ? undefined : this.#nextTurn(records, input.answer);
     });
     await tx.appendReserved(turns.flatMap((turn) => turn?.signed ?? []));
-    const taken: (TakenTurn | undefined)[] = [];
-    for (const turn of turns) taken.push(turn && (await this.#finishTurn(tx, turn)));
-    return taken;
+    const decided = turns.filter((turn) => turn?.end.kind === 'decided');
+    await tx.finishOperations(decided.map((turn) => turn!.received[0]!.record.remittanceId));
+    return turns.map((turn) => turn && this.#takenTurn(turn));
   }
 
   /**
@@ -619,21 +606,41 @@ export class TransactionService {
     tx: TransactionTx,
     inputs: readonly TurnInput[],
   ): Promise<(SignedRecord[] | undefined)[]> {
-    const received: (SignedRecord[] | undefined)[] = [];
-    for (const { records, answer } of inputs) {
-      if (!answer?.ok) {
-        received.push(records);
-        continue;
-      }
-      const problem =
-        (await verifyOperation(this.context, tx, [...records, answer.value], records)) ??
-        ((await tx.appendRecords([answer.value]))
-          ? undefined
-          : fail('RecordConflict', 'it conflicts with a stored record'));
-      if (problem) this.#answerRefused(records, problem);
-      received.push(problem ? undefined : [...records, answer.value]);
+    const problems = new Map<number, Failure>();
+    const verified: { readonly index: number; readonly answer: SignedRecord }[] = [];
+    for (const [index, { records, answer }] of inputs.entries()) {
+      if (!answer?.ok) continue;
+      const all = [...records, answer.value];
+      const refused = await verifyOperation(this.context, tx, all, records);
+      if (refused) problems.set(index, refused);
+      else verified.push({ index, answer: answer.value });
     }
-    return received;
+    await this.#storeAnswers(tx, verified, problems);
+    return inputs.map(({ records, answer }, index) => {
+      const problem = problems.get(index);
+      if (!problem) return answer?.ok ? [...records, answer.value] : records;
+      this.#answerRefused(records, problem);
+      return undefined;
+    });
+  }
+
+  /**
+   * The verified answers stored in one call. When one conflicts with a stored record, each is
+   * stored again alone to find which (a copy already stored is skipped): only that one's turn fails.
+   */
+  async #storeAnswers(
+    tx: TransactionTx,
+    verified: readonly { readonly index: number; readonly answer: SignedRecord }[],
+    problems: Map<number, Failure>,
+  ): Promise<void> {
+    if (await tx.appendRecords(verified.map(({ answer }) => answer))) return;
+    let conflicts = 0;
+    for (const { index, answer } of verified)
+      if (!(await tx.appendRecords([answer]))) {
+        problems.set(index, fail('RecordConflict', 'it conflicts with a stored record'));
+        conflicts += 1;
+      }
+    assert(conflicts > 0, 'a batch that conflicts has an answer that conflicts alone');
   }
 
   #answerRefused(records: readonly SignedRecord[], problem: Failure): void {
@@ -655,13 +662,12 @@ export class TransactionService {
     return { received, signed: turn.signed, end: turn.end };
   }
 
-  /** A turn whose records are stored: once decided, the operation finished and its answer made. */
-  async #finishTurn(tx: TransactionTx, turn: SignedTurn): Promise<TakenTurn> {
+  /** A turn whose records are stored (and, once decided, its operation finished): its answer made. */
+  #takenTurn(turn: SignedTurn): TakenTurn {
     const all = [...turn.received, ...turn.signed];
     if (turn.end.kind !== 'decided') return { stored: true, records: all, end: turn.end };
     const remittanceId = all[0]!.record.remittanceId;
     const reply = replyFor(turn.end.outcome, remittanceId, all, turn.end.newAccount);
-    await tx.finishOperation(remittanceId);
     return { stored: true, records: all, end: turn.end, reply };
   }
 
