@@ -3,7 +3,7 @@
 // a benchmark makes to a stopped deployment (rate limits lifted, terminals' shared keys).
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installSharedKeys } from '../src/deployment/demo.js';
@@ -135,6 +135,25 @@ export function rssPeakBytes(pid: number): number {
 
 export function rssBytes(pid: number): number {
   return statusKiB(pid, 'VmRSS') * 1024;
+}
+
+/**
+ * CPU time (user + system) used so far by every process of this machine running `command` (its
+ * /proc comm: `postgres` for a PostgreSQL server's backends and workers), in seconds. A process that
+ * ends between two readings takes its time with it: the devices' connections stay open.
+ */
+export function commandCpuSeconds(command: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === command)
+        total += cpuSeconds(Number(entry));
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return total;
 }
 
 /** CPU time (user + system) the process has used so far, in seconds. */

@@ -31,6 +31,7 @@ import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
 import {
+  commandCpuSeconds,
   cpuSeconds,
   installBenchSharedKeys,
   liftRateLimits,
@@ -88,6 +89,11 @@ export interface ConfigurationResult {
   readonly mode: Mode;
   readonly load: LoadResult;
   readonly devices: Record<DeviceName | 'loadGenerator', DeviceFigures>;
+  /**
+   * With a PostgreSQL store on this machine: the CPU of every postgres process over the measured
+   * time (1.0 is one core): on a machine this size the server's statements compete with the devices.
+   */
+  readonly databaseServerCores?: number;
   readonly invariantsHold: boolean;
   readonly auditClean: boolean;
   /** Under load: each protocol step's mean time, and the store commits a remittance costs. */
@@ -184,6 +190,8 @@ async function runConfiguration(
     let sampler: NodeJS.Timeout | undefined;
     let measuredAtMs = 0;
     let cpuAtEnd: Record<string, number> = {};
+    const serverIsLocal = storeUrl !== undefined && localHosts.has(storeUrl.hostname);
+    const serverCpu = { atStart: 0, atEnd: 0 };
     show(`throughput: ${scheme}, ${mode}: opening ${accountsOf(options)} accounts`);
     const load = await new Promise<LoadResult>((resolve, reject) => {
       generator.on('message', (message: { event: string; result?: LoadResult }) => {
@@ -196,6 +204,7 @@ async function runConfiguration(
           window.fromUs = monotonicUs();
           metricsAtStart = readMetrics(portBase);
           for (const name of names) cpuAtStart[name] = cpuSeconds(pids[name]);
+          if (serverIsLocal) serverCpu.atStart = commandCpuSeconds('postgres');
           sampler = setInterval(() => {
             for (const name of names) rssSamples[name]!.push(rssBytes(pids[name]));
             const elapsed = Math.round((performance.now() - measuredAtMs) / 1000);
@@ -209,6 +218,7 @@ async function runConfiguration(
           window.toUs = monotonicUs();
           metricsAtEnd = readMetrics(portBase);
           cpuAtEnd = Object.fromEntries(names.map((n) => [n, cpuSeconds(pids[n])]));
+          if (serverIsLocal) serverCpu.atEnd = commandCpuSeconds('postgres');
           show(`throughput: ${scheme}, ${mode}: checking balances and the audit`);
         }
         if (message.event === 'result') resolve(message.result!);
@@ -249,6 +259,9 @@ async function runConfiguration(
       mode,
       load,
       devices,
+      ...(serverIsLocal
+        ? { databaseServerCores: (serverCpu.atEnd - serverCpu.atStart) / options.measureSeconds }
+        : {}),
       invariantsHold: invariants.balances === invariants.issued && invariants.held === '0',
       auditClean: audit.ok && audit.value.clean,
       steps,
@@ -269,6 +282,9 @@ async function runConfiguration(
     if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
   }
 }
+
+/** Hosts whose PostgreSQL server runs on this machine (its CPU is read from /proc). */
+const localHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n);

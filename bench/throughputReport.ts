@@ -72,6 +72,13 @@ export function throughputReport(r: ThroughputResult): {
           .join(' / '),
       ),
       row('CPU, cores: load generator', (c) => c.devices.loadGenerator.cores.toFixed(2)),
+      ...(o.store === undefined
+        ? []
+        : [
+            row('CPU, cores: PostgreSQL server (its processes on this machine)', (c) =>
+              c.databaseServerCores === undefined ? 'not local' : c.databaseServerCores.toFixed(2),
+            ),
+          ]),
       row('peak memory MiB: transaction / account / currency', (c) =>
         [c.devices.transaction, c.devices.account, c.devices.currency]
           .map((d) => String(d.rssPeakMiB))
