@@ -65,7 +65,10 @@ beforeAll(async () => {
     info['transactionUrl'] = url.transaction;
   });
   processes = devices.map((device, index) => new DeviceProcess(device, dir, hosts.launcher(index)));
-  for (const device of processes) await device.start();
+  // The peers first, then the gateway (as `triledger up` does): the transaction device asks them
+  // for the last records they hold before it takes an operation, and a peer not yet listening
+  // left it waiting for its next background pass (a clean-clone run met that: PeerUnavailable).
+  for (const device of [...processes].reverse()) await device.start();
 }, 60_000);
 
 afterAll(async () => {
