@@ -44,7 +44,7 @@ class BatchRefused extends Error {
   }
 }
 
-/** Store an operation's records, or refuse the batch when they conflict with stored ones. */
+/** Store a batch's records, or refuse the batch when any conflicts with a stored one. */
 export async function appendOrRefuse(
   tx: LedgerTx,
   records: readonly SignedRecord[],
@@ -95,9 +95,9 @@ export function refuseRepeats(remittanceIds: readonly string[]): void {
     throw new BatchRefused(fail('RecordConflict', 'an operation appears twice in one batch'));
 }
 
-/** Every step of a batch answered, in order. */
+/** Every step of a batch answered, in order (Array.from visits an index never set; map skips it). */
 export function allAnswered<T>(answers: readonly (T | undefined)[]): T[] {
-  return answers.map((answer) => {
+  return Array.from(answers, (answer) => {
     assert(answer !== undefined, 'every step of a batch is answered');
     return answer;
   });

@@ -438,25 +438,26 @@ function ledgerTx(query: Query): LedgerTx {
       const found = new Map<string, SignedRecord[]>();
       for (const signed of rows.map(recordFromRow)) {
         const id = signed.record.remittanceId;
-        found.set(id, [...(found.get(id) ?? []), signed]);
+        const records = found.get(id) ?? [];
+        found.set(id, records);
+        records.push(signed);
       }
       return found;
     },
     async accountsOpenedAt(accountNumbers) {
+      // Each account's first accepted opening through its own index lookup (the single-account
+      // query of before, in a nested loop over the numbers), whatever the statistics say.
       const rows = await rowsOf(
         query,
-        `SELECT DISTINCT ON (destination_account) destination_account, transaction_number
-          FROM transactions
-          WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok'
-            AND destination_account = ANY($1::bigint[])
-          ORDER BY destination_account, transaction_number`,
-        [accountNumbers],
+        `SELECT ids.account, opening.transaction_number FROM unnest($1::bigint[]) AS ids(account)
+         CROSS JOIN LATERAL (SELECT transaction_number FROM transactions
+           WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok'
+             AND destination_account = ids.account
+           ORDER BY transaction_number LIMIT 1) AS opening`,
+        [[...new Set(accountNumbers)]],
       );
       return new Map(
-        rows.map((row) => [
-          BigInt(row['destination_account'] as bigint),
-          BigInt(row['transaction_number'] as bigint),
-        ]),
+        rows.map((row) => [row['account'] as bigint, row['transaction_number'] as bigint]),
       );
     },
     async accountOpening(accountNumber) {

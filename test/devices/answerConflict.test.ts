@@ -47,14 +47,15 @@ describe('an answer that conflicts with a record the transaction device holds', 
     );
     expect(operations.map((row) => row.state)).toEqual(['open']);
     const atA3 = (device: 'transaction' | 'account') =>
-      deployment.rows<{ transaction_type: string }>(
+      deployment.rows<{ transaction_type: string; remittance_id: string }>(
         device,
-        'SELECT transaction_type FROM transactions WHERE transaction_number = ?',
+        'SELECT transaction_type, remittance_id FROM transactions WHERE transaction_number = ?',
         base + 2n,
       );
     expect((await atA3('transaction')).map((row) => row.transaction_type)).not.toContain(
       'account_confirmation_response',
     );
+    expect((await atA3('transaction')).map((row) => row.remittance_id)).toEqual(['planted']);
     expect((await atA3('account')).map((row) => row.transaction_type)).toEqual([
       'account_confirmation_response',
     ]);

@@ -70,6 +70,7 @@ import {
 } from '../peerClient.js';
 import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
+import { allAnswered } from '../stepBatches.js';
 import { failureReply, outcomeOfReply, type Reply, replyFor } from './replies.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
@@ -858,7 +859,7 @@ export class TransactionService {
     const ids = items.map((item) => item.request.record.remittanceId);
     assert(new Set(ids).size === ids.length, 'one driver per operation: an id once per batch');
     const existing = await tx.operations(ids);
-    const admissions: (Admission | undefined)[] = [];
+    const admissions = Array.from(items, (): Admission | undefined => undefined);
     const opened: NewOpening[] = [];
     for (const [index, { request, digest }] of items.entries()) {
       const stored = existing.get(request.record.remittanceId);
@@ -870,9 +871,9 @@ export class TransactionService {
         opened.push({ index, request, digest, newAccount: await newAccountOf(tx, request) });
       else admissions[index] = await this.#admissionOfStored(tx, stored);
     }
-    const stored = await this.#storeOpenings(tx, opened);
-    for (const [k, { index }] of opened.entries()) admissions[index] = stored[k];
-    return allAdmitted(admissions, items.length);
+    const newAdmissions = await this.#storeOpenings(tx, opened);
+    for (const [k, { index }] of opened.entries()) admissions[index] = newAdmissions[k];
+    return allAnswered(admissions);
   }
 
   /** A retry gets the one answer, however late it comes; an open operation is driven on. */
@@ -1142,16 +1143,6 @@ async function newAccountOf(tx: TransactionTx, request: SignedRecord): Promise<b
   return operationOf(request.record.transactionType) === 'account_issuing'
     ? tx.nextAccountNumber({ reserve: true })
     : undefined;
-}
-
-/** Every request of a batch of openings admitted, in order. */
-function allAdmitted(admissions: readonly (Admission | undefined)[], count: number): Admission[] {
-  assert(admissions.length === count, 'one admission per request');
-  // Array.from visits every index (map would skip one never set).
-  return Array.from(admissions, (admission) => {
-    assert(admission !== undefined, 'every request of a batch is admitted or answered');
-    return admission;
-  });
 }
 
 /**
