@@ -676,14 +676,16 @@ export function openMemoryAccountStore(database: MemoryDatabase): AccountStore {
         ...signedRowColumns(row),
       });
     },
-    async hold(remittanceId) {
-      const row = db.table('holds').rows.get(remittanceId);
-      if (!row) return undefined;
-      return {
-        remittanceId,
-        accountNumber: row['account_number'] as bigint,
-        amount: row['amount'] as bigint,
-      };
+    async holds(remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
+        const row = db.table('holds').rows.get(remittanceId);
+        if (!row) return undefined;
+        return {
+          remittanceId,
+          accountNumber: row['account_number'] as bigint,
+          amount: row['amount'] as bigint,
+        };
+      });
     },
     async putHold(row) {
       check(!db.table('holds').rows.has(row.remittanceId), 'holds: one per remittance id');
@@ -694,8 +696,8 @@ export function openMemoryAccountStore(database: MemoryDatabase): AccountStore {
         amount: row.amount,
       });
     },
-    async deleteHold(remittanceId) {
-      db.remove('holds', remittanceId);
+    async deleteHolds(remittanceIds) {
+      for (const remittanceId of remittanceIds) db.remove('holds', remittanceId);
     },
     async quarantineAccount(accountNumber, reason, atMs) {
       return quarantine(db, 'accounts', accountNumber, reason, atMs, accountFromRow);
@@ -740,9 +742,13 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
         )
         .map(unitFromRow);
     },
-    async unitsToPay(ownerAccount, currencyType, limit) {
-      const active = await tx.unitsOf(ownerAccount, currencyType, 'active');
-      return active.sort(inPaymentOrder).slice(0, limit);
+    async unitsToPay(payers, limit) {
+      const lists: CurrencyRow[][] = [];
+      for (const { ownerAccount, currencyType } of payers) {
+        const active = await tx.unitsOf(ownerAccount, currencyType, 'active');
+        lists.push(active.sort(inPaymentOrder).slice(0, limit));
+      }
+      return lists;
     },
     async putUnit(row) {
       check(row.value > 0n, 'currency_units: a positive value');
@@ -763,9 +769,11 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
     async reserveUnitNumbers(count) {
       return advance(db, 'currency_number', BigInt(count), 1n);
     },
-    async plan(remittanceId) {
-      const row = db.table('unit_plans').rows.get(remittanceId);
-      return row ? { remittanceId, planJson: row['plan_json'] as string } : undefined;
+    async plans(remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
+        const row = db.table('unit_plans').rows.get(remittanceId);
+        return row ? { remittanceId, planJson: row['plan_json'] as string } : undefined;
+      });
     },
     async putPlan(row) {
       check(
@@ -777,8 +785,8 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
         plan_json: row.planJson,
       });
     },
-    async deletePlan(remittanceId) {
-      db.remove('unit_plans', remittanceId);
+    async deletePlans(remittanceIds) {
+      for (const remittanceId of remittanceIds) db.remove('unit_plans', remittanceId);
     },
     async quarantineUnit(currencyNumber, reason, atMs) {
       return quarantine(db, 'currency_units', currencyNumber, reason, atMs, unitFromRow);

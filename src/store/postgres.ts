@@ -706,6 +706,9 @@ const signedRowTypes = ['bigint', 'text', 'bigint', 'bigint', 'text', 'bigint', 
 /** A record at a number the device reserved (TransactionTx.appendReserved): never a conflict. */
 const insertReservedRecord = `INSERT INTO transactions (${recordColumns})
   VALUES (${Array.from({ length: recordColumnCount }, (_, i) => `$${i + 1}`).join(', ')})`;
+/** A hold a3 placed (AccountTx.putHold) and a plan a5 accepted (CurrencyTx.putPlan). */
+const insertHold = 'INSERT INTO holds (remittance_id, account_number, amount) VALUES ($1, $2, $3)';
+const insertPlan = 'INSERT INTO unit_plans (remittance_id, plan_json) VALUES ($1, $2)';
 /** An operation opened at a block the device reserved (TransactionTx.reserveOperations). */
 const insertOperation = `INSERT INTO operations (remittance_id, request_digest, base_number, state)
   VALUES ($1, $2, $3, 'open')`;
@@ -717,7 +720,8 @@ const recordTypes = [
 /**
  * The writes a transaction holds back (their callers read nothing from them), each with the
  * statement that writes many at once: upserts of rows of B and C, records at reserved numbers,
- * operations opened at reserved blocks.
+ * operations opened at reserved blocks, holds and plans (in the order they were held: their
+ * positions keep arrival order).
  */
 const writesHeldBack = new Map([
   [upsertAccount, upsertManySql(tableOf('account', 'accounts'), signedRowTypes)],
@@ -731,10 +735,22 @@ const writesHeldBack = new Map([
     `INSERT INTO operations (remittance_id, request_digest, base_number, state)
      SELECT id, digest, base, 'open' FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS t(id, digest, base)`,
   ],
+  [
+    insertHold,
+    `INSERT INTO holds (remittance_id, account_number, amount)
+     SELECT id, account, amount
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(id, account, amount, i)
+     ORDER BY i`,
+  ],
+  [
+    insertPlan,
+    `INSERT INTO unit_plans (remittance_id, plan_json)
+     SELECT id, plan FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, plan, i) ORDER BY i`,
+  ],
 ]);
 
-/** Held-back inserts: each key (a record's number, an operation's id) is taken once. */
-const insertsHeldBack = new Set([insertReservedRecord, insertOperation]);
+/** Held-back inserts: each key (a record's number, an operation's or a hold's id) is taken once. */
+const insertsHeldBack = new Set([insertReservedRecord, insertOperation, insertHold, insertPlan]);
 
 /** A transaction's queries, with some writes held back until `flush`. */
 type HoldingQuery = Query & { flush(): Promise<void> };
@@ -813,26 +829,26 @@ function accountTx(query: Query): AccountTx {
         row.signature,
       ]);
     },
-    async hold(remittanceId) {
-      const row = await rowOf(query, 'SELECT * FROM holds WHERE remittance_id = $1', [
-        remittanceId,
-      ]);
-      if (!row) return undefined;
-      return {
-        remittanceId,
-        accountNumber: row['account_number'] as bigint,
-        amount: row['amount'] as bigint,
-      };
+    async holds(remittanceIds) {
+      const rows = await rowsOf(
+        query,
+        'SELECT * FROM holds WHERE remittance_id = ANY($1::text[])',
+        [remittanceIds],
+      );
+      return new Map(
+        rows.map((row) => {
+          const remittanceId = row['remittance_id'] as string;
+          const accountNumber = row['account_number'] as bigint;
+          return [remittanceId, { remittanceId, accountNumber, amount: row['amount'] as bigint }];
+        }),
+      );
     },
     async putHold(row) {
-      await query('INSERT INTO holds (remittance_id, account_number, amount) VALUES ($1, $2, $3)', [
-        row.remittanceId,
-        row.accountNumber,
-        row.amount,
-      ]);
+      await query(insertHold, [row.remittanceId, row.accountNumber, row.amount]);
     },
-    async deleteHold(remittanceId) {
-      await query('DELETE FROM holds WHERE remittance_id = $1', [remittanceId]);
+    async deleteHolds(remittanceIds) {
+      if (remittanceIds.length === 0) return;
+      await query('DELETE FROM holds WHERE remittance_id = ANY($1::text[])', [remittanceIds]);
     },
     async quarantineAccount(accountNumber, reason, atMs) {
       return quarantine(
@@ -882,14 +898,22 @@ function currencyTx(query: Query): CurrencyTx {
       );
       return rows.map(unitFromRow);
     },
-    async unitsToPay(ownerAccount, currencyType, limit) {
+    async unitsToPay(payers, limit) {
+      if (payers.length === 0) return [];
+      // One index walk per payer (the LATERAL's ORDER BY ... LIMIT), in one statement.
       const rows = await rowsOf(
         query,
-        `SELECT * FROM currency_units WHERE owner_account = $1 AND currency_type = $2
-         AND status = 'active' ORDER BY value DESC, currency_number DESC LIMIT $3`,
-        [ownerAccount, currencyType, limit],
+        `SELECT payer.i, unit.* FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY
+           AS payer(owner, currency, i)
+         CROSS JOIN LATERAL (SELECT * FROM currency_units
+           WHERE owner_account = payer.owner AND currency_type = payer.currency AND status = 'active'
+           ORDER BY value DESC, currency_number DESC LIMIT $3) AS unit
+         ORDER BY payer.i, unit.value DESC, unit.currency_number DESC`,
+        [payers.map((p) => p.ownerAccount), payers.map((p) => p.currencyType), limit],
       );
-      return rows.map(unitFromRow);
+      const lists = payers.map((): CurrencyRow[] => []);
+      for (const row of rows) lists[Number(row['i']) - 1]!.push(unitFromRow(row));
+      return lists;
     },
     async putUnit(row) {
       await query(upsertUnit, [
@@ -910,20 +934,25 @@ function currencyTx(query: Query): CurrencyTx {
     async reserveUnitNumbers(count) {
       return advance(query, 'currency_number', BigInt(count), 1n);
     },
-    async plan(remittanceId) {
-      const row = await rowOf(query, 'SELECT * FROM unit_plans WHERE remittance_id = $1', [
-        remittanceId,
-      ]);
-      return row ? { remittanceId, planJson: row['plan_json'] as string } : undefined;
+    async plans(remittanceIds) {
+      const rows = await rowsOf(
+        query,
+        'SELECT remittance_id, plan_json FROM unit_plans WHERE remittance_id = ANY($1::text[])',
+        [remittanceIds],
+      );
+      return new Map(
+        rows.map((row) => {
+          const remittanceId = row['remittance_id'] as string;
+          return [remittanceId, { remittanceId, planJson: row['plan_json'] as string }];
+        }),
+      );
     },
     async putPlan(row) {
-      await query('INSERT INTO unit_plans (remittance_id, plan_json) VALUES ($1, $2)', [
-        row.remittanceId,
-        row.planJson,
-      ]);
+      await query(insertPlan, [row.remittanceId, row.planJson]);
     },
-    async deletePlan(remittanceId) {
-      await query('DELETE FROM unit_plans WHERE remittance_id = $1', [remittanceId]);
+    async deletePlans(remittanceIds) {
+      if (remittanceIds.length === 0) return;
+      await query('DELETE FROM unit_plans WHERE remittance_id = ANY($1::text[])', [remittanceIds]);
     },
     async quarantineUnit(currencyNumber, reason, atMs) {
       return quarantine(

@@ -844,21 +844,23 @@ export function openAccountStore(path: string): AccountStore & { db: Database.Da
         row.signature,
       );
     },
-    async hold(remittanceId) {
-      const row = getHold.get(remittanceId) as Row | undefined;
-      if (!row) return undefined;
-      const hold: HoldRow = {
-        remittanceId,
-        accountNumber: row['account_number'] as bigint,
-        amount: row['amount'] as bigint,
-      };
-      return hold;
+    async holds(remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
+        const row = getHold.get(remittanceId) as Row | undefined;
+        if (!row) return undefined;
+        const hold: HoldRow = {
+          remittanceId,
+          accountNumber: row['account_number'] as bigint,
+          amount: row['amount'] as bigint,
+        };
+        return hold;
+      });
     },
     async putHold(row) {
       insertHold.run(row.remittanceId, row.accountNumber, row.amount);
     },
-    async deleteHold(remittanceId) {
-      removeHold.run(remittanceId);
+    async deleteHolds(remittanceIds) {
+      for (const remittanceId of remittanceIds) removeHold.run(remittanceId);
     },
     async quarantineAccount(accountNumber, reason, atMs) {
       return quarantineRow(accountNumber, reason, atMs, accountFromRow);
@@ -910,8 +912,10 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
     async unitsOf(ownerAccount, currencyType, status) {
       return (unitsOf.all(ownerAccount, currencyType, status) as Row[]).map(unitFromRow);
     },
-    async unitsToPay(ownerAccount, currencyType, limit) {
-      return (unitsToPay.all(ownerAccount, currencyType, limit) as Row[]).map(unitFromRow);
+    async unitsToPay(payers, limit) {
+      return payers.map(({ ownerAccount, currencyType }) =>
+        (unitsToPay.all(ownerAccount, currencyType, limit) as Row[]).map(unitFromRow),
+      );
     },
     async putUnit(row) {
       upsertUnit.run(
@@ -932,17 +936,19 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
     async reserveUnitNumbers(count) {
       return advance('currency_number', BigInt(count), 1n);
     },
-    async plan(remittanceId) {
-      const row = getPlan.get(remittanceId) as Row | undefined;
-      if (!row) return undefined;
-      const plan: UnitPlanRow = { remittanceId, planJson: row['plan_json'] as string };
-      return plan;
+    async plans(remittanceIds) {
+      return foundAmong(remittanceIds, (remittanceId) => {
+        const row = getPlan.get(remittanceId) as Row | undefined;
+        if (!row) return undefined;
+        const plan: UnitPlanRow = { remittanceId, planJson: row['plan_json'] as string };
+        return plan;
+      });
     },
     async putPlan(row) {
       insertPlan.run(row.remittanceId, row.planJson);
     },
-    async deletePlan(remittanceId) {
-      removePlan.run(remittanceId);
+    async deletePlans(remittanceIds) {
+      for (const remittanceId of remittanceIds) removePlan.run(remittanceId);
     },
     async quarantineUnit(currencyNumber, reason, atMs) {
       return quarantineRow(currencyNumber, reason, atMs, unitFromRow);

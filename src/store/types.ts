@@ -185,9 +185,11 @@ export interface AccountTx extends HoldingTx {
   /** The stored rows among these account numbers (a batch's rows, one read on PostgreSQL). */
   accounts(accountNumbers: readonly bigint[]): Promise<Map<bigint, AccountRow>>;
   putAccount(row: AccountRow): Promise<void>;
-  hold(remittanceId: string): Promise<HoldRow | undefined>;
+  /** The holds stored among these remittance ids (a batch's settlements, one read). */
+  holds(remittanceIds: readonly string[]): Promise<Map<string, HoldRow>>;
   putHold(row: HoldRow): Promise<void>;
-  deleteHold(remittanceId: string): Promise<void>;
+  /** Remove the holds of these remittance ids (one statement); an id without a hold is skipped. */
+  deleteHolds(remittanceIds: readonly string[]): Promise<void>;
   /** Recovery: move the row into the quarantine table; returns what was there. */
   quarantineAccount(
     accountNumber: bigint,
@@ -207,6 +209,12 @@ export interface UnitPlanRow {
   readonly planJson: string;
 }
 
+/** Whose units, of which currency: a payer of a batch (CurrencyTx.unitsToPay). */
+export interface UnitOwner {
+  readonly ownerAccount: bigint;
+  readonly currencyType: string;
+}
+
 export interface CurrencyTx extends HoldingTx, CountingTx {
   unit(currencyNumber: bigint): Promise<CurrencyRow | undefined>;
   /** The stored units among these numbers (a batch's units, one read on PostgreSQL). */
@@ -217,11 +225,12 @@ export interface CurrencyTx extends HoldingTx, CountingTx {
     status: CurrencyRow['status'],
   ): Promise<CurrencyRow[]>;
   /**
-   * A payer's active units in the order a payment walks them (protocol/units.ts: largest value
-   * first, then highest number), at most `limit`: the planning of a payment reads only what it
-   * may take, never every unit an account holds.
+   * Each payer's active units in the order a payment walks them (protocol/units.ts: largest value
+   * first, then highest number), at most `limit` each, one list per payer in the order given (a
+   * batch's payers, one read on PostgreSQL): the planning of a payment reads only what it may
+   * take, never every unit an account holds.
    */
-  unitsToPay(ownerAccount: bigint, currencyType: string, limit: number): Promise<CurrencyRow[]>;
+  unitsToPay(payers: readonly UnitOwner[], limit: number): Promise<CurrencyRow[][]>;
   putUnit(row: CurrencyRow): Promise<void>;
   /**
    * Reserve `count` numbers in the order of unit plans (see protocol/details.ts); returns the
@@ -230,9 +239,11 @@ export interface CurrencyTx extends HoldingTx, CountingTx {
   reservePlanSequences(count: number): Promise<bigint>;
   /** Reserve `count` new currency numbers; returns the first. With 0, the next free one. */
   reserveUnitNumbers(count: number): Promise<bigint>;
-  plan(remittanceId: string): Promise<UnitPlanRow | undefined>;
+  /** The plans stored among these remittance ids (a batch's settlements, one read). */
+  plans(remittanceIds: readonly string[]): Promise<Map<string, UnitPlanRow>>;
   putPlan(row: UnitPlanRow): Promise<void>;
-  deletePlan(remittanceId: string): Promise<void>;
+  /** Remove the plans of these remittance ids (one statement); an id without a plan is skipped. */
+  deletePlans(remittanceIds: readonly string[]): Promise<void>;
   /** Recovery: move the row into the quarantine table; returns what was there. */
   quarantineUnit(
     currencyNumber: bigint,

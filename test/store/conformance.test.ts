@@ -293,7 +293,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
       ).rejects.toThrow();
       const state = await store.transact(async (tx) => ({
         accounts: [await tx.account(1n), await tx.account(2n)],
-        hold: await tx.hold('r-9'),
+        hold: (await tx.holds(['r-9'])).get('r-9'),
         records: await tx.recordCount(),
       }));
       expect(state).toEqual({ accounts: [undefined, undefined], hold: undefined, records: 0n });
@@ -648,7 +648,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
         await tx.putAccount(account(2n, 20n, 5n));
         for (const id of ['z', 'a', 'm'])
           await tx.putHold({ remittanceId: id, accountNumber: 2n, amount: 1n });
-        await tx.deleteHold('a');
+        await tx.deleteHolds(['a', 'never-held']);
       });
       expect(await store.transact((tx) => tx.account(2n))).toEqual(account(2n, 20n, 5n));
       const rows = await store.transact(async (tx) => {
@@ -659,12 +659,15 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect(rows.get(2n)).toEqual(account(2n, 20n, 5n));
       expect(rows.get(3n)).toEqual(account(3n, 30n));
       await store.transact((tx) => tx.quarantineAccount(3n, 'test', 1n));
-      expect(await store.transact((tx) => tx.hold('z'))).toEqual({
-        remittanceId: 'z',
-        accountNumber: 2n,
-        amount: 1n,
+      const holds = await store.transact(async (tx) => {
+        await tx.putHold({ remittanceId: 'n', accountNumber: 3n, amount: 4n }); // held back on PostgreSQL
+        return tx.holds(['z', 'a', 'n', 'z']);
       });
-      expect(await store.transact((tx) => tx.hold('a'))).toBeUndefined();
+      expect([...holds.keys()].sort()).toEqual(['n', 'z']);
+      expect(holds.get('z')).toEqual({ remittanceId: 'z', accountNumber: 2n, amount: 1n });
+      expect(holds.get('n')).toEqual({ remittanceId: 'n', accountNumber: 3n, amount: 4n });
+      await store.transact((tx) => tx.deleteHolds(['n']));
+      expect((await store.transact((tx) => tx.holds(['a', 'n']))).size).toBe(0);
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['z', 'm']);
       expect(await store.transact((tx) => tx.heldRemittanceIds(1))).toEqual(['z']);
       expect(await collect(store.exportAccounts())).toEqual([
@@ -743,11 +746,20 @@ describe.each(backends)('store conformance: $name', (backend) => {
         await tx.putUnit(unit(8n, 1n, 20n));
       });
       const toPay = (limit: number) =>
-        store.transact(async (tx) =>
-          (await tx.unitsToPay(1n, 'JPY', limit)).map((u) => u.currencyNumber),
-        );
-      expect(await toPay(10)).toEqual([1n, 7n, 3n, 8n]);
-      expect(await toPay(2)).toEqual([1n, 7n]);
+        store.transact(async (tx) => {
+          const payers = [
+            { ownerAccount: 1n, currencyType: 'JPY' },
+            { ownerAccount: 9n, currencyType: 'JPY' },
+            { ownerAccount: 2n, currencyType: 'JPY' },
+            { ownerAccount: 1n, currencyType: 'USD' },
+          ];
+          const lists = await tx.unitsToPay(payers, limit);
+          return lists.map((units) => units.map((u) => u.currencyNumber));
+        });
+      // One list per payer, in the order asked: a payer with no units gets an empty one.
+      expect(await toPay(10)).toEqual([[1n, 7n, 3n, 8n], [], [2n], []]);
+      expect(await toPay(2)).toEqual([[1n, 7n], [], [2n], []]);
+      expect(await store.transact((tx) => tx.unitsToPay([], 2))).toEqual([]);
       await store.transact(async (tx) => {
         await tx.putUnit({ ...unit(7n, 1n, 500n), status: 'retired' });
         await tx.putUnit({ ...unit(8n, 1n, 20n), status: 'retired' });
@@ -757,12 +769,16 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect([...units.keys()].sort()).toEqual([2n, 3n]);
       expect(units.get(2n)).toEqual(unit(2n, 2n, 700n));
       expect(units.get(3n)).toEqual(unit(3n, 1n, 500n));
-      expect(await store.transact((tx) => tx.plan('b'))).toEqual({
-        remittanceId: 'b',
-        planJson: '{"b":1}',
-      });
+      const plans = await store.transact((tx) => tx.plans(['b', 'nope', 'b']));
+      expect([...plans.entries()]).toEqual([['b', { remittanceId: 'b', planJson: '{"b":1}' }]]);
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['q', 'b']);
-      await store.transact((tx) => tx.deletePlan('q'));
+      await store.transact(async (tx) => {
+        await tx.deletePlans(['q', 'never-planned']);
+        await tx.putPlan({ remittanceId: 'c', planJson: '{"c":1}' }); // held back on PostgreSQL
+        await tx.putPlan({ remittanceId: 'a', planJson: '{"a":1}' });
+      });
+      expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b', 'c', 'a']);
+      await store.transact((tx) => tx.deletePlans(['c', 'a']));
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b']);
       expect(await store.transact((tx) => tx.quarantineUnit(2n, 'changed', 1n))).toEqual(
         unit(2n, 2n, 700n),

@@ -260,30 +260,35 @@ export class AccountService implements BatchService {
       (n) => rows.get(n),
       applying.map((operation) => ({ kind: 'settle', operation })),
     );
+    const endingHolds = new Map<string, { accountNumber: bigint; amount: bigint }>();
     for (const [k, operation] of applying.entries()) {
       const effect = batch.results[k]!;
       expectStored('rows' in effect, 'the accounts a settlement changes are stored');
-      if (effect.endsHold) await this.#endHold(tx, operation[0]!.remittanceId, effect.endsHold);
+      if (effect.endsHold) endingHolds.set(operation[0]!.remittanceId, effect.endsHold);
     }
+    await this.#endHolds(tx, endingHolds);
     for (const row of batch.rows) await this.putSigned(tx, row);
     await appendOrRefuse(tx, storing.flat());
     return answers;
   }
 
-  /** The hold a3 placed, as the settlement ends it: it must be stored as placed. */
-  async #endHold(
+  /** The holds a3 placed, as the settlements end them (one read, one delete): stored as placed. */
+  async #endHolds(
     tx: AccountTx,
-    remittanceId: string,
-    ends: { readonly accountNumber: bigint; readonly amount: bigint },
+    ending: ReadonlyMap<string, { readonly accountNumber: bigint; readonly amount: bigint }>,
   ): Promise<void> {
-    const hold = await tx.hold(remittanceId);
-    expectStored(
-      hold !== undefined &&
-        hold.accountNumber === ends.accountNumber &&
-        hold.amount === ends.amount,
-      'the hold a3 placed is stored',
-    );
-    await tx.deleteHold(remittanceId);
+    if (ending.size === 0) return;
+    const held = await tx.holds([...ending.keys()]);
+    for (const [remittanceId, ends] of ending) {
+      const hold = held.get(remittanceId);
+      expectStored(
+        hold !== undefined &&
+          hold.accountNumber === ends.accountNumber &&
+          hold.amount === ends.amount,
+        'the hold a3 placed is stored',
+      );
+    }
+    await tx.deleteHolds([...ending.keys()]);
   }
 
   /**

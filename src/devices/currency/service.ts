@@ -25,7 +25,7 @@ import { parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js'
 import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
 import { type CurrencyRowContent, currencyRowBytes } from '../../protocol/rows.js';
 import { outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
-import type { CurrencyRow, CurrencyTx, Store } from '../../store/types.js';
+import type { CurrencyRow, CurrencyTx, Store, UnitOwner } from '../../store/types.js';
 import {
   answered,
   checkSettlement,
@@ -240,19 +240,23 @@ export class CurrencyService implements BatchService {
     /** The last unit listed of each payer read only in part. */
     const listedUpTo = new Map<string, CurrencyRow>();
     const stored = new Map<bigint, CurrencyRow>();
-    for (const { sourceAccount: payer, currencyType } of currencyRequests) {
-      if (payer === undefined || currencyType === undefined) continue;
-      const key = payerKey(payer, currencyType);
-      if (active.has(key)) continue;
-      const units = whole.has(key)
-        ? await tx.unitsOf(payer, currencyType, 'active')
-        : await tx.unitsToPay(payer, currencyType, this.unitsListedMax);
-      assert(whole.has(key) || units.length <= this.unitsListedMax, 'a listing keeps its limit');
-      active.set(key, units);
-      if (!whole.has(key) && units.length === this.unitsListedMax)
-        listedUpTo.set(key, units.at(-1)!);
-      for (const unit of units) stored.set(unit.currencyNumber, unit);
+    const listed = new Map<string, UnitOwner>();
+    for (const { sourceAccount: ownerAccount, currencyType } of currencyRequests) {
+      if (ownerAccount === undefined || currencyType === undefined) continue;
+      const key = payerKey(ownerAccount, currencyType);
+      if (active.has(key) || listed.has(key)) continue;
+      if (whole.has(key)) active.set(key, await tx.unitsOf(ownerAccount, currencyType, 'active'));
+      else listed.set(key, { ownerAccount, currencyType });
     }
+    const lists = await tx.unitsToPay([...listed.values()], this.unitsListedMax);
+    for (const [k, key] of [...listed.keys()].entries()) {
+      const units = lists[k]!;
+      assert(units.length <= this.unitsListedMax, 'a listing keeps its limit');
+      active.set(key, units);
+      if (units.length === this.unitsListedMax) listedUpTo.set(key, units.at(-1)!);
+    }
+    for (const units of active.values())
+      for (const unit of units) stored.set(unit.currencyNumber, unit);
     return {
       stored,
       read: (n) => stored.get(n),
@@ -313,15 +317,15 @@ export class CurrencyService implements BatchService {
     const applying: { operation: TransactionRecord[]; plan: UnitPlan }[] = [];
     const storing: (readonly SignedRecord[])[] = [];
     const stored = await storedOperationsOf(tx, operations);
+    const settling: (readonly SignedRecord[])[] = [];
     for (const received of operations) {
       const checked = await checkSettlement(this.context, tx, received, stored);
       answers.push(checked.ok ? ok(undefined) : checked);
       if (!checked.ok) continue;
       storing.push(received); // the records left out are stored here already
-      const { records, again } = checked.value;
-      const plan = again ? undefined : await this.#planSettled(tx, records);
-      if (plan) applying.push({ operation: records.map((r) => r.record), plan });
+      if (!checked.value.again) settling.push(checked.value.records);
     }
+    applying.push(...(await this.#plansSettled(tx, settling)));
     refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));
     // Only the units the settlements change are read: a refusal's settlement reads none.
     const rows = await this.readVerified(
@@ -344,21 +348,33 @@ export class CurrencyService implements BatchService {
     return answers;
   }
 
-  /** The plan a settlement carries out (a5's, ending the plan held here), if a5 accepted one. */
-  async #planSettled(
+  /**
+   * The plans the settlements carry out (a5's, ending the plans held here; one read, one delete),
+   * for those whose a5 accepted one.
+   */
+  async #plansSettled(
     tx: CurrencyTx,
-    records: readonly SignedRecord[],
-  ): Promise<UnitPlan | undefined> {
-    const currencyResponse = records.find((r) => stepOf(r.record.transactionType) === 5)?.record;
-    if (currencyResponse?.outcome !== outcomeOk) return undefined;
-    const plan = parseDetail(unitPlan, currencyResponse.detail);
-    expectStored(plan, 'an accepted currency response carries its plan');
-    const held = await tx.plan(currencyResponse.remittanceId);
-    if (held) {
-      expectStored(held.planJson === currencyResponse.detail, 'the held plan is the one a5 signed');
-      await tx.deletePlan(currencyResponse.remittanceId);
+    settling: readonly (readonly SignedRecord[])[],
+  ): Promise<{ operation: TransactionRecord[]; plan: UnitPlan }[]> {
+    const applying: { operation: TransactionRecord[]; plan: UnitPlan; planJson: string }[] = [];
+    for (const records of settling) {
+      const currencyResponse = records.find((r) => stepOf(r.record.transactionType) === 5)?.record;
+      if (currencyResponse?.outcome !== outcomeOk) continue;
+      const plan = parseDetail(unitPlan, currencyResponse.detail);
+      expectStored(plan, 'an accepted currency response carries its plan');
+      const operation = records.map((r) => r.record);
+      applying.push({ operation, plan, planJson: currencyResponse.detail! });
     }
-    return plan;
+    const held = await tx.plans(applying.map(({ operation }) => operation[0]!.remittanceId));
+    for (const { operation, planJson } of applying) {
+      const heldPlan = held.get(operation[0]!.remittanceId);
+      expectStored(
+        heldPlan === undefined || heldPlan.planJson === planJson,
+        'the held plan is the one a5 signed',
+      );
+    }
+    if (held.size > 0) await tx.deletePlans([...held.keys()]);
+    return applying;
   }
 
   /** The units a step reads, in one read, each verified first (context.ts: verifiedRows). */
