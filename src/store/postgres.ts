@@ -376,18 +376,7 @@ function ledgerTx(query: Query): LedgerTx {
   return {
     async appendRecords(records) {
       if (records.length === 0) return true;
-      const placeholders = records.map((_, r) => {
-        const first = r * recordColumnCount;
-        const columns = Array.from({ length: recordColumnCount }, (_, c) => `$${first + c + 1}`);
-        return `(${columns.join(', ')})`;
-      });
-      const values = records.flatMap(recordValues);
-      const inserted = await rowsOf(
-        query,
-        `INSERT INTO transactions (${recordColumns}) VALUES ${placeholders.join(', ')}
-         ON CONFLICT (transaction_number) DO NOTHING RETURNING transaction_number`,
-        values,
-      );
+      const inserted = await rowsOf(query, appendRecordsSql, columnArraysOf(records));
       const insertedNumbers = new Set(inserted.map((row) => row['transaction_number'] as bigint));
       assert(insertedNumbers.size <= records.length, 'an insert returns only what it was given');
       // A number already taken: the stored record must be this one (a repeat), else it conflicts.
@@ -716,6 +705,16 @@ const recordTypes = [
   ...['bigint', 'text', 'text', 'bigint', 'bigint', 'bigint'],
   ...['text', 'text', 'text', 'bigint', 'bigint', 'bytea'],
 ].map((type, i) => `$${i + 1}::${type}[]`);
+
+/** Records appended where their numbers are free (LedgerTx.appendRecords): one array per column. */
+const appendRecordsSql = `INSERT INTO transactions (${recordColumns})
+  SELECT * FROM unnest(${recordTypes.join(', ')})
+  ON CONFLICT (transaction_number) DO NOTHING RETURNING transaction_number`;
+
+function columnArraysOf(records: readonly SignedRecord[]): unknown[][] {
+  const rows = records.map(recordValues);
+  return recordTypes.map((_, c) => rows.map((values) => values[c]));
+}
 
 /**
  * The writes a transaction holds back (their callers read nothing from them), each with the
