@@ -1,8 +1,9 @@
 // Where a remittance's time goes under load (issue 17): each device's Prometheus figures
 // (devices/metrics.ts) read at the start and at the end of the measured time, and the difference
 // turned into means: the time of each protocol step, how many store commits a remittance costs at
-// each device, how long a commit takes and how many device transactions it carries. The CPU side
-// of the same question is ./stageProfile.ts.
+// each device, how long a commit takes and how many device transactions it carries, and how many
+// signatures and verifications each device makes per remittance (records and rows together, the
+// continuous audit's included). The CPU side of the same question is ./stageProfile.ts.
 
 import type { DeviceName } from '../src/devices/context.js';
 import { metricsPortOffsets } from './devices.js';
@@ -45,6 +46,24 @@ export interface StepTimes {
   readonly stepMs: Record<string, number>;
   /** Store commits per remittance, mean commit ms, mean device transactions per commit. */
   readonly commits: Record<DeviceName, { perRemittance: number; ms: number; works: number }>;
+  /** Signatures and verifications per remittance at each device (its signature device's counts). */
+  readonly signatures: Record<DeviceName, { sign: number; verify: number }>;
+}
+
+/** The signature device's operations of one authority in the measured time, every key and result. */
+function signatureOperations(
+  before: MetricValues,
+  after: MetricValues,
+  authority: 'sign' | 'verify',
+): number {
+  let count = 0;
+  for (const [name, value] of after)
+    if (
+      name.startsWith('triledger_signature_operations_total{') &&
+      name.includes(`authority="${authority}"`)
+    )
+      count += value - (before.get(name) ?? 0);
+  return count;
 }
 
 const timedSteps: Readonly<Record<DeviceName, readonly string[]>> = {
@@ -83,5 +102,14 @@ export function stepTimes(
       ];
     }),
   ) as StepTimes['commits'];
-  return { stepMs, commits };
+  const signatures = Object.fromEntries(
+    (Object.keys(timedSteps) as DeviceName[]).map((device) => {
+      const per = (authority: 'sign' | 'verify') =>
+        remittances === 0
+          ? 0
+          : signatureOperations(before[device], after[device], authority) / remittances;
+      return [device, { sign: per('sign'), verify: per('verify') }];
+    }),
+  ) as StepTimes['signatures'];
+  return { stepMs, commits, signatures };
 }

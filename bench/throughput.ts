@@ -106,13 +106,30 @@ export interface ThroughputResult {
   readonly options: ThroughputOptions;
   readonly configurations: ConfigurationResult[];
   readonly pgbenchTps?: number;
-  /** Remittances per second the Ed25519 signatures and verifications alone allow on this machine. */
-  readonly ed25519CryptoLimit: number;
+  /**
+   * Remittances per second the Ed25519 signatures and verifications a remittance needs allow on
+   * this machine's cores, by mode (cryptoWorkOf).
+   */
+  readonly ed25519CryptoLimit: Readonly<Record<Mode, number>>;
 }
 
-/** Per remittance the three devices make about 5 signatures and 13 verifications (issue 7). */
-const signaturesPerRemittance = 5;
-const verificationsPerRemittance = 13;
+/**
+ * The signatures and verifications the three devices must make per remittance of this benchmark
+ * (issue 17: records and rows). Records (issue 7): a2, a4, a6 signed by transaction, a3 by account,
+ * a5 by currency; verified where they are received: transaction a1, a3, a5; account a1, a2, a4,
+ * a5, a6; currency a1 to a4, a6. Rows, each verified when read and signed when changed: account
+ * reads the two accounts at a3 and at the settlement, holds on the payer at a3 and changes both at
+ * the settlement; currency, paying with one unit, reads and holds it at a5 and reads and hands it
+ * over at the settlement in confirm mode, and in update mode reads and hands it over at a5.
+ */
+export const cryptoWorkOf: Readonly<Record<Mode, { records: CryptoWork; rows: CryptoWork }>> = {
+  confirm: { records: { sign: 5, verify: 13 }, rows: { sign: 3 + 2, verify: 4 + 2 } },
+  update: { records: { sign: 5, verify: 13 }, rows: { sign: 3 + 1, verify: 4 + 1 } },
+};
+interface CryptoWork {
+  readonly sign: number;
+  readonly verify: number;
+}
 const pgbenchSeconds = 20;
 const loadGeneratorPath = fileURLToPath(new URL('./loadGenerator.ts', import.meta.url));
 const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
@@ -136,7 +153,7 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
   return {
     options,
     configurations,
-    ed25519CryptoLimit: ed25519CryptoLimit(),
+    ed25519CryptoLimit: ed25519CryptoLimits(),
     ...(pgbenchTps === undefined ? {} : { pgbenchTps }),
   };
 }
@@ -309,13 +326,13 @@ function stagesPerRemittance(
   ) as Record<DeviceName, Record<Stage, number>>;
 }
 
-/** Remittances per second that Ed25519 alone allows on all cores: 5 signatures and 13 verifications each. */
 /** Two accounts per remittance in flight: each client owns `batch` pairs. */
 function accountsOf(options: ThroughputOptions): number {
   return options.clients * options.batch * 2;
 }
 
-function ed25519CryptoLimit(): number {
+/** Remittances per second that Ed25519 alone allows on all cores, by mode (cryptoWorkOf). */
+function ed25519CryptoLimits(): Record<Mode, number> {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const message = Buffer.alloc(200, 7);
   const signature = sign(null, message, privateKey);
@@ -330,9 +347,14 @@ function ed25519CryptoLimit(): number {
   };
   const signsPerSecond = rate(() => sign(null, message, privateKey));
   const verifiesPerSecond = rate(() => verify(null, message, publicKey, signature));
-  const secondsPerRemittance =
-    signaturesPerRemittance / signsPerSecond + verificationsPerRemittance / verifiesPerSecond;
-  return availableParallelism() / secondsPerRemittance;
+  const limitOf = (mode: Mode) => {
+    const { records, rows } = cryptoWorkOf[mode];
+    const secondsPerRemittance =
+      (records.sign + rows.sign) / signsPerSecond +
+      (records.verify + rows.verify) / verifiesPerSecond;
+    return availableParallelism() / secondsPerRemittance;
+  };
+  return { confirm: limitOf('confirm'), update: limitOf('update') };
 }
 
 function postgresUrl(store: string | undefined): URL {
