@@ -11,6 +11,7 @@ import { batchBodyBytesMax } from '../../src/devices/http.js';
 import { PeerClient, peerBatchSizeMax } from '../../src/devices/peerClient.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { remittanceBatchSizeMax } from '../../src/protocol/requests.js';
+import { recordsLackedBy } from '../../src/protocol/transactionTypes.js';
 import { recordFromWire } from '../../src/protocol/wire.js';
 import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
@@ -192,17 +193,7 @@ describe('a batch of remittances from a client', () => {
 
 describe('protocol steps to a peer', () => {
   it('steps queued together leave in one message, and each gets its own answer', async () => {
-    const info = deploymentInfo(deployment.dir);
-    const accountOrigin = info.transactionUrl.replace(
-      /:(\d+)$/,
-      (_m, port) => `:${Number(port) + 1}`,
-    );
-    const context = {
-      signatures: deployment.keystore('transaction'),
-      signingKeyNumber: info.deviceKeys.transaction,
-      environment: systemEnvironment,
-    } as DeviceContext;
-    const peer = new PeerClient('account', accountOrigin, context);
+    const peer = accountPeer();
     try {
       // An exchange that carries the request alone (no a2): refused, each step on its own.
       const records = (n: number) => {
@@ -230,4 +221,49 @@ describe('protocol steps to a peer', () => {
       await peer.close();
     }
   });
+
+  it('a message of exchanges and settlements: each step answered in order; a refused batch runs its steps alone', async () => {
+    const done = await client1.remit(remittance({ amount: 3n }));
+    if (!done.ok) throw new Error(done.message);
+    const records = done.records;
+    expect(records).toHaveLength(6);
+    const peer = accountPeer();
+    try {
+      const settlement = {
+        operation: 'settle' as const,
+        records: recordsLackedBy('account', records),
+      };
+      const refusedExchange = { operation: 'exchange' as const, records: [records[0]!] };
+      // Together: the exchange refused on its own, the settlement (again) acknowledged.
+      const together = await Promise.all([peer.call(refusedExchange), peer.call(settlement)]);
+      expect(together.map((a) => (a.ok ? 'ok' : a.code))).toEqual(['InvalidInput', 'ok']);
+      // The same settlement twice in one message refuses the settlements' batch: its steps then run
+      // alone, and each step gets the answer it gets alone.
+      const again = await Promise.all([
+        peer.call(settlement),
+        peer.call(refusedExchange),
+        peer.call(settlement),
+      ]);
+      expect(again.map((a) => (a.ok ? 'ok' : a.code))).toEqual(['ok', 'InvalidInput', 'ok']);
+      expect(peer.batchCounts()).toEqual({ batches: 2, steps: 5 });
+      expect(await balances()).toEqual(await balances());
+    } finally {
+      await peer.close();
+    }
+  });
 });
+
+/** A peer client of the account device, as the transaction device holds one. */
+function accountPeer(): PeerClient {
+  const info = deploymentInfo(deployment.dir);
+  const accountOrigin = info.transactionUrl.replace(
+    /:(\d+)$/,
+    (_m, port) => `:${Number(port) + 1}`,
+  );
+  const context = {
+    signatures: deployment.keystore('transaction'),
+    signingKeyNumber: info.deviceKeys.transaction,
+    environment: systemEnvironment,
+  } as DeviceContext;
+  return new PeerClient('account', accountOrigin, context);
+}
