@@ -314,7 +314,6 @@ export class CurrencyService implements BatchService {
     operations: readonly (readonly SignedRecord[])[],
   ): Promise<Result<undefined>[]> {
     const answers: Result<undefined>[] = [];
-    const applying: { operation: TransactionRecord[]; plan: UnitPlan }[] = [];
     const storing: (readonly SignedRecord[])[] = [];
     const stored = await storedOperationsOf(tx, operations);
     const settling: (readonly SignedRecord[])[] = [];
@@ -325,7 +324,7 @@ export class CurrencyService implements BatchService {
       storing.push(received); // the records left out are stored here already
       if (!checked.value.again) settling.push(checked.value.records);
     }
-    applying.push(...(await this.#plansSettled(tx, settling)));
+    const applying = await this.#plansSettled(tx, settling);
     refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));
     // Only the units the settlements change are read: a refusal's settlement reads none.
     const rows = await this.readVerified(
