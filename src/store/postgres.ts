@@ -829,6 +829,7 @@ function accountTx(query: Query): AccountTx {
       ]);
     },
     async holds(remittanceIds) {
+      if (remittanceIds.length === 0) return new Map();
       const rows = await rowsOf(
         query,
         'SELECT * FROM holds WHERE remittance_id = ANY($1::text[])',
@@ -934,6 +935,7 @@ function currencyTx(query: Query): CurrencyTx {
       return advance(query, 'currency_number', BigInt(count), 1n);
     },
     async plans(remittanceIds) {
+      if (remittanceIds.length === 0) return new Map();
       const rows = await rowsOf(
         query,
         'SELECT remittance_id, plan_json FROM unit_plans WHERE remittance_id = ANY($1::text[])',

@@ -249,6 +249,7 @@ export class CurrencyService implements BatchService {
       else listed.set(key, { ownerAccount, currencyType });
     }
     const lists = await tx.unitsToPay([...listed.values()], this.unitsListedMax);
+    assert(lists.length === listed.size, 'one listing per payer asked for');
     for (const [k, key] of [...listed.keys()].entries()) {
       const units = lists[k]!;
       assert(units.length <= this.unitsListedMax, 'a listing keeps its limit');

@@ -405,7 +405,7 @@ export class TransactionService {
   async #admit(request: SignedRecord, digest: Buffer): Promise<Admission> {
     const admitted = this.#storeWork.submit({ kind: 'opening', input: { request, digest } });
     if (admitted) return admitted.then(admissionOf);
-    const busy = `${transactionBatchLimits.queueDepthMax} requests already wait at the transaction device; retry shortly`;
+    const busy = `${transactionBatchLimits.queueDepthMax} items already wait to be stored at the transaction device; retry shortly`;
     return { kind: 'answered', reply: failureReply(fail('RateLimited', busy)) };
   }
 
