@@ -37,22 +37,48 @@ import {
 } from './output.js';
 
 export const deviceStartMsMax = 20_000;
+/** The gateway's peers: they start before it, together. */
+const peerNames = ['account', 'currency'] as const satisfies readonly DeviceName[];
 const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
 
-/** A device's process; it runs with `up`'s own Node.js flags (as `fork` would), e.g. --cpu-prof. */
+/**
+ * A device that stopped before it listened, with what it wrote on stderr meanwhile (its one line
+ * saying why, when it refused). Devices start two at a time: when both fail (a store out of
+ * reach), `up` repeats one device's line, not both.
+ */
+class DeviceDidNotStart extends CliFailure {
+  constructor(
+    message: string,
+    exitCode: number,
+    readonly said: string,
+  ) {
+    super(message, exitCode);
+  }
+}
+
+/**
+ * A device's process; it runs with `up`'s own Node.js flags (as `fork` would), e.g. --cpu-prof.
+ * What it writes on stderr is held until it listens, then passed through as it comes.
+ */
 function startChild(dir: string, device: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [...process.execArgv, mainPath, 'device', device, '--config', join(dir, `${device}.json`)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  let said = '';
+  const hold = (chunk: Buffer) => {
+    said += chunk.toString();
+  };
+  child.stderr!.on('data', hold);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () =>
         reject(
-          new CliFailure(
+          new DeviceDidNotStart(
             `InvalidInput: the ${device} device did not start within ${deviceStartMsMax / 1000} s`,
             exitCodes.refused,
+            said,
           ),
         ),
       deviceStartMsMax,
@@ -62,6 +88,9 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
       const match = / listening on (\S+)$/.exec(line);
       if (match) {
         clearTimeout(timer);
+        child.stderr!.off('data', hold);
+        process.stderr.write(said);
+        child.stderr!.pipe(process.stderr, { end: false });
         resolve({ child, url: match[1]! });
       } else {
         process.stdout.write(`[${device}] ${line}\n`);
@@ -73,14 +102,20 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
       const saidWhy = code === exitCodes.refused || code === exitCodes.usage;
       reject(
         saidWhy
-          ? new CliFailure('', code)
-          : new CliFailure(
+          ? new DeviceDidNotStart('', code, said)
+          : new DeviceDidNotStart(
               `the ${device} device stopped (exit code ${code}) before it listened`,
               exitCodes.refused,
+              said,
             ),
       );
     });
   });
+}
+
+/** Repeat what a device that did not start said (its one line), once. */
+function reportNotStarted(error: unknown): void {
+  if (error instanceof DeviceDidNotStart) process.stderr.write(error.said);
 }
 
 interface UpOptions {
@@ -277,6 +312,7 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
         watch(child, device);
         if (!json) process.stdout.write(`${device.padEnd(11)} started again on a new store\n`);
       } catch (error) {
+        reportNotStarted(error);
         stopAll();
         resolve(
           new CliFailure(
@@ -288,13 +324,25 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
     };
     void (async () => {
       try {
-        for (const device of deviceNames) {
-          const { child, url } = await startChild(dir, device);
-          children.push(child);
-          if (device === 'transaction') gateway = child;
-          watch(child, device);
-          urls[device] = url;
-          if (!json) process.stdout.write(`${device.padEnd(11)} ${url}\n`);
+        // Account and currency start together (neither calls the other), the gateway once both
+        // listen: it calls them from its first moment (the settlements its store left in flight).
+        for (const group of [peerNames, ['transaction'] as const]) {
+          const started = await Promise.allSettled(group.map((device) => startChild(dir, device)));
+          started.forEach((outcome, index) => {
+            if (outcome.status === 'rejected') return;
+            const device = group[index]!;
+            const { child, url } = outcome.value;
+            children.push(child);
+            if (device === 'transaction') gateway = child;
+            watch(child, device);
+            urls[device] = url;
+            if (!json) process.stdout.write(`${device.padEnd(11)} ${url}\n`);
+          });
+          const failed = started.find((outcome) => outcome.status === 'rejected');
+          if (failed !== undefined) {
+            reportNotStarted(failed.reason);
+            throw failed.reason;
+          }
         }
         if (!existsSync(join(dir, 'seeded'))) await seed(dir, json);
         if (json) printUp(dir, urls);

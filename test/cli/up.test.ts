@@ -11,7 +11,7 @@ import { triledger } from './run.js';
 
 describe('triledger up', () => {
   it('stops all three devices on SIGTERM and, run again, brings back the same ledger without seeding it twice', async () => {
-    const first = await startDeployment();
+    const first = await startDeployment({ fresh: true });
     expect(first.output()).toContain(
       'demo deployment: account 1 holds 1500 JPY in units 1-3 of 500, account 2 holds 0',
     );

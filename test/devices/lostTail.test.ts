@@ -48,8 +48,14 @@ async function balanceOfOne(deployment: TestDeployment): Promise<bigint> {
   return one!.balance;
 }
 
+/**
+ * The gateway's /health. Asked again once on a failed connection: `triledger recover` runs
+ * synchronously, and while it blocks this process the device may close the kept-alive socket (its
+ * 5 s idle limit), which the next fetch would otherwise be sent on.
+ */
 async function healthOf(deployment: TestDeployment): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${deployment.url}/health`)).json()) as Record<string, unknown>;
+  const ask = async () => (await fetch(`${deployment.url}/health`)).json();
+  return (await ask().catch(ask)) as Record<string, unknown>;
 }
 
 describe.each(['transaction', 'account', 'currency'] as const)(

@@ -1,8 +1,22 @@
 // Starts a real deployment for a test: `triledger up` (three device processes, real HTTP, real
 // stores) in a fresh temporary folder on free ports, and stops it afterwards. The stores are SQLite
 // files, or PostgreSQL schemas when TRILEDGER_TEST_BACKEND=postgres (the `postgres` test project).
+//
+// A new SQLite deployment is a copy of one that `up` made once in the test run for its scheme and
+// mode: `up`'s first run (a dozen keystores under scrypt, the demo's accounts and units through
+// real signed operations) costs seconds that every test would otherwise pay again. The copy is
+// what that first run left on disk, moved to the test's ports (`fresh` asks for a first run).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +118,8 @@ interface DeploymentOptions {
   env?: Record<string, string>;
   /** Where a new deployment keeps its stores (default: TRILEDGER_TEST_BACKEND, else sqlite). */
   backend?: 'sqlite' | 'postgres';
+  /** A new deployment made by `up`'s own first run, not copied from the run's template. */
+  fresh?: boolean;
 }
 
 /** Attempts when ports found free were taken (by a parallel test) before the devices bound them. */
@@ -132,6 +148,9 @@ export function issue(deployment: TestDeployment, to: bigint, values: readonly b
 
 export async function startDeployment(options: DeploymentOptions = {}): Promise<TestDeployment> {
   const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');
+  const backend = options.backend ?? testBackend();
+  if (backend === 'sqlite' && options.fresh !== true && !existsSync(join(dir, 'deployment.json')))
+    await copyTemplate(options.scheme ?? 'hmac', options.mode ?? 'confirm', dir);
   for (let attempt = 1; ; attempt++) {
     try {
       return await startDeploymentOnce({ ...options, dir });
@@ -141,6 +160,58 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
       // attempt, or given) moves to other free ports and starts again.
       if (!raced || options.portBase !== undefined || attempt >= portRaceAttemptsMax) throw error;
     }
+  }
+}
+
+/** The test run's templates (globalSetup names the run and removes them when it ends). */
+export function templatesDir(): string | undefined {
+  const run = process.env['TRILEDGER_TEST_RUN'];
+  return run === undefined ? undefined : join(tmpdir(), `triledger-templates-${run}`);
+}
+
+/** How long a test waits for another test's worker to finish making a template. */
+const templateWaitMsMax = 90_000;
+
+/**
+ * Copy the run's template for `scheme` and `mode` into `dir`, making it first if no test has (one
+ * maker per template across the run's workers: whoever creates its `.making` folder). Leaves
+ * `dir` alone when there is no template to copy; the start then makes a fresh deployment.
+ */
+async function copyTemplate(scheme: string, mode: string, dir: string): Promise<void> {
+  const root = templatesDir();
+  if (root === undefined) return;
+  const ready = join(root, `${scheme}-${mode}`);
+  const making = `${ready}.making`;
+  mkdirSync(root, { recursive: true });
+  if (!existsSync(ready) && makerOf(making)) {
+    try {
+      const made = await startDeployment({
+        scheme: scheme as 'hmac' | 'ed25519',
+        mode: mode as 'confirm' | 'update',
+        backend: 'sqlite',
+        dir: join(making, 'data'),
+        fresh: true,
+      });
+      await made.stop();
+      renameSync(join(making, 'data'), ready);
+    } finally {
+      rmSync(making, { recursive: true, force: true });
+    }
+  }
+  const deadline = Date.now() + templateWaitMsMax;
+  while (!existsSync(ready) && existsSync(making) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  if (existsSync(ready)) cpSync(ready, dir, { recursive: true });
+}
+
+/** Whether this process made the `making` folder (and so makes the template). */
+function makerOf(making: string): boolean {
+  try {
+    mkdirSync(making);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }
 

@@ -3,7 +3,7 @@
 // later Node.js), only what a user needs inside it, `triledger/client` imported and type-checked
 // there, and a remittance sent with it to a real deployment, its six records checked.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const tscPath = join(root, 'node_modules', '.bin', 'tsc');
-/** Installing builds better-sqlite3 from source: about a minute on two cores. */
+/** Installing may build better-sqlite3 from source: about a minute on two cores. */
 const installMsMax = 600_000;
 let project: string;
 let tarball: string;
@@ -43,6 +43,26 @@ console.log(JSON.stringify({ ok: sent.ok, records, code: sent.ok ? undefined : s
 await client.close();
 `;
 
+/**
+ * better-sqlite3's install takes a prebuilt binary from a local folder before it downloads one or
+ * builds it from source (prebuild-install's `local-prebuilds`, as an integrator behind a firewall
+ * sets it): the folder gets the binary this checkout's own install built for the same Node.js, so
+ * the integrator's install does not compile SQLite a second time (a minute of both cores).
+ */
+function localPrebuildOfSqlite(project: string): Record<string, string> {
+  const installed = join(root, 'node_modules', 'better-sqlite3');
+  const { version } = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const folder = join(project, 'prebuilds');
+  mkdirSync(folder);
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  execFileSync('tar', ['czf', join(folder, name), 'build/Release/better_sqlite3.node'], {
+    cwd: installed,
+  });
+  return { npm_config_better_sqlite3_local_prebuilds: folder };
+}
+
 beforeAll(async () => {
   project = mkdtempSync(join(tmpdir(), 'triledger-integrator-'));
   const packed = execFileSync(
@@ -60,6 +80,7 @@ beforeAll(async () => {
     cwd: project,
     stdio: 'ignore',
     timeout: installMsMax,
+    env: { ...process.env, ...localPrebuildOfSqlite(project) },
   });
   deployment = await startDeployment({ backend: 'sqlite' });
 }, installMsMax + 60_000);
