@@ -2,16 +2,22 @@
 // stores) in a fresh temporary folder on free ports, and stops it afterwards. The stores are SQLite
 // files, or PostgreSQL schemas when TRILEDGER_TEST_BACKEND=postgres (the `postgres` test project).
 //
-// A new SQLite deployment is a copy of one that `up` made once in the test run for its scheme and
-// mode: `up`'s first run (a dozen keystores under scrypt, the demo's accounts and units through
-// real signed operations) costs seconds that every test would otherwise pay again. The copy is
-// what that first run left on disk, moved to the test's ports (`fresh` asks for a first run).
+// A new deployment is a copy of one that `up` made once in the test run for its scheme and mode:
+// `up`'s first run (a dozen keystores under scrypt, the demo's accounts and units through real
+// signed operations) costs seconds that every test would otherwise pay again. The copy is what
+// that first run left on disk, moved to the test's ports; on PostgreSQL it keeps the keys and
+// configurations, its devices get fresh schemas, and `up` seeds them (`fresh` asks for a first
+// run). The template's keystores are saved again with scrypt's cost at its minimum (the file
+// records its cost, and every reader follows it), as the keystore's own tests do: each device
+// start, each command and each wallet a test opens would otherwise spend a fifth of a second in
+// the KDF.
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -32,7 +38,12 @@ import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { envelopeHeader, signEnvelope } from '../../src/protocol/envelope.js';
 import type { SignatureDevice } from '../../src/signature/device.js';
-import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
+import {
+  loadKeystoreFile,
+  saveKeystoreFile,
+  scryptCostLog2Min,
+} from '../../src/signature/keystoreFile.js';
+import { deviceStoreSpec } from '../../src/store/open.js';
 import { binPath } from '../cli/run.js';
 import { freshSchemaPrefix, postgresAvailable, postgresStoreSpec } from './postgres.js';
 import { readRows } from './stores.js';
@@ -149,8 +160,11 @@ export function issue(deployment: TestDeployment, to: bigint, values: readonly b
 export async function startDeployment(options: DeploymentOptions = {}): Promise<TestDeployment> {
   const dir = options.dir ?? join(mkdtempSync(join(tmpdir(), 'triledger-deployment-')), 'data');
   const backend = options.backend ?? testBackend();
-  if (backend === 'sqlite' && options.fresh !== true && !existsSync(join(dir, 'deployment.json')))
+  if (options.fresh !== true && !existsSync(join(dir, 'deployment.json'))) {
     await copyTemplate(options.scheme ?? 'hmac', options.mode ?? 'confirm', dir);
+    if (backend === 'postgres' && existsSync(join(dir, 'deployment.json')))
+      moveToPostgres(dir, postgresStoreSpec(freshSchemaPrefix()));
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       return await startDeploymentOnce({ ...options, dir });
@@ -193,6 +207,7 @@ async function copyTemplate(scheme: string, mode: string, dir: string): Promise<
         fresh: true,
       });
       await made.stop();
+      cheapenKeystores(join(making, 'data'));
       renameSync(join(making, 'data'), ready);
     } finally {
       rmSync(making, { recursive: true, force: true });
@@ -202,6 +217,39 @@ async function copyTemplate(scheme: string, mode: string, dir: string): Promise<
   while (!existsSync(ready) && existsSync(making) && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 100));
   if (existsSync(ready)) cpSync(ready, dir, { recursive: true });
+}
+
+/** Save every keystore of a deployment again at scrypt's lowest cost. */
+function cheapenKeystores(dir: string): void {
+  const passphrase = passphraseOf(dir);
+  const paths = [
+    ...readdirSync(dir).filter((name) => name.endsWith('.keystore.json')),
+    ...readdirSync(join(dir, 'wallets')).map((name) => join('wallets', name)),
+  ].map((name) => join(dir, name));
+  for (const path of paths) {
+    const loaded = loadKeystoreFile(path, passphrase, { environment: systemEnvironment });
+    if (!loaded.ok) throw new Error(loaded.message);
+    const options = { environment: systemEnvironment, scryptCostLog2: scryptCostLog2Min };
+    const saved = saveKeystoreFile(path, loaded.value, passphrase, options);
+    if (!saved.ok) throw new Error(saved.message);
+  }
+}
+
+/**
+ * A copied deployment's devices on fresh PostgreSQL schemas instead of its SQLite files: the
+ * stores start empty, so `up` seeds the demo again, its accounts with new wallets.
+ */
+function moveToPostgres(dir: string, store: string): void {
+  for (const name of readdirSync(dir))
+    if (name.includes('.sqlite') || name === 'seeded') rmSync(join(dir, name));
+  rmSync(join(dir, 'wallets'), { recursive: true });
+  mkdirSync(join(dir, 'wallets'), { mode: 0o700 });
+  for (const device of ['transaction', 'account', 'currency'] as const) {
+    const path = join(dir, `${device}.json`);
+    const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    config['store'] = deviceStoreSpec(store, device);
+    writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+  }
 }
 
 /** Whether this process made the `making` folder (and so makes the template). */
