@@ -9,16 +9,23 @@ import { accountRowBytes, currencyRowBytes } from '../../src/protocol/rows.js';
 import { heldPrefixLength } from '../../src/protocol/verify.js';
 import { recordFromRow } from '../../src/store/rows.js';
 import { flipBit } from '../bytes.js';
-import { startDeployment, type TestDeployment } from '../helpers/deployment.js';
+import { startDeployment, type TestDeployment, testBackend } from '../helpers/deployment.js';
 
 type Row = Record<string, unknown>;
 
+/**
+ * Every scheme and mode on SQLite; on PostgreSQL (the `postgres` project) HMAC in both modes: the
+ * store sees a signature as bytes whatever made it, and the scheme's own paths run on SQLite.
+ */
 const combinations = [
   { scheme: 'hmac', mode: 'confirm' },
   { scheme: 'hmac', mode: 'update' },
   { scheme: 'ed25519', mode: 'confirm' },
   { scheme: 'ed25519', mode: 'update' },
-] as const;
+].filter(({ scheme }) => testBackend() === 'sqlite' || scheme === 'hmac') as readonly {
+  scheme: 'hmac' | 'ed25519';
+  mode: 'confirm' | 'update';
+}[];
 
 describe.each(combinations)(
   'FIG. 1E-1H: a remittance of 500 JPY from account 1 to account 2 ($scheme, $mode mode)',
