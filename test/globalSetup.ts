@@ -1,6 +1,6 @@
 // Once per test run: name the run, so that the PostgreSQL schemas its tests create and the
-// deployment templates its SQLite tests copy (test/helpers/deployment.ts) can be found and
-// removed when it ends.
+// deployment templates its tests copy (test/helpers/deployment.ts) can be found and removed when
+// it ends.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { templatesDir } from './helpers/deployment.js';

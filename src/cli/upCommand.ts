@@ -37,6 +37,8 @@ import {
 } from './output.js';
 
 export const deviceStartMsMax = 20_000;
+/** What a starting device may write on stderr before it listens that `up` keeps to repeat. */
+const startOutputBytesMax = 64 * 1024;
 /** The gateway's peers: they start before it, together. */
 const peerNames = ['account', 'currency'] as const satisfies readonly DeviceName[];
 const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -68,7 +70,7 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
   );
   let said = '';
   const hold = (chunk: Buffer) => {
-    said += chunk.toString();
+    if (said.length < startOutputBytesMax) said += chunk.toString().slice(0, startOutputBytesMax);
   };
   child.stderr!.on('data', hold);
   return new Promise((resolve, reject) => {

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { TerminalClient } from '../../src/client/terminal.js';
 import {
   deploymentInfo,
+  deviceNames,
   issuerKeyNumber,
   operatorKeyNumber,
   passphraseOf,
@@ -191,7 +192,11 @@ const templateWaitMsMax = 90_000;
  * maker per template across the run's workers: whoever creates its `.making` folder). Leaves
  * `dir` alone when there is no template to copy; the start then makes a fresh deployment.
  */
-async function copyTemplate(scheme: string, mode: string, dir: string): Promise<void> {
+async function copyTemplate(
+  scheme: 'hmac' | 'ed25519',
+  mode: 'confirm' | 'update',
+  dir: string,
+): Promise<void> {
   const root = templatesDir();
   if (root === undefined) return;
   const ready = join(root, `${scheme}-${mode}`);
@@ -200,8 +205,8 @@ async function copyTemplate(scheme: string, mode: string, dir: string): Promise<
   if (!existsSync(ready) && makerOf(making)) {
     try {
       const made = await startDeployment({
-        scheme: scheme as 'hmac' | 'ed25519',
-        mode: mode as 'confirm' | 'update',
+        scheme,
+        mode,
         backend: 'sqlite',
         dir: join(making, 'data'),
         fresh: true,
@@ -244,7 +249,7 @@ function moveToPostgres(dir: string, store: string): void {
     if (name.includes('.sqlite') || name === 'seeded') rmSync(join(dir, name));
   rmSync(join(dir, 'wallets'), { recursive: true });
   mkdirSync(join(dir, 'wallets'), { mode: 0o700 });
-  for (const device of ['transaction', 'account', 'currency'] as const) {
+  for (const device of deviceNames) {
     const path = join(dir, `${device}.json`);
     const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     config['store'] = deviceStoreSpec(store, device);
