@@ -14,9 +14,9 @@
 
 import { execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { OperatorClient } from '../src/client/operator.js';
@@ -297,6 +297,9 @@ async function runConfiguration(
     generator.kill();
     if (deployment.child.exitCode === null) await stop(deployment.child);
     if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
+    // The deployment (tens of MiB per run) and the profiles, read by now, go with the devices.
+    rmSync(dirname(dir), { recursive: true, force: true });
+    if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true });
   }
 }
 

@@ -179,7 +179,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
 }
 
 /** The test run's templates (globalSetup names the run and removes them when it ends). */
-export function templatesDir(): string | undefined {
+function templatesDir(): string | undefined {
   const run = process.env['TRILEDGER_TEST_RUN'];
   return run === undefined ? undefined : join(tmpdir(), `triledger-templates-${run}`);
 }
