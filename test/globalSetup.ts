@@ -14,7 +14,9 @@ let runTmpDir: string | undefined;
 export function setup(): void {
   process.env['TRILEDGER_TEST_RUN'] ??= randomBytes(4).toString('hex');
   const run = process.env['TRILEDGER_TEST_RUN'];
-  runTmpDir = join(tmpdir(), `triledger-test-run-${run}`);
+  // Each project of the run calls setup: the folder is made once, in the machine's own tmpdir.
+  process.env['TRILEDGER_TEST_TMPDIR'] ??= join(tmpdir(), `triledger-test-run-${run}`);
+  runTmpDir = process.env['TRILEDGER_TEST_TMPDIR'];
   mkdirSync(runTmpDir, { recursive: true });
   process.env['TMPDIR'] = runTmpDir;
 }

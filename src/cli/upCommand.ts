@@ -36,7 +36,9 @@ import {
   usageError,
 } from './output.js';
 
-export const deviceStartMsMax = 20_000;
+/** How long `up` waits by default for a device to listen (`--start-timeout`), and at most. */
+export const deviceStartSecondsDefault = 20;
+const deviceStartSecondsMax = 3600;
 /** What a starting device may write on stderr before it listens that `up` keeps to repeat. */
 const startOutputBytesMax = 64 * 1024;
 /** The gateway's peers: they start before it, together. */
@@ -62,7 +64,11 @@ class DeviceDidNotStart extends CliFailure {
  * A device's process; it runs with `up`'s own Node.js flags (as `fork` would), e.g. --cpu-prof.
  * What it writes on stderr is held until it listens, then passed through as it comes.
  */
-function startChild(dir: string, device: string): Promise<{ child: ChildProcess; url: string }> {
+function startChild(
+  dir: string,
+  device: string,
+  startMsMax: number,
+): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [...process.execArgv, mainPath, 'device', device, '--config', join(dir, `${device}.json`)],
@@ -74,17 +80,12 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
   };
   child.stderr!.on('data', hold);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          new DeviceDidNotStart(
-            `InvalidInput: the ${device} device did not start within ${deviceStartMsMax / 1000} s`,
-            exitCodes.refused,
-            said,
-          ),
-        ),
-      deviceStartMsMax,
-    );
+    // A device that does not listen in time is stopped, not left running behind `up`'s failure.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, startMsMax);
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       const match = / listening on (\S+)$/.exec(line);
@@ -103,13 +104,19 @@ function startChild(dir: string, device: string): Promise<{ child: ChildProcess;
       // A device that refuses to start (exit 1 or 2) has said why on stderr, in one line.
       const saidWhy = code === exitCodes.refused || code === exitCodes.usage;
       reject(
-        saidWhy
-          ? new DeviceDidNotStart('', code, said)
-          : new DeviceDidNotStart(
-              `the ${device} device stopped (exit code ${code}) before it listened`,
+        timedOut
+          ? new DeviceDidNotStart(
+              `the ${device} device did not listen within ${startMsMax / 1000} s (--start-timeout); it was stopped`,
               exitCodes.refused,
               said,
-            ),
+            )
+          : saidWhy
+            ? new DeviceDidNotStart('', code, said)
+            : new DeviceDidNotStart(
+                `the ${device} device stopped (exit code ${code}) before it listened`,
+                exitCodes.refused,
+                said,
+              ),
       );
     });
   });
@@ -125,6 +132,7 @@ interface UpOptions {
   scheme: string;
   mode: string;
   portBase: string;
+  startTimeout: string;
   store?: string;
   json?: boolean;
 }
@@ -167,6 +175,14 @@ export function registerUpCommand(program: Command): void {
         'TRILEDGER_STORE',
       ),
     )
+    .addOption(
+      envOption(
+        '--start-timeout <seconds>',
+        'how long each device may take to open its store and listen before up stops it and gives up',
+        'TRILEDGER_START_TIMEOUT',
+        String(deviceStartSecondsDefault),
+      ),
+    )
     .option('--json', 'once the devices serve, print where as JSON instead of the hints')
     .action(async (options: UpOptions, command: Command) => {
       if (options.scheme !== 'hmac' && options.scheme !== 'ed25519')
@@ -176,6 +192,15 @@ export function registerUpCommand(program: Command): void {
       const portBase = Number(options.portBase);
       if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000)
         throw usageError('--port-base must be a port from 1024 to 65000');
+      const startSeconds = Number(options.startTimeout);
+      if (
+        !Number.isInteger(startSeconds) ||
+        startSeconds < 1 ||
+        startSeconds > deviceStartSecondsMax
+      )
+        throw usageError(
+          `--start-timeout must be whole seconds from 1 to ${deviceStartSecondsMax}`,
+        );
       const dir = options.data;
       const firstRun = !existsSync(join(dir, 'deployment.json'));
       if (options.store !== undefined) {
@@ -203,7 +228,7 @@ export function registerUpCommand(program: Command): void {
           },
           systemEnvironment,
         );
-      const failure = await runDevices(dir, options.json === true);
+      const failure = await runDevices(dir, options.json === true, startSeconds * 1000);
       if (failure === undefined) return;
       // A first start that failed leaves nothing half-made: running it again starts afresh.
       if (firstRun && !existsSync(join(dir, 'seeded'))) removeCreated(dir, entriesBefore);
@@ -268,7 +293,11 @@ function removeCreated(dir: string, entriesBefore: ReadonlySet<string> | undefin
  * until a signal stops them or one of them stops; resolves with the failure, if any, once all
  * three have exited.
  */
-async function runDevices(dir: string, json: boolean): Promise<CliFailure | undefined> {
+async function runDevices(
+  dir: string,
+  json: boolean,
+  startMsMax: number,
+): Promise<CliFailure | undefined> {
   const children: ChildProcess[] = [];
   const urls: Partial<Record<DeviceName, string>> = {};
   let stopping = false;
@@ -308,7 +337,7 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
       });
     const restart = async (old: ChildProcess, device: DeviceName) => {
       try {
-        const { child } = await startChild(dir, device);
+        const { child } = await startChild(dir, device, startMsMax);
         children[children.indexOf(old)] = child;
         if (device === 'transaction') gateway = child;
         watch(child, device);
@@ -329,7 +358,9 @@ async function runDevices(dir: string, json: boolean): Promise<CliFailure | unde
         // Account and currency start together (neither calls the other), the gateway once both
         // listen: it calls them from its first moment (the settlements its store left in flight).
         for (const group of [peerNames, ['transaction'] as const]) {
-          const started = await Promise.allSettled(group.map((device) => startChild(dir, device)));
+          const started = await Promise.allSettled(
+            group.map((device) => startChild(dir, device, startMsMax)),
+          );
           started.forEach((outcome, index) => {
             if (outcome.status === 'rejected') return;
             const device = group[index]!;

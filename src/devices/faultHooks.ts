@@ -3,6 +3,8 @@
 //
 // TRILEDGER_FAULT_RECOVERY_PAUSE_MS  hold maintenance this long before recovery repairs anything
 //                                    (so a test can watch requests get 503 meanwhile)
+// TRILEDGER_FAULT_START_PAUSE_MS     hold a starting device this long before it listens (so a test
+//                                    can watch `up` give up on a device that does not start)
 // TRILEDGER_FAULT_CRASH              "S104:0.05,S109:0.2": at each named step, die at once (SIGKILL,
 //                                    as `kill -9` would) with that probability. The steps, and what
 //                                    is durable when each fires, are listed in docs/faults.md.
@@ -38,6 +40,10 @@ function pauseMs(name: string): number {
 
 export function recoveryPauseMs(): number {
   return pauseMs('TRILEDGER_FAULT_RECOVERY_PAUSE_MS');
+}
+
+export function startPauseMs(): number {
+  return pauseMs('TRILEDGER_FAULT_START_PAUSE_MS');
 }
 
 /** Parse TRILEDGER_FAULT_CRASH: step -> probability in parts per million. */

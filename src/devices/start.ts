@@ -48,7 +48,7 @@ import type { DeviceConfig } from './config.js';
 import { accountKeyNumberBase, type DeviceContext } from './context.js';
 import { registerCurrencyRoutes } from './currency/routes.js';
 import { CurrencyService } from './currency/service.js';
-import { recoveryPauseMs } from './faultHooks.js';
+import { recoveryPauseMs, startPauseMs } from './faultHooks.js';
 import { filesOpenToOthers, sqliteFiles } from './filePrivacy.js';
 import { HoldExpiry } from './holdExpiry.js';
 import {
@@ -534,6 +534,8 @@ export async function startDevice(
       break;
     }
   }
+  const pausedMs = startPauseMs();
+  if (pausedMs > 0) await new Promise((resolve) => setTimeout(resolve, pausedMs));
   const url = await server.listen({ host: config.host, port: config.port });
   if (operations) {
     await operations.listen(config.operationsListen!);

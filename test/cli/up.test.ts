@@ -1,6 +1,7 @@
 // `triledger up`: the three devices stop together, and a second run starts the same deployment. A
 // start that cannot succeed (a port in use, a store out of reach) says why in one line and leaves
 // nothing half-made, so that running it again with the mistake fixed works.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -94,5 +95,29 @@ describe('triledger up', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/^triledger: StoreUnavailable: cannot open the store .*\n$/);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('stops a device that does not listen within --start-timeout, says so in one line, and leaves no folder behind', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'triledger-up-'));
+    const dir = join(parent, 'data');
+    const args = ['up', '--data', dir, '--port-base', String(await freePortBase())];
+    const badLimit = triledger([...args, '--start-timeout', '0'], { cwd: parent });
+    expect(badLimit.status).toBe(2);
+    expect(badLimit.stderr).toMatch(
+      /^triledger: InvalidInput: --start-timeout must be whole seconds .*\n$/,
+    );
+    // Both peers start together and would listen only after 60 s: up gives up on them after 2 s.
+    const run = triledger([...args, '--start-timeout', '2'], {
+      cwd: parent,
+      env: { TRILEDGER_FAULT_START_PAUSE_MS: '60000' },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(
+      /^triledger: the (account|currency) device did not listen within 2 s \(--start-timeout\); it was stopped\n$/,
+    );
+    expect(existsSync(dir)).toBe(false);
+    // Stopped, not left running behind the failure (they would listen a minute later).
+    const left = spawnSync('pgrep', ['-f', `--config ${dir}/`], { encoding: 'utf8' });
+    expect(left.stdout).toBe('');
   });
 });
