@@ -655,18 +655,20 @@ export class TransactionService {
   ): Promise<(SignedRecord[] | undefined)[]> {
     const problems = new Map<number, Failure>();
     const verified: { readonly index: number; readonly answer: SignedRecord }[] = [];
+    const withAnswers = inputs.map(({ records, answer }) =>
+      answer?.ok ? [...records, answer.value] : records,
+    );
     for (const [index, { records, answer }] of inputs.entries()) {
       if (!answer?.ok) continue;
-      const all = [...records, answer.value];
-      const refused = await verifyOperation(this.context, tx, all, records);
+      const refused = await verifyOperation(this.context, tx, withAnswers[index]!, records);
       if (refused) problems.set(index, refused);
       else verified.push({ index, answer: answer.value });
     }
     await this.#storeAnswers(tx, verified, problems);
-    return inputs.map(({ records, answer }, index) => {
+    return withAnswers.map((all, index) => {
       const problem = problems.get(index);
-      if (!problem) return answer?.ok ? [...records, answer.value] : records;
-      this.#answerRefused(records, problem);
+      if (!problem) return all;
+      this.#answerRefused(all, problem);
       return undefined;
     });
   }
@@ -690,9 +692,13 @@ export class TransactionService {
     assert(conflicts > 0, 'a batch that conflicts has an answer that conflicts alone');
   }
 
+  /** A peer's answer not kept: it does not verify, or it conflicts with a stored record. */
   #answerRefused(records: readonly SignedRecord[], problem: Failure): void {
     const remittanceId = records[0]!.record.remittanceId;
-    this.log('error', `the answer for ${remittanceId} does not verify: ${problem.message}`);
+    this.log(
+      'error',
+      `the answer for ${remittanceId} was not kept (${problem.code}): ${problem.message}`,
+    );
   }
 
   /** The machine's turn after an operation's answer: the records it signs next, where it stops. */
