@@ -51,28 +51,98 @@ type RecordColumn = (typeof recordColumns)[number];
 
 /** One table: rows by key, in arrival order (what `arrival` orders by in store/dump.ts). */
 class Table {
-  readonly rows = new Rows();
-  constructor(readonly definition: DumpTable) {}
+  readonly rows: Rows;
+  constructor(readonly definition: DumpTable) {
+    this.rows = new Rows(definition.orderBy);
+  }
 }
 
-/** A table's rows by key, remembering their sorted order until the next change. */
+/**
+ * A table's rows by key, with their sorted order kept up to date once asked for (each change put
+ * in place by a binary search: an audit that reads the table in order after every write does not
+ * sort it again), and an index (value -> keys) of each column a lookup asked for (`keysWhere`), as
+ * SQLite keeps its own.
+ */
 class Rows extends Map<string, Columns> {
   sorted: Columns[] | undefined;
+  readonly #indexes = new Map<string, Map<DumpValue, Set<string>>>();
+
+  constructor(
+    /** The column the sorted order follows, or 'arrival' (DumpTable.orderBy). */
+    private readonly orderBy: string,
+  ) {
+    super();
+  }
 
   override set(key: string, row: Columns): this {
-    this.sorted = undefined;
+    const old = this.get(key);
+    if (old !== undefined) this.#unsort(old);
+    this.#sort(row);
+    for (const [column, index] of this.#indexes) {
+      if (old !== undefined) index.get(old[column] ?? null)?.delete(key);
+      indexed(index, row[column] ?? null).add(key);
+    }
     return super.set(key, row);
   }
 
   override delete(key: string): boolean {
-    this.sorted = undefined;
+    const old = this.get(key);
+    if (old !== undefined) {
+      this.#unsort(old);
+      for (const [column, index] of this.#indexes) index.get(old[column] ?? null)?.delete(key);
+    }
     return super.delete(key);
   }
 
   override clear(): void {
     this.sorted = undefined;
+    this.#indexes.clear();
     super.clear();
   }
+
+  /** The keys of the rows whose `column` holds `value` (a text or number column). */
+  keysWhere(column: string, value: string | bigint): ReadonlySet<string> {
+    let index = this.#indexes.get(column);
+    if (index === undefined) {
+      index = new Map();
+      for (const [key, row] of this) indexed(index, row[column] ?? null).add(key);
+      this.#indexes.set(column, index);
+    }
+    return index.get(value) ?? new Set();
+  }
+
+  /** Where `row` goes in the sorted order: the first place whose row does not come before it. */
+  #place(sorted: readonly Columns[], row: Columns): number {
+    const by = this.orderBy;
+    let low = 0;
+    let high = sorted.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (compareValues(sorted[middle]![by] ?? null, row[by] ?? null) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  #sort(row: Columns): void {
+    if (this.sorted === undefined || this.orderBy === 'arrival') return;
+    this.sorted.splice(this.#place(this.sorted, row), 0, row);
+  }
+
+  /** Take a row out of the sorted order; if it is not where its order says, sort again later. */
+  #unsort(row: Columns): void {
+    if (this.sorted === undefined || this.orderBy === 'arrival') return;
+    const place = this.#place(this.sorted, row);
+    if (this.sorted[place] === row) this.sorted.splice(place, 1);
+    else this.sorted = undefined;
+  }
+}
+
+function indexed(index: Map<DumpValue, Set<string>>, value: DumpValue): Set<string> {
+  assert(!Buffer.isBuffer(value), 'an index keeps text and number columns');
+  const keys = index.get(value) ?? new Set<string>();
+  index.set(value, keys);
+  return keys;
 }
 
 /**
@@ -244,6 +314,7 @@ function ordered(table: Table): Columns[] {
   table.rows.sorted ??= [...table.rows.values()].sort((a, b) =>
     compareValues(a[by] ?? null, b[by] ?? null),
   );
+  assert(table.rows.sorted.length === table.rows.size, 'the sorted order holds every row');
   return [...table.rows.sorted];
 }
 
@@ -305,19 +376,20 @@ function records(db: Opened): Columns[] {
 }
 
 function ledgerTx(db: Opened): LedgerTx {
-  // A scan of the rows as they are, then the few found sorted: no sorted copy of the whole table.
+  // The rows found through an index of the column (Rows.keysWhere), then sorted: no scan, and no
+  // sorted copy of the whole table.
+  const where = (column: string, value: string | bigint) => {
+    const rows = db.table('transactions').rows;
+    return [...rows.keysWhere(column, value)]
+      .map((key) => rows.get(key)!)
+      .sort((a, b) => compareValues(a['transaction_number']!, b['transaction_number']!));
+  };
   const ofOperation = (remittanceId: unknown) =>
-    [...db.table('transactions').rows.values()]
-      .filter((row) => row['remittance_id'] === remittanceId)
-      .sort((a, b) => compareValues(a['transaction_number']!, b['transaction_number']!))
-      .map(recordFromRow);
+    typeof remittanceId === 'string' ? where('remittance_id', remittanceId).map(recordFromRow) : [];
   /** The first accepted response of an account's opening, in transaction number order. */
   const openingResponse = (accountNumber: bigint) =>
-    records(db).find(
-      (row) =>
-        row['transaction_type'] === 'account_issuing_response' &&
-        row['outcome'] === 'ok' &&
-        row['destination_account'] === accountNumber,
+    where('destination_account', accountNumber).find(
+      (row) => row['transaction_type'] === 'account_issuing_response' && row['outcome'] === 'ok',
     );
   return {
     async appendRecords(signed) {
