@@ -24,6 +24,7 @@ import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { type FaultStep, faultSteps } from '../../src/devices/faultHooks.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
+import { cheapenKeystores } from '../helpers/deployment.js';
 import { DeviceProcess, editJson, freePorts, shortTimeLimits, sleep } from '../helpers/devices.js';
 
 const ownerOf: Record<FaultStep, DeviceName> = {
@@ -151,6 +152,7 @@ beforeAll(async () => {
     { scheme: 'hmac', mode: 'confirm', portBase, host: '127.0.0.1' },
     systemEnvironment,
   );
+  cheapenKeystores(dir);
   shortTimeLimits(dir, { operationTimeoutMs: 4_000, holdTimeoutMs: 5_000, resumeIntervalMs: 100 });
   devices = {
     transaction: new DeviceProcess('transaction', dir),

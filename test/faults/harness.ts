@@ -28,6 +28,7 @@ import type { FaultStep } from '../../src/devices/faultHooks.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { loadKeystoreFile } from '../../src/signature/keystoreFile.js';
 import { binPath } from '../cli/run.js';
+import { cheapenKeystores } from '../helpers/deployment.js';
 import { DeviceProcess, editJson, freePorts, shortTimeLimits, sleep } from '../helpers/devices.js';
 import { FaultProxy, noFaults } from './proxy.js';
 
@@ -82,6 +83,7 @@ export async function runFaultScenario(options: FaultRunOptions): Promise<FaultR
     { scheme: options.scheme, mode: options.mode, portBase, host: '127.0.0.1' },
     systemEnvironment,
   );
+  cheapenKeystores(dir);
   // transaction reaches account and currency through the proxies; time limits short, so that
   // holds and undecided operations are settled within the run.
   const proxies = {

@@ -224,8 +224,11 @@ async function copyTemplate(
   if (existsSync(ready)) cpSync(ready, dir, { recursive: true });
 }
 
-/** Save every keystore of a deployment again at scrypt's lowest cost. */
-function cheapenKeystores(dir: string): void {
+/**
+ * Save every keystore of a deployment again at scrypt's lowest cost: each device start and each
+ * command then opens its keystore in milliseconds (the keystore's own tests run the real cost).
+ */
+export function cheapenKeystores(dir: string): void {
   const passphrase = passphraseOf(dir);
   const paths = [
     ...readdirSync(dir).filter((name) => name.endsWith('.keystore.json')),
