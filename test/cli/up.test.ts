@@ -117,7 +117,9 @@ describe('triledger up', () => {
     );
     expect(existsSync(dir)).toBe(false);
     // Stopped, not left running behind the failure (they would listen a minute later).
-    const left = spawnSync('pgrep', ['-f', `--config ${dir}/`], { encoding: 'utf8' });
+    // (`--` first: the pattern itself begins with dashes, which pgrep would read as an option.)
+    const left = spawnSync('pgrep', ['-f', '--', `--config ${dir}/`], { encoding: 'utf8' });
+    expect(left.status).toBe(1); // 1: no process matched (2 would be pgrep refusing its arguments)
     expect(left.stdout).toBe('');
   });
 });
