@@ -19,7 +19,12 @@ export function triledger(
     throw new Error(`${binPath} is missing: run "npm run build" (npm test does it)`);
   const result = spawnSync(process.execPath, [binPath, ...args], {
     cwd: options.cwd,
-    env: { PATH: process.env['PATH'] ?? '', ...options.env },
+    // Nothing of the test's environment but PATH, and the run's TMPDIR (test/globalSetup.ts).
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      ...(process.env['TMPDIR'] === undefined ? {} : { TMPDIR: process.env['TMPDIR'] }),
+      ...options.env,
+    },
     encoding: 'utf8',
     timeout: 30_000,
   });
