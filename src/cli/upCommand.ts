@@ -36,11 +36,12 @@ import {
   usageError,
 } from './output.js';
 
-/** How long `up` waits by default for a device to listen (`--start-timeout`), and at most. */
-export const deviceStartSecondsDefault = 20;
+/** How long `up` waits for a device to listen unless told otherwise (`--start-timeout`). */
+const deviceStartSecondsDefault = 20;
+/** The longest `--start-timeout` taken: an hour. */
 const deviceStartSecondsMax = 3600;
-/** What a starting device may write on stderr before it listens that `up` keeps to repeat. */
-const startOutputBytesMax = 64 * 1024;
+/** Characters of what a starting device writes on stderr before it listens that `up` keeps. */
+const startOutputCharactersMax = 64 * 1024;
 /** The gateway's peers: they start before it, together. */
 const peerNames = ['account', 'currency'] as const satisfies readonly DeviceName[];
 const mainPath = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -76,7 +77,7 @@ function startChild(
   );
   let said = '';
   const hold = (chunk: Buffer) => {
-    if (said.length < startOutputBytesMax) said += chunk.toString().slice(0, startOutputBytesMax);
+    said += chunk.toString().slice(0, startOutputCharactersMax - said.length);
   };
   child.stderr!.on('data', hold);
   return new Promise((resolve, reject) => {
