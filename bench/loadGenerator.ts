@@ -38,6 +38,8 @@ export interface LoadPlan {
   readonly batch: number;
   /** One client alone, one remittance at a time, before the load: the light-load latency. */
   readonly lightCount: number;
+  /** Remittances of the light load sent first and not counted (the devices warm up). */
+  readonly lightWarmupCount: number;
   readonly warmupMs: number;
   readonly measureMs: number;
 }
@@ -179,13 +181,13 @@ async function run(plan: LoadPlan): Promise<LoadResult> {
     return list.length === 1 ? client.remit(list[0]!).then((r) => [r]) : client.remitBatch(list);
   };
 
-  // Light load: one client, one remittance at a time.
+  // Light load: one client, one remittance at a time; the first lightWarmupCount not counted.
   const light: number[] = [];
   const lightPair: [bigint, bigint][] = [[accounts[0]!, accounts[1]!]];
-  for (let turn = 0; turn < plan.lightCount; turn++) {
+  for (let turn = 0; turn < plan.lightWarmupCount + plan.lightCount; turn++) {
     const started = performance.now();
     const [answer] = await remit(terminals[0]!, lightPair, turn);
-    light.push(performance.now() - started);
+    if (turn >= plan.lightWarmupCount) light.push(performance.now() - started);
     assert(answer!.ok, `a remittance at light load succeeds: ${answer!.ok ? '' : answer!.message}`);
   }
 

@@ -2,7 +2,7 @@
 // table, and writes the figures as JSON to bench/results/. Suites: signature, throughput, audit
 // (`-- audit --scheme ed25519 --remittances N`; `-- throughput --store postgres://… --scheme hmac
 // --mode confirm --clients 64 --batch 1 --seconds 15 --warmup 3 --light 300
-// --no-pgbench --stages`).
+// --light-warmup 300 --no-pgbench --stages --keep-profiles`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { renderTable } from '../src/cli/output.js';
@@ -100,10 +100,10 @@ const suites: Record<
         throw new Error(`${name} takes ${all.join(' or ')}`);
       return chosen;
     };
-    const numberOption = (name: string, fallback: number) => {
+    const numberOption = (name: string, fallback: number, least = 1) => {
       const value = Number(optionValue(name) ?? fallback);
-      if (!Number.isInteger(value) || value < 1)
-        throw new Error(`${name} takes a whole number >= 1`);
+      if (!Number.isInteger(value) || value < least)
+        throw new Error(`${name} takes a whole number >= ${least}`);
       return value;
     };
     const r = await runThroughputBench({
@@ -115,8 +115,10 @@ const suites: Record<
       warmupSeconds: numberOption('--warmup', throughputDefaults.warmupSeconds),
       measureSeconds: numberOption('--seconds', throughputDefaults.measureSeconds),
       lightCount: numberOption('--light', throughputDefaults.lightCount),
+      lightWarmupCount: numberOption('--light-warmup', throughputDefaults.lightWarmupCount, 0),
       pgbench: !process.argv.includes('--no-pgbench'),
-      stages: process.argv.includes('--stages'),
+      stages: process.argv.includes('--stages') || process.argv.includes('--keep-profiles'),
+      keepProfiles: process.argv.includes('--keep-profiles'),
     });
     return throughputReport(r);
   },
@@ -155,6 +157,7 @@ const optionValues = new Set(
     '--seconds',
     '--warmup',
     '--light',
+    '--light-warmup',
   ]
     .map((name) => optionValue(name))
     .filter((v) => v !== undefined),

@@ -58,10 +58,17 @@ export interface ThroughputOptions {
   readonly warmupSeconds: number;
   readonly measureSeconds: number;
   readonly lightCount: number;
+  /**
+   * Remittances sent one at a time before the light load's, not counted: the light load measures
+   * the devices warm (compiled code, caches filled), as a steady service runs, not their first calls.
+   */
+  readonly lightWarmupCount: number;
   /** Run pgbench TPC-B for the comparison (where PostgreSQL and pgbench are present). */
   readonly pgbench: boolean;
   /** Profile the devices and give their CPU per remittance by stage (bench/stageProfile.ts). */
   readonly stages: boolean;
+  /** Keep the devices' CPU profiles of `stages` (their folder is printed) for a closer look. */
+  readonly keepProfiles: boolean;
 }
 
 export const throughputDefaults: Omit<ThroughputOptions, 'store'> = {
@@ -72,8 +79,10 @@ export const throughputDefaults: Omit<ThroughputOptions, 'store'> = {
   warmupSeconds: 3,
   measureSeconds: 15,
   lightCount: 300,
+  lightWarmupCount: 300,
   pgbench: true,
   stages: false,
+  keepProfiles: false,
 };
 
 export interface DeviceFigures {
@@ -197,6 +206,7 @@ async function runConfiguration(
       clients: options.clients,
       batch: options.batch,
       lightCount: options.lightCount,
+      lightWarmupCount: options.lightWarmupCount,
       warmupMs: options.warmupSeconds * 1000,
       measureMs: options.measureSeconds * 1000,
     };
@@ -299,7 +309,10 @@ async function runConfiguration(
     if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
     // The deployment (tens of MiB per run) and the profiles, read by now, go with the devices.
     rmSync(dirname(dir), { recursive: true, force: true });
-    if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true });
+    if (profileDir !== undefined && !options.keepProfiles)
+      rmSync(profileDir, { recursive: true, force: true });
+    if (profileDir !== undefined && options.keepProfiles)
+      process.stderr.write(`throughput: the devices' CPU profiles are kept in ${profileDir}\n`);
   }
 }
 

@@ -62,10 +62,13 @@ export function throughputReport(r: ThroughputResult): {
         const l = c.load.load.latency;
         return `${ms(l.p50Ms)} / ${ms(l.p99Ms)} / ${ms(l.p999Ms)}`;
       }),
-      row(`light load, ${o.lightCount} one at a time: p50 / p99 (ms)`, (c) => {
-        const l = c.load.light;
-        return `${ms(l.p50Ms)} / ${ms(l.p99Ms)}`;
-      }),
+      row(
+        `light load, ${o.lightCount} one at a time after ${o.lightWarmupCount}: p50 / p99 (ms)`,
+        (c) => {
+          const l = c.load.light;
+          return `${ms(l.p50Ms)} / ${ms(l.p99Ms)}`;
+        },
+      ),
       row('CPU, cores: transaction / account / currency', (c) =>
         [c.devices.transaction, c.devices.account, c.devices.currency]
           .map((d) => d.cores.toFixed(2))
