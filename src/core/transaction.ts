@@ -25,7 +25,10 @@ import {
   stepOf,
 } from '../protocol/transactionTypes.js';
 
-/** The fields of a record the machine asks the driver to sign next (number, time, signer are the driver's). */
+/**
+ * The fields of a record the machine asks the driver to sign next (number and signer are the
+ * driver's; the time too, unless the machine names it: a4 is signed at a3's time).
+ */
 export type RecordFields = Partial<TransactionRecord> & Pick<TransactionRecord, 'transactionType'>;
 
 /** What an open operation does next. */
@@ -86,6 +89,9 @@ export function nextAction(records: readonly TransactionRecord[], limits: Limits
       ...copyRequestFields(records[0]!),
       transactionType: exchangeTypes(kind === 'remittance' ? limits.mode : 'update')
         .currencyRequest,
+      // At a3's time, so that a4 is a function of a1-a3 alone: it goes to currency before it is
+      // stored, and after a crash the same a4 is signed again (devices/transaction/service.ts).
+      dateTime: last.dateTime,
     };
     return { kind: 'sign', fields };
   }

@@ -64,6 +64,8 @@ describe('the transaction machine', () => {
         destinationAccount: 2n,
         amount: 500n,
         currencyType: 'JPY',
+        // a4 at a3's time: a function of a1-a3, signed again the same after a crash.
+        dateTime: accepted[2]!.dateTime,
       },
     });
     const asked = [...accepted, record(4, 'currency_confirmation_request')];

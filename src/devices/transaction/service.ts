@@ -4,10 +4,12 @@
 // For one request it: verifies the requester's signature (S101); reserves a block of six
 // transaction numbers and stores the request; signs a2 and asks `account` (S102), verifies a3
 // (S103); signs a4 and asks `currency` (S104), verifies a5 (S105); signs a6 (S106) and stores it
-// with the answer (S107) before anyone hears of it; then answers, and hands all records to
-// `account` (S108-S109) and `currency` (S110-S111) in the background. Every record is stored here
-// before it is sent: this store is the device's write-ahead log. A request id is answered once: a
-// repeat gets the stored answer.
+// with a3-a5 and the answer (S107) before anyone hears of it; then answers, and hands all records
+// to `account` (S108-S109) and `currency` (S110-S111) in the background. This store is the
+// device's write-ahead log: the numbers and a2 are stored before account hears of them, a6 before
+// anyone does. Only a4 goes out first: it is a function of a1-a3 (signed at a3's time), so after a
+// crash the resumer asks account again, gets the stored a3, and signs the very a4 that currency
+// may hold (carriesToCurrency). A request id is answered once: a repeat gets the stored answer.
 //
 // The answer comes once a6 is durable here, so a balance at `account` may lag it by a settlement:
 // the gateway's reads of an account wait for the settlements of that account in flight
@@ -16,8 +18,8 @@
 // What the device stores moves in batches (model/batchQueue.ts), one store transaction per batch,
 // whatever waits together: the openings of the requests that arrived (S101); the turns of the
 // operations whose peers answered (core/transaction.ts advanceOperation: the answer verified and
-// stored with the record signed after it, and a decided operation finished, in one commit); the
-// acknowledgements of settlements.
+// stored with the record signed after it, and a decided operation finished, in one commit; a3 and
+// a4 wait for currency's answer and are stored with it); the acknowledgements of settlements.
 
 import {
   accountRequestFields,
@@ -140,6 +142,11 @@ interface NewOpening extends OpeningInput {
 /** An operation's turn to store: its records so far, and a peer's answer (or refusal) if any. */
 interface TurnInput {
   readonly records: SignedRecord[];
+  /**
+   * How many of `records` are stored: those after them (a3 and a4, carried to currency) were
+   * verified or signed in an earlier turn and are stored with the answer they led to.
+   */
+  readonly storedCount: number;
   readonly answer: Result<SignedRecord> | undefined;
 }
 
@@ -161,24 +168,54 @@ function admissionOf(done: StoreDone): Admission {
 }
 
 function takenTurnOf(done: StoreDone): TakenTurn | undefined {
-  assert(done === undefined || 'stored' in done, 'a turn is answered with the turn taken');
+  assert(done === undefined || 'wrote' in done, 'a turn is answered with the turn taken');
   return done;
 }
 
 /** A turn signed, not yet finished: the records received, those signed after them, where it stops. */
 interface SignedTurn {
   readonly received: SignedRecord[];
+  /** How many of `received` were stored before this turn. */
+  readonly storedCount: number;
   readonly signed: SignedRecord[];
   readonly end: TurnEnd;
 }
 
 /** A turn taken: the operation's records now, where it stopped, and its answer once decided. */
 interface TakenTurn {
-  /** Whether the turn wrote anything (an operation waiting for a peer's first answer writes nothing). */
-  readonly stored: boolean;
+  /**
+   * Whether the turn wrote anything: an operation waiting for a peer's first answer writes
+   * nothing, nor does one carrying a3 and a4 to currency (carriesToCurrency).
+   */
+  readonly wrote: boolean;
   readonly records: SignedRecord[];
+  /** How many of `records` are stored. */
+  readonly storedCount: number;
   readonly end: TurnEnd;
   readonly reply?: Reply;
+}
+
+/**
+ * A turn that ends at the exchange with currency stores nothing: account's answer a3 and the a4
+ * signed after it are stored with currency's answer and a6, one commit instead of two on the
+ * answer's path. a4 is a pure function of a1-a3 (core/transaction.ts: signed at a3's time), so
+ * after a crash the resumer asks account again, gets the stored a3, and signs the very a4 that
+ * currency may hold: currency answers it with its stored a5 (docs/faults.md, S103 and S104).
+ */
+function carriesToCurrency(end: TurnEnd): boolean {
+  return end.kind === 'exchange' && end.peer === 'currency';
+}
+
+/**
+ * What a turn stores of the records it holds unstored (none when it carries them to currency):
+ * the peers' (a3, a5: appended, a copy already stored skipped) or this device's own (steps 2, 4
+ * and 6, at numbers it reserved: new to the store).
+ */
+function recordsToStore(turn: SignedTurn, whose: 'peers' | 'own'): SignedRecord[] {
+  if (carriesToCurrency(turn.end)) return [];
+  const unstored = [...turn.received.slice(turn.storedCount), ...turn.signed];
+  const own = whose === 'own';
+  return unstored.filter(({ record }) => (stepOf(record.transactionType) % 2 === 0) === own);
 }
 
 /** Accounts remembered as settled at account; past it the memory starts again (a store read each). */
@@ -446,8 +483,9 @@ export class TransactionService {
 
   /**
    * Take an operation from where its records stop to its response (S102-S107), then settle it.
-   * `opened`: its records as just stored (otherwise they are read). Everything it decides is
-   * stored before it is sent, so after a crash it picks up exactly where the store says. Returns
+   * `opened`: its records as just stored (otherwise they are read). What it decides is stored
+   * before it is sent (a4 aside, which it would sign again the same: carriesToCurrency), so after
+   * a crash it picks up exactly where the store says. Returns
    * undefined while a device it needs cannot be reached: the operation stays open and nothing is
    * guessed.
    */
@@ -459,12 +497,14 @@ export class TransactionService {
       records = stored;
     }
     if (records.length === 2) await this.#openingsSettled(records[0]!.record);
+    let storedCount = records.length;
     // The machine (core/transaction.ts) names each next step from the records; this loop does its I/O.
     for (let answer: Result<SignedRecord> | undefined; ; ) {
-      const turn = await this.#turn(records, answer);
+      const turn = await this.#turn({ records, storedCount, answer });
       if (turn === undefined) return undefined;
       records = turn.records;
-      if (turn.stored) this.#crashPointsAfter(turn, answer);
+      storedCount = turn.storedCount;
+      this.#crashPointsAfter(turn, answer);
       if (turn.end.kind === 'decided') {
         assert(turn.reply, 'a decided turn keeps its answer');
         this.#settleAfterAnswer(remittanceId, turn.records);
@@ -479,6 +519,7 @@ export class TransactionService {
         this.#exchange(this.peers[peer], current, expired),
       );
       if (answer === undefined) return undefined;
+      if (peer === 'currency') crashPoint(this.context, 'S104');
       // A peer fenced on a damaged store decides nothing: the operation stays open until that
       // device is rebuilt, and the caller hears why.
       if (!answer.ok && answer.code === 'StoreDamaged')
@@ -573,18 +614,16 @@ export class TransactionService {
    * (it waits for a peer's first answer), where it stands. Undefined when the peer's answer does
    * not verify or conflicts, or too many turns wait: the operation stays open for the resumer.
    */
-  async #turn(
-    records: SignedRecord[],
-    answer: Result<SignedRecord> | undefined,
-  ): Promise<TakenTurn | undefined> {
-    if (answer === undefined) {
+  async #turn(input: TurnInput): Promise<TakenTurn | undefined> {
+    const { records, storedCount } = input;
+    if (input.answer === undefined) {
       const action = nextAction(
         records.map((r) => r.record),
         this.#limits(),
       );
-      if (action.kind === 'exchange') return { stored: false, records, end: action };
+      if (action.kind === 'exchange') return { wrote: false, records, storedCount, end: action };
     }
-    const stored = this.#storeWork.submit({ kind: 'turn', input: { records, answer } });
+    const stored = this.#storeWork.submit({ kind: 'turn', input });
     if (stored === undefined) this.log('warn', 'the store queue is full; the resumer goes on');
     return stored?.then(takenTurnOf);
   }
@@ -626,70 +665,76 @@ export class TransactionService {
 
   /**
    * A batch of turns in one transaction, in phases so that its writes go together: the peers'
-   * answers verified and stored; each machine's next record signed, all of them stored at once
-   * (one statement on PostgreSQL); the decided operations finished. All in one commit.
+   * answers verified; each machine's next record signed; the answers stored, then this device's
+   * records (one statement each on PostgreSQL); the decided operations finished. All in one
+   * commit. A turn that carries a3 and a4 to currency writes nothing (carriesToCurrency).
    */
   async #storeTurns(
     tx: TransactionTx,
     inputs: readonly TurnInput[],
   ): Promise<(TakenTurn | undefined)[]> {
     const received = await this.#receiveAnswers(tx, inputs);
-    const turns = inputs.map((input, k) => {
+    const signed = inputs.map((input, k) => {
       const records = received[k];
-      return records === undefined ? undefined : this.#nextTurn(records, input.answer);
+      return records === undefined ? undefined : this.#nextTurn(records, input);
     });
-    await tx.appendReserved(turns.flatMap((turn) => turn?.signed ?? []));
+    const turns = await this.#storeAnswers(tx, signed);
+    await tx.appendReserved(turns.flatMap((turn) => (turn ? recordsToStore(turn, 'own') : [])));
     const decided = turns.filter((turn) => turn?.end.kind === 'decided');
     await tx.finishOperations(decided.map((turn) => turn!.received[0]!.record.remittanceId));
     return turns.map((turn) => turn && this.#takenTurn(turn));
   }
 
   /**
-   * Each operation's records with its peer's answer, verified and stored: undefined for one whose
-   * answer does not verify or conflicts with a stored record (it stays open for the resumer).
-   * `records` are this device's own (stored before they were sent): only the answer is new.
+   * Each operation's records with its peer's answer, verified: undefined for one whose answer does
+   * not verify (it stays open for the resumer). The records before the answer are this device's
+   * (stored, or verified and signed in the turn before): only the answer is new.
    */
   async #receiveAnswers(
     tx: TransactionTx,
     inputs: readonly TurnInput[],
   ): Promise<(SignedRecord[] | undefined)[]> {
-    const problems = new Map<number, Failure>();
-    const verified: { readonly index: number; readonly answer: SignedRecord }[] = [];
-    const withAnswers = inputs.map(({ records, answer }) =>
-      answer?.ok ? [...records, answer.value] : records,
-    );
-    for (const [index, { records, answer }] of inputs.entries()) {
-      if (!answer?.ok) continue;
-      const refused = await verifyOperation(this.context, tx, withAnswers[index]!, records);
-      if (refused) problems.set(index, refused);
-      else verified.push({ index, answer: answer.value });
+    const received: (SignedRecord[] | undefined)[] = [];
+    for (const { records, answer } of inputs) {
+      if (!answer?.ok) {
+        received.push(records);
+        continue;
+      }
+      const all = [...records, answer.value];
+      const refused = await verifyOperation(this.context, tx, all, records);
+      if (refused) this.#answerRefused(all, refused);
+      received.push(refused ? undefined : all);
     }
-    await this.#storeAnswers(tx, verified, problems);
-    return withAnswers.map((all, index) => {
-      const problem = problems.get(index);
-      if (!problem) return all;
-      this.#answerRefused(all, problem);
-      return undefined;
-    });
+    return received;
   }
 
   /**
-   * The verified answers stored in one call. When one conflicts with a stored record, each is
-   * stored again alone to find which (a copy already stored is skipped): only that one's turn fails.
+   * The peers' records the turns store (their answers, and a3 carried with a4), in one call. When
+   * one conflicts with a stored record, each turn's are stored again alone to find which (a copy
+   * already stored is skipped): only that turn fails (undefined), and it stays open for the resumer.
    */
   async #storeAnswers(
     tx: TransactionTx,
-    verified: readonly { readonly index: number; readonly answer: SignedRecord }[],
-    problems: Map<number, Failure>,
-  ): Promise<void> {
-    if (await tx.appendRecords(verified.map(({ answer }) => answer))) return;
+    turns: readonly (SignedTurn | undefined)[],
+  ): Promise<(SignedTurn | undefined)[]> {
+    const answersOf = turns.map((turn) => (turn ? recordsToStore(turn, 'peers') : []));
+    if (await tx.appendRecords(answersOf.flat())) return [...turns];
     let conflicts = 0;
-    for (const { index, answer } of verified)
-      if (!(await tx.appendRecords([answer]))) {
-        problems.set(index, fail('RecordConflict', 'it conflicts with a stored record'));
-        conflicts += 1;
+    const kept: (SignedTurn | undefined)[] = [];
+    for (const [k, turn] of turns.entries()) {
+      if (turn === undefined || (await tx.appendRecords(answersOf[k]!))) {
+        kept.push(turn);
+        continue;
       }
-    assert(conflicts > 0, 'a batch that conflicts has an answer that conflicts alone');
+      this.#answerRefused(
+        turn.received,
+        fail('RecordConflict', 'it conflicts with a stored record'),
+      );
+      kept.push(undefined);
+      conflicts += 1;
+    }
+    assert(conflicts > 0, 'a batch that conflicts has a turn that conflicts alone');
+    return kept;
   }
 
   /** A peer's answer not kept: it does not verify, or it conflicts with a stored record. */
@@ -702,7 +747,8 @@ export class TransactionService {
   }
 
   /** The machine's turn after an operation's answer: the records it signs next, where it stops. */
-  #nextTurn(received: SignedRecord[], answer: Result<SignedRecord> | undefined): SignedTurn {
+  #nextTurn(received: SignedRecord[], input: TurnInput): SignedTurn {
+    const { answer, storedCount } = input;
     const refusal = answer === undefined || answer.ok ? undefined : answer.code;
     const turn = advanceOperation(received, refusal, this.#limits(), (all, fields) =>
       this.#signNext(all, fields),
@@ -712,29 +758,30 @@ export class TransactionService {
       turn.signed.every(({ record }) => baseOfBlock(blockOf(record.transactionNumber)) === base),
       "a turn signs at its operation's own block of numbers",
     );
-    return { received, signed: turn.signed, end: turn.end };
+    assert(storedCount >= 2 && storedCount <= received.length, 'an open operation stored a1, a2');
+    return { received, storedCount, signed: turn.signed, end: turn.end };
   }
 
-  /** A turn whose records are stored (and, once decided, its operation finished): its answer made. */
+  /** A turn stored (and, once decided, its operation finished) or carried: its answer made. */
   #takenTurn(turn: SignedTurn): TakenTurn {
-    const all = [...turn.received, ...turn.signed];
-    if (turn.end.kind !== 'decided') return { stored: true, records: all, end: turn.end };
-    const remittanceId = all[0]!.record.remittanceId;
-    const reply = replyFor(turn.end.outcome, remittanceId, all, turn.end.newAccount);
-    return { stored: true, records: all, end: turn.end, reply };
+    const records = [...turn.received, ...turn.signed];
+    const wrote = !carriesToCurrency(turn.end);
+    const storedCount = wrote ? records.length : turn.storedCount;
+    if (turn.end.kind !== 'decided') return { wrote, records, storedCount, end: turn.end };
+    const remittanceId = records[0]!.record.remittanceId;
+    const reply = replyFor(turn.end.outcome, remittanceId, records, turn.end.newAccount);
+    return { wrote, records, storedCount, end: turn.end, reply };
   }
 
   /**
-   * The crash points of a stored turn (docs/faults.md): the answer and the record signed after it
-   * are one commit, so S103 and S104 (a3 with a4) fire together, as do S106 and S107 (a6 with the
-   * kept answer).
+   * The crash points of a turn (docs/faults.md): S103 once account's answer is verified (stored
+   * with a6 when it refused; otherwise carried with a4, nothing stored); S106 and S107 once a6 is
+   * stored with the kept answer (one commit). S104 is the driver's, once currency has answered.
    */
   #crashPointsAfter(turn: TakenTurn, answer: Result<SignedRecord> | undefined): void {
     if (answer?.ok && stepOf(answer.value.record.transactionType) === 3)
       crashPoint(this.context, 'S103');
-    if (turn.end.kind === 'exchange' && turn.end.peer === 'currency')
-      crashPoint(this.context, 'S104');
-    if (turn.end.kind === 'decided') {
+    if (turn.wrote && turn.end.kind === 'decided') {
       crashPoint(this.context, 'S106');
       crashPoint(this.context, 'S107');
     }
@@ -1055,7 +1102,7 @@ export class TransactionService {
           stepOf(fields.transactionType),
         ),
         remittanceId: previous.record.remittanceId,
-        dateTime: BigInt(this.context.environment.nowMs()),
+        dateTime: fields.dateTime ?? BigInt(this.context.environment.nowMs()),
         signerKeyNumber: this.context.signingKeyNumber,
       },
       previous.signature,
