@@ -329,7 +329,7 @@ class SqliteStore<Tx> implements Store<Tx> {
   #commitListener: CommitListener | undefined;
   /** The statements that open, mark and close transactions, prepared once (they run on every work). */
   readonly #control: Record<
-    'begin' | 'commit' | 'rollback' | 'savepoint' | 'rollbackTo' | 'release',
+    'begin' | 'commit' | 'rollback' | 'savepoint' | 'rollbackTo' | 'release' | 'totalChanges',
     Database.Statement
   >;
 
@@ -345,6 +345,7 @@ class SqliteStore<Tx> implements Store<Tx> {
       savepoint: db.prepare('SAVEPOINT work'),
       rollbackTo: db.prepare('ROLLBACK TO work'),
       release: db.prepare('RELEASE work'),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
     };
   }
 
@@ -378,10 +379,14 @@ class SqliteStore<Tx> implements Store<Tx> {
     const answers: (() => void)[] = [];
     const startedMs = performance.now();
     try {
+      const changesBefore = this.#control.totalChanges.get();
       this.#control.begin.run();
       for (const queued of group) answers.push(await this.#runInSavepoint(queued));
       this.#control.commit.run();
-      this.#commitListener?.(group.length, (performance.now() - startedMs) / 1000);
+      // A group that only read (a turn carrying a3 and a4 on) wrote nothing to the log and synced
+      // nothing: it is not a commit to count.
+      if (this.#control.totalChanges.get() !== changesBefore)
+        this.#commitListener?.(group.length, (performance.now() - startedMs) / 1000);
     } catch (error) {
       // The group could not be committed (the disk, the database): nothing of it is durable.
       if (this.db.inTransaction) this.#control.rollback.run();

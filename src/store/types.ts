@@ -252,7 +252,10 @@ export interface CurrencyTx extends HoldingTx, CountingTx {
   ): Promise<CurrencyRow | undefined>;
 }
 
-/** Told of each commit: how many device transactions it made durable, and how long it took. */
+/**
+ * Told of each commit: how many device transactions it made durable, and how long it took. A group
+ * that only read syncs nothing, and a store may leave it out (SQLite does).
+ */
 export type CommitListener = (works: number, seconds: number) => void;
 
 export interface Store<Tx> {
