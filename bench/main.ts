@@ -181,7 +181,7 @@ const machine = {
   memoryBytes: totalmem(),
 };
 for (const name of names) {
-  const { table, figures, met } = await suites[name]!();
+  const { table, figures, met } = await runSuite(name);
   process.stdout.write(`\n== ${name} ==\n${table}\n`);
   const directory = new URL('./results/', import.meta.url);
   mkdirSync(directory, { recursive: true });
@@ -191,4 +191,16 @@ for (const name of names) {
     `${JSON.stringify({ suite: name, at: new Date().toISOString(), machine, targetMet: met, figures }, null, 2)}\n`,
   );
   process.stdout.write(`figures written to bench/results/${file.pathname.split('/').at(-1)}\n`);
+}
+
+/** A suite's result; a suite that cannot run (a bad option, a port in use) ends the run with one line. */
+async function runSuite(name: string): Promise<{ table: string; figures: unknown; met: boolean }> {
+  try {
+    return await suites[name]!();
+  } catch (error) {
+    process.stderr.write(
+      `bench: ${name}: ${(error instanceof Error ? error.message : String(error)).trim()}\n`,
+    );
+    process.exit(1);
+  }
 }

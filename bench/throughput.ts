@@ -167,6 +167,15 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
   };
 }
 
+/** Where one configuration's run keeps its files and schemas: all removed after it, whatever happens. */
+interface Workspace {
+  readonly dir: string;
+  /** The devices' CPU profiles (--stages). */
+  readonly profileDir: string | undefined;
+  /** The PostgreSQL store's URL naming the schemas (--store), or undefined on SQLite. */
+  readonly storeUrl: URL | undefined;
+}
+
 async function runConfiguration(
   options: ThroughputOptions,
   scheme: Scheme,
@@ -174,10 +183,37 @@ async function runConfiguration(
   portBase: number,
   show: (text: string) => void,
 ): Promise<ConfigurationResult> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'triledger-throughput-')), 'data');
   const schemaPrefix = `triledger_bench_${systemEnvironment.randomBytes(4).toString('hex')}`;
   const storeUrl = options.store === undefined ? undefined : new URL(options.store);
   storeUrl?.searchParams.set('schema', schemaPrefix);
+  const workspace: Workspace = {
+    dir: join(mkdtempSync(join(tmpdir(), 'triledger-throughput-')), 'data'),
+    profileDir: options.stages ? mkdtempSync(join(tmpdir(), 'triledger-stages-')) : undefined,
+    storeUrl,
+  };
+  try {
+    return await measureConfiguration(options, scheme, mode, portBase, show, workspace);
+  } finally {
+    // The deployment (tens of MiB per run), the profiles (read by now) and the schemas go, even
+    // when the devices did not start.
+    rmSync(dirname(workspace.dir), { recursive: true, force: true });
+    const { profileDir } = workspace;
+    if (profileDir !== undefined && !options.keepProfiles)
+      rmSync(profileDir, { recursive: true, force: true });
+    if (profileDir !== undefined && options.keepProfiles)
+      process.stderr.write(`throughput: the devices' CPU profiles are kept in ${profileDir}\n`);
+    if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
+  }
+}
+
+async function measureConfiguration(
+  options: ThroughputOptions,
+  scheme: Scheme,
+  mode: Mode,
+  portBase: number,
+  show: (text: string) => void,
+  { dir, profileDir, storeUrl }: Workspace,
+): Promise<ConfigurationResult> {
   const upArguments = ['--port-base', String(portBase), '--scheme', scheme, '--mode', mode];
   // Created once (the store is named at creation only), its rate limits lifted for the one load
   // generator, then started for the run.
@@ -186,7 +222,6 @@ async function runConfiguration(
   liftRateLimits(dir);
   openMetricsListeners(dir, portBase);
   if (scheme === 'hmac') installBenchSharedKeys(dir, accountsOf(options));
-  const profileDir = options.stages ? mkdtempSync(join(tmpdir(), 'triledger-stages-')) : undefined;
   const deployment = await up(
     dir,
     upArguments,
@@ -306,13 +341,6 @@ async function runConfiguration(
   } finally {
     generator.kill();
     if (deployment.child.exitCode === null) await stop(deployment.child);
-    if (storeUrl) await dropSchemas(storeUrl, schemaPrefix);
-    // The deployment (tens of MiB per run) and the profiles, read by now, go with the devices.
-    rmSync(dirname(dir), { recursive: true, force: true });
-    if (profileDir !== undefined && !options.keepProfiles)
-      rmSync(profileDir, { recursive: true, force: true });
-    if (profileDir !== undefined && options.keepProfiles)
-      process.stderr.write(`throughput: the devices' CPU profiles are kept in ${profileDir}\n`);
   }
 }
 
