@@ -42,7 +42,12 @@ import {
   signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
-import { operationOf, recordsLackedBy, stepOf } from '../../protocol/transactionTypes.js';
+import {
+  operationOf,
+  recordsLackedBy,
+  stepOf,
+  transactionTypes,
+} from '../../protocol/transactionTypes.js';
 import {
   accountHistoryBatchMax,
   type OperationRow,
@@ -208,14 +213,16 @@ function carriesToCurrency(end: TurnEnd): boolean {
 
 /**
  * What a turn stores of the records it holds unstored (none when it carries them to currency):
- * the peers' (a3, a5: appended, a copy already stored skipped) or this device's own (steps 2, 4
- * and 6, at numbers it reserved: new to the store).
+ * the peers' (a3, a5: appended, a copy already stored skipped) or this device's own (a4, a6, at
+ * numbers it reserved: new to the store), by the signer the catalogue names for each type.
  */
 function recordsToStore(turn: SignedTurn, whose: 'peers' | 'own'): SignedRecord[] {
   if (carriesToCurrency(turn.end)) return [];
   const unstored = [...turn.received.slice(turn.storedCount), ...turn.signed];
   const own = whose === 'own';
-  return unstored.filter(({ record }) => (stepOf(record.transactionType) % 2 === 0) === own);
+  return unstored.filter(
+    ({ record }) => (transactionTypes[record.transactionType].signer === 'transaction') === own,
+  );
 }
 
 /** Accounts remembered as settled at account; past it the memory starts again (a store read each). */
@@ -759,6 +766,12 @@ export class TransactionService {
       "a turn signs at its operation's own block of numbers",
     );
     assert(storedCount >= 2 && storedCount <= received.length, 'an open operation stored a1, a2');
+    const all = [...received, ...turn.signed];
+    // What makes carrying a4 unstored safe: it is signed again the same after a crash.
+    assert(
+      !carriesToCurrency(turn.end) || all.at(-1)!.record.dateTime === all.at(-2)!.record.dateTime,
+      'an a4 carried to currency is signed at the time of the a3 before it',
+    );
     return { received, storedCount, signed: turn.signed, end: turn.end };
   }
 
