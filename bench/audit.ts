@@ -3,7 +3,8 @@
 // 1. Builds a ledger of N remittances (default 100,000: 600,000 records in each of the three copies
 //    of A) among 100 accounts, by running the devices' own services in one process over the real
 //    SQLite stores (the HTTP hops are left out and commits are not synced while building, so that
-//    the build takes minutes, not hours). The result is cached in bench/cache/ for later runs.
+//    the build takes minutes, not hours). The result is cached in bench/cache/ for later runs, its
+//    account history indexed as a running transaction device would hold it (indexHistory).
 // 2. Starts the three devices as processes on it (`triledger up`) and times a full audit through
 //    the admin endpoint, reading the copies through the devices' streaming exports, three times
 //    (runs on this machine vary by a second or more): the median, records checked per second, each
