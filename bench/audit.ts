@@ -303,10 +303,11 @@ async function build(dir: string, scheme: Scheme, remittances: number): Promise<
 async function indexHistory(dir: string): Promise<void> {
   const store = openTransactionStore(join(dir, 'transaction.sqlite'));
   try {
-    for (let read = accountHistoryBatchMax; read > 0; ) {
-      read = await store.transact((tx) => tx.indexAccountHistory(accountHistoryBatchMax));
-      assert(read <= accountHistoryBatchMax, 'a batch of the history holds at most its limit');
-    }
+    // A batch shorter than the limit reached the end of the log (as the store's own catch-up).
+    while (
+      (await store.transact((tx) => tx.indexAccountHistory(accountHistoryBatchMax))) ===
+      accountHistoryBatchMax
+    );
   } finally {
     await store.close();
   }
