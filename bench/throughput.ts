@@ -91,7 +91,18 @@ export interface DeviceFigures {
   readonly rssPeakMiB: number;
   /** Resident memory once a second through the measured time. */
   readonly rssMiB: readonly number[];
+  /**
+   * A device's own figures every memorySampleSeconds through the measured time (its /metrics): the
+   * V8 heap kept after its last major collection (0 before the first), and the resident memory
+   * outside the V8 heap (resident less the heap V8 holds committed: native memory, buffers, code,
+   * SQLite's page cache). Empty for the load generator.
+   */
+  readonly heapKeptMiB: readonly number[];
+  readonly outsideHeapMiB: readonly number[];
 }
+
+/** How often the devices' own memory figures are read during the measured time. */
+export const memorySampleSeconds = 2;
 
 export interface ConfigurationResult {
   readonly scheme: Scheme;
@@ -143,6 +154,17 @@ const pgbenchSeconds = 20;
 const loadGeneratorPath = fileURLToPath(new URL('./loadGenerator.ts', import.meta.url));
 const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+/** Resident memory less the heap V8 holds committed, from one read of a device's /metrics. */
+function outsideHeapBytes(values: MetricValues): number {
+  const resident = values.get('triledger_process_resident_memory_bytes');
+  const heapCommitted = values.get('triledger_nodejs_heap_size_total_bytes');
+  assert(
+    resident !== undefined && heapCommitted !== undefined,
+    'a device reports its resident size and its heap',
+  );
+  return resident - heapCommitted;
+}
 
 export async function runThroughputBench(options: ThroughputOptions): Promise<ThroughputResult> {
   const progress = progressLine();
@@ -249,6 +271,7 @@ async function measureConfiguration(
     const names = [...deviceNames, 'loadGenerator'] as const;
     const cpuAtStart: Record<string, number> = {};
     const rssSamples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    const memoryReads: Promise<Record<DeviceName, MetricValues>>[] = [];
     let sampler: NodeJS.Timeout | undefined;
     let measuredAtMs = 0;
     let cpuAtEnd: Record<string, number> = {};
@@ -270,6 +293,7 @@ async function measureConfiguration(
           sampler = setInterval(() => {
             for (const name of names) rssSamples[name]!.push(rssBytes(pids[name]));
             const elapsed = Math.round((performance.now() - measuredAtMs) / 1000);
+            if (elapsed % memorySampleSeconds === 0) memoryReads.push(readMetrics(portBase));
             show(
               `throughput: ${scheme}, ${mode}: measuring ${elapsed}/${options.measureSeconds} s`,
             );
@@ -288,15 +312,19 @@ async function measureConfiguration(
       generator.once('exit', (code) => reject(new Error(`the load generator exited with ${code}`)));
       generator.send(plan);
     });
+    const memory = await Promise.all(memoryReads);
     const devices = Object.fromEntries(
       names.map((name) => {
         const samples = rssSamples[name]!;
+        const own = name === 'loadGenerator' ? [] : memory.map((read) => read[name]);
         return [
           name,
           {
             cores: (cpuAtEnd[name]! - cpuAtStart[name]!) / options.measureSeconds,
             rssPeakMiB: name === 'loadGenerator' ? 0 : mib(rssPeakBytes(pids[name])),
             rssMiB: samples.map(mib),
+            heapKeptMiB: own.map((values) => mib(values.get('triledger_heap_kept_bytes') ?? 0)),
+            outsideHeapMiB: own.map((values) => mib(outsideHeapBytes(values))),
           },
         ];
       }),

@@ -8,6 +8,8 @@
 // The services report through the DeviceMetrics interface; `noMetrics` ignores everything, for
 // code that runs the services outside a device process (benchmarks, offline tools).
 
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode } from '../model/errors.js';
 import type { Authority } from '../signature/keys.js';
@@ -69,6 +71,7 @@ export class PrometheusMetrics implements DeviceMetrics {
   readonly #audits: Counter<'kind' | 'result'>;
   readonly #auditClean: Gauge<'kind'>;
   readonly #auditAt: Gauge<'kind'>;
+  readonly #heapKept: Gauge;
 
   constructor(
     device: DeviceName,
@@ -156,6 +159,12 @@ export class PrometheusMetrics implements DeviceMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.#heapKept = new Gauge({
+      name: 'triledger_heap_kept_bytes',
+      help: 'V8 heap in use right after the last major collection (0 before the first): what the process keeps; it rises over time only when something leaks',
+      registers,
+    });
+    this.#watchMajorCollections();
     this.signatureDone = (keyNumber, authority, result) => {
       const key = keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber);
       const id = `${key} ${authority} ${result}`;
@@ -194,6 +203,26 @@ export class PrometheusMetrics implements DeviceMetrics {
     this.#audits.inc({ kind, result: clean ? 'clean' : 'findings' });
     this.#auditClean.set({ kind }, clean ? 1 : 0);
     this.#auditAt.set({ kind }, atMs / 1000);
+  }
+
+  /**
+   * The heap kept, read after each major (mark-compact) collection: between two of them the heap in
+   * use only climbs with garbage, and the resident size follows what V8 keeps committed, so
+   * neither says whether the process holds more over time. The observer is told of collections
+   * after they end, in a later turn: what was allocated meanwhile is counted too, which is small
+   * against the heap (a collection every few seconds to minutes).
+   */
+  #watchMajorCollections(): void {
+    new PerformanceObserver((list) => {
+      const major = list
+        .getEntries()
+        .some(
+          (entry) =>
+            (entry as { readonly detail?: { readonly kind?: number } }).detail?.kind ===
+            constants.NODE_PERFORMANCE_GC_MAJOR,
+        );
+      if (major) this.#heapKept.set(getHeapStatistics().used_heap_size);
+    }).observe({ entryTypes: ['gc'] });
   }
 
   render(): Promise<string> {
