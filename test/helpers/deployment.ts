@@ -112,13 +112,27 @@ export async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-export async function freePortBase(): Promise<number> {
+/**
+ * Where tests look for free ports: below the kernel's ephemeral range (32768 and up on Linux), from
+ * which every outgoing connection (a device's to its peers or to PostgreSQL, a client's) takes a
+ * local port, so that a port probed free is not a connection's by the time a device binds it.
+ */
+const testPortMin = 20_000;
+const testPortsEnd = 32_000;
+
+/** The first of `count` ports in a row that are free now (a parallel test may still take one). */
+export async function freePorts(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    if ((await portIsFree(base)) && (await portIsFree(base + 1)) && (await portIsFree(base + 2)))
-      return base;
+    const base = testPortMin + Math.floor(Math.random() * (testPortsEnd - testPortMin - count));
+    let free = true;
+    for (let port = base; port < base + count && free; port++) free = await portIsFree(port);
+    if (free) return base;
   }
-  throw new Error('no three free ports in a row');
+  throw new Error(`no ${count} free ports in a row`);
+}
+
+export function freePortBase(): Promise<number> {
+  return freePorts(3);
 }
 
 interface DeploymentOptions {
@@ -136,6 +150,8 @@ interface DeploymentOptions {
 
 /** Attempts when ports found free were taken (by a parallel test) before the devices bound them. */
 const portRaceAttemptsMax = 3;
+/** How that reads: `up`'s own check of the ports (src/cli/upCommand.ts), or a device's bind. */
+const portTaken = /is in use by another process|EADDRINUSE/;
 
 /** A remittance of `amount` JPY signed with the source account's own wallet key. */
 export function remit(deployment: TestDeployment, from: bigint, to: bigint, amount: bigint) {
@@ -170,7 +186,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
     try {
       return await startDeploymentOnce({ ...options, dir });
     } catch (error) {
-      const raced = error instanceof Error && error.message.includes('EADDRINUSE');
+      const raced = error instanceof Error && portTaken.test(error.message);
       // Ports this helper chose were taken meanwhile: the deployment (written by the failed
       // attempt, or given) moves to other free ports and starts again.
       if (!raced || options.portBase !== undefined || attempt >= portRaceAttemptsMax) throw error;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DeviceName } from '../../src/deployment/demo.js';
 import { binPath } from '../cli/run.js';
-import { portIsFree } from './deployment.js';
+
+export { freePorts } from './deployment.js';
 
 const deviceStartMsMax = 20_000;
 
@@ -95,16 +96,6 @@ export class DeviceProcess {
     child.kill('SIGTERM');
     await exited;
   }
-}
-
-export async function freePorts(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = true;
-    for (let port = base; port < base + count && free; port++) free = await portIsFree(port);
-    if (free) return base;
-  }
-  throw new Error(`no ${count} free ports in a row`);
 }
 
 export function editJson(path: string, change: (json: Record<string, unknown>) => void): void {
