@@ -269,6 +269,13 @@ function missingSchemaObjects(db: Database.Database, kind: DeviceKind): string[]
   return expected.filter((name) => !present.has(name));
 }
 
+/**
+ * The page cache of a device's own connection, KiB: better-sqlite3's build default, made a named
+ * limit. It fills as the store grows (a minute or two under load) and then stays; an export's
+ * connection keeps less (sqliteExport.ts exportCacheKiB).
+ */
+export const storePageCacheKiB = 16_000;
+
 function migrated(db: Database.Database, path: string, kind: DeviceKind): Database.Database {
   db.defaultSafeIntegers(true);
   db.pragma('journal_mode = WAL');
@@ -277,6 +284,7 @@ function migrated(db: Database.Database, path: string, kind: DeviceKind): Databa
   // Statement journals and sorts in memory: on disk SQLite created, wrote and unlinked a temporary
   // file for them (/var/tmp/etilqs_*) several times a second under load, each a few system calls.
   db.pragma('temp_store = MEMORY');
+  db.pragma(`cache_size = ${-storePageCacheKiB}`);
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, device TEXT NOT NULL)',
   );
