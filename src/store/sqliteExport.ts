@@ -12,9 +12,9 @@ import type { AccountRow, CurrencyRow, DeviceKind } from './types.js';
 
 /**
  * The page cache of an export's connection, KiB. An export reads each page once, in key order, so
- * the cache only needs the B-tree's upper pages; the build's default (16 MiB, like the device's own
- * connection) filled with pages read once at every audit, and the memory freed at its close stayed
- * with the process.
+ * the cache only needs the B-tree's upper pages; with the build's default (16 MiB, like the device's
+ * own connection) every export of an audit filled it with pages read once (the audit benchmark's
+ * transaction device peaked 27 MiB higher, docs/performance.md).
  */
 export const exportCacheKiB = 2048;
 
