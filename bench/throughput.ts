@@ -292,8 +292,10 @@ async function measureConfiguration(
           if (serverIsLocal) serverCpu.atStart = commandCpuSeconds('postgres');
           sampler = setInterval(() => {
             for (const name of names) rssSamples[name]!.push(rssBytes(pids[name]));
+            // Counted in ticks, not rounded seconds, which a late timer skips or repeats.
+            if (rssSamples[names[0]]!.length % memorySampleSeconds === 0)
+              memoryReads.push(readMetrics(portBase));
             const elapsed = Math.round((performance.now() - measuredAtMs) / 1000);
-            if (elapsed % memorySampleSeconds === 0) memoryReads.push(readMetrics(portBase));
             show(
               `throughput: ${scheme}, ${mode}: measuring ${elapsed}/${options.measureSeconds} s`,
             );

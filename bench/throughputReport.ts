@@ -148,6 +148,7 @@ export function throughputReport(r: ThroughputResult): {
     return met ?? true;
   };
   const hmacConfirm = cs.find((c) => c.scheme === 'hmac' && c.mode === 'confirm');
+  const memoryVerdicts = cs.map((c) => memoryFlat(c.devices, o.measureSeconds));
   const ed25519 = cs.filter((c) => c.scheme === 'ed25519');
   if (r.pgbenchTps !== undefined)
     lines.push(
@@ -189,18 +190,15 @@ export function throughputReport(r: ThroughputResult): {
         c.load.light.p99Ms < lightP99TargetMs,
       ),
     ),
-    ...cs.map((c) =>
-      target(
-        `${c.scheme} ${c.mode}: memory flat over ${o.measureSeconds} s`,
-        memoryFlat(c.devices, o.measureSeconds),
-      ),
+    ...cs.map((c, i) =>
+      target(`${c.scheme} ${c.mode}: memory flat over ${o.measureSeconds} s`, memoryVerdicts[i]),
     ),
   ];
   if (o.measureSeconds < memoryRunSecondsMin)
     lines.push(
       `memory flatness: judged on runs of ${memoryRunSecondsMin} s or more (--seconds ${memoryRunSecondsMin})`,
     );
-  else if (cs.some((c) => memoryFlat(c.devices, o.measureSeconds) === undefined))
+  else if (memoryVerdicts.includes(undefined))
     lines.push(
       'memory flatness: not judged where a device made no major collection in the middle or the last third (run longer)',
     );
