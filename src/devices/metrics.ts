@@ -161,7 +161,7 @@ export class PrometheusMetrics implements DeviceMetrics {
     });
     this.#heapKept = new Gauge({
       name: 'triledger_heap_kept_bytes',
-      help: 'V8 heap in use right after the last major collection (0 before the first): what the process keeps; it rises over time only when something leaks',
+      help: 'V8 heap in use right after the last major collection (0 before the first): what the process keeps; a bounded cache or window raises it once, a leak keeps raising it',
       registers,
     });
     this.#watchMajorCollections();
