@@ -36,6 +36,7 @@ import {
   walletPath,
 } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
+import { assert } from '../../src/model/assert.js';
 import { systemEnvironment } from '../../src/model/environment.js';
 import { envelopeHeader, signEnvelope } from '../../src/protocol/envelope.js';
 import type { SignatureDevice } from '../../src/signature/device.js';
@@ -113,12 +114,26 @@ export async function portIsFree(port: number): Promise<boolean> {
 }
 
 /**
- * Where tests look for free ports: below the kernel's ephemeral range (32768 and up on Linux), from
- * which every outgoing connection (a device's to its peers or to PostgreSQL, a client's) takes a
- * local port, so that a port probed free is not a connection's by the time a device binds it.
+ * Where tests look for free ports: below the kernel's ephemeral range (32768 and up by Linux's
+ * default, read where the kernel tells it), from which every outgoing connection (a device's to its
+ * peers or to PostgreSQL, a client's) takes a local port, so that a port probed free is not a
+ * connection's by the time a device binds it.
  */
 const testPortMin = 20_000;
-const testPortsEnd = 32_000;
+const testPortsEnd = Math.min(32_000, ephemeralPortMin());
+assert(
+  testPortsEnd - testPortMin >= 4_000,
+  'tests have thousands of ports below the ephemeral range',
+);
+
+function ephemeralPortMin(): number {
+  try {
+    const range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    return Number(range.trim().split(/\s+/)[0]);
+  } catch {
+    return 32_768;
+  }
+}
 
 /** The first of `count` ports in a row that are free now (a parallel test may still take one). */
 export async function freePorts(count: number): Promise<number> {
