@@ -13,7 +13,7 @@
 import { assert } from '../model/assert.js';
 import { type Failure, fail } from '../model/errors.js';
 import { accountIssuingDetail, parseDetail } from '../protocol/details.js';
-import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
+import { numberOfStep, type SignedRecord, type TransactionRecord } from '../protocol/records.js';
 import {
   exchangeTypes,
   involvesCurrency,
@@ -65,6 +65,24 @@ export function decisionOf(
   const outcome = last.outcome ?? 'InvalidInput';
   const newAccount = newAccountOf(kindOf(records), records, outcome);
   return { outcome, ...(newAccount === undefined ? {} : { newAccount }) };
+}
+
+/**
+ * Whether an open operation's stored records are its steps in order, each at its step's number of
+ * the operation's block (steps 1..n at base..base+n-1): the machine decides only on such records.
+ * The driver checks what it reads back from its store; a gap (a record lost or removed by hand)
+ * leaves the operation open, undecided, until an audit repairs the copy.
+ */
+export function stepsInOrder(records: readonly TransactionRecord[]): boolean {
+  const base = records[0]?.transactionNumber;
+  return (
+    base !== undefined &&
+    records.every(
+      (record, k) =>
+        stepOf(record.transactionType) === k + 1 &&
+        record.transactionNumber === numberOfStep(base, k + 1),
+    )
+  );
 }
 
 /** The next step of an operation from its records (its request, a2, and what followed, in step order). */

@@ -393,16 +393,20 @@ function ledgerTx(db: Opened): LedgerTx {
     );
   return {
     async appendRecords(signed) {
+      const inserted: string[] = [];
       for (const one of signed) {
         const key = numberKey(one.record.transactionNumber);
         const stored = db.table('transactions').rows.get(key);
-        if (stored) {
-          if (!sameRecord(recordFromRow(stored), one)) return false;
-          continue;
+        if (stored === undefined) {
+          db.put('transactions', key, recordRow(one));
+          const readBack = db.table('transactions').rows.get(key);
+          assert(readBack && sameRecord(recordFromRow(readBack), one), 'a record reads back');
+          inserted.push(key);
+        } else if (!sameRecord(recordFromRow(stored), one)) {
+          // A conflict stores none of them: what this call inserted goes again.
+          for (const key of inserted) assert(db.remove('transactions', key), 'an insert is undone');
+          return false;
         }
-        db.put('transactions', key, recordRow(one));
-        const readBack = db.table('transactions').rows.get(key);
-        assert(readBack && sameRecord(recordFromRow(readBack), one), 'a record reads back');
       }
       return true;
     },

@@ -398,11 +398,19 @@ function ledgerTx(query: Query): LedgerTx {
           return [signed.record.transactionNumber, signed];
         }),
       );
-      return taken.every((signed) => {
+      const repeats = taken.every((signed) => {
         const kept = stored.get(signed.record.transactionNumber);
         assert(kept, 'a record not inserted is one already stored');
         return sameRecord(kept, signed);
       });
+      // A conflict stores none of them: what this call inserted goes again.
+      if (!repeats && insertedNumbers.size > 0) {
+        const removed = await query('DELETE FROM transactions WHERE transaction_number = ANY($1)', [
+          [...insertedNumbers],
+        ]);
+        assert(removed.rowCount === insertedNumbers.size, 'the records just inserted are removed');
+      }
+      return repeats;
     },
     async recordsOfOperation(remittanceId) {
       const rows = await rowsOf(

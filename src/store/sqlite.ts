@@ -497,6 +497,7 @@ function ledgerTx(db: Database.Database): LedgerTx {
     source_account, destination_account, amount, currency_type, outcome, detail, date_time, signer_key_number, signature)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_number) DO NOTHING`);
   const byNumber = db.prepare('SELECT * FROM transactions WHERE transaction_number = ?');
+  const removeByNumber = db.prepare('DELETE FROM transactions WHERE transaction_number = ?');
   const byRemittance = db.prepare(
     'SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number',
   );
@@ -516,14 +517,22 @@ function ledgerTx(db: Database.Database): LedgerTx {
   );
   return {
     async appendRecords(records) {
+      const insertedNumbers: bigint[] = [];
       for (const signed of records) {
         const inserted = insert.run(...recordValues(signed));
-        // A number already taken: the stored record must be this one (a repeat), else it conflicts.
-        // A fresh insert is not read back on the hot path (the audit reads every record back).
-        if (inserted.changes === 0) {
-          const stored = recordFromRow(byNumber.get(signed.record.transactionNumber) as Row);
-          if (!sameRecord(stored, signed)) return false;
-        } else assert(inserted.changes === 1, 'a record is inserted once');
+        // A number already taken: the stored record must be this one (a repeat), else it conflicts
+        // and what this call inserted goes again. A fresh insert is not read back on the hot path
+        // (the audit reads every record back).
+        if (inserted.changes === 1) {
+          insertedNumbers.push(signed.record.transactionNumber);
+          continue;
+        }
+        assert(inserted.changes === 0, 'a record is inserted once');
+        const stored = recordFromRow(byNumber.get(signed.record.transactionNumber) as Row);
+        if (sameRecord(stored, signed)) continue;
+        for (const number of insertedNumbers)
+          assert(removeByNumber.run(number).changes === 1, 'a record just inserted is removed');
+        return false;
       }
       return true;
     },

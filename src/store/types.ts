@@ -16,7 +16,12 @@ export type DeviceKind = 'transaction' | 'account' | 'currency';
 
 /** A (transaction information): kept by every device. */
 export interface LedgerTx {
-  /** Insert records; a record already stored with identical content is skipped. Returns false on a conflict. */
+  /**
+   * Insert records; a record already stored with identical content is skipped. Returns false when
+   * one conflicts with a stored record, and then has stored none of them: a caller that goes on in
+   * the same transaction (the transaction device refusing one answer of a batch) never keeps a
+   * later record of an operation without the earlier one that conflicted.
+   */
   appendRecords(records: readonly SignedRecord[]): Promise<boolean>;
   recordsOfOperation(remittanceId: string): Promise<SignedRecord[]>;
   /**

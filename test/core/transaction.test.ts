@@ -8,6 +8,7 @@ import {
   type RecordSigner,
   refusalAtOpening,
   responseFields,
+  stepsInOrder,
 } from '../../src/core/transaction.js';
 import type { SignedRecord, TransactionRecord } from '../../src/protocol/records.js';
 import type { TransactionType } from '../../src/protocol/transactionTypes.js';
@@ -77,6 +78,19 @@ describe('the transaction machine', () => {
     });
     const done = [...answered, record(6, 'remittance_response', { outcome: 'ok' })];
     expect(nextAction(done, limits)).toEqual({ kind: 'decided', outcome: 'ok' });
+  });
+
+  it('decides only on records that are its steps in order, each at its number (no gap)', () => {
+    const accepted = [...remittance, record(3, 'account_confirmation_response', { outcome: 'ok' })];
+    const answered = record(5, 'currency_confirmation_response', { outcome: 'ok' });
+    expect(stepsInOrder(remittance)).toBe(true);
+    expect(stepsInOrder(accepted)).toBe(true);
+    // a5 kept without a3 and a4 (a store that kept part of a refused write): not in order.
+    expect(stepsInOrder([...remittance, answered])).toBe(false);
+    // A record of the right step at another number, and records out of order.
+    expect(stepsInOrder([...remittance, { ...accepted[2]!, transactionNumber: 9n }])).toBe(false);
+    expect(stepsInOrder([remittance[1]!, remittance[0]!])).toBe(false);
+    expect(stepsInOrder([])).toBe(false);
   });
 
   it('past the time limit an exchange goes out marked expired (the peer refuses unless it answered)', () => {

@@ -201,6 +201,10 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect(await store.transact((tx) => tx.appendRecords([changed]))).toBe(false);
       const resigned = record(3n, {}, 9);
       expect(await store.transact((tx) => tx.appendRecords([resigned]))).toBe(false);
+      // A conflict stores none of the call's records, those before it and after it alike: the
+      // transaction it ran in commits without them (the transaction device refusing one answer).
+      const around = [record(4n), changed, record(5n)];
+      expect(await store.transact((tx) => tx.appendRecords(around))).toBe(false);
       expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual(records);
       // A batch's read: each operation that has records, in number order; the others left out.
       const later = [record(8n), record(7n)];

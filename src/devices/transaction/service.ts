@@ -28,6 +28,7 @@ import {
   type OpeningFacts,
   type RecordFields,
   refusalAtOpening,
+  stepsInOrder,
   type TurnEnd,
 } from '../../core/transaction.js';
 import { assert } from '../../model/assert.js';
@@ -606,14 +607,20 @@ export class TransactionService {
     this.#openingsSettledAtAccount.add(account);
   }
 
-  /** An operation's records, or its kept answer when it is done. */
-  async #storedOperation(remittanceId: string): Promise<SignedRecord[] | Reply> {
+  /**
+   * An operation's records, or its kept answer when it is done; undefined when its stored records
+   * are not its steps in order (a record lost from this copy of A): nothing is decided on them.
+   */
+  async #storedOperation(remittanceId: string): Promise<SignedRecord[] | Reply | undefined> {
     const { operation, records } = await this.store.transact(async (tx) => ({
       operation: await tx.operation(remittanceId),
       records: await tx.recordsOfOperation(remittanceId),
     }));
     assert(operation, 'a driven operation is stored');
-    return operation.state === 'done' ? keptReply(operation, records) : records;
+    if (operation.state === 'done') return keptReply(operation, records);
+    if (stepsInOrder(records.map((r) => r.record))) return records;
+    this.log('error', `operation ${remittanceId} is left open: its stored records have a gap`);
+    return undefined;
   }
 
   /**
