@@ -80,7 +80,7 @@ const deviceCallers = new Set<Callers>(['transaction-device', 'peer-device']);
 
 /** Install the access check on `server`; register it before any route. */
 export function guardRoutes(server: HttpServer, policy: AccessPolicy): void {
-  const nonces = new EnvelopeNonces(policy.context.environment.nowMs());
+  const nonces = new EnvelopeNonces();
   const routes: RouteOptions[] = [];
   server.addHook('onRoute', (route) => {
     routes.push(route);

@@ -25,7 +25,7 @@ export { envelopeHeader };
 
 /** How far an envelope's time may be from the receiver's clock, either way. */
 export const envelopeSkewMsMax = 60_000;
-/** Nonces remembered in one generation (EnvelopeNonces); past it signed requests wait. */
+/** Nonces remembered at most (EnvelopeNonces: the last envelopeSkewMsMax); past it signed requests wait. */
 export const envelopeNoncesMax = 500_000;
 
 export interface EnvelopeRequest {
@@ -58,39 +58,68 @@ export function signEnvelope(
   return envelopeHeaderValue(keyNumber, sentAtMs, nonce, signed.value);
 }
 
+/** A second of envelope times, in milliseconds: the grain nonces are remembered and dropped by. */
+const nonceSecondMs = 1_000;
+
 /**
- * The nonces of the envelopes accepted within the window, in two generations: a nonce is kept for
- * at least twice the window (an envelope is acceptable for at most that long), then dropped.
+ * The nonces of the envelopes accepted, by the second their envelope was signed in. An envelope is
+ * acceptable only while its time is within skewMs of the receiver's clock, and a replay carries the
+ * same signed time, so a nonce is looked for in its own second alone, and a second's nonces are
+ * dropped once the clock has passed it by skewMs: what is kept is the envelopes of the last skewMs
+ * (and any signed ahead of the clock), flat under a steady load. An envelope of a second already
+ * dropped is refused as stale even when the clock was set back since: a forgotten nonce never
+ * comes back. At most noncesMax are kept; past it signed requests wait.
  */
 export class EnvelopeNonces {
-  #current = new Set<string>();
-  #previous = new Set<string>();
-  #rotatedAtMs: number;
+  readonly #bySecond = new Map<number, Set<string>>();
+  #count = 0;
+  /** Envelopes signed in a second before this one are refused: their nonces may be forgotten. */
+  #forgottenBefore = Number.NEGATIVE_INFINITY;
 
   constructor(
-    nowMs: number,
     private readonly skewMs = envelopeSkewMsMax,
     private readonly noncesMax = envelopeNoncesMax,
-  ) {
-    this.#rotatedAtMs = nowMs;
+  ) {}
+
+  /** How many nonces are remembered. */
+  get size(): number {
+    return this.#count;
   }
 
-  /** Remember `nonce` of `keyNumber`; a failure when it was seen, or when memory is full. */
-  claim(keyNumber: number, nonceHex: string, nowMs: number): Failure | undefined {
-    if (nowMs - this.#rotatedAtMs >= 2 * this.skewMs) {
-      this.#previous = this.#current;
-      this.#current = new Set();
-      this.#rotatedAtMs = nowMs;
-    }
+  /**
+   * Remember `nonce` of `keyNumber`, from an envelope signed at `sentAtMs`; a failure when it was
+   * seen, when its second is forgotten already, or when memory is full.
+   */
+  claim(keyNumber: number, nonceHex: string, sentAtMs: number, nowMs: number): Failure | undefined {
+    this.#forget(nowMs);
+    const second = Math.floor(sentAtMs / nonceSecondMs);
+    if (second < this.#forgottenBefore)
+      return fail('StaleTimestamp', 'the request was signed too long ago');
     // Kept as a flat string of its own: the nonce as parsed is a slice of the whole header, which a
     // remembered slice keeps alive (253 bytes of heap per nonce against 83, measured).
     const key = Buffer.from(`${keyNumber}.${nonceHex}`, 'latin1').toString('latin1');
-    if (this.#current.has(key) || this.#previous.has(key))
+    const nonces = this.#bySecond.get(second);
+    if (nonces?.has(key))
       return fail('EnvelopeReplayed', 'this signed request was received already');
-    if (this.#current.size >= this.noncesMax)
+    if (this.#count >= this.noncesMax)
       return fail('RateLimited', 'too many signed requests within the window; retry shortly');
-    this.#current.add(key);
+    if (nonces === undefined) this.#bySecond.set(second, new Set([key]));
+    else nonces.add(key);
+    this.#count += 1;
     return undefined;
+  }
+
+  /** Drop the seconds no envelope can be accepted from any more (the clock past them by skewMs). */
+  #forget(nowMs: number): void {
+    const before = Math.floor((nowMs - this.skewMs) / nonceSecondMs);
+    if (before <= this.#forgottenBefore) return;
+    this.#forgottenBefore = before;
+    for (const [second, nonces] of this.#bySecond) {
+      if (second >= before) continue;
+      this.#count -= nonces.size;
+      this.#bySecond.delete(second);
+    }
+    assert(this.#count >= 0, 'the nonces forgotten were counted');
   }
 }
 
@@ -132,6 +161,11 @@ export function verifyEnvelope(
     Buffer.from(envelope.signatureHex, 'hex'),
   );
   if (!verified.ok) return verified;
-  const replayed = nonces.claim(envelope.keyNumber, envelope.nonceHex, nowMs);
+  const replayed = nonces.claim(
+    envelope.keyNumber,
+    envelope.nonceHex,
+    Number(envelope.sentAtMs),
+    nowMs,
+  );
   return replayed ?? ok(envelope.keyNumber);
 }
