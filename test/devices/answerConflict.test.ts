@@ -9,6 +9,7 @@
 // and an operation after it goes through. An open operation whose stored records have a gap is not
 // decided either (core/transaction.ts: stepsInOrder).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RemitArgs } from '../../src/client/terminal.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { recordColumns } from '../../src/store/rows.js';
 import { issue, remit, startDeployment, type TestDeployment } from '../helpers/deployment.js';
@@ -17,15 +18,9 @@ import { tamper } from '../helpers/stores.js';
 describe('an answer that conflicts with a record the transaction device holds', () => {
   let deployment: TestDeployment;
   let base: bigint;
-  const request = {
-    sourceAccount: 1n,
-    destinationAccount: 2n,
-    amount: 100n,
-    currencyType: 'JPY',
-    keyNumber: accountKeyNumberBase + 1,
-    requestId: 'answer-conflict',
-    atMs: BigInt(Date.now()),
-  };
+  /** The remittance whose a3 meets the planted record (its time set when it is first sent). */
+  let request: RemitArgs;
+  const requestId = 'answer-conflict';
   const stateOfOperation = async () =>
     (
       await deployment.rows<{ state: string }>(
@@ -58,6 +53,15 @@ describe('an answer that conflicts with a record the transaction device holds', 
       base + 2n,
     ]);
 
+    request = {
+      sourceAccount: 1n,
+      destinationAccount: 2n,
+      amount: 100n,
+      currencyType: 'JPY',
+      keyNumber: accountKeyNumberBase + 1,
+      requestId,
+      atMs: BigInt(Date.now()),
+    };
     const client = deployment.client(deployment.wallet(1n));
     const answer = await client.remit(request);
     expect(answer).toMatchObject({ ok: false, code: 'PeerUnavailable' });
@@ -108,7 +112,7 @@ describe('an answer that conflicts with a record the transaction device holds', 
        SELECT ?, ?, 'currency_confirmation_response', ${others.join(', ')}
        FROM transactions WHERE transaction_number = 1`,
       base + 4n,
-      request.requestId,
+      requestId,
     ]);
     const again = await deployment.client(deployment.wallet(1n)).remit(request);
     expect(again).toMatchObject({ ok: false });
