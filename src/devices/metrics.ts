@@ -9,7 +9,7 @@
 // code that runs the services outside a device process (benchmarks, offline tools).
 
 import { constants, PerformanceObserver } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode } from '../model/errors.js';
 import type { Authority } from '../signature/keys.js';
@@ -161,7 +161,7 @@ export class PrometheusMetrics implements DeviceMetrics {
     });
     this.#heapKept = new Gauge({
       name: 'triledger_heap_kept_bytes',
-      help: 'V8 heap in use right after the last major collection (0 before the first): what the process keeps; a bounded cache or window raises it once, a leak keeps raising it',
+      help: 'V8 heap in use outside the young generation after the last major collection (0 before the first): what the process keeps; a bounded cache or window raises it once, a leak keeps raising it',
       registers,
     });
     this.#watchMajorCollections();
@@ -209,8 +209,8 @@ export class PrometheusMetrics implements DeviceMetrics {
    * The heap kept, read after each major (mark-compact) collection: between two of them the heap in
    * use only climbs with garbage, and the resident size follows what V8 keeps committed, so
    * neither says whether the process holds more over time. The observer is told of collections
-   * after they end, in a later turn: what was allocated meanwhile is counted too, which is small
-   * against the heap (a collection every few seconds to minutes).
+   * after they end, in a later turn, when the young generation holds again what was allocated
+   * meanwhile (megabytes under load, garbage mostly): it is left out (heapKeptBytes).
    */
   #watchMajorCollections(): void {
     new PerformanceObserver((list) => {
@@ -221,7 +221,7 @@ export class PrometheusMetrics implements DeviceMetrics {
             (entry as { readonly detail?: { readonly kind?: number } }).detail?.kind ===
             constants.NODE_PERFORMANCE_GC_MAJOR,
         );
-      if (major) this.#heapKept.set(getHeapStatistics().used_heap_size);
+      if (major) this.#heapKept.set(heapKeptBytes());
     }).observe({ entryTypes: ['gc'] });
   }
 
@@ -232,4 +232,15 @@ export class PrometheusMetrics implements DeviceMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** The young generation's spaces: what is allocated between collections, garbage mostly. */
+const youngSpaces: ReadonlySet<string> = new Set(['new_space', 'new_large_object_space']);
+
+/** The V8 heap in use outside the young generation: after a major collection, what it kept. */
+function heapKeptBytes(): number {
+  let bytes = 0;
+  for (const space of getHeapSpaceStatistics())
+    if (!youngSpaces.has(space.space_name)) bytes += space.space_used_size;
+  return bytes;
 }

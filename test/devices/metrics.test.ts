@@ -1,5 +1,6 @@
 // What a device's registry reports of its own memory (devices/metrics.ts): the V8 heap kept after a
-// major collection is 0 until one happens, then what the heap held right after it.
+// major collection is 0 until one happens, then what the heap held after it outside the young
+// generation.
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
