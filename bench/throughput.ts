@@ -99,6 +99,11 @@ export interface DeviceFigures {
    */
   readonly heapKeptMiB: readonly number[];
   readonly outsideHeapMiB: readonly number[];
+  /**
+   * The major collections the device had made at each of those reads: the heap kept is an older
+   * collection's until the next one.
+   */
+  readonly majorCollections: readonly number[];
 }
 
 /** How often the devices' own memory figures are read during the measured time. */
@@ -156,6 +161,9 @@ const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 /** Resident memory less the heap V8 holds committed, from one read of a device's /metrics. */
+/** prom-client's count of major (mark-compact) collections (none before the first). */
+const majorCollectionsMetric = 'triledger_nodejs_gc_duration_seconds_count{kind="major"}';
+
 function outsideHeapBytes(values: MetricValues): number {
   const resident = values.get('triledger_process_resident_memory_bytes');
   const heapCommitted = values.get('triledger_nodejs_heap_size_total_bytes');
@@ -327,6 +335,7 @@ async function measureConfiguration(
             rssMiB: samples.map(mib),
             heapKeptMiB: own.map((values) => mib(values.get('triledger_heap_kept_bytes') ?? 0)),
             outsideHeapMiB: own.map((values) => mib(outsideHeapBytes(values))),
+            majorCollections: own.map((values) => values.get(majorCollectionsMetric) ?? 0),
           },
         ];
       }),

@@ -2,6 +2,7 @@
 
 import { renderTable } from '../src/cli/output.js';
 import type { DeviceName } from '../src/devices/context.js';
+import { assert } from '../src/model/assert.js';
 import { stages } from './stageProfile.js';
 import {
   type ConfigurationResult,
@@ -20,7 +21,7 @@ export const lightP99TargetMs = 5;
 /**
  * Memory is flat when what each device keeps does not grow: the lowest of the measured time's last
  * third exceeds that of its middle third by less than this, for the V8 heap kept after a major
- * collection (samples before the first one left out) and for the resident memory outside the V8
+ * collection (counting in each third only what its own collections found) and for the resident memory outside the V8
  * heap (native memory, buffers, SQLite's page caches). The resident size itself is shown, not
  * judged: it also holds the heap V8 keeps committed, which follows the allocation rate and V8's
  * collections (a sawtooth of 50 MiB and more at the transaction device), not what the process holds.
@@ -30,23 +31,32 @@ export const memoryGrowthShareMax = 0.05;
 export const memoryRunSecondsMin = 60;
 const devices = ['transaction', 'account', 'currency'] as const;
 
-/**
- * The lowest of the middle and of the last third of the measured time, MiB; `undefined` in place
- * of a third without a sample to count (zero: a heap not yet collected).
- */
-function thirds(
-  samples: readonly number[],
-  counted: (sample: number) => boolean = () => true,
-): [number | undefined, number | undefined] {
+/** The lowest of the middle and of the last third of the measured time, MiB. */
+function thirds(samples: readonly number[]): [number | undefined, number | undefined] {
   const third = Math.floor(samples.length / 3);
-  const lowest = (part: readonly number[]) => {
-    const kept = part.filter(counted);
-    return kept.length === 0 ? undefined : Math.min(...kept);
-  };
+  const lowest = (part: readonly number[]) => (part.length === 0 ? undefined : Math.min(...part));
   return [lowest(samples.slice(third, 2 * third)), lowest(samples.slice(2 * third))];
 }
 
-const collected = (heapKeptMiB: number) => heapKeptMiB > 0;
+/**
+ * The heap kept in the middle and in the last third, MiB: the lowest value a major collection made
+ * within that third set. The gauge keeps a collection's value until the next one, and a value set
+ * before a third (a device that made no major collection for a minute shows one made while it
+ * warmed up) says nothing of that third; `undefined` for a third without a collection of its own.
+ */
+function keptThirds(
+  figures: Pick<DeviceFigures, 'heapKeptMiB' | 'majorCollections'>,
+): [number | undefined, number | undefined] {
+  const { heapKeptMiB: kept, majorCollections: collections } = figures;
+  assert(kept.length === collections.length, 'each read of the heap kept has its collections');
+  const third = Math.floor(kept.length / 3);
+  const lowestWithin = (from: number, to: number) => {
+    const before = collections[from - 1] ?? 0;
+    const values = kept.slice(from, to).filter((_, k) => collections[from + k]! > before);
+    return values.length === 0 ? undefined : Math.min(...values);
+  };
+  return [lowestWithin(third, 2 * third), lowestWithin(2 * third, kept.length)];
+}
 
 function grewLittle([middle, last]: [number | undefined, number | undefined]): boolean | undefined {
   if (middle === undefined || last === undefined) return undefined;
@@ -58,12 +68,14 @@ const whole = (value: number) => Math.round(value).toLocaleString('en-US');
 
 /** Whether the devices' memory stayed flat (undefined: a run too short, or a heap not collected). */
 export function memoryFlat(
-  figures: Readonly<Record<DeviceName, Pick<DeviceFigures, 'heapKeptMiB' | 'outsideHeapMiB'>>>,
+  figures: Readonly<
+    Record<DeviceName, Pick<DeviceFigures, 'heapKeptMiB' | 'outsideHeapMiB' | 'majorCollections'>>
+  >,
   measureSeconds: number,
 ): boolean | undefined {
   if (measureSeconds < memoryRunSecondsMin) return undefined;
   const verdicts = devices.flatMap((d) => [
-    grewLittle(thirds(figures[d].heapKeptMiB, collected)),
+    grewLittle(keptThirds(figures[d])),
     grewLittle(thirds(figures[d].outsideHeapMiB)),
   ]);
   if (verdicts.includes(false)) return false;
@@ -125,7 +137,7 @@ export function throughputReport(r: ThroughputResult): {
         devices.map((d) => thirdsText(thirds(c.devices[d].rssMiB))).join(' / '),
       ),
       row('V8 heap kept after a major collection MiB, middle -> last third', (c) =>
-        devices.map((d) => thirdsText(thirds(c.devices[d].heapKeptMiB, collected))).join(' / '),
+        devices.map((d) => thirdsText(keptThirds(c.devices[d]))).join(' / '),
       ),
       row('resident outside the V8 heap MiB, middle -> last third', (c) =>
         devices.map((d) => thirdsText(thirds(c.devices[d].outsideHeapMiB))).join(' / '),
