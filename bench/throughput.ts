@@ -160,10 +160,10 @@ const loadGeneratorPath = fileURLToPath(new URL('./loadGenerator.ts', import.met
 const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 
-/** Resident memory less the heap V8 holds committed, from one read of a device's /metrics. */
 /** prom-client's count of major (mark-compact) collections (none before the first). */
 const majorCollectionsMetric = 'triledger_nodejs_gc_duration_seconds_count{kind="major"}';
 
+/** Resident memory less the heap V8 holds committed, from one read of a device's /metrics. */
 function outsideHeapBytes(values: MetricValues): number {
   const resident = values.get('triledger_process_resident_memory_bytes');
   const heapCommitted = values.get('triledger_nodejs_heap_size_total_bytes');

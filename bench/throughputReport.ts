@@ -21,8 +21,8 @@ export const lightP99TargetMs = 5;
 /**
  * Memory is flat when what each device keeps does not grow: the lowest of the measured time's last
  * third exceeds that of its middle third by less than this, for the V8 heap kept after a major
- * collection (counting in each third only what its own collections found) and for the resident memory outside the V8
- * heap (native memory, buffers, SQLite's page caches). The resident size itself is shown, not
+ * collection (in each third, what its own collections found) and for the resident memory outside
+ * the V8 heap (native memory, buffers, SQLite's page caches). The resident size itself is shown, not
  * judged: it also holds the heap V8 keeps committed, which follows the allocation rate and V8's
  * collections (a sawtooth of 50 MiB and more at the transaction device), not what the process holds.
  * The first third is the heap and caches warming up. Judged on runs of memoryRunSecondsMin or more.
