@@ -73,10 +73,9 @@ export function decisionOf(
  * The driver checks what it reads back from its store; a gap (a record lost or removed by hand)
  * leaves the operation open, undecided, until an audit repairs the copy.
  */
-export function stepsInOrder(records: readonly TransactionRecord[]): boolean {
-  const base = records[0]?.transactionNumber;
+export function stepsInOrder(records: readonly TransactionRecord[], base: bigint): boolean {
   return (
-    base !== undefined &&
+    records.length > 0 &&
     records.every(
       (record, k) =>
         stepOf(record.transactionType) === k + 1 &&

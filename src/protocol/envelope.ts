@@ -77,7 +77,7 @@ export class EnvelopeNonces {
   #forgottenBefore = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly skewMs = envelopeSkewMsMax,
+    readonly skewMs = envelopeSkewMsMax,
     private readonly noncesMax = envelopeNoncesMax,
   ) {}
 
@@ -135,6 +135,8 @@ export function verifyEnvelope(
   nowMs: number,
   nonces: EnvelopeNonces,
 ): Result<number> {
+  // A nonce must be remembered for as long as the time check below accepts its envelope.
+  assert(nonces.skewMs >= envelopeSkewMsMax, 'nonces are kept for the whole window');
   const envelope = parseEnvelopeHeader(header);
   if (!envelope)
     return fail('SignatureInvalid', `the request carries no valid ${envelopeHeader} header`);

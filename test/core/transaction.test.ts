@@ -83,14 +83,18 @@ describe('the transaction machine', () => {
   it('decides only on records that are its steps in order, each at its number (no gap)', () => {
     const accepted = [...remittance, record(3, 'account_confirmation_response', { outcome: 'ok' })];
     const answered = record(5, 'currency_confirmation_response', { outcome: 'ok' });
-    expect(stepsInOrder(remittance)).toBe(true);
-    expect(stepsInOrder(accepted)).toBe(true);
+    expect(stepsInOrder(remittance, 6n)).toBe(true);
+    expect(stepsInOrder(accepted, 6n)).toBe(true);
     // a5 kept without a3 and a4 (a store that kept part of a refused write): not in order.
-    expect(stepsInOrder([...remittance, answered])).toBe(false);
+    expect(stepsInOrder([...remittance, answered], 6n)).toBe(false);
     // A record of the right step at another number, and records out of order.
-    expect(stepsInOrder([...remittance, { ...accepted[2]!, transactionNumber: 9n }])).toBe(false);
-    expect(stepsInOrder([remittance[1]!, remittance[0]!])).toBe(false);
-    expect(stepsInOrder([])).toBe(false);
+    expect(stepsInOrder([...remittance, { ...accepted[2]!, transactionNumber: 9n }], 6n)).toBe(
+      false,
+    );
+    expect(stepsInOrder([remittance[1]!, remittance[0]!], 6n)).toBe(false);
+    expect(stepsInOrder([], 6n)).toBe(false);
+    // The steps in order, but not in the operation's own block.
+    expect(stepsInOrder(remittance, 12n)).toBe(false);
   });
 
   it('past the time limit an exchange goes out marked expired (the peer refuses unless it answered)', () => {

@@ -618,7 +618,8 @@ export class TransactionService {
     }));
     assert(operation, 'a driven operation is stored');
     if (operation.state === 'done') return keptReply(operation, records);
-    if (stepsInOrder(records.map((r) => r.record))) return records;
+    const fields = records.map((r) => r.record);
+    if (stepsInOrder(fields, operation.baseNumber)) return records;
     this.log('error', `operation ${remittanceId} is left open: its stored records have a gap`);
     return undefined;
   }
