@@ -6,11 +6,11 @@
 // step belongs to, and that the chain starts with exactly the request it signed ([0076]).
 // Failures come back as Results with the error code from the catalogue.
 
-import { randomBytes } from 'node:crypto';
 import { Compile } from 'typebox/compile';
 import { Pool } from 'undici';
 import { assert } from '../model/assert.js';
 import { type BatchLimits, BatchQueue } from '../model/batchQueue.js';
+import { type Environment, systemEnvironment } from '../model/environment.js';
 import { type ErrorCode, errorCatalogue, fail, ok, type Result } from '../model/errors.js';
 import { timeOrderedUuid, uuidRandomBytes } from '../model/timeOrderedUuid.js';
 import { envelopeHeader, signEnvelope } from '../protocol/envelope.js';
@@ -100,7 +100,8 @@ export class TerminalClient {
   constructor(
     readonly deployment: DeploymentInfo,
     private readonly keys: SignatureDevice,
-    private readonly nowMs: () => number = Date.now,
+    /** The clock and the randomness of request ids and envelopes (pooled system randomness). */
+    private readonly environment: Environment = systemEnvironment,
   ) {
     this.#pool = new Pool(deployment.transactionUrl, {
       connections: 8,
@@ -276,8 +277,8 @@ export class TerminalClient {
             this.keys,
             signerKeyNumber,
             { receiver: 'transaction', method: 'GET', url: path, body: Buffer.alloc(0) },
-            this.nowMs(),
-            randomBytes,
+            this.environment.nowMs(),
+            this.environment.randomBytes,
           );
     const answer = await this.#http('GET', path, undefined, envelope);
     if (!answer.ok) return answer;
@@ -387,11 +388,11 @@ export class TerminalClient {
 
   /** A new request id, in time order (model/timeOrderedUuid.ts). */
   #newRequestId(): string {
-    return timeOrderedUuid(this.nowMs(), randomBytes(uuidRandomBytes));
+    return timeOrderedUuid(this.environment.nowMs(), this.environment.randomBytes(uuidRandomBytes));
   }
 
   #now(): string {
-    return isoOf(BigInt(this.nowMs()));
+    return isoOf(BigInt(this.environment.nowMs()));
   }
 
   async #http(
