@@ -41,6 +41,7 @@ import {
   stop,
   up,
 } from './devices.js';
+import { type LightFloor, measureLightFloor } from './lightFloor.js';
 import type { LoadPlan, LoadResult } from './loadGenerator.js';
 import { progressLine } from './progress.js';
 import { mainThreadProfile, type Stage, stageMicroseconds } from './stageProfile.js';
@@ -136,6 +137,8 @@ export interface ThroughputResult {
    * this machine's cores, by mode (cryptoWorkOf).
    */
   readonly ed25519CryptoLimit: Readonly<Record<Mode, number>>;
+  /** What a lone remittance cannot take less than on this machine (bench/lightFloor.ts). */
+  readonly lightFloor: LightFloor;
 }
 
 /**
@@ -186,6 +189,8 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
       portBase += 10;
     }
   }
+  progress.update('throughput: the light-load floor of this machine');
+  const lightFloor = await measureLightFloor();
   progress.update('throughput: pgbench TPC-B');
   const pgbenchTps = options.pgbench ? await runPgbench(options.store) : undefined;
   progress.done();
@@ -193,6 +198,7 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
     options,
     configurations,
     ed25519CryptoLimit: ed25519CryptoLimits(),
+    lightFloor,
     ...(pgbenchTps === undefined ? {} : { pgbenchTps }),
   };
 }

@@ -3,6 +3,8 @@
 import { renderTable } from '../src/cli/output.js';
 import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
+import { durableCommitsInSequence, type LightFloor, roundTripsInSequence } from './lightFloor.js';
+import type { LatencySummary } from './loadGenerator.js';
 import { stages } from './stageProfile.js';
 import {
   type ConfigurationResult,
@@ -167,6 +169,7 @@ export function throughputReport(r: ThroughputResult): {
       `pgbench TPC-B (-c 8 -j 2, 20 s, scale 10) on this machine: ${whole(r.pgbenchTps)} tps`,
     );
   else lines.push('pgbench TPC-B: not run (no PostgreSQL or no pgbench here)');
+  lines.push(...lightFloorLines(r.lightFloor));
   for (const mode of new Set(ed25519.map((c) => c.mode))) {
     const { records, rows } = cryptoWorkOf[mode];
     lines.push(
@@ -270,4 +273,15 @@ function stagesTable(cs: readonly ConfigurationResult[]): string {
     ...profiled.map((c) => `${c.scheme}, ${c.mode}`),
   ];
   return `${renderTable(header, rows)}\n`;
+}
+
+/** The light-load floor measured in the run, and what HTTP requests alone cost (bench/lightFloor.ts). */
+function lightFloorLines(floor: LightFloor): string[] {
+  const ms = (summary: LatencySummary) =>
+    `${summary.p50Ms.toFixed(2)} / ${summary.p99Ms.toFixed(2)}`;
+  const coresAtTarget = (floor.roundTripCpuUs * hmacTargetPerSecond) / 1e6;
+  return [
+    `light-load floor on this machine, p50 / p99 (ms): a bare HTTP round trip between processes ${ms(floor.roundTrip)}, a durable SQLite commit ${ms(floor.durableCommit)}; a lone remittance's ${roundTripsInSequence} round trips and ${durableCommitsInSequence} commits in sequence ${ms(floor.remittance)}`,
+    `a bare HTTP round trip costs ${whole(floor.roundTripCpuUs)} us of CPU at both ends: at ${whole(hmacTargetPerSecond)} requests/s, ${coresAtTarget.toFixed(2)} cores`,
+  ];
 }
