@@ -6,7 +6,11 @@
 // is complete. It also verifies the signatures of the rows of B or C it keeps: rows change in
 // place, so it walks them all, in key order, again and again. A tick does a bounded share of
 // either (blocksPerTickMax, rowsPerTickMax) and the next goes on where it stopped, so that the
-// audit never takes a burst of the device's time however large the stores grow. It can only see its own copy: comparing copies and deciding
+// audit never takes a burst of the device's time however large the stores grow. Within a tick it
+// gives the device's other work a turn of the event loop after every slice (blocksPerSliceMax,
+// rowsPerSliceMax): its reads and checks are synchronous underneath, and a whole tick at once
+// held every request the device was serving for its length (about 100 ms under load, the
+// benchmark's p99.9; docs/performance.md). It can only see its own copy: comparing copies and deciding
 // what is correct is the full audit's work (./audit.ts), which the operator runs with
 // `triledger audit`. Findings go to the device's log at error level and the last result is in
 // `GET /health`.
@@ -30,6 +34,13 @@ export const inFlightWaitBlocksMax = 1_024n;
 export const blocksPerTickMax = 2_048;
 /** Rows of B or C one tick checks at most; the next tick goes on after them, then from the first. */
 export const rowsPerTickMax = 8_192;
+/** Operations checked in a row before the device's other work gets a turn (about 1 ms of work). */
+export const blocksPerSliceMax = 32;
+/** Rows checked in a row before the device's other work gets a turn (about 1 ms of work). */
+export const rowsPerSliceMax = 256;
+
+/** A turn of the event loop for the device's other work: what arrived meanwhile is served first. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /**
  * While operations remain past a tick's share, the next tick follows after a pause this many times
  * the tick's own length (not after the whole interval), so that the audit keeps up with any rate
@@ -87,6 +98,8 @@ export class ContinuousAudit {
     private readonly stores: OwnStores,
     private readonly nowMs: () => number,
     private readonly onResult: (result: ContinuousAuditResult) => void,
+    /** Between slices of a tick (the simulator, which runs promises alone, passes a resolved one). */
+    private readonly betweenSlices: () => Promise<void> = nextTurn,
   ) {}
 
   get last(): ContinuousAuditResult | undefined {
@@ -179,6 +192,7 @@ export class ContinuousAudit {
           behind = true; // the next tick goes on from here, soon
           break;
         }
+        if (blocksSeen % blocksPerSliceMax === 0) await this.betweenSlices();
       }
       block.push(signed);
     }
@@ -214,6 +228,7 @@ export class ContinuousAudit {
         this.keys.signatures.verify(this.rowSignerKeyNumber, row.bytes, row.signature).ok;
       if (!valid) found(`row ${row.key}: its signature does not verify`);
       if (rowsChecked === rowsPerTickMax) break;
+      if (rowsChecked % rowsPerSliceMax === 0) await this.betweenSlices();
     }
     this.#rowsAfter = rowsChecked === rowsPerTickMax ? last : 0n;
     return rowsChecked;

@@ -270,6 +270,9 @@ export class SimulatedCluster {
         for (const finding of result.findings)
           this.continuousFindings.push(`${context.device}: ${finding}`);
       },
+      // The simulator runs promises alone between its events (time.ts): a turn of Node's event
+      // loop here would let the next event in mid-tick, by real time rather than the seed.
+      () => Promise.resolve(),
     );
     return { alive: true, context, continuous };
   }

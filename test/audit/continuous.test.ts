@@ -4,13 +4,16 @@
 // device's time. Over a real (in-memory) currency store, rows signed with a real key. And the
 // walk over A: a tick checks at most blocksPerTickMax operations; while more wait, the next tick
 // follows after a short pause instead of the whole interval, so the audit keeps up with the ledger.
+// Within a tick, the device's other work gets a turn of the event loop after every slice.
 import { describe, expect, it, vi } from 'vitest';
 import {
+  blocksPerSliceMax,
   blocksPerTickMax,
   ContinuousAudit,
   catchUpPauseMsMin,
   catchUpPauseRatio,
   type OwnStores,
+  rowsPerSliceMax,
   rowsPerTickMax,
 } from '../../src/audit/continuous.js';
 import type { DeviceContext } from '../../src/devices/context.js';
@@ -67,8 +70,19 @@ describe('the continuous audit over the rows of C', () => {
     const own = ownStores(context, store, { newestVerifiedNumber: async () => 0n }, (after) =>
       signedUnitRows(store, after),
     );
-    const audit = new ContinuousAudit(context, currencyKey, own, environment.nowMs, () => {});
+    let slices = 0;
+    const audit = new ContinuousAudit(
+      context,
+      currencyKey,
+      own,
+      environment.nowMs,
+      () => {},
+      async () => {
+        slices += 1;
+      },
+    );
     expect(await audit.tick()).toMatchObject({ clean: true, rowsChecked: rowsPerTickMax });
+    expect(slices).toBe(rowsPerTickMax / rowsPerSliceMax - 1); // a turn for other work after each
     expect(await audit.tick()).toMatchObject({ clean: true, rowsChecked: 10 });
     // Changed behind the device's back: found when the walk comes round to it.
     await store.transact(async (tx) => {
@@ -110,9 +124,46 @@ describe('the continuous audit over A, under load', () => {
     issuerKeyNumbers: [],
     signatureZero: Buffer.alloc(32),
   };
-  /** One operation more than a tick checks, on the wall clock (faked where a test fakes timers). */
-  const auditOfA = () =>
-    new ContinuousAudit(keys, currencyKey, copyOfA(blocksPerTickMax + 1), Date.now, () => {});
+  /**
+   * One operation more than a tick checks, on the wall clock (faked where a test fakes timers);
+   * its slices within a tick are counted in `slices` and go on at once.
+   */
+  const auditOfA = (slices = { count: 0 }) =>
+    new ContinuousAudit(
+      keys,
+      currencyKey,
+      copyOfA(blocksPerTickMax + 1),
+      Date.now,
+      () => {},
+      async () => {
+        slices.count += 1;
+      },
+    );
+
+  it("gives the device's other work a turn after every slice of a tick", async () => {
+    const slices = { count: 0 };
+    const audit = auditOfA(slices);
+    expect(await audit.tick()).toMatchObject({ behind: true });
+    expect(slices.count).toBe(blocksPerTickMax / blocksPerSliceMax - 1);
+  });
+
+  it('a tick on the default turns lets a request waiting on the event loop in', async () => {
+    const audit = new ContinuousAudit(
+      keys,
+      currencyKey,
+      copyOfA(blocksPerTickMax + 1),
+      Date.now,
+      () => {},
+    );
+    let servedDuringTick = false;
+    let ticking = true;
+    setImmediate(() => {
+      servedDuringTick = ticking;
+    });
+    await audit.tick();
+    ticking = false;
+    expect(servedDuringTick).toBe(true);
+  });
 
   it('while operations wait past its share, the next tick follows after a short pause', async () => {
     const audit = auditOfA();
