@@ -10,7 +10,9 @@
 // issued with nothing held, and a full audit must be clean: speed never hides a wrong answer.
 //
 // Where PostgreSQL and pgbench are present, pgbench's TPC-B (the classic bank transfer: -c 8 -j 2,
-// 20 s, scale 10) runs on this machine in the same run, and our rate is shown over its rate.
+// 20 s, scale 10) runs on this machine in the same run, and our rate is shown over its rate. So
+// does the light-load floor (bench/lightFloor.ts): what a lone remittance's round trips and durable
+// commits take here at the least, beside the light load's latency.
 
 import { execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
