@@ -167,7 +167,16 @@ export interface AuditOptions {
   readonly onSnapshot?: (body: CheckpointBody) => void;
   /** Verifies the own copy's signatures ahead, in a worker thread (./chainsAhead.ts). */
   readonly chainWorker?: ChainWorker;
+  /**
+   * Awaited after every blocksPerTurnMax blocks of A: the running transaction device passes a turn
+   * of its event loop (model/turns.ts), so that it serves requests while it audits (its checks
+   * are synchronous, and a run of blocks held it for 100-250 ms at a time).
+   */
+  readonly betweenBlocks?: () => Promise<void>;
 }
+
+/** Blocks of A an audit decides in a row before `betweenBlocks` (about a millisecond of work). */
+export const blocksPerTurnMax = 64;
 
 function describeRecord({ record, signature }: SignedRecord): Record<string, string | number> {
   const described: Record<string, string | number> = {};
@@ -220,6 +229,7 @@ export async function audit(
     settledUpTo,
     changingSinceMs,
     chainWorker,
+    betweenBlocks,
   }: AuditOptions = {},
 ): Promise<AuditReport> {
   const findings: Finding[] = [];
@@ -333,6 +343,7 @@ export async function audit(
         });
     }
     onProgress?.(recordsChecked);
+    if (betweenBlocks && operations % blocksPerTurnMax === 0) await betweenBlocks();
   }
 
   readable.forEach((device, index) => {

@@ -17,6 +17,7 @@
 
 import { assert } from '../model/assert.js';
 import type { Failure } from '../model/errors.js';
+import { nextTurn } from '../model/turns.js';
 import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
@@ -39,8 +40,6 @@ export const blocksPerSliceMax = 32;
 /** Rows checked in a row before the device's other work gets a turn (about 1 ms of work). */
 export const rowsPerSliceMax = 256;
 
-/** A turn of the event loop for the device's other work: what arrived meanwhile is served first. */
-export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /**
  * While operations remain past a tick's share, the next tick follows after a pause this many times
  * the tick's own length (not after the whole interval), so that the audit keeps up with any rate

@@ -32,6 +32,7 @@ import {
 } from '../audit/checkpoint.js';
 import { CopyReplay, sortedKeyEntries } from '../audit/replay.js';
 import { fail, ok, type Result } from '../model/errors.js';
+import { nextTurn } from '../model/turns.js';
 import { baseOfBlock, blockSize } from '../protocol/records.js';
 import type { LedgerTx, Store } from '../store/types.js';
 import type { DeviceContext } from './context.js';
@@ -156,8 +157,12 @@ export class CheckpointKeeper {
     const kept = this.#replayed;
     const continued = kept && kept.mark === mark && kept.upTo <= n;
     const replay = continued ? kept.replay : new CopyReplay();
-    for await (const page of this.store.exportRecordPages(continued ? kept.upTo : 0n, n))
+    for await (const page of this.store.exportRecordPages(continued ? kept.upTo : 0n, n)) {
       for (const { record } of page) replay.add(record);
+      // A page is read and replayed synchronously: the device's requests get a turn between pages
+      // (a whole copy replayed at once held the device for 100-160 ms at a time).
+      await nextTurn();
+    }
     replay.flush();
     this.#replayed = { upTo: n, replay, mark };
     if (replay.contradictions > 0) return undefined;

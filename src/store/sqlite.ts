@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3';
 import { assert } from '../model/assert.js';
 import { itemsOfPages } from '../model/pages.js';
+import { nextTurn } from '../model/turns.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
 import { accountNamingTypes, accountNamingTypesSql, stepOf } from '../protocol/transactionTypes.js';
 import { damageFindingsMax, damageOf, isStoreDamage, StoreDamaged } from './damage.js';
@@ -319,8 +320,6 @@ interface QueuedWork<Tx> {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * One connection; device transactions run one at a time, in arrival order, and are committed in

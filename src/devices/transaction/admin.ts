@@ -47,6 +47,7 @@ import {
 } from '../../audit/recovery.js';
 import { InvariantViolation } from '../../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../../model/errors.js';
+import { nextTurn } from '../../model/turns.js';
 import { baseOfBlock, blockSize, type SignedRecord } from '../../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../../protocol/rows.js';
 import { accountContentToWire, currencyContentToWire } from '../../protocol/rowWire.js';
@@ -174,6 +175,7 @@ export class AdminService {
             snapshot = body;
           },
           chainWorker,
+          betweenBlocks: nextTurn,
         }),
       );
       this.#remember(report);
