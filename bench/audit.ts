@@ -87,7 +87,10 @@ export interface AuditBenchResult {
   readonly fromCheckpoint: { seconds: number; startedAfter: string; clean: boolean };
   readonly recovery: { seconds: number; rowsPut: number; recovered: boolean };
   /** Each device's store set aside and rebuilt by `recover` from the other two. */
-  readonly rebuilds: Record<DeviceName, { seconds: number; recovered: boolean }>;
+  readonly rebuilds: Record<
+    DeviceName,
+    { seconds: number; recovered: boolean /** Why not, when not. */; failure?: string }
+  >;
   readonly transactionDevicePeakBytes: number;
   /** Ed25519 only: the audit's verifications alone, on raw node:crypto. */
   readonly verificationsAloneSeconds?: number;
@@ -469,10 +472,16 @@ async function timeRebuilds(
     try {
       const started = performance.now();
       const recovery = await operator.recover(show);
-      rebuilds[device] = {
-        seconds: (performance.now() - started) / 1000,
-        recovered: recovery.ok && recovery.value.recovered,
-      };
+      const seconds = (performance.now() - started) / 1000;
+      rebuilds[device] = !recovery.ok
+        ? { seconds, recovered: false, failure: `${recovery.code}: ${recovery.message}` }
+        : recovery.value.recovered
+          ? { seconds, recovered: true }
+          : {
+              seconds,
+              recovered: false,
+              failure: `${recovery.value.after.findings.length + recovery.value.after.findingsOmitted} findings after it`,
+            };
       shown();
     } finally {
       await stop(child);

@@ -66,7 +66,7 @@ const suites: Record<
         ['recovered (must be yes)', r.recovery.recovered ? 'yes' : 'NO'],
         ...(['transaction', 'account', 'currency'] as const).map((device) => [
           `${device}'s store set aside and rebuilt by recover from the other two`,
-          `${seconds(r.rebuilds[device].seconds)}${r.rebuilds[device].recovered ? '' : ' (NOT recovered)'}`,
+          `${seconds(r.rebuilds[device].seconds)}${r.rebuilds[device].recovered ? '' : ` (NOT recovered: ${r.rebuilds[device].failure})`}`,
         ]),
         [
           'transaction device peak memory (VmHWM)',
