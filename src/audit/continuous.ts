@@ -10,8 +10,8 @@
 // gives the device's other work a turn of the event loop after every slice (blocksPerSliceMax,
 // rowsPerSliceMax): its reads and checks are synchronous underneath, and a whole tick at once
 // held every request the device was serving for its length (about 100 ms under load, the
-// benchmark's p99.9; docs/performance.md). It can only see its own copy: comparing copies and deciding
-// what is correct is the full audit's work (./audit.ts), which the operator runs with
+// benchmark's p99.9; docs/performance.md). It can only see its own copy: comparing copies and
+// deciding what is correct is the full audit's work (./audit.ts), which the operator runs with
 // `triledger audit`. Findings go to the device's log at error level and the last result is in
 // `GET /health`.
 

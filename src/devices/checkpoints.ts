@@ -54,6 +54,8 @@ export class CheckpointKeeper {
   #remembered: { upTo: bigint; digest: Buffer; mark: bigint; atMs: number } | undefined;
   /** The replay of this copy up to a checkpoint, continued by the next (same mark, as above). */
   #replayed: { upTo: bigint; replay: CopyReplay; mark: bigint } | undefined;
+  /** The replay running or last run (#stateDigestUpTo runs one at a time). */
+  #replaying: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly context: DeviceContext,
@@ -152,7 +154,15 @@ export class CheckpointKeeper {
    * it (continuing the replay kept from the last checkpoint while the copy up to it is unchanged);
    * undefined when the copy contradicts itself or a unit plan is missing at `n`.
    */
-  async #stateDigestUpTo(n: bigint): Promise<Buffer | undefined> {
+  #stateDigestUpTo(n: bigint): Promise<Buffer | undefined> {
+    // One replay at a time: the replay gives the device turns between pages, and a second request
+    // meanwhile (a retried signature) would continue the very replay the first is adding to.
+    const replayed = this.#replaying.then(() => this.#replayUpTo(n));
+    this.#replaying = replayed.catch(() => undefined);
+    return replayed;
+  }
+
+  async #replayUpTo(n: bigint): Promise<Buffer | undefined> {
     const mark = await this.store.externalChangeMark();
     const kept = this.#replayed;
     const continued = kept && kept.mark === mark && kept.upTo <= n;
