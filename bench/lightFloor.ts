@@ -22,7 +22,7 @@ import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { assert } from '../src/model/assert.js';
 import { SeededRandom } from '../src/simulator/random.js';
-import { type LatencySummary, summarize } from './loadGenerator.js';
+import { type LatencySummary, summarize } from './latency.js';
 
 /** HTTP round trips between processes that a lone remittance's answer waits on, one after another. */
 export const roundTripsInSequence = 3;

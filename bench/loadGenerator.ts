@@ -28,6 +28,7 @@ import { systemEnvironment } from '../src/model/environment.js';
 import type { SignatureDevice } from '../src/signature/device.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
 import { sharedKeyNumberFirst } from './devices.js';
+import { type LatencySummary, summarize } from './latency.js';
 
 export interface LoadPlan {
   readonly dir: string;
@@ -42,14 +43,6 @@ export interface LoadPlan {
   readonly lightWarmupCount: number;
   readonly warmupMs: number;
   readonly measureMs: number;
-}
-
-export interface LatencySummary {
-  readonly count: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly p999Ms: number;
-  readonly maxMs: number;
 }
 
 export interface LoadResult {
@@ -74,18 +67,6 @@ export interface LoadResult {
 
 const unitsPerAccount = 100;
 const setupConcurrency = 16;
-
-export function summarize(latencies: number[]): LatencySummary {
-  const sorted = [...latencies].sort((x, y) => x - y);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-  return {
-    count: sorted.length,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    p999Ms: at(0.999),
-    maxMs: sorted.at(-1) ?? 0,
-  };
-}
 
 async function inChunks<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>) {
   for (let i = 0; i < items.length; i += size)

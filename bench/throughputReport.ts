@@ -3,8 +3,8 @@
 import { renderTable } from '../src/cli/output.js';
 import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
+import type { LatencySummary } from './latency.js';
 import { durableCommitsInSequence, type LightFloor, roundTripsInSequence } from './lightFloor.js';
-import type { LatencySummary } from './loadGenerator.js';
 import { stages } from './stageProfile.js';
 import {
   type ConfigurationResult,
