@@ -101,9 +101,15 @@ async function bareRoundTrips(): Promise<{ latenciesMs: number[]; cpuUs: number 
   const server = spawn(process.execPath, ['-e', echoServerSource], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const answers: ((message: Record<string, number>) => void)[] = [];
-  server.on('message', (message: Record<string, number>) => answers.shift()?.(message));
-  const next = () => new Promise<Record<string, number>>((resolve) => answers.push(resolve));
+  type Answer = Record<string, number>;
+  const answers: { resolve: (message: Answer) => void; reject: (error: Error) => void }[] = [];
+  server.on('message', (message: Answer) => answers.shift()?.resolve(message));
+  // A server that cannot start (or dies) answers nothing: what waits on it fails, never hangs.
+  server.once('exit', (code) => {
+    for (const waiting of answers.splice(0))
+      waiting.reject(new Error(`the floor's echo server exited with ${code}`));
+  });
+  const next = () => new Promise<Answer>((resolve, reject) => answers.push({ resolve, reject }));
   const listening = next();
   const serverCpuUs = async () => {
     const answer = next();
