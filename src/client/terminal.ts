@@ -207,7 +207,7 @@ export class TerminalClient {
     if (!signed.ok) return Promise.resolve(signed);
     // Checked here as the device's schema would: one malformed remittance never refuses a batch.
     const { body } = signed.value.request;
-    if (!remittanceShape.Check({ ...body, signature: signed.value.signature.toString('hex') }))
+    if (!remittanceShape.Check(signedBody(body, signed.value.signature)))
       return Promise.resolve(fail('InvalidInput', 'the remittance has a malformed field'));
     const answer = this.#remittances.submit(signed.value);
     if (answer) return answer;
@@ -232,10 +232,7 @@ export class TerminalClient {
     assert(batch.length <= remittanceBatchSizeMax, 'a batch request holds at most the maximum');
     if (batch.length === 1) return [await this.#send('/v1/remittances', batch[0]!)];
     const answer = await this.#http('POST', '/v1/remittance-batches', {
-      remittances: batch.map(({ request, signature }) => ({
-        ...request.body,
-        signature: signature.toString('hex'),
-      })),
+      remittances: batch.map(({ request, signature }) => signedBody(request.body, signature)),
     });
     if (!answer.ok) return batch.map(() => answer);
     const results = answer.value.body['results'];
@@ -300,10 +297,7 @@ export class TerminalClient {
   /** Send one signed request and check the whole reply. */
   async #send(path: string, signed: SignedRequest): Promise<OperationResult | OperationRefusal> {
     const { request, record, signature } = signed;
-    const answer = await this.#http('POST', path, {
-      ...request.body,
-      signature: signature.toString('hex'),
-    });
+    const answer = await this.#http('POST', path, signedBody(request.body, signature));
     if (!answer.ok) return answer;
     return this.#accept(record, signature, answer.value.status, answer.value.body);
   }
@@ -436,4 +430,13 @@ function refusalOf(body: Record<string, unknown>): OperationRefusal {
     code,
     message: error?.message ?? 'the transaction device refused without a reason',
   };
+}
+
+/**
+ * A request's body with its signature, as the device's schema reads it. Object.assign, not
+ * `{ ...body, signature }`: V8 in Node.js 20 takes a slow path for keys added after a spread
+ * (docs/performance.md).
+ */
+function signedBody(body: object, signature: Buffer): Record<string, unknown> {
+  return Object.assign({}, body, { signature: signature.toString('hex') });
 }

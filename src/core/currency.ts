@@ -204,8 +204,8 @@ class UnitChanges {
     const live = (unit: CurrencyRowContent) => unit.status !== 'retired';
     for (const number of plan.moved)
       this.change(number, at, (unit) => live(unit) && payee !== undefined, {
-        ...(payee === undefined ? {} : { ownerAccount: payee }),
         status: 'active',
+        ...(payee === undefined ? {} : { ownerAccount: payee }),
       });
     for (const number of plan.retired) this.change(number, at, live, { status: 'retired' });
     for (const issued of plan.issued) {

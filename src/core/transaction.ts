@@ -23,6 +23,7 @@ import {
   type ProtocolMode,
   responseTypeOf,
   stepOf,
+  type TransactionType,
 } from '../protocol/transactionTypes.js';
 
 /**
@@ -102,14 +103,13 @@ export function nextAction(records: readonly TransactionRecord[], limits: Limits
     };
   }
   if (step === 3 && last.outcome === outcomeOk && involvesCurrency(kind)) {
-    const fields: RecordFields = {
-      ...copyRequestFields(records[0]!),
-      transactionType: exchangeTypes(kind === 'remittance' ? limits.mode : 'update')
-        .currencyRequest,
+    const fields = requestFields(
+      records[0]!,
+      exchangeTypes(kind === 'remittance' ? limits.mode : 'update').currencyRequest,
       // At a3's time, so that a4 is a function of a1-a3 alone: it goes to currency before it is
       // stored, and after a crash the same a4 is signed again (devices/transaction/service.ts).
-      dateTime: last.dateTime,
-    };
+      last.dateTime,
+    );
     return { kind: 'sign', fields };
   }
   return { kind: 'sign', fields: responseFields(records, undefined) };
@@ -188,7 +188,7 @@ export function accountRequestFields(
   const kind = operationOf(request.transactionType);
   assert(kind !== undefined, 'a request names its operation');
   const transactionType = exchangeTypes(kind === 'remittance' ? mode : 'update').accountRequest;
-  if (kind !== 'account_issuing') return { ...copyRequestFields(request), transactionType };
+  if (kind !== 'account_issuing') return requestFields(request, transactionType);
   assert(newAccount !== undefined, 'an account opening has its number reserved');
   const selfSigned = request.signerKeyNumber === 0;
   const publicKeyHex = parseDetail(accountIssuingDetail, request.detail)?.publicKeyHex;
@@ -264,13 +264,22 @@ function newAccountOf(
   return accountRequest?.destinationAccount;
 }
 
-function copyRequestFields(record: TransactionRecord): Partial<TransactionRecord> {
-  return {
-    ...(record.sourceAccount === undefined ? {} : { sourceAccount: record.sourceAccount }),
-    ...(record.destinationAccount === undefined
-      ? {}
-      : { destinationAccount: record.destinationAccount }),
-    ...(record.amount === undefined ? {} : { amount: record.amount }),
-    ...(record.currencyType === undefined ? {} : { currencyType: record.currencyType }),
-  };
+/**
+ * The request's accounts, amount and currency under the next step's type (and time). Built key by
+ * key: V8 in Node.js 20 takes a slow path, about 1 us per key, for an object that opens with a
+ * spread and adds keys after it (docs/performance.md).
+ */
+function requestFields(
+  record: TransactionRecord,
+  transactionType: TransactionType,
+  dateTime?: bigint,
+): RecordFields {
+  const fields: { -readonly [K in keyof RecordFields]: RecordFields[K] } = { transactionType };
+  if (record.sourceAccount !== undefined) fields.sourceAccount = record.sourceAccount;
+  if (record.destinationAccount !== undefined)
+    fields.destinationAccount = record.destinationAccount;
+  if (record.amount !== undefined) fields.amount = record.amount;
+  if (record.currencyType !== undefined) fields.currencyType = record.currencyType;
+  if (dateTime !== undefined) fields.dateTime = dateTime;
+  return fields;
 }

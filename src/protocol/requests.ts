@@ -129,7 +129,11 @@ export type AnyRequest =
   | { kind: 'issuance'; body: UnsignedRequest<IssuanceRequest> }
   | { kind: 'redemption'; body: UnsignedRequest<RedemptionRequest> };
 
-/** The step-1 record a request stands for (transaction number 0: not yet assigned). */
+/**
+ * The step-1 record a request stands for (transaction number 0: not yet assigned). The fields
+ * common to every kind come last in each literal: V8 in Node.js 20 takes a slow path, about 1 us per
+ * key, for an object that opens with a spread and adds keys after it (docs/performance.md).
+ */
 export function requestRecordOf(request: AnyRequest): Result<TransactionRecord> {
   const dateTime = parseIso(request.body.dateTime, 'dateTime');
   if (!dateTime.ok) return dateTime;
@@ -148,13 +152,13 @@ export function requestRecordOf(request: AnyRequest): Result<TransactionRecord> 
       const amount = parseAmount(body.amount);
       if (!amount.ok) return amount;
       return ok({
-        ...base,
         transactionType: 'remittance_request',
         sourceAccount: source.value,
         destinationAccount: destination.value,
         amount: amount.value,
         currencyType: body.currencyType,
         signerKeyNumber: body.signerKeyNumber,
+        ...base,
       });
     }
     case 'account_issuing': {
@@ -166,23 +170,23 @@ export function requestRecordOf(request: AnyRequest): Result<TransactionRecord> 
         );
       }
       return ok({
-        ...base,
         transactionType: 'account_issuing_request',
         currencyType: body.currencyType,
         ...(body.publicKeyHex === undefined
           ? {}
           : { detail: JSON.stringify({ publicKeyHex: body.publicKeyHex }) }),
         signerKeyNumber: body.keyNumber ?? 0,
+        ...base,
       });
     }
     case 'account_closing': {
       const account = parseNumberId(request.body.accountNumber, 'accountNumber');
       if (!account.ok) return account;
       return ok({
-        ...base,
         transactionType: 'account_closing_request',
         sourceAccount: account.value,
         signerKeyNumber: request.body.signerKeyNumber,
+        ...base,
       });
     }
     case 'issuance': {
@@ -198,13 +202,13 @@ export function requestRecordOf(request: AnyRequest): Result<TransactionRecord> 
       const amount = parseAmount(total.toString(), 'the sum of values');
       if (!amount.ok) return amount;
       return ok({
-        ...base,
         transactionType: 'issuance_request',
         destinationAccount: destination.value,
         amount: amount.value,
         currencyType: body.currencyType,
         detail: JSON.stringify({ values: body.values }),
         signerKeyNumber: body.signerKeyNumber,
+        ...base,
       });
     }
     case 'redemption': {
@@ -214,12 +218,12 @@ export function requestRecordOf(request: AnyRequest): Result<TransactionRecord> 
       const amount = parseAmount(body.amount);
       if (!amount.ok) return amount;
       return ok({
-        ...base,
         transactionType: 'redemption_request',
         sourceAccount: source.value,
         amount: amount.value,
         currencyType: body.currencyType,
         signerKeyNumber: body.signerKeyNumber,
+        ...base,
       });
     }
   }
