@@ -15,7 +15,7 @@ import { buildProgram } from './program.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await (await buildProgram(argv)).parseAsync(argv, { from: 'user' });
     return exitCodes.ok;
   } catch (error) {
     if (error instanceof CliFailure) {

@@ -18,8 +18,8 @@ function leafCommands(command: Command, path: string[] = []): [string, Command][
 }
 
 describe('--json everywhere', () => {
-  it('every command offers --json, but device', () => {
-    const leaves = leafCommands(buildProgram());
+  it('every command offers --json, but device', async () => {
+    const leaves = leafCommands(await buildProgram());
     expect(leaves.length).toBeGreaterThan(20);
     const without = leaves
       .filter(([, command]) => !command.options.some((option) => option.long === '--json'))
