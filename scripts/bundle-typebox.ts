@@ -22,6 +22,8 @@ export { default } from 'typebox';
 export { Compile } from 'typebox/compile';
 `;
 const typeboxImport = /\bfrom (['"])typebox(\/compile)?\1/g;
+/** TypeBox's MIT license, which asks that its notice go with every copy: the bundle opens with it. */
+const licenseNotice = readFileSync(join(root, 'node_modules', 'typebox', 'license'), 'utf8');
 
 function builtModules(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -39,6 +41,7 @@ await build({
   target: 'node20',
   outfile: bundlePath,
   logLevel: 'warning',
+  banner: { js: `/*\n${licenseNotice.replaceAll('*/', '* /').trimEnd()}\n*/` },
 });
 
 for (const path of builtModules(dist)) {
