@@ -24,7 +24,6 @@ import {
 import { loadDeviceConfig } from '../devices/config.js';
 import { systemEnvironment } from '../model/environment.js';
 import { parseStoreLocation } from '../store/open.js';
-import { issue, openAccount } from './clientCommands.js';
 import {
   CliFailure,
   dataDirDefault,
@@ -442,8 +441,12 @@ function printHints(dir: string): void {
   );
 }
 
-/** FIG. 1G and FIG. 1H, made by recorded, signed operations. */
+/**
+ * FIG. 1G and FIG. 1H, made by recorded, signed operations. The terminal client is loaded here, on a
+ * first run only: every other start of `up` spares its load.
+ */
 async function seed(dir: string, quiet: boolean): Promise<void> {
+  const { issue, openAccount } = await import('./clientCommands.js');
   const first = await openAccount(dir, 'JPY');
   const second = await openAccount(dir, 'JPY');
   await issue(dir, first.accountNumber, 'JPY', [500n, 500n, 500n]);
