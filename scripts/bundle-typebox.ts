@@ -9,7 +9,7 @@
 // which stays a dependency.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -54,8 +54,9 @@ for (const path of builtModules(dist)) {
   );
   if (rewritten !== code) writeFileSync(path, rewritten);
 }
-// Read back: no built module imports the package itself any more, and some import the bundle (tsc
-// may have left earlier files, already pointed at it, unchanged).
+// Read back: no built module imports the package itself any more, some import the bundle (tsc
+// may have left earlier files, already pointed at it, unchanged), and every name they import is
+// one the bundle exports (a name it lacks would stop the module from loading, not the build).
 const sources = builtModules(dist).map((path) => [path, readFileSync(path, 'utf8')] as const);
 const left = sources.filter(([, code]) => code.match(typeboxImport) !== null);
 const importers = sources.filter(([, code]) => code.includes('vendor/typebox.js'));
@@ -63,3 +64,30 @@ if (left.length > 0 || importers.length === 0)
   throw new Error(
     `bundle-typebox: ${importers.length} modules import the bundle; still importing typebox: ${left.map(([path]) => path).join(', ')}`,
   );
+const exported = new Set(Object.keys(await import(pathToFileURL(bundlePath).href)));
+const bundleImport = /\bimport\s+([^;]*?)\s+from\s+['"][^'"]*vendor\/typebox\.js['"]/g;
+const lacking = importers.flatMap(([path, code]) =>
+  [...code.matchAll(bundleImport)]
+    .flatMap(([, clause]) => importedNames(clause!))
+    .filter((name) => !exported.has(name))
+    .map((name) => `${path}: ${name}`),
+);
+if (lacking.length > 0)
+  throw new Error(`bundle-typebox: the bundle does not export ${lacking.join(', ')}`);
+
+/** The names an import clause takes: `default` for a default import, each named one; none for `* as`. */
+function importedNames(clause: string): string[] {
+  if (clause.startsWith('*')) return [];
+  const named = /\{([^}]*)\}/.exec(clause)?.[1] ?? '';
+  const defaultName = clause
+    .replace(/\{[^}]*\}/, '')
+    .replace(',', '')
+    .trim();
+  return [
+    ...(defaultName === '' ? [] : ['default']),
+    ...named
+      .split(',')
+      .map((part) => part.trim().split(/\s+as\s+/)[0]!)
+      .filter((name) => name !== ''),
+  ];
+}
