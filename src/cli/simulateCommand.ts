@@ -80,7 +80,8 @@ function lineOf(result: SimulationResult): string {
     result.violations.length === 0 ? 'passed' : `FAILED (${result.violations.length} violations)`;
   return (
     `seed ${result.seed}: ${verdict}; ${result.requests} requests (${outcomes}); ` +
-    `${result.crashes} crashes, ${result.messagesLost} of ${result.messagesSent} messages lost; ` +
+    `${result.crashes} crashes (${result.lazyCommitsLost} unsynced commits lost), ` +
+    `${result.messagesLost} of ${result.messagesSent} messages lost; ` +
     `${(result.simulatedMs / 1000).toFixed(1)} s simulated; trace ${result.traceDigest.slice(0, 16)}`
   );
 }

@@ -42,6 +42,8 @@ export interface SimulationResult {
   readonly requests: number;
   readonly outcomes: Readonly<Record<string, number>>;
   readonly crashes: number;
+  /** Lazy commits (acknowledgements of settlements) that crashes took away before a sync. */
+  readonly lazyCommitsLost: number;
   readonly messagesSent: number;
   readonly messagesLost: number;
   readonly simulatedMs: number;
@@ -104,6 +106,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     requests: workload.submitted.length,
     outcomes,
     crashes: cluster.crashes,
+    lazyCommitsLost: deviceNamesAll.reduce(
+      (lost, device) => lost + cluster.databases[device].lazyTransactionsLost,
+      0,
+    ),
     messagesSent: network.messagesSent,
     messagesLost: network.messagesLost,
     simulatedMs: time.nowMs - startMs,

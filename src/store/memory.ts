@@ -7,8 +7,10 @@
 // A MemoryDatabase plays the file: stores open on it, and what a committed transaction wrote stays
 // in it. Transactions run one at a time in arrival order; each write keeps how to undo it, so a
 // work that refuses (returns a Failure) or throws is rolled back whole. `crash()` is a device dying:
-// the transaction in flight is rolled back (it never committed), every store open on the database
-// stops answering, and a store opened again afterwards sees exactly what was committed.
+// the transaction in flight is rolled back (it never committed), and so are the lazy transactions
+// no synced write came after (types.ts Durability: they were never synced), newest first; every
+// store open on the database stops answering, and a store opened again afterwards sees exactly what
+// a disk would have kept.
 
 import { assert } from '../model/assert.js';
 import { blockSize, type SignedRecord, sameRecord } from '../protocol/records.js';
@@ -36,6 +38,7 @@ import type {
   CurrencyStore,
   CurrencyTx,
   DeviceKind,
+  Durability,
   LedgerTx,
   Store,
   TransactionTx,
@@ -166,12 +169,24 @@ export class MemoryDatabase {
   epoch = 0;
   /** How to undo the writes of the transaction in flight, newest last. */
   undo: (() => void)[] | undefined;
+  /** How to undo the lazy transactions committed since the last synced write, newest last. */
+  #unsynced: (() => void)[] = [];
+  #unsyncedTransactions = 0;
+  /** Lazy transactions that wrote and that crashes took away, since the database was made. */
+  lazyTransactionsLost = 0;
   /** The last arrival number a quarantined row was kept under (SQLite's id). */
   quarantineCount = 0n;
 
-  /** The device dies: the transaction in flight never committed, and no store open now answers. */
+  /**
+   * The device dies: the transaction in flight never committed, the lazy ones after the last synced
+   * write were never synced, and no store open now answers.
+   */
   crash(): void {
     this.#rollback();
+    for (const undo of this.#unsynced.reverse()) undo();
+    this.lazyTransactionsLost += this.#unsyncedTransactions;
+    this.#unsynced = [];
+    this.#unsyncedTransactions = 0;
     this.epoch += 1;
   }
 
@@ -253,8 +268,11 @@ export class MemoryDatabase {
     this.undo = undefined;
   }
 
-  /** Run `work` as one transaction: kept if it returns anything but a Failure, undone otherwise. */
-  async transaction<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Run `work` as one transaction: kept if it returns anything but a Failure, undone otherwise. A
+   * synced one that writes syncs every lazy one before it (as a WAL's sync does).
+   */
+  async transaction<T>(work: () => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     assert(this.undo === undefined, 'one memory transaction at a time');
     const epoch = this.epoch;
     this.undo = [];
@@ -262,6 +280,14 @@ export class MemoryDatabase {
       const result = await work();
       if (epoch !== this.epoch) throw new StoreLost('the device crashed during this transaction');
       if (isFailure(result)) this.#rollback();
+      const written = this.undo ?? [];
+      if (durability === 'synced' && written.length > 0) {
+        this.#unsynced = [];
+        this.#unsyncedTransactions = 0;
+      } else if (durability === 'lazy' && written.length > 0) {
+        this.#unsynced.push(...written);
+        this.#unsyncedTransactions += 1;
+      }
       this.undo = undefined;
       return result;
     } catch (error) {
@@ -480,11 +506,11 @@ class MemoryStore<Tx> implements Store<Tx> {
     private readonly tx: Tx,
   ) {}
 
-  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  transact<T>(work: (tx: Tx) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     const run = async () => {
       if (this.db.epoch !== this.db.database.epoch) throw new StoreLost();
-      const result = await this.db.database.transaction(() => work(this.tx));
-      this.#commitListener?.(1, 0);
+      const result = await this.db.database.transaction(() => work(this.tx), durability);
+      if (durability === 'synced') this.#commitListener?.(1, 0);
       return result;
     };
     const done = this.#tail.then(run, run);

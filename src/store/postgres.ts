@@ -15,6 +15,8 @@
 //   keep that promise (serialization failure 40001, deadlock 40P01), the whole work runs again
 //   from the start, with jittered backoff, at most `transactAttemptsMax` times. Work is re-runnable
 //   by construction: it reads everything it decides from `tx`.
+// - a lazy transaction (types.ts Durability) commits with `synchronous_commit` off: the server
+//   answers before its WAL is flushed, and flushes it in order with the next one that waits.
 // - exports (what the audit reads) run in a REPEATABLE READ READ ONLY snapshot, page by page in key
 //   order (keyset pagination), so any size streams in constant memory while the device writes.
 // - counters (transaction, account and currency numbers) are rows updated in the transaction that
@@ -56,6 +58,7 @@ import {
   type CurrencyStore,
   type CurrencyTx,
   type DeviceKind,
+  type Durability,
   type LedgerTx,
   type Store,
   settledEverywhere,
@@ -1007,26 +1010,28 @@ class PostgresStore<Tx> implements Store<Tx> {
     this.#commitListener = listener;
   }
 
-  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    const run = () => this.#attempt(work);
+  transact<T>(work: (tx: Tx) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
+    const run = () => this.#attempt(work, durability);
     const next = this.#queue.then(run, run);
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  async #attempt<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  async #attempt<T>(work: (tx: Tx) => Promise<T>, durability: Durability): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
       const startedMs = performance.now();
       try {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        if (durability === 'lazy') await client.query('SET LOCAL synchronous_commit = off');
         const query = holdingWrites(queryOn(client));
         const result = await work(this.txOn(query));
         // A refusal changes nothing: whatever the work wrote before it refused is undone.
         if (!isFailure(result)) await query.flush();
         await client.query(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
-        this.#commitListener?.(1, (performance.now() - startedMs) / 1000);
+        if (durability === 'synced')
+          this.#commitListener?.(1, (performance.now() - startedMs) / 1000);
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: Error) => {

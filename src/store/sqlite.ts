@@ -1,6 +1,7 @@
 // The SQLite implementation of the device stores (better-sqlite3, one file per device).
 //
-// WAL journal with synchronous=FULL: a transaction whose commit has returned is on disk. Works run
+// WAL journal with synchronous=FULL: a transaction whose commit has returned is on disk (a group of
+// lazy works alone commits with synchronous=NORMAL: no sync, the next synced commit's covers it). Works run
 // one at a time (an async queue in front of the connection), so statements of two requests never
 // interleave, and those that queued up during one COMMIT share the next (group commit, in
 // savepoints; SqliteStore). Integers come back as bigint (safeIntegers).
@@ -36,6 +37,7 @@ import {
   type CurrencyStore,
   type CurrencyTx,
   type DeviceKind,
+  type Durability,
   type HoldRow,
   type LedgerTx,
   type Store,
@@ -312,11 +314,15 @@ function migrated(db: Database.Database, path: string, kind: DeviceKind): Databa
   return db;
 }
 
+/** `PRAGMA synchronous` at FULL: the value every device transaction commits with, unless lazy. */
+const synchronousFull = 2n;
+
 /** Device transactions committed together at most (group commit; see SqliteStore). */
 export const groupCommitSizeMax = 64;
 
 interface QueuedWork<Tx> {
   readonly work: (tx: Tx) => Promise<unknown>;
+  readonly durability: Durability;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -336,7 +342,16 @@ class SqliteStore<Tx> implements Store<Tx> {
   #commitListener: CommitListener | undefined;
   /** The statements that open, mark and close transactions, prepared once (they run on every work). */
   readonly #control: Record<
-    'begin' | 'commit' | 'rollback' | 'savepoint' | 'rollbackTo' | 'release' | 'totalChanges',
+    | 'begin'
+    | 'commit'
+    | 'rollback'
+    | 'savepoint'
+    | 'rollbackTo'
+    | 'release'
+    | 'totalChanges'
+    | 'syncLazily'
+    | 'syncFully'
+    | 'synchronous',
     Database.Statement
   >;
 
@@ -353,12 +368,16 @@ class SqliteStore<Tx> implements Store<Tx> {
       rollbackTo: db.prepare('ROLLBACK TO work'),
       release: db.prepare('RELEASE work'),
       totalChanges: db.prepare('SELECT total_changes()').pluck(),
+      // Set between transactions only (SQLite refuses to change it inside one).
+      syncLazily: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFully: db.prepare('PRAGMA synchronous = FULL'),
+      synchronous: db.prepare('PRAGMA synchronous').pluck(),
     };
   }
 
-  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  transact<T>(work: (tx: Tx) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queued.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#queued.push({ work, durability, resolve: resolve as (value: unknown) => void, reject });
       this.#draining ??= this.#drain();
     });
   }
@@ -385,21 +404,27 @@ class SqliteStore<Tx> implements Store<Tx> {
   async #commitGroup(group: QueuedWork<Tx>[]): Promise<void> {
     const answers: (() => void)[] = [];
     const startedMs = performance.now();
+    // A group of lazy works alone is not synced: the next synced commit syncs the WAL with it.
+    const synced = group.some((queued) => queued.durability === 'synced');
+    if (!synced) this.#control.syncLazily.run();
     try {
       const changesBefore = this.#control.totalChanges.get();
       this.#control.begin.run();
       for (const queued of group) answers.push(await this.#runInSavepoint(queued));
       this.#control.commit.run();
-      // A group that only read (a turn carrying a3 and a4 on) wrote nothing to the log and synced
-      // nothing: it is not a commit to count.
-      if (this.#control.totalChanges.get() !== changesBefore)
+      // A group that only read (a turn carrying a3 and a4 on), or synced nothing, is not a commit
+      // to count.
+      if (synced && this.#control.totalChanges.get() !== changesBefore)
         this.#commitListener?.(group.length, (performance.now() - startedMs) / 1000);
     } catch (error) {
       // The group could not be committed (the disk, the database): nothing of it is durable.
       if (this.db.inTransaction) this.#control.rollback.run();
       for (const queued of group) queued.reject(error);
       return;
+    } finally {
+      if (!synced) this.#control.syncFully.run();
     }
+    assert(this.#control.synchronous.get() === synchronousFull, 'every group after it is synced');
     for (const answer of answers) answer();
   }
 

@@ -3,7 +3,7 @@
 // Device logic talks only to these interfaces, never to SQL, so the same logic runs on SQLite
 // (./sqlite.ts, the default), PostgreSQL (./postgres.ts) and memory (./memory.ts). Every change
 // happens inside `transact`, one database transaction: it commits entirely (durably, before the
-// promise resolves) or not at all. Work that throws, or returns a Failure (`{ ok: false }`), is rolled back: a
+// promise resolves, unless it is marked lazy: Durability) or not at all. Work that throws, or returns a Failure (`{ ok: false }`), is rolled back: a
 // refused request leaves no partial write behind. Methods are async so that a networked database
 // fits behind them.
 
@@ -259,12 +259,23 @@ export interface CurrencyTx extends HoldingTx, CountingTx {
 
 /**
  * Told of each commit: how many device transactions it made durable, and how long it took. A group
- * that only read syncs nothing, and a store may leave it out (SQLite does).
+ * that only read, or whose works are all lazy, syncs nothing, and a store may leave it out (SQLite
+ * does).
  */
 export type CommitListener = (works: number, seconds: number) => void;
 
+/**
+ * How a transaction's commit reaches the disk. `synced` (the default): on disk before `transact`
+ * returns. `lazy`: committed, and seen by every transaction after it, but on disk only with the next
+ * synced commit (SQLite's WAL synced, PostgreSQL's WAL flushed): a crash before that may lose it, and
+ * nothing after it. Only for writes whose loss the protocol repairs by doing them again: the
+ * transaction device's marks of settlements acknowledged (lost, the resumer sends the settlement
+ * again and the peer applies nothing twice, as when the peer's answer is lost on the way).
+ */
+export type Durability = 'synced' | 'lazy';
+
 export interface Store<Tx> {
-  transact<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  transact<T>(work: (tx: Tx) => Promise<T>, durability?: Durability): Promise<T>;
   close(): Promise<void>;
   /** Time commits (devices/metrics.ts); one listener, set once. */
   observeCommits(listener: CommitListener): void;

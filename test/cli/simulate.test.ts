@@ -10,7 +10,7 @@ describe('triledger simulate', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(
-      /^seed 2: passed; \d+ requests \(.*\); \d+ crashes, .* trace [0-9a-f]{16}\n$/,
+      /^seed 2: passed; \d+ requests \(.*\); \d+ crashes \(\d+ unsynced commits lost\), .* trace [0-9a-f]{16}\n$/,
     );
   });
 

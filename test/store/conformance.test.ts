@@ -325,6 +325,32 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('commits a lazy transaction for every later one to see, and counts only synced commits', async () => {
+      const location = backend.location('account');
+      const store = await backend.openAccount(location);
+      const counted: number[] = [];
+      store.observeCommits((works) => counted.push(works));
+      await store.transact((tx) => tx.putAccount(account(1n, 10n)), 'lazy');
+      expect(await store.transact((tx) => tx.account(1n), 'lazy')).toEqual(account(1n, 10n));
+      expect(counted).toEqual([]);
+      await store.transact((tx) => tx.putAccount(account(2n, 20n)));
+      expect(counted).toEqual([1]);
+      // Queued with a synced one (SQLite commits them together, and syncs both).
+      await Promise.all([
+        store.transact((tx) => tx.putAccount(account(3n, 30n)), 'lazy'),
+        store.transact((tx) => tx.putAccount(account(4n, 40n))),
+      ]);
+      expect(counted.length).toBe(2);
+      await store.transact((tx) => tx.putAccount(account(5n, 50n)), 'lazy');
+      await store.close();
+      const again = await backend.openAccount(location);
+      const balances = await again.transact((tx) =>
+        Promise.all([1n, 2n, 3n, 4n, 5n].map(async (n) => (await tx.account(n))?.balance)),
+      );
+      expect(balances).toEqual([10n, 20n, 30n, 40n, 50n]);
+      await again.close();
+    });
+
     it('keeps checkpoints newest first, one per transaction number', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       await store.transact(async (tx) => {

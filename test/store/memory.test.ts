@@ -1,6 +1,7 @@
 // What only the memory store does (the rest is the conformance suite's): a simulated device crash.
-// The transaction in flight never committed and is forgotten; what was committed stays; the store
-// open at the crash answers no more, and a work it was running cannot write into what comes after.
+// The transaction in flight never committed and is forgotten; what was committed stays, except lazy
+// transactions no synced write came after (a disk would not have them); the store open at the
+// crash answers no more, and a work it was running cannot write into what comes after.
 import { describe, expect, it } from 'vitest';
 import { MemoryDatabase, openMemoryAccountStore } from '../../src/store/memory.js';
 import type { AccountRow } from '../../src/store/types.js';
@@ -44,5 +45,24 @@ describe('a crash of a memory store', () => {
       Promise.all([1n, 2n, 3n, 4n].map((n) => tx.account(n))),
     );
     expect(held.map((row) => row?.balance)).toEqual([10n, undefined, undefined, 40n]);
+  });
+
+  it('loses the lazy transactions after the last synced write, newest first, and nothing else', async () => {
+    const db = new MemoryDatabase();
+    const store = openMemoryAccountStore(db);
+    await store.transact((tx) => tx.putAccount(account(1n, 10n)));
+    await store.transact((tx) => tx.putAccount(account(1n, 11n)), 'lazy');
+    await store.transact((tx) => tx.putAccount(account(2n, 20n))); // syncs the lazy one before it
+    await store.transact((tx) => tx.putAccount(account(2n, 21n)), 'lazy');
+    await store.transact((tx) => tx.putAccount(account(3n, 30n)), 'lazy');
+    await store.transact((tx) => tx.putAccount(account(2n, 22n)), 'lazy');
+    await store.transact((tx) => tx.account(1n)); // synced, but writes nothing: syncs nothing
+    db.crash();
+    const reopened = openMemoryAccountStore(db);
+    const held = await reopened.transact(async (tx) =>
+      Promise.all([1n, 2n, 3n].map(async (n) => (await tx.account(n))?.balance)),
+    );
+    expect(held).toEqual([11n, 20n, undefined]);
+    expect(db.lazyTransactionsLost).toBe(3);
   });
 });

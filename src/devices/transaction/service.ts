@@ -19,7 +19,9 @@
 // whatever waits together: the openings of the requests that arrived (S101); the turns of the
 // operations whose peers answered (core/transaction.ts advanceOperation: the answer verified and
 // stored with the record signed after it, and a decided operation finished, in one commit; a3 and
-// a4 wait for currency's answer and are stored with it); the acknowledgements of settlements.
+// a4 wait for currency's answer and are stored with it); the acknowledgements of settlements, which
+// alone are committed without a sync of their own (a crash may lose them: the settlement is sent
+// again).
 
 import {
   accountRequestFields,
@@ -656,12 +658,15 @@ export class TransactionService {
     const acknowledgements = items.flatMap((work) =>
       work.kind === 'acknowledgement' ? [work.settlement] : [],
     );
+    // Acknowledgements alone are not synced (store/types.ts Durability): lost in a crash, they are
+    // settlements the resumer sends again, as when a peer's answer is lost on the way.
+    const durability = openings.length + turns.length === 0 ? 'lazy' : 'synced';
     const done = await this.store.transact(async (tx) => {
       const admitted = openings.length === 0 ? [] : await this.#openBatch(tx, openings);
       const taken = turns.length === 0 ? [] : await this.#storeTurns(tx, turns);
       if (acknowledgements.length > 0) await tx.markSettled(acknowledgements);
       return { admitted, taken };
-    });
+    }, durability);
     assert(
       done.admitted.length === openings.length && done.taken.length === turns.length,
       'each opening and turn of a batch is answered',
