@@ -4,9 +4,12 @@
 // arrived since the last tick: every signature and chain link, every signer in its role, every
 // record at its step's number. An operation still in flight (no response yet) is checked once it
 // is complete. It also verifies the signatures of the rows of B or C it keeps: rows change in
-// place, so it walks them all, in key order, again and again. A tick does a bounded share of
-// either (blocksPerTickMax, rowsPerTickMax) and the next goes on where it stopped, so that the
-// audit never takes a burst of the device's time however large the stores grow. Within a tick it
+// place, so it walks them all, in key order, again and again, at the interval's pace: a tick that
+// catches up on operations (the one before it was behind) leaves the rows alone unless their walk
+// last went on an interval ago (under load ticks catch up several times a second, and each walked
+// up to rowsPerTickMax rows checked a moment before). A tick does a bounded share of either
+// (blocksPerTickMax, rowsPerTickMax) and the next goes on where it stopped, so that the audit never
+// takes a burst of the device's time however large the stores grow. Within a tick it
 // gives the device's other work a turn of the event loop after every slice (blocksPerSliceMax,
 // rowsPerSliceMax): its reads and checks are synchronous underneath, and a whole tick at once
 // held every request the device was serving for its length (about 100 ms under load, the
@@ -71,7 +74,10 @@ export interface ContinuousAuditResult {
   readonly clean: boolean;
   /** Records of A checked in this tick (the new ones). */
   readonly recordsChecked: number;
-  /** Rows of B or C checked in this tick (up to rowsPerTickMax, on from where the last stopped). */
+  /**
+   * Rows of B or C checked in this tick (up to rowsPerTickMax, on from where the last stopped; none
+   * when it catches up on operations before the rows are due).
+   */
   readonly rowsChecked: number;
   /** Every complete operation up to this transaction number has been checked. */
   readonly checkedUpTo: string;
@@ -89,6 +95,10 @@ export class ContinuousAudit {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #stopped = false;
+  /** The interval it was started with (undefined: ticked by hand, every tick walks the rows). */
+  #intervalMs: number | undefined;
+  /** When the walk over the rows last went on. */
+  #rowsWalkedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly keys: VerifyingKeys,
@@ -108,6 +118,7 @@ export class ContinuousAudit {
   /** Tick every `intervalMs`, sooner while behind (nextTickInMs); 0: never. */
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
+    this.#intervalMs = intervalMs;
     const schedule = (delayMs: number) => {
       if (this.#stopped) return;
       this.#timer = setTimeout(() => {
@@ -200,7 +211,7 @@ export class ContinuousAudit {
       resumeAfter !== undefined && lastComplete - resumeAfter > inFlightWaitBlocksMax * blockSize;
     this.#checkedUpTo = resumeAfter === undefined || waitedTooLong ? lastComplete : resumeAfter;
 
-    const rowsChecked = await this.#checkRows(found);
+    const rowsChecked = this.#rowsDue() ? await this.#checkRows(found) : 0;
     return {
       at: new Date(this.nowMs()).toISOString(),
       clean: findings.length === 0,
@@ -213,9 +224,19 @@ export class ContinuousAudit {
     };
   }
 
+  /**
+   * Whether this tick walks the rows: a tick on the interval does; one catching up on operations
+   * only once the walk last went on an interval ago (however long the ledger keeps it behind).
+   */
+  #rowsDue(): boolean {
+    if (this.#intervalMs === undefined || this.#last?.behind !== true) return true;
+    return this.nowMs() - this.#rowsWalkedAtMs >= this.#intervalMs;
+  }
+
   /** The next rowsPerTickMax rows of B or C, from where the last tick stopped (then from the first). */
   async #checkRows(found: (text: string) => void): Promise<number> {
     if (!this.stores.rows) return 0;
+    this.#rowsWalkedAtMs = this.nowMs();
     let rowsChecked = 0;
     let last = 0n;
     for await (const row of this.stores.rows(this.#rowsAfter)) {

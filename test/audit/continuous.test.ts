@@ -179,6 +179,48 @@ describe('the continuous audit over A, under load', () => {
     expect(audit.nextTickInMs(30_000, 5)).toBe(30_000);
   });
 
+  it('catching up on operations, it leaves the rows until their walk is an interval old', async () => {
+    vi.useFakeTimers();
+    try {
+      const rowsWalked: number[] = [];
+      const stores: OwnStores = {
+        ...copyOfA(blocksPerTickMax * 3),
+        async *rows(after) {
+          rowsWalked.push(Date.now());
+          for (let key = after + 1n; key <= 3n; key++)
+            yield {
+              key,
+              bytes: Buffer.from([1]),
+              signerKeyNumber: 99,
+              signature: Buffer.alloc(32),
+            };
+        },
+      };
+      const audit = new ContinuousAudit(
+        keys,
+        currencyKey,
+        stores,
+        Date.now,
+        () => {},
+        async () => {},
+      );
+      audit.start(30_000);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(audit.last).toMatchObject({ behind: true, rowsChecked: 3 });
+      await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
+      expect(audit.last).toMatchObject({ behind: true, rowsChecked: 0 }); // caught up on A alone
+      await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
+      expect(audit.last).toMatchObject({ behind: false, rowsChecked: 0 });
+      expect(rowsWalked).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(audit.last).toMatchObject({ behind: false, rowsChecked: 3 });
+      expect(rowsWalked).toHaveLength(2);
+      audit.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('started, it checks every operation within one interval and a pause', async () => {
     vi.useFakeTimers();
     try {
