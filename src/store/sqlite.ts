@@ -1,10 +1,10 @@
 // The SQLite implementation of the device stores (better-sqlite3, one file per device).
 //
 // WAL journal with synchronous=FULL: a transaction whose commit has returned is on disk (a group of
-// lazy works alone commits with synchronous=NORMAL: no sync, the next synced commit's covers it). Works run
-// one at a time (an async queue in front of the connection), so statements of two requests never
-// interleave, and those that queued up during one COMMIT share the next (group commit, in
-// savepoints; SqliteStore). Integers come back as bigint (safeIntegers).
+// lazy works alone commits with synchronous=NORMAL: no sync; the next synced commit's covers it).
+// Works run one at a time (an async queue in front of the connection), so statements of two
+// requests never interleave, and those that queued up during one COMMIT share the next (group
+// commit, in savepoints; SqliteStore). Integers come back as bigint (safeIntegers).
 // The SQL is plain enough to port as is: INTEGER, TEXT, BLOB, ON CONFLICT DO NOTHING.
 
 import Database from 'better-sqlite3';
