@@ -24,6 +24,7 @@ import {
   type Row,
   recordColumns,
   recordFromRow,
+  recordFromValues,
   recordValues,
   unitFromRow,
 } from './rows.js';
@@ -522,9 +523,16 @@ function ledgerTx(db: Database.Database): LedgerTx {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_number) DO NOTHING`);
   const byNumber = db.prepare('SELECT * FROM transactions WHERE transaction_number = ?');
   const removeByNumber = db.prepare('DELETE FROM transactions WHERE transaction_number = ?');
-  const byRemittance = db.prepare(
-    'SELECT * FROM transactions WHERE remittance_id = ? ORDER BY transaction_number',
-  );
+  // An operation's records as raw rows in recordColumns order: read on every step at every device,
+  // they skip the object of column names better-sqlite3 would build for each row.
+  const byRemittance = db
+    .prepare(
+      `SELECT ${recordColumns.join(', ')} FROM transactions WHERE remittance_id = ?
+       ORDER BY transaction_number`,
+    )
+    .raw(true);
+  const recordsOf = (remittanceId: unknown): SignedRecord[] =>
+    (byRemittance.all(remittanceId) as unknown[][]).map(recordFromValues);
   const openingOf = db.prepare(`SELECT remittance_id, transaction_number FROM transactions
     WHERE transaction_type = 'account_issuing_response' AND outcome = 'ok' AND destination_account = ?
     ORDER BY transaction_number LIMIT 1`);
@@ -561,18 +569,18 @@ function ledgerTx(db: Database.Database): LedgerTx {
       return true;
     },
     async recordsOfOperation(remittanceId) {
-      return (byRemittance.all(remittanceId) as Row[]).map(recordFromRow);
+      return recordsOf(remittanceId);
     },
     async recordsOfOperations(remittanceIds) {
       return foundAmong(remittanceIds, (remittanceId) => {
-        const rows = byRemittance.all(remittanceId) as Row[];
-        return rows.length === 0 ? undefined : rows.map(recordFromRow);
+        const records = recordsOf(remittanceId);
+        return records.length === 0 ? undefined : records;
       });
     },
     async accountOpening(accountNumber) {
       const opening = openingOf.get(accountNumber) as Row | undefined;
       if (!opening) return [];
-      return (byRemittance.all(opening['remittance_id']) as Row[]).map(recordFromRow);
+      return recordsOf(opening['remittance_id']);
     },
     async accountsOpenedAt(accountNumbers) {
       return foundAmong(
