@@ -315,7 +315,9 @@ function migrated(db: Database.Database, path: string, kind: DeviceKind): Databa
   return db;
 }
 
-/** `PRAGMA synchronous` at FULL: the value every device transaction commits with, unless lazy. */
+/** `PRAGMA synchronous` at NORMAL: in WAL mode a commit syncs nothing (a checkpoint still does). */
+const synchronousNormal = 1n;
+/** `PRAGMA synchronous` at FULL: every commit synced, as a device's store opens. */
 const synchronousFull = 2n;
 
 /** Device transactions committed together at most (group commit; see SqliteStore). */
@@ -350,8 +352,6 @@ class SqliteStore<Tx> implements Store<Tx> {
     | 'rollbackTo'
     | 'release'
     | 'totalChanges'
-    | 'syncLazily'
-    | 'syncFully'
     | 'synchronous',
     Database.Statement
   >;
@@ -370,10 +370,14 @@ class SqliteStore<Tx> implements Store<Tx> {
       release: db.prepare('RELEASE work'),
       totalChanges: db.prepare('SELECT total_changes()').pluck(),
       // Set between transactions only (SQLite refuses to change it inside one).
-      syncLazily: db.prepare('PRAGMA synchronous = NORMAL'),
-      syncFully: db.prepare('PRAGMA synchronous = FULL'),
       synchronous: db.prepare('PRAGMA synchronous').pluck(),
     };
+    // A statement that sets the level is never kept: SQLite applies `PRAGMA synchronous = ...` when
+    // it compiles one as well as when it runs (preparing NORMAL here once left every commit unsynced).
+    assert(
+      this.#control.synchronous.get() === synchronousFull,
+      'a device store syncs every commit',
+    );
   }
 
   transact<T>(work: (tx: Tx) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
@@ -407,7 +411,7 @@ class SqliteStore<Tx> implements Store<Tx> {
     const startedMs = performance.now();
     // A group of lazy works alone is not synced: the next synced commit syncs the WAL with it.
     const synced = group.some((queued) => queued.durability === 'synced');
-    if (!synced) this.#control.syncLazily.run();
+    const levelBefore = synced ? undefined : this.#syncLazily();
     try {
       const changesBefore = this.#control.totalChanges.get();
       this.#control.begin.run();
@@ -423,10 +427,28 @@ class SqliteStore<Tx> implements Store<Tx> {
       for (const queued of group) queued.reject(error);
       return;
     } finally {
-      if (!synced) this.#control.syncFully.run();
+      if (levelBefore !== undefined) this.#syncAgainAt(levelBefore);
     }
-    assert(this.#control.synchronous.get() === synchronousFull, 'every group after it is synced');
     for (const answer of answers) answer();
+  }
+
+  /**
+   * Lower the connection's sync level to NORMAL for a lazy group's commit (set between
+   * transactions: SQLite refuses inside one); returns the level to put back, or undefined when it
+   * syncs no commit already (a store its owner set to NORMAL or OFF, as the audit benchmark does
+   * while it builds a ledger).
+   */
+  #syncLazily(): bigint | undefined {
+    const level = this.#control.synchronous.get() as bigint;
+    if (level <= synchronousNormal) return undefined;
+    this.db.pragma(`synchronous = ${synchronousNormal}`);
+    assert(this.#control.synchronous.get() === synchronousNormal, 'a lazy group commits unsynced');
+    return level;
+  }
+
+  #syncAgainAt(level: bigint): void {
+    this.db.pragma(`synchronous = ${level}`);
+    assert(this.#control.synchronous.get() === level, 'a lazy group puts the sync level back');
   }
 
   /** Run one work in a savepoint; returns how to answer its caller once the group commits. */
