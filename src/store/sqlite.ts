@@ -411,8 +411,9 @@ class SqliteStore<Tx> implements Store<Tx> {
     const startedMs = performance.now();
     // A group of lazy works alone is not synced: the next synced commit syncs the WAL with it.
     const synced = group.some((queued) => queued.durability === 'synced');
-    const levelBefore = synced ? undefined : this.#syncLazily();
+    let levelBefore: bigint | undefined;
     try {
+      if (!synced) levelBefore = this.#syncLazily();
       const changesBefore = this.#control.totalChanges.get();
       this.#control.begin.run();
       for (const queued of group) answers.push(await this.#runInSavepoint(queued));

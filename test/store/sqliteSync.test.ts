@@ -3,7 +3,8 @@
 // in a device, or whatever the store's owner set (the audit benchmark builds its ledger with OFF).
 // Regression tests: the first version put FULL back whatever it found, and stopped the audit
 // benchmark on its own assertion; the next kept a prepared `PRAGMA synchronous = NORMAL`, which
-// SQLite applies when it compiles the statement, and left every commit of the store unsynced.
+// SQLite applies when it compiles the statement, and left every commit of the store unsynced; and
+// a lazy group that came after the store was closed threw outside the group's error handling.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,16 @@ describe('a lazy commit on SQLite', () => {
     await store.transact((tx) => tx.putAccount(account(2n, 20n)));
     expect(levelOf(store)).toBe(2n);
     await store.close();
+  });
+
+  it('after the store is closed, refuses the work (it does not stop the process)', async () => {
+    const store = openAccountStore(
+      join(mkdtempSync(join(tmpdir(), 'triledger-sync-')), 'a.sqlite'),
+    );
+    await store.close();
+    await expect(store.transact((tx) => tx.putAccount(account(1n, 10n)), 'lazy')).rejects.toThrow(
+      /not open/,
+    );
   });
 
   it.each([
