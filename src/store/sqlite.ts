@@ -369,11 +369,12 @@ class SqliteStore<Tx> implements Store<Tx> {
       rollbackTo: db.prepare('ROLLBACK TO work'),
       release: db.prepare('RELEASE work'),
       totalChanges: db.prepare('SELECT total_changes()').pluck(),
-      // Set between transactions only (SQLite refuses to change it inside one).
+      // The sync level, read (a lazy group sets it with a pragma call each time, below).
       synchronous: db.prepare('PRAGMA synchronous').pluck(),
     };
     // A statement that sets the level is never kept: SQLite applies `PRAGMA synchronous = ...` when
-    // it compiles one as well as when it runs (preparing NORMAL here once left every commit unsynced).
+    // it compiles one as well as when it runs (a NORMAL prepared here would leave every commit
+    // unsynced).
     assert(
       this.#control.synchronous.get() === synchronousFull,
       'a device store syncs every commit',

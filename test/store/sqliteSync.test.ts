@@ -2,9 +2,11 @@
 // connection's sync level to NORMAL for that group's commit and puts back the level it found, FULL
 // in a device, or whatever the store's owner set (the audit benchmark builds its ledger with OFF).
 // Regression tests: the first version put FULL back whatever it found, and stopped the audit
-// benchmark on its own assertion; the next kept a prepared `PRAGMA synchronous = NORMAL`, which
-// SQLite applies when it compiles the statement, and left every commit of the store unsynced; and
-// a lazy group that came after the store was closed threw outside the group's error handling.
+// benchmark on its own assertion; it kept prepared `PRAGMA synchronous = ...` statements, which
+// SQLite applies when it compiles them too, so that the store opened at FULL only because FULL was
+// prepared after NORMAL (a mend that dropped the FULL one left every commit unsynced, and never
+// landed); and a lazy group that came after the store was closed threw outside the group's error
+// handling.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
