@@ -993,6 +993,9 @@ export interface PostgresOptions {
   readonly random?: () => number;
 }
 
+/** A lazy transaction's opening (types.ts Durability), two statements in one simple query. */
+const beginLazy = 'BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off';
+
 class PostgresStore<Tx> implements Store<Tx> {
   constructor(
     readonly pool: pg.Pool,
@@ -1023,8 +1026,10 @@ class PostgresStore<Tx> implements Store<Tx> {
       let broken: Error | undefined;
       const startedMs = performance.now();
       try {
-        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-        if (durability === 'lazy') await client.query('SET LOCAL synchronous_commit = off');
+        // A lazy one's setting travels with its BEGIN: one round trip, as a synced one's.
+        await client.query(
+          durability === 'lazy' ? beginLazy : 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+        );
         const query = holdingWrites(queryOn(client));
         const result = await work(this.txOn(query));
         // A refusal changes nothing: whatever the work wrote before it refused is undone.

@@ -3,9 +3,9 @@
 // Device logic talks only to these interfaces, never to SQL, so the same logic runs on SQLite
 // (./sqlite.ts, the default), PostgreSQL (./postgres.ts) and memory (./memory.ts). Every change
 // happens inside `transact`, one database transaction: it commits entirely (durably, before the
-// promise resolves, unless it is marked lazy: Durability) or not at all. Work that throws, or returns a Failure (`{ ok: false }`), is rolled back: a
-// refused request leaves no partial write behind. Methods are async so that a networked database
-// fits behind them.
+// promise resolves, unless it is marked lazy: Durability) or not at all. Work that throws, or
+// returns a Failure (`{ ok: false }`), is rolled back: a refused request leaves no partial write
+// behind. Methods are async so that a networked database fits behind them.
 
 import type { SignedRecord } from '../protocol/records.js';
 import type { AccountRowContent, CurrencyRowContent } from '../protocol/rows.js';
