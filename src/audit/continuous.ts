@@ -1,20 +1,22 @@
 // The continuous audit: every running device checks its own stores as records and rows arrive.
 //
-// At each tick (every `intervalMs`) a device verifies, in its own copy of A, the operations that
-// arrived since the last tick: every signature and chain link, every signer in its role, every
-// record at its step's number. An operation still in flight (no response yet) is checked once it
-// is complete. It also verifies the signatures of the rows of B or C it keeps: rows change in
-// place, so it walks them all, in key order, again and again, at the interval's pace: a tick that
-// catches up on operations (the one before it was behind) leaves the rows alone unless their walk
-// last went on an interval ago (under load ticks catch up several times a second, and each walked
-// up to rowsPerTickMax rows checked a moment before). A tick does a bounded share of either
-// (blocksPerTickMax, rowsPerTickMax) and the next goes on where it stopped, so that the audit never
-// takes a burst of the device's time however large the stores grow. Within a tick it
-// gives the device's other work a turn of the event loop after every slice (blocksPerSliceMax,
-// rowsPerSliceMax): its reads and checks are synchronous underneath, and a whole tick at once
-// held every request the device was serving for its length (about 100 ms under load, the
-// benchmark's p99.9; docs/performance.md). It can only see its own copy: comparing copies and
-// deciding what is correct is the full audit's work (./audit.ts), which the operator runs with
+// At each tick a device verifies, in its own copy of A, the operations that arrived since the last
+// tick: every signature and chain link, every signer in its role, every record at its step's
+// number. An operation still in flight (no response yet) is checked once it is complete. Ticks
+// come every `intervalMs` or every operationsTickMsMax, whichever is sooner, so that what arrives
+// is checked within about a second, a little at a time, not in a burst every interval (with a 30 s
+// interval a busy device spent a third of each interval catching up, and a benchmark window between
+// two ticks saw none of the audit's cost). It also verifies the signatures of the rows of B or C it
+// keeps: rows change in place, so it walks them all, in key order, again and again, at the
+// interval's pace: a tick walks them only once their walk last went on an interval ago. A tick
+// does a bounded share of either (blocksPerTickMax, rowsPerTickMax) and the next goes on where it
+// stopped, so that the audit never takes a burst of the device's time however large the stores
+// grow; while operations remain past a tick's share, the next tick follows after a short pause.
+// Within a tick it gives the device's other work a turn of the event loop after every slice
+// (blocksPerSliceMax, rowsPerSliceMax): its reads and checks are synchronous underneath, and a
+// whole tick at once held every request the device was serving for its length (about 100 ms under
+// load, the benchmark's p99.9; docs/performance.md). It can only see its own copy: comparing copies
+// and deciding what is correct is the full audit's work (./audit.ts), which the operator runs with
 // `triledger audit`. Findings go to the device's log at error level and the last result is in
 // `GET /health`.
 
@@ -51,6 +53,8 @@ export const rowsPerSliceMax = 256;
 export const catchUpPauseRatio = 4;
 /** The shortest pause between two ticks that catch up. */
 export const catchUpPauseMsMin = 10;
+/** The longest a caught-up audit waits before it checks the operations that arrived since. */
+export const operationsTickMsMax = 1_000;
 
 export interface SignedRow {
   readonly key: bigint;
@@ -89,6 +93,11 @@ export interface ContinuousAuditResult {
 
 export class ContinuousAudit {
   #checkedUpTo = 0n;
+  /**
+   * Complete operations past #checkedUpTo already checked: the next tick reads again from before
+   * an operation still in flight, and checks only what it has not (each operation once).
+   */
+  readonly #checkedAhead = new Set<bigint>();
   /** Where the walk over the rows goes on at the next tick (0: from the first). */
   #rowsAfter = 0n;
   #last: ContinuousAuditResult | undefined;
@@ -115,7 +124,10 @@ export class ContinuousAudit {
     return this.#last;
   }
 
-  /** Tick every `intervalMs`, sooner while behind (nextTickInMs); 0: never. */
+  /**
+   * Tick every `intervalMs` or operationsTickMsMax, whichever is sooner, and sooner still while
+   * behind (nextTickInMs); the rows are walked every `intervalMs`. 0: never.
+   */
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
     this.#intervalMs = intervalMs;
@@ -131,7 +143,7 @@ export class ContinuousAudit {
       }, delayMs);
       this.#timer.unref();
     };
-    schedule(intervalMs);
+    schedule(Math.min(intervalMs, operationsTickMsMax));
   }
 
   stop(): void {
@@ -140,13 +152,15 @@ export class ContinuousAudit {
   }
 
   /**
-   * When the next tick starts after one that took `tickMs`: after the interval once caught up;
-   * while behind, after catchUpPauseRatio times the tick's length (at least catchUpPauseMsMin).
+   * When the next tick starts after one that took `tickMs`: once caught up, after the interval or
+   * operationsTickMsMax, whichever is sooner; while behind, after catchUpPauseRatio times the
+   * tick's length (at least catchUpPauseMsMin).
    */
   nextTickInMs(intervalMs: number, tickMs: number): number {
     assert(intervalMs > 0 && tickMs >= 0, 'a tick takes no negative time');
-    if (this.#last?.behind !== true) return intervalMs;
-    return Math.min(intervalMs, Math.max(catchUpPauseMsMin, tickMs * catchUpPauseRatio));
+    const caughtUpMs = Math.min(intervalMs, operationsTickMsMax);
+    if (this.#last?.behind !== true) return caughtUpMs;
+    return Math.min(caughtUpMs, Math.max(catchUpPauseMsMin, tickMs * catchUpPauseRatio));
   }
 
   /** One check of what arrived since the last; a tick still running is not started twice. */
@@ -183,11 +197,14 @@ export class ContinuousAudit {
       if (!complete) {
         // In flight: checked once it completes; the next tick resumes before it.
         resumeAfter ??= base - 1n;
+      } else if (this.#checkedAhead.has(base)) {
+        lastComplete = base + blockSize - 1n; // read again after one in flight, checked once
       } else {
         recordsChecked += block.length;
         const problem = await this.#checkBlock(base, block);
         if (problem) found(`A transactions ${base}-${base + blockSize - 1n}: ${problem.message}`);
         lastComplete = base + blockSize - 1n;
+        if (resumeAfter !== undefined) this.#checkedAhead.add(base);
       }
       block = [];
     };
@@ -210,6 +227,12 @@ export class ContinuousAudit {
     const waitedTooLong =
       resumeAfter !== undefined && lastComplete - resumeAfter > inFlightWaitBlocksMax * blockSize;
     this.#checkedUpTo = resumeAfter === undefined || waitedTooLong ? lastComplete : resumeAfter;
+    for (const base of this.#checkedAhead)
+      if (base <= this.#checkedUpTo) this.#checkedAhead.delete(base);
+    assert(
+      this.#checkedAhead.size <= Number(inFlightWaitBlocksMax) + blocksPerTickMax,
+      'the blocks checked ahead lie within the wait for one in flight',
+    );
 
     const rowsChecked = this.#rowsDue() ? await this.#checkRows(found) : 0;
     return {
@@ -225,11 +248,12 @@ export class ContinuousAudit {
   }
 
   /**
-   * Whether this tick walks the rows: a tick on the interval does; one catching up on operations
-   * only once the walk last went on an interval ago (however long the ledger keeps it behind).
+   * Whether this tick walks the rows: once their walk last went on an interval ago (however often
+   * ticks check operations, however long the ledger keeps the audit behind). Every tick run by
+   * hand walks them.
    */
   #rowsDue(): boolean {
-    if (this.#intervalMs === undefined || this.#last?.behind !== true) return true;
+    if (this.#intervalMs === undefined) return true;
     return this.nowMs() - this.#rowsWalkedAtMs >= this.#intervalMs;
   }
 

@@ -83,19 +83,30 @@ export async function usableAccountKey(
   accountNumber: bigint,
 ): Promise<Result<number | undefined>> {
   if (accountNumber < 1n || accountNumber > accountNumberMax) return ok(undefined);
-  const ed25519KeyNumber = accountKeyNumberBase + Number(accountNumber);
-  if (heldFor(context, ed25519KeyNumber, accountNumber)) return ok(ed25519KeyNumber);
-  const shared = sharedKeysOf(context);
-  const sharedKeyNumber = shared.get(accountNumber);
-  if (sharedKeyNumber !== undefined && context.signatures.describe(sharedKeyNumber).ok)
-    return ok(sharedKeyNumber);
+  const held = heldAccountKey(context, accountNumber);
+  if (held !== undefined) return ok(held);
   const key = await openingKey(context, tx, accountNumber);
   if (!key.ok) return key;
   if (key.value === undefined) return ok(undefined);
   const usable = usableKey(context, key.value);
   if (usable.ok && key.value.algorithm === 'hmac-sha256')
-    shared.remember(accountNumber, usable.value);
+    sharedKeysOf(context).remember(accountNumber, usable.value);
   return usable;
+}
+
+/**
+ * The number of the key that signs for an account when the signature device already holds it (its
+ * Ed25519 key, or the shared HMAC key an earlier lookup found in A): no read of the store. Else
+ * undefined, and usableAccountKey reads the account's opening.
+ */
+export function heldAccountKey(context: DeviceContext, accountNumber: bigint): number | undefined {
+  if (accountNumber < 1n || accountNumber > accountNumberMax) return undefined;
+  const ed25519KeyNumber = accountKeyNumberBase + Number(accountNumber);
+  if (heldFor(context, ed25519KeyNumber, accountNumber)) return ed25519KeyNumber;
+  const sharedKeyNumber = sharedKeysOf(context).get(accountNumber);
+  if (sharedKeyNumber !== undefined && context.signatures.describe(sharedKeyNumber).ok)
+    return sharedKeyNumber;
+  return undefined;
 }
 
 /**

@@ -82,7 +82,10 @@ export const deviceConfigSchema = z.strictObject({
     .min(0)
     .max(7 * 24 * 3600 * 1000)
     .default(24 * 3600 * 1000),
-  /** How often the device checks what arrived in its own stores (audit/continuous.ts); 0: never. */
+  /**
+   * How often the device walks the rows of B or C it signs, and checks the operations that arrived
+   * in its copy of A (those at least every operationsTickMsMax: audit/continuous.ts); 0: never.
+   */
   continuousAuditIntervalMs: z
     .number()
     .int()

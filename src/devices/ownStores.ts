@@ -7,7 +7,7 @@ import { ownRecordPages } from '../audit/exportLines.js';
 import { itemsOfPages } from '../model/pages.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import type { AccountStore, CurrencyStore, LedgerTx, Store } from '../store/types.js';
-import { usableAccountKey } from './accountKeys.js';
+import { heldAccountKey, usableAccountKey } from './accountKeys.js';
 import type { DeviceContext } from './context.js';
 
 export function ownStores<Tx extends LedgerTx>(
@@ -20,7 +20,11 @@ export function ownStores<Tx extends LedgerTx>(
     // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash).
     records: (after) => itemsOfPages(ownRecordPages(store.exportRecordPages(after))),
     ...(rows ? { rows } : {}),
+    // A key the signature device holds needs no store transaction (one per operation checked,
+    // each waiting in the store's queue behind the device's own work); the others read A.
     accountKeyNumber: async (n) => {
+      const held = heldAccountKey(context, n);
+      if (held !== undefined) return held;
       const usable = await store.transact((tx) => usableAccountKey(context, tx, n));
       return usable.ok ? usable.value : undefined;
     },

@@ -3,7 +3,8 @@
 // row is checked again and again however many there are, and no tick takes a burst of the
 // device's time. Over a real (in-memory) currency store, rows signed with a real key. And the
 // walk over A: a tick checks at most blocksPerTickMax operations; while more wait, the next tick
-// follows after a short pause instead of the whole interval, so the audit keeps up with the ledger.
+// follows after a short pause instead of the whole interval, so the audit keeps up with the ledger;
+// caught up, it checks what arrived every operationsTickMsMax, and walks the rows once an interval.
 // Within a tick, the device's other work gets a turn of the event loop after every slice.
 import { describe, expect, it, vi } from 'vitest';
 import {
@@ -13,6 +14,7 @@ import {
   catchUpPauseMsMin,
   catchUpPauseRatio,
   type OwnStores,
+  operationsTickMsMax,
   rowsPerSliceMax,
   rowsPerTickMax,
 } from '../../src/audit/continuous.js';
@@ -97,16 +99,27 @@ describe('the continuous audit over the rows of C', () => {
   });
 });
 
-/** A copy of A of `operations` complete operations (a request and a response each, unsigned). */
-function copyOfA(operations: number): OwnStores {
-  const records: SignedRecord[] = [];
+/** An operation's response (step 6) in `block` (unsigned). */
+function responseIn(block: bigint): SignedRecord {
+  const response = remittanceRequestAt(baseOfBlock(block) + 5n);
+  return {
+    ...response,
+    record: { ...response.record, transactionType: 'remittance_response', outcome: 'ok' },
+  };
+}
+
+/**
+ * A copy of A of `operations` complete operations (a request and a response each, unsigned), but
+ * for those in `inFlight` (a request only); `records` may be added to in order.
+ */
+function copyOfA(
+  operations: number,
+  inFlight: ReadonlySet<bigint> = new Set(),
+  records: SignedRecord[] = [],
+): OwnStores {
   for (let block = 0n; block < BigInt(operations); block++) {
-    const request = remittanceRequestAt(baseOfBlock(block));
-    const response = remittanceRequestAt(baseOfBlock(block) + 5n);
-    records.push(request, {
-      ...response,
-      record: { ...response.record, transactionType: 'remittance_response', outcome: 'ok' },
-    });
+    records.push(remittanceRequestAt(baseOfBlock(block)));
+    if (!inFlight.has(block)) records.push(responseIn(block));
   }
   return {
     async *records(after) {
@@ -167,19 +180,21 @@ describe('the continuous audit over A, under load', () => {
 
   it('while operations wait past its share, the next tick follows after a short pause', async () => {
     const audit = auditOfA();
-    expect(audit.nextTickInMs(30_000, 5)).toBe(30_000); // nothing checked yet: the interval
+    // Nothing checked yet: the interval or operationsTickMsMax, whichever is sooner.
+    expect(audit.nextTickInMs(30_000, 5)).toBe(operationsTickMsMax);
+    expect(audit.nextTickInMs(200, 5)).toBe(200);
     expect(await audit.tick()).toMatchObject({
       behind: true,
       recordsChecked: blocksPerTickMax * 2,
     });
     expect(audit.nextTickInMs(30_000, 5)).toBe(5 * catchUpPauseRatio);
     expect(audit.nextTickInMs(30_000, 0)).toBe(catchUpPauseMsMin);
-    expect(audit.nextTickInMs(30_000, 60_000)).toBe(30_000);
+    expect(audit.nextTickInMs(30_000, 60_000)).toBe(operationsTickMsMax);
     expect(await audit.tick()).toMatchObject({ behind: false, recordsChecked: 2 });
-    expect(audit.nextTickInMs(30_000, 5)).toBe(30_000);
+    expect(audit.nextTickInMs(30_000, 5)).toBe(operationsTickMsMax);
   });
 
-  it('catching up on operations, it leaves the rows until their walk is an interval old', async () => {
+  it('checking operations every second, it walks the rows once an interval', async () => {
     vi.useFakeTimers();
     try {
       const rowsWalked: number[] = [];
@@ -205,28 +220,63 @@ describe('the continuous audit over A, under load', () => {
         async () => {},
       );
       audit.start(30_000);
-      await vi.advanceTimersByTimeAsync(30_000);
+      await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       expect(audit.last).toMatchObject({ behind: true, rowsChecked: 3 });
       await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
       expect(audit.last).toMatchObject({ behind: true, rowsChecked: 0 }); // caught up on A alone
       await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
       expect(audit.last).toMatchObject({ behind: false, rowsChecked: 0 });
+      await vi.advanceTimersByTimeAsync(operationsTickMsMax);
+      expect(audit.last).toMatchObject({ behind: false, rowsChecked: 0 }); // a tick, no walk
       expect(rowsWalked).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(30_000);
-      expect(audit.last).toMatchObject({ behind: false, rowsChecked: 3 });
       expect(rowsWalked).toHaveLength(2);
+      expect(rowsWalked[1]! - rowsWalked[0]!).toBeGreaterThanOrEqual(30_000);
       audit.stop();
     } finally {
       vi.useRealTimers();
     }
   });
 
-  it('started, it checks every operation within one interval and a pause', async () => {
+  it('checks each operation once: those after one in flight are not checked again', async () => {
+    const records: SignedRecord[] = [];
+    const audit = new ContinuousAudit(
+      keys,
+      currencyKey,
+      copyOfA(10, new Set([3n]), records),
+      Date.now,
+      () => {},
+    );
+    const base3 = baseOfBlock(3n);
+    // Unsigned, every operation checked is a finding: the findings count the checks.
+    expect(await audit.tick()).toMatchObject({
+      recordsChecked: 9 * 2,
+      findingsCount: 9,
+      checkedUpTo: String(base3 - 1n),
+    });
+    expect(await audit.tick()).toMatchObject({
+      recordsChecked: 0,
+      findingsCount: 0,
+      checkedUpTo: String(base3 - 1n),
+    });
+    records.splice(
+      records.indexOf(records.find((r) => r.record.transactionNumber === base3)!) + 1,
+      0,
+      responseIn(3n),
+    );
+    expect(await audit.tick()).toMatchObject({
+      recordsChecked: 2,
+      findingsCount: 1,
+      checkedUpTo: String(baseOfBlock(10n) - 1n),
+    });
+  });
+
+  it('started, it checks every operation within operationsTickMsMax and a pause', async () => {
     vi.useFakeTimers();
     try {
       const audit = auditOfA();
       audit.start(30_000);
-      await vi.advanceTimersByTimeAsync(30_000);
+      await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       expect(audit.last?.behind).toBe(true);
       await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
       expect(audit.last).toMatchObject({
