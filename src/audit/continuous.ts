@@ -4,10 +4,10 @@
 // tick: every signature and chain link, every signer in its role, every record at its step's
 // number. An operation still in flight (no response yet) is checked once it is complete. Ticks
 // come every `intervalMs` or every operationsTickMsMax, whichever is sooner, so that what arrives
-// is checked within about a second, a little at a time, not in a burst every interval (with a 30 s
-// interval a busy device spent a third of each interval catching up, and a benchmark window between
-// two ticks saw none of the audit's cost). It also verifies the signatures of the rows of B or C it
-// keeps: rows change in place, so it walks them all, in key order, again and again, at the
+// is checked within about a second, a little at a time, not in a burst after every interval (with
+// a 30 s interval a busy device caught up on 30 s of operations at once, and a benchmark window
+// between two ticks saw none of the audit's cost). It also verifies the signatures of the rows of B
+// or C it keeps: rows change in place, so it walks them all, in key order, again and again, at the
 // interval's pace: a tick walks them only once their walk last went on an interval ago. A tick
 // does a bounded share of either (blocksPerTickMax, rowsPerTickMax) and the next goes on where it
 // stopped, so that the audit never takes a burst of the device's time however large the stores
