@@ -55,6 +55,8 @@ export const catchUpPauseRatio = 4;
 export const catchUpPauseMsMin = 10;
 /** The longest a caught-up audit waits before it checks the operations that arrived since. */
 export const operationsTickMsMax = 1_000;
+/** Ticks with findings kept for the results of the interval after them (the oldest go first). */
+export const findingTicksKeptMax = 1_024;
 
 export interface SignedRow {
   readonly key: bigint;
@@ -73,8 +75,14 @@ export interface OwnStores {
   checkpointedUpTo(): Promise<bigint>;
 }
 
+/**
+ * A tick's result. Its findings are those of this tick and of every tick within the last interval:
+ * a finding stays in `GET /health` and in the clean gauge for an interval (as when ticks came on the
+ * interval alone), whatever the ticks in between find, so that a poll or a scrape does not miss it.
+ */
 export interface ContinuousAuditResult {
   readonly at: string;
+  /** No finding in this tick, nor in any tick within the last interval. */
   readonly clean: boolean;
   /** Records of A checked in this tick (the new ones). */
   readonly recordsChecked: number;
@@ -85,14 +93,23 @@ export interface ContinuousAuditResult {
   readonly rowsChecked: number;
   /** Every complete operation up to this transaction number has been checked. */
   readonly checkedUpTo: string;
+  /** The first continuousFindingsMax findings of those ticks, oldest first. */
   readonly findings: readonly string[];
   readonly findingsCount: number;
   /** More complete operations wait past this tick's share: the next tick follows soon. */
   readonly behind: boolean;
 }
 
+interface KeptFindings {
+  readonly atMs: number;
+  readonly findings: readonly string[];
+  readonly count: number;
+}
+
 export class ContinuousAudit {
   #checkedUpTo = 0n;
+  /** The ticks with findings within the last interval, oldest first (#keptFindings). */
+  readonly #findingTicks: KeptFindings[] = [];
   /**
    * Complete operations past #checkedUpTo already checked: the next tick reads again from before
    * an operation still in flight, and checks only what it has not (each operation once).
@@ -115,7 +132,8 @@ export class ContinuousAudit {
     private readonly rowSignerKeyNumber: number,
     private readonly stores: OwnStores,
     private readonly nowMs: () => number,
-    private readonly onResult: (result: ContinuousAuditResult) => void,
+    /** Each tick's result, and how many findings that tick made itself (0: only earlier ones). */
+    private readonly onResult: (result: ContinuousAuditResult, foundNow: number) => void,
     /** Between slices of a tick (the simulator, which runs promises alone, passes a resolved one). */
     private readonly betweenSlices: () => Promise<void> = nextTurn,
   ) {}
@@ -168,16 +186,16 @@ export class ContinuousAudit {
     if (this.#running) return undefined;
     this.#running = true;
     try {
-      const result = await this.#check();
+      const { result, foundNow } = await this.#check();
       this.#last = result;
-      this.onResult(result);
+      this.onResult(result, foundNow);
       return result;
     } finally {
       this.#running = false;
     }
   }
 
-  async #check(): Promise<ContinuousAuditResult> {
+  async #check(): Promise<{ result: ContinuousAuditResult; foundNow: number }> {
     // What a checkpoint covers was checked by the full audit that made it (and will be by the next
     // audit): the first tick after a start begins there, not at the first record.
     if (this.#checkedUpTo === 0n) this.#checkedUpTo = await this.stores.checkpointedUpTo();
@@ -235,16 +253,38 @@ export class ContinuousAudit {
     );
 
     const rowsChecked = this.#rowsDue() ? await this.#checkRows(found) : 0;
-    return {
+    const recent = this.#keptFindings(findings);
+    const result = {
       at: new Date(this.nowMs()).toISOString(),
-      clean: findings.length === 0,
+      clean: recent.length === 0,
       recordsChecked,
       rowsChecked,
       checkedUpTo: this.#checkedUpTo.toString(),
-      findings: findings.slice(0, continuousFindingsMax),
-      findingsCount: findings.length,
+      findings: recent.flatMap((kept) => kept.findings).slice(0, continuousFindingsMax),
+      findingsCount: recent.reduce((sum, kept) => sum + kept.count, 0),
       behind,
     };
+    return { result, foundNow: findings.length };
+  }
+
+  /**
+   * This tick's findings kept with those of the ticks within the last interval (ticks run by hand:
+   * this tick's alone), at most findingTicksKeptMax ticks.
+   */
+  #keptFindings(findings: readonly string[]): readonly KeptFindings[] {
+    const nowMs = this.nowMs();
+    const keptAfterMs = this.#intervalMs === undefined ? Infinity : nowMs - this.#intervalMs;
+    const firstKept = this.#findingTicks.findIndex((kept) => kept.atMs > keptAfterMs);
+    this.#findingTicks.splice(0, firstKept === -1 ? this.#findingTicks.length : firstKept);
+    if (findings.length > 0)
+      this.#findingTicks.push({
+        atMs: nowMs,
+        findings: findings.slice(0, continuousFindingsMax),
+        count: findings.length,
+      });
+    if (this.#findingTicks.length > findingTicksKeptMax) this.#findingTicks.shift();
+    assert(this.#findingTicks.length <= findingTicksKeptMax, 'finding ticks kept are bounded');
+    return this.#findingTicks;
   }
 
   /**

@@ -353,11 +353,19 @@ export async function startDevice(
     });
   // Each device checks its own stores as records and rows arrive (audit/continuous.ts).
   const continuousAudit = (stores: OwnStores) =>
-    new ContinuousAudit(context, context.signingKeyNumber, stores, environment.nowMs, (result) => {
-      metrics.auditDone('continuous', result.clean, environment.nowMs());
-      if (result.clean) server.log.debug({ continuousAudit: result }, 'continuous audit: clean');
-      else server.log.error({ continuousAudit: result }, 'continuous audit: records or rows fail');
-    });
+    new ContinuousAudit(
+      context,
+      context.signingKeyNumber,
+      stores,
+      environment.nowMs,
+      (result, foundNow) => {
+        metrics.auditDone('continuous', result.clean, environment.nowMs());
+        // Logged once, by the tick that found them; the ticks of the interval after it carry them on.
+        if (foundNow > 0)
+          server.log.error({ continuousAudit: result }, 'continuous audit: records or rows fail');
+        else server.log.debug({ continuousAudit: result }, 'continuous audit: nothing new found');
+      },
+    );
   let continuous: ContinuousAudit | undefined;
   let background: PeriodicTask | undefined;
   // What /health adds: the continuous audit's last result, and the damage a fenced store met (the

@@ -271,6 +271,35 @@ describe('the continuous audit over A, under load', () => {
     });
   });
 
+  it('keeps a finding in its results for an interval, reported by the tick that made it', async () => {
+    vi.useFakeTimers();
+    try {
+      const seen: { clean: boolean; findingsCount: number; foundNow: number }[] = [];
+      const audit = new ContinuousAudit(
+        keys,
+        currencyKey,
+        copyOfA(3), // unsigned: each operation is a finding
+        Date.now,
+        (result, foundNow) =>
+          seen.push({ clean: result.clean, findingsCount: result.findingsCount, foundNow }),
+        async () => {},
+      );
+      audit.start(30_000);
+      await vi.advanceTimersByTimeAsync(operationsTickMsMax);
+      await vi.advanceTimersByTimeAsync(operationsTickMsMax);
+      expect(seen).toEqual([
+        { clean: false, findingsCount: 3, foundNow: 3 },
+        { clean: false, findingsCount: 3, foundNow: 0 }, // carried on, not found again
+      ]);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(seen.at(-1)).toEqual({ clean: true, findingsCount: 0, foundNow: 0 });
+      expect(audit.last?.findings).toEqual([]);
+      audit.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('started, it checks every operation within operationsTickMsMax and a pause', async () => {
     vi.useFakeTimers();
     try {
