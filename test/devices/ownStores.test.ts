@@ -2,6 +2,7 @@
 // signature device already holds is answered without a store transaction (the audit asks once per
 // operation it checks, and each transaction waited in the store's queue behind the device's own
 // work); only an account whose key is not held is read from its opening in the store.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { accountKeyNumberBase } from '../../src/devices/accountKeys.js';
 import type { DeviceContext } from '../../src/devices/context.js';
@@ -15,21 +16,22 @@ describe("the continuous audit's account keys", () => {
   it('come from the signature device when it holds them, from the store only when it does not', async () => {
     const environment = deterministicEnvironment('own-stores');
     const signatures = new SignatureDevice(environment);
-    const holder = new SignatureDevice(deterministicEnvironment('own-stores-holder'));
-    const accountKey = holder.addKey({
-      owner: 'account:5',
-      algorithm: 'ed25519-private',
-      authorities: ['sign'],
+    // Account 5's Ed25519 public key, as its opening registers it (from a fixed seed: PKCS #8).
+    const seed = Buffer.alloc(32, 5);
+    const privateKey = createPrivateKey({
+      key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+      format: 'der',
+      type: 'pkcs8',
     });
-    expect(accountKey.ok).toBe(true);
-    const publicKey = holder.exportPublic(accountKey.ok ? accountKey.value.keyNumber : 0);
-    expect(publicKey.ok).toBe(true);
+    const publicKey = createPublicKey(privateKey)
+      .export({ format: 'der', type: 'spki' })
+      .subarray(-32);
     expect(
       signatures.addKey({
         keyNumber: accountKeyNumberBase + 5,
         owner: 'account:5',
         algorithm: 'ed25519-public',
-        material: Buffer.from(publicKey.ok ? publicKey.value.publicKeyHex : '', 'hex'),
+        material: publicKey,
         authorities: ['verify'],
       }).ok,
     ).toBe(true);
