@@ -242,15 +242,7 @@ export class ContinuousAudit {
       block.push(signed);
     }
     await finishBlock();
-    const waitedTooLong =
-      resumeAfter !== undefined && lastComplete - resumeAfter > inFlightWaitBlocksMax * blockSize;
-    this.#checkedUpTo = resumeAfter === undefined || waitedTooLong ? lastComplete : resumeAfter;
-    for (const base of this.#checkedAhead)
-      if (base <= this.#checkedUpTo) this.#checkedAhead.delete(base);
-    assert(
-      this.#checkedAhead.size <= Number(inFlightWaitBlocksMax) + blocksPerTickMax,
-      'the blocks checked ahead lie within the wait for one in flight',
-    );
+    this.#advanceCheckedUpTo(resumeAfter, lastComplete);
 
     const rowsChecked = this.#rowsDue() ? await this.#checkRows(found) : 0;
     const recent = this.#keptFindings(findings);
@@ -265,6 +257,24 @@ export class ContinuousAudit {
       behind,
     };
     return { result, foundNow: findings.length };
+  }
+
+  /**
+   * Where the next tick reads from: before the first operation this one found in flight, unless it
+   * has waited for it past inFlightWaitBlocksMax (then the full audit covers it); else after the
+   * last complete one. The operations checked ahead of that point stay marked until it passes them.
+   */
+  #advanceCheckedUpTo(resumeAfter: bigint | undefined, lastComplete: bigint): void {
+    const waitedTooLong =
+      resumeAfter !== undefined && lastComplete - resumeAfter > inFlightWaitBlocksMax * blockSize;
+    const next = resumeAfter === undefined || waitedTooLong ? lastComplete : resumeAfter;
+    assert(next >= this.#checkedUpTo, 'the checked mark never goes back');
+    this.#checkedUpTo = next;
+    for (const base of this.#checkedAhead) if (base <= next) this.#checkedAhead.delete(base);
+    assert(
+      this.#checkedAhead.size <= Number(inFlightWaitBlocksMax) + blocksPerTickMax,
+      'the blocks checked ahead lie within the wait for one in flight',
+    );
   }
 
   /**

@@ -259,8 +259,9 @@ describe('the continuous audit over A, under load', () => {
       findingsCount: 0,
       checkedUpTo: String(base3 - 1n),
     });
+    // Operation 3's response arrives, after its request.
     records.splice(
-      records.indexOf(records.find((r) => r.record.transactionNumber === base3)!) + 1,
+      records.findIndex((r) => r.record.transactionNumber === base3) + 1,
       0,
       responseIn(3n),
     );
