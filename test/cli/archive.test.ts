@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveKeyNumber } from '../../src/deployment/demo.js';
 import { accountKeyNumberBase } from '../../src/devices/context.js';
 import { flipBit } from '../bytes.js';
-import { startDeployment } from '../helpers/deployment.js';
+import { freePortBase, movePorts, startDeployment } from '../helpers/deployment.js';
 import {
   freshSchemaPrefix,
   onPostgres,
@@ -33,6 +33,17 @@ async function schemaExists(schema: string): Promise<boolean> {
     const rows = await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     return rows.length > 0;
   });
+}
+
+/**
+ * A copy of the original deployment at ports free now: the commands refuse a deployment whose
+ * transaction device answers, and the original's ports, freed when it stopped, may since be a
+ * parallel test's (a whole run of this file once refused every import so).
+ */
+async function copyOfOriginal(): Promise<string> {
+  const dir = await copyDeployment(original, 'triledger-import-');
+  movePorts(dir, await freePortBase());
+  return dir;
 }
 
 beforeAll(async () => {
@@ -61,7 +72,7 @@ describe('moving a deployment', () => {
   it.skipIf(!postgres)(
     'SQLite to PostgreSQL and back: audited clean after each move, the same rows, and it runs on PostgreSQL',
     async () => {
-      const dir = await copyDeployment(original, 'triledger-import-');
+      const dir = await copyOfOriginal();
       const schema = freshSchemaPrefix();
       const imported = run(dir, 'import', '--in', archive, '--store', postgresStoreSpec(schema));
       expect(imported.status, imported.stderr).toBe(0);
@@ -106,7 +117,7 @@ describe('moving a deployment', () => {
   );
 
   it('SQLite to SQLite: the same rows, row for row', async () => {
-    const dir = await copyDeployment(original, 'triledger-import-');
+    const dir = await copyOfOriginal();
     const target = join(dir, '..', 'moved');
     const imported = run(dir, 'import', '--in', archive, '--store', `sqlite:${target}`);
     expect(imported.status, imported.stderr).toBe(0);
@@ -119,7 +130,7 @@ describe('moving a deployment', () => {
 
 describe('refusals: nothing is written', () => {
   const refusedImport = async (file: string, code: RegExp) => {
-    const dir = await copyDeployment(original, 'triledger-import-');
+    const dir = await copyOfOriginal();
     const target = join(dir, '..', 'never');
     const result = run(dir, 'import', '--in', file, '--store', `sqlite:${target}`);
     expect(result.status).toBe(1);
@@ -167,7 +178,7 @@ describe('refusals: nothing is written', () => {
   });
 
   it('a key without decrypt cannot import; a key without encrypt cannot export', async () => {
-    const dir = await copyDeployment(original, 'triledger-import-');
+    const dir = await copyOfOriginal();
     const keystore = join(dir, 'limited.keystore.json');
     copyFileSync(join(dir, 'operator.keystore.json'), keystore);
     const revoke = (authority: string) =>
@@ -211,7 +222,7 @@ describe('refusals: nothing is written', () => {
   });
 
   it('a target that already holds rows', async () => {
-    const dir = await copyDeployment(original, 'triledger-import-');
+    const dir = await copyOfOriginal();
     const result = run(dir, 'import', '--in', archive, '--store', `sqlite:${original}`);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(
@@ -223,7 +234,7 @@ describe('refusals: nothing is written', () => {
   it.skipIf(!postgres)(
     'a PostgreSQL target is not even created for an altered archive',
     async () => {
-      const dir = await copyDeployment(original, 'triledger-import-');
+      const dir = await copyOfOriginal();
       const schema = freshSchemaPrefix();
       const broken = altered((bytes) => flipBit(bytes, bytes.length - 40));
       const result = run(dir, 'import', '--in', broken, '--store', postgresStoreSpec(schema));
@@ -233,7 +244,7 @@ describe('refusals: nothing is written', () => {
   );
 
   it('a running deployment is neither exported nor imported into', async () => {
-    const dir = await copyDeployment(original, 'triledger-import-');
+    const dir = await copyOfOriginal();
     const deployment = await startDeployment({ dir });
     try {
       const exported = run(dir, 'export', '--out', join(dir, '..', 'running.archive'));
