@@ -767,20 +767,35 @@ type HoldingQuery = Query & { flush(): Promise<void> };
 
 /**
  * A transaction's statements with its held-back writes (writesHeldBack) written together, one
- * statement per kind, before the transaction's next other statement (a read sees them) or its
- * COMMIT: a batch that changes many rows makes one round trip for them. A later upsert of a row
- * replaces an earlier one (one statement changes a row once); an inserted key is taken once.
+ * statement for all the kinds held (writtenTogether), before the transaction's next other statement
+ * (a read sees them) or its COMMIT: a batch that changes many rows in several tables makes one round
+ * trip for them, not one per table. A later upsert of a row replaces an earlier one (one statement
+ * changes a row once); an inserted key is taken once.
  */
 function holdingWrites(query: Query): HoldingQuery {
   const held = new Map<string, Map<unknown, readonly unknown[]>>();
   const flush = async () => {
-    for (const [write, rows] of held) {
-      held.delete(write);
+    if (held.size === 0) return;
+    const writes = [...held].map(([write, rows]) => {
       const columns = [...rows.values()];
       const arrays = columns[0]!.map((_, c) => columns.map((values) => values[c]));
-      const written = await query(writesHeldBack.get(write)!, arrays);
-      assert(written.rowCount === rows.size, 'every row held back is written');
+      return { sql: writesHeldBack.get(write)!, arrays, rowCount: rows.size };
+    });
+    held.clear();
+    if (writes.length === 1) {
+      const written = await query(writes[0]!.sql, writes[0]!.arrays);
+      assert(written.rowCount === writes[0]!.rowCount, 'every row held back is written');
+      return;
     }
+    const together = writtenTogether(writes.map((write) => write.sql));
+    const [counts] = (
+      await query(
+        together,
+        writes.flatMap((write) => write.arrays),
+      )
+    ).rows;
+    for (const [w, write] of writes.entries())
+      assert(counts?.[`w${w}`] === write.rowCount, 'every row held back is written');
   };
   const holding = async (text: string, values: readonly unknown[] = []) => {
     if (!writesHeldBack.has(text)) {
@@ -793,6 +808,41 @@ function holdingWrites(query: Query): HoldingQuery {
     return heldResult;
   };
   return Object.assign(holding, { flush });
+}
+
+/**
+ * Several held-back writes as one statement, one round trip (each a data-modifying WITH, its
+ * parameters numbered on after the one before): they write to different tables (writesHeldBack
+ * has one statement per table), so running them together changes nothing of what each writes. It
+ * answers one row, the count each wrote (`w0`, `w1`...).
+ */
+function writtenTogether(statements: readonly string[]): string {
+  const key = statements.join('\n;\n');
+  let together = statementsTogether.get(key);
+  if (together === undefined) {
+    together = joinedWrites(statements);
+    statementsTogether.set(key, together);
+    assert(
+      statementsTogether.size <= 2 ** writesHeldBack.size,
+      'one statement per subset of writes',
+    );
+  }
+  return together;
+}
+
+/** writtenTogether's statements, by the writes they join (at most one per subset of writesHeldBack). */
+const statementsTogether = new Map<string, string>();
+
+function joinedWrites(statements: readonly string[]): string {
+  let offset = 0;
+  const parts = statements.map((sql, w) => {
+    const numbers = [...sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
+    const renumbered = sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+    offset += Math.max(...numbers);
+    return `w${w} AS (${renumbered} RETURNING 1)`;
+  });
+  const counts = statements.map((_, w) => `(SELECT count(*)::int FROM w${w}) AS w${w}`);
+  return `WITH ${parts.join(', ')} SELECT ${counts.join(', ')}`;
 }
 
 /** What a held-back write answers at once (its callers read nothing from it). */
