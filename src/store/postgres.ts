@@ -837,6 +837,10 @@ function joinedWrites(statements: readonly string[]): string {
   let offset = 0;
   const parts = statements.map((sql, w) => {
     const numbers = [...sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
+    assert(
+      numbers.length > 0 && !/RETURNING/i.test(sql),
+      'a held write takes arrays, returns none',
+    );
     const renumbered = sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
     offset += Math.max(...numbers);
     return `w${w} AS (${renumbered} RETURNING 1)`;

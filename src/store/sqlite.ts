@@ -648,7 +648,7 @@ function raiser(db: Database.Database) {
 }
 
 /** Statements kept per text with a limit written in (each caller uses one limit or a few). */
-export const limitedStatementsMax = 8;
+const limitedStatementsMax = 8;
 
 /**
  * A statement whose LIMIT is written into its text, prepared once per limit and kept. SQLite (as
