@@ -574,6 +574,32 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it("stores a turn's records and finishes its operation in one transaction, or neither", async () => {
+      // On PostgreSQL the records are held back and the finish joins them in one statement.
+      const store = await backend.openTransaction(backend.location('transaction'));
+      await store.transact((tx) => openOne(tx, 'r-0'));
+      await store.transact(async (tx) => {
+        await tx.appendReserved([record(1n), record(2n)]);
+        await tx.finishOperations(['r-0']);
+        await tx.markSettled([{ remittanceId: 'r-0', peers: 3 }]);
+      });
+      expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual([
+        record(1n),
+        record(2n),
+      ]);
+      expect(await store.transact((tx) => tx.operation('r-0'))).toMatchObject({
+        state: 'done',
+        settled: 3,
+      });
+      const refused = store.transact(async (tx) => {
+        await tx.appendReserved([record(3n)]);
+        await tx.finishOperations(['nobody']);
+      });
+      await expect(refused).rejects.toThrow(/operation being finished exists/);
+      expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toHaveLength(2);
+      await store.close();
+    });
+
     it('reads the next account number without taking it, and takes it once', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const numbers = await store.transact(async (tx) => [
@@ -711,6 +737,22 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it("writes a settlement's row and ends its holds in one transaction", async () => {
+      // On PostgreSQL the row is held back and the holds' delete joins it in one statement.
+      const store = await backend.openAccount(backend.location('account'));
+      await store.transact(async (tx) => {
+        await tx.putAccount(account(1n, 10n, 4n));
+        await tx.putHold({ remittanceId: 'h', accountNumber: 1n, amount: 4n });
+      });
+      await store.transact(async (tx) => {
+        await tx.putAccount(account(1n, 6n));
+        await tx.deleteHolds(['h']);
+      });
+      expect(await store.transact((tx) => tx.account(1n))).toEqual(account(1n, 6n));
+      expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual([]);
+      await store.close();
+    });
+
     it('loses no update when many transactions change one balance at once', async () => {
       const store = await backend.openAccount(backend.location('account'));
       await store.transact((tx) => tx.putAccount(account(1n, 0n)));
@@ -819,6 +861,17 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b', 'c', 'a']);
       await store.transact((tx) => tx.deletePlans(['c', 'a']));
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b']);
+      // A settlement's shape: a unit written (held back on PostgreSQL, the delete joins it) and a
+      // plan ended, in one transaction.
+      await store.transact(async (tx) => {
+        await tx.putUnit({ ...unit(8n, 1n, 20n), status: 'retired' });
+        await tx.deletePlans(['b']);
+      });
+      expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual([]);
+      expect(await store.transact((tx) => tx.unit(8n))).toEqual({
+        ...unit(8n, 1n, 20n),
+        status: 'retired',
+      });
       expect(await store.transact((tx) => tx.quarantineUnit(2n, 'changed', 1n))).toEqual(
         unit(2n, 2n, 700n),
       );
