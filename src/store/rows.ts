@@ -117,16 +117,36 @@ export function operationFromRow(row: Row): OperationRow {
   };
 }
 
+/** The columns of a stored unit, in the order unitFromValues reads them. */
+export const unitColumns = [
+  'currency_number',
+  'currency_type',
+  'value',
+  'owner_account',
+  'status',
+  'last_update',
+  'signer_key_number',
+  'signature',
+] as const;
+
 export function unitFromRow(row: Row): CurrencyRow {
+  return unitFromValues(unitColumns.map((column) => row[column]));
+}
+
+/**
+ * A stored unit from its column values in unitColumns order: how currency reads a payer's units on
+ * every remittance (SQLite's raw rows, without an object of column names per row).
+ */
+export function unitFromValues(values: readonly unknown[]): CurrencyRow {
   return {
-    currencyNumber: row['currency_number'] as bigint,
-    currencyType: row['currency_type'] as string,
-    value: row['value'] as bigint,
-    ownerAccount: row['owner_account'] as bigint,
-    status: row['status'] as CurrencyRow['status'],
-    lastUpdate: row['last_update'] as bigint,
-    signerKeyNumber: Number(row['signer_key_number']),
-    signature: bytesOf(row['signature']),
+    currencyNumber: values[0] as bigint,
+    currencyType: values[1] as string,
+    value: values[2] as bigint,
+    ownerAccount: values[3] as bigint,
+    status: values[4] as CurrencyRow['status'],
+    lastUpdate: values[5] as bigint,
+    signerKeyNumber: Number(values[6]),
+    signature: bytesOf(values[7]),
   };
 }
 

@@ -26,7 +26,9 @@ import {
   recordFromRow,
   recordFromValues,
   recordValues,
+  unitColumns,
   unitFromRow,
+  unitFromValues,
 } from './rows.js';
 import { dumpRows, exportAccounts, exportRecordPages, exportUnits } from './sqliteExport.js';
 import {
@@ -1000,14 +1002,22 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
   const db = openSqliteDatabase(path, 'currency');
   const quarantineRow = quarantiner(db, 'currency_units', 'currency_number');
   const advance = counter(db);
-  const getUnit = db.prepare('SELECT * FROM currency_units WHERE currency_number = ?');
-  const unitsOf = db.prepare(
-    'SELECT * FROM currency_units WHERE owner_account = ? AND currency_type = ? AND status = ? ORDER BY currency_number',
-  );
+  // Units are read as raw rows in unitColumns order (no object of column names per row).
+  const columns = unitColumns.join(', ');
+  const getUnit = db
+    .prepare(`SELECT ${columns} FROM currency_units WHERE currency_number = ?`)
+    .raw(true);
+  const unitsOf = db
+    .prepare(
+      `SELECT ${columns} FROM currency_units WHERE owner_account = ? AND currency_type = ? AND status = ?
+       ORDER BY currency_number`,
+    )
+    .raw(true);
   const unitsToPay = limitedStatement(
     db,
-    (limit) => `SELECT * FROM currency_units WHERE owner_account = ? AND currency_type = ?
+    (limit) => `SELECT ${columns} FROM currency_units WHERE owner_account = ? AND currency_type = ?
      AND status = 'active' ORDER BY value DESC, currency_number DESC LIMIT ${limit}`,
+    (statement) => statement.raw(true),
   );
   const upsertUnit =
     db.prepare(`INSERT INTO currency_units (currency_number, currency_type, value, owner_account,
@@ -1028,22 +1038,22 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
       return (plannedIds(limit).all() as Row[]).map((row) => row['remittance_id'] as string);
     },
     async unit(currencyNumber) {
-      const row = getUnit.get(currencyNumber) as Row | undefined;
-      return row ? unitFromRow(row) : undefined;
+      const values = getUnit.get(currencyNumber) as unknown[] | undefined;
+      return values ? unitFromValues(values) : undefined;
     },
     async units(currencyNumbers) {
       return foundAmong(currencyNumbers, (currencyNumber) => {
-        const row = getUnit.get(currencyNumber) as Row | undefined;
-        return row ? unitFromRow(row) : undefined;
+        const values = getUnit.get(currencyNumber) as unknown[] | undefined;
+        return values ? unitFromValues(values) : undefined;
       });
     },
     async unitsOf(ownerAccount, currencyType, status) {
-      return (unitsOf.all(ownerAccount, currencyType, status) as Row[]).map(unitFromRow);
+      return (unitsOf.all(ownerAccount, currencyType, status) as unknown[][]).map(unitFromValues);
     },
     async unitsToPay(payers, limit) {
       const listing = unitsToPay(limit);
       return payers.map(({ ownerAccount, currencyType }) =>
-        (listing.all(ownerAccount, currencyType) as Row[]).map(unitFromRow),
+        (listing.all(ownerAccount, currencyType) as unknown[][]).map(unitFromValues),
       );
     },
     async putUnit(row) {
