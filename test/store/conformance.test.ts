@@ -575,7 +575,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it("stores a turn's records and finishes its operation in one transaction, or neither", async () => {
-      // On PostgreSQL the records are held back and the finish joins them in one statement.
+      // On PostgreSQL the records are held back and written before the finish's statement.
       const store = await backend.openTransaction(backend.location('transaction'));
       await store.transact((tx) => openOne(tx, 'r-0'));
       await store.transact(async (tx) => {
@@ -738,7 +738,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
     });
 
     it("writes a settlement's row and ends its holds in one transaction", async () => {
-      // On PostgreSQL the row is held back and the holds' delete joins it in one statement.
+      // On PostgreSQL the row is held back and written before the holds' delete.
       const store = await backend.openAccount(backend.location('account'));
       await store.transact(async (tx) => {
         await tx.putAccount(account(1n, 10n, 4n));
@@ -861,8 +861,8 @@ describe.each(backends)('store conformance: $name', (backend) => {
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b', 'c', 'a']);
       await store.transact((tx) => tx.deletePlans(['c', 'a']));
       expect(await store.transact((tx) => tx.heldRemittanceIds(10))).toEqual(['b']);
-      // A settlement's shape: a unit written (held back on PostgreSQL, the delete joins it) and a
-      // plan ended, in one transaction.
+      // A settlement's shape: a unit written (held back on PostgreSQL, written before the delete)
+      // and a plan ended, in one transaction.
       await store.transact(async (tx) => {
         await tx.putUnit({ ...unit(8n, 1n, 20n), status: 'retired' });
         await tx.deletePlans(['b']);
