@@ -16,7 +16,7 @@
 
 import { execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -410,6 +410,8 @@ function stagesPerRemittance(
     deviceNames.map((device) => {
       const path = mainThreadProfile(profileDir, pids[device]);
       assert(path !== undefined, `the ${device} device wrote its profile`);
+      // Kept profiles say which device wrote them and when the measured time ran (monotonic us).
+      writeFileSync(`${path}.json`, JSON.stringify({ device, ...window, remittances }));
       const totals = stageMicroseconds(path, window.fromUs, window.toUs);
       const perRemittance = Object.entries(totals).map(([stage, us]) => [stage, us / remittances]);
       return [device, Object.fromEntries(perRemittance)];
