@@ -26,6 +26,7 @@ import { nextTurn } from '../model/turns.js';
 import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
+import type { VerifiedRecords } from './verifiedRecords.js';
 
 /** Findings listed in one result; more are counted. */
 export const continuousFindingsMax = 20;
@@ -127,7 +128,8 @@ export class ContinuousAudit {
   #rowsWalkedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly keys: VerifyingKeys,
+    /** The keys, and the copies of what this process verified, if it keeps them. */
+    private readonly keys: VerifyingKeys & { readonly verifiedRecords?: VerifiedRecords },
     /** The key this device signs its rows with. */
     private readonly rowSignerKeyNumber: number,
     private readonly stores: OwnStores,
@@ -328,9 +330,18 @@ export class ContinuousAudit {
     return rowsChecked;
   }
 
+  /**
+   * A complete operation as stored: records that equal this process's copies of what it verified
+   * or signed are compared, not verified again (./verifiedRecords.ts); every other check runs.
+   */
   async #checkBlock(base: bigint, block: SignedRecord[]): Promise<Failure | undefined> {
     const source = block[0]!.record.sourceAccount;
     const keyNumber = source === undefined ? undefined : await this.stores.accountKeyNumber(source);
-    return checkStoredBlock(this.keys, base, block, keyNumber);
+    const copies = this.keys.verifiedRecords;
+    const trusted = copies?.trustedPrefix(block, this.keys.signatureZero) ?? 0;
+    assert(trusted <= block.length, 'the records compared are of the block');
+    const problem = checkStoredBlock(this.keys, base, block, keyNumber, trusted);
+    copies?.forget(block);
+    return problem;
   }
 }

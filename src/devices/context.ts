@@ -5,10 +5,11 @@
 // the new account's own key), the transaction device's for steps 2, 4 and 6, the account device's
 // for step 3, the currency device's for step 5. Both checks run before a device acts.
 
+import type { VerifiedRecords } from '../audit/verifiedRecords.js';
 import { assert } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
-import type { SignedRecord } from '../protocol/records.js';
+import { type SignedRecord, signRecord, type TransactionRecord } from '../protocol/records.js';
 import { type ProtocolMode, settlementWithHeld, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
@@ -30,6 +31,11 @@ export interface DeviceContext {
   readonly signatureZero: Buffer;
   readonly mode: ProtocolMode;
   readonly environment: Environment;
+  /**
+   * Copies of the records this process verified or signed, for its continuous audit to compare
+   * instead of verifying again (audit/verifiedRecords.ts); unset: none kept.
+   */
+  readonly verifiedRecords?: VerifiedRecords;
   /** Where a crash may be injected (devices/faultHooks.ts): the simulator's; unset in a deployment. */
   readonly crashPoint?: (step: FaultStep) => void;
 }
@@ -122,7 +128,26 @@ export async function verifyOperation(
   const keyNumber =
     source === undefined ? ok(undefined) : await usableAccountKey(context, tx, source);
   if (!keyNumber.ok) return keyNumber;
-  return checkOperation(context, records, keyNumber.value, heldPrefixLength(records, stored));
+  const held = heldPrefixLength(records, stored);
+  const refused = checkOperation(context, records, keyNumber.value, held);
+  // What was held was kept when it was first verified; what was verified now is kept from here.
+  if (!refused) context.verifiedRecords?.remember(records, held, context.signatureZero);
+  return refused;
+}
+
+/**
+ * A record of this device's own step, signed with its key and chained on `previous`; its copy is
+ * kept for the continuous audit.
+ */
+export function signOwnRecord(
+  context: DeviceContext,
+  record: TransactionRecord,
+  previous: Buffer,
+): SignedRecord {
+  const signed = signRecord(context.signatures, context.signingKeyNumber, record, previous);
+  assert(signed.ok, `the ${context.device} device signs with its own key`);
+  context.verifiedRecords?.rememberSigned(signed.value, previous);
+  return signed.value;
 }
 
 export function now(context: DeviceContext): bigint {

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { blockDigestLines, blockDigestsOf } from '../audit/blockDigests.js';
 import { ContinuousAudit, type OwnStores } from '../audit/continuous.js';
 import { accountLine, recordLine, unitLine } from '../audit/exportLines.js';
+import { VerifiedRecords } from '../audit/verifiedRecords.js';
 import { assert } from '../model/assert.js';
 import { type Environment, systemEnvironment } from '../model/environment.js';
 import { fail, ok, type Result } from '../model/errors.js';
@@ -282,6 +283,7 @@ export async function startDevice(
     signatureZero: Buffer.from(config.protocol.signatureZeroHex, 'hex'),
     mode: config.protocol.mode,
     environment,
+    verifiedRecords: new VerifiedRecords(() => signatures.value.revocations),
   };
   assert(
     context.deviceKeys[config.device] === config.signingKeyNumber,

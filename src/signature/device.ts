@@ -105,6 +105,7 @@ export class SignatureDevice {
   readonly #environment: Environment;
   readonly #policy: KeyPolicy;
   #listener: OperationListener | undefined;
+  #revocations = 0;
 
   constructor(environment: Environment, policy: KeyPolicy = defaultKeyPolicy) {
     assert(
@@ -127,6 +128,14 @@ export class SignatureDevice {
 
   get size(): number {
     return this.#keys.size;
+  }
+
+  /**
+   * How many times a key lost an authority (revoke, rotate): what was checked with the keys before
+   * may not hold with them now (audit/verifiedRecords.ts).
+   */
+  get revocations(): number {
+    return this.#revocations;
   }
 
   /** How many account keys this device holds at most (the rest are read again when used). */
@@ -193,6 +202,7 @@ export class SignatureDevice {
     const key = this.#keys.get(keyNumber);
     if (!key) return unknownKey(keyNumber);
     key.revoke(authority);
+    this.#revocations += 1;
     assert(!key.allows(authority), 'revoked authority is gone');
     return ok(key.describe());
   }
@@ -220,6 +230,7 @@ export class SignatureDevice {
     });
     if (!added.ok) return added;
     for (const authority of handedOver) key.revoke(authority);
+    this.#revocations += 1;
     return ok({ retired: key.describe(), successor: added.value });
   }
 

@@ -5,6 +5,7 @@
 // events) and restarts from its store with fresh memory, as a process would.
 
 import { ContinuousAudit, type OwnStores } from '../audit/continuous.js';
+import { VerifiedRecords } from '../audit/verifiedRecords.js';
 import { AccountService } from '../devices/account/service.js';
 import type { DeviceContext, DeviceName } from '../devices/context.js';
 import { CurrencyService } from '../devices/currency/service.js';
@@ -301,15 +302,17 @@ export class SimulatedCluster {
       nowMs: () => this.time.nowMs,
       randomBytes: (count) => this.random.bytes(count),
     };
+    const signatures = this.keys.signatureDeviceOf(device, environment);
     const context: DeviceContext = {
       device,
-      signatures: this.keys.signatureDeviceOf(device, environment),
+      signatures,
       signingKeyNumber: this.keys.deviceKeys[device],
       deviceKeys: this.keys.deviceKeys,
       issuerKeyNumbers: [this.keys.issuerKeyNumber],
       signatureZero: this.keys.signatureZero,
       mode: this.mode,
       environment,
+      verifiedRecords: new VerifiedRecords(() => signatures.revocations),
       crashPoint: (step) => this.#crashPoint(device, context, step),
     };
     return context;

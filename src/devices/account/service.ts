@@ -23,7 +23,6 @@ import {
   baseOfBlock,
   blockOf,
   type SignedRecord,
-  signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
@@ -37,6 +36,7 @@ import {
   expectStored,
   now,
   type StoredOperations,
+  signOwnRecord,
   storedOperationsOf,
   verifiedRows,
   verifyOperation,
@@ -218,9 +218,8 @@ export class AccountService implements BatchService {
   #answer(exchange: OpenExchange): SignedRecord[] {
     const { request, accountRequest, outcome } = exchange;
     assert(outcome !== undefined, 'an exchange is decided before it is answered');
-    const response = signRecord(
-      this.context.signatures,
-      this.context.signingKeyNumber,
+    const response = signOwnRecord(
+      this.context,
       {
         transactionNumber: accountRequest.record.transactionNumber + 1n,
         remittanceId: accountRequest.record.remittanceId,
@@ -234,8 +233,7 @@ export class AccountService implements BatchService {
       },
       accountRequest.signature,
     );
-    assert(response.ok, 'the account device signs with its own key');
-    return [request, accountRequest, response.value];
+    return [request, accountRequest, response];
   }
 
   async #settleAll(

@@ -22,7 +22,7 @@ import {
 import { assert } from '../../model/assert.js';
 import { fail, ok, type Result } from '../../model/errors.js';
 import { parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js';
-import { type SignedRecord, signRecord, type TransactionRecord } from '../../protocol/records.js';
+import type { SignedRecord, TransactionRecord } from '../../protocol/records.js';
 import { type CurrencyRowContent, currencyRowBytes } from '../../protocol/rows.js';
 import { outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
 import type { CurrencyRow, CurrencyTx, Store, UnitOwner } from '../../store/types.js';
@@ -33,6 +33,7 @@ import {
   expectStored,
   now,
   type StoredOperations,
+  signOwnRecord,
   storedOperationsOf,
   verifiedRow,
   verifiedRows,
@@ -289,9 +290,8 @@ export class CurrencyService implements BatchService {
   /** The operation's five records to store: its four, and a5 signed with the decision (and its plan). */
   #answer(records: readonly SignedRecord[], decision: CurrencyDecision): SignedRecord[] {
     const currencyRequest = records[3]!;
-    const response = signRecord(
-      this.context.signatures,
-      this.context.signingKeyNumber,
+    const response = signOwnRecord(
+      this.context,
       {
         transactionNumber: currencyRequest.record.transactionNumber + 1n,
         remittanceId: currencyRequest.record.remittanceId,
@@ -306,8 +306,7 @@ export class CurrencyService implements BatchService {
       },
       currencyRequest.signature,
     );
-    assert(response.ok, 'the currency device signs with its own key');
-    return [...records, response.value];
+    return [...records, response];
   }
 
   async #settleAll(

@@ -42,7 +42,6 @@ import {
   numberOfStep,
   requestDigestOf,
   type SignedRecord,
-  signRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
 import {
@@ -67,7 +66,7 @@ import {
   accountNumberMax,
   openingKey,
 } from '../accountKeys.js';
-import { type DeviceContext, verifyOperation } from '../context.js';
+import { type DeviceContext, signOwnRecord, verifyOperation } from '../context.js';
 import { decidedReplyOf, deriveTransactionTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
@@ -1132,14 +1131,7 @@ export class TransactionService {
       dateTime: fields.dateTime ?? BigInt(this.context.environment.nowMs()),
       signerKeyNumber: this.context.signingKeyNumber,
     });
-    const signed = signRecord(
-      this.context.signatures,
-      this.context.signingKeyNumber,
-      record,
-      previous.signature,
-    );
-    assert(signed.ok, 'the transaction device signs with its own key');
-    return signed.value;
+    return signOwnRecord(this.context, record, previous.signature);
   }
 
   /**
