@@ -28,17 +28,23 @@ export const verifiedRecordSlots = 16_384;
 /** A slot holds the previous signature, the signed bytes and the signature (6 MiB in all). */
 export const verifiedRecordSlotBytes = 384;
 
-/** An operation's step, as the key of its copy: a request is stored under a number it was not signed with. */
-const keyOf = (signed: SignedRecord): string =>
-  `${signed.record.remittanceId} ${stepOf(signed.record.transactionType)}`;
+/** A step's place in an operation's list of slots (steps are 1 to 6). */
+const stepIndex = (signed: SignedRecord): number => stepOf(signed.record.transactionType) - 1;
+const noSlot = -1;
 
 export class VerifiedRecords {
   readonly #slots = Buffer.alloc(verifiedRecordSlots * verifiedRecordSlotBytes);
   /** Per slot: the lengths of its previous signature, signed bytes and signature. */
   readonly #lengths = new Uint16Array(verifiedRecordSlots * 3);
-  /** Per slot: the key whose copy it holds (undefined: none). */
-  readonly #keyInSlot: (string | undefined)[] = new Array(verifiedRecordSlots);
-  readonly #slotOfKey = new Map<string, number>();
+  /**
+   * Per operation (its remittance id, never its transaction numbers: a request is stored under a
+   * number it was not signed with), the slot of each step's copy, noSlot where none.
+   */
+  readonly #slotsOf = new Map<string, number[]>();
+  /** Per slot: the operation and step whose copy it holds (undefined: none). */
+  readonly #operationInSlot: (string | undefined)[] = new Array(verifiedRecordSlots);
+  readonly #stepInSlot = new Uint8Array(verifiedRecordSlots);
+  #kept = 0;
   #nextSlot = 0;
   #revocations: number;
 
@@ -47,8 +53,9 @@ export class VerifiedRecords {
     this.#revocations = revocations();
   }
 
+  /** Copies kept. */
   get size(): number {
-    return this.#slotOfKey.size;
+    return this.#kept;
   }
 
   /**
@@ -74,23 +81,26 @@ export class VerifiedRecords {
    */
   trustedPrefix(block: readonly SignedRecord[], signatureZero: Buffer): number {
     this.#keepUpToDate();
+    const remittanceId = block[0]?.record.remittanceId;
+    const slots = remittanceId === undefined ? undefined : this.#slotsOf.get(remittanceId);
+    if (slots === undefined) return 0;
     let count = 0;
-    while (count < block.length) {
+    for (; count < block.length; count++) {
+      const signed = block[count]!;
+      const slot = signed.record.remittanceId === remittanceId ? slots[stepIndex(signed)] : noSlot;
       const previous = count === 0 ? signatureZero : block[count - 1]!.signature;
-      if (!this.#holds(block[count]!, previous)) break;
-      count += 1;
+      if (slot === undefined || slot === noSlot || !this.#holds(slot, signed, previous)) break;
     }
     return count;
   }
 
   /** The block's copies, once the audit has checked it (each record is checked once). */
   forget(block: readonly SignedRecord[]): void {
-    for (const signed of block) {
-      const key = keyOf(signed);
-      const slot = this.#slotOfKey.get(key);
-      if (slot === undefined) continue;
-      this.#slotOfKey.delete(key);
-      this.#keyInSlot[slot] = undefined;
+    for (const { record } of block) {
+      const slots = this.#slotsOf.get(record.remittanceId);
+      if (slots === undefined) continue;
+      for (const slot of slots) if (slot !== noSlot) this.#free(slot);
+      this.#slotsOf.delete(record.remittanceId);
     }
   }
 
@@ -98,28 +108,44 @@ export class VerifiedRecords {
     const bytes = signingBytes(signed.record);
     const { signature } = signed;
     if (previous.length + bytes.length + signature.length > verifiedRecordSlotBytes) return;
-    const key = keyOf(signed);
     const slot = this.#nextSlot;
     this.#nextSlot = (slot + 1) % verifiedRecordSlots;
-    const evicted = this.#keyInSlot[slot];
-    if (evicted !== undefined) this.#slotOfKey.delete(evicted);
-    const replaced = this.#slotOfKey.get(key);
-    if (replaced !== undefined) this.#keyInSlot[replaced] = undefined;
-    let at = slot * verifiedRecordSlotBytes;
-    at += previous.copy(this.#slots, at);
-    at += bytes.copy(this.#slots, at);
-    signature.copy(this.#slots, at);
+    const evicted = this.#operationInSlot[slot];
+    if (evicted !== undefined) {
+      const slots = this.#slotsOf.get(evicted)!;
+      slots[this.#stepInSlot[slot]!] = noSlot;
+      this.#free(slot);
+      if (slots.every((each) => each === noSlot)) this.#slotsOf.delete(evicted);
+    }
+    const { remittanceId } = signed.record;
+    let slots = this.#slotsOf.get(remittanceId);
+    if (slots === undefined) {
+      slots = [noSlot, noSlot, noSlot, noSlot, noSlot, noSlot];
+      this.#slotsOf.set(remittanceId, slots);
+    }
+    const step = stepIndex(signed);
+    if (slots[step] !== noSlot) this.#free(slots[step]!);
+    slots[step] = slot;
+    const at = slot * verifiedRecordSlotBytes;
+    this.#slots.set(previous, at);
+    this.#slots.set(bytes, at + previous.length);
+    this.#slots.set(signature, at + previous.length + bytes.length);
     this.#lengths[slot * 3] = previous.length;
     this.#lengths[slot * 3 + 1] = bytes.length;
     this.#lengths[slot * 3 + 2] = signature.length;
-    this.#keyInSlot[slot] = key;
-    this.#slotOfKey.set(key, slot);
-    assert(this.#slotOfKey.size <= verifiedRecordSlots, 'copies kept are bounded by the slots');
+    this.#operationInSlot[slot] = remittanceId;
+    this.#stepInSlot[slot] = step;
+    this.#kept += 1;
+    assert(this.#kept <= verifiedRecordSlots, 'copies kept are bounded by the slots');
   }
 
-  #holds(signed: SignedRecord, previous: Buffer): boolean {
-    const slot = this.#slotOfKey.get(keyOf(signed));
-    if (slot === undefined) return false;
+  #free(slot: number): void {
+    assert(this.#operationInSlot[slot] !== undefined, 'a slot freed holds a copy');
+    this.#operationInSlot[slot] = undefined;
+    this.#kept -= 1;
+  }
+
+  #holds(slot: number, signed: SignedRecord, previous: Buffer): boolean {
     const previousEnd = slot * verifiedRecordSlotBytes + this.#lengths[slot * 3]!;
     const bytesEnd = previousEnd + this.#lengths[slot * 3 + 1]!;
     const signatureEnd = bytesEnd + this.#lengths[slot * 3 + 2]!;
@@ -136,7 +162,8 @@ export class VerifiedRecords {
     if (revocations === this.#revocations) return;
     assert(revocations > this.#revocations, 'revocations are only counted up');
     this.#revocations = revocations;
-    this.#slotOfKey.clear();
-    this.#keyInSlot.fill(undefined);
+    this.#slotsOf.clear();
+    this.#operationInSlot.fill(undefined);
+    this.#kept = 0;
   }
 }
