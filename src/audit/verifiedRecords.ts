@@ -12,8 +12,8 @@
 // store, one stored before the process started, one whose copy was overwritten. Every other check
 // of the audit (each record at its step's number, each signer in its role) runs as before. A key
 // that loses an authority (`SignatureDevice.revocations`) empties the copies: a record is then
-// checked with the keys as they are. On HMAC a copy is compared in about a tenth of a
-// verification's time, on Ed25519 in about a three-hundredth (docs/performance.md).
+// checked with the keys as they are. Keeping and comparing an operation's six copies takes about
+// 5 us here, where verifying them takes about 20 us on HMAC and 330 on Ed25519 (docs/performance.md).
 //
 // Bounded: a ring of `verifiedRecordSlots` slots of `verifiedRecordSlotBytes` each, written in the
 // order records are verified; a record whose three parts do not fit a slot is not kept, and a copy
