@@ -75,6 +75,9 @@ export function encodeRecord(type: RecordType, values: RecordValues): Buffer {
     size += checkedFieldBytes(type, field, value);
   }
   const out = Buffer.allocUnsafe(size);
+  // The 64-bit fields through a DataView: Buffer's writeBig*64BE check the range again, about
+  // 0.1 us each (checkedFieldBytes has checked it).
+  const view = new DataView(out.buffer, out.byteOffset, size);
   out[0] = 0x54;
   out[1] = 0x4c;
   out[2] = encodingVersion;
@@ -89,11 +92,13 @@ export function encodeRecord(type: RecordType, values: RecordValues): Buffer {
         offset = out.writeUInt32BE(value as number, offset);
         break;
       case 'u64':
-        offset = out.writeBigUInt64BE(value as bigint, offset);
+        view.setBigUint64(offset, value as bigint);
+        offset += 8;
         break;
       case 'i64':
       case 'timestamp':
-        offset = out.writeBigInt64BE(value as bigint, offset);
+        view.setBigInt64(offset, value as bigint);
+        offset += 8;
         break;
       case 'text': {
         // Measured by checkedFieldBytes; written straight into the output, without a copy.
@@ -184,6 +189,7 @@ export function decodeRecord(
   bytes: Uint8Array,
 ): Record<string, FieldValue | undefined> | undefined {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const numbers = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.length < headerBytes || view[0] !== 0x54 || view[1] !== 0x4c) return undefined;
   if (view[2] !== encodingVersion || view[3] !== type.tag) return undefined;
   const values: Record<string, FieldValue | undefined> = {};
@@ -207,13 +213,13 @@ export function decodeRecord(
         break;
       case 'u64':
         if (!need(8)) return undefined;
-        values[field.name] = view.readBigUInt64BE(offset);
+        values[field.name] = numbers.getBigUint64(offset);
         offset += 8;
         break;
       case 'i64':
       case 'timestamp':
         if (!need(8)) return undefined;
-        values[field.name] = view.readBigInt64BE(offset);
+        values[field.name] = numbers.getBigInt64(offset);
         offset += 8;
         break;
       case 'text':
@@ -228,7 +234,7 @@ export function decodeRecord(
         if (field.type === 'bytes') {
           values[field.name] = new Uint8Array(slice);
         } else {
-          const text = new TextDecoder('utf-8', { fatal: false }).decode(slice);
+          const text = slice.toString('utf8'); // a malformed sequence decodes to U+FFFD
           // Only the canonical UTF-8 of a string is accepted: re-encoding must give the same bytes.
           if (!Buffer.from(text, 'utf8').equals(slice)) return undefined;
           values[field.name] = text;
