@@ -87,9 +87,9 @@ export class VerifiedRecords {
     let count = 0;
     for (; count < block.length; count++) {
       const signed = block[count]!;
-      const slot = signed.record.remittanceId === remittanceId ? slots[stepIndex(signed)] : noSlot;
+      const slot = signed.record.remittanceId === remittanceId ? slots[stepIndex(signed)]! : noSlot;
       const previous = count === 0 ? signatureZero : block[count - 1]!.signature;
-      if (slot === undefined || slot === noSlot || !this.#holds(slot, signed, previous)) break;
+      if (slot === noSlot || !this.#holds(slot, signed, previous)) break;
     }
     return count;
   }
@@ -112,7 +112,8 @@ export class VerifiedRecords {
     this.#nextSlot = (slot + 1) % verifiedRecordSlots;
     const evicted = this.#operationInSlot[slot];
     if (evicted !== undefined) {
-      const slots = this.#slotsOf.get(evicted)!;
+      const slots = this.#slotsOf.get(evicted);
+      assert(slots?.[this.#stepInSlot[slot]!] === slot, "a slot in use is its operation step's");
       slots[this.#stepInSlot[slot]!] = noSlot;
       this.#free(slot);
       if (slots.every((each) => each === noSlot)) this.#slotsOf.delete(evicted);

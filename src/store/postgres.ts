@@ -320,22 +320,29 @@ function queryOn(client: pg.ClientBase): Query {
 /**
  * A transaction's statements after its BEGIN (`begun`, sent and not yet answered): when the first
  * is a read, it goes out at once, in the same round trip as the BEGIN, and answers once both have;
- * anything else waits for the BEGIN's answer first, so that a write never runs outside its
- * transaction (a BEGIN that failed would leave it to commit alone). One round trip fewer per
- * transaction that opens with a read: the transaction device's batches read their operations
- * first.
+ * every other statement made before the BEGIN has answered waits for that answer first (in the
+ * order they were made), so that a write never runs outside its transaction (a BEGIN that failed
+ * would leave it to commit alone). One round trip fewer per transaction that opens with a read:
+ * the transaction device's batches read their operations first.
  */
 function afterBegin(query: Query, begun: Promise<unknown>): Query {
-  let first: Promise<unknown> | undefined = begun;
+  let answered = false;
+  begun.then(
+    () => {
+      answered = true;
+    },
+    () => undefined, // met where `begun` is awaited
+  );
+  let first = true;
   return async (text, values) => {
-    if (first === undefined) return query(text, values);
-    const beginning = first;
-    first = undefined;
-    if (!/^\s*SELECT\b/i.test(text)) {
-      await beginning;
+    const firstRead = first && /^\s*SELECT\b/i.test(text);
+    first = false;
+    if (answered) return query(text, values);
+    if (!firstRead) {
+      await begun;
       return query(text, values);
     }
-    const [, result] = await Promise.all([beginning, query(text, values)]);
+    const [, result] = await Promise.all([begun, query(text, values)]);
     return result;
   };
 }
@@ -1111,7 +1118,6 @@ class PostgresStore<Tx> implements Store<Tx> {
         const begun = client.query(
           durability === 'lazy' ? beginLazy : 'BEGIN ISOLATION LEVEL SERIALIZABLE',
         );
-        begun.catch(() => undefined); // its failure is met where it is awaited, below at the latest
         const query = holdingWrites(afterBegin(queryOn(client), begun));
         const result = await work(this.txOn(query));
         // A refusal changes nothing: whatever the work wrote before it refused is undone.

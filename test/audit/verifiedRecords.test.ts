@@ -130,6 +130,7 @@ describe('the continuous audit compares what this process verified', () => {
     const { request, stored } = operation(signatures, 0n);
     copies.remember(stored, 0, signatureZero);
     const changed = { ...stored[1]!, record: { ...stored[1]!.record, outcome: 'refused' } };
+    expect(copies.trustedPrefix([stored[0]!, changed], signatureZero)).toBe(1);
     const { audit, verifications } = auditOver(signatures, copies, [stored[0]!, changed]);
     const result = await audit.tick();
     expect(result).toMatchObject({ clean: false, findingsCount: 1 });
