@@ -35,7 +35,8 @@ export type RecordValues = Readonly<Record<string, FieldValue | undefined>>;
 const u64Max = (1n << 64n) - 1n;
 const i64Min = -(1n << 63n);
 const i64Max = (1n << 63n) - 1n;
-const headerBytes = 4;
+/** The header before the first field: "TL", the format version, the record type's tag. */
+export const encodingHeaderBytes = 4;
 
 export function defineRecordType(
   name: string,
@@ -64,7 +65,7 @@ export function encodeRecord(type: RecordType, values: RecordValues): Buffer {
   const names = fieldNamesOf(type);
   for (const key in values) if (!names.has(key)) refuse(`${type.name}: unknown field ${key}`);
   const fields = type.fields;
-  let size = headerBytes;
+  let size = encodingHeaderBytes;
   for (const field of fields) {
     const value = values[field.name];
     if (field.optional) size += 1;
@@ -82,7 +83,7 @@ export function encodeRecord(type: RecordType, values: RecordValues): Buffer {
   out[1] = 0x4c;
   out[2] = encodingVersion;
   out[3] = type.tag;
-  let offset = headerBytes;
+  let offset = encodingHeaderBytes;
   for (const field of fields) {
     const value = values[field.name];
     if (field.optional) out[offset++] = value === undefined ? 0 : 1;
@@ -190,10 +191,10 @@ export function decodeRecord(
 ): Record<string, FieldValue | undefined> | undefined {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const numbers = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.length < headerBytes || view[0] !== 0x54 || view[1] !== 0x4c) return undefined;
+  if (view.length < encodingHeaderBytes || view[0] !== 0x54 || view[1] !== 0x4c) return undefined;
   if (view[2] !== encodingVersion || view[3] !== type.tag) return undefined;
   const values: Record<string, FieldValue | undefined> = {};
-  let offset = headerBytes;
+  let offset = encodingHeaderBytes;
   const need = (n: number) => offset + n <= view.length;
   for (const field of type.fields) {
     if (field.optional) {

@@ -1,0 +1,75 @@
+// What a record's signature covers: a request's signing bytes, taken from its stored encoding with
+// the transaction number zeroed, are exactly the encoding of the same request numbered 0 (as its
+// requester signed it), for every kind of request and every optional field present or absent.
+import { describe, expect, it } from 'vitest';
+import { encodeRecord } from '../../src/model/encoding.js';
+import { transactionRecordType } from '../../src/model/records.js';
+import {
+  decodedRecord,
+  recordBytes,
+  signingBytes,
+  type TransactionRecord,
+} from '../../src/protocol/recordBytes.js';
+import {
+  stepOf,
+  type TransactionType,
+  transactionTypes,
+} from '../../src/protocol/transactionTypes.js';
+
+const types = Object.keys(transactionTypes) as TransactionType[];
+const requestTypes = types.filter((type) => stepOf(type) === 1);
+
+/** A record of `type` with the optional fields chosen by the bits of `mask`. */
+function recordOf(
+  type: TransactionType,
+  transactionNumber: bigint,
+  mask: number,
+): TransactionRecord {
+  return {
+    transactionNumber,
+    remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ab',
+    transactionType: type,
+    ...(mask & 1 ? { sourceAccount: 2n ** 64n - 1n } : {}),
+    ...(mask & 2 ? { destinationAccount: 42n } : {}),
+    ...(mask & 4 ? { amount: 1_000_000n } : {}),
+    ...(mask & 8 ? { currencyType: 'JPY' } : {}),
+    ...(mask & 16 ? { outcome: 'refused' } : {}),
+    ...(mask & 32 ? { detail: 'détail: 送金 🙂' } : {}),
+    dateTime: 1_601_631_000_000n,
+    signerKeyNumber: 7,
+  };
+}
+
+const numberedZero = (record: TransactionRecord) =>
+  encodeRecord(transactionRecordType, { ...record, transactionNumber: 0n });
+
+describe('signingBytes', () => {
+  it('is a request’s encoding numbered 0, whatever number it is stored under', () => {
+    expect(requestTypes.length).toBeGreaterThan(0);
+    for (const type of requestTypes)
+      for (let mask = 0; mask < 64; mask++)
+        for (const number of [0n, 1n, 7_000_000_001n, 2n ** 64n - 1n]) {
+          const record = recordOf(type, number, mask);
+          expect(signingBytes(record).equals(numberedZero(record))).toBe(true);
+          // The stored encoding is left as it was: it still carries the number.
+          expect(recordBytes(record).equals(encodeRecord(transactionRecordType, record))).toBe(
+            true,
+          );
+        }
+  });
+
+  it('is the same for a request decoded from its stored bytes (its encoding kept)', () => {
+    const record = recordOf('remittance_request', 123_456n, 63);
+    const decoded = decodedRecord(encodeRecord(transactionRecordType, record))!;
+    expect(decoded.transactionNumber).toBe(123_456n);
+    expect(signingBytes(decoded).equals(numberedZero(record))).toBe(true);
+  });
+
+  it('is every other record’s stored encoding, its number included', () => {
+    for (const type of types.filter((each) => stepOf(each) !== 1)) {
+      const record = recordOf(type, 99n, 63);
+      expect(signingBytes(record).equals(encodeRecord(transactionRecordType, record))).toBe(true);
+      expect(signingBytes(record).equals(numberedZero(record))).toBe(false);
+    }
+  });
+});
