@@ -16,6 +16,7 @@ import type { SignatureDevice } from '../signature/device.js';
 import type { LedgerTx } from '../store/types.js';
 import { usableAccountKey } from './accountKeys.js';
 import type { FaultStep } from './faultHooks.js';
+import type { RowCopies } from './rowCopies.js';
 
 // The account key numbering, where devices and tools have always found it.
 export { accountKeyNumberBase, accountNumberMax } from './accountKeys.js';
@@ -36,6 +37,11 @@ export interface DeviceContext {
    * instead of verifying again (audit/verifiedRecords.ts); unset: none kept.
    */
   readonly verifiedRecords?: VerifiedRecords;
+  /**
+   * Copies of the rows this process signed or verified, so that a row read back unchanged is
+   * compared, not verified again (./rowCopies.ts); unset: every row read is verified.
+   */
+  readonly rowCopies?: RowCopies;
   /** Where a crash may be injected (devices/faultHooks.ts): the simulator's; unset in a deployment. */
   readonly crashPoint?: (step: FaultStep) => void;
 }
@@ -53,7 +59,11 @@ export class UnverifiedRow extends Error {
   }
 }
 
-/** `row`, once its signature verifies with this device's own key (rows of B or C it keeps). */
+/**
+ * `row`, once its signature verifies with this device's own key (rows of B or C it keeps): by
+ * signature, or as the very bytes and signature this process signed or verified before
+ * (./rowCopies.ts).
+ */
 export function verifiedRow<Row extends { signerKeyNumber: number; signature: Buffer }>(
   context: DeviceContext,
   row: Row | undefined,
@@ -63,7 +73,7 @@ export function verifiedRow<Row extends { signerKeyNumber: number; signature: Bu
   if (row === undefined) return undefined;
   const verified =
     row.signerKeyNumber === context.signingKeyNumber &&
-    context.signatures.verify(context.signingKeyNumber, bytesOf(row), row.signature).ok;
+    verifiedBytes(context, bytesOf(row), row.signature);
   if (!verified)
     throw new UnverifiedRow(
       fail(
@@ -72,6 +82,22 @@ export function verifiedRow<Row extends { signerKeyNumber: number; signature: Bu
       ),
     );
   return row;
+}
+
+function verifiedBytes(context: DeviceContext, bytes: Buffer, signature: Buffer): boolean {
+  const { rowCopies, signingKeyNumber } = context;
+  if (rowCopies?.holds(signingKeyNumber, bytes, signature)) return true;
+  if (!context.signatures.verify(signingKeyNumber, bytes, signature).ok) return false;
+  rowCopies?.remember(signingKeyNumber, bytes, signature);
+  return true;
+}
+
+/** A row's signature, made with this device's own key; its copy is kept (./rowCopies.ts). */
+export function signOwnRow(context: DeviceContext, bytes: Buffer): Buffer {
+  const signature = context.signatures.sign(context.signingKeyNumber, bytes);
+  assert(signature.ok, `the ${context.device} device signs its rows`);
+  context.rowCopies?.remember(context.signingKeyNumber, bytes, signature.value);
+  return signature.value;
 }
 
 /** Rows a batch read, each verified first (verifiedRow): the same map, or a thrown UnverifiedRow. */

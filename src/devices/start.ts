@@ -71,6 +71,7 @@ import {
   registerLastRecordRoute,
   registerRepairRoute,
 } from './recoveryRoutes.js';
+import { RowCopies } from './rowCopies.js';
 import { settleOne } from './stepBatches.js';
 import { SetAsideRequest, startFenced } from './storeRebuild.js';
 import { type DeviceTls, loadDeviceTls, serverFactory } from './tls.js';
@@ -284,6 +285,7 @@ export async function startDevice(
     mode: config.protocol.mode,
     environment,
     verifiedRecords: new VerifiedRecords(() => signatures.value.revocations),
+    rowCopies: new RowCopies(() => signatures.value.revocations),
   };
   assert(
     context.deviceKeys[config.device] === config.signingKeyNumber,

@@ -22,6 +22,7 @@ import {
   stepResultOf,
 } from '../devices/peerClient.js';
 import { KeyRate } from '../devices/rateLimits.js';
+import { RowCopies } from '../devices/rowCopies.js';
 import { settleOne } from '../devices/stepBatches.js';
 import { TransactionService } from '../devices/transaction/service.js';
 import { assert, InvariantViolation } from '../model/assert.js';
@@ -313,6 +314,7 @@ export class SimulatedCluster {
       mode: this.mode,
       environment,
       verifiedRecords: new VerifiedRecords(() => signatures.revocations),
+      rowCopies: new RowCopies(() => signatures.revocations),
       crashPoint: (step) => this.#crashPoint(device, context, step),
     };
     return context;

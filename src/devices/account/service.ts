@@ -37,6 +37,7 @@ import {
   now,
   type StoredOperations,
   signOwnRecord,
+  signOwnRow,
   storedOperationsOf,
   verifiedRows,
   verifyOperation,
@@ -330,11 +331,7 @@ export class AccountService implements BatchService {
       content.balance >= 0n && content.held >= 0n && content.held <= content.balance,
       'invariant 3: no negative balance, held within balance',
     );
-    const signature = this.context.signatures.sign(
-      this.context.signingKeyNumber,
-      accountRowBytes(content),
-    );
-    assert(signature.ok, 'the account device signs its rows');
+    const signature = signOwnRow(this.context, accountRowBytes(content));
     const row: AccountRow = {
       accountNumber: content.accountNumber,
       currencyType: content.currencyType,
@@ -343,10 +340,10 @@ export class AccountService implements BatchService {
       status: content.status,
       lastUpdate: content.lastUpdate,
       signerKeyNumber: this.context.signingKeyNumber,
-      signature: signature.value,
+      signature,
     };
     await tx.putAccount(row);
-    // Not read back on the hot path: the row's next use reads and verifies it first (verifiedRow),
-    // and the continuous audit walks every row's signature.
+    // Not read back on the hot path: the row's next use reads and verifies it first (verifiedRow,
+    // against the copy signOwnRow kept), and the continuous audit walks every row's signature.
   }
 }

@@ -34,6 +34,7 @@ import {
   now,
   type StoredOperations,
   signOwnRecord,
+  signOwnRow,
   storedOperationsOf,
   verifiedRow,
   verifiedRows,
@@ -387,11 +388,7 @@ export class CurrencyService implements BatchService {
 
   private async putSigned(tx: CurrencyTx, content: CurrencyRowContent): Promise<void> {
     assert(content.value > 0n, 'a unit has a positive value');
-    const signature = this.context.signatures.sign(
-      this.context.signingKeyNumber,
-      currencyRowBytes(content),
-    );
-    assert(signature.ok, 'the currency device signs its rows');
+    const signature = signOwnRow(this.context, currencyRowBytes(content));
     const row: CurrencyRow = {
       currencyNumber: content.currencyNumber,
       currencyType: content.currencyType,
@@ -400,10 +397,10 @@ export class CurrencyService implements BatchService {
       status: content.status,
       lastUpdate: content.lastUpdate,
       signerKeyNumber: this.context.signingKeyNumber,
-      signature: signature.value,
+      signature,
     };
     await tx.putUnit(row);
-    // Not read back on the hot path: the row's next use reads and verifies it first (verifiedRow),
-    // and the continuous audit walks every row's signature.
+    // Not read back on the hot path: the row's next use reads and verifies it first (verifiedRow,
+    // against the copy signOwnRow kept), and the continuous audit walks every row's signature.
   }
 }

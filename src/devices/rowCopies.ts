@@ -1,0 +1,78 @@
+// Copies of the rows of B or C whose signatures this process made or checked, so that a row read
+// back unchanged is checked by comparison instead of a second signature check.
+//
+// A device verifies every row it reads before it decides with it (context.ts: verifiedRow). A row's
+// check is a function of three things: the bytes its signature covers, the signature, and the key
+// that made it (with the authorities that key holds). A row read with the very bytes and signature
+// this process signed, or verified before, with the same key would verify again, so verifiedRow
+// compares them with a copy kept in this process's memory (where a change to the store cannot
+// reach) and verifies by signature only a row it holds no copy of, or one that differs: a row
+// changed in the store, one written before the process started, one whose copy is gone. A key that
+// loses an authority (`SignatureDevice.revocations`) empties the copies, as the continuous audit's
+// copies of records are (audit/verifiedRecords.ts). A row signed in a store transaction that rolls
+// back leaves a copy that is still true: its signature still covers those bytes.
+//
+// Bounded: at most `rowCopiesMax` copies, found by signature; the oldest goes first. The account
+// device reads each account of a remittance twice (its exchange and its settlement) and the
+// currency device each unit it spends, so a copy is read again within a remittance's time.
+
+import { assert } from '../model/assert.js';
+
+/** Copies kept at most: a few seconds of this machine's highest rate (five rows per remittance). */
+export const rowCopiesMax = 16_384;
+
+interface RowCopy {
+  readonly keyNumber: number;
+  /**
+   * The signed bytes as latin1 text: a string of their own, where a Buffer copy would come from
+   * Node's shared pool and hold on to a slab of it for as long as the copy is kept.
+   */
+  readonly bytes: string;
+}
+
+export class RowCopies {
+  /** By signature (its bytes as latin1 text), in the order they were kept. */
+  readonly #copies = new Map<string, RowCopy>();
+  #revocations: number;
+
+  /** `revocations`: the signature device's count of authorities taken from keys (it only grows). */
+  constructor(private readonly revocations: () => number) {
+    this.#revocations = revocations();
+  }
+
+  /** Copies kept. */
+  get size(): number {
+    return this.#copies.size;
+  }
+
+  /** A row's bytes and signature that `keyNumber` made, or that verified with it. */
+  remember(keyNumber: number, bytes: Buffer, signature: Buffer): void {
+    this.#keepUpToDate();
+    const id = signature.toString('latin1');
+    this.#copies.delete(id); // kept again as the newest
+    this.#copies.set(id, { keyNumber, bytes: bytes.toString('latin1') });
+    if (this.#copies.size > rowCopiesMax) {
+      const oldest = this.#copies.keys().next().value as string;
+      this.#copies.delete(oldest);
+    }
+    assert(this.#copies.size <= rowCopiesMax, 'row copies are bounded');
+  }
+
+  /** Whether these bytes and signature are a copy kept for `keyNumber`: they would verify. */
+  holds(keyNumber: number, bytes: Buffer, signature: Buffer): boolean {
+    this.#keepUpToDate();
+    const copy = this.#copies.get(signature.toString('latin1'));
+    return (
+      copy !== undefined && copy.keyNumber === keyNumber && copy.bytes === bytes.toString('latin1')
+    );
+  }
+
+  /** A key lost an authority since the copies were made: none of them is trusted any more. */
+  #keepUpToDate(): void {
+    const revocations = this.revocations();
+    if (revocations === this.#revocations) return;
+    assert(revocations > this.#revocations, 'revocations are only counted up');
+    this.#revocations = revocations;
+    this.#copies.clear();
+  }
+}

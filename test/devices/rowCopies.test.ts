@@ -1,0 +1,136 @@
+// The copies of the rows a device signed or verified (devices/rowCopies.ts), and verifiedRow
+// comparing a row read back with them instead of verifying it again: a row that reads back as it
+// was signed costs no verification; a row changed in the store is verified, and refused; a key
+// that loses an authority empties the copies. Real HMAC keys, real account rows.
+import { describe, expect, it } from 'vitest';
+import {
+  type DeviceContext,
+  signOwnRow,
+  UnverifiedRow,
+  verifiedRow,
+} from '../../src/devices/context.js';
+import { RowCopies, rowCopiesMax } from '../../src/devices/rowCopies.js';
+import { deterministicEnvironment } from '../../src/model/environment.js';
+import { type AccountRowContent, accountRowBytes } from '../../src/protocol/rows.js';
+import { SignatureDevice } from '../../src/signature/device.js';
+
+const accountKey = 2;
+
+function contextWithCopies() {
+  const environment = deterministicEnvironment('row-copies');
+  const signatures = new SignatureDevice(environment);
+  expect(
+    signatures.addKey({
+      keyNumber: accountKey,
+      owner: 'account',
+      algorithm: 'hmac-sha256',
+      material: Buffer.alloc(32, 2),
+      authorities: ['sign', 'verify'],
+    }).ok,
+  ).toBe(true);
+  const verifications = { count: 0 };
+  signatures.observe((_, authority) => {
+    if (authority === 'verify') verifications.count += 1;
+  });
+  const rowCopies = new RowCopies(() => signatures.revocations);
+  const context = {
+    device: 'account',
+    signatures,
+    signingKeyNumber: accountKey,
+    deviceKeys: { transaction: 1, account: accountKey, currency: 3 },
+    issuerKeyNumbers: [],
+    signatureZero: Buffer.alloc(32),
+    mode: 'confirm',
+    environment,
+    rowCopies,
+  } satisfies DeviceContext;
+  return { context, signatures, rowCopies, verifications };
+}
+
+const content = (accountNumber: bigint, balance: bigint): AccountRowContent => ({
+  accountNumber,
+  currencyType: 'JPY',
+  balance,
+  held: 0n,
+  status: 'open',
+  lastUpdate: 1_601_631_000_000n,
+});
+
+/** A row as the store holds it after the device signed `row`. */
+function stored(context: DeviceContext, row: AccountRowContent) {
+  return {
+    ...row,
+    signerKeyNumber: accountKey,
+    signature: signOwnRow(context, accountRowBytes(row)),
+  };
+}
+
+const read = (context: DeviceContext, row: ReturnType<typeof stored>) =>
+  verifiedRow(context, row, accountRowBytes, `account ${row.accountNumber}`);
+
+describe('verifiedRow with the copies of signed rows', () => {
+  it('trusts a row read back as this process signed it, without a verification', () => {
+    const { context, verifications } = contextWithCopies();
+    const row = stored(context, content(1n, 500n));
+    expect(read(context, row)).toBe(row);
+    expect(read(context, { ...row })).toEqual(row);
+    expect(verifications.count).toBe(0);
+  });
+
+  it('verifies a row changed in the store, and refuses it', () => {
+    const { context, verifications } = contextWithCopies();
+    const row = stored(context, content(1n, 500n));
+    const changed = { ...row, balance: 5_000n };
+    expect(() => read(context, changed)).toThrow(UnverifiedRow);
+    expect(verifications.count).toBe(1);
+    // The signature of another of its rows does not pass for it either.
+    const other = stored(context, content(1n, 400n));
+    expect(() => read(context, { ...row, signature: other.signature })).toThrow(UnverifiedRow);
+    expect(verifications.count).toBe(2);
+  });
+
+  it('verifies a row it holds no copy of once, and compares it from then on', () => {
+    const { context, verifications } = contextWithCopies();
+    const row = stored(context, content(1n, 500n));
+    const fresh = contextWithCopies(); // a restarted process: the same key, no copies
+    expect(read(fresh.context, row)).toBe(row);
+    expect(read(fresh.context, row)).toBe(row);
+    expect(fresh.verifications.count).toBe(1);
+    expect(verifications.count).toBe(0);
+  });
+
+  it('verifies again after a key lost an authority', () => {
+    const { context, signatures, verifications, rowCopies } = contextWithCopies();
+    const row = stored(context, content(1n, 500n));
+    expect(signatures.revoke(accountKey, 'sign').ok).toBe(true);
+    expect(read(context, row)).toBe(row);
+    expect(verifications.count).toBe(1);
+    expect(rowCopies.size).toBe(1); // the copy that verification made
+    expect(signatures.revoke(accountKey, 'verify').ok).toBe(true);
+    expect(() => read(context, row)).toThrow(UnverifiedRow);
+    expect(rowCopies.size).toBe(0);
+  });
+});
+
+describe('RowCopies', () => {
+  it('keeps at most rowCopiesMax copies, the oldest going first', () => {
+    const copies = new RowCopies(() => 0);
+    const bytes = Buffer.from('row');
+    const signatureOf = (n: number) => Buffer.from(n.toString(16).padStart(8, '0'), 'hex');
+    for (let n = 0; n <= rowCopiesMax; n++) copies.remember(accountKey, bytes, signatureOf(n));
+    expect(copies.size).toBe(rowCopiesMax);
+    expect(copies.holds(accountKey, bytes, signatureOf(0))).toBe(false);
+    expect(copies.holds(accountKey, bytes, signatureOf(1))).toBe(true);
+    expect(copies.holds(accountKey, bytes, signatureOf(rowCopiesMax))).toBe(true);
+  });
+
+  it('holds a copy only for its key and its very bytes', () => {
+    const copies = new RowCopies(() => 0);
+    const signature = Buffer.alloc(32, 9);
+    copies.remember(accountKey, Buffer.from('balance 500'), signature);
+    expect(copies.holds(accountKey, Buffer.from('balance 500'), signature)).toBe(true);
+    expect(copies.holds(accountKey + 1, Buffer.from('balance 500'), signature)).toBe(false);
+    expect(copies.holds(accountKey, Buffer.from('balance 5000'), signature)).toBe(false);
+    expect(copies.holds(accountKey, Buffer.from('balance 50'), signature)).toBe(false);
+  });
+});
