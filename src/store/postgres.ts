@@ -815,20 +815,15 @@ function holdingWrites(query: Query): HoldingQuery {
       return { sql: writesHeldBack.get(write)!, arrays, rowCount: rows.size };
     });
     held.clear();
-    if (writes.length === 1) {
-      const written = await query(writes[0]!.sql, writes[0]!.arrays);
-      assert(written.rowCount === writes[0]!.rowCount, 'every row held back is written');
-      return;
-    }
-    const together = writtenTogether(writes.map((write) => write.sql));
+    const rowCounts = writes.map((write) => write.rowCount);
     const [counts] = (
-      await query(
-        together,
-        writes.flatMap((write) => write.arrays),
-      )
+      await query(writtenTogether(writes.map((write) => write.sql)), [
+        ...writes.flatMap((write) => write.arrays),
+        ...rowCounts,
+      ])
     ).rows;
-    for (const [w, write] of writes.entries())
-      assert(counts?.[`w${w}`] === write.rowCount, 'every row held back is written');
+    for (const [w, rowCount] of rowCounts.entries())
+      assert(counts?.[`w${w}`] === rowCount, 'every row held back is written');
   };
   const holding = async (text: string, values: readonly unknown[] = []) => {
     if (!writesHeldBack.has(text)) {
@@ -844,12 +839,14 @@ function holdingWrites(query: Query): HoldingQuery {
 }
 
 /**
- * Several held-back writes as one statement, one round trip (each a data-modifying WITH, its
- * parameters numbered on after the one before): they write to different tables (writesHeldBack
- * has one statement per table), so running them together changes nothing of what each writes. It
- * answers one row, the count each wrote (`w0`, `w1`...).
+ * The held-back writes as one statement, one round trip (each a data-modifying WITH, its
+ * parameters numbered on after the one before, then the count each must write): they write to
+ * different tables (writesHeldBack has one statement per table), so running them together changes
+ * nothing of what each writes. It answers one row, the count each wrote (`w0`, `w1`...), and fails
+ * (division by zero) unless each wrote its count, so that its transaction cannot commit with a
+ * write short: the COMMIT goes out right behind it, before its answer is read (#attempt).
  */
-function writtenTogether(statements: readonly string[]): string {
+export function writtenTogether(statements: readonly string[]): string {
   const key = statements.join('\n;\n');
   let together = statementsTogether.get(key);
   if (together === undefined) {
@@ -879,7 +876,9 @@ function joinedWrites(statements: readonly string[]): string {
     return `w${w} AS (${renumbered} RETURNING 1)`;
   });
   const counts = statements.map((_, w) => `(SELECT count(*)::int FROM w${w}) AS w${w}`);
-  return `WITH ${parts.join(', ')} SELECT ${counts.join(', ')}`;
+  const allWritten = statements.map((_, w) => `w${w} = $${offset + w + 1}::int`).join(' AND ');
+  return `WITH ${parts.join(', ')}, counts AS (SELECT ${counts.join(', ')})
+    SELECT *, 1 / (CASE WHEN ${allWritten} THEN 1 ELSE 0 END) AS all_written FROM counts`;
 }
 
 /** What a held-back write answers at once (its callers read nothing from it). */
@@ -1080,6 +1079,26 @@ export interface PostgresOptions {
   readonly random?: () => number;
 }
 
+/**
+ * A transaction's held-back writes and its COMMIT in one round trip: the writes' statement is made
+ * first, so it goes out first (afterBegin keeps the order of the statements that wait for the BEGIN,
+ * and the client sends in the order made), and the COMMIT right behind it, without waiting for its
+ * answer. A write that fails, or writes short (its statement then fails: joinedWrites), aborts the
+ * transaction, and PostgreSQL answers the COMMIT with ROLLBACK: nothing of it is kept.
+ */
+async function committedWithHeldWrites(
+  client: pg.PoolClient,
+  query: HoldingQuery,
+  begun: Promise<unknown>,
+): Promise<void> {
+  const flushed = query.flush();
+  const committed = begun.then(() => client.query('COMMIT'));
+  const [flush, commit] = await Promise.allSettled([flushed, committed]);
+  if (flush.status === 'rejected') throw flush.reason;
+  if (commit.status === 'rejected') throw commit.reason;
+  assert(commit.value.command === 'COMMIT', 'a transaction whose writes all answered commits');
+}
+
 /** A lazy transaction's opening (types.ts Durability), two statements in one simple query. */
 const beginLazy = 'BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off';
 
@@ -1120,10 +1139,11 @@ class PostgresStore<Tx> implements Store<Tx> {
         );
         const query = holdingWrites(afterBegin(queryOn(client), begun));
         const result = await work(this.txOn(query));
-        // A refusal changes nothing: whatever the work wrote before it refused is undone.
-        if (!isFailure(result)) await query.flush();
-        await begun;
-        await client.query(isFailure(result) ? 'ROLLBACK' : 'COMMIT');
+        if (isFailure(result)) {
+          // A refusal changes nothing: whatever the work wrote before it refused is undone.
+          await begun;
+          await client.query('ROLLBACK');
+        } else await committedWithHeldWrites(client, query, begun);
         if (durability === 'synced')
           this.#commitListener?.(1, (performance.now() - startedMs) / 1000);
         return result;

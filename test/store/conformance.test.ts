@@ -274,6 +274,27 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('undoes all of a transaction whose held-back writes fail as it commits', async () => {
+      const store = await backend.openTransaction(backend.location('transaction'));
+      await store.transact((tx) => tx.appendReserved([record(1n)]));
+      // The taken number fails the writes a PostgreSQL store holds back until the COMMIT (sent
+      // right behind them), after a write that went out at once: nothing of the two is kept.
+      await expect(
+        store.transact(async (tx) => {
+          await tx.appendRecords([record(5n)]);
+          await tx.appendReserved([record(3n), record(1n, { amount: 501n })]);
+        }),
+      ).rejects.toThrow();
+      expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual([record(1n)]);
+      // The store goes on: the next transaction commits.
+      await store.transact((tx) => tx.appendReserved([record(2n)]));
+      expect(await store.transact((tx) => tx.recordsOfOperation('r-0'))).toEqual([
+        record(1n),
+        record(2n),
+      ]);
+      await store.close();
+    });
+
     it('undoes all of a transaction whose work refuses or throws', async () => {
       const store = await backend.openAccount(backend.location('account'));
       const refused = await store.transact(async (tx) => {
