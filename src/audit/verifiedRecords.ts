@@ -22,6 +22,7 @@
 import { assert } from '../model/assert.js';
 import { type SignedRecord, signingBytes } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
+import { RevocationWatch } from '../signature/revocationWatch.js';
 
 /** Records kept at most: about two seconds of this machine's highest rate (six per remittance). */
 export const verifiedRecordSlots = 16_384;
@@ -46,11 +47,11 @@ export class VerifiedRecords {
   readonly #stepInSlot = new Uint8Array(verifiedRecordSlots);
   #kept = 0;
   #nextSlot = 0;
-  #revocations: number;
+  readonly #revocations: RevocationWatch;
 
   /** `revocations`: the signature device's count of authorities taken from keys (it only grows). */
-  constructor(private readonly revocations: () => number) {
-    this.#revocations = revocations();
+  constructor(revocations: () => number) {
+    this.#revocations = new RevocationWatch(revocations);
   }
 
   /** Copies kept. */
@@ -159,10 +160,7 @@ export class VerifiedRecords {
 
   /** A key lost an authority since the copies were made: none of them is trusted any more. */
   #keepUpToDate(): void {
-    const revocations = this.revocations();
-    if (revocations === this.#revocations) return;
-    assert(revocations > this.#revocations, 'revocations are only counted up');
-    this.#revocations = revocations;
+    if (!this.#revocations.revokedSince()) return;
     this.#slotsOf.clear();
     this.#operationInSlot.fill(undefined);
     this.#kept = 0;

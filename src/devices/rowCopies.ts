@@ -17,6 +17,7 @@
 // currency device each unit it spends, so a copy is read again within a remittance's time.
 
 import { assert } from '../model/assert.js';
+import { RevocationWatch } from '../signature/revocationWatch.js';
 
 /** Copies kept at most: a few seconds of this machine's highest rate (five rows per remittance). */
 export const rowCopiesMax = 16_384;
@@ -33,11 +34,11 @@ interface RowCopy {
 export class RowCopies {
   /** By signature (its bytes as latin1 text), in the order they were kept. */
   readonly #copies = new Map<string, RowCopy>();
-  #revocations: number;
+  readonly #revocations: RevocationWatch;
 
   /** `revocations`: the signature device's count of authorities taken from keys (it only grows). */
-  constructor(private readonly revocations: () => number) {
-    this.#revocations = revocations();
+  constructor(revocations: () => number) {
+    this.#revocations = new RevocationWatch(revocations);
   }
 
   /** Copies kept. */
@@ -69,10 +70,7 @@ export class RowCopies {
 
   /** A key lost an authority since the copies were made: none of them is trusted any more. */
   #keepUpToDate(): void {
-    const revocations = this.revocations();
-    if (revocations === this.#revocations) return;
-    assert(revocations > this.#revocations, 'revocations are only counted up');
-    this.#revocations = revocations;
+    if (!this.#revocations.revokedSince()) return;
     this.#copies.clear();
   }
 }
