@@ -92,11 +92,15 @@ function verifiedBytes(context: DeviceContext, bytes: Buffer, signature: Buffer)
   return true;
 }
 
-/** A row's signature, made with this device's own key; its copy is kept (./rowCopies.ts). */
+/**
+ * A row's signature, made with this device's own key; its copy is kept (./rowCopies.ts) if that key
+ * may also verify, as a copy stands in for verifying the row when it is read back.
+ */
 export function signOwnRow(context: DeviceContext, bytes: Buffer): Buffer {
   const signature = context.signatures.sign(context.signingKeyNumber, bytes);
   assert(signature.ok, `the ${context.device} device signs its rows`);
-  context.rowCopies?.remember(context.signingKeyNumber, bytes, signature.value);
+  if (context.signatures.allows(context.signingKeyNumber, 'verify'))
+    context.rowCopies?.remember(context.signingKeyNumber, bytes, signature.value);
   return signature.value;
 }
 
@@ -172,7 +176,9 @@ export function signOwnRecord(
 ): SignedRecord {
   const signed = signRecord(context.signatures, context.signingKeyNumber, record, previous);
   assert(signed.ok, `the ${context.device} device signs with its own key`);
-  context.verifiedRecords?.rememberSigned(signed.value, previous);
+  // Its copy stands in for verifying it later with the same key: kept only if that key may verify.
+  if (context.signatures.allows(context.signingKeyNumber, 'verify'))
+    context.verifiedRecords?.rememberSigned(signed.value, previous);
   return signed.value;
 }
 

@@ -9,8 +9,10 @@
 // reach) and verifies by signature only a row it holds no copy of, or one that differs: a row
 // changed in the store, one written before the process started, one whose copy is gone. A key that
 // loses an authority (`SignatureDevice.revocations`) empties the copies, as the continuous audit's
-// copies of records are (audit/verifiedRecords.ts). A row signed in a store transaction that rolls
-// back leaves a copy that is still true: its signature still covers those bytes.
+// copies of records are (audit/verifiedRecords.ts), and a row is kept only while its key may
+// verify (context.ts: signOwnRow), so that no copy passes what the key could not. A row signed in a
+// store transaction that rolls back leaves a copy that is still true: its signature still covers
+// those bytes.
 //
 // Bounded: at most `rowCopiesMax` copies, found by signature; the oldest goes first. The account
 // device reads each account of a remittance twice (its exchange and its settlement) and the

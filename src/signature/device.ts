@@ -139,6 +139,14 @@ export class SignatureDevice {
   }
 
   /** How many account keys this device holds at most (the rest are read again when used). */
+  /**
+   * Whether `keyNumber` holds `authority` now: a copy of a check (audit/verifiedRecords.ts,
+   * devices/rowCopies.ts) is kept only for a key that could make that check itself.
+   */
+  allows(keyNumber: number, authority: Authority): boolean {
+    return this.#keys.get(keyNumber)?.allows(authority) === true;
+  }
+
   get accountKeysHeldMax(): number {
     return this.#policy.accountKeysHeldMax;
   }

@@ -99,6 +99,15 @@ describe('verifiedRow with the copies of signed rows', () => {
     expect(verifications.count).toBe(0);
   });
 
+  it('keeps no copy for a key that may sign but not verify: its rows are refused as before', () => {
+    const { context, signatures, rowCopies, verifications } = contextWithCopies();
+    expect(signatures.revoke(accountKey, 'verify').ok).toBe(true);
+    const row = stored(context, content(1n, 500n));
+    expect(rowCopies.size).toBe(0);
+    expect(() => read(context, row)).toThrow(UnverifiedRow);
+    expect(verifications.count).toBe(1);
+  });
+
   it('verifies again after a key lost an authority', () => {
     const { context, signatures, verifications, rowCopies } = contextWithCopies();
     const row = stored(context, content(1n, 500n));
