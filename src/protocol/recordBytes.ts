@@ -29,20 +29,32 @@ export interface SignedRecord {
 }
 
 /** The bytes a record's signature covers (before chaining). */
-// Records are immutable, and an audit encodes each one several times (its identity, its block
-// digest, its signature check): the bytes are computed once per record object and kept as long as
-// the record lives. Callers never change the returned bytes.
-const storedBytes = new WeakMap<TransactionRecord, Buffer>();
-const requestSigningBytes = new WeakMap<TransactionRecord, Buffer>();
+// Records are immutable, and a device or an audit encodes each one several times (its identity,
+// its block digest, its signature check, a message to a peer): the bytes are computed once per
+// record object and kept on it, under a symbol, as a property neither enumerable (a spread or
+// `Object.assign` of a record never copies it onto a record with other fields, and an equality of
+// records never sees it) nor writable. A WeakMap from record to bytes did the same for about 1 us
+// more per record (an encoding, a few reads and the signing bytes: 4.5-5.5 us against 3.3-4.2 in a
+// throwaway loop of 400,000 records, the collector's work on the map's entries included). Callers
+// never change the returned bytes.
+const storedBytesKey = Symbol('triledger.storedBytes');
+const requestSigningBytesKey = Symbol('triledger.requestSigningBytes');
+type KeptBytes = {
+  readonly [storedBytesKey]?: Buffer;
+  readonly [requestSigningBytesKey]?: Buffer;
+};
+
+function keepBytes(record: TransactionRecord, key: keyof KeptBytes, bytes: Buffer): Buffer {
+  Object.defineProperty(record, key, { value: bytes });
+  return bytes;
+}
 
 /** A record's encoding as stored: every field, its transaction number included. */
 export function recordBytes(record: TransactionRecord): Buffer {
-  let bytes = storedBytes.get(record);
-  if (bytes === undefined) {
-    bytes = storedEncoding(record);
-    storedBytes.set(record, bytes);
-  }
-  return bytes;
+  return (
+    (record as KeptBytes)[storedBytesKey] ??
+    keepBytes(record, storedBytesKey, storedEncoding(record))
+  );
 }
 
 /** The same bytes, not kept: for a record read to be encoded once (a device hashing its copy). */
@@ -62,7 +74,7 @@ export function decodedRecord(bytes: Uint8Array): TransactionRecord | undefined 
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) if (value !== undefined) record[name] = value;
   const decoded = record as TransactionRecord;
-  storedBytes.set(decoded, Buffer.from(bytes));
+  keepBytes(decoded, storedBytesKey, Buffer.from(bytes));
   return decoded;
 }
 
@@ -73,12 +85,10 @@ export function decodedRecord(bytes: Uint8Array): TransactionRecord | undefined 
 export function signingBytes(record: TransactionRecord): Buffer {
   if (stepOf(record.transactionType) !== 1 || record.transactionNumber === 0n)
     return recordBytes(record);
-  let bytes = requestSigningBytes.get(record);
-  if (bytes === undefined) {
-    bytes = withTransactionNumberZero(recordBytes(record));
-    requestSigningBytes.set(record, bytes);
-  }
-  return bytes;
+  return (
+    (record as KeptBytes)[requestSigningBytesKey] ??
+    keepBytes(record, requestSigningBytesKey, withTransactionNumberZero(recordBytes(record)))
+  );
 }
 
 // The transaction number is a record's first field, a u64 right after the header

@@ -73,3 +73,27 @@ describe('signingBytes', () => {
     }
   });
 });
+
+describe('the bytes kept on a record', () => {
+  it('are never carried to a record made from it, nor seen by its fields or its equality', () => {
+    const record = recordOf('remittance_request', 5n, 63);
+    const stored = recordBytes(record);
+    const signing = signingBytes(record);
+    // A copy with another number (a spread, Object.assign) is encoded afresh, not given the bytes.
+    const renumbered = { ...record, transactionNumber: 6n };
+    expect(recordBytes(renumbered).equals(stored)).toBe(false);
+    expect(recordBytes(renumbered).equals(encodeRecord(transactionRecordType, renumbered))).toBe(
+      true,
+    );
+    expect(signingBytes(Object.assign({}, record)).equals(signing)).toBe(true);
+    // The record's fields and its equality are those of a record that was never encoded.
+    expect(Object.keys(record)).toEqual(Object.keys(recordOf('remittance_request', 5n, 63)));
+    expect(record).toStrictEqual(recordOf('remittance_request', 5n, 63));
+    expect(JSON.stringify(record, (_key, value) => String(value))).toBe(
+      JSON.stringify(recordOf('remittance_request', 5n, 63), (_key, value) => String(value)),
+    );
+    // And they stay what they were: the same buffers each time.
+    expect(recordBytes(record)).toBe(stored);
+    expect(signingBytes(record)).toBe(signing);
+  });
+});
