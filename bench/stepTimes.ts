@@ -3,7 +3,8 @@
 // turned into means: the time of each protocol step, how many store commits a remittance costs at
 // each device, how long a commit takes and how many device transactions it carries, and how many
 // signatures and verifications each device makes per remittance (records and rows together, the
-// continuous audit's included). The CPU side of the same question is ./stageProfile.ts.
+// continuous audit's included), and how many messages of steps the transaction device sends each
+// peer per remittance, with how many steps each carries (what a message's fixed cost is spread on). The CPU side of the same question is ./stageProfile.ts.
 
 import type { DeviceName } from '../src/devices/context.js';
 import { metricsPortOffsets } from './devices.js';
@@ -48,7 +49,12 @@ export interface StepTimes {
   readonly commits: Record<DeviceName, { perRemittance: number; ms: number; works: number }>;
   /** Signatures and verifications per remittance at each device (its signature device's counts). */
   readonly signatures: Record<DeviceName, { sign: number; verify: number }>;
+  /** The transaction device's messages of steps to each peer per remittance, and steps in each. */
+  readonly peerMessages: Record<Peer, { perRemittance: number; steps: number }>;
 }
+
+const peers = ['account', 'currency'] as const;
+type Peer = (typeof peers)[number];
 
 /** The signature device's operations of one authority in the measured time, every key and result. */
 function signatureOperations(
@@ -111,5 +117,18 @@ export function stepTimes(
       return [device, { sign: per('sign'), verify: per('verify') }];
     }),
   ) as StepTimes['signatures'];
-  return { stepMs, commits, signatures };
+  const peerMessages = Object.fromEntries(
+    peers.map((peer) => {
+      const count = delta('transaction', `triledger_peer_batch_steps_count{peer="${peer}"}`);
+      const steps = delta('transaction', `triledger_peer_batch_steps_sum{peer="${peer}"}`);
+      return [
+        peer,
+        {
+          perRemittance: remittances === 0 ? 0 : count / remittances,
+          steps: count === 0 ? 0 : steps / count,
+        },
+      ];
+    }),
+  ) as StepTimes['peerMessages'];
+  return { stepMs, commits, signatures, peerMessages };
 }

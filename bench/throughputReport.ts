@@ -228,7 +228,10 @@ export function throughputReport(r: ThroughputResult): {
   };
 }
 
-/** Under load: each protocol step's mean time, each device's store commits and signature work. */
+/**
+ * Under load: each protocol step's mean time, each device's store commits and signature work, the
+ * transaction device's messages to its peers.
+ */
 function stepsTable(cs: readonly ConfigurationResult[]): string {
   const steps = Object.keys(cs[0]?.steps.stepMs ?? {});
   const rows = [
@@ -245,6 +248,13 @@ function stepsTable(cs: readonly ConfigurationResult[]): string {
       ...cs.map((c) => {
         const { sign, verify } = c.steps.signatures[d];
         return `${sign.toFixed(2)} / ${verify.toFixed(2)}`;
+      }),
+    ]),
+    ...(['account', 'currency'] as const).map((peer) => [
+      `transaction to ${peer}: messages of steps per remittance / steps each`,
+      ...cs.map((c) => {
+        const { perRemittance, steps } = c.steps.peerMessages[peer];
+        return `${perRemittance.toFixed(2)} / ${steps.toFixed(1)}`;
       }),
     ]),
   ];
