@@ -7,6 +7,7 @@
 // The page has no power of its own: every admin call is signed here with the operator's key and
 // checked by the transaction device.
 
+import { toHex } from '../model/hex.js';
 import { timeOrderedUuid, uuidRandomBytes } from '../model/timeOrderedUuid.js';
 import {
   envelopeHeader,
@@ -40,8 +41,7 @@ export class ApiError extends Error {
   }
 }
 
-export const hex = (bytes: Uint8Array) =>
-  Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+export const hex = (bytes: Uint8Array) => toHex(bytes);
 
 /** A copy on its own ArrayBuffer: what WebCrypto takes. */
 export const own = (data: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(data);

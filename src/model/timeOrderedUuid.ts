@@ -4,6 +4,7 @@
 // TypeScript client and the browser wallet make them with this one function.
 
 import { assert } from './assert.js';
+import { toHex } from './hex.js';
 
 /** Random bytes a version 7 UUID takes (74 of their 80 bits are used). */
 export const uuidRandomBytes = 10;
@@ -17,6 +18,5 @@ export function timeOrderedUuid(nowMs: number, random: Uint8Array): string {
   bytes.set(random, 6);
   bytes[6] = 0x70 | (bytes[6]! & 0x0f); // version 7
   bytes[8] = 0x80 | (bytes[8]! & 0x3f); // variant 10
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return `${toHex(bytes, 0, 4)}-${toHex(bytes, 4, 6)}-${toHex(bytes, 6, 8)}-${toHex(bytes, 8, 10)}-${toHex(bytes, 10, 16)}`;
 }

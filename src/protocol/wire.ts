@@ -69,11 +69,41 @@ export function isoOf(ms: bigint): string {
 }
 
 export function parseIso(text: string, field: string): Result<bigint> {
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms) || new Date(ms).toISOString() !== text) {
+  const ms = canonicalIsoMs(text);
+  if (ms === undefined)
     return fail('InvalidInput', `${field} must be a valid UTC time like 2020-10-02T09:30:00.000Z`);
-  }
   return ok(BigInt(ms));
+}
+
+const isoPattern = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const daysInMonth = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const twoDigits = (text: string, at: number) =>
+  (text.charCodeAt(at) - 48) * 10 + text.charCodeAt(at + 1) - 48;
+
+/**
+ * The milliseconds of a time written exactly as `toISOString` writes it (every record an answer
+ * carries has one, checked by every client), or undefined. Read field by field: parsing it and
+ * writing it back to compare took about 1 us, this about 0.15 (a throwaway loop). Years before 100,
+ * which Date.UTC reads as 19xx, take the slow way.
+ */
+function canonicalIsoMs(text: string): number | undefined {
+  if (!isoPattern.test(text)) return undefined;
+  const year = twoDigits(text, 0) * 100 + twoDigits(text, 2);
+  if (year < 100) {
+    const ms = Date.parse(text);
+    return Number.isNaN(ms) || new Date(ms).toISOString() !== text ? undefined : ms;
+  }
+  const month = twoDigits(text, 5);
+  const day = twoDigits(text, 8);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const monthDays = month === 2 && leap ? 29 : daysInMonth[month - 1];
+  if (monthDays === undefined || day < 1 || day > monthDays) return undefined;
+  const hours = twoDigits(text, 11);
+  const minutes = twoDigits(text, 14);
+  const seconds = twoDigits(text, 17);
+  if (hours > 23 || minutes > 59 || seconds > 59) return undefined;
+  const millis = (text.charCodeAt(20) - 48) * 100 + twoDigits(text, 21);
+  return Date.UTC(year, month - 1, day, hours, minutes, seconds, millis);
 }
 
 function parseU64(text: string | undefined, field: string): Result<bigint | undefined> {
