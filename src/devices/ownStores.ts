@@ -4,7 +4,6 @@
 
 import type { OwnStores, SignedRow } from '../audit/continuous.js';
 import { ownRecordPages } from '../audit/exportLines.js';
-import { itemsOfPages } from '../model/pages.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import type { AccountStore, CurrencyStore, LedgerTx, Store } from '../store/types.js';
 import { heldAccountKey, usableAccountKey } from './accountKeys.js';
@@ -18,7 +17,7 @@ export function ownStores<Tx extends LedgerTx>(
 ): OwnStores {
   return {
     // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash).
-    records: (after) => itemsOfPages(ownRecordPages(store.exportRecordPages(after))),
+    recordPages: (after) => ownRecordPages(store.exportRecordPages(after)),
     ...(rows ? { rows } : {}),
     // A key the signature device holds needs no store transaction (one per operation checked,
     // each waiting in the store's queue behind the device's own work); the others read A.

@@ -122,8 +122,10 @@ function copyOfA(
     if (!inFlight.has(block)) records.push(responseIn(block));
   }
   return {
-    async *records(after) {
-      for (const signed of records) if (signed.record.transactionNumber > after) yield signed;
+    // In pages of seven records, so that operations (two records each) straddle pages.
+    async *recordPages(after) {
+      const read = records.filter((signed) => signed.record.transactionNumber > after);
+      for (let from = 0; from < read.length; from += 7) yield read.slice(from, from + 7);
     },
     accountKeyNumber: async () => undefined,
     checkpointedUpTo: async () => 0n,

@@ -78,8 +78,8 @@ function operation(signatures: SignatureDevice, block: bigint) {
 
 function storesOf(records: SignedRecord[]): OwnStores {
   return {
-    async *records(after) {
-      for (const record of records) if (record.record.transactionNumber > after) yield record;
+    async *recordPages(after) {
+      yield records.filter((record) => record.record.transactionNumber > after);
     },
     accountKeyNumber: async () => payerKey,
     checkpointedUpTo: async () => 0n,
