@@ -104,7 +104,7 @@ export function heldAccountKey(context: DeviceContext, accountNumber: bigint): n
   const ed25519KeyNumber = accountKeyNumberBase + Number(accountNumber);
   if (heldFor(context, ed25519KeyNumber, accountNumber)) return ed25519KeyNumber;
   const sharedKeyNumber = sharedKeysOf(context).get(accountNumber);
-  if (sharedKeyNumber !== undefined && context.signatures.describe(sharedKeyNumber).ok)
+  if (sharedKeyNumber !== undefined && context.signatures.holds(sharedKeyNumber))
     return sharedKeyNumber;
   return undefined;
 }
@@ -187,10 +187,9 @@ function unusable(accountNumber: bigint, why: Failure): Failure {
 
 /** Whether the signature device holds `keyNumber` as account `accountNumber`'s Ed25519 key. */
 function heldFor(context: DeviceContext, keyNumber: number, accountNumber: bigint): boolean {
-  const held = context.signatures.describe(keyNumber);
+  // The owner's name is made only for a key held (in an HMAC deployment, none is).
   return (
-    held.ok &&
-    held.value.owner === `account:${accountNumber}` &&
-    held.value.algorithm === 'ed25519-public'
+    context.signatures.holds(keyNumber) &&
+    context.signatures.holds(keyNumber, `account:${accountNumber}`, 'ed25519-public')
   );
 }

@@ -72,7 +72,11 @@ export function decodedRecord(bytes: Uint8Array): TransactionRecord | undefined 
   if (values === undefined || !isTransactionType(values['transactionType'] as string))
     return undefined;
   const record: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(values)) if (value !== undefined) record[name] = value;
+  const fields = transactionRecordType.fields;
+  for (let index = 0; index < fields.length; index++) {
+    const name = fields[index]!.name;
+    if (values[name] !== undefined) record[name] = values[name];
+  }
   const decoded = record as TransactionRecord;
   keepBytes(decoded, storedBytesKey, Buffer.from(bytes));
   return decoded;

@@ -63,48 +63,88 @@ export type PeerStepAnswer =
 
 export function encodeSteps(steps: readonly PeerStep[]): Buffer {
   assert(steps.length > 0 && steps.length <= wireStepsMax, 'a message carries 1 to 255 steps');
-  const parts: Buffer[] = [messageMagic, Buffer.from([stepWireVersion, steps.length])];
+  // Measured first, then written into one buffer: a message carries a few hundred records under
+  // load, and a small buffer per length byte, joined at the end, was a device's largest
+  // allocation on the wire.
+  let size = messageMagic.length + 2;
   for (const step of steps) {
-    const traceId = Buffer.from(step.traceId ?? '', 'latin1');
-    assert(traceId.length < 256, 'a trace id fits its length byte');
     assert(
       step.records.length > 0 && step.records.length <= stepRecordsMax,
       'a step has 1-6 records',
     );
-    const expired = step.operation === 'exchange' && step.expired === true ? 1 : 0;
-    parts.push(Buffer.from([kinds[step.operation], expired, traceId.length]), traceId);
-    parts.push(Buffer.from([step.records.length]));
-    for (const record of step.records) pushRecord(parts, record);
+    size += 4 + (step.traceId?.length ?? 0);
+    for (const record of step.records) size += recordWireBytes(record);
   }
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(size);
+  let offset = messageMagic.copy(out, 0);
+  out[offset++] = stepWireVersion;
+  out[offset++] = steps.length;
+  for (const step of steps) {
+    const traceId = step.traceId ?? '';
+    assert(traceId.length < 256, 'a trace id fits its length byte');
+    out[offset++] = kinds[step.operation];
+    out[offset++] = step.operation === 'exchange' && step.expired === true ? 1 : 0;
+    out[offset++] = traceId.length;
+    offset += out.write(traceId, offset, 'latin1');
+    out[offset++] = step.records.length;
+    for (const record of step.records) offset = writeRecord(out, offset, record);
+  }
+  assert(offset === size, 'a message fills exactly the bytes measured');
+  return out;
 }
 
 export function encodeAnswers(answers: readonly PeerStepAnswer[]): Buffer {
   assert(answers.length > 0 && answers.length <= wireStepsMax, 'a reply carries 1 to 255 answers');
-  const parts: Buffer[] = [replyMagic, Buffer.from([stepWireVersion, answers.length])];
-  for (const answer of answers) {
+  const refusals = answers.map((answer) =>
+    'error' in answer
+      ? {
+          code: Buffer.from(answer.error.code, 'latin1'),
+          message: utf8Cut(answer.error.message, refusalMessageBytesMax),
+        }
+      : undefined,
+  );
+  let size = replyMagic.length + 2;
+  answers.forEach((answer, index) => {
+    const refusal = refusals[index];
+    if ('record' in answer) size += 1 + recordWireBytes(answer.record);
+    else if (refusal === undefined) size += 1;
+    else size += 2 + refusal.code.length + 2 + refusal.message.length;
+  });
+  const out = Buffer.allocUnsafe(size);
+  let offset = replyMagic.copy(out, 0);
+  out[offset++] = stepWireVersion;
+  out[offset++] = answers.length;
+  answers.forEach((answer, index) => {
+    const refusal = refusals[index];
     if ('record' in answer) {
-      parts.push(Buffer.from([answerTags.record]));
-      pushRecord(parts, answer.record);
-    } else if ('settled' in answer) parts.push(Buffer.from([answerTags.settled]));
+      out[offset++] = answerTags.record;
+      offset = writeRecord(out, offset, answer.record);
+    } else if (refusal === undefined) out[offset++] = answerTags.settled;
     else {
-      const code = Buffer.from(answer.error.code, 'latin1');
-      assert(code.length < 256, 'an error code fits its length byte');
-      const message = utf8Cut(answer.error.message, refusalMessageBytesMax);
-      const lengths = Buffer.alloc(2);
-      lengths.writeUInt16BE(message.length);
-      parts.push(Buffer.from([answerTags.error, code.length]), code, lengths, message);
+      assert(refusal.code.length < 256, 'an error code fits its length byte');
+      out[offset++] = answerTags.error;
+      out[offset++] = refusal.code.length;
+      offset += refusal.code.copy(out, offset);
+      offset = out.writeUInt16BE(refusal.message.length, offset);
+      offset += refusal.message.copy(out, offset);
     }
-  }
-  return Buffer.concat(parts);
+  });
+  assert(offset === size, 'a reply fills exactly the bytes measured');
+  return out;
 }
 
-function pushRecord(parts: Buffer[], { record, signature }: SignedRecord): void {
+/** The bytes a record takes on the wire: its length, its encoding, its signature's length and it. */
+function recordWireBytes({ record, signature }: SignedRecord): number {
+  return 4 + recordBytes(record).length + 1 + signature.length;
+}
+
+function writeRecord(out: Buffer, at: number, { record, signature }: SignedRecord): number {
   const bytes = recordBytes(record);
   assert(signature.length <= signatureBytesMax, 'a signature fits its length byte');
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  parts.push(length, bytes, Buffer.from([signature.length]), signature);
+  let offset = out.writeUInt32BE(bytes.length, at);
+  offset += bytes.copy(out, offset);
+  out[offset++] = signature.length;
+  return offset + signature.copy(out, offset);
 }
 
 /** The longest prefix of `text` in at most `bytesMax` bytes of UTF-8, cut between characters. */

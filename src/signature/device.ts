@@ -138,7 +138,6 @@ export class SignatureDevice {
     return this.#revocations;
   }
 
-  /** How many account keys this device holds at most (the rest are read again when used). */
   /**
    * Whether `keyNumber` holds `authority` now: a copy of a check (audit/verifiedRecords.ts,
    * devices/rowCopies.ts) is kept only for a key that could make that check itself.
@@ -147,6 +146,21 @@ export class SignatureDevice {
     return this.#keys.get(keyNumber)?.allows(authority) === true;
   }
 
+  /**
+   * Whether the table holds `keyNumber`, and, when they are given, for `owner` and with
+   * `algorithm`: what `describe` tells, without a descriptor or a refusal made (a step asks it of
+   * every account it names, devices/accountKeys.ts).
+   */
+  holds(keyNumber: number, owner?: string, algorithm?: Algorithm): boolean {
+    const key = this.#keys.get(keyNumber);
+    return (
+      key !== undefined &&
+      (owner === undefined || key.owner === owner) &&
+      (algorithm === undefined || key.algorithm === algorithm)
+    );
+  }
+
+  /** How many account keys this device holds at most (the rest are read again when used). */
   get accountKeysHeldMax(): number {
     return this.#policy.accountKeysHeldMax;
   }

@@ -50,6 +50,51 @@ describe('the step wire', () => {
     expect(decodeAnswers(encodeAnswers(answers), 3)).toEqual({ ok: true, value: answers });
   });
 
+  it('writes every byte as the grammar of docs/protocol.md lays it out', () => {
+    const u8 = (value: number) => Buffer.from([value]);
+    const u16 = (value: number) => Buffer.from([value >> 8, value & 0xff]);
+    const u32 = (value: number) =>
+      Buffer.from([value >>> 24, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff]);
+    const record = ({ record, signature }: SignedRecord) => {
+      const bytes = recordBytes(record);
+      return [u32(bytes.length), bytes, u8(signature.length), signature];
+    };
+    const message = Buffer.concat([
+      Buffer.from('TS'),
+      u8(1),
+      u8(steps.length),
+      ...steps.flatMap((step) => [
+        u8(step.operation === 'exchange' ? 1 : 2),
+        u8(step.operation === 'exchange' && step.expired ? 1 : 0),
+        u8((step.traceId ?? '').length),
+        Buffer.from(step.traceId ?? '', 'latin1'),
+        u8(step.records.length),
+        ...step.records.flatMap(record),
+      ]),
+    ]);
+    expect(encodeSteps(steps).equals(message)).toBe(true);
+    const refusal = 'account 1: 5 < 500 – ünïcode';
+    const reply = Buffer.concat([
+      Buffer.from('TA'),
+      u8(1),
+      u8(3),
+      u8(1),
+      ...record(response),
+      u8(2),
+      u8(3),
+      u8('PeerUnavailable'.length),
+      Buffer.from('PeerUnavailable'),
+      u16(Buffer.byteLength(refusal)),
+      Buffer.from(refusal),
+    ]);
+    const answers: PeerStepAnswer[] = [
+      { record: response },
+      { settled: true },
+      { error: { code: 'PeerUnavailable', message: refusal } },
+    ];
+    expect(encodeAnswers(answers).equals(reply)).toBe(true);
+  });
+
   it('cuts a long refusal between characters', () => {
     const message = 'é'.repeat(refusalMessageBytesMax);
     const decoded = decodeAnswers(encodeAnswers([{ error: { code: 'X', message } }]), 1);

@@ -126,6 +126,20 @@ describe('FIG. 6: the keystore of the transaction device', () => {
       expect(!attempt.ok && attempt.code).toBe('UnknownKey');
     }
   });
+
+  it('holds tells what describe tells of a key: held, its owner, its algorithm', () => {
+    const device = fig6TransactionDevice();
+    for (const key of fig6Keys) {
+      const described = device.describe(key.keyNumber);
+      expect(described.ok).toBe(true);
+      expect(device.holds(key.keyNumber)).toBe(true);
+      expect(device.holds(key.keyNumber, key.owner, 'hmac-sha256')).toBe(true);
+      expect(device.holds(key.keyNumber, key.owner, 'ed25519-public')).toBe(false);
+      expect(device.holds(key.keyNumber, `${key.owner}-other`)).toBe(false);
+    }
+    expect(device.describe(6).ok).toBe(false);
+    expect(device.holds(6)).toBe(false);
+  });
 });
 
 describe('claims 1-3: one shared secret, different authorities in two devices', () => {
