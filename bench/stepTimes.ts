@@ -4,7 +4,8 @@
 // each device, how long a commit takes and how many device transactions it carries, and how many
 // signatures and verifications each device makes per remittance (records and rows together, the
 // continuous audit's included), and how many messages of steps the transaction device sends each
-// peer per remittance, with how many steps each carries (what a message's fixed cost is spread on). The CPU side of the same question is ./stageProfile.ts.
+// peer per remittance, with how many steps each carries (what a message's fixed cost is spread
+// on). The CPU side of the same question is ./stageProfile.ts.
 
 import type { DeviceName } from '../src/devices/context.js';
 import { metricsPortOffsets } from './devices.js';
@@ -53,7 +54,8 @@ export interface StepTimes {
   readonly peerMessages: Record<Peer, { perRemittance: number; steps: number }>;
 }
 
-const peers = ['account', 'currency'] as const;
+/** The transaction device's peers, which its messages of steps go to. */
+export const peers = ['account', 'currency'] as const;
 type Peer = (typeof peers)[number];
 
 /** The signature device's operations of one authority in the measured time, every key and result. */

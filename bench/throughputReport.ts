@@ -6,6 +6,7 @@ import { assert } from '../src/model/assert.js';
 import type { LatencySummary } from './latency.js';
 import { durableCommitsInSequence, type LightFloor, roundTripsInSequence } from './lightFloor.js';
 import { stages } from './stageProfile.js';
+import { peers } from './stepTimes.js';
 import {
   type ConfigurationResult,
   cryptoWorkOf,
@@ -250,7 +251,7 @@ function stepsTable(cs: readonly ConfigurationResult[]): string {
         return `${sign.toFixed(2)} / ${verify.toFixed(2)}`;
       }),
     ]),
-    ...(['account', 'currency'] as const).map((peer) => [
+    ...peers.map((peer) => [
       `transaction to ${peer}: messages of steps per remittance / steps each`,
       ...cs.map((c) => {
         const { perRemittance, steps } = c.steps.peerMessages[peer];
