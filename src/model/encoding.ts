@@ -185,6 +185,12 @@ export function isWellFormed(text: string): boolean {
   return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
+/** Whether every byte is below 0x80: UTF-8 that decodes to the same characters, one per byte. */
+function isAscii(bytes: Uint8Array): boolean {
+  for (let index = 0; index < bytes.length; index++) if (bytes[index]! > 0x7f) return false;
+  return true;
+}
+
 /**
  * Decode bytes produced by encodeRecord. Used to read records back and check them (pair
  * assertions), and by the audit. Returns undefined when the bytes are not a well-formed record of
@@ -244,7 +250,9 @@ export function decodeRecord(
         } else {
           const text = slice.toString('utf8'); // a malformed sequence decodes to U+FFFD
           // Only the canonical UTF-8 of a string is accepted: re-encoding must give the same bytes.
-          if (!Buffer.from(text, 'utf8').equals(slice)) return undefined;
+          // ASCII is canonical by itself (every text field of a remittance's records is ASCII):
+          // the re-encoding, a buffer per field, is made only for other bytes.
+          if (!isAscii(slice) && !Buffer.from(text, 'utf8').equals(slice)) return undefined;
           values[field.name] = text;
         }
         break;

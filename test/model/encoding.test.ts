@@ -62,6 +62,30 @@ describe('the encoding is injective and strict', () => {
     expect(decodeRecord(transactionRecordType, reversioned)).toBeUndefined();
   });
 
+  it('decoding takes text only in its canonical UTF-8, ASCII or not', () => {
+    const record = {
+      transactionNumber: 1n,
+      remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ab',
+      transactionType: 'remittance_response',
+      detail: 'QZ',
+      dateTime: 1_601_631_000_000n,
+      signerKeyNumber: 3,
+    };
+    const bytes = encodeRecord(transactionRecordType, record);
+    const at = bytes.indexOf('QZ');
+    const withDetail = (two: readonly number[]) => {
+      const changed = Buffer.from(bytes);
+      changed.set(two, at);
+      return decodeRecord(transactionRecordType, changed)?.['detail'];
+    };
+    expect(withDetail([0x51, 0x5a])).toBe('QZ');
+    expect(withDetail([0xc3, 0xa9])).toBe('é');
+    expect(withDetail([0xc1, 0x81])).toBeUndefined(); // an overlong 'A'
+    expect(withDetail([0xff, 0x41])).toBeUndefined(); // no UTF-8 at all
+    expect(withDetail([0x41, 0xc3])).toBeUndefined(); // a character cut short
+    expect(withDetail([0xed, 0xa0])).toBeUndefined(); // the start of a surrogate
+  });
+
   it('encoding a field the type does not declare is a bug, not a silent drop', () => {
     expect(() => encodeRecord(accountRowType, { accountNumber: 1n, nickname: 'x' })).toThrow(
       /unknown field/,
