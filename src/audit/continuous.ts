@@ -69,8 +69,8 @@ export interface SignedRow {
 export interface OwnStores {
   /**
    * The records of A after `afterNumber`, in transaction number order, a page at a time: the audit
-   * reads every record a device stores, and an await per record (an async generator's step) cost
-   * more than checking it against its copy.
+   * reads every record a device stores, and an async generator's step per record made a promise, a
+   * result object and a turn of the microtask queue for each.
    */
   recordPages(afterNumber: bigint): AsyncIterable<readonly SignedRecord[]>;
   /** The rows of B or C this device signs, if it keeps any, in key order after `afterKey`. */

@@ -194,17 +194,19 @@ function isAscii(bytes: Uint8Array): boolean {
 /**
  * Decode bytes produced by encodeRecord. Used to read records back and check them (pair
  * assertions), and by the audit. Returns undefined when the bytes are not a well-formed record of
- * this type: a decoder fed stored bytes must not crash on damage, it must report it.
+ * this type: a decoder fed stored bytes must not crash on damage, it must report it. An absent
+ * optional field is left out of the values (as encodeRecord takes them), so that they are a
+ * record's fields as they are, with no copy to drop the absent ones.
  */
 export function decodeRecord(
   type: RecordType,
   bytes: Uint8Array,
-): Record<string, FieldValue | undefined> | undefined {
+): Record<string, FieldValue> | undefined {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const numbers = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.length < encodingHeaderBytes || view[0] !== 0x54 || view[1] !== 0x4c) return undefined;
   if (view[2] !== encodingVersion || view[3] !== type.tag) return undefined;
-  const values: Record<string, FieldValue | undefined> = {};
+  const values: Record<string, FieldValue> = {};
   let offset = encodingHeaderBytes;
   const need = (n: number) => offset + n <= view.length;
   const fields = type.fields;
@@ -213,10 +215,7 @@ export function decodeRecord(
     if (field.optional) {
       if (!need(1)) return undefined;
       const present = view[offset++];
-      if (present === 0) {
-        values[field.name] = undefined;
-        continue;
-      }
+      if (present === 0) continue;
       if (present !== 1) return undefined;
     }
     switch (field.type) {

@@ -71,13 +71,8 @@ export function decodedRecord(bytes: Uint8Array): TransactionRecord | undefined 
   const values = decodeRecord(transactionRecordType, bytes);
   if (values === undefined || !isTransactionType(values['transactionType'] as string))
     return undefined;
-  const record: Record<string, unknown> = {};
-  const fields = transactionRecordType.fields;
-  for (let index = 0; index < fields.length; index++) {
-    const name = fields[index]!.name;
-    if (values[name] !== undefined) record[name] = values[name];
-  }
-  const decoded = record as TransactionRecord;
+  // The decoder leaves absent fields out: its values are the record's fields as they are.
+  const decoded = values as unknown as TransactionRecord;
   keepBytes(decoded, storedBytesKey, Buffer.from(bytes));
   return decoded;
 }

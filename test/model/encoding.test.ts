@@ -62,6 +62,22 @@ describe('the encoding is injective and strict', () => {
     expect(decodeRecord(transactionRecordType, reversioned)).toBeUndefined();
   });
 
+  it('decoding leaves an absent optional field out, as the encoder takes it', () => {
+    const record = {
+      transactionNumber: 1n,
+      remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ab',
+      transactionType: 'remittance_response',
+      outcome: 'ok',
+      dateTime: 1_601_631_000_000n,
+      signerKeyNumber: 3,
+    };
+    const decoded = decodeRecord(
+      transactionRecordType,
+      encodeRecord(transactionRecordType, record),
+    );
+    expect(decoded && Object.keys(decoded).sort()).toEqual(Object.keys(record).sort());
+  });
+
   it('decoding takes text only in its canonical UTF-8, ASCII or not', () => {
     const record = {
       transactionNumber: 1n,

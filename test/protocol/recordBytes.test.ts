@@ -86,6 +86,9 @@ describe('the bytes kept on a record', () => {
       true,
     );
     expect(signingBytes(Object.assign({}, record)).equals(signing)).toBe(true);
+    expect(recordBytes(Object.assign({}, record, { transactionNumber: 9n })).equals(stored)).toBe(
+      false,
+    );
     // The record's fields and its equality are those of a record that was never encoded.
     expect(Object.keys(record)).toEqual(Object.keys(recordOf('remittance_request', 5n, 63)));
     expect(record).toStrictEqual(recordOf('remittance_request', 5n, 63));
