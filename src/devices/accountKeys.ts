@@ -12,6 +12,7 @@
 
 import { assert } from '../model/assert.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
+import { trimOldest } from '../model/oldestFirst.js';
 import { accountKeyDetail, parseDetail } from '../protocol/details.js';
 import type { SignedRecord } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
@@ -133,8 +134,7 @@ class SharedKeyAccounts {
   remember(accountNumber: bigint, keyNumber: number): void {
     this.#keyNumbers.delete(accountNumber);
     this.#keyNumbers.set(accountNumber, keyNumber);
-    if (this.#keyNumbers.size > this.heldMax)
-      this.#keyNumbers.delete(this.#keyNumbers.keys().next().value!);
+    trimOldest(this.#keyNumbers, this.heldMax);
     assert(this.#keyNumbers.size <= this.heldMax, 'shared-key accounts held are bounded');
   }
 }

@@ -10,10 +10,11 @@
 
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ErrorCode } from '../model/errors.js';
 import type { Authority } from '../signature/keys.js';
 import type { DeviceName } from './context.js';
+import { TalliedHistogram } from './talliedHistogram.js';
 
 /** The protocol steps timed on their own (docs/operations.md). */
 export type TimedStep =
@@ -53,21 +54,20 @@ const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128];
 export class PrometheusMetrics implements DeviceMetrics {
   readonly registry = new Registry();
   readonly #operations: Counter<'operation' | 'outcome'>;
-  readonly #operationSeconds: Histogram<'operation'>;
-  readonly #stepSeconds: Histogram<'step'>;
-  readonly #peerBatch: Histogram<'peer'>;
-  readonly #commitSeconds: Histogram;
-  readonly #commitWorks: Histogram;
+  /** Observed on the hot path: tallied, and rendered at a scrape (devices/talliedHistogram.ts). */
+  readonly #operationSeconds: TalliedHistogram;
+  readonly #stepSeconds: TalliedHistogram;
+  readonly #peerBatch: TalliedHistogram;
+  readonly #commitSeconds: TalliedHistogram;
+  readonly #commitWorks: TalliedHistogram;
   readonly #refusals: Counter<'code'>;
   /**
    * Signature operations tallied as they happen and added to the counter when it is read (a
    * scrape): prom-client's label lookup on every signature cost 1.5-1.7% of each device's CPU
-   * under load. The labels are a closed set (device keys, `account`, authorities, results).
+   * under load. The labels are a closed set (device keys, `account`, authorities, results), looked
+   * up level by level so that no label string is built per signature.
    */
-  readonly #signaturesUncounted = new Map<
-    string,
-    { readonly labels: Record<'key' | 'authority' | 'result', string>; count: number }
-  >();
+  readonly #signaturesUncounted = new Map<number, Map<Authority, Map<string, SignatureTally>>>();
   readonly #audits: Counter<'kind' | 'result'>;
   readonly #auditClean: Gauge<'kind'>;
   readonly #auditAt: Gauge<'kind'>;
@@ -87,39 +87,41 @@ export class PrometheusMetrics implements DeviceMetrics {
       labelNames: ['operation', 'outcome'],
       registers,
     });
-    this.#operationSeconds = new Histogram({
-      name: 'triledger_operation_seconds',
-      help: 'Time from a request to its answer at the transaction device, all six records and the settlements included',
-      labelNames: ['operation'],
-      buckets: secondsBuckets,
-      registers,
-    });
-    this.#stepSeconds = new Histogram({
-      name: 'triledger_protocol_step_seconds',
-      help: 'Time of one protocol step: open (S101), exchange_account (S102-S103), exchange_currency (S104-S105), settle (S108-S111) at transaction; exchange and settlement as account or currency handle them',
-      labelNames: ['step'],
-      buckets: secondsBuckets,
-      registers,
-    });
-    this.#peerBatch = new Histogram({
-      name: 'triledger_peer_batch_steps',
-      help: 'Protocol steps per message sent to a peer',
-      labelNames: ['peer'],
-      buckets: batchBuckets,
-      registers,
-    });
-    this.#commitSeconds = new Histogram({
-      name: 'triledger_store_commit_seconds',
-      help: 'Time of one store commit (a group of device transactions)',
-      buckets: secondsBuckets,
-      registers,
-    });
-    this.#commitWorks = new Histogram({
-      name: 'triledger_store_commit_group_size',
-      help: 'Device transactions committed together',
-      buckets: batchBuckets,
-      registers,
-    });
+    this.#operationSeconds = new TalliedHistogram(
+      'triledger_operation_seconds',
+      'Time from a request to its answer at the transaction device, all six records and the settlements included',
+      'operation',
+      secondsBuckets,
+      this.registry,
+    );
+    this.#stepSeconds = new TalliedHistogram(
+      'triledger_protocol_step_seconds',
+      'Time of one protocol step: open (S101), exchange_account (S102-S103), exchange_currency (S104-S105), settle (S108-S111) at transaction; exchange and settlement as account or currency handle them',
+      'step',
+      secondsBuckets,
+      this.registry,
+    );
+    this.#peerBatch = new TalliedHistogram(
+      'triledger_peer_batch_steps',
+      'Protocol steps per message sent to a peer',
+      'peer',
+      batchBuckets,
+      this.registry,
+    );
+    this.#commitSeconds = new TalliedHistogram(
+      'triledger_store_commit_seconds',
+      'Time of one store commit (a group of device transactions)',
+      undefined,
+      secondsBuckets,
+      this.registry,
+    );
+    this.#commitWorks = new TalliedHistogram(
+      'triledger_store_commit_group_size',
+      'Device transactions committed together',
+      undefined,
+      batchBuckets,
+      this.registry,
+    );
     this.#refusals = new Counter({
       name: 'triledger_refusals_total',
       help: 'Requests refused, by error code (docs/errors.md)',
@@ -134,11 +136,13 @@ export class PrometheusMetrics implements DeviceMetrics {
       labelNames: ['key', 'authority', 'result'],
       registers,
       collect() {
-        for (const tally of signaturesUncounted.values())
-          if (tally.count > 0) {
-            this.inc(tally.labels, tally.count);
-            tally.count = 0;
-          }
+        for (const byAuthority of signaturesUncounted.values())
+          for (const byResult of byAuthority.values())
+            for (const tally of byResult.values())
+              if (tally.count > 0) {
+                this.inc(tally.labels, tally.count);
+                tally.count = 0;
+              }
       },
     });
     this.#audits = new Counter({
@@ -166,11 +170,18 @@ export class PrometheusMetrics implements DeviceMetrics {
     });
     this.#watchMajorCollections();
     this.signatureDone = (keyNumber, authority, result) => {
-      const key = keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber);
-      const id = `${key} ${authority} ${result}`;
-      const tally = signaturesUncounted.get(id);
+      // Account keys are tallied together, under the first account key number.
+      const byAuthority = tallyLevel(
+        signaturesUncounted,
+        Math.min(keyNumber, accountKeyNumberBase),
+      );
+      const byResult = tallyLevel(byAuthority, authority);
+      const tally = byResult.get(result);
       if (tally) tally.count += 1;
-      else signaturesUncounted.set(id, { labels: { key, authority, result }, count: 1 });
+      else {
+        const key = keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber);
+        byResult.set(result, { labels: { key, authority, result }, count: 1 });
+      }
     };
   }
 
@@ -179,20 +190,20 @@ export class PrometheusMetrics implements DeviceMetrics {
 
   operationDone(operation: string, outcome: string, seconds: number): void {
     this.#operations.inc({ operation, outcome });
-    this.#operationSeconds.observe({ operation }, seconds);
+    this.#operationSeconds.observe(operation, seconds);
   }
 
   stepDone(step: TimedStep, seconds: number): void {
-    this.#stepSeconds.observe({ step }, seconds);
+    this.#stepSeconds.observe(step, seconds);
   }
 
   peerBatchSent(peer: string, steps: number): void {
-    this.#peerBatch.observe({ peer }, steps);
+    this.#peerBatch.observe(peer, steps);
   }
 
   storeCommitted(works: number, seconds: number): void {
-    this.#commitSeconds.observe(seconds);
-    this.#commitWorks.observe(works);
+    this.#commitSeconds.observe('', seconds);
+    this.#commitWorks.observe('', works);
   }
 
   refused(code: ErrorCode): void {
@@ -232,6 +243,21 @@ export class PrometheusMetrics implements DeviceMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+interface SignatureTally {
+  readonly labels: Record<'key' | 'authority' | 'result', string>;
+  count: number;
+}
+
+/** The map under `key` in a level of the signature tallies, made the first time. */
+function tallyLevel<K, V>(level: Map<K, Map<string, V>>, key: K): Map<string, V> {
+  let next = level.get(key);
+  if (next === undefined) {
+    next = new Map();
+    level.set(key, next);
+  }
+  return next;
 }
 
 /** The young generation's spaces: what is allocated between collections, garbage mostly. */

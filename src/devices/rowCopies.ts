@@ -14,11 +14,13 @@
 // store transaction that rolls back leaves a copy that is still true: its signature still covers
 // those bytes.
 //
-// Bounded: at most `rowCopiesMax` copies, found by signature; the oldest goes first. The account
+// Bounded: at most `rowCopiesMax` copies, found by signature; the oldest go first (a batch at once,
+// model/oldestFirst.ts). The account
 // device reads each account of a remittance twice (its exchange and its settlement) and the
 // currency device each unit it spends, so a copy is read again within a remittance's time.
 
 import { assert } from '../model/assert.js';
+import { trimOldest } from '../model/oldestFirst.js';
 import { RevocationWatch } from '../signature/revocationWatch.js';
 
 /** Copies kept at most: a few seconds of this machine's highest rate (five rows per remittance). */
@@ -54,10 +56,7 @@ export class RowCopies {
     const id = signature.toString('latin1');
     this.#copies.delete(id); // kept again as the newest
     this.#copies.set(id, { keyNumber, bytes: bytes.toString('latin1') });
-    if (this.#copies.size > rowCopiesMax) {
-      const oldest = this.#copies.keys().next().value as string;
-      this.#copies.delete(oldest);
-    }
+    trimOldest(this.#copies, rowCopiesMax);
     assert(this.#copies.size <= rowCopiesMax, 'row copies are bounded');
   }
 

@@ -21,6 +21,7 @@ import {
 import { assert, unreachable } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { type ErrorCode, type Failure, fail, ok, okVoid, type Result } from '../model/errors.js';
+import { trimOldest } from '../model/oldestFirst.js';
 import { ed25519PublicKeyProblem } from './ed25519Points.js';
 import {
   type Algorithm,
@@ -411,11 +412,7 @@ export class SignatureDevice {
   /** Note a new account key as the most recently used, dropping the least recently used at the limit. */
   #holdAccountKey(keyNumber: number): void {
     const heldMax = this.#policy.accountKeysHeldMax;
-    if (this.#accountKeysByUse.size >= heldMax) {
-      const oldest = this.#accountKeysByUse.values().next().value as number;
-      this.#accountKeysByUse.delete(oldest);
-      this.#keys.delete(oldest);
-    }
+    trimOldest(this.#accountKeysByUse, heldMax - 1, (oldest) => this.#keys.delete(oldest));
     this.#accountKeysByUse.add(keyNumber);
     assert(this.#accountKeysByUse.size <= heldMax, 'account keys held within the limit');
   }

@@ -11,6 +11,7 @@ import {
 } from '../../src/devices/context.js';
 import { RowCopies, rowCopiesMax } from '../../src/devices/rowCopies.js';
 import { deterministicEnvironment } from '../../src/model/environment.js';
+import { evictedShareDivisor } from '../../src/model/oldestFirst.js';
 import { type AccountRowContent, accountRowBytes } from '../../src/protocol/rows.js';
 import { SignatureDevice } from '../../src/signature/device.js';
 
@@ -122,14 +123,20 @@ describe('verifiedRow with the copies of signed rows', () => {
 });
 
 describe('RowCopies', () => {
-  it('keeps at most rowCopiesMax copies, the oldest going first', () => {
+  it('keeps at most rowCopiesMax copies, the oldest going first (a sixteenth at once)', () => {
     const copies = new RowCopies(() => 0);
     const bytes = Buffer.from('row');
     const signatureOf = (n: number) => Buffer.from(n.toString(16).padStart(8, '0'), 'hex');
-    for (let n = 0; n <= rowCopiesMax; n++) copies.remember(accountKey, bytes, signatureOf(n));
+    for (let n = 0; n < rowCopiesMax; n++) copies.remember(accountKey, bytes, signatureOf(n));
+    copies.remember(accountKey, bytes, signatureOf(0)); // used again: now the newest
     expect(copies.size).toBe(rowCopiesMax);
-    expect(copies.holds(accountKey, bytes, signatureOf(0))).toBe(false);
-    expect(copies.holds(accountKey, bytes, signatureOf(1))).toBe(true);
+    copies.remember(accountKey, bytes, signatureOf(rowCopiesMax));
+    const evicted = rowCopiesMax / evictedShareDivisor + 1;
+    expect(copies.size).toBe(rowCopiesMax + 1 - evicted);
+    expect(copies.holds(accountKey, bytes, signatureOf(1))).toBe(false);
+    expect(copies.holds(accountKey, bytes, signatureOf(evicted))).toBe(false);
+    expect(copies.holds(accountKey, bytes, signatureOf(evicted + 1))).toBe(true);
+    expect(copies.holds(accountKey, bytes, signatureOf(0))).toBe(true);
     expect(copies.holds(accountKey, bytes, signatureOf(rowCopiesMax))).toBe(true);
   });
 
