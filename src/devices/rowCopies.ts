@@ -14,10 +14,10 @@
 // store transaction that rolls back leaves a copy that is still true: its signature still covers
 // those bytes.
 //
-// Bounded: at most `rowCopiesMax` copies, found by signature; the oldest go first (a batch at once,
-// model/oldestFirst.ts). The account
-// device reads each account of a remittance twice (its exchange and its settlement) and the
-// currency device each unit it spends, so a copy is read again within a remittance's time.
+// Bounded: at most `rowCopiesMax` copies, found by signature; the oldest go first, a sixteenth of
+// the bound at once (model/oldestFirst.ts). The account device reads each account of a remittance
+// twice (its exchange and its settlement) and the currency device each unit it spends, so a copy
+// is read again within a remittance's time.
 
 import { assert } from '../model/assert.js';
 import { trimOldest } from '../model/oldestFirst.js';

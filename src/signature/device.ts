@@ -409,7 +409,10 @@ export class SignatureDevice {
 
   // ---- Internals -------------------------------------------------------------------------------
 
-  /** Note a new account key as the most recently used, dropping the least recently used at the limit. */
+  /**
+   * Note a new account key as the most recently used; at the limit the least recently used go, a
+   * sixteenth of the limit at once (model/oldestFirst.ts).
+   */
   #holdAccountKey(keyNumber: number): void {
     const heldMax = this.#policy.accountKeysHeldMax;
     trimOldest(this.#accountKeysByUse, heldMax - 1, (oldest) => this.#keys.delete(oldest));
