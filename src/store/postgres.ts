@@ -318,12 +318,13 @@ function queryOn(client: pg.ClientBase): Query {
 }
 
 /**
- * A transaction's statements after its BEGIN (`begun`, sent and not yet answered): when the first
- * is a read, it goes out at once, in the same round trip as the BEGIN, and answers once both have;
- * every other statement made before the BEGIN has answered waits for that answer first (in the
- * order they were made), so that a write never runs outside its transaction (a BEGIN that failed
- * would leave it to commit alone). One round trip fewer per transaction that opens with a read:
- * the transaction device's batches read their operations first.
+ * A transaction's statements after its BEGIN (`begun`, sent and not yet answered): the reads it
+ * opens with go out at once, in the same round trip as the BEGIN, and answer once both have; every
+ * statement from its first other one on, made before the BEGIN has answered, waits for that answer
+ * first (in the order they were made), so that a write never runs outside its transaction (a BEGIN
+ * that failed would leave it to commit alone) and no read overtakes a write made before it. One
+ * round trip fewer per transaction that opens with reads: the transaction device's batches read
+ * their operations, and the transaction counter with them (transactionTx), first.
  */
 function afterBegin(query: Query, begun: Promise<unknown>): Query {
   let answered = false;
@@ -333,12 +334,11 @@ function afterBegin(query: Query, begun: Promise<unknown>): Query {
     },
     () => undefined, // met where `begun` is awaited
   );
-  let first = true;
+  let leading = true;
   return async (text, values) => {
-    const firstRead = first && /^\s*SELECT\b/i.test(text);
-    first = false;
+    leading &&= /^\s*SELECT\b/i.test(text);
     if (answered) return query(text, values);
-    if (!firstRead) {
+    if (!leading) {
       await begun;
       return query(text, values);
     }
@@ -547,7 +547,26 @@ function ledgerTx(query: Query): LedgerTx {
   };
 }
 
+/**
+ * The transaction device's transaction. Its counter of transaction numbers is read with the
+ * transaction's first read of operations (the same round trip: pipeline mode, afterBegin), so that
+ * numbering the batch's new operations (reserveOperations) takes no round trip of its own: the
+ * advance is a held-back write (advanceCounterHeld), which writes short, and so fails the whole
+ * transaction, unless the counter still holds what was read. Without that read (another first
+ * statement, a counter raised since, none stored yet), and for a second advance in the same
+ * transaction, the counter is advanced as every other is.
+ */
 function transactionTx(query: Query): TransactionTx {
+  let counterRead: Promise<Row | undefined> | undefined;
+  const reserveNumbers = async (count: bigint): Promise<bigint> => {
+    const read = await counterRead;
+    // Read once: a later advance in this transaction starts from what this one wrote.
+    counterRead = Promise.resolve(undefined);
+    if (read === undefined) return advance(query, 'transaction_number', count, 1n);
+    const first = read['value'] as bigint;
+    await query(advanceCounterHeld, ['transaction_number', first, first + count]);
+    return first;
+  };
   return {
     ...ledgerTx(query),
     async appendReserved(records) {
@@ -560,7 +579,11 @@ function transactionTx(query: Query): TransactionTx {
       ]);
       return row ? operationFromRow(row) : undefined;
     },
-    raiseCounter: (name, next) => raise(query, name, next),
+    async raiseCounter(name, next) {
+      // Past this, the counter read with the first read is not what it holds.
+      if (name === 'transaction_number') counterRead = Promise.resolve(undefined);
+      await raise(query, name, next);
+    },
     async restoreOperation(row) {
       await query(
         `INSERT INTO operations (remittance_id, request_digest, base_number, state, response_json, settled)
@@ -578,14 +601,20 @@ function transactionTx(query: Query): TransactionTx {
       );
     },
     async operations(remittanceIds) {
+      // Made first, so that it leads the transaction's statements (afterBegin) with this read.
+      if (counterRead === undefined) {
+        counterRead = rowOf(query, 'SELECT value FROM counters WHERE name = $1', [
+          'transaction_number',
+        ]);
+        counterRead.catch(() => undefined); // met where it is awaited, if the batch numbers any
+      }
       const rows = await rowsOf(query, 'SELECT * FROM operations WHERE remittance_id = ANY($1)', [
         remittanceIds,
       ]);
       return new Map(rows.map((row) => [row['remittance_id'] as string, operationFromRow(row)]));
     },
     async reserveOperations(opened) {
-      const count = blockSize * BigInt(opened.length);
-      const first = await advance(query, 'transaction_number', count, 1n);
+      const first = await reserveNumbers(blockSize * BigInt(opened.length));
       return Promise.all(
         opened.map(async ({ remittanceId, requestDigest }, i) => {
           const base = first + blockSize * BigInt(i);
@@ -742,6 +771,12 @@ const insertReservedRecord = `INSERT INTO transactions (${recordColumns})
 /** A hold a3 placed (AccountTx.putHold) and a plan a5 accepted (CurrencyTx.putPlan). */
 const insertHold = 'INSERT INTO holds (remittance_id, account_number, amount) VALUES ($1, $2, $3)';
 const insertPlan = 'INSERT INTO unit_plans (remittance_id, plan_json) VALUES ($1, $2)';
+/**
+ * A counter advanced from the value a transaction read (transactionTx), held back: it writes
+ * nothing, and so writes short, if the counter no longer holds that value.
+ */
+const advanceCounterHeld =
+  'UPDATE counters SET value = $3 WHERE name = $1 AND value = $2 /* advanced as read */';
 /** An operation opened at a block the device reserved (TransactionTx.reserveOperations). */
 const insertOperation = `INSERT INTO operations (remittance_id, request_digest, base_number, state)
   VALUES ($1, $2, $3, 'open')`;
@@ -767,6 +802,12 @@ function columnArraysOf(records: readonly SignedRecord[]): unknown[][] {
  * positions keep arrival order).
  */
 const writesHeldBack = new Map([
+  [
+    advanceCounterHeld,
+    `UPDATE counters SET value = t.next
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(name, stored, next)
+     WHERE counters.name = t.name AND counters.value = t.stored`,
+  ],
   [upsertAccount, upsertManySql(tableOf('account', 'accounts'), signedRowTypes)],
   [upsertUnit, upsertManySql(tableOf('currency', 'currency_units'), signedRowTypes)],
   [

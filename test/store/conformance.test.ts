@@ -706,6 +706,44 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('numbers a batch read first as one read after: blocks in order, a raise between them followed', async () => {
+      const store = await backend.openTransaction(backend.location('transaction'));
+      // The device's order: the batch's operations read, then its new ones numbered (on
+      // PostgreSQL from the counter read with that first read, store/postgres.ts transactionTx).
+      const numbered = await store.transact(async (tx) => {
+        expect((await tx.operations(['a', 'b'])).size).toBe(0);
+        const first = await openOne(tx, 'a');
+        const second = await openOne(tx, 'b');
+        await tx.raiseCounter('transaction_number', 100n);
+        return [first, second, await openOne(tx, 'c')];
+      });
+      expect(numbered).toEqual([1n, 7n, 100n]);
+      const again = await store.transact(async (tx) => {
+        expect([...(await tx.operations(['a', 'd'])).keys()]).toEqual(['a']);
+        const d = await openOne(tx, 'd');
+        // A read between two numberings sees the first (and what it held back is written).
+        expect([...(await tx.operations(['d'])).keys()]).toEqual(['d']);
+        return [d, await openOne(tx, 'e')];
+      });
+      expect(again).toEqual([106n, 112n]);
+      expect(await store.transact((tx) => tx.nextTransactionNumber())).toBe(118n);
+      // A batch that fails numbers nothing: the next takes the same block.
+      await expect(
+        store.transact(async (tx) => {
+          await tx.operations(['f']);
+          await openOne(tx, 'f');
+          await openOne(tx, 'a'); // open already: the transaction fails
+        }),
+      ).rejects.toThrow();
+      expect(
+        await store.transact(async (tx) => {
+          await tx.operations(['f']);
+          return openOne(tx, 'f');
+        }),
+      ).toBe(118n);
+      await store.close();
+    });
+
     it('loses no update when many transactions take numbers at once', async () => {
       const store = await backend.openTransaction(backend.location('transaction'));
       const ids = Array.from({ length: 24 }, (_, i) => `op-${i}`);

@@ -1,0 +1,103 @@
+// The transaction device's counter on PostgreSQL (store/postgres.ts: transactionTx): a batch reads
+// it with its first read of operations and numbers its new operations from that value, the
+// advance held back with the batch's other writes. Another writer that moves the counter between
+// the read and the COMMIT (an operator's tool, a second process started on the schema by mistake)
+// never gets a number taken twice: the transaction fails on the server, runs again from the start,
+// and numbers from what the counter then holds. Real server, a fresh schema.
+
+/**
+ * The round trips of the transactions `work` runs: the statements sent, each tagged with how many
+ * statements had answered when it was sent (statements sent together share a tag).
+ */
+async function roundTrips(work: () => Promise<unknown>): Promise<string[][]> {
+  const sent: { statement: string; answeredBefore: number }[] = [];
+  let answered = 0;
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, config: unknown, ...rest: unknown[]) {
+    const text = typeof config === 'string' ? config : (config as { text: string }).text;
+    sent.push({
+      statement: text.trim().split(/\s+/).slice(0, 2).join(' '),
+      answeredBefore: answered,
+    });
+    const result = (query as (...args: unknown[]) => Promise<unknown>).call(this, config, ...rest);
+    void result.finally(() => {
+      answered += 1;
+    });
+    return result;
+  } as typeof query;
+  try {
+    await work();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+  const trips = new Map<number, string[]>();
+  for (const { statement, answeredBefore } of sent)
+    trips.set(answeredBefore, [...(trips.get(answeredBefore) ?? []), statement]);
+  return [...trips.values()];
+}
+
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { openTransactionStoreAt, parseStoreLocation } from '../../src/store/open.js';
+import {
+  freshSchemaPrefix,
+  onPostgres,
+  postgresAvailable,
+  postgresStoreSpec,
+} from '../helpers/postgres.js';
+
+const available = await postgresAvailable();
+
+describe.skipIf(!available)('the transaction counter read with the first read (PostgreSQL)', () => {
+  it('a batch that reads its operations first numbers them in two round trips', async () => {
+    const schema = `${freshSchemaPrefix()}_transaction`;
+    const location = parseStoreLocation(postgresStoreSpec(schema), 'transaction');
+    if (!location.ok) throw new Error(location.message);
+    const store = await openTransactionStoreAt(location.value);
+    const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
+    await store.transact(async (tx) => tx.reserveOperations([open('first')]));
+    const trips = await roundTrips(() =>
+      store.transact(async (tx) => {
+        expect((await tx.operations(['a', 'b'])).size).toBe(0);
+        expect(await tx.reserveOperations([open('a'), open('b')])).toEqual([7n, 13n]);
+      }),
+    );
+    expect(trips).toEqual([
+      ['BEGIN ISOLATION', 'SELECT value', 'SELECT *'],
+      ['WITH w0', 'COMMIT'],
+    ]);
+    expect(await store.transact((tx) => tx.nextTransactionNumber())).toBe(19n);
+    await store.close();
+  });
+
+  it('a counter moved by another writer after the read: the batch runs again from the new value', async () => {
+    const schema = `${freshSchemaPrefix()}_transaction`;
+    const location = parseStoreLocation(postgresStoreSpec(schema), 'transaction');
+    if (!location.ok) throw new Error(location.message);
+    const store = await openTransactionStoreAt(location.value);
+    const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
+    await store.transact(async (tx) => tx.reserveOperations([open('first')]));
+    let attempts = 0;
+    const bases = await store.transact(async (tx) => {
+      attempts += 1;
+      expect((await tx.operations(['a', 'b'])).size).toBe(0);
+      if (attempts === 1)
+        await onPostgres(schema, (query) =>
+          query("UPDATE counters SET value = 50 WHERE name = 'transaction_number'"),
+        );
+      return tx.reserveOperations([open('a'), open('b')]);
+    });
+    expect(attempts).toBe(2);
+    expect(bases).toEqual([50n, 56n]);
+    const stored = await onPostgres(schema, (query) =>
+      query('SELECT remittance_id, base_number FROM operations ORDER BY base_number'),
+    );
+    expect(stored).toEqual([
+      { remittance_id: 'first', base_number: 1n },
+      { remittance_id: 'a', base_number: 50n },
+      { remittance_id: 'b', base_number: 56n },
+    ]);
+    expect(await store.transact((tx) => tx.nextTransactionNumber())).toBe(62n);
+    await store.close();
+  });
+});
