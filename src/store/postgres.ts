@@ -841,9 +841,9 @@ type HoldingQuery = Query & { flush(): Promise<void> };
 
 /**
  * A transaction's statements with its held-back writes (writesHeldBack) written together, one
- * statement for all the kinds held (writtenTogether), before the transaction's next other statement
- * (a read sees them) or its COMMIT: a batch that changes many rows in several tables makes one round
- * trip for them, not one per table. A later upsert of a row replaces an earlier one (one statement
+ * statement for all the kinds held (writtenTogether), right before the transaction's next other
+ * statement (a read sees them; both in one round trip: afterFlush) or its COMMIT: a batch that
+ * changes many rows in several tables pays no round trip of its own for them. A later upsert of a row replaces an earlier one (one statement
  * changes a row once); an inserted key is taken once.
  */
 function holdingWrites(query: Query): HoldingQuery {
@@ -867,16 +867,29 @@ function holdingWrites(query: Query): HoldingQuery {
       assert(counts?.[`w${w}`] === rowCount, 'every row held back is written');
   };
   const holding = async (text: string, values: readonly unknown[] = []) => {
-    if (!writesHeldBack.has(text)) {
-      await flush();
-      return query(text, values);
-    }
+    if (!writesHeldBack.has(text)) return afterFlush(flush(), query(text, values));
     const rows = held.get(text) ?? new Map<unknown, readonly unknown[]>();
     assert(!insertsHeldBack.has(text) || !rows.has(values[0]), 'an inserted key is held once');
     held.set(text, rows.set(values[0], values));
     return heldResult;
   };
   return Object.assign(holding, { flush });
+}
+
+/**
+ * A statement's answer, sent right behind the held-back writes' statement (`flushed`) without
+ * waiting for its answer: pipeline mode sends them in order, in one round trip, and the server runs
+ * them in order, so the statement sees the writes. Writes that fail, or write short, abort the
+ * transaction, and the statement then fails too: their own failure is the one reported.
+ */
+async function afterFlush(
+  flushed: Promise<void>,
+  answer: Promise<pg.QueryResult<Row>>,
+): Promise<pg.QueryResult<Row>> {
+  const [written, answered] = await Promise.allSettled([flushed, answer]);
+  if (written.status === 'rejected') throw written.reason;
+  if (answered.status === 'rejected') throw answered.reason;
+  return answered.value;
 }
 
 /**

@@ -1,9 +1,26 @@
-// The transaction device's counter on PostgreSQL (store/postgres.ts: transactionTx): a batch reads
-// it with its first read of operations and numbers its new operations from that value, the
-// advance held back with the batch's other writes. Another writer that moves the counter between
-// the read and the COMMIT (an operator's tool, a second process started on the schema by mistake)
-// never gets a number taken twice: the transaction fails on the server, runs again from the start,
-// and numbers from what the counter then holds. Real server, a fresh schema.
+// Round trips of the PostgreSQL store's transactions (store/postgres.ts), counted at the client:
+// held-back writes go out with the statement that follows them; the transaction device reads its
+// counter with a batch's first read of operations and numbers the batch's new operations from it,
+// the advance held back with the batch's other writes. Another writer that moves the counter
+// between the read and the COMMIT (an operator's tool, a second process started on the schema by
+// mistake) never gets a number taken twice: the transaction fails on the server, runs again from
+// the start, and numbers from what the counter then holds. Real server, fresh schemas.
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import {
+  openAccountStoreAt,
+  openTransactionStoreAt,
+  parseStoreLocation,
+} from '../../src/store/open.js';
+import type { DeviceKind } from '../../src/store/types.js';
+import {
+  freshSchemaPrefix,
+  onPostgres,
+  postgresAvailable,
+  postgresStoreSpec,
+} from '../helpers/postgres.js';
+
+const available = await postgresAvailable();
 
 /**
  * The round trips of the transactions `work` runs: the statements sent, each tagged with how many
@@ -36,17 +53,53 @@ async function roundTrips(work: () => Promise<unknown>): Promise<string[][]> {
   return [...trips.values()];
 }
 
-import pg from 'pg';
-import { describe, expect, it } from 'vitest';
-import { openTransactionStoreAt, parseStoreLocation } from '../../src/store/open.js';
-import {
-  freshSchemaPrefix,
-  onPostgres,
-  postgresAvailable,
-  postgresStoreSpec,
-} from '../helpers/postgres.js';
+/** A fresh schema's location for one device. */
+function freshLocation(kind: DeviceKind) {
+  const location = parseStoreLocation(postgresStoreSpec(`${freshSchemaPrefix()}_${kind}`), kind);
+  if (!location.ok) throw new Error(location.message);
+  return location.value;
+}
 
-const available = await postgresAvailable();
+describe.skipIf(!available)('held-back writes and the statement behind them (PostgreSQL)', () => {
+  it('go out in one round trip, and the statement sees the writes', async () => {
+    const store = await openAccountStoreAt(freshLocation('account'));
+    const row = {
+      accountNumber: 7n,
+      currencyType: 'JPY',
+      balance: 100n,
+      held: 0n,
+      status: 'open',
+      lastUpdate: 1_700_000_000_000n,
+      signerKeyNumber: 2,
+      signature: Buffer.alloc(32, 1),
+    } as const;
+    const trips = await roundTrips(() =>
+      store.transact(async (tx) => {
+        await tx.putAccount(row);
+        expect(await tx.account(7n)).toEqual(row);
+      }),
+    );
+    expect(trips).toEqual([['BEGIN ISOLATION'], ['WITH w0', 'SELECT *'], ['COMMIT']]);
+    await store.close();
+  });
+
+  it('that fail make the transaction fail with their own error, and nothing of it is kept', async () => {
+    const store = await openTransactionStoreAt(freshLocation('transaction'));
+    const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
+    await store.transact(async (tx) => tx.reserveOperations([open('taken')]));
+    await expect(
+      store.transact(async (tx) => {
+        await tx.reserveOperations([open('new'), open('taken')]);
+        await tx.operations(['new']);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect([...(await store.transact((tx) => tx.operations(['new', 'taken']))).keys()]).toEqual([
+      'taken',
+    ]);
+    expect(await store.transact((tx) => tx.nextTransactionNumber())).toBe(7n);
+    await store.close();
+  });
+});
 
 describe.skipIf(!available)('the transaction counter read with the first read (PostgreSQL)', () => {
   it('a batch that reads its operations first numbers them in two round trips', async () => {
