@@ -775,8 +775,7 @@ const insertPlan = 'INSERT INTO unit_plans (remittance_id, plan_json) VALUES ($1
  * A counter advanced from the value a transaction read (transactionTx), held back: it writes
  * nothing, and so writes short, if the counter no longer holds that value.
  */
-const advanceCounterHeld =
-  'UPDATE counters SET value = $3 WHERE name = $1 AND value = $2 /* advanced as read */';
+const advanceCounterHeld = 'UPDATE counters SET value = $3 WHERE name = $1 AND value = $2';
 /** An operation opened at a block the device reserved (TransactionTx.reserveOperations). */
 const insertOperation = `INSERT INTO operations (remittance_id, request_digest, base_number, state)
   VALUES ($1, $2, $3, 'open')`;
@@ -843,8 +842,8 @@ type HoldingQuery = Query & { flush(): Promise<void> };
  * A transaction's statements with its held-back writes (writesHeldBack) written together, one
  * statement for all the kinds held (writtenTogether), right before the transaction's next other
  * statement (a read sees them; both in one round trip: afterFlush) or its COMMIT: a batch that
- * changes many rows in several tables pays no round trip of its own for them. A later upsert of a row replaces an earlier one (one statement
- * changes a row once); an inserted key is taken once.
+ * changes many rows in several tables pays no round trip of its own for them. A later upsert of a
+ * row replaces an earlier one (one statement changes a row once); an inserted key is taken once.
  */
 function holdingWrites(query: Query): HoldingQuery {
   const held = new Map<string, Map<unknown, readonly unknown[]>>();
