@@ -171,15 +171,13 @@ export class PrometheusMetrics implements DeviceMetrics {
     this.#watchMajorCollections();
     this.signatureDone = (keyNumber, authority, result) => {
       // Account keys are tallied together, under the first account key number.
-      const byAuthority = tallyLevel(
-        signaturesUncounted,
-        Math.min(keyNumber, accountKeyNumberBase),
-      );
-      const byResult = tallyLevel(byAuthority, authority);
+      const accountKey = keyNumber >= accountKeyNumberBase;
+      const byKey = tallyLevel(signaturesUncounted, accountKey ? accountKeyNumberBase : keyNumber);
+      const byResult = tallyLevel(byKey, authority);
       const tally = byResult.get(result);
       if (tally) tally.count += 1;
       else {
-        const key = keyNumber >= accountKeyNumberBase ? 'account' : String(keyNumber);
+        const key = accountKey ? 'account' : String(keyNumber);
         byResult.set(result, { labels: { key, authority, result }, count: 1 });
       }
     };

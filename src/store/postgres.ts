@@ -562,8 +562,10 @@ function transactionTx(query: Query): TransactionTx {
     const read = await counterRead;
     // Read once: a later advance in this transaction starts from what this one wrote.
     counterRead = Promise.resolve(undefined);
-    if (read === undefined) return advance(query, 'transaction_number', count, 1n);
+    // Nothing to number (an empty batch) writes nothing: the counter is only read, as before.
+    if (read === undefined || count === 0n) return advance(query, 'transaction_number', count, 1n);
     const first = read['value'] as bigint;
+    assert(count > 0n && first >= 1n, 'a reservation advances a counter that starts at 1');
     await query(advanceCounterHeld, ['transaction_number', first, first + count]);
     return first;
   };

@@ -12,6 +12,15 @@ const recordTypes: Record<string, RecordType> = {
   CurrencyRow: currencyRowType,
 };
 
+/** A response record's required fields, for the decoder's cases below. */
+const responseFields = {
+  transactionNumber: 1n,
+  remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ab',
+  transactionType: 'remittance_response',
+  dateTime: 1_601_631_000_000n,
+  signerKeyNumber: 3,
+};
+
 describe('record encoding vectors (test/vectors/record-encoding.json)', () => {
   for (const vector of vectors.vectors) {
     it(vector.description, () => {
@@ -63,14 +72,7 @@ describe('the encoding is injective and strict', () => {
   });
 
   it('decoding leaves an absent optional field out, as the encoder takes it', () => {
-    const record = {
-      transactionNumber: 1n,
-      remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ab',
-      transactionType: 'remittance_response',
-      outcome: 'ok',
-      dateTime: 1_601_631_000_000n,
-      signerKeyNumber: 3,
-    };
+    const record = { ...responseFields, outcome: 'ok' };
     const decoded = decodeRecord(
       transactionRecordType,
       encodeRecord(transactionRecordType, record),
@@ -79,14 +81,7 @@ describe('the encoding is injective and strict', () => {
   });
 
   it('decoding takes text only in its canonical UTF-8, ASCII or not', () => {
-    const record = {
-      transactionNumber: 1n,
-      remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ab',
-      transactionType: 'remittance_response',
-      detail: 'QZ',
-      dateTime: 1_601_631_000_000n,
-      signerKeyNumber: 3,
-    };
+    const record = { ...responseFields, detail: 'QZ' };
     const bytes = encodeRecord(transactionRecordType, record);
     const at = bytes.indexOf('QZ');
     const withDetail = (two: readonly number[]) => {

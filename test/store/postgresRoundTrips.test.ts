@@ -53,16 +53,28 @@ async function roundTrips(work: () => Promise<unknown>): Promise<string[][]> {
   return [...trips.values()];
 }
 
-/** A fresh schema's location for one device. */
+/** A fresh schema for one device, and its location. */
 function freshLocation(kind: DeviceKind) {
-  const location = parseStoreLocation(postgresStoreSpec(`${freshSchemaPrefix()}_${kind}`), kind);
+  const schema = `${freshSchemaPrefix()}_${kind}`;
+  const location = parseStoreLocation(postgresStoreSpec(schema), kind);
   if (!location.ok) throw new Error(location.message);
-  return location.value;
+  return { schema, location: location.value };
+}
+
+/** A new operation under `id` (its digest the id's bytes). */
+const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
+
+/** A transaction device's store in a fresh schema, its first operation (`firstId`) at 1. */
+async function transactionStoreWith(firstId: string) {
+  const { schema, location } = freshLocation('transaction');
+  const store = await openTransactionStoreAt(location);
+  expect(await store.transact((tx) => tx.reserveOperations([open(firstId)]))).toEqual([1n]);
+  return { schema, store };
 }
 
 describe.skipIf(!available)('held-back writes and the statement behind them (PostgreSQL)', () => {
   it('go out in one round trip, and the statement sees the writes', async () => {
-    const store = await openAccountStoreAt(freshLocation('account'));
+    const store = await openAccountStoreAt(freshLocation('account').location);
     const row = {
       accountNumber: 7n,
       currencyType: 'JPY',
@@ -84,9 +96,7 @@ describe.skipIf(!available)('held-back writes and the statement behind them (Pos
   });
 
   it('that fail make the transaction fail with their own error, and nothing of it is kept', async () => {
-    const store = await openTransactionStoreAt(freshLocation('transaction'));
-    const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
-    await store.transact(async (tx) => tx.reserveOperations([open('taken')]));
+    const { store } = await transactionStoreWith('taken');
     await expect(
       store.transact(async (tx) => {
         await tx.reserveOperations([open('new'), open('taken')]);
@@ -103,12 +113,7 @@ describe.skipIf(!available)('held-back writes and the statement behind them (Pos
 
 describe.skipIf(!available)('the transaction counter read with the first read (PostgreSQL)', () => {
   it('a batch that reads its operations first numbers them in two round trips', async () => {
-    const schema = `${freshSchemaPrefix()}_transaction`;
-    const location = parseStoreLocation(postgresStoreSpec(schema), 'transaction');
-    if (!location.ok) throw new Error(location.message);
-    const store = await openTransactionStoreAt(location.value);
-    const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
-    await store.transact(async (tx) => tx.reserveOperations([open('first')]));
+    const { store } = await transactionStoreWith('first');
     const trips = await roundTrips(() =>
       store.transact(async (tx) => {
         expect((await tx.operations(['a', 'b'])).size).toBe(0);
@@ -124,12 +129,7 @@ describe.skipIf(!available)('the transaction counter read with the first read (P
   });
 
   it('a counter moved by another writer after the read: the batch runs again from the new value', async () => {
-    const schema = `${freshSchemaPrefix()}_transaction`;
-    const location = parseStoreLocation(postgresStoreSpec(schema), 'transaction');
-    if (!location.ok) throw new Error(location.message);
-    const store = await openTransactionStoreAt(location.value);
-    const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
-    await store.transact(async (tx) => tx.reserveOperations([open('first')]));
+    const { schema, store } = await transactionStoreWith('first');
     let attempts = 0;
     const bases = await store.transact(async (tx) => {
       attempts += 1;
