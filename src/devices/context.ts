@@ -158,8 +158,21 @@ export async function verifyOperation(
   const keyNumber =
     source === undefined ? ok(undefined) : await usableAccountKey(context, tx, source);
   if (!keyNumber.ok) return keyNumber;
+  return verifyOperationWithKey(context, records, keyNumber.value, stored);
+}
+
+/**
+ * verifyOperation with the requester's key number already known (undefined: the operation names
+ * no account that signs it): no read of the store, so it runs outside a store transaction.
+ */
+export function verifyOperationWithKey(
+  context: DeviceContext,
+  records: readonly SignedRecord[],
+  keyNumber: number | undefined,
+  stored: readonly SignedRecord[] = [],
+): Failure | undefined {
   const held = heldPrefixLength(records, stored);
-  const refused = checkOperation(context, records, keyNumber.value, held);
+  const refused = checkOperation(context, records, keyNumber, held);
   // What was held was kept when it was first verified; what was verified now is kept from here.
   if (!refused) context.verifiedRecords?.remember(records, held, context.signatureZero);
   return refused;

@@ -68,6 +68,26 @@ describe('the seeded simulator', () => {
     expect(result.messagesLost).toBe(0);
   });
 
+  it("a turn that carries account's answer and a4 to currency waits for no store batch: the transaction device stores one turn per operation the peers decide", async () => {
+    let stored: { opening: number; turn: number } | undefined;
+    const result = await simulate({
+      seed: 21,
+      faults: false,
+      beforeChecks: (cluster) => {
+        stored = cluster.transaction?.service.storedWork();
+      },
+    });
+    expect(result.violations).toEqual([]);
+    // Refused at the opening, before any peer hears of them: no turn.
+    const refusedAtOpening =
+      (result.outcomes['SameAccount'] ?? 0) + (result.outcomes['RequestIdReused'] ?? 0);
+    expect(refusedAtOpening).toBeGreaterThan(0);
+    expect(stored?.opening).toBe(result.requests);
+    // Each other operation stores one turn, its last answer with a6 (with the carry through the
+    // store batches, a remittance stored two).
+    expect(stored?.turn).toBe(result.requests - refusedAtOpening);
+  });
+
   it('the end checks bite: a balance changed at rest is reported', async () => {
     const result = await simulate({
       seed: 21,

@@ -19,9 +19,10 @@
 // whatever waits together: the openings of the requests that arrived (S101); the turns of the
 // operations whose peers answered (core/transaction.ts advanceOperation: the answer verified and
 // stored with the record signed after it, and a decided operation finished, in one commit; a3 and
-// a4 wait for currency's answer and are stored with it); the acknowledgements of settlements, which
-// alone are committed without a sync of their own (a crash may lose them: the settlement is sent
-// again).
+// a4 wait for currency's answer and are stored with it, so the turn that carries them to currency
+// stores nothing and is taken at once, outside the batches); the acknowledgements of settlements,
+// which alone are committed without a sync of their own (a crash may lose them: the settlement is
+// sent again).
 
 import {
   accountRequestFields,
@@ -64,9 +65,15 @@ import {
   type AccountKey,
   accountKeyNumberBase,
   accountNumberMax,
+  heldAccountKey,
   openingKey,
 } from '../accountKeys.js';
-import { type DeviceContext, signOwnRecord, verifyOperation } from '../context.js';
+import {
+  type DeviceContext,
+  signOwnRecord,
+  verifyOperation,
+  verifyOperationWithKey,
+} from '../context.js';
 import { decidedReplyOf, deriveTransactionTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
@@ -161,7 +168,7 @@ interface TurnInput {
  * What the device has to store, of three kinds that share its batches: a request to open (S101),
  * an operation's turn (S103-S107), the peers' acknowledgements of a settlement.
  */
-type StoreWork =
+export type StoreWork =
   | { readonly kind: 'opening'; readonly input: OpeningInput }
   | { readonly kind: 'turn'; readonly input: TurnInput }
   | { readonly kind: 'acknowledgement'; readonly settlement: Settlement };
@@ -272,6 +279,12 @@ export class TransactionService {
   readonly #storeWork = new BatchQueue<StoreWork, StoreDone>(transactionBatchLimits, (items) =>
     this.#storeBatch(items),
   );
+  /** The items of each kind the store batches have carried since the device started. */
+  readonly #storedWork: Record<StoreWork['kind'], number> = {
+    opening: 0,
+    turn: 0,
+    acknowledgement: 0,
+  };
   /** Told each time acknowledgements of settlements are stored (the event streams, events.ts). */
   readonly #settledListeners: (() => void)[] = [];
 
@@ -388,6 +401,15 @@ export class TransactionService {
 
   checkpoints(limit: number): Promise<string[]> {
     return this.store.transact((tx) => tx.checkpoints(limit));
+  }
+
+  /**
+   * The items of each kind the store batches have carried since the device started: what an
+   * operation costs the store (an opening, a turn per answer that is stored, an acknowledgement
+   * per settlement).
+   */
+  storedWork(): Readonly<Record<StoreWork['kind'], number>> {
+    return { ...this.#storedWork };
   }
 
   recordCount(afterNumber = 0n): Promise<bigint> {
@@ -639,9 +661,40 @@ export class TransactionService {
       );
       if (action.kind === 'exchange') return { wrote: false, records, storedCount, end: action };
     }
+    const carried = this.#carriedAtOnce(input);
+    if (carried) return carried.taken;
     const stored = this.#storeWork.submit({ kind: 'turn', input });
     if (stored === undefined) this.log('warn', 'the store queue is full; the resumer goes on');
     return stored?.then(takenTurnOf);
+  }
+
+  /**
+   * Account's answer a3 accepting an operation that goes on to currency, taken at once: such a turn
+   * stores nothing (carriesToCurrency), so it need not wait for a place in the next store batch and
+   * that batch's commit. a3 is verified and a4 signed here, with the requester's key as the
+   * signature device holds it. Undefined when the turn is not such a one (it stores a6, or the key
+   * must be read from the store): it goes through the store batch (#storeTurns) as before.
+   */
+  #carriedAtOnce(input: TurnInput): { taken: TakenTurn | undefined } | undefined {
+    const { records, answer } = input;
+    if (!answer?.ok) return undefined;
+    const received = [...records, answer.value];
+    const next = nextAction(
+      received.map((r) => r.record),
+      this.#limits(),
+    );
+    if (next.kind !== 'sign' || stepOf(next.fields.transactionType) !== 4) return undefined;
+    const source = records[0]!.record.sourceAccount;
+    const keyNumber = source === undefined ? undefined : heldAccountKey(this.context, source);
+    if (source !== undefined && keyNumber === undefined) return undefined;
+    const refused = verifyOperationWithKey(this.context, received, keyNumber, records);
+    if (refused) {
+      this.#answerRefused(received, refused);
+      return { taken: undefined };
+    }
+    const turn = this.#nextTurn(received, input);
+    assert(carriesToCurrency(turn.end), 'a turn taken at once carries a3 and a4 to currency');
+    return { taken: this.#takenTurn(turn) };
   }
 
   /**
@@ -671,6 +724,7 @@ export class TransactionService {
       'each opening and turn of a batch is answered',
     );
     if (acknowledgements.length > 0) for (const listener of this.#settledListeners) listener();
+    for (const work of items) this.#storedWork[work.kind] += 1;
     let opening = 0;
     let turn = 0;
     return items.map((work) =>
