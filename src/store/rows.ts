@@ -10,6 +10,8 @@ import type { AccountRow, CurrencyRow, OperationRow } from './types.js';
 export type Row = Record<string, unknown>;
 
 function bytesOf(value: unknown): Buffer {
+  // SQLite selects signatures as hex text (sqliteColumns.ts); PostgreSQL and memory hold bytes.
+  if (typeof value === 'string') return Buffer.from(value, 'hex');
   const bytes = value as Uint8Array;
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
 }
@@ -91,6 +93,18 @@ export function recordFromValues(values: readonly unknown[]): SignedRecord {
 export function isFailure(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { ok?: unknown }).ok === false;
 }
+
+/** The columns of a stored account (accountFromRow reads them by name). */
+export const accountColumns = [
+  'account_number',
+  'currency_type',
+  'balance',
+  'held',
+  'status',
+  'last_update',
+  'signer_key_number',
+  'signature',
+] as const;
 
 export function accountFromRow(row: Row): AccountRow {
   return {

@@ -16,6 +16,7 @@ import { accountNamingTypes, accountNamingTypesSql, stepOf } from '../protocol/t
 import { damageFindingsMax, damageOf, isStoreDamage, StoreDamaged } from './damage.js';
 import { type DumpRow, dumpTableOf, dumpTables } from './dump.js';
 import {
+  accountColumns,
   accountFromRow,
   foundAmong,
   isFailure,
@@ -30,6 +31,7 @@ import {
   unitFromRow,
   unitFromValues,
 } from './rows.js';
+import { selectedColumns } from './sqliteColumns.js';
 import { dumpRows, exportAccounts, exportRecordPages, exportUnits } from './sqliteExport.js';
 import {
   type AccountStore,
@@ -547,13 +549,15 @@ function ledgerTx(db: Database.Database): LedgerTx {
     db.prepare(`INSERT INTO transactions (transaction_number, remittance_id, transaction_type,
     source_account, destination_account, amount, currency_type, outcome, detail, date_time, signer_key_number, signature)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_number) DO NOTHING`);
-  const byNumber = db.prepare('SELECT * FROM transactions WHERE transaction_number = ?');
+  const byNumber = db.prepare(
+    `SELECT ${selectedColumns(recordColumns)} FROM transactions WHERE transaction_number = ?`,
+  );
   const removeByNumber = db.prepare('DELETE FROM transactions WHERE transaction_number = ?');
   // An operation's records as raw rows in recordColumns order: read on every step at every device,
   // they skip the object of column names better-sqlite3 would build for each row.
   const byRemittance = db
     .prepare(
-      `SELECT ${recordColumns.join(', ')} FROM transactions WHERE remittance_id = ?
+      `SELECT ${selectedColumns(recordColumns)} FROM transactions WHERE remittance_id = ?
        ORDER BY transaction_number`,
     )
     .raw(true);
@@ -927,7 +931,9 @@ export function openTransactionStore(
 export function openAccountStore(path: string): AccountStore & { db: Database.Database } {
   const db = openSqliteDatabase(path, 'account');
   const quarantineRow = quarantiner(db, 'accounts', 'account_number');
-  const getAccount = db.prepare('SELECT * FROM accounts WHERE account_number = ?');
+  const getAccount = db.prepare(
+    `SELECT ${selectedColumns(accountColumns)} FROM accounts WHERE account_number = ?`,
+  );
   const upsertAccount =
     db.prepare(`INSERT INTO accounts (account_number, currency_type, balance, held, status,
     last_update, signer_key_number, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -1003,7 +1009,7 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
   const quarantineRow = quarantiner(db, 'currency_units', 'currency_number');
   const advance = counter(db);
   // Units are read as raw rows in unitColumns order (no object of column names per row).
-  const columns = unitColumns.join(', ');
+  const columns = selectedColumns(unitColumns);
   const getUnit = db
     .prepare(`SELECT ${columns} FROM currency_units WHERE currency_number = ?`)
     .raw(true);

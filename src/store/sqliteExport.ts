@@ -7,7 +7,16 @@
 import Database from 'better-sqlite3';
 import type { SignedRecord } from '../protocol/records.js';
 import { type DumpRow, type DumpValue, dumpTables, dumpValue } from './dump.js';
-import { accountFromRow, type Row, recordColumns, recordFromValues, unitFromRow } from './rows.js';
+import {
+  accountColumns,
+  accountFromRow,
+  type Row,
+  recordColumns,
+  recordFromValues,
+  unitColumns,
+  unitFromRow,
+} from './rows.js';
+import { selectedColumns } from './sqliteColumns.js';
 import type { AccountRow, CurrencyRow, DeviceKind } from './types.js';
 
 /**
@@ -58,7 +67,7 @@ export function exportRecordPages(
   return inSnapshot(path, function* (db) {
     const select = db
       .prepare(
-        `SELECT ${recordColumns.join(', ')} FROM transactions
+        `SELECT ${selectedColumns(recordColumns)} FROM transactions
          WHERE transaction_number > ? AND transaction_number <= ? ORDER BY transaction_number`,
       )
       .raw(true);
@@ -78,7 +87,10 @@ export function exportAccounts(path: string, afterAccount = 0n): AsyncGenerator<
   return inSnapshot(path, (db) =>
     converted(
       db
-        .prepare('SELECT * FROM accounts WHERE account_number > ? ORDER BY account_number')
+        .prepare(
+          `SELECT ${selectedColumns(accountColumns)} FROM accounts WHERE account_number > ?
+           ORDER BY account_number`,
+        )
         .iterate(afterAccount),
       accountFromRow,
     ),
@@ -89,7 +101,10 @@ export function exportUnits(path: string, afterUnit = 0n): AsyncGenerator<Curren
   return inSnapshot(path, (db) =>
     converted(
       db
-        .prepare('SELECT * FROM currency_units WHERE currency_number > ? ORDER BY currency_number')
+        .prepare(
+          `SELECT ${selectedColumns(unitColumns)} FROM currency_units WHERE currency_number > ?
+           ORDER BY currency_number`,
+        )
         .iterate(afterUnit),
       unitFromRow,
     ),
