@@ -5,7 +5,9 @@
 // PostgreSQL fails the run instead, so the PostgreSQL store is never silently untested.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { parseStoreLocation } from '../../src/store/open.js';
 import { bigintTypes } from '../../src/store/postgres.js';
+import type { DeviceKind } from '../../src/store/types.js';
 
 export const postgresUrl =
   process.env['TRILEDGER_TEST_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -111,4 +113,43 @@ export async function cloneSchema(
            (SELECT coalesce(max(${String(column)}), 0) + 1 FROM ${to}.${String(table)}), false)`,
       );
   });
+}
+
+/**
+ * The round trips of the transactions `work` runs: the statements sent, each tagged with how many
+ * statements had answered when it was sent (statements sent together share a tag).
+ */
+export async function roundTrips(work: () => Promise<unknown>): Promise<string[][]> {
+  const sent: { statement: string; answeredBefore: number }[] = [];
+  let answered = 0;
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, config: unknown, ...rest: unknown[]) {
+    const text = typeof config === 'string' ? config : (config as { text: string }).text;
+    sent.push({
+      statement: text.trim().split(/\s+/).slice(0, 2).join(' '),
+      answeredBefore: answered,
+    });
+    const result = (query as (...args: unknown[]) => Promise<unknown>).call(this, config, ...rest);
+    void result.finally(() => {
+      answered += 1;
+    });
+    return result;
+  } as typeof query;
+  try {
+    await work();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+  const trips = new Map<number, string[]>();
+  for (const { statement, answeredBefore } of sent)
+    trips.set(answeredBefore, [...(trips.get(answeredBefore) ?? []), statement]);
+  return [...trips.values()];
+}
+
+/** A fresh schema for one device, and its location. */
+export function freshStoreLocation(kind: DeviceKind) {
+  const schema = `${freshSchemaPrefix()}_${kind}`;
+  const location = parseStoreLocation(postgresStoreSpec(schema), kind);
+  if (!location.ok) throw new Error(location.message);
+  return { schema, location: location.value };
 }

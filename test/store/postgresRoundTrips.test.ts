@@ -5,68 +5,23 @@
 // between the read and the COMMIT (an operator's tool, a second process started on the schema by
 // mistake) never gets a number taken twice: the transaction fails on the server, runs again from
 // the start, and numbers from what the counter then holds. Real server, fresh schemas.
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { openAccountStoreAt, openTransactionStoreAt } from '../../src/store/open.js';
 import {
-  openAccountStoreAt,
-  openTransactionStoreAt,
-  parseStoreLocation,
-} from '../../src/store/open.js';
-import type { DeviceKind } from '../../src/store/types.js';
-import {
-  freshSchemaPrefix,
+  freshStoreLocation,
   onPostgres,
   postgresAvailable,
-  postgresStoreSpec,
+  roundTrips,
 } from '../helpers/postgres.js';
 
 const available = await postgresAvailable();
-
-/**
- * The round trips of the transactions `work` runs: the statements sent, each tagged with how many
- * statements had answered when it was sent (statements sent together share a tag).
- */
-async function roundTrips(work: () => Promise<unknown>): Promise<string[][]> {
-  const sent: { statement: string; answeredBefore: number }[] = [];
-  let answered = 0;
-  const query = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (this: pg.Client, config: unknown, ...rest: unknown[]) {
-    const text = typeof config === 'string' ? config : (config as { text: string }).text;
-    sent.push({
-      statement: text.trim().split(/\s+/).slice(0, 2).join(' '),
-      answeredBefore: answered,
-    });
-    const result = (query as (...args: unknown[]) => Promise<unknown>).call(this, config, ...rest);
-    void result.finally(() => {
-      answered += 1;
-    });
-    return result;
-  } as typeof query;
-  try {
-    await work();
-  } finally {
-    pg.Client.prototype.query = query;
-  }
-  const trips = new Map<number, string[]>();
-  for (const { statement, answeredBefore } of sent)
-    trips.set(answeredBefore, [...(trips.get(answeredBefore) ?? []), statement]);
-  return [...trips.values()];
-}
-
-/** A fresh schema for one device, and its location. */
-function freshLocation(kind: DeviceKind) {
-  const schema = `${freshSchemaPrefix()}_${kind}`;
-  const location = parseStoreLocation(postgresStoreSpec(schema), kind);
-  if (!location.ok) throw new Error(location.message);
-  return { schema, location: location.value };
-}
 
 /** A new operation under `id` (its digest the id's bytes). */
 const open = (id: string) => ({ remittanceId: id, requestDigest: Buffer.from(id) });
 
 /** A transaction device's store in a fresh schema, its first operation (`firstId`) at 1. */
 async function transactionStoreWith(firstId: string) {
-  const { schema, location } = freshLocation('transaction');
+  const { schema, location } = freshStoreLocation('transaction');
   const store = await openTransactionStoreAt(location);
   expect(await store.transact((tx) => tx.reserveOperations([open(firstId)]))).toEqual([1n]);
   return { schema, store };
@@ -74,7 +29,7 @@ async function transactionStoreWith(firstId: string) {
 
 describe.skipIf(!available)('held-back writes and the statement behind them (PostgreSQL)', () => {
   it('go out in one round trip, and the statement sees the writes', async () => {
-    const store = await openAccountStoreAt(freshLocation('account').location);
+    const store = await openAccountStoreAt(freshStoreLocation('account').location);
     const row = {
       accountNumber: 7n,
       currencyType: 'JPY',

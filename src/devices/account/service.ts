@@ -67,6 +67,14 @@ interface OpenExchange {
   outcome?: string;
 }
 
+/** The accounts an exchange's account request names, if the exchange has one where it should. */
+function accountsNamedBy(records: readonly SignedRecord[]): bigint[] {
+  const accountRequest = records[1]?.record;
+  if (records.length !== 2 || !accountRequest || stepOf(accountRequest.transactionType) !== 2)
+    return [];
+  return accountsTouched(accountRequest);
+}
+
 export class AccountService implements BatchService {
   /** The replay of this device's copy of A that rows put by a recovery are checked against. */
   readonly #ownCopy: OwnCopyReplay;
@@ -142,10 +150,18 @@ export class AccountService implements BatchService {
   async #exchangeAll(tx: AccountTx, steps: readonly ExchangeStep[]) {
     const answers: (Result<SignedRecord> | undefined)[] = [];
     const open: OpenExchange[] = [];
-    const stored = await storedOperationsOf(
-      tx,
-      steps.map((step) => step.records),
-    );
+    // What the batch reads goes out at once (on PostgreSQL one round trip, with the BEGIN): the
+    // stored records of its operations, and the rows of every account its account requests name,
+    // of which those the exchanges decided here touch are then verified (#decidedRows).
+    const named = [...new Set(steps.flatMap((step) => accountsNamedBy(step.records)))];
+    const [stored, found, openedAt] = await Promise.all([
+      storedOperationsOf(
+        tx,
+        steps.map((step) => step.records),
+      ),
+      tx.accounts(named),
+      tx.accountsOpenedAt(named),
+    ]);
     for (const [index, step] of steps.entries()) {
       const checked = await this.#checkExchange(tx, step.records, stored);
       answers.push(checked);
@@ -159,8 +175,7 @@ export class AccountService implements BatchService {
     refuseRepeats(open.map((o) => o.request.record.remittanceId));
     const deciding = open.filter((o) => o.outcome === undefined);
     const touched = deciding.flatMap((o) => accountsTouched(o.accountRequest.record));
-    const rows = await this.readVerified(tx, touched);
-    const openedAt = await tx.accountsOpenedAt(touched);
+    const rows = this.#verified(found, touched);
     const coreSteps: AccountStep[] = [];
     for (const { request, accountRequest } of deciding) {
       const existed = this.#existedFor(openedAt, rows, request.record, accountRequest.record);
@@ -322,8 +337,20 @@ export class AccountService implements BatchService {
     tx: AccountTx,
     accountNumbers: readonly bigint[],
   ): Promise<ReadonlyMap<bigint, AccountRowContent>> {
-    const found = await tx.accounts(accountNumbers);
-    return verifiedRows(this.context, found, accountRowBytes, (n) => `account ${n}`);
+    return this.#verified(await tx.accounts(accountNumbers), accountNumbers);
+  }
+
+  /** The rows of `accountNumbers` among those read, each verified (verifiedRows). */
+  #verified(
+    found: ReadonlyMap<bigint, AccountRow>,
+    accountNumbers: readonly bigint[],
+  ): ReadonlyMap<bigint, AccountRowContent> {
+    const wanted = new Map<bigint, AccountRow>();
+    for (const n of accountNumbers) {
+      const row = found.get(n);
+      if (row !== undefined) wanted.set(n, row);
+    }
+    return verifiedRows(this.context, wanted, accountRowBytes, (n) => `account ${n}`);
   }
 
   private async putSigned(tx: AccountTx, content: AccountRowContent): Promise<void> {

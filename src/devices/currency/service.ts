@@ -67,6 +67,23 @@ function payerKey(payer: bigint, currencyType: string): string {
   return `${payer}/${currencyType}`;
 }
 
+/** The payers of these currency requests, each once, by payerKey. */
+function payersOf(currencyRequests: readonly TransactionRecord[]): Map<string, UnitOwner> {
+  const payers = new Map<string, UnitOwner>();
+  for (const { sourceAccount: ownerAccount, currencyType } of currencyRequests)
+    if (ownerAccount !== undefined && currencyType !== undefined)
+      payers.set(payerKey(ownerAccount, currencyType), { ownerAccount, currencyType });
+  return payers;
+}
+
+/** An exchange's currency request, if it has one where it should (#checkExchange refuses it else). */
+function currencyRequestOf(records: readonly SignedRecord[]): TransactionRecord[] {
+  const currencyRequest = records[3]?.record;
+  return records.length === 4 && currencyRequest && stepOf(currencyRequest.transactionType) === 4
+    ? [currencyRequest]
+    : [];
+}
+
 export class CurrencyService implements BatchService {
   constructor(
     private readonly context: DeviceContext,
@@ -142,10 +159,19 @@ export class CurrencyService implements BatchService {
     const answers: (Result<SignedRecord> | undefined)[] = [];
     const open: { index: number; records: readonly SignedRecord[]; decision?: CurrencyDecision }[] =
       [];
-    const stored = await storedOperationsOf(
-      tx,
-      steps.map((step) => step.records),
-    );
+    // What the batch reads goes out at once (on PostgreSQL one round trip, with the BEGIN): the
+    // stored records of its operations, the next unit number and plan sequence, and the first
+    // units of every payer its currency requests name, of which the exchanges decided here use
+    // their payers' (#readPayers).
+    const [stored, unit, sequence, listedAhead] = await Promise.all([
+      storedOperationsOf(
+        tx,
+        steps.map((step) => step.records),
+      ),
+      tx.reserveUnitNumbers(0),
+      tx.reservePlanSequences(0),
+      this.#listPayers(tx, payersOf(steps.flatMap((step) => currencyRequestOf(step.records)))),
+    ]);
     for (const [index, { records, expired }] of steps.entries()) {
       const checked = await this.#checkExchange(tx, records, stored);
       answers.push(checked);
@@ -159,10 +185,7 @@ export class CurrencyService implements BatchService {
     refuseRepeats(open.map((o) => o.records[0]!.record.remittanceId));
     const deciding = open.filter((o) => o.decision === undefined);
     const currencyRequests = deciding.map((o) => o.records[3]!.record);
-    const first = {
-      unit: await tx.reserveUnitNumbers(0),
-      sequence: await tx.reservePlanSequences(0),
-    };
+    const first = { unit, sequence };
     const decisions = deciding.map(({ records }) => ({
       kind: 'decide' as const,
       request: records[0]!.record,
@@ -173,7 +196,7 @@ export class CurrencyService implements BatchService {
     // payment that now goes through can bring another payer units that send it past its listing,
     // so this repeats, each time with more payers read whole: at most once per payer.
     const whole = new Set<string>();
-    let before = await this.#readPayers(tx, currencyRequests, whole);
+    let before = await this.#readPayers(tx, currencyRequests, whole, listedAhead);
     let batch = commitCurrencyBatch(before, first, decisions);
     while ('unlisted' in batch) {
       // A payer with two payments in the batch is named twice.
@@ -237,24 +260,24 @@ export class CurrencyService implements BatchService {
     tx: CurrencyTx,
     currencyRequests: readonly TransactionRecord[],
     whole: ReadonlySet<string>,
+    listedAhead: ReadonlyMap<string, readonly CurrencyRow[]> = new Map(),
   ): Promise<UnitsRead & { readonly stored: ReadonlyMap<bigint, CurrencyRow> }> {
-    const active = new Map<string, CurrencyRow[]>();
+    const active = new Map<string, readonly CurrencyRow[]>();
     /** The last unit listed of each payer read only in part. */
     const listedUpTo = new Map<string, CurrencyRow>();
     const stored = new Map<bigint, CurrencyRow>();
-    const listed = new Map<string, UnitOwner>();
-    for (const { sourceAccount: ownerAccount, currencyType } of currencyRequests) {
-      if (ownerAccount === undefined || currencyType === undefined) continue;
-      const key = payerKey(ownerAccount, currencyType);
-      if (active.has(key) || listed.has(key)) continue;
-      if (whole.has(key)) active.set(key, await tx.unitsOf(ownerAccount, currencyType, 'active'));
-      else listed.set(key, { ownerAccount, currencyType });
-    }
-    const lists = await tx.unitsToPay([...listed.values()], this.unitsListedMax);
-    assert(lists.length === listed.size, 'one listing per payer asked for');
-    for (const [k, key] of [...listed.keys()].entries()) {
-      const units = lists[k]!;
-      assert(units.length <= this.unitsListedMax, 'a listing keeps its limit');
+    const payers = payersOf(currencyRequests);
+    const unlisted = new Map(
+      [...payers].filter(([key]) => !whole.has(key) && !listedAhead.has(key)),
+    );
+    const listings = new Map([...listedAhead, ...(await this.#listPayers(tx, unlisted))]);
+    for (const [key, { ownerAccount, currencyType }] of payers) {
+      if (whole.has(key)) {
+        active.set(key, await tx.unitsOf(ownerAccount, currencyType, 'active'));
+        continue;
+      }
+      const units = listings.get(key);
+      assert(units && units.length <= this.unitsListedMax, 'a payer is listed within the limit');
       active.set(key, units);
       if (units.length === this.unitsListedMax) listedUpTo.set(key, units.at(-1)!);
     }
@@ -268,6 +291,17 @@ export class CurrencyService implements BatchService {
     };
   }
 
+  /** The first unitsListedMax active units of each payer, in payment order (one read). */
+  async #listPayers(
+    tx: CurrencyTx,
+    payers: ReadonlyMap<string, UnitOwner>,
+  ): Promise<Map<string, readonly CurrencyRow[]>> {
+    if (payers.size === 0) return new Map();
+    const lists = await tx.unitsToPay([...payers.values()], this.unitsListedMax);
+    assert(lists.length === payers.size, 'one listing per payer asked for');
+    return new Map([...payers.keys()].map((key, k) => [key, lists[k]!]));
+  }
+
   /**
    * Write what a batch did to C: the numbers it took reserved (they are the ones it was handed),
    * every changed unit signed once; a unit it issued must be new to the store.
@@ -278,11 +312,15 @@ export class CurrencyService implements BatchService {
     first: { readonly unit: bigint; readonly sequence: bigint },
   ): Promise<void> {
     const issued = batch.rows.filter((row) => row.currencyNumber >= first.unit);
-    const taken = await tx.units(issued.map((row) => row.currencyNumber));
+    // Together (on PostgreSQL one round trip): nothing of them is written unless all hold.
+    const [taken, unit, sequence] = await Promise.all([
+      tx.units(issued.map((row) => row.currencyNumber)),
+      tx.reserveUnitNumbers(batch.unitNumbersTaken),
+      tx.reservePlanSequences(batch.planSequencesTaken),
+    ]);
     expectStored(taken.size === 0, 'a new unit number is free');
     assert(
-      (await tx.reserveUnitNumbers(batch.unitNumbersTaken)) === first.unit &&
-        (await tx.reservePlanSequences(batch.planSequencesTaken)) === first.sequence,
+      unit === first.unit && sequence === first.sequence,
       'a batch reserves the numbers it was handed',
     );
     for (const row of batch.rows) await this.putSigned(tx, row);
