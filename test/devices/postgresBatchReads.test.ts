@@ -1,7 +1,8 @@
 // The reads of a batch of exchanges at account and currency go out together: on PostgreSQL in one
 // round trip, with the transaction's BEGIN (devices/account/service.ts, devices/currency/service.ts:
-// #exchangeAll); so do currency's checks and reservations before it writes (#write). Each used to
-// wait for the answer to the one before. Counted at the client (test/helpers/postgres.ts
+// #exchangeAll); so do currency's checks and reservations before it writes (#write), and a
+// settlement's units with its plans (#settleAll). Each used to wait for the answer to the one
+// before. Counted at the client (test/helpers/postgres.ts
 // roundTrips) on a real server in fresh schemas, with the devices' own services and the
 // simulator's deployment keys; the records are signed as the transaction device signs them.
 import { describe, expect, it } from 'vitest';
@@ -66,19 +67,30 @@ function signedNext(
   return signOwnRecord(context, record, records.at(-1)!.signature);
 }
 
-/** The issuer's redemption from `account`, opened at block 1: its request and a2. */
-function redemption(id: string, account: bigint): SignedRecord[] {
-  const request = requestRecordOf({
-    kind: 'redemption',
-    body: {
-      requestId: id,
-      dateTime: new Date(nowMs).toISOString(),
-      sourceAccount: account.toString(),
-      amount: '30',
-      currencyType: 'JPY',
-      signerKeyNumber: keys.issuerKeyNumber,
-    },
-  });
+/** The issuer's request (a redemption from, or an issuance to, `account`), opened at block 1: a1, a2. */
+function opened(id: string, kind: 'redemption' | 'issuance', account: bigint): SignedRecord[] {
+  const common = { requestId: id, dateTime: new Date(nowMs).toISOString(), currencyType: 'JPY' };
+  const request = requestRecordOf(
+    kind === 'redemption'
+      ? {
+          kind,
+          body: {
+            ...common,
+            sourceAccount: `${account}`,
+            amount: '30',
+            signerKeyNumber: keys.issuerKeyNumber,
+          },
+        }
+      : {
+          kind,
+          body: {
+            ...common,
+            destinationAccount: `${account}`,
+            values: ['100'],
+            signerKeyNumber: keys.issuerKeyNumber,
+          },
+        },
+  );
   if (!request.ok) throw new Error(request.message);
   const signature = keys
     .issuerKeys(environment)
@@ -92,11 +104,31 @@ function redemption(id: string, account: bigint): SignedRecord[] {
   ];
 }
 
+/** a3 accepting, signed by account, and the record the transaction device signs after it (a4). */
+function acceptedAtAccount(records: readonly SignedRecord[]): SignedRecord[] {
+  const a3 = signedNext(contextOf('account'), records, {
+    transactionType: 'account_update_response',
+    outcome: 'ok',
+  });
+  return [...records, a3, transactionNext([...records, a3])];
+}
+
+/** The record the transaction device signs next (a4, or a6), as the machine names it. */
+function transactionNext(records: readonly SignedRecord[]): SignedRecord {
+  const next = nextAction(
+    records.map((r) => r.record),
+    limits,
+  );
+  if (next.kind !== 'sign')
+    throw new Error(`the transaction device does not sign next: ${next.kind}`);
+  return signedNext(transaction, records, next.fields);
+}
+
 describe.skipIf(!available)('a batch of exchanges reads in one round trip (PostgreSQL)', () => {
   it('at account: the operations, the accounts and their openings with the BEGIN', async () => {
     const store = await openAccountStoreAt(freshStoreLocation('account').location);
     const service = new AccountService(contextOf('account'), store);
-    const records = redemption('r-account', 7n);
+    const records = opened('r-account', 'redemption', 7n);
     let answers: unknown;
     const trips = await roundTrips(async () => {
       answers = await service.exchangeBatch([{ records, expired: false }]);
@@ -117,20 +149,10 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
   it("at currency: the operations, both counters and the payer's first units with the BEGIN", async () => {
     const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
     const service = new CurrencyService(contextOf('currency'), store);
-    const [a1, a2] = redemption('r-currency', 7n) as [SignedRecord, SignedRecord];
-    const a3 = signedNext(contextOf('account'), [a1, a2], {
-      transactionType: 'account_update_response',
-      outcome: 'ok',
-    });
-    const next = nextAction(
-      [a1, a2, a3].map((r) => r.record),
-      limits,
-    );
-    expect(next.kind).toBe('sign');
-    const a4 = signedNext(transaction, [a1, a2, a3], (next as { fields: RecordFields }).fields);
+    const records = acceptedAtAccount(opened('r-currency', 'redemption', 7n));
     let answers: unknown;
     const trips = await roundTrips(async () => {
-      answers = await service.exchangeBatch([{ records: [a1, a2, a3, a4], expired: false }]);
+      answers = await service.exchangeBatch([{ records, expired: false }]);
     });
     // The payer holds no units here: currency answers a5 with the refusal.
     expect(answers).toMatchObject([
@@ -144,6 +166,30 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
       ['SELECT *'],
       // The new units free and the numbers reserved: none taken here (three round trips before).
       ['SELECT *', 'SELECT value', 'SELECT value'],
+      ['INSERT INTO'],
+      ['COMMIT'],
+    ]);
+  });
+
+  it('at currency, settling: the units a plan changes with the plans held for them', async () => {
+    const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
+    const service = new CurrencyService(contextOf('currency'), store);
+    const exchanged = acceptedAtAccount(opened('i-currency', 'issuance', 7n));
+    const [answer] = await service.exchangeBatch([{ records: exchanged, expired: false }]);
+    expect(answer).toMatchObject({ ok: true, value: { record: { outcome: 'ok' } } });
+    const a5 = (answer as { value: SignedRecord }).value;
+    const operation = [...exchanged, a5, transactionNext([...exchanged, a5])];
+    let answers: unknown;
+    const trips = await roundTrips(async () => {
+      // What currency lacks of the operation: a6 (it stored a1-a5 with its answer).
+      answers = await service.settleBatch([operation.slice(5)]);
+    });
+    expect(answers).toEqual([{ ok: true, value: undefined }]);
+    expect(trips).toEqual([
+      ['BEGIN ISOLATION', 'SELECT t.*'],
+      // The units the plan in a5 changes, and the plans held for the operations (one after the
+      // other before).
+      ['SELECT *', 'SELECT remittance_id,'],
       ['INSERT INTO'],
       ['COMMIT'],
     ]);

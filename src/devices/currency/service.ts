@@ -67,6 +67,27 @@ function payerKey(payer: bigint, currencyType: string): string {
   return `${payer}/${currencyType}`;
 }
 
+/** A settlement's operation and the plan its a5 accepted (as a5 signed it). */
+interface SettledPlan {
+  readonly operation: TransactionRecord[];
+  readonly plan: UnitPlan;
+  readonly planJson: string;
+}
+
+/** The plans the settlements carry out: a5's, for those whose a5 accepted one. */
+function plansOf(settling: readonly (readonly SignedRecord[])[]): SettledPlan[] {
+  const applying: SettledPlan[] = [];
+  for (const records of settling) {
+    const currencyResponse = records.find((r) => stepOf(r.record.transactionType) === 5)?.record;
+    if (currencyResponse?.outcome !== outcomeOk) continue;
+    const plan = parseDetail(unitPlan, currencyResponse.detail);
+    expectStored(plan, 'an accepted currency response carries its plan');
+    const operation = records.map((r) => r.record);
+    applying.push({ operation, plan, planJson: currencyResponse.detail! });
+  }
+  return applying;
+}
+
 /** The payers of these currency requests, each once, by payerKey. */
 function payersOf(currencyRequests: readonly TransactionRecord[]): Map<string, UnitOwner> {
   const payers = new Map<string, UnitOwner>();
@@ -363,13 +384,17 @@ export class CurrencyService implements BatchService {
       storing.push(received); // the records left out are stored here already
       if (!checked.value.again) settling.push(checked.value.records);
     }
-    const applying = await this.#plansSettled(tx, settling);
+    const applying = plansOf(settling);
     refuseRepeats(storing.map((records) => records[0]!.record.remittanceId));
-    // Only the units the settlements change are read: a refusal's settlement reads none.
-    const rows = await this.readVerified(
-      tx,
-      applying.flatMap(({ operation, plan }) => unitsSettled(operation, plan)),
-    );
+    // Only the units the settlements change are read (a refusal's settlement reads none), with
+    // the plans held for them (on PostgreSQL one round trip).
+    const [rows] = await Promise.all([
+      this.readVerified(
+        tx,
+        applying.flatMap(({ operation, plan }) => unitsSettled(operation, plan)),
+      ),
+      this.#endPlans(tx, applying),
+    ]);
     const batch = commitCurrencyBatch(
       { read: (n) => rows.get(n), activeOf: () => [] },
       { unit: 0n, sequence: 0n },
@@ -387,22 +412,10 @@ export class CurrencyService implements BatchService {
   }
 
   /**
-   * The plans the settlements carry out (a5's, ending the plans held here; one read, one delete),
-   * for those whose a5 accepted one.
+   * The plans the settlements carry out that are held here (a5's, for those whose a5 accepted one),
+   * checked against what a5 signed and ended (one read, one delete).
    */
-  async #plansSettled(
-    tx: CurrencyTx,
-    settling: readonly (readonly SignedRecord[])[],
-  ): Promise<{ operation: TransactionRecord[]; plan: UnitPlan }[]> {
-    const applying: { operation: TransactionRecord[]; plan: UnitPlan; planJson: string }[] = [];
-    for (const records of settling) {
-      const currencyResponse = records.find((r) => stepOf(r.record.transactionType) === 5)?.record;
-      if (currencyResponse?.outcome !== outcomeOk) continue;
-      const plan = parseDetail(unitPlan, currencyResponse.detail);
-      expectStored(plan, 'an accepted currency response carries its plan');
-      const operation = records.map((r) => r.record);
-      applying.push({ operation, plan, planJson: currencyResponse.detail! });
-    }
+  async #endPlans(tx: CurrencyTx, applying: readonly SettledPlan[]): Promise<void> {
     const held = await tx.plans(applying.map(({ operation }) => operation[0]!.remittanceId));
     for (const { operation, planJson } of applying) {
       const heldPlan = held.get(operation[0]!.remittanceId);
@@ -412,7 +425,6 @@ export class CurrencyService implements BatchService {
       );
     }
     if (held.size > 0) await tx.deletePlans([...held.keys()]);
-    return applying;
   }
 
   /** The units a step reads, in one read, each verified first (context.ts: verifiedRows). */
