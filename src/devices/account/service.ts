@@ -152,7 +152,7 @@ export class AccountService implements BatchService {
     const open: OpenExchange[] = [];
     // What the batch reads goes out at once (on PostgreSQL one round trip, with the BEGIN): the
     // stored records of its operations, and the rows of every account its account requests name,
-    // of which those the exchanges decided here touch are then verified (#decidedRows).
+    // of which those the exchanges decided here touch are then verified (#verified).
     const named = [...new Set(steps.flatMap((step) => accountsNamedBy(step.records)))];
     const [stored, found, openedAt] = await Promise.all([
       storedOperationsOf(

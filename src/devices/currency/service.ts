@@ -333,7 +333,8 @@ export class CurrencyService implements BatchService {
     first: { readonly unit: bigint; readonly sequence: bigint },
   ): Promise<void> {
     const issued = batch.rows.filter((row) => row.currencyNumber >= first.unit);
-    // Together (on PostgreSQL one round trip): nothing of them is written unless all hold.
+    // Together (on PostgreSQL one round trip): a new number found taken refuses the batch, and the
+    // reservations roll back with it.
     const [taken, unit, sequence] = await Promise.all([
       tx.units(issued.map((row) => row.currencyNumber)),
       tx.reserveUnitNumbers(batch.unitNumbersTaken),
