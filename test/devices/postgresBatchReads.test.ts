@@ -124,6 +124,12 @@ function transactionNext(records: readonly SignedRecord[]): SignedRecord {
   return signedNext(transaction, records, next.fields);
 }
 
+/** The currency device's service on a store in a fresh schema. */
+async function currencyService(): Promise<CurrencyService> {
+  const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
+  return new CurrencyService(contextOf('currency'), store);
+}
+
 describe.skipIf(!available)('a batch of exchanges reads in one round trip (PostgreSQL)', () => {
   it('at account: the operations, the accounts and their openings with the BEGIN', async () => {
     const store = await openAccountStoreAt(freshStoreLocation('account').location);
@@ -147,8 +153,7 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
   });
 
   it("at currency: the operations, both counters and the payer's first units with the BEGIN", async () => {
-    const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
-    const service = new CurrencyService(contextOf('currency'), store);
+    const service = await currencyService();
     const records = acceptedAtAccount(opened('r-currency', 'redemption', 7n));
     let answers: unknown;
     const trips = await roundTrips(async () => {
@@ -172,8 +177,7 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
   });
 
   it('at currency, settling: the units a plan changes with the plans held for them', async () => {
-    const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
-    const service = new CurrencyService(contextOf('currency'), store);
+    const service = await currencyService();
     const exchanged = acceptedAtAccount(opened('i-currency', 'issuance', 7n));
     const [answer] = await service.exchangeBatch([{ records: exchanged, expired: false }]);
     expect(answer).toMatchObject({ ok: true, value: { record: { outcome: 'ok' } } });
