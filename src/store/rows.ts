@@ -1,7 +1,8 @@
 // Rows as the device stores hold them, converted to and from the objects device logic uses.
 //
 // Both backends (sqlite.ts, postgres.ts) name their columns alike and return integers as bigint
-// and bytes as Buffer, so one set of conversions serves both. A NULL column is an absent field.
+// and bytes as Buffer (SQLite its signatures as hex text: sqliteColumns.ts), so one set of
+// conversions serves both. A NULL column is an absent field.
 
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
