@@ -4,6 +4,7 @@
 // and bytes as Buffer (SQLite its signatures as hex text: sqliteColumns.ts), so one set of
 // conversions serves both. A NULL column is an absent field.
 
+import { assert } from '../model/assert.js';
 import type { SignedRecord, TransactionRecord } from '../protocol/records.js';
 import type { TransactionType } from '../protocol/transactionTypes.js';
 import type { AccountRow, CurrencyRow, OperationRow } from './types.js';
@@ -12,7 +13,11 @@ export type Row = Record<string, unknown>;
 
 function bytesOf(value: unknown): Buffer {
   // SQLite selects signatures as hex text (sqliteColumns.ts); PostgreSQL and memory hold bytes.
-  if (typeof value === 'string') return Buffer.from(value, 'hex');
+  if (typeof value === 'string') {
+    const decoded = Buffer.from(value, 'hex');
+    assert(decoded.length * 2 === value.length, 'a signature read as text is whole hex');
+    return decoded;
+  }
   const bytes = value as Uint8Array;
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
 }

@@ -9,7 +9,7 @@
 // rows.ts decodes the text (bytesOf).
 
 /** The signature column, selected as hex text under its own name. */
-export const signatureSelected = 'hex(signature) AS signature';
+const signatureSelected = 'hex(signature) AS signature';
 
 /** A SELECT list of `columns` with the signature as hex text. */
 export function selectedColumns(columns: readonly string[]): string {

@@ -337,7 +337,8 @@ export class AccountService implements BatchService {
     tx: AccountTx,
     accountNumbers: readonly bigint[],
   ): Promise<ReadonlyMap<bigint, AccountRowContent>> {
-    return this.#verified(await tx.accounts(accountNumbers), accountNumbers);
+    const found = await tx.accounts(accountNumbers);
+    return verifiedRows(this.context, found, accountRowBytes, (n) => `account ${n}`);
   }
 
   /** The rows of `accountNumbers` among those read, each verified (verifiedRows). */

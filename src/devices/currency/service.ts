@@ -184,7 +184,7 @@ export class CurrencyService implements BatchService {
     // stored records of its operations, the next unit number and plan sequence, and the first
     // units of every payer its currency requests name, of which the exchanges decided here use
     // their payers' (#readPayers).
-    const [stored, unit, sequence, listedAhead] = await Promise.all([
+    const [stored, unit, sequence, listed] = await Promise.all([
       storedOperationsOf(
         tx,
         steps.map((step) => step.records),
@@ -217,7 +217,7 @@ export class CurrencyService implements BatchService {
     // payment that now goes through can bring another payer units that send it past its listing,
     // so this repeats, each time with more payers read whole: at most once per payer.
     const whole = new Set<string>();
-    let before = await this.#readPayers(tx, currencyRequests, whole, listedAhead);
+    let before = await this.#readPayers(tx, currencyRequests, whole, listed);
     let batch = commitCurrencyBatch(before, first, decisions);
     while ('unlisted' in batch) {
       // A payer with two payments in the batch is named twice.
@@ -226,7 +226,7 @@ export class CurrencyService implements BatchService {
         assert(!whole.has(key), 'a payer read whole is never unlisted');
         whole.add(key);
       }
-      before = await this.#readPayers(tx, currencyRequests, whole);
+      before = await this.#readPayers(tx, currencyRequests, whole, listed);
       batch = commitCurrencyBatch(before, first, decisions);
     }
     for (const [k, exchange] of deciding.entries()) {
@@ -273,32 +273,31 @@ export class CurrencyService implements BatchService {
 
   /**
    * C before the batch as the machine reads it: each payer's active units, as stored: the first
-   * unitsListedMax in payment order (CurrencyTx.unitsToPay), or all of them for the payers in
-   * `whole` (keys of payerKey). Those a plan spends are verified before anything is written
+   * unitsListedMax in payment order, as `listed` (#listPayers, read with the batch's other reads:
+   * nothing is written before the batch is decided), or all of them for the payers in `whole`
+   * (keys of payerKey), read here. Those a plan spends are verified before anything is written
    * (#write); a unit it does not spend is not used.
    */
   async #readPayers(
     tx: CurrencyTx,
     currencyRequests: readonly TransactionRecord[],
     whole: ReadonlySet<string>,
-    listedAhead: ReadonlyMap<string, readonly CurrencyRow[]> = new Map(),
+    listed: ReadonlyMap<string, readonly CurrencyRow[]>,
   ): Promise<UnitsRead & { readonly stored: ReadonlyMap<bigint, CurrencyRow> }> {
     const active = new Map<string, readonly CurrencyRow[]>();
     /** The last unit listed of each payer read only in part. */
     const listedUpTo = new Map<string, CurrencyRow>();
     const stored = new Map<bigint, CurrencyRow>();
-    const payers = payersOf(currencyRequests);
-    const unlisted = new Map(
-      [...payers].filter(([key]) => !whole.has(key) && !listedAhead.has(key)),
-    );
-    const listings = new Map([...listedAhead, ...(await this.#listPayers(tx, unlisted))]);
-    for (const [key, { ownerAccount, currencyType }] of payers) {
+    for (const [key, { ownerAccount, currencyType }] of payersOf(currencyRequests)) {
       if (whole.has(key)) {
         active.set(key, await tx.unitsOf(ownerAccount, currencyType, 'active'));
         continue;
       }
-      const units = listings.get(key);
-      assert(units && units.length <= this.unitsListedMax, 'a payer is listed within the limit');
+      const units = listed.get(key);
+      assert(
+        units && units.length <= this.unitsListedMax,
+        "every payer of the batch's exchanges is listed, within the limit",
+      );
       active.set(key, units);
       if (units.length === this.unitsListedMax) listedUpTo.set(key, units.at(-1)!);
     }
