@@ -834,6 +834,14 @@ export function openMemoryCurrencyStore(database: MemoryDatabase): CurrencyStore
         return row ? unitFromRow(row) : undefined;
       });
     },
+    async highestUnitNumber() {
+      let highest = 0n;
+      for (const row of db.table('currency_units').rows.values()) {
+        const currencyNumber = row['currency_number'] as bigint;
+        if (currencyNumber > highest) highest = currencyNumber;
+      }
+      return highest;
+    },
     async unitsOf(ownerAccount, currencyType, status) {
       return ordered(db.table('currency_units'))
         .filter(

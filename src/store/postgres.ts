@@ -773,6 +773,9 @@ const insertReservedRecord = `INSERT INTO transactions (${recordColumns})
 /** A hold a3 placed (AccountTx.putHold) and a plan a5 accepted (CurrencyTx.putPlan). */
 const insertHold = 'INSERT INTO holds (remittance_id, account_number, amount) VALUES ($1, $2, $3)';
 const insertPlan = 'INSERT INTO unit_plans (remittance_id, plan_json) VALUES ($1, $2)';
+/** A hold a settlement ends (AccountTx.deleteHolds) and a plan it carries out (CurrencyTx.deletePlans). */
+const deleteHold = 'DELETE FROM holds WHERE remittance_id = $1';
+const deletePlan = 'DELETE FROM unit_plans WHERE remittance_id = $1';
 /**
  * A counter advanced from the value a transaction read (transactionTx), held back: it writes
  * nothing, and so writes short, if the counter no longer holds that value.
@@ -832,7 +835,27 @@ const writesHeldBack = new Map([
     `INSERT INTO unit_plans (remittance_id, plan_json)
      SELECT id, plan FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(id, plan, i) ORDER BY i`,
   ],
+  [deleteHold, 'DELETE FROM holds WHERE remittance_id = ANY($1::text[])'],
+  [deletePlan, 'DELETE FROM unit_plans WHERE remittance_id = ANY($1::text[])'],
 ]);
+
+/**
+ * Held writes to the same table, never written in one statement (writtenTogether), where neither
+ * would see the other: the one held second waits for the first to be written (holdingWrites). A
+ * batch places holds and plans (an exchange) or ends them (a settlement), so this does not happen
+ * on the hot path.
+ */
+const heldApart = new Map([
+  [insertHold, deleteHold],
+  [deleteHold, insertHold],
+  [insertPlan, deletePlan],
+  [deletePlan, insertPlan],
+]);
+
+/** A held delete skips a key not stored (as the stores' deletes do): it writes at most its count. */
+function deletes(sql: string): boolean {
+  return /^\s*DELETE\b/i.test(sql);
+}
 
 /** Held-back inserts: each key (a record's number, an operation's or a hold's id) is taken once. */
 const insertsHeldBack = new Set([insertReservedRecord, insertOperation, insertHold, insertPlan]);
@@ -864,13 +887,20 @@ function holdingWrites(query: Query): HoldingQuery {
         ...rowCounts,
       ])
     ).rows;
-    for (const [w, rowCount] of rowCounts.entries())
-      assert(counts?.[`w${w}`] === rowCount, 'every row held back is written');
+    for (const [w, { sql, rowCount }] of writes.entries()) {
+      const written = counts?.[`w${w}`] as number | undefined;
+      assert(
+        deletes(sql) ? written !== undefined && written <= rowCount : written === rowCount,
+        'every row held back is written',
+      );
+    }
   };
   const holding = async (text: string, values: readonly unknown[] = []) => {
     if (!writesHeldBack.has(text)) return afterFlush(flush(), query(text, values));
     const rows = held.get(text) ?? new Map<unknown, readonly unknown[]>();
     assert(!insertsHeldBack.has(text) || !rows.has(values[0]), 'an inserted key is held once');
+    // A write to a table another held write changes goes in the next statement, not this one.
+    if (held.has(heldApart.get(text) ?? '')) await flush();
     held.set(text, rows.set(values[0], values));
     return heldResult;
   };
@@ -896,9 +926,10 @@ async function afterFlush(
 /**
  * The held-back writes as one statement, one round trip (each a data-modifying WITH, its
  * parameters numbered on after the one before, then the count each must write): they write to
- * different tables (writesHeldBack has one statement per table), so running them together changes
- * nothing of what each writes. It answers one row, the count each wrote (`w0`, `w1`...), and fails
- * (division by zero) unless each wrote its count, so that its transaction cannot commit with a
+ * different tables (writesHeldBack has one statement per table, and two on one table are written
+ * apart: heldApart), so running them together changes nothing of what each writes. It answers one
+ * row, the count each wrote (`w0`, `w1`...), and fails (division by zero) unless each wrote its
+ * count (a delete, at most its count), so that its transaction cannot commit with a
  * write short: the COMMIT goes out right behind it, before its answer is read (#attempt).
  */
 export function writtenTogether(statements: readonly string[]): string {
@@ -931,7 +962,9 @@ function joinedWrites(statements: readonly string[]): string {
     return `w${w} AS (${renumbered} RETURNING 1)`;
   });
   const counts = statements.map((_, w) => `(SELECT count(*)::int FROM w${w}) AS w${w}`);
-  const allWritten = statements.map((_, w) => `w${w} = $${offset + w + 1}::int`).join(' AND ');
+  const allWritten = statements
+    .map((sql, w) => `w${w} ${deletes(sql) ? '<=' : '='} $${offset + w + 1}::int`)
+    .join(' AND ');
   return `WITH ${parts.join(', ')}, counts AS (SELECT ${counts.join(', ')})
     SELECT *, 1 / (CASE WHEN ${allWritten} THEN 1 ELSE 0 END) AS all_written FROM counts`;
 }
@@ -999,8 +1032,8 @@ function accountTx(query: Query): AccountTx {
       await query(insertHold, [row.remittanceId, row.accountNumber, row.amount]);
     },
     async deleteHolds(remittanceIds) {
-      if (remittanceIds.length === 0) return;
-      await query('DELETE FROM holds WHERE remittance_id = ANY($1::text[])', [remittanceIds]);
+      // Held back and written with the transaction's other writes (holdingWrites).
+      for (const remittanceId of remittanceIds) await query(deleteHold, [remittanceId]);
     },
     async quarantineAccount(accountNumber, reason, atMs) {
       return quarantine(
@@ -1016,7 +1049,30 @@ function accountTx(query: Query): AccountTx {
   };
 }
 
+/**
+ * The currency device's transaction. A batch reads its counters first (reserve with 0, with its
+ * other first reads) and advances them once it is decided: that advance is a held-back write from
+ * the value read (advanceCounterHeld; it writes short, and so fails the transaction, unless the
+ * counter still holds it), so reserving the numbers takes no round trip of its own. A counter not
+ * read in this transaction, or advanced already, is advanced as every other is.
+ */
 function currencyTx(query: Query): CurrencyTx {
+  /** Each counter's value as this transaction read it (stored, or its start), until it advances it. */
+  const counterReads = new Map<CounterName, { readonly value: bigint; readonly stored: boolean }>();
+  const reserve = async (name: CounterName, count: bigint): Promise<bigint> => {
+    const read = counterReads.get(name);
+    if (read !== undefined && count === 0n) return read.value;
+    counterReads.delete(name);
+    if (read?.stored) {
+      await query(advanceCounterHeld, [name, read.value, read.value + count]);
+      return read.value;
+    }
+    if (count > 0n) return advance(query, name, count, 1n);
+    const row = await rowOf(query, 'SELECT value FROM counters WHERE name = $1', [name]);
+    const value = row ? (row['value'] as bigint) : 1n;
+    counterReads.set(name, { value, stored: row !== undefined });
+    return value;
+  };
   return {
     ...ledgerTx(query),
     async heldRemittanceIds(limit) {
@@ -1040,6 +1096,13 @@ function currencyTx(query: Query): CurrencyTx {
         [currencyNumbers],
       );
       return new Map(rows.map((row) => [row['currency_number'] as bigint, unitFromRow(row)]));
+    },
+    async highestUnitNumber() {
+      const row = await rowOf(
+        query,
+        'SELECT coalesce(max(currency_number), 0)::bigint AS highest FROM currency_units',
+      );
+      return row!['highest'] as bigint;
     },
     async unitsOf(ownerAccount, currencyType, status) {
       const rows = await rowsOf(
@@ -1079,13 +1142,12 @@ function currencyTx(query: Query): CurrencyTx {
         row.signature,
       ]);
     },
-    raiseCounter: (name, next) => raise(query, name, next),
-    async reservePlanSequences(count) {
-      return advance(query, 'plan_sequence', BigInt(count), 1n);
+    async raiseCounter(name, next) {
+      counterReads.delete(name);
+      await raise(query, name, next);
     },
-    async reserveUnitNumbers(count) {
-      return advance(query, 'currency_number', BigInt(count), 1n);
-    },
+    reservePlanSequences: (count) => reserve('plan_sequence', BigInt(count)),
+    reserveUnitNumbers: (count) => reserve('currency_number', BigInt(count)),
     async plans(remittanceIds) {
       if (remittanceIds.length === 0) return new Map();
       const rows = await rowsOf(
@@ -1104,8 +1166,8 @@ function currencyTx(query: Query): CurrencyTx {
       await query(insertPlan, [row.remittanceId, row.planJson]);
     },
     async deletePlans(remittanceIds) {
-      if (remittanceIds.length === 0) return;
-      await query('DELETE FROM unit_plans WHERE remittance_id = ANY($1::text[])', [remittanceIds]);
+      // Held back and written with the transaction's other writes (holdingWrites).
+      for (const remittanceId of remittanceIds) await query(deletePlan, [remittanceId]);
     },
     async quarantineUnit(currencyNumber, reason, atMs) {
       return quarantine(

@@ -1013,6 +1013,9 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
   const getUnit = db
     .prepare(`SELECT ${columns} FROM currency_units WHERE currency_number = ?`)
     .raw(true);
+  const highestUnit = db
+    .prepare('SELECT coalesce(max(currency_number), 0) FROM currency_units')
+    .pluck();
   const unitsOf = db
     .prepare(
       `SELECT ${columns} FROM currency_units WHERE owner_account = ? AND currency_type = ? AND status = ?
@@ -1052,6 +1055,9 @@ export function openCurrencyStore(path: string): CurrencyStore & { db: Database.
         const values = getUnit.get(currencyNumber) as unknown[] | undefined;
         return values ? unitFromValues(values) : undefined;
       });
+    },
+    async highestUnitNumber() {
+      return highestUnit.get() as bigint;
     },
     async unitsOf(ownerAccount, currencyType, status) {
       return (unitsOf.all(ownerAccount, currencyType, status) as unknown[][]).map(unitFromValues);

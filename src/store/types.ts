@@ -224,6 +224,11 @@ export interface CurrencyTx extends HoldingTx, CountingTx {
   unit(currencyNumber: bigint): Promise<CurrencyRow | undefined>;
   /** The stored units among these numbers (a batch's units, one read on PostgreSQL). */
   units(currencyNumbers: readonly bigint[]): Promise<Map<bigint, CurrencyRow>>;
+  /**
+   * The highest number of a stored unit (0: none). Every unit is issued at a number the counter
+   * (reserveUnitNumbers) handed out, so in a sound store it is below the counter's next.
+   */
+  highestUnitNumber(): Promise<bigint>;
   unitsOf(
     ownerAccount: bigint,
     currencyType: string,

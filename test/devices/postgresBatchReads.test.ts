@@ -13,13 +13,14 @@ import { type DeviceContext, type DeviceName, signOwnRecord } from '../../src/de
 import { CurrencyService } from '../../src/devices/currency/service.js';
 import type { Environment } from '../../src/model/environment.js';
 import {
+  baseOfBlock,
   numberOfStep,
   type SignedRecord,
   signingBytes,
   type TransactionRecord,
 } from '../../src/protocol/records.js';
-import { requestRecordOf } from '../../src/protocol/requests.js';
-import { stepOf } from '../../src/protocol/transactionTypes.js';
+import { type AnyRequest, requestRecordOf } from '../../src/protocol/requests.js';
+import { stepOf, type TransactionType } from '../../src/protocol/transactionTypes.js';
 import { chainMessage } from '../../src/signature/chain.js';
 import { DeploymentKeys } from '../../src/simulator/keys.js';
 import { SeededRandom } from '../../src/simulator/random.js';
@@ -48,6 +49,9 @@ function contextOf(device: DeviceName): DeviceContext {
 }
 
 const transaction = contextOf('transaction');
+/** The users' keys and the issuer's, as the terminals hold them. */
+const wallets = keys.issuerKeys(environment);
+const walletKeyNumberBase = 1_000;
 
 /** An operation's next record, signed by `context` on the record before (as #signNext does). */
 function signedNext(
@@ -67,41 +71,117 @@ function signedNext(
   return signOwnRecord(context, record, records.at(-1)!.signature);
 }
 
-/** The issuer's request (a redemption from, or an issuance to, `account`), opened at block 1: a1, a2. */
-function opened(id: string, kind: 'redemption' | 'issuance', account: bigint): SignedRecord[] {
-  const common = { requestId: id, dateTime: new Date(nowMs).toISOString(), currencyType: 'JPY' };
-  const request = requestRecordOf(
+const common = (id: string) => ({
+  requestId: id,
+  dateTime: new Date(nowMs).toISOString(),
+  currencyType: 'JPY',
+});
+
+/** A request signed by `keyNumber` and opened at `block`: a1, and a2 (`newAccount`: an opening's). */
+function openedRequest(
+  request: AnyRequest,
+  keyNumber: number,
+  block: bigint,
+  newAccount?: bigint,
+): SignedRecord[] {
+  const record = requestRecordOf(request);
+  if (!record.ok) throw new Error(record.message);
+  const signature = wallets.sign(
+    keyNumber,
+    chainMessage(signingBytes(record.value), keys.signatureZero),
+  );
+  if (!signature.ok) throw new Error(signature.message);
+  const a1 = {
+    record: { ...record.value, transactionNumber: baseOfBlock(block) },
+    signature: signature.value,
+  };
+  const numbering = { accountKeyNumberBase, accountNumberMax };
+  return [
+    a1,
+    signedNext(
+      transaction,
+      [a1],
+      accountRequestFields(a1.record, 'confirm', newAccount, numbering),
+    ),
+  ];
+}
+
+/** The issuer's request (a redemption from, or an issuance to, `account`), opened at `block`: a1, a2. */
+function opened(
+  id: string,
+  kind: 'redemption' | 'issuance',
+  account: bigint,
+  block = 0n,
+): SignedRecord[] {
+  const signerKeyNumber = keys.issuerKeyNumber;
+  const request: AnyRequest =
     kind === 'redemption'
       ? {
           kind,
-          body: {
-            ...common,
-            sourceAccount: `${account}`,
-            amount: '30',
-            signerKeyNumber: keys.issuerKeyNumber,
-          },
+          body: { ...common(id), sourceAccount: `${account}`, amount: '30', signerKeyNumber },
         }
       : {
           kind,
           body: {
-            ...common,
+            ...common(id),
             destinationAccount: `${account}`,
             values: ['100'],
-            signerKeyNumber: keys.issuerKeyNumber,
+            signerKeyNumber,
           },
-        },
-  );
-  if (!request.ok) throw new Error(request.message);
-  const signature = keys
-    .issuerKeys(environment)
-    .sign(keys.issuerKeyNumber, chainMessage(signingBytes(request.value), keys.signatureZero));
-  if (!signature.ok) throw new Error(signature.message);
-  const a1 = { record: { ...request.value, transactionNumber: 1n }, signature: signature.value };
-  const numbering = { accountKeyNumberBase, accountNumberMax };
-  return [
-    a1,
-    signedNext(transaction, [a1], accountRequestFields(a1.record, 'confirm', undefined, numbering)),
-  ];
+        };
+  return openedRequest(request, signerKeyNumber, block);
+}
+
+/**
+ * An account's opening at `block` (a1, a2), its wallet's Ed25519 key held by `wallets` under the
+ * opening's number and under the account's own (as the simulator's terminals hold them).
+ */
+function openingOf(id: string, account: bigint, block: bigint): SignedRecord[] {
+  const material = random.bytes(32);
+  for (const keyNumber of [
+    walletKeyNumberBase + Number(account),
+    accountKeyNumberBase + Number(account),
+  ]) {
+    const added = wallets.addKey({
+      keyNumber,
+      owner: 'wallet',
+      algorithm: 'ed25519-private',
+      material,
+      authorities: ['sign'],
+    });
+    if (!added.ok) throw new Error(added.message);
+  }
+  const exported = wallets.exportPublic(walletKeyNumberBase + Number(account));
+  if (!exported.ok) throw new Error(exported.message);
+  const request: AnyRequest = {
+    kind: 'account_issuing',
+    body: { ...common(id), publicKeyHex: exported.value.publicKeyHex },
+  };
+  return openedRequest(request, walletKeyNumberBase + Number(account), block, account);
+}
+
+/**
+ * What account lacks to settle an operation it answered with `a3`: the records the transaction
+ * device signs after it, as its machine names them, and currency's answers accepting.
+ */
+function settlementAfter(records: readonly SignedRecord[], a3: SignedRecord): SignedRecord[] {
+  const all = [...records, a3];
+  for (;;) {
+    const next = nextAction(
+      all.map((r) => r.record),
+      limits,
+    );
+    if (next.kind === 'decided') return all.slice(records.length + 1);
+    const request = all.at(-1)!.record.transactionType;
+    all.push(
+      next.kind === 'sign'
+        ? signedNext(transaction, all, next.fields)
+        : signedNext(contextOf('currency'), all, {
+            transactionType: request.replace(/_request$/, '_response') as TransactionType,
+            outcome: 'ok',
+          }),
+    );
+  }
 }
 
 /** a3 accepting, signed by account, and the record the transaction device signs after it (a4). */
@@ -152,6 +232,54 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
     ]);
   });
 
+  it('at account, settling: the holds it ends with the operations, then the accounts', async () => {
+    const store = await openAccountStoreAt(freshStoreLocation('account').location);
+    const service = new AccountService(contextOf('account'), store);
+    // Accounts 7 and 8 opened, 100 issued to 7, then 30 from 7 to 8 (a hold at 7 until settled).
+    const exchangedAndSettled = async (records: SignedRecord[]) => {
+      const [a3] = await service.exchangeBatch([{ records, expired: false }]);
+      expect(a3).toMatchObject({ ok: true, value: { record: { outcome: 'ok' } } });
+      const settlement = settlementAfter(records, (a3 as { value: SignedRecord }).value);
+      return { settle: () => service.settleBatch([settlement]) };
+    };
+    for (const [k, account] of [7n, 8n].entries())
+      expect(
+        await (await exchangedAndSettled(openingOf(`o-${account}`, account, BigInt(k)))).settle(),
+      ).toEqual([{ ok: true, value: undefined }]);
+    const issued = await exchangedAndSettled(opened('i-7', 'issuance', 7n, 2n));
+    expect(await issued.settle()).toEqual([{ ok: true, value: undefined }]);
+    const remittance = openedRequest(
+      {
+        kind: 'remittance',
+        body: {
+          ...common('r-7-8'),
+          sourceAccount: '7',
+          destinationAccount: '8',
+          amount: '30',
+          signerKeyNumber: accountKeyNumberBase + 7,
+        },
+      },
+      accountKeyNumberBase + 7,
+      3n,
+    );
+    const remitted = await exchangedAndSettled(remittance);
+    let answers: unknown;
+    const trips = await roundTrips(async () => {
+      answers = await remitted.settle();
+    });
+    expect(answers).toEqual([{ ok: true, value: undefined }]);
+    expect(trips).toEqual([
+      // The operation's stored records and its hold (two round trips before).
+      ['BEGIN ISOLATION', 'SELECT t.*', 'SELECT *'],
+      // The accounts the settlement changes: 7 and 8 (known from the records stored).
+      ['SELECT *'],
+      // The accounts' rows and the hold's end, held back, with the records (the hold's end was
+      // a round trip of its own).
+      ['WITH w0', 'INSERT INTO'],
+      ['COMMIT'],
+    ]);
+  });
+
   it("at currency: the operations, both counters and the payer's first units with the BEGIN", async () => {
     const service = await currencyService();
     const records = acceptedAtAccount(opened('r-currency', 'redemption', 7n));
@@ -164,14 +292,48 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
       { ok: true, value: { record: { outcome: 'InsufficientBalance' } } },
     ]);
     expect(trips).toEqual([
-      // The operation's stored records, the next unit number and plan sequence, and the payer's
-      // first units (four round trips before).
-      ['BEGIN ISOLATION', 'SELECT t.*', 'SELECT value', 'SELECT value', 'SELECT payer.i,'],
+      // The operation's stored records, the next unit number and plan sequence, the highest unit
+      // number stored, and the payer's first units (four round trips before).
+      [
+        'BEGIN ISOLATION',
+        'SELECT t.*',
+        'SELECT value',
+        'SELECT value',
+        'SELECT coalesce(max(currency_number),',
+        'SELECT payer.i,',
+      ],
       // The payer's key, from its opening (as at account).
       ['SELECT *'],
-      // The new units free and the numbers reserved: none taken here (three round trips before).
-      ['SELECT *', 'SELECT value', 'SELECT value'],
+      // The new units' numbers checked free and reserved before it wrote took a round trip here.
       ['INSERT INTO'],
+      ['COMMIT'],
+    ]);
+  });
+
+  it('at currency, issuing: the numbers taken reserved with the writes', async () => {
+    const service = await currencyService();
+    const first = acceptedAtAccount(opened('i-first', 'issuance', 7n, 0n));
+    expect(await service.exchangeBatch([{ records: first, expired: false }])).toMatchObject([
+      { ok: true, value: { record: { outcome: 'ok' } } },
+    ]);
+    // The counters are stored now: the next issuance advances them from what it read.
+    const records = acceptedAtAccount(opened('i-second', 'issuance', 7n, 1n));
+    let answers: unknown;
+    const trips = await roundTrips(async () => {
+      answers = await service.exchangeBatch([{ records, expired: false }]);
+    });
+    expect(answers).toMatchObject([{ ok: true, value: { record: { outcome: 'ok' } } }]);
+    expect(trips).toEqual([
+      [
+        'BEGIN ISOLATION',
+        'SELECT t.*',
+        'SELECT value',
+        'SELECT value',
+        'SELECT coalesce(max(currency_number),',
+      ],
+      // The new unit, both counters' advances (held back: no round trip of their own) and the
+      // records.
+      ['WITH w0', 'INSERT INTO'],
       ['COMMIT'],
     ]);
   });

@@ -860,6 +860,17 @@ describe.each(backends)('store conformance: $name', (backend) => {
         await tx.reserveUnitNumbers(0),
       ]);
       expect(sequences).toEqual([1n, 1n, 2n, 4n, 6n]);
+      // A batch's shape: a counter read with its first reads, advanced once the batch is decided
+      // (held back on PostgreSQL), then read and advanced again.
+      const batch = await store.transact(async (tx) => [
+        await tx.reserveUnitNumbers(0),
+        await tx.reserveUnitNumbers(2),
+        await tx.reserveUnitNumbers(0),
+        await tx.reserveUnitNumbers(1),
+      ]);
+      expect(batch).toEqual([6n, 6n, 8n, 8n]);
+      expect(await store.transact((tx) => tx.reserveUnitNumbers(0))).toBe(9n);
+      expect(await store.transact((tx) => tx.highestUnitNumber())).toBe(0n);
       await store.transact(async (tx) => {
         await tx.putUnit(unit(3n, 1n, 500n));
         await tx.putUnit(unit(1n, 1n, 1000n));
@@ -936,6 +947,7 @@ describe.each(backends)('store conformance: $name', (backend) => {
       );
       const exported = await collect(store.exportUnits());
       expect(exported.map((u) => u.currencyNumber)).toEqual([1n, 3n, 4n, 7n, 8n]);
+      expect(await store.transact((tx) => tx.highestUnitNumber())).toBe(8n);
       const after = await collect(store.exportUnits(3n));
       expect(after.map((u) => u.currencyNumber)).toEqual([4n, 7n, 8n]);
       await store.close();

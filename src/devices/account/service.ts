@@ -27,7 +27,7 @@ import {
 } from '../../protocol/records.js';
 import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
-import type { AccountRow, AccountStore, AccountTx } from '../../store/types.js';
+import type { AccountRow, AccountStore, AccountTx, HoldRow } from '../../store/types.js';
 import { accountKeyOf, registerAccountKey } from '../accountKeys.js';
 import {
   answered,
@@ -259,7 +259,14 @@ export class AccountService implements BatchService {
     const answers: Result<undefined>[] = [];
     const applying: TransactionRecord[][] = [];
     const storing: (readonly SignedRecord[])[] = [];
-    const stored = await storedOperationsOf(tx, operations);
+    // The operations' stored records and the holds placed for them go out at once (on PostgreSQL
+    // one round trip, with the BEGIN): the holds of the settlements that end one are used.
+    const [stored, held] = await Promise.all([
+      storedOperationsOf(tx, operations),
+      tx.holds(
+        operations.flatMap((received) => received.slice(0, 1).map((r) => r.record.remittanceId)),
+      ),
+    ]);
     for (const received of operations) {
       const checked = await checkSettlement(this.context, tx, received, stored);
       answers.push(checked.ok ? ok(undefined) : checked);
@@ -280,19 +287,19 @@ export class AccountService implements BatchService {
       expectStored('rows' in effect, 'the accounts a settlement changes are stored');
       if (effect.endsHold) endingHolds.set(operation[0]!.remittanceId, effect.endsHold);
     }
-    await this.#endHolds(tx, endingHolds);
+    await this.#endHolds(tx, endingHolds, held);
     for (const row of batch.rows) await this.putSigned(tx, row);
     await appendOrRefuse(tx, storing.flat());
     return answers;
   }
 
-  /** The holds a3 placed, as the settlements end them (one read, one delete): stored as placed. */
+  /** The holds a3 placed (`held`, as read), as the settlements end them: stored as placed. */
   async #endHolds(
     tx: AccountTx,
     ending: ReadonlyMap<string, { readonly accountNumber: bigint; readonly amount: bigint }>,
+    held: ReadonlyMap<string, HoldRow>,
   ): Promise<void> {
     if (ending.size === 0) return;
-    const held = await tx.holds([...ending.keys()]);
     for (const [remittanceId, ends] of ending) {
       const hold = held.get(remittanceId);
       expectStored(

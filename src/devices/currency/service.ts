@@ -181,16 +181,17 @@ export class CurrencyService implements BatchService {
     const open: { index: number; records: readonly SignedRecord[]; decision?: CurrencyDecision }[] =
       [];
     // What the batch reads goes out at once (on PostgreSQL one round trip, with the BEGIN): the
-    // stored records of its operations, the next unit number and plan sequence, and the first
-    // units of every payer its currency requests name, of which the exchanges decided here use
-    // their payers' (#readPayers).
-    const [stored, unit, sequence, listed] = await Promise.all([
+    // stored records of its operations, the next unit number and plan sequence, the highest unit
+    // number stored, and the first units of every payer its currency requests name, of which the
+    // exchanges decided here use their payers' (#readPayers).
+    const [stored, unit, sequence, highestUnit, listed] = await Promise.all([
       storedOperationsOf(
         tx,
         steps.map((step) => step.records),
       ),
       tx.reserveUnitNumbers(0),
       tx.reservePlanSequences(0),
+      tx.highestUnitNumber(),
       this.#listPayers(tx, payersOf(steps.flatMap((step) => currencyRequestOf(step.records)))),
     ]);
     for (const [index, { records, expired }] of steps.entries()) {
@@ -206,7 +207,7 @@ export class CurrencyService implements BatchService {
     refuseRepeats(open.map((o) => o.records[0]!.record.remittanceId));
     const deciding = open.filter((o) => o.decision === undefined);
     const currencyRequests = deciding.map((o) => o.records[3]!.record);
-    const first = { unit, sequence };
+    const first = { unit, sequence, highestUnit };
     const decisions = deciding.map(({ records }) => ({
       kind: 'decide' as const,
       request: records[0]!.record,
@@ -324,22 +325,25 @@ export class CurrencyService implements BatchService {
 
   /**
    * Write what a batch did to C: the numbers it took reserved (they are the ones it was handed),
-   * every changed unit signed once; a unit it issued must be new to the store.
+   * every changed unit signed once; a unit it issued must be new to the store: above every unit
+   * stored (`first.highestUnit`, read with the batch), as the counter is in a sound store.
    */
   async #write(
     tx: CurrencyTx,
     batch: CurrencyBatch,
-    first: { readonly unit: bigint; readonly sequence: bigint },
+    first: { readonly unit: bigint; readonly sequence: bigint; readonly highestUnit: bigint },
   ): Promise<void> {
     const issued = batch.rows.filter((row) => row.currencyNumber >= first.unit);
-    // Together (on PostgreSQL one round trip): a new number found taken refuses the batch, and the
-    // reservations roll back with it.
-    const [taken, unit, sequence] = await Promise.all([
-      tx.units(issued.map((row) => row.currencyNumber)),
+    expectStored(
+      issued.every((row) => row.currencyNumber > first.highestUnit),
+      'a new unit number is free',
+    );
+    // Together; on PostgreSQL both advances are held back (from the counters read with the
+    // batch) and go with the batch's other writes.
+    const [unit, sequence] = await Promise.all([
       tx.reserveUnitNumbers(batch.unitNumbersTaken),
       tx.reservePlanSequences(batch.planSequencesTaken),
     ]);
-    expectStored(taken.size === 0, 'a new unit number is free');
     assert(
       unit === first.unit && sequence === first.sequence,
       'a batch reserves the numbers it was handed',
