@@ -26,6 +26,7 @@ import { nextTurn } from '../model/turns.js';
 import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
+import { isStoreDamage } from '../store/damage.js';
 import type { VerifiedRecords } from './verifiedRecords.js';
 
 /** Findings listed in one result; more are counted. */
@@ -151,9 +152,12 @@ export class ContinuousAudit {
 
   /**
    * Tick every `intervalMs` or operationsTickMsMax, whichever is sooner, and sooner still while
-   * behind (nextTickInMs); the rows are walked every `intervalMs`. 0: never.
+   * behind (nextTickInMs); the rows are walked every `intervalMs`. 0: never. A tick that meets
+   * damage in the device's store (store/damage.ts) stops the audit and hands the damage to
+   * `onStoreDamage`: the device fences itself, as when a request meets it. Any other failure of a
+   * tick stops the process, as an unexpected failure does.
    */
-  start(intervalMs: number): void {
+  start(intervalMs: number, onStoreDamage: (damage: Error) => void): void {
     if (intervalMs <= 0) return;
     this.#intervalMs = intervalMs;
     const schedule = (delayMs: number) => {
@@ -161,10 +165,16 @@ export class ContinuousAudit {
       this.#timer = setTimeout(() => {
         const startedMs = this.nowMs();
         // The next tick is scheduled whatever this one meets (a clock set back counts as no time).
-        void this.tick().finally(() => {
-          const tickMs = Math.max(0, this.nowMs() - startedMs);
-          schedule(this.nextTickInMs(intervalMs, tickMs));
-        });
+        void this.tick()
+          .catch((error: unknown) => {
+            if (!isStoreDamage(error)) throw error;
+            this.stop();
+            onStoreDamage(error as Error);
+          })
+          .finally(() => {
+            const tickMs = Math.max(0, this.nowMs() - startedMs);
+            schedule(this.nextTickInMs(intervalMs, tickMs));
+          });
       }, delayMs);
       this.#timer.unref();
     };

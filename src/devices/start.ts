@@ -553,7 +553,10 @@ export async function startDevice(
     await operations.listen(config.operationsListen!);
     closers.push(() => operations.close());
   }
-  continuous?.start(config.continuousAuditIntervalMs);
+  continuous?.start(config.continuousAuditIntervalMs, (damage) => {
+    server.log.error({ err: damage }, 'the continuous audit met damage; this device is fenced');
+    storeFence.found(`the continuous audit met damage in the store: ${damage.message}`);
+  });
   background?.start(config.resumeIntervalMs);
   const stopIntegrityChecks = scheduleIntegrityChecks(
     location,

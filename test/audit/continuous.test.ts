@@ -29,6 +29,11 @@ import { remittanceRequestAt } from '../helpers/records.js';
 
 const currencyKey = 3;
 
+/** Where a test's started audit hands damage it meets: none is there to meet. */
+const noDamage = (damage: Error) => {
+  throw new Error(`no damage in this store, yet the audit met: ${damage.message}`);
+};
+
 describe('the continuous audit over the rows of C', () => {
   it('checks a bounded share of the rows per tick, goes on where it stopped, and finds a changed row', async () => {
     const environment = deterministicEnvironment('continuous');
@@ -196,6 +201,41 @@ describe('the continuous audit over A, under load', () => {
     expect(audit.nextTickInMs(30_000, 5)).toBe(operationsTickMsMax);
   });
 
+  it('meeting damage in the store, it stops and hands the damage on, the process going on', async () => {
+    vi.useFakeTimers();
+    try {
+      let walks = 0;
+      const corrupt = Object.assign(new Error('database disk image is malformed'), {
+        code: 'SQLITE_CORRUPT',
+      });
+      const stores: OwnStores = {
+        ...copyOfA(2),
+        // biome-ignore lint/correctness/useYield: the walk fails before its first row
+        async *rows() {
+          walks += 1;
+          throw corrupt;
+        },
+      };
+      const audit = new ContinuousAudit(
+        keys,
+        currencyKey,
+        stores,
+        Date.now,
+        () => {},
+        async () => {},
+      );
+      const damages: Error[] = [];
+      audit.start(30_000, (damage) => damages.push(damage));
+      await vi.advanceTimersByTimeAsync(operationsTickMsMax);
+      expect(damages).toEqual([corrupt]);
+      // Stopped: no tick reads the damaged store again.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect([walks, damages.length]).toEqual([1, 1]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('checking operations every second, it walks the rows once an interval', async () => {
     vi.useFakeTimers();
     try {
@@ -221,7 +261,7 @@ describe('the continuous audit over A, under load', () => {
         () => {},
         async () => {},
       );
-      audit.start(30_000);
+      audit.start(30_000, noDamage);
       await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       expect(audit.last).toMatchObject({ behind: true, rowsChecked: 3 });
       await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
@@ -287,7 +327,7 @@ describe('the continuous audit over A, under load', () => {
           seen.push({ clean: result.clean, findingsCount: result.findingsCount, foundNow }),
         async () => {},
       );
-      audit.start(30_000);
+      audit.start(30_000, noDamage);
       await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       expect(seen).toEqual([
@@ -307,7 +347,7 @@ describe('the continuous audit over A, under load', () => {
     vi.useFakeTimers();
     try {
       const audit = auditOfA();
-      audit.start(30_000);
+      audit.start(30_000, noDamage);
       await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       expect(audit.last?.behind).toBe(true);
       await vi.advanceTimersByTimeAsync(catchUpPauseMsMin);
