@@ -24,6 +24,7 @@
 // The SQL is kept to what PostgreSQL-compatible distributed databases also run, with one
 // exception, named in the docs: `externalChangeMark` is kept by a PL/pgSQL statement trigger.
 
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { assert } from '../model/assert.js';
 import { itemsOfPages } from '../model/pages.js';
@@ -313,8 +314,23 @@ function queryOn(client: pg.ClientBase): Query {
       name = `triledger_${statementNames.size + 1}`;
       statementNames.set(text, name);
     }
+    sentTogether(client);
     return client.query<Row>({ name, text, values: values as unknown[] });
   };
+}
+
+/**
+ * The statements a transaction makes in one turn (its reads together, its held writes and the
+ * COMMIT behind them) go out in one write: the connection's socket is corked until the turn's
+ * promises have run (the next tick after them). Each write wakes the server's process, and on a
+ * busy machine the process woken takes the core from the device, once per write; node-postgres
+ * corks each statement's own messages, not the statements of a round trip together.
+ */
+function sentTogether(client: pg.ClientBase): void {
+  const { stream } = (client as unknown as { connection: { stream: Socket } }).connection;
+  if (stream.writableCorked > 0) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork());
 }
 
 /**
@@ -1209,7 +1225,10 @@ async function committedWithHeldWrites(
   begun: Promise<unknown>,
 ): Promise<void> {
   const flushed = query.flush();
-  const committed = begun.then(() => client.query('COMMIT'));
+  const committed = begun.then(() => {
+    sentTogether(client);
+    return client.query('COMMIT');
+  });
   const [flush, commit] = await Promise.allSettled([flushed, committed]);
   if (flush.status === 'rejected') throw flush.reason;
   if (commit.status === 'rejected') throw commit.reason;
@@ -1251,6 +1270,7 @@ class PostgresStore<Tx> implements Store<Tx> {
       try {
         // A lazy one's setting travels with its BEGIN: one round trip, as a synced one's. Not
         // awaited here: it goes out with the first read (afterBegin), and is awaited by then.
+        sentTogether(client);
         const begun = client.query(
           durability === 'lazy' ? beginLazy : 'BEGIN ISOLATION LEVEL SERIALIZABLE',
         );

@@ -4,6 +4,7 @@
 // On a machine without PostgreSQL its tests skip with a visible notice; in CI (CI=true) a missing
 // PostgreSQL fails the run instead, so the PostgreSQL store is never silently untested.
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { parseStoreLocation } from '../../src/store/open.js';
 import { bigintTypes } from '../../src/store/postgres.js';
@@ -113,6 +114,33 @@ export async function cloneSchema(
            (SELECT coalesce(max(${String(column)}), 0) + 1 FROM ${to}.${String(table)}), false)`,
       );
   });
+}
+
+/**
+ * How many writes the process's sockets made while `work` ran (a write of several buffers at once
+ * counted once): what wakes the server's process.
+ */
+export async function socketWrites(work: () => Promise<unknown>): Promise<number> {
+  const prototype = net.Socket.prototype as unknown as Record<
+    '_write' | '_writev',
+    (...args: unknown[]) => unknown
+  >;
+  const { _write: write, _writev: writev } = prototype;
+  let writes = 0;
+  prototype._write = function (this: unknown, ...args: unknown[]) {
+    writes += 1;
+    return write.apply(this, args);
+  };
+  prototype._writev = function (this: unknown, ...args: unknown[]) {
+    writes += 1;
+    return writev.apply(this, args);
+  };
+  try {
+    await work();
+  } finally {
+    Object.assign(prototype, { _write: write, _writev: writev });
+  }
+  return writes;
 }
 
 /**
