@@ -1,11 +1,14 @@
 // Round trips of the PostgreSQL store's transactions (store/postgres.ts), counted at the client:
-// held-back writes go out with the statement that follows them; the transaction device reads its
+// held-back writes go out with the statement that follows them, each round trip in one write, and
+// records are appended with them (a number taken runs the transaction again, its appends checked,
+// which tell a repeat from a conflict); the transaction device reads its
 // counter with a batch's first read of operations and numbers the batch's new operations from it,
 // the advance held back with the batch's other writes. Another writer that moves the counter
 // between the read and the COMMIT (an operator's tool, a second process started on the schema by
 // mistake) never gets a number taken twice: the transaction fails on the server, runs again from
 // the start, and numbers from what the counter then holds. Real server, fresh schemas.
 import { describe, expect, it } from 'vitest';
+import type { SignedRecord } from '../../src/protocol/records.js';
 import { openAccountStoreAt, openTransactionStoreAt } from '../../src/store/open.js';
 import {
   freshStoreLocation,
@@ -72,6 +75,51 @@ describe.skipIf(!available)('held-back writes and the statement behind them (Pos
       'taken',
     ]);
     expect(await store.transact((tx) => tx.nextTransactionNumber())).toBe(7n);
+    await store.close();
+  });
+});
+
+describe.skipIf(!available)('records appended with the held writes (PostgreSQL)', () => {
+  /** A record of operation `remittanceId` at `transactionNumber`, signed with `byte`s. */
+  const record = (transactionNumber: bigint, byte = 1): SignedRecord => ({
+    record: {
+      transactionNumber,
+      remittanceId: 'appended',
+      transactionType: 'remittance_request',
+      dateTime: 1_700_000_000_000n,
+      signerKeyNumber: 7,
+      sourceAccount: 1n,
+      destinationAccount: 2n,
+      amount: 500n,
+      currencyType: 'JPY',
+    },
+    signature: Buffer.alloc(32, byte),
+  });
+
+  it('go out with the COMMIT; a number taken runs the transaction again, appending checked', async () => {
+    const store = await openAccountStoreAt(freshStoreLocation('account').location);
+    const appended = async (records: SignedRecord[]) => {
+      let answer: boolean | undefined;
+      const trips = await roundTrips(async () => {
+        answer = await store.transact((tx) => tx.appendRecords(records));
+      });
+      return { answer, trips };
+    };
+    expect(await appended([record(1n), record(2n)])).toEqual({
+      answer: true,
+      trips: [['BEGIN ISOLATION'], ['WITH w0', 'COMMIT']],
+    });
+    // A repeat: the held insert fails on the server; checked, it is told a repeat, and kept once.
+    const checked = [['BEGIN ISOLATION'], ['INSERT INTO'], ['SELECT *'], ['COMMIT']];
+    expect(await appended([record(2n), record(3n)])).toEqual({
+      answer: true,
+      trips: [['BEGIN ISOLATION'], ['WITH w0', 'COMMIT'], ['ROLLBACK'], ...checked],
+    });
+    // A conflict: refused, and nothing of the call is kept.
+    const conflict = await appended([record(4n), record(3n, 9)]);
+    expect(conflict.answer).toBe(false);
+    const stored = await store.transact((tx) => tx.recordsOfOperation('appended'));
+    expect(stored).toEqual([record(1n), record(2n), record(3n)]);
     await store.close();
   });
 });
