@@ -436,7 +436,7 @@ async function advance(query: Query, name: string, count: bigint, start: bigint)
 type Appends = 'held' | 'checked';
 
 /** Records one held append takes at most; a larger call (a recovery's) appends `checked`. */
-export const appendHeldRecordsMax = 1_024;
+const appendHeldRecordsMax = 1_024;
 
 function ledgerTx(query: Query, appends: Appends): LedgerTx {
   /** The numbers this transaction's held appends took (a number twice: appended checked). */

@@ -144,6 +144,16 @@ describe('the continuous audit over A, under load', () => {
     issuerKeyNumbers: [],
     signatureZero: Buffer.alloc(32),
   };
+  /** An audit of `stores` on the wall clock whose slices go on at once, its results unread. */
+  const turningAuditOf = (stores: OwnStores) =>
+    new ContinuousAudit(
+      keys,
+      currencyKey,
+      stores,
+      Date.now,
+      () => {},
+      async () => {},
+    );
   /**
    * One operation more than a tick checks, on the wall clock (faked where a test fakes timers);
    * its slices within a tick are counted in `slices` and go on at once.
@@ -216,14 +226,7 @@ describe('the continuous audit over A, under load', () => {
           throw corrupt;
         },
       };
-      const audit = new ContinuousAudit(
-        keys,
-        currencyKey,
-        stores,
-        Date.now,
-        () => {},
-        async () => {},
-      );
+      const audit = turningAuditOf(stores);
       const damages: Error[] = [];
       audit.start(30_000, (damage) => damages.push(damage));
       await vi.advanceTimersByTimeAsync(operationsTickMsMax);
@@ -253,14 +256,7 @@ describe('the continuous audit over A, under load', () => {
             };
         },
       };
-      const audit = new ContinuousAudit(
-        keys,
-        currencyKey,
-        stores,
-        Date.now,
-        () => {},
-        async () => {},
-      );
+      const audit = turningAuditOf(stores);
       audit.start(30_000, noDamage);
       await vi.advanceTimersByTimeAsync(operationsTickMsMax);
       expect(audit.last).toMatchObject({ behind: true, rowsChecked: 3 });

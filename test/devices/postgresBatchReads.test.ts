@@ -204,6 +204,15 @@ function transactionNext(records: readonly SignedRecord[]): SignedRecord {
   return signedNext(transaction, records, next.fields);
 }
 
+/** What `work` answers, and the round trips it took. */
+async function answeredIn<T>(work: () => Promise<T>): Promise<{ answers: T; trips: string[][] }> {
+  let answers: T | undefined;
+  const trips = await roundTrips(async () => {
+    answers = await work();
+  });
+  return { answers: answers as T, trips };
+}
+
 /** The currency device's service on a store in a fresh schema. */
 async function currencyService(): Promise<CurrencyService> {
   const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
@@ -215,10 +224,9 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
     const store = await openAccountStoreAt(freshStoreLocation('account').location);
     const service = new AccountService(contextOf('account'), store);
     const records = opened('r-account', 'redemption', 7n);
-    let answers: unknown;
-    const trips = await roundTrips(async () => {
-      answers = await service.exchangeBatch([{ records, expired: false }]);
-    });
+    const { answers, trips } = await answeredIn(() =>
+      service.exchangeBatch([{ records, expired: false }]),
+    );
     // Account 7 is not open here: account answers a3 with the refusal (UnknownAccount).
     expect(answers).toMatchObject([{ ok: true, value: { record: { outcome: 'UnknownAccount' } } }]);
     expect(trips).toEqual([
@@ -264,10 +272,7 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
       3n,
     );
     const remitted = await exchangedAndSettled(remittance);
-    let answers: unknown;
-    const trips = await roundTrips(async () => {
-      answers = await remitted.settle();
-    });
+    const { answers, trips } = await answeredIn(() => remitted.settle());
     expect(answers).toEqual([{ ok: true, value: undefined }]);
     expect(trips).toEqual([
       // The operation's stored records and its hold (two round trips before).
@@ -283,10 +288,9 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
   it("at currency: the operations, both counters and the payer's first units with the BEGIN", async () => {
     const service = await currencyService();
     const records = acceptedAtAccount(opened('r-currency', 'redemption', 7n));
-    let answers: unknown;
-    const trips = await roundTrips(async () => {
-      answers = await service.exchangeBatch([{ records, expired: false }]);
-    });
+    const { answers, trips } = await answeredIn(() =>
+      service.exchangeBatch([{ records, expired: false }]),
+    );
     // The payer holds no units here: currency answers a5 with the refusal.
     expect(answers).toMatchObject([
       { ok: true, value: { record: { outcome: 'InsufficientBalance' } } },
@@ -304,9 +308,8 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
       ],
       // The payer's key, from its opening (as at account).
       ['SELECT *'],
-      // The new units' numbers checked free and reserved before it wrote took a round trip here.
-      // The records with the batch's other writes, and the COMMIT (the records were a round trip
-      // of their own before).
+      // Its writes with the COMMIT: the new units' numbers checked free and reserved, and then
+      // the records, took a round trip each before.
       ['WITH w0', 'COMMIT'],
     ]);
   });
@@ -319,10 +322,9 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
     ]);
     // The counters are stored now: the next issuance advances them from what it read.
     const records = acceptedAtAccount(opened('i-second', 'issuance', 7n, 1n));
-    let answers: unknown;
-    const trips = await roundTrips(async () => {
-      answers = await service.exchangeBatch([{ records, expired: false }]);
-    });
+    const { answers, trips } = await answeredIn(() =>
+      service.exchangeBatch([{ records, expired: false }]),
+    );
     expect(answers).toMatchObject([{ ok: true, value: { record: { outcome: 'ok' } } }]);
     expect(trips).toEqual([
       [
@@ -345,11 +347,8 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
     expect(answer).toMatchObject({ ok: true, value: { record: { outcome: 'ok' } } });
     const a5 = (answer as { value: SignedRecord }).value;
     const operation = [...exchanged, a5, transactionNext([...exchanged, a5])];
-    let answers: unknown;
-    const trips = await roundTrips(async () => {
-      // What currency lacks of the operation: a6 (it stored a1-a5 with its answer).
-      answers = await service.settleBatch([operation.slice(5)]);
-    });
+    // What currency lacks of the operation: a6 (it stored a1-a5 with its answer).
+    const { answers, trips } = await answeredIn(() => service.settleBatch([operation.slice(5)]));
     expect(answers).toEqual([{ ok: true, value: undefined }]);
     expect(trips).toEqual([
       ['BEGIN ISOLATION', 'SELECT t.*'],
