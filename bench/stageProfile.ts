@@ -9,7 +9,9 @@
 // write and commit (the store: statements by the store method that runs them, named for what it
 // does, and the group commit, which waits on the disk's sync), core (the pure machines), wire
 // (record encoding and the inter-device client), crypto (signature device and node:crypto), http
-// (sockets and HTTP parsing), audit (the continuous audit and checkpoints, background work), log,
+// (sockets and HTTP parsing; a socket's work for the store, PostgreSQL's, is the store's: read,
+// unless a frame above it names a commit or a write, which a round trip's one write of several
+// statements, sent when the socket is uncorked, does not), audit (the continuous audit and checkpoints, background work), log,
 // pipeline (the rest of the devices' own code), gc, and runtime (V8 and Node.js with no project
 // frame above). Native methods and builtins (a SQLite statement, an HMAC, JSON.stringify) are
 // sampled in the JavaScript function that called them, so they count in its stage.
@@ -101,15 +103,32 @@ function calledByAudit(leaf: ProfileNode, parentOf: ReadonlyMap<number, ProfileN
   return false;
 }
 
+/**
+ * The stage of the first frame from the leaf that names one; but a socket's work (http) that the
+ * store asked for (a PostgreSQL statement sent) is the store's: the first of the store's frames
+ * above the socket's that names commit or write, else read.
+ */
 function stageUpFrom(
   leaf: ProfileNode,
   parentOf: ReadonlyMap<number, ProfileNode>,
 ): Stage | undefined {
+  let socket = false;
+  let storeRead = false;
   for (let node: ProfileNode | undefined = leaf; node; node = parentOf.get(node.id)) {
     const stage = stageOfFrame(node.callFrame);
-    if (stage !== undefined) return stage;
+    if (stage === undefined) continue;
+    if (stage === 'http' && !storeRead) {
+      socket = true;
+      continue;
+    }
+    if (!socket) return stage;
+    // Above a socket's frames, the store's name what the socket did for it.
+    if (stage === 'commit' || stage === 'write') return stage;
+    if (stage !== 'read') return storeRead ? 'read' : 'http';
+    storeRead = true;
   }
-  return undefined;
+  if (!socket) return undefined;
+  return storeRead ? 'read' : 'http';
 }
 
 /** The store methods that write (src/store/types.ts); every other store method reads. */
