@@ -327,7 +327,8 @@ function queryOn(client: pg.ClientBase): Query {
  * corks each statement's own messages, not the statements of a round trip together.
  */
 function sentTogether(client: pg.ClientBase): void {
-  const { stream } = (client as unknown as { connection: { stream: Socket } }).connection;
+  const stream = (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
+  assert(stream !== undefined, "a connected client's socket is node-postgres's connection.stream");
   if (stream.writableCorked > 0) return;
   stream.cork();
   process.nextTick(() => stream.uncork());

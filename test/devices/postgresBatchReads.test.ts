@@ -213,6 +213,18 @@ async function answeredIn<T>(work: () => Promise<T>): Promise<{ answers: T; trip
   return { answers: answers as T, trips };
 }
 
+/**
+ * What a currency exchange batch reads with its BEGIN: its operations' records, the next unit
+ * number and plan sequence, and the highest unit number stored (and its payers' first units).
+ */
+const currencyFirstReads = [
+  'BEGIN ISOLATION',
+  'SELECT t.*',
+  'SELECT value',
+  'SELECT value',
+  'SELECT coalesce(max(currency_number),',
+];
+
 /** The currency device's service on a store in a fresh schema. */
 async function currencyService(): Promise<CurrencyService> {
   const store = await openCurrencyStoreAt(freshStoreLocation('currency').location);
@@ -298,14 +310,7 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
     expect(trips).toEqual([
       // The operation's stored records, the next unit number and plan sequence, the highest unit
       // number stored, and the payer's first units (four round trips before).
-      [
-        'BEGIN ISOLATION',
-        'SELECT t.*',
-        'SELECT value',
-        'SELECT value',
-        'SELECT coalesce(max(currency_number),',
-        'SELECT payer.i,',
-      ],
+      [...currencyFirstReads, 'SELECT payer.i,'],
       // The payer's key, from its opening (as at account).
       ['SELECT *'],
       // Its writes with the COMMIT: the new units' numbers checked free and reserved, and then
@@ -327,13 +332,7 @@ describe.skipIf(!available)('a batch of exchanges reads in one round trip (Postg
     );
     expect(answers).toMatchObject([{ ok: true, value: { record: { outcome: 'ok' } } }]);
     expect(trips).toEqual([
-      [
-        'BEGIN ISOLATION',
-        'SELECT t.*',
-        'SELECT value',
-        'SELECT value',
-        'SELECT coalesce(max(currency_number),',
-      ],
+      currencyFirstReads,
       // The new unit, both counters' advances and the records, held back, with the COMMIT (the
       // advances and the records were a round trip each).
       ['WITH w0', 'COMMIT'],

@@ -207,7 +207,7 @@ export class CurrencyService implements BatchService {
     refuseRepeats(open.map((o) => o.records[0]!.record.remittanceId));
     const deciding = open.filter((o) => o.decision === undefined);
     const currencyRequests = deciding.map((o) => o.records[3]!.record);
-    const first = { unit, sequence, highestUnit };
+    const first = { unit, sequence };
     const decisions = deciding.map(({ records }) => ({
       kind: 'decide' as const,
       request: records[0]!.record,
@@ -241,7 +241,7 @@ export class CurrencyService implements BatchService {
       if (spent)
         verifiedRow(this.context, spent, currencyRowBytes, `currency unit ${row.currencyNumber}`);
     }
-    await this.#write(tx, batch, first);
+    await this.#write(tx, batch, first, highestUnit);
     for (const { records, decision } of deciding) {
       const currencyRequest = records[3]!.record;
       if (decision?.plan && currencyRequest.transactionType === 'currency_confirmation_request')
@@ -326,16 +326,17 @@ export class CurrencyService implements BatchService {
   /**
    * Write what a batch did to C: the numbers it took reserved (they are the ones it was handed),
    * every changed unit signed once; a unit it issued must be new to the store: above every unit
-   * stored (`first.highestUnit`, read with the batch), as the counter is in a sound store.
+   * stored (`highestUnit`, read with the batch), as the counter is in a sound store.
    */
   async #write(
     tx: CurrencyTx,
     batch: CurrencyBatch,
-    first: { readonly unit: bigint; readonly sequence: bigint; readonly highestUnit: bigint },
+    first: { readonly unit: bigint; readonly sequence: bigint },
+    highestUnit: bigint,
   ): Promise<void> {
     const issued = batch.rows.filter((row) => row.currencyNumber >= first.unit);
     expectStored(
-      issued.every((row) => row.currencyNumber > first.highestUnit),
+      issued.every((row) => row.currencyNumber > highestUnit),
       'a new unit number is free',
     );
     // Together; on PostgreSQL both advances are held back (from the counters read with the
