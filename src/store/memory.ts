@@ -497,6 +497,7 @@ function advance(db: Opened, name: string, count: bigint, start: bigint): bigint
 
 /** What every memory store does alike; `kind` picks the tables, `tx` the device's operations. */
 class MemoryStore<Tx> implements Store<Tx> {
+  readonly transactionsCommittedTogetherMax = 1;
   #tail: Promise<unknown> = Promise.resolve();
   #commitListener: CommitListener | undefined;
 

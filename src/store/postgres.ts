@@ -1270,6 +1270,9 @@ async function committedWithHeldWrites(
 const beginLazy = 'BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off';
 
 class PostgresStore<Tx> implements Store<Tx> {
+  /** Each transaction is its own, on the server (see the opening comment). */
+  readonly transactionsCommittedTogetherMax = 1;
+
   constructor(
     readonly pool: pg.Pool,
     private readonly kind: DeviceKind,

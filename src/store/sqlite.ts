@@ -344,6 +344,7 @@ interface QueuedWork<Tx> {
  * its caller, like every other, hears back only after the group's COMMIT returned.
  */
 class SqliteStore<Tx> implements Store<Tx> {
+  readonly transactionsCommittedTogetherMax = groupCommitSizeMax;
   #queued: QueuedWork<Tx>[] = [];
   #draining: Promise<void> | undefined;
   #commitListener: CommitListener | undefined;

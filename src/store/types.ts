@@ -281,6 +281,13 @@ export type Durability = 'synced' | 'lazy';
 
 export interface Store<Tx> {
   transact<T>(work: (tx: Tx) => Promise<T>, durability?: Durability): Promise<T>;
+  /**
+   * How many device transactions waiting in `transact`'s queue one commit takes together at most:
+   * SQLite's group commit takes them all (up to a limit); PostgreSQL and the memory store commit
+   * each alone. More batches in flight than this only wait in the store's queue, split small,
+   * where the work that arrives meanwhile cannot join them (devices/transaction/service.ts).
+   */
+  readonly transactionsCommittedTogetherMax: number;
   close(): Promise<void>;
   /** Time commits (devices/metrics.ts); one listener, set once. */
   observeCommits(listener: CommitListener): void;

@@ -346,6 +346,25 @@ describe.each(backends)('store conformance: $name', (backend) => {
       await store.close();
     });
 
+    it('commits no more queued transactions together than it says it does', async () => {
+      const store = await backend.openAccount(backend.location('account'));
+      const together = store.transactionsCommittedTogetherMax;
+      expect(together).toBeGreaterThanOrEqual(1);
+      const counted: number[] = [];
+      store.observeCommits((works) => counted.push(works));
+      const queued = 2 * Math.min(together, 8) + 1;
+      await Promise.all(
+        Array.from({ length: queued }, (_, i) =>
+          store.transact((tx) => tx.putAccount(account(BigInt(i + 1), 10n))),
+        ),
+      );
+      expect(counted.reduce((sum, works) => sum + works, 0)).toBe(queued);
+      expect(Math.max(...counted)).toBeLessThanOrEqual(together);
+      // A store that commits together does so for transactions queued behind a commit.
+      if (together > 1) expect(counted.length).toBeLessThan(queued);
+      await store.close();
+    });
+
     it('commits a lazy transaction for every later one to see, and counts only synced commits', async () => {
       const location = backend.location('account');
       const store = await backend.openAccount(location);

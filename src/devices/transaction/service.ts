@@ -126,15 +126,30 @@ export const operationTimingDefault: OperationTiming = {
 
 /**
  * The batches of what the transaction device stores (openings, turns, settlement acknowledgements
- * together). Several batches may be in flight: they wait in the store's queue, where the next
- * group commit takes them together, instead of waiting for the commit before them to return
- * (measured: about 15% more remittances per second than one at a time).
+ * together). Several batches may be in flight where the store commits transactions together
+ * (SQLite's group commit): they wait in its queue, where the next group commit takes them
+ * together, instead of waiting for the commit before them to return (measured: about 15% more
+ * remittances per second than one at a time). Where it commits each alone (PostgreSQL), one at a
+ * time: what arrives while a batch is stored joins the next one, fewer and larger transactions
+ * (Store.transactionsCommittedTogetherMax; docs/performance.md).
  */
 export const transactionBatchLimits: BatchLimits = {
   batchSizeMax: 128,
   batchesInFlightMax: 4,
   queueDepthMax: 4096,
 };
+
+/** The limits of the store batches on `store`: no more in flight than it commits together. */
+export function storeBatchLimits(store: Store<TransactionTx>): BatchLimits {
+  assert(store.transactionsCommittedTogetherMax >= 1, 'a store commits a transaction at least');
+  return {
+    ...transactionBatchLimits,
+    batchesInFlightMax: Math.min(
+      transactionBatchLimits.batchesInFlightMax,
+      store.transactionsCommittedTogetherMax,
+    ),
+  };
+}
 
 /** A request's opening: its stored answer, or its records to drive (none read: it was open). */
 type Admission =
@@ -276,9 +291,7 @@ export class TransactionService {
   readonly #settlingByAccount = new Map<bigint, Set<AnsweredByPeers>>();
   readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
   /** Everything this device stores, in batches: one store transaction each (#storeBatch). */
-  readonly #storeWork = new BatchQueue<StoreWork, StoreDone>(transactionBatchLimits, (items) =>
-    this.#storeBatch(items),
-  );
+  readonly #storeWork: BatchQueue<StoreWork, StoreDone>;
   /** The items of each kind the store batches have carried since the device started. */
   readonly #storedWork: Record<StoreWork['kind'], number> = {
     opening: 0,
@@ -297,7 +310,12 @@ export class TransactionService {
     private readonly metrics: DeviceMetrics = noMetrics,
     /** Requests accepted per signing key and second (devices/rateLimits.ts). */
     private readonly keyRate = new KeyRate(rateLimitsDefault.requestsPerKeyPerSecond),
-  ) {}
+  ) {
+    const limits = storeBatchLimits(store);
+    this.#storeWork = new BatchQueue<StoreWork, StoreDone>(limits, (items) =>
+      this.#storeBatch(items),
+    );
+  }
 
   get inMaintenance(): boolean {
     return this.#maintenance;
