@@ -10,16 +10,19 @@
 // issued with nothing held, and a full audit must be clean: speed never hides a wrong answer.
 //
 // Where PostgreSQL and pgbench are present, pgbench's TPC-B (the classic bank transfer: -c 8 -j 2,
-// 20 s, scale 10) runs on this machine in the same run, and our rate is shown over its rate. So
-// does the light-load floor (bench/lightFloor.ts): what a lone remittance's round trips and durable
-// commits take here at the least, beside the light load's latency.
+// 20 s, scale 10) runs on this machine in the same run, and our rate is shown over its rate; with a
+// PostgreSQL store on this machine, so is what a remittance costs the server's CPU against what a
+// TPC-B transaction does (throughputReport.ts serverCostLines). So does the light-load floor
+// (bench/lightFloor.ts): what a lone remittance's round trips and durable commits take here at the
+// least, beside the light load's latency.
 
-import { execFileSync, fork } from 'node:child_process';
+import { execFile, execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { OperatorClient } from '../src/client/operator.js';
 import {
@@ -135,6 +138,12 @@ export interface ThroughputResult {
   readonly configurations: ConfigurationResult[];
   readonly pgbenchTps?: number;
   /**
+   * The CPU of every postgres process while pgbench ran (1.0 is one core), where the server is on
+   * this machine: with databaseServerCores, what a remittance costs the server against what a
+   * TPC-B transaction does.
+   */
+  readonly pgbenchServerCores?: number;
+  /**
    * Remittances per second the Ed25519 signatures and verifications a remittance needs allow on
    * this machine's cores, by mode (cryptoWorkOf).
    */
@@ -198,14 +207,15 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
   progress.update('throughput: the light-load floor of this machine');
   const lightFloor = await measureLightFloor();
   progress.update('throughput: pgbench TPC-B');
-  const pgbenchTps = options.pgbench ? await runPgbench(options.store) : undefined;
+  const pgbench = options.pgbench ? await runPgbench(options.store) : undefined;
   progress.done();
   return {
     options,
     configurations,
     ed25519CryptoLimit: ed25519CryptoLimits(),
     lightFloor,
-    ...(pgbenchTps === undefined ? {} : { pgbenchTps }),
+    ...(pgbench === undefined ? {} : { pgbenchTps: pgbench.tps }),
+    ...(pgbench?.serverCores === undefined ? {} : { pgbenchServerCores: pgbench.serverCores }),
   };
 }
 
@@ -462,8 +472,19 @@ function postgresUrl(store: string | undefined): URL {
   return url;
 }
 
-/** pgbench TPC-B on a scratch database, in transactions per second; undefined without PostgreSQL or pgbench. */
-async function runPgbench(store: string | undefined): Promise<number | undefined> {
+/**
+ * The server's CPU is read over pgbench's run less this much at each end: its connections are open
+ * by then, and still open (a backend's CPU goes with it when it exits).
+ */
+const pgbenchServerSampleMarginSeconds = 3;
+
+/**
+ * pgbench TPC-B on a scratch database: transactions per second, and the server's cores meanwhile
+ * when it runs on this machine; undefined without PostgreSQL or pgbench.
+ */
+async function runPgbench(
+  store: string | undefined,
+): Promise<{ readonly tps: number; readonly serverCores?: number } | undefined> {
   const url = postgresUrl(store);
   try {
     execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
@@ -489,17 +510,32 @@ async function runPgbench(store: string | undefined): Promise<number | undefined
     await admin.query(`DROP DATABASE IF EXISTS ${database}`);
     await admin.query(`CREATE DATABASE ${database}`);
     execFileSync('pgbench', [...connection, '-i', '-q', '-s', '10', database], { stdio: 'ignore' });
-    const output = execFileSync(
-      'pgbench',
-      [...connection, '-c', '8', '-j', '2', '-T', String(pgbenchSeconds), database],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    ).toString();
-    const match = /tps = ([0-9.]+) \(without initial connection time\)/.exec(output);
-    return match ? Number(match[1]) : undefined;
+    const running = promisify(execFile)('pgbench', [
+      ...connection,
+      ...['-c', '8', '-j', '2', '-T', String(pgbenchSeconds), database],
+    ]);
+    running.catch(() => undefined); // its failure is met below, once the server's CPU is read
+    const serverCores = localHosts.has(url.hostname) ? await serverCoresWhile() : undefined;
+    const match = /tps = ([0-9.]+) \(without initial connection time\)/.exec(
+      (await running).stdout,
+    );
+    if (!match) return undefined;
+    return { tps: Number(match[1]), ...(serverCores === undefined ? {} : { serverCores }) };
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${database}`);
     await admin.end();
   }
+}
+
+/** The postgres processes' cores over the middle of pgbench's run. */
+async function serverCoresWhile(): Promise<number> {
+  const margin = pgbenchServerSampleMarginSeconds;
+  assert(pgbenchSeconds > 2 * margin, "pgbench's run outlasts the margins of its sample");
+  const pause = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  await pause(margin);
+  const atStart = commandCpuSeconds('postgres');
+  await pause(pgbenchSeconds - 2 * margin);
+  return (commandCpuSeconds('postgres') - atStart) / (pgbenchSeconds - 2 * margin);
 }
 
 async function dropSchemas(storeUrl: URL, schemaPrefix: string): Promise<void> {

@@ -170,6 +170,7 @@ export function throughputReport(r: ThroughputResult): {
       `pgbench TPC-B (-c 8 -j 2, 20 s, scale 10) on this machine: ${whole(r.pgbenchTps)} tps`,
     );
   else lines.push('pgbench TPC-B: not run (no PostgreSQL or no pgbench here)');
+  lines.push(...serverCostLines(r));
   lines.push(...lightFloorLines(r.lightFloor));
   for (const mode of new Set(ed25519.map((c) => c.mode))) {
     const { records, rows } = cryptoWorkOf[mode];
@@ -227,6 +228,29 @@ export function throughputReport(r: ThroughputResult): {
     figures: r,
     met: results.every(Boolean),
   };
+}
+
+/**
+ * Where the PostgreSQL server runs on this machine, what a remittance costs it against what a TPC-B
+ * transaction does, both measured in this run: the server's CPU alone, at pgbench's rate, whatever
+ * the devices spend beside it.
+ */
+export function serverCostLines(r: ThroughputResult): string[] {
+  const perTransactionMs =
+    r.pgbenchServerCores !== undefined && r.pgbenchTps !== undefined && r.pgbenchTps > 0
+      ? (r.pgbenchServerCores / r.pgbenchTps) * 1000
+      : undefined;
+  if (perTransactionMs === undefined || perTransactionMs <= 0) return [];
+  return r.configurations.flatMap((c) => {
+    const rate = c.load.load.perSecond;
+    if (c.databaseServerCores === undefined || rate <= 0) return [];
+    const perRemittanceMs = (c.databaseServerCores / rate) * 1000;
+    const transactionsWorth = perRemittanceMs / perTransactionMs;
+    const coresAtPgbenchRate = (perRemittanceMs * r.pgbenchTps!) / 1000;
+    return [
+      `${c.scheme} ${c.mode}: the PostgreSQL server's CPU is ${perRemittanceMs.toFixed(2)} ms per remittance and ${perTransactionMs.toFixed(2)} ms per TPC-B transaction: a remittance costs it ${transactionsWorth.toFixed(2)} TPC-B transactions; at pgbench's rate the server alone would use ${coresAtPgbenchRate.toFixed(2)} cores`,
+    ];
+  });
 }
 
 /**
