@@ -1,10 +1,11 @@
-// The throughput benchmark's server cost (bench/throughputReport.ts serverCostLines): where the
-// PostgreSQL server runs on this machine, its CPU per remittance against its CPU per TPC-B
-// transaction, both from the same run; nothing where either was not measured.
+// The throughput benchmark's rate targets and server cost (bench/throughputReport.ts): SQLite is
+// held to the rates, ratio over pgbench and light load, PostgreSQL to pgbench's own rate;
+// where the PostgreSQL server runs on this machine, its CPU per remittance is set against its CPU
+// per TPC-B transaction, both from the same run, and nothing is said where either was not measured.
 
 import { describe, expect, it } from 'vitest';
 import type { ConfigurationResult, ThroughputResult } from '../../bench/throughput.js';
-import { serverCostLines } from '../../bench/throughputReport.js';
+import { rateTargetsOf, serverCostLines } from '../../bench/throughputReport.js';
 
 const configuration = (perSecond: number, databaseServerCores?: number) =>
   ({
@@ -33,5 +34,22 @@ describe('serverCostLines', () => {
     expect(
       serverCostLines(result({ pgbenchTps: 2_000, pgbenchServerCores: 1.5 }, [configuration(500)])),
     ).toEqual([]);
+  });
+});
+
+describe('rateTargetsOf', () => {
+  it("holds SQLite to the issue's rates, ratio and light load; client batches to the higher rate", () => {
+    expect(rateTargetsOf({ store: undefined, batch: 1 })).toEqual({
+      perSecond: 10_000,
+      overPgbench: 2,
+      lightP99: true,
+    });
+    expect(rateTargetsOf({ store: undefined, batch: 64 })?.perSecond).toBe(20_000);
+  });
+
+  it("holds PostgreSQL to pgbench's own rate on its server, nothing else", () => {
+    expect(
+      rateTargetsOf({ store: 'postgres://postgres@127.0.0.1:5432/postgres', batch: 1 }),
+    ).toEqual({ overPgbench: 1, lightP99: false });
   });
 });
