@@ -16,8 +16,8 @@ import {
 } from './throughput.js';
 
 /**
- * HMAC, confirm mode, on SQLite: remittances per second (single-remittance requests; with client
- * batches, the second), and over pgbench TPC-B in the same run; on PostgreSQL, pgbench's own rate.
+ * HMAC, confirm mode, on SQLite: remittances per second with single-remittance requests, and with
+ * client batches; over pgbench TPC-B in the same run, on SQLite and on PostgreSQL.
  */
 export const hmacTargetPerSecond = 10_000;
 export const hmacBatchesTargetPerSecond = 20_000;
@@ -263,17 +263,16 @@ export function rateTargetsOf(o: Pick<ThroughputOptions, 'store' | 'batch'>): {
  * the devices spend beside it.
  */
 export function serverCostLines(r: ThroughputResult): string[] {
-  const perTransactionMs =
-    r.pgbenchServerCores !== undefined && r.pgbenchTps !== undefined && r.pgbenchTps > 0
-      ? (r.pgbenchServerCores / r.pgbenchTps) * 1000
-      : undefined;
-  if (perTransactionMs === undefined || perTransactionMs <= 0) return [];
+  const tps = r.pgbenchTps;
+  const serverCores = r.pgbenchServerCores;
+  if (tps === undefined || serverCores === undefined || tps <= 0 || serverCores <= 0) return [];
+  const perTransactionMs = (serverCores / tps) * 1000;
   return r.configurations.flatMap((c) => {
     const rate = c.load.load.perSecond;
     if (c.databaseServerCores === undefined || rate <= 0) return [];
     const perRemittanceMs = (c.databaseServerCores / rate) * 1000;
     const transactionsWorth = perRemittanceMs / perTransactionMs;
-    const coresAtPgbenchRate = (perRemittanceMs * r.pgbenchTps!) / 1000;
+    const coresAtPgbenchRate = (perRemittanceMs * tps) / 1000;
     return [
       `${c.scheme} ${c.mode}: the PostgreSQL server's CPU is ${perRemittanceMs.toFixed(2)} ms per remittance and ${perTransactionMs.toFixed(2)} ms per TPC-B transaction: a remittance costs it ${transactionsWorth.toFixed(2)} TPC-B transactions; at pgbench's rate the server alone would use ${coresAtPgbenchRate.toFixed(2)} cores`,
     ];
