@@ -12,9 +12,10 @@
 // (sockets and HTTP parsing; a socket's work for the store, PostgreSQL's, is the store's: read,
 // unless a frame above it names a commit or a write, which a round trip's one write of several
 // statements, sent when the socket is uncorked, does not), audit (the continuous audit and
-// checkpoints, background work), log, pipeline (the rest of the devices' own code), gc, and runtime (V8 and Node.js with no project
-// frame above). Native methods and builtins (a SQLite statement, an HMAC, JSON.stringify) are
-// sampled in the JavaScript function that called them, so they count in its stage.
+// checkpoints, background work), log, pipeline (the rest of the devices' own code), gc, and runtime
+// (V8 and Node.js with no project frame above). Native methods and builtins (a SQLite statement, an
+// HMAC, JSON.stringify) are sampled in the JavaScript function that called them, so they count in
+// its stage.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -274,7 +274,7 @@ async function migrate(pool: pg.Pool, location: PostgresLocation, kind: DeviceKi
     } catch (error) {
       await client.query('ROLLBACK');
       // Another process applied this version first: the schema is as it should be.
-      if ((error as { code?: string }).code !== uniqueViolation) throw error;
+      if (!isUniqueViolation(error)) throw error;
     } finally {
       client.release();
     }
@@ -439,6 +439,14 @@ type Appends = 'held' | 'checked';
 /** Records one held append takes at most; a larger call (a recovery's) appends `checked`. */
 const appendHeldRecordsMax = 1_024;
 
+/**
+ * Records inserted as plain inserts, held back and written with the transaction's other held
+ * writes (holdingWrites): a number taken fails the transaction on the server.
+ */
+async function insertHeld(query: Query, records: readonly SignedRecord[]): Promise<void> {
+  for (const signed of records) await query(insertReservedRecord, recordValues(signed));
+}
+
 function ledgerTx(query: Query, appends: Appends): LedgerTx {
   /** The numbers this transaction's held appends took (a number twice: appended checked). */
   const heldNumbers = new Set<bigint>();
@@ -452,7 +460,7 @@ function ledgerTx(query: Query, appends: Appends): LedgerTx {
         numbers.every((n) => !heldNumbers.has(n))
       ) {
         for (const n of numbers) heldNumbers.add(n);
-        for (const signed of records) await query(insertReservedRecord, recordValues(signed));
+        await insertHeld(query, records);
         return true;
       }
       const inserted = await rowsOf(query, appendRecordsSql, columnArraysOf(records));
@@ -615,8 +623,7 @@ function transactionTx(query: Query, appends: Appends): TransactionTx {
   return {
     ...ledgerTx(query, appends),
     async appendReserved(records) {
-      // Held back and written with the transaction's other reserved records (holdingWrites).
-      for (const signed of records) await query(insertReservedRecord, recordValues(signed));
+      await insertHeld(query, records);
     },
     async operation(remittanceId) {
       const row = await rowOf(query, 'SELECT * FROM operations WHERE remittance_id = $1', [
@@ -1235,7 +1242,7 @@ function isRetryable(error: unknown): boolean {
 }
 
 function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string }).code === '23505';
+  return (error as { code?: string }).code === uniqueViolation;
 }
 
 export interface PostgresOptions {
@@ -1324,7 +1331,8 @@ class PostgresStore<Tx> implements Store<Tx> {
           broken = rollbackError;
         });
         // A held append that met a number taken (a repeat or a conflict): the work runs again at
-        // once, its appends checked, which tell the two apart (Appends).
+        // once, its appends checked, which tell the two apart (Appends). A unique violation of
+        // another write (a reserved number taken) fails the checked run again, and is thrown.
         if (appends === 'held' && isUniqueViolation(error)) {
           appends = 'checked';
           continue;

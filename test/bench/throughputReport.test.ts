@@ -44,7 +44,7 @@ describe('rateTargetsOf', () => {
       overPgbench: 2,
       lightP99: true,
     });
-    expect(rateTargetsOf({ store: undefined, batch: 64 })?.perSecond).toBe(20_000);
+    expect(rateTargetsOf({ store: undefined, batch: 64 }).perSecond).toBe(20_000);
   });
 
   it("holds PostgreSQL to pgbench's own rate on its server, nothing else", () => {

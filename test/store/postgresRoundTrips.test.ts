@@ -1,9 +1,9 @@
 // Round trips of the PostgreSQL store's transactions (store/postgres.ts), counted at the client:
 // held-back writes go out with the statement that follows them, each round trip in one write, and
 // records are appended with them (a number taken runs the transaction again, its appends checked,
-// which tell a repeat from a conflict); the transaction device reads its
-// counter with a batch's first read of operations and numbers the batch's new operations from it,
-// the advance held back with the batch's other writes. Another writer that moves the counter
+// which tell a repeat from a conflict); the transaction device reads its counter with a batch's
+// first read of operations and numbers the batch's new operations from it, the advance held back
+// with the batch's other writes. Another writer that moves the counter
 // between the read and the COMMIT (an operator's tool, a second process started on the schema by
 // mistake) never gets a number taken twice: the transaction fails on the server, runs again from
 // the start, and numbers from what the counter then holds. Real server, fresh schemas.
