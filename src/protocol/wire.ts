@@ -64,8 +64,34 @@ export const WireRecord = Type.Object(
 );
 export type WireRecord = Static<typeof WireRecord>;
 
+const msPerDay = 86_400_000;
+/** 9999-12-31T23:59:59.999Z: past it (and before 1970) `toISOString` writes the time itself. */
+const isoWrittenMsMax = 253_402_300_799_999;
+const twoDigitTexts = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
+const threeDigitTexts = Array.from({ length: 1000 }, (_, n) => String(n).padStart(3, '0'));
+/** The day last written and its date part ("2026-12-05T"): the times of a day share it. */
+let writtenDay = Number.NaN;
+let writtenDayText = '';
+
+/**
+ * A time as `toISOString` writes it. Every record in an answer, an audit's export line and a row
+ * of B sent as JSON carries one: the date part is kept for the day last written and the time of
+ * day written from tables, 0.26 us against 1.4 for a Date made and written (a throwaway loop).
+ */
 export function isoOf(ms: bigint): string {
-  return new Date(Number(ms)).toISOString();
+  const atMs = Number(ms);
+  if (!(atMs >= 0 && atMs <= isoWrittenMsMax)) return new Date(atMs).toISOString();
+  const day = Math.floor(atMs / msPerDay);
+  if (day !== writtenDay) {
+    writtenDayText = new Date(day * msPerDay).toISOString().slice(0, 11);
+    writtenDay = day;
+  }
+  const dayMs = atMs - day * msPerDay;
+  const millis = dayMs % 1000;
+  const seconds = Math.floor(dayMs / 1000) % 60;
+  const minutes = Math.floor(dayMs / 60_000) % 60;
+  const hours = Math.floor(dayMs / 3_600_000);
+  return `${writtenDayText}${twoDigitTexts[hours]}:${twoDigitTexts[minutes]}:${twoDigitTexts[seconds]}.${threeDigitTexts[millis]}Z`;
 }
 
 export function parseIso(text: string, field: string): Result<bigint> {

@@ -1,8 +1,10 @@
 // A time on the wire is read only when written exactly as `toISOString` writes it: the field-by-field
 // reader (protocol/wire.ts parseIso) agrees with parsing and writing back for every day of four
-// centuries' worth of edge years, every boundary of each field, and text that is not canonical.
+// centuries' worth of edge years, every boundary of each field, and text that is not canonical; the
+// writer (isoOf) writes what `toISOString` writes, inside its fast range and outside it.
 import { describe, expect, it } from 'vitest';
-import { parseIso } from '../../src/protocol/wire.js';
+import { isoOf, parseIso } from '../../src/protocol/wire.js';
+import { SeededRandom } from '../../src/simulator/random.js';
 
 /** What parseIso must answer: the time, when writing it back gives the very text. */
 function byRoundTrip(text: string): bigint | undefined {
@@ -63,5 +65,34 @@ describe('parseIso', () => {
     ])
       expect(parsed(text), text).toBeUndefined();
     expect(parsed('2026-12-05T10:00:00.000Z')).toBe(BigInt(Date.UTC(2026, 11, 5, 10)));
+  });
+});
+
+describe('isoOf', () => {
+  const byDate = (ms: bigint) => new Date(Number(ms)).toISOString();
+
+  it('writes the edges of days, leap days and its fast range as toISOString does', () => {
+    const dayMs = 86_400_000n;
+    const days = [0n, 1n, 59n, 10_956n, 11_016n, 11_017n, 20_427n, 2_932_896n];
+    const edges = days.flatMap((day) => [day * dayMs - 1n, day * dayMs, (day + 1n) * dayMs - 1n]);
+    const lastFast = 253_402_300_799_999n;
+    for (const ms of [
+      ...edges,
+      lastFast,
+      lastFast + 1n,
+      -1n,
+      -62_135_596_800_000n,
+      8_640_000_000_000_000n,
+    ])
+      expect(isoOf(ms), String(ms)).toBe(byDate(ms));
+    expect(() => isoOf(2n ** 80n)).toThrow(RangeError);
+  });
+
+  it('writes any time from 1970 to 9999 as toISOString does, days in any order (seeded)', () => {
+    const random = new SeededRandom(23);
+    for (let round = 0; round < 20_000; round++) {
+      const ms = BigInt(random.below(2_534_023)) * 100_000_000n + BigInt(random.below(100_000_000));
+      expect(isoOf(ms), String(ms)).toBe(byDate(ms));
+    }
   });
 });
