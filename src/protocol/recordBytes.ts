@@ -108,7 +108,26 @@ function withTransactionNumberZero(stored: Buffer): Buffer {
   return bytes;
 }
 
-/** Same content, compared as canonical bytes (every field, in one order) and signature. */
+/** The names of the fields a record's encoding covers, in its order. */
+const encodedFieldNames = transactionRecordType.fields.map(
+  (field) => field.name as keyof TransactionRecord,
+);
+
+/**
+ * Same content, compared as canonical bytes (every field, in one order) and signature. Records whose
+ * encoded fields are equal one by one have equal bytes: they are not encoded to say so. A device
+ * compares each record it receives again with its stored copy, read from the store as a new object
+ * (heldPrefixLength), and encoding that copy took about 5.5 us a record, comparing the fields 0.15
+ * (a throwaway loop); records whose fields differ are compared by their bytes, as before.
+ */
 export function sameRecord(a: SignedRecord, b: SignedRecord): boolean {
-  return a.signature.equals(b.signature) && recordBytes(a.record).equals(recordBytes(b.record));
+  if (!a.signature.equals(b.signature)) return false;
+  return (
+    sameEncodedFields(a.record, b.record) || recordBytes(a.record).equals(recordBytes(b.record))
+  );
+}
+
+function sameEncodedFields(a: TransactionRecord, b: TransactionRecord): boolean {
+  for (const name of encodedFieldNames) if (a[name] !== b[name]) return false;
+  return true;
 }

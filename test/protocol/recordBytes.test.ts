@@ -1,12 +1,15 @@
 // What a record's signature covers: a request's signing bytes, taken from its stored encoding with
 // the transaction number zeroed, are exactly the encoding of the same request numbered 0 (as its
 // requester signed it), for every kind of request and every optional field present or absent.
+// Two records are the same when their signatures and bytes are, whether or not their fields were
+// compared one by one first.
 import { describe, expect, it } from 'vitest';
 import { encodeRecord } from '../../src/model/encoding.js';
 import { transactionRecordType } from '../../src/model/records.js';
 import {
   decodedRecord,
   recordBytes,
+  sameRecord,
   signingBytes,
   type TransactionRecord,
 } from '../../src/protocol/recordBytes.js';
@@ -98,5 +101,50 @@ describe('the bytes kept on a record', () => {
     // And they stay what they were: the same buffers each time.
     expect(recordBytes(record)).toBe(stored);
     expect(signingBytes(record)).toBe(signing);
+  });
+});
+
+describe('sameRecord', () => {
+  const signature = Buffer.alloc(32, 9);
+  const signed = (record: TransactionRecord, bytes = signature) => ({
+    record,
+    signature: Buffer.from(bytes),
+  });
+  const byBytes = (a: ReturnType<typeof signed>, b: ReturnType<typeof signed>) =>
+    a.signature.equals(b.signature) &&
+    encodeRecord(transactionRecordType, a.record).equals(
+      encodeRecord(transactionRecordType, b.record),
+    );
+
+  it('is true for a copy read as a new object, every optional field present or absent', () => {
+    for (const type of types)
+      for (let mask = 0; mask < 64; mask++) {
+        const kept = signed(recordOf(type, 7n, mask));
+        recordBytes(kept.record);
+        expect(sameRecord(signed(recordOf(type, 7n, mask)), kept)).toBe(true);
+      }
+  });
+
+  it('is false when any one field or the signature differs, as the bytes say', () => {
+    const kept = signed(recordOf('remittance_response', 7n, 63));
+    const changes: Partial<Record<keyof TransactionRecord, unknown>> = {
+      transactionNumber: 8n,
+      remittanceId: '0193a5b2-7c1d-7000-8000-0123456789ac',
+      transactionType: 'remittance_request',
+      sourceAccount: 3n,
+      destinationAccount: undefined,
+      amount: 1_000_001n,
+      currencyType: 'USD',
+      outcome: 'ok',
+      detail: 'détail',
+      dateTime: 1_601_631_000_001n,
+      signerKeyNumber: 8,
+    };
+    for (const [name, value] of Object.entries(changes)) {
+      const changed = signed({ ...kept.record, [name]: value } as TransactionRecord);
+      expect(sameRecord(changed, kept), name).toBe(false);
+      expect(byBytes(changed, kept), name).toBe(false);
+    }
+    expect(sameRecord(signed(kept.record, Buffer.alloc(32, 8)), kept)).toBe(false);
   });
 });
