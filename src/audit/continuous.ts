@@ -27,6 +27,7 @@ import { baseOfBlock, blockOf, blockSize, type SignedRecord } from '../protocol/
 import { stepOf } from '../protocol/transactionTypes.js';
 import { checkStoredBlock, type VerifyingKeys } from '../protocol/verify.js';
 import { isStoreDamage } from '../store/damage.js';
+import { readableRecord } from './exportLines.js';
 import type { VerifiedRecords } from './verifiedRecords.js';
 
 /** Findings listed in one result; more are counted. */
@@ -71,7 +72,9 @@ export interface OwnStores {
   /**
    * The records of A after `afterNumber`, in transaction number order, a page at a time: the audit
    * reads every record a device stores, and an async generator's step per record made a promise, a
-   * result object and a turn of the microtask queue for each.
+   * result object and a turn of the microtask queue for each. A record of no known transaction type
+   * comes as the `unreadable` placeholder (exportLines.ts typedRecordPages); the audit asks whether
+   * any other fits a record.
    */
   recordPages(afterNumber: bigint): AsyncIterable<readonly SignedRecord[]>;
   /** The rows of B or C this device signs, if it keeps any, in key order after `afterKey`. */
@@ -354,11 +357,16 @@ export class ContinuousAudit {
    */
   async #checkBlock(base: bigint, block: SignedRecord[]): Promise<Failure | undefined> {
     const source = block[0]!.record.sourceAccount;
-    const keyNumber = source === undefined ? undefined : await this.stores.accountKeyNumber(source);
+    const keyNumber =
+      typeof source === 'bigint' ? await this.stores.accountKeyNumber(source) : undefined;
     const copies = this.keys.verifiedRecords;
     const trusted = copies?.trustedPrefix(block, this.keys.signatureZero) ?? 0;
     assert(trusted <= block.length, 'the records compared are of the block');
-    const problem = checkStoredBlock(this.keys, base, block, keyNumber, trusted);
+    // A record equal to its copy fits a record; any other is read as it fits (OwnStores.recordPages).
+    const checked = block.map((signed, index) =>
+      index < trusted ? signed : readableRecord(signed),
+    );
+    const problem = checkStoredBlock(this.keys, base, checked, keyNumber, trusted);
     copies?.forget(block);
     return problem;
   }

@@ -75,10 +75,29 @@ export const unitLine = (row: CurrencyRow): string =>
 export async function* ownRecordPages(
   pages: AsyncIterable<readonly SignedRecord[]>,
 ): AsyncGenerator<SignedRecord[]> {
+  for await (const page of pages) yield page.map(readableRecord);
+}
+
+/**
+ * A device's own copy as its continuous audit reads it (./continuous.ts): a stored row of no known
+ * transaction type becomes the `unreadable` placeholder here, as in ownRecordPages; the rest of the
+ * fit, which encodes the record, is asked (`readableRecord`) only of a record that differs from the
+ * device's copy of what it verified: one equal to it fits.
+ */
+export async function* typedRecordPages(
+  pages: AsyncIterable<readonly SignedRecord[]>,
+): AsyncGenerator<SignedRecord[]> {
   for await (const page of pages)
     yield page.map((signed) =>
-      fitsRecord(signed) ? signed : unreadableRecord(signed.record.transactionNumber),
+      isTransactionType(signed.record.transactionType)
+        ? signed
+        : unreadableRecord(signed.record.transactionNumber),
     );
+}
+
+/** A stored record as it is when it fits a record, else the `unreadable` placeholder of its number. */
+export function readableRecord(signed: SignedRecord): SignedRecord {
+  return fitsRecord(signed) ? signed : unreadableRecord(signed.record.transactionNumber);
 }
 
 function fitsRecord({ record, signature }: SignedRecord): boolean {

@@ -12,22 +12,34 @@
 // store, one stored before the process started, one whose copy was overwritten. Every other check
 // of the audit (each record at its step's number, each signer in its role) runs as before. A key
 // that loses an authority (`SignatureDevice.revocations`) empties the copies: a record is then
-// checked with the keys as they are. Keeping and comparing an operation's six copies takes about
-// 5 us here, where verifying them takes about 20 us on HMAC and 330 on Ed25519 (docs/performance.md).
+// checked with the keys as they are.
+//
+// The bytes a signature covers are kept as the record they were computed from (records are
+// immutable: fields of numbers and text), and compared field by field (sameSignedFields): equal
+// fields encode to equal bytes, so the record read back is not encoded to compare (that took about
+// 5 us a record under load, a third of the audit's time; docs/performance.md). The signatures are copied into a ring of bytes, since a
+// record's signature may be a view of a buffer that is used again. Keeping and comparing an
+// operation's six copies takes a few microseconds here, where verifying them takes about 20 us on
+// HMAC and 330 on Ed25519 (docs/performance.md).
 //
 // Bounded: a ring of `verifiedRecordSlots` slots of `verifiedRecordSlotBytes` each, written in the
-// order records are verified; a record whose three parts do not fit a slot is not kept, and a copy
-// whose slot a later record took is gone. Either way the audit verifies that record by signature.
+// order records are verified; a record whose two signatures do not fit a slot is not kept, and a
+// copy whose slot a later record took is gone. Either way the audit verifies that record by
+// signature.
 
 import { assert } from '../model/assert.js';
-import { type SignedRecord, signingBytes } from '../protocol/records.js';
+import {
+  type SignedRecord,
+  sameSignedFields,
+  type TransactionRecord,
+} from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
 import { RevocationWatch } from '../signature/revocationWatch.js';
 
 /** Records kept at most: about two seconds of this machine's highest rate (six per remittance). */
 export const verifiedRecordSlots = 16_384;
-/** A slot holds the previous signature, the signed bytes and the signature (6 MiB in all). */
-export const verifiedRecordSlotBytes = 384;
+/** A slot holds the previous signature and the signature (2 MiB in all): 64 bytes each at most. */
+export const verifiedRecordSlotBytes = 128;
 
 /** A step's place in an operation's list of slots (steps are 1 to 6). */
 const stepIndex = (signed: SignedRecord): number => stepOf(signed.record.transactionType) - 1;
@@ -35,8 +47,10 @@ const noSlot = -1;
 
 export class VerifiedRecords {
   readonly #slots = Buffer.alloc(verifiedRecordSlots * verifiedRecordSlotBytes);
-  /** Per slot: the lengths of its previous signature, signed bytes and signature. */
-  readonly #lengths = new Uint16Array(verifiedRecordSlots * 3);
+  /** Per slot: the lengths of its previous signature and signature. */
+  readonly #lengths = new Uint16Array(verifiedRecordSlots * 2);
+  /** Per slot: the record whose signing bytes were verified or signed (undefined: none). */
+  readonly #records: (TransactionRecord | undefined)[] = new Array(verifiedRecordSlots);
   /**
    * Per operation (its remittance id, never its transaction numbers: a request is stored under a
    * number it was not signed with), the slot of each step's copy, noSlot where none.
@@ -106,9 +120,8 @@ export class VerifiedRecords {
   }
 
   #put(signed: SignedRecord, previous: Buffer): void {
-    const bytes = signingBytes(signed.record);
-    const { signature } = signed;
-    if (previous.length + bytes.length + signature.length > verifiedRecordSlotBytes) return;
+    const { record, signature } = signed;
+    if (previous.length + signature.length > verifiedRecordSlotBytes) return;
     const slot = this.#nextSlot;
     this.#nextSlot = (slot + 1) % verifiedRecordSlots;
     const evicted = this.#operationInSlot[slot];
@@ -119,7 +132,7 @@ export class VerifiedRecords {
       this.#free(slot);
       if (slots.every((each) => each === noSlot)) this.#slotsOf.delete(evicted);
     }
-    const { remittanceId } = signed.record;
+    const { remittanceId } = record;
     let slots = this.#slotsOf.get(remittanceId);
     if (slots === undefined) {
       slots = [noSlot, noSlot, noSlot, noSlot, noSlot, noSlot];
@@ -130,11 +143,10 @@ export class VerifiedRecords {
     slots[step] = slot;
     const at = slot * verifiedRecordSlotBytes;
     this.#slots.set(previous, at);
-    this.#slots.set(bytes, at + previous.length);
-    this.#slots.set(signature, at + previous.length + bytes.length);
-    this.#lengths[slot * 3] = previous.length;
-    this.#lengths[slot * 3 + 1] = bytes.length;
-    this.#lengths[slot * 3 + 2] = signature.length;
+    this.#slots.set(signature, at + previous.length);
+    this.#lengths[slot * 2] = previous.length;
+    this.#lengths[slot * 2 + 1] = signature.length;
+    this.#records[slot] = record;
     this.#operationInSlot[slot] = remittanceId;
     this.#stepInSlot[slot] = step;
     this.#kept += 1;
@@ -144,17 +156,19 @@ export class VerifiedRecords {
   #free(slot: number): void {
     assert(this.#operationInSlot[slot] !== undefined, 'a slot freed holds a copy');
     this.#operationInSlot[slot] = undefined;
+    this.#records[slot] = undefined;
     this.#kept -= 1;
   }
 
   #holds(slot: number, signed: SignedRecord, previous: Buffer): boolean {
-    const previousEnd = slot * verifiedRecordSlotBytes + this.#lengths[slot * 3]!;
-    const bytesEnd = previousEnd + this.#lengths[slot * 3 + 1]!;
-    const signatureEnd = bytesEnd + this.#lengths[slot * 3 + 2]!;
+    const kept = this.#records[slot];
+    assert(kept !== undefined, 'a slot compared holds a copy');
+    const previousEnd = slot * verifiedRecordSlotBytes + this.#lengths[slot * 2]!;
+    const signatureEnd = previousEnd + this.#lengths[slot * 2 + 1]!;
     return (
       previous.compare(this.#slots, slot * verifiedRecordSlotBytes, previousEnd) === 0 &&
-      signingBytes(signed.record).compare(this.#slots, previousEnd, bytesEnd) === 0 &&
-      signed.signature.compare(this.#slots, bytesEnd, signatureEnd) === 0
+      signed.signature.compare(this.#slots, previousEnd, signatureEnd) === 0 &&
+      sameSignedFields(kept, signed.record)
     );
   }
 
@@ -163,6 +177,7 @@ export class VerifiedRecords {
     if (!this.#revocations.revokedSince()) return;
     this.#slotsOf.clear();
     this.#operationInSlot.fill(undefined);
+    this.#records.fill(undefined);
     this.#kept = 0;
   }
 }

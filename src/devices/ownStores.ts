@@ -3,7 +3,7 @@
 // Shared by the running device (start.ts) and the simulator, which run the same audit.
 
 import type { OwnStores, SignedRow } from '../audit/continuous.js';
-import { ownRecordPages } from '../audit/exportLines.js';
+import { typedRecordPages } from '../audit/exportLines.js';
 import { accountRowBytes, currencyRowBytes } from '../protocol/rows.js';
 import type { AccountStore, CurrencyStore, LedgerTx, Store } from '../store/types.js';
 import { heldAccountKey, usableAccountKey } from './accountKeys.js';
@@ -16,8 +16,9 @@ export function ownStores<Tx extends LedgerTx>(
   rows?: (afterKey: bigint) => AsyncIterable<SignedRow>,
 ): OwnStores {
   return {
-    // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash).
-    recordPages: (after) => ownRecordPages(store.exportRecordPages(after)),
+    // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash):
+    // of no known type here, otherwise when the audit finds it differs from its copy.
+    recordPages: (after) => typedRecordPages(store.exportRecordPages(after)),
     ...(rows ? { rows } : {}),
     // A key the signature device holds needs no store transaction (one per operation checked,
     // each waiting in the store's queue behind the device's own work); the others read A.

@@ -21,6 +21,7 @@ export {
   recordBytes,
   type SignedRecord,
   sameRecord,
+  sameSignedFields,
   signingBytes,
   storedEncoding,
   type TransactionRecord,

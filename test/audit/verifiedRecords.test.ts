@@ -4,6 +4,7 @@
 // verified is verified, and found. Real HMAC keys, a real signed operation.
 import { describe, expect, it } from 'vitest';
 import { ContinuousAudit, type OwnStores } from '../../src/audit/continuous.js';
+import { typedRecordPages } from '../../src/audit/exportLines.js';
 import {
   VerifiedRecords,
   verifiedRecordSlotBytes,
@@ -76,11 +77,13 @@ function operation(signatures: SignatureDevice, block: bigint) {
   return { request, stored: [stored, response] };
 }
 
+/** A device's stores holding `records` as rows, read as a device reads them (devices/ownStores.ts). */
 function storesOf(records: SignedRecord[]): OwnStores {
+  async function* rows(after: bigint) {
+    yield records.filter((record) => record.record.transactionNumber > after);
+  }
   return {
-    async *recordPages(after) {
-      yield records.filter((record) => record.record.transactionNumber > after);
-    },
+    recordPages: (after) => typedRecordPages(rows(after)),
     accountKeyNumber: async () => payerKey,
     checkpointedUpTo: async () => 0n,
   };
@@ -140,6 +143,40 @@ describe('the continuous audit compares what this process verified', () => {
     expect(request.signature.equals(stored[0]!.signature)).toBe(true);
   });
 
+  it('a record changed to fields no record has is found unreadable, not encoded to compare', async () => {
+    const signatures = signatureDevice();
+    const copies = new VerifiedRecords(() => signatures.revocations);
+    const { stored } = operation(signatures, 0n);
+    copies.remember(stored, 0, signatureZero);
+    const lone = { ...stored[1]!, record: { ...stored[1]!.record, detail: '\uD800' } };
+    expect(copies.trustedPrefix([stored[0]!, lone], signatureZero)).toBe(1);
+    const { audit, verifications } = auditOver(signatures, copies, [stored[0]!, lone]);
+    const result = await audit.tick();
+    expect(result).toMatchObject({ clean: false, findingsCount: 1 });
+    expect(result?.findings[0]).toMatch(/^A transactions 1-6: /);
+    expect(verifications.count).toBe(0);
+  });
+
+  it('a row of no known type, or a number no record has, is found unreadable, not a crash', async () => {
+    for (const change of [
+      (records: SignedRecord[]) => [
+        { ...records[0]!, record: { ...records[0]!.record, transactionType: 'no_such_type' } },
+        records[1]!,
+      ],
+      (records: SignedRecord[]) => [
+        records[0]!,
+        { ...records[1]!, record: { ...records[1]!.record, amount: -5n } },
+      ],
+    ]) {
+      const signatures = signatureDevice();
+      const copies = new VerifiedRecords(() => signatures.revocations);
+      const { stored } = operation(signatures, 0n);
+      copies.remember(stored, 0, signatureZero);
+      const { audit } = auditOver(signatures, copies, change(stored) as SignedRecord[]);
+      expect(await audit.tick()).toMatchObject({ clean: false, findingsCount: 1 });
+    }
+  });
+
   it('without copies (a device started since), every record is verified as before', async () => {
     const signatures = signatureDevice();
     const { stored } = operation(signatures, 0n);
@@ -179,7 +216,7 @@ describe('the copies kept (audit/verifiedRecords.ts)', () => {
     expect(copies.size).toBe(0);
   });
 
-  it('keeps the last verifiedRecordSlots records, and none too large for a slot', () => {
+  it('keeps the last verifiedRecordSlots records, and none whose signatures overflow a slot', () => {
     const signatures = signatureDevice();
     const copies = new VerifiedRecords(() => signatures.revocations);
     const first = operation(signatures, 0n).stored;
@@ -190,11 +227,13 @@ describe('the copies kept (audit/verifiedRecords.ts)', () => {
     expect(copies.trustedPrefix(first, signatureZero)).toBe(0);
     const { stored } = operation(signatures, 1n);
     expect(copies.trustedPrefix(stored, signatureZero)).toBe(2);
-    const long = {
-      ...stored[1]!,
-      record: { ...stored[1]!.record, detail: 'x'.repeat(verifiedRecordSlotBytes) },
-    };
+    const long = { ...stored[1]!, signature: Buffer.alloc(verifiedRecordSlotBytes, 3) };
     copies.remember([stored[0]!, long], 1, signatureZero);
     expect(copies.trustedPrefix([stored[0]!, long], signatureZero)).toBe(1);
+    // A long record is kept: its fields are compared, never copied.
+    const fresh = new VerifiedRecords(() => signatures.revocations);
+    const detailed = { ...stored[1]!, record: { ...stored[1]!.record, detail: 'x'.repeat(4096) } };
+    fresh.remember([stored[0]!, detailed], 0, signatureZero);
+    expect(fresh.trustedPrefix([stored[0]!, detailed], signatureZero)).toBe(2);
   });
 });

@@ -10,6 +10,7 @@ import {
   decodedRecord,
   recordBytes,
   sameRecord,
+  sameSignedFields,
   signingBytes,
   type TransactionRecord,
 } from '../../src/protocol/recordBytes.js';
@@ -140,11 +141,39 @@ describe('sameRecord', () => {
       dateTime: 1_601_631_000_001n,
       signerKeyNumber: 8,
     };
+    expect(Object.keys(changes)).toEqual(transactionRecordType.fields.map((field) => field.name));
     for (const [name, value] of Object.entries(changes)) {
       const changed = signed({ ...kept.record, [name]: value } as TransactionRecord);
       expect(sameRecord(changed, kept), name).toBe(false);
       expect(byBytes(changed, kept), name).toBe(false);
     }
     expect(sameRecord(signed(kept.record, Buffer.alloc(32, 8)), kept)).toBe(false);
+  });
+});
+
+describe('sameSignedFields', () => {
+  it('holds exactly where the signing bytes are equal: a request at any number', () => {
+    for (const type of types)
+      for (const mask of [0, 63]) {
+        const kept = recordOf(type, 7n, mask);
+        for (const other of [
+          recordOf(type, 7n, mask),
+          recordOf(type, 0n, mask),
+          recordOf(type, 8n, mask),
+        ])
+          expect(sameSignedFields(other, kept), type).toBe(
+            signingBytes(other).equals(signingBytes(kept)),
+          );
+        expect(sameSignedFields({ ...kept, dateTime: 1n }, kept)).toBe(false);
+      }
+  });
+
+  it('tells a record with fields no record can hold from its copy without encoding it', () => {
+    const kept = recordOf('remittance_response', 7n, 63);
+    expect(sameSignedFields({ ...kept, amount: -5n }, kept)).toBe(false);
+    expect(sameSignedFields({ ...kept, detail: '\uD800' }, kept)).toBe(false);
+    const untyped = { ...kept, transactionType: 'no_such_type' } as unknown as TransactionRecord;
+    expect(sameSignedFields(untyped, kept)).toBe(false);
+    expect(sameSignedFields(untyped, untyped)).toBe(true);
   });
 });
