@@ -362,7 +362,7 @@ export class ContinuousAudit {
     const copies = this.keys.verifiedRecords;
     const trusted = copies?.trustedPrefix(block, this.keys.signatureZero) ?? 0;
     assert(trusted <= block.length, 'the records compared are of the block');
-    // A record equal to its copy fits a record; any other is read as it fits (OwnStores.recordPages).
+    // A record equal to its copy fits a record; any other is read as it fits (OwnStores).
     const checked = block.map((signed, index) =>
       index < trusted ? signed : readableRecord(signed),
     );

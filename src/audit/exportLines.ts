@@ -95,7 +95,7 @@ export async function* typedRecordPages(
     );
 }
 
-/** A stored record as it is when it fits a record, else the `unreadable` placeholder of its number. */
+/** A stored record as it is when it fits a record, else the `unreadable` placeholder. */
 export function readableRecord(signed: SignedRecord): SignedRecord {
   return fitsRecord(signed) ? signed : unreadableRecord(signed.record.transactionNumber);
 }

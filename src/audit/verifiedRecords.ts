@@ -14,13 +14,13 @@
 // that loses an authority (`SignatureDevice.revocations`) empties the copies: a record is then
 // checked with the keys as they are.
 //
-// The bytes a signature covers are kept as the record they were computed from (records are
-// immutable: fields of numbers and text), and compared field by field (sameSignedFields): equal
-// fields encode to equal bytes, so the record read back is not encoded to compare (that took about
-// 5 us a record under load, a third of the audit's time; docs/performance.md). The signatures are copied into a ring of bytes, since a
-// record's signature may be a view of a buffer that is used again. Keeping and comparing an
-// operation's six copies takes a few microseconds here, where verifying them takes about 20 us on
-// HMAC and 330 on Ed25519 (docs/performance.md).
+// The bytes a signature covers are kept as the fields of the record they were computed from
+// (numbers and text, copied), and compared field by field (sameSignedFields): equal fields encode
+// to equal bytes, so the record read back is not encoded to compare (that took about 5 us a record
+// under load, a third of the audit's time; docs/performance.md). The signatures are copied into a
+// ring of bytes, since a record's signature may be a view of a buffer that is used again. Keeping
+// and comparing an operation's six copies takes a few microseconds here, where verifying them takes
+// about 20 us on HMAC and 330 on Ed25519 (docs/performance.md).
 //
 // Bounded: a ring of `verifiedRecordSlots` slots of `verifiedRecordSlotBytes` each, written in the
 // order records are verified; a record whose two signatures do not fit a slot is not kept, and a
@@ -146,7 +146,8 @@ export class VerifiedRecords {
     this.#slots.set(signature, at + previous.length);
     this.#lengths[slot * 2] = previous.length;
     this.#lengths[slot * 2 + 1] = signature.length;
-    this.#records[slot] = record;
+    // Its fields only: a record may carry its encoding (recordBytes), a view of a shared buffer.
+    this.#records[slot] = { ...record };
     this.#operationInSlot[slot] = remittanceId;
     this.#stepInSlot[slot] = step;
     this.#kept += 1;

@@ -16,8 +16,8 @@ export function ownStores<Tx extends LedgerTx>(
   rows?: (afterKey: bigint) => AsyncIterable<SignedRow>,
 ): OwnStores {
   return {
-    // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a crash):
-    // of no known type here, otherwise when the audit finds it differs from its copy.
+    // A row that fits no record reads as the audit's unreadable placeholder (a finding, not a
+    // crash): of no known type here, otherwise when the audit finds it differs from its copy.
     recordPages: (after) => typedRecordPages(store.exportRecordPages(after)),
     ...(rows ? { rows } : {}),
     // A key the signature device holds needs no store transaction (one per operation checked,

@@ -77,7 +77,7 @@ function operation(signatures: SignatureDevice, block: bigint) {
   return { request, stored: [stored, response] };
 }
 
-/** A device's stores holding `records` as rows, read as a device reads them (devices/ownStores.ts). */
+/** A device's stores holding `records`, read as a device reads them (devices/ownStores.ts). */
 function storesOf(records: SignedRecord[]): OwnStores {
   async function* rows(after: bigint) {
     yield records.filter((record) => record.record.transactionNumber > after);
