@@ -356,6 +356,7 @@ export class ContinuousAudit {
    * or signed are compared, not verified again (./verifiedRecords.ts); every other check runs.
    */
   async #checkBlock(base: bigint, block: SignedRecord[]): Promise<Failure | undefined> {
+    // A row changed in the store may hold anything: only an account number is looked up.
     const source = block[0]!.record.sourceAccount;
     const keyNumber =
       typeof source === 'bigint' ? await this.stores.accountKeyNumber(source) : undefined;

@@ -49,7 +49,7 @@ export class VerifiedRecords {
   readonly #slots = Buffer.alloc(verifiedRecordSlots * verifiedRecordSlotBytes);
   /** Per slot: the lengths of its previous signature and signature. */
   readonly #lengths = new Uint16Array(verifiedRecordSlots * 2);
-  /** Per slot: the record whose signing bytes were verified or signed (undefined: none). */
+  /** Per slot: the fields of the record verified or signed, cloned (undefined: none). */
   readonly #records: (TransactionRecord | undefined)[] = new Array(verifiedRecordSlots);
   /**
    * Per operation (its remittance id, never its transaction numbers: a request is stored under a

@@ -65,7 +65,7 @@ export const WireRecord = Type.Object(
 export type WireRecord = Static<typeof WireRecord>;
 
 const msPerDay = 86_400_000;
-/** 9999-12-31T23:59:59.999Z: past it (and before 1970) `toISOString` writes the time itself. */
+/** 9999-12-31T23:59:59.999Z: a time past it, or before 1970, is written by `toISOString` itself. */
 const isoWrittenMsMax = 253_402_300_799_999;
 const twoDigitTexts = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
 const threeDigitTexts = Array.from({ length: 1000 }, (_, n) => String(n).padStart(3, '0'));
