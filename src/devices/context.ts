@@ -10,6 +10,7 @@ import { assert } from '../model/assert.js';
 import type { Environment } from '../model/environment.js';
 import { type Failure, fail, ok, type Result } from '../model/errors.js';
 import { type SignedRecord, signRecord, type TransactionRecord } from '../protocol/records.js';
+import type { RowKind } from '../protocol/rows.js';
 import { type ProtocolMode, settlementWithHeld, stepOf } from '../protocol/transactionTypes.js';
 import { checkOperation, heldPrefixLength } from '../protocol/verify.js';
 import type { SignatureDevice } from '../signature/device.js';
@@ -61,19 +62,21 @@ export class UnverifiedRow extends Error {
 
 /**
  * `row`, once its signature verifies with this device's own key (rows of B or C it keeps): by
- * signature, or as the very bytes and signature this process signed or verified before
+ * signature, or as the very content and signature this process signed or verified before
  * (./rowCopies.ts).
  */
-export function verifiedRow<Row extends { signerKeyNumber: number; signature: Buffer }>(
+export function verifiedRow<
+  Content,
+  Row extends Content & { signerKeyNumber: number; signature: Buffer },
+>(
   context: DeviceContext,
   row: Row | undefined,
-  bytesOf: (row: Row) => Buffer,
+  kind: RowKind<Content>,
   name: string,
 ): Row | undefined {
   if (row === undefined) return undefined;
   const verified =
-    row.signerKeyNumber === context.signingKeyNumber &&
-    verifiedBytes(context, bytesOf(row), row.signature);
+    row.signerKeyNumber === context.signingKeyNumber && verifiedContent(context, kind, row);
   if (!verified)
     throw new UnverifiedRow(
       fail(
@@ -84,34 +87,48 @@ export function verifiedRow<Row extends { signerKeyNumber: number; signature: Bu
   return row;
 }
 
-function verifiedBytes(context: DeviceContext, bytes: Buffer, signature: Buffer): boolean {
+function verifiedContent<Content>(
+  context: DeviceContext,
+  kind: RowKind<Content>,
+  row: Content & { signature: Buffer },
+): boolean {
   const { rowCopies, signingKeyNumber } = context;
-  if (rowCopies?.holds(signingKeyNumber, bytes, signature)) return true;
-  if (!context.signatures.verify(signingKeyNumber, bytes, signature).ok) return false;
-  rowCopies?.remember(signingKeyNumber, bytes, signature);
+  if (rowCopies?.holds(signingKeyNumber, kind, row, row.signature)) return true;
+  if (!context.signatures.verify(signingKeyNumber, kind.bytesOf(row), row.signature).ok)
+    return false;
+  rowCopies?.remember(signingKeyNumber, kind, row, row.signature);
   return true;
 }
 
 /**
- * A row's signature, made with this device's own key; its copy is kept (./rowCopies.ts) if that key
- * may also verify, as a copy stands in for verifying the row when it is read back.
+ * A row's signature over `content`, made with this device's own key; its copy is kept
+ * (./rowCopies.ts) if that key may also verify, as a copy stands in for verifying the row when it
+ * is read back.
  */
-export function signOwnRow(context: DeviceContext, bytes: Buffer): Buffer {
-  const signature = context.signatures.sign(context.signingKeyNumber, bytes);
+export function signOwnRow<Content>(
+  context: DeviceContext,
+  kind: RowKind<Content>,
+  content: Content,
+): Buffer {
+  const signature = context.signatures.sign(context.signingKeyNumber, kind.bytesOf(content));
   assert(signature.ok, `the ${context.device} device signs its rows`);
   if (context.signatures.allows(context.signingKeyNumber, 'verify'))
-    context.rowCopies?.remember(context.signingKeyNumber, bytes, signature.value);
+    context.rowCopies?.remember(context.signingKeyNumber, kind, content, signature.value);
   return signature.value;
 }
 
 /** Rows a batch read, each verified first (verifiedRow): the same map, or a thrown UnverifiedRow. */
-export function verifiedRows<Key, Row extends { signerKeyNumber: number; signature: Buffer }>(
+export function verifiedRows<
+  Key,
+  Content,
+  Row extends Content & { signerKeyNumber: number; signature: Buffer },
+>(
   context: DeviceContext,
   found: ReadonlyMap<Key, Row>,
-  bytesOf: (row: Row) => Buffer,
+  kind: RowKind<Content>,
   nameOf: (key: Key) => string,
 ): ReadonlyMap<Key, Row> {
-  for (const [key, row] of found) verifiedRow(context, row, bytesOf, nameOf(key));
+  for (const [key, row] of found) verifiedRow(context, row, kind, nameOf(key));
   return found;
 }
 

@@ -12,7 +12,13 @@ import {
 import { RowCopies, rowCopiesMax } from '../../src/devices/rowCopies.js';
 import { deterministicEnvironment } from '../../src/model/environment.js';
 import { evictedShareDivisor } from '../../src/model/oldestFirst.js';
-import { type AccountRowContent, accountRowBytes } from '../../src/protocol/rows.js';
+import { accountRowType, currencyRowType } from '../../src/model/records.js';
+import {
+  type AccountRowContent,
+  accountRows,
+  type CurrencyRowContent,
+  currencyRows,
+} from '../../src/protocol/rows.js';
 import { SignatureDevice } from '../../src/signature/device.js';
 
 const accountKey = 2;
@@ -62,12 +68,12 @@ function stored(context: DeviceContext, row: AccountRowContent) {
   return {
     ...row,
     signerKeyNumber: accountKey,
-    signature: signOwnRow(context, accountRowBytes(row)),
+    signature: signOwnRow(context, accountRows, row),
   };
 }
 
 const read = (context: DeviceContext, row: ReturnType<typeof stored>) =>
-  verifiedRow(context, row, accountRowBytes, `account ${row.accountNumber}`);
+  verifiedRow(context, row, accountRows, `account ${row.accountNumber}`);
 
 describe('verifiedRow with the copies of signed rows', () => {
   it('trusts a row read back as this process signed it, without a verification', () => {
@@ -125,28 +131,69 @@ describe('verifiedRow with the copies of signed rows', () => {
 describe('RowCopies', () => {
   it('keeps at most rowCopiesMax copies, the oldest going first (a sixteenth at once)', () => {
     const copies = new RowCopies(() => 0);
-    const bytes = Buffer.from('row');
+    const row = content(1n, 500n);
     const signatureOf = (n: number) => Buffer.from(n.toString(16).padStart(8, '0'), 'hex');
-    for (let n = 0; n < rowCopiesMax; n++) copies.remember(accountKey, bytes, signatureOf(n));
-    copies.remember(accountKey, bytes, signatureOf(0)); // used again: now the newest
+    const holds = (n: number) => copies.holds(accountKey, accountRows, row, signatureOf(n));
+    for (let n = 0; n < rowCopiesMax; n++)
+      copies.remember(accountKey, accountRows, row, signatureOf(n));
+    copies.remember(accountKey, accountRows, row, signatureOf(0)); // used again: now the newest
     expect(copies.size).toBe(rowCopiesMax);
-    copies.remember(accountKey, bytes, signatureOf(rowCopiesMax));
+    copies.remember(accountKey, accountRows, row, signatureOf(rowCopiesMax));
     const evicted = rowCopiesMax / evictedShareDivisor + 1;
     expect(copies.size).toBe(rowCopiesMax + 1 - evicted);
-    expect(copies.holds(accountKey, bytes, signatureOf(1))).toBe(false);
-    expect(copies.holds(accountKey, bytes, signatureOf(evicted))).toBe(false);
-    expect(copies.holds(accountKey, bytes, signatureOf(evicted + 1))).toBe(true);
-    expect(copies.holds(accountKey, bytes, signatureOf(0))).toBe(true);
-    expect(copies.holds(accountKey, bytes, signatureOf(rowCopiesMax))).toBe(true);
+    expect(holds(1)).toBe(false);
+    expect(holds(evicted)).toBe(false);
+    expect(holds(evicted + 1)).toBe(true);
+    expect(holds(0)).toBe(true);
+    expect(holds(rowCopiesMax)).toBe(true);
   });
 
-  it('holds a copy only for its key and its very bytes', () => {
+  it('holds a copy only for its key and its very content', () => {
     const copies = new RowCopies(() => 0);
     const signature = Buffer.alloc(32, 9);
-    copies.remember(accountKey, Buffer.from('balance 500'), signature);
-    expect(copies.holds(accountKey, Buffer.from('balance 500'), signature)).toBe(true);
-    expect(copies.holds(accountKey + 1, Buffer.from('balance 500'), signature)).toBe(false);
-    expect(copies.holds(accountKey, Buffer.from('balance 5000'), signature)).toBe(false);
-    expect(copies.holds(accountKey, Buffer.from('balance 50'), signature)).toBe(false);
+    copies.remember(accountKey, accountRows, content(1n, 500n), signature);
+    expect(copies.holds(accountKey, accountRows, content(1n, 500n), signature)).toBe(true);
+    expect(copies.holds(accountKey + 1, accountRows, content(1n, 500n), signature)).toBe(false);
+    expect(copies.holds(accountKey, accountRows, content(1n, 5000n), signature)).toBe(false);
+    expect(copies.holds(accountKey, accountRows, content(2n, 500n), signature)).toBe(false);
+    expect(copies.holds(accountKey, accountRows, content(1n, 500n), Buffer.alloc(32))).toBe(false);
+  });
+});
+
+describe('the row kinds (protocol/rows.ts)', () => {
+  const unit: CurrencyRowContent = {
+    currencyNumber: 9n,
+    currencyType: 'JPY',
+    value: 100n,
+    ownerAccount: 1n,
+    status: 'active',
+    lastUpdate: 1_601_631_000_000n,
+  };
+  const cases = [
+    { kind: accountRows, type: accountRowType, row: content(1n, 500n) },
+    { kind: currencyRows, type: currencyRowType, row: unit },
+  ] as const;
+
+  it('compare every field the encoding covers, and copy those fields alone', () => {
+    for (const { kind, type, row } of cases) {
+      const compare = kind.sameContent as (a: object, b: object) => boolean;
+      const copy = (kind.contentOf as (row: object) => object)({
+        ...row,
+        signature: Buffer.alloc(4),
+      });
+      expect(copy).toEqual(row);
+      expect(compare(copy, row)).toBe(true);
+      for (const { name } of type.fields) {
+        const value = (row as unknown as Record<string, unknown>)[name];
+        const other = typeof value === 'bigint' ? value + 1n : `${String(value)}x`;
+        const changed = { ...row, [name]: other };
+        expect(compare(changed, row), `${type.name}.${name}`).toBe(false);
+        expect(
+          (kind.bytesOf as (row: object) => Buffer)(changed).equals(
+            (kind.bytesOf as (row: object) => Buffer)(row),
+          ),
+        ).toBe(false);
+      }
+    }
   });
 });

@@ -25,7 +25,7 @@ import {
   type SignedRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
-import { type AccountRowContent, accountRowBytes } from '../../protocol/rows.js';
+import { type AccountRowContent, accountRowBytes, accountRows } from '../../protocol/rows.js';
 import { operationOf, stepOf } from '../../protocol/transactionTypes.js';
 import type { AccountRow, AccountStore, AccountTx, HoldRow } from '../../store/types.js';
 import { accountKeyOf, registerAccountKey } from '../accountKeys.js';
@@ -345,7 +345,7 @@ export class AccountService implements BatchService {
     accountNumbers: readonly bigint[],
   ): Promise<ReadonlyMap<bigint, AccountRowContent>> {
     const found = await tx.accounts(accountNumbers);
-    return verifiedRows(this.context, found, accountRowBytes, (n) => `account ${n}`);
+    return verifiedRows(this.context, found, accountRows, (n) => `account ${n}`);
   }
 
   /** The rows of `accountNumbers` among those read, each verified (verifiedRows). */
@@ -358,7 +358,7 @@ export class AccountService implements BatchService {
       const row = found.get(n);
       if (row !== undefined) wanted.set(n, row);
     }
-    return verifiedRows(this.context, wanted, accountRowBytes, (n) => `account ${n}`);
+    return verifiedRows(this.context, wanted, accountRows, (n) => `account ${n}`);
   }
 
   private async putSigned(tx: AccountTx, content: AccountRowContent): Promise<void> {
@@ -366,7 +366,7 @@ export class AccountService implements BatchService {
       content.balance >= 0n && content.held >= 0n && content.held <= content.balance,
       'invariant 3: no negative balance, held within balance',
     );
-    const signature = signOwnRow(this.context, accountRowBytes(content));
+    const signature = signOwnRow(this.context, accountRows, content);
     const row: AccountRow = {
       accountNumber: content.accountNumber,
       currencyType: content.currencyType,

@@ -23,7 +23,7 @@ import { assert } from '../../model/assert.js';
 import { fail, ok, type Result } from '../../model/errors.js';
 import { parseDetail, type UnitPlan, unitPlan } from '../../protocol/details.js';
 import type { SignedRecord, TransactionRecord } from '../../protocol/records.js';
-import { type CurrencyRowContent, currencyRowBytes } from '../../protocol/rows.js';
+import { type CurrencyRowContent, currencyRowBytes, currencyRows } from '../../protocol/rows.js';
 import { outcomeOk, stepOf } from '../../protocol/transactionTypes.js';
 import type { CurrencyRow, CurrencyTx, Store, UnitOwner } from '../../store/types.js';
 import {
@@ -239,7 +239,7 @@ export class CurrencyService implements BatchService {
     for (const row of batch.rows) {
       const spent = before.stored.get(row.currencyNumber);
       if (spent)
-        verifiedRow(this.context, spent, currencyRowBytes, `currency unit ${row.currencyNumber}`);
+        verifiedRow(this.context, spent, currencyRows, `currency unit ${row.currencyNumber}`);
     }
     await this.#write(tx, batch, first, highestUnit);
     for (const { records, decision } of deciding) {
@@ -438,12 +438,12 @@ export class CurrencyService implements BatchService {
     numbers: readonly bigint[],
   ): Promise<ReadonlyMap<bigint, CurrencyRowContent>> {
     const found = await tx.units(numbers);
-    return verifiedRows(this.context, found, currencyRowBytes, (n) => `currency unit ${n}`);
+    return verifiedRows(this.context, found, currencyRows, (n) => `currency unit ${n}`);
   }
 
   private async putSigned(tx: CurrencyTx, content: CurrencyRowContent): Promise<void> {
     assert(content.value > 0n, 'a unit has a positive value');
-    const signature = signOwnRow(this.context, currencyRowBytes(content));
+    const signature = signOwnRow(this.context, currencyRows, content);
     const row: CurrencyRow = {
       currencyNumber: content.currencyNumber,
       currencyType: content.currencyType,
