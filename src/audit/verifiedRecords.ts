@@ -34,12 +34,13 @@ import {
   type TransactionRecord,
 } from '../protocol/records.js';
 import { stepOf } from '../protocol/transactionTypes.js';
+import { signatureBytesMax } from '../protocol/wire.js';
 import { RevocationWatch } from '../signature/revocationWatch.js';
 
 /** Records kept at most: about two seconds of this machine's highest rate (six per remittance). */
 export const verifiedRecordSlots = 16_384;
-/** A slot holds the previous signature and the signature (2 MiB in all): 64 bytes each at most. */
-export const verifiedRecordSlotBytes = 128;
+/** A slot holds the previous signature and the signature, each as long as any key makes (2 MiB). */
+export const verifiedRecordSlotBytes = 2 * signatureBytesMax;
 
 /** A step's place in an operation's list of slots (steps are 1 to 6). */
 const stepIndex = (signed: SignedRecord): number => stepOf(signed.record.transactionType) - 1;

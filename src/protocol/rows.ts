@@ -7,46 +7,42 @@ import { assert } from '../model/assert.js';
 import { encodeRecord, type RecordType } from '../model/encoding.js';
 import { accountRowType, currencyRowType } from '../model/records.js';
 
-export interface AccountRowContent {
+// Types, not interfaces: the encoder takes a row's content as its values (accountRowBytes).
+export type AccountRowContent = {
   readonly accountNumber: bigint;
   readonly currencyType: string;
   readonly balance: bigint;
   readonly held: bigint;
   readonly status: 'open' | 'closed';
   readonly lastUpdate: bigint;
-}
+};
 
-export interface CurrencyRowContent {
+export type CurrencyRowContent = {
   readonly currencyNumber: bigint;
   readonly currencyType: string;
   readonly value: bigint;
   readonly ownerAccount: bigint;
   readonly status: 'active' | 'held' | 'retired';
   readonly lastUpdate: bigint;
+};
+
+/** A row's content alone: what its signature covers, without the signature and its key. */
+function accountContentOf(row: AccountRowContent): AccountRowContent {
+  const { accountNumber, currencyType, balance, held, status, lastUpdate } = row;
+  return { accountNumber, currencyType, balance, held, status, lastUpdate };
+}
+
+function currencyContentOf(row: CurrencyRowContent): CurrencyRowContent {
+  const { currencyNumber, currencyType, value, ownerAccount, status, lastUpdate } = row;
+  return { currencyNumber, currencyType, value, ownerAccount, status, lastUpdate };
 }
 
 export function accountRowBytes(row: AccountRowContent): Buffer {
-  const { accountNumber, currencyType, balance, held, status, lastUpdate } = row;
-  return encodeRecord(accountRowType, {
-    accountNumber,
-    currencyType,
-    balance,
-    held,
-    status,
-    lastUpdate,
-  });
+  return encodeRecord(accountRowType, accountContentOf(row));
 }
 
 export function currencyRowBytes(row: CurrencyRowContent): Buffer {
-  const { currencyNumber, currencyType, value, ownerAccount, status, lastUpdate } = row;
-  return encodeRecord(currencyRowType, {
-    currencyNumber,
-    currencyType,
-    value,
-    ownerAccount,
-    status,
-    lastUpdate,
-  });
+  return encodeRecord(currencyRowType, currencyContentOf(row));
 }
 
 /**
@@ -73,14 +69,7 @@ function assertFields(type: RecordType, names: readonly string[]): void {
 
 export const accountRows: RowKind<AccountRowContent> = {
   bytesOf: accountRowBytes,
-  contentOf: ({ accountNumber, currencyType, balance, held, status, lastUpdate }) => ({
-    accountNumber,
-    currencyType,
-    balance,
-    held,
-    status,
-    lastUpdate,
-  }),
+  contentOf: accountContentOf,
   sameContent: (a, b) =>
     a.accountNumber === b.accountNumber &&
     a.currencyType === b.currencyType &&
@@ -100,14 +89,7 @@ assertFields(accountRowType, [
 
 export const currencyRows: RowKind<CurrencyRowContent> = {
   bytesOf: currencyRowBytes,
-  contentOf: ({ currencyNumber, currencyType, value, ownerAccount, status, lastUpdate }) => ({
-    currencyNumber,
-    currencyType,
-    value,
-    ownerAccount,
-    status,
-    lastUpdate,
-  }),
+  contentOf: currencyContentOf,
   sameContent: (a, b) =>
     a.currencyNumber === b.currencyNumber &&
     a.currencyType === b.currencyType &&
