@@ -88,6 +88,25 @@ describe('the seeded simulator', () => {
     expect(stored?.turn).toBe(result.requests - refusedAtOpening);
   });
 
+  it('operations decided together are settled together: fewer settlement batches than settlements, each operation settled once and acknowledged by both peers at once', async () => {
+    let stored: { turn: number; acknowledgement: number } | undefined;
+    let sent: { batches: number; settlements: number } | undefined;
+    const result = await simulate({
+      seed: 21,
+      faults: false,
+      beforeChecks: (cluster) => {
+        stored = cluster.transaction?.service.storedWork();
+        sent = cluster.transaction?.service.settlementCounts();
+      },
+    });
+    expect(result.violations).toEqual([]);
+    // A calm run: every decided operation (one turn each) is settled once, in its first batch.
+    expect(sent?.settlements).toBe(stored?.turn);
+    expect(stored?.acknowledgement).toBe(stored?.turn);
+    expect(sent?.batches).toBeGreaterThan(0);
+    expect(sent!.batches).toBeLessThan(sent!.settlements);
+  });
+
   it('the end checks bite: a balance changed at rest is reported', async () => {
     const result = await simulate({
       seed: 21,

@@ -5,11 +5,12 @@
 // transaction numbers and stores the request; signs a2 and asks `account` (S102), verifies a3
 // (S103); signs a4 and asks `currency` (S104), verifies a5 (S105); signs a6 (S106) and stores it
 // with a3-a5 and the answer (S107) before anyone hears of it; then answers, and hands all records
-// to `account` (S108-S109) and `currency` (S110-S111) in the background. This store is the
-// device's write-ahead log: the numbers and a2 are stored before account hears of them, a6 before
-// anyone does. Only a4 goes out first: it is a function of a1-a3 (signed at a3's time), so after a
-// crash the resumer asks account again, gets the stored a3, and signs the very a4 that currency
-// may hold (carriesToCurrency). A request id is answered once: a repeat gets the stored answer.
+// to `account` (S108-S109) and `currency` (S110-S111) in the background, the operations decided
+// together in one batch (settlements.ts). This store is the device's write-ahead log: the numbers
+// and a2 are stored before account hears of them, a6 before anyone does. Only a4 goes out first:
+// it is a function of a1-a3 (signed at a3's time), so after a crash the resumer asks account
+// again, gets the stored a3, and signs the very a4 that currency may hold (carriesToCurrency). A
+// request id is answered once: a repeat gets the stored answer.
 //
 // The answer comes once a6 is durable here, so a balance at `account` may lag it by a settlement:
 // the gateway's reads of an account wait for the settlements of that account in flight
@@ -45,20 +46,13 @@ import {
   type SignedRecord,
   type TransactionRecord,
 } from '../../protocol/records.js';
-import {
-  operationOf,
-  recordsLackedBy,
-  stepOf,
-  transactionTypes,
-} from '../../protocol/transactionTypes.js';
+import { operationOf, stepOf, transactionTypes } from '../../protocol/transactionTypes.js';
 import {
   accountHistoryBatchMax,
   type OperationRow,
   type Settlement,
   type Store,
   settledAtAccount,
-  settledAtCurrency,
-  settledEverywhere,
   type TransactionTx,
 } from '../../store/types.js';
 import {
@@ -77,17 +71,17 @@ import {
 import { decidedReplyOf, deriveTransactionTables } from '../derivedTables.js';
 import { crashPoint } from '../faultHooks.js';
 import { type DeviceMetrics, noMetrics, type TimedStep } from '../metrics.js';
-import {
-  backoffMs,
-  type PeerClient,
-  type PeerLink,
-  type RetryPolicy,
-  requestRetryPolicy,
-} from '../peerClient.js';
+import { type PeerClient, type PeerLink, requestRetryPolicy } from '../peerClient.js';
 import { KeyRate, rateLimitsDefault } from '../rateLimits.js';
 import { applyRepairs, type RepairBatch, type RepairCounts } from '../repair.js';
 import { allAnswered } from '../stepBatches.js';
 import { failureReply, outcomeOfReply, type Reply, replyFor } from './replies.js';
+import {
+  accountsOf,
+  type SettlementOrder,
+  Settlements,
+  settlementBatchSizeMax,
+} from './settlements.js';
 
 export const timestampSkewMsMaxDefault = 5 * 60 * 1000;
 /** How accounts and their own keys are numbered, for the machine's opening rules. */
@@ -100,11 +94,6 @@ export interface Peers {
   readonly account: PeerClient;
   readonly currency: PeerClient;
 }
-
-type PeerName = keyof PeerLinks;
-
-/** A settlement in flight, as each peer's answer to it (resolved when the peer answered or gave up). */
-type AnsweredByPeers = Readonly<Record<PeerName, Promise<void>>>;
 
 /** The peers the protocol runs with: links that carry its steps (PeerClient, or simulated). */
 export interface PeerLinks {
@@ -186,7 +175,7 @@ interface TurnInput {
 export type StoreWork =
   | { readonly kind: 'opening'; readonly input: OpeningInput }
   | { readonly kind: 'turn'; readonly input: TurnInput }
-  | { readonly kind: 'acknowledgement'; readonly settlement: Settlement };
+  | { readonly kind: 'acknowledgement'; readonly settlements: readonly Settlement[] };
 
 /** Each kind's answer: an opening's admission, a turn taken (undefined: none), nothing for the rest. */
 type StoreDone = Admission | TakenTurn | undefined;
@@ -257,13 +246,7 @@ export const settlementWaitMsMax = 5_000;
 
 /** Operations resumed, and settlements resent, per pass of the resumer. */
 export const resumeBatchSizeMax = 256;
-
-/** Settlements a peer missed are resent by the resumer: later and later, up to a minute apart. */
-export const settleRetryPolicy: RetryPolicy = {
-  attemptsMax: Number.POSITIVE_INFINITY,
-  backoffMsBase: 100,
-  backoffMsMax: 60_000,
-};
+assert(resumeBatchSizeMax <= settlementBatchSizeMax, "one pass's settlements fit in one batch");
 
 export type Log = (level: 'warn' | 'error', message: string) => void;
 
@@ -277,19 +260,13 @@ export class TransactionService {
   readonly #driving = new Map<string, Promise<Reply | undefined>>();
   /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
   readonly #openingsSettledAtAccount = new Set<bigint>();
-  /** Settlements on their way, each until its acknowledgements are stored (an audit, a stop). */
-  readonly #settling = new Map<string, Promise<void>>();
+  /** S108-S111, in batches: settlements on their way, and the waits on them by account. */
+  readonly #settlements: Settlements;
   /**
    * The request id of each operation a user's request is driving (devices/requestIds.ts), sent
    * with its protocol steps so that the peers log it; held while that request runs.
    */
   readonly #traceIds = new Map<string, string>();
-  /**
-   * The same settlements by the accounts they touch, each peer's answer apart: the next exchange
-   * with a peer waits for that peer's answers on its accounts, a read for both peers'.
-   */
-  readonly #settlingByAccount = new Map<bigint, Set<AnsweredByPeers>>();
-  readonly #settleBackoff = new Map<string, { attempts: number; nextAtMs: number }>();
   /** Everything this device stores, in batches: one store transaction each (#storeBatch). */
   readonly #storeWork: BatchQueue<StoreWork, StoreDone>;
   /** The items of each kind the store batches have carried since the device started. */
@@ -315,6 +292,17 @@ export class TransactionService {
     this.#storeWork = new BatchQueue<StoreWork, StoreDone>(limits, (items) =>
       this.#storeBatch(items),
     );
+    this.#settlements = new Settlements({
+      peers,
+      environment: context.environment,
+      storeAcknowledgements: (settlements) =>
+        this.#storeWork.submit({ kind: 'acknowledgement', settlements }),
+      openingSettled: (account) => this.#rememberOpeningSettled(account),
+      settled: (count, seconds) => {
+        for (let k = 0; k < count; k++) this.metrics.stepDone('settle', seconds);
+      },
+      log,
+    });
   }
 
   get inMaintenance(): boolean {
@@ -370,7 +358,7 @@ export class TransactionService {
     assert(!this.#maintenance, 'maintenance is entered once at a time');
     this.#maintenance = true;
     const deadline = this.context.environment.nowMs() + drainMsMax;
-    while (this.#operationsActive > 0) {
+    while (this.#operationsActive > 0 || this.#settlements.count > 0) {
       if (this.context.environment.nowMs() > deadline) {
         this.#maintenance = false;
         return fail(
@@ -428,6 +416,11 @@ export class TransactionService {
    */
   storedWork(): Readonly<Record<StoreWork['kind'], number>> {
     return { ...this.#storedWork };
+  }
+
+  /** Settlement batches sent since the device started, and the settlements they carried. */
+  settlementCounts(): { batches: number; settlements: number } {
+    return this.#settlements.counts();
   }
 
   recordCount(afterNumber = 0n): Promise<bigint> {
@@ -556,14 +549,16 @@ export class TransactionService {
       this.#crashPointsAfter(turn, answer);
       if (turn.end.kind === 'decided') {
         assert(turn.reply, 'a decided turn keeps its answer');
-        this.#settleAfterAnswer(remittanceId, turn.records);
+        const traceId = this.#traceIds.get(remittanceId);
+        this.#settlements.afterAnswer({ remittanceId, records: turn.records, settled: 0, traceId });
         return turn.reply;
       }
       const { peer, expired } = turn.end;
       const current = records;
       // What an earlier answer said of these accounts reaches this peer first (no timer: a
       // settlement's own retries bound it, and the simulator runs this on its clock).
-      await this.#answeredBy([peer], accountsOf(current));
+      const settling = this.#settlements.answersOf([peer], accountsOf(current));
+      if (settling.length > 0) await Promise.all(settling);
       answer = await this.#timed(exchangeStepOf[peer], () =>
         this.#exchange(this.peers[peer], current, expired),
       );
@@ -574,22 +569,6 @@ export class TransactionService {
       if (!answer.ok && answer.code === 'StoreDamaged')
         return storeDamagedReply(remittanceId, answer);
     }
-  }
-
-  /**
-   * S108-S111 for an operation just decided, while its answer goes out. It counts as an operation
-   * in flight (maintenance waits for it); reads of its accounts wait for it (settlementsOf).
-   */
-  #settleAfterAnswer(remittanceId: string, records: readonly SignedRecord[]): void {
-    this.#operationsActive += 1;
-    const traceId = this.#traceIds.get(remittanceId);
-    void this.#timed('settle', () => this.#settle(remittanceId, records, 0, traceId))
-      .catch((error: unknown) =>
-        this.log('error', `settlement of ${remittanceId}: ${(error as Error).message}`),
-      )
-      .finally(() => {
-        this.#operationsActive -= 1;
-      });
   }
 
   /**
@@ -605,10 +584,10 @@ export class TransactionService {
   ): Promise<void> {
     const pending =
       accounts === undefined
-        ? [...this.#settling.values()]
-        : this.#peerAnswers(['account', 'currency'], accounts);
+        ? this.#settlements.allFinished()
+        : this.#settlements.answersOf(['account', 'currency'], accounts);
     if (pending.length === 0) return;
-    // A timer past 2^31 ms fires at once: a wait without end is #answeredBy's, never this one's.
+    // A timer past 2^31 ms fires at once: a wait without end is #drive's, never this one's.
     assert(waitMsMax > 0 && waitMsMax <= settlementWaitMsMax, 'a read waits a bounded time');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -637,7 +616,9 @@ export class TransactionService {
       });
       if (operation === undefined) continue; // no such account: account refuses the operation
       if ((operation.settled & settledAtAccount) === 0)
-        await this.#settle(operation.remittanceId, opening, operation.settled);
+        await this.#settlements.settle([
+          { remittanceId: operation.remittanceId, records: opening, settled: operation.settled },
+        ]);
       else this.#rememberOpeningSettled(account);
     }
   }
@@ -726,7 +707,7 @@ export class TransactionService {
     const openings = items.flatMap((work) => (work.kind === 'opening' ? [work.input] : []));
     const turns = items.flatMap((work) => (work.kind === 'turn' ? [work.input] : []));
     const acknowledgements = items.flatMap((work) =>
-      work.kind === 'acknowledgement' ? [work.settlement] : [],
+      work.kind === 'acknowledgement' ? work.settlements : [],
     );
     // Acknowledgements alone are not synced (store/types.ts Durability): lost in a crash, they are
     // settlements the resumer sends again, as when a peer's answer is lost on the way.
@@ -742,7 +723,8 @@ export class TransactionService {
       'each opening and turn of a batch is answered',
     );
     if (acknowledgements.length > 0) for (const listener of this.#settledListeners) listener();
-    for (const work of items) this.#storedWork[work.kind] += 1;
+    for (const work of items)
+      this.#storedWork[work.kind] += work.kind === 'acknowledgement' ? work.settlements.length : 1;
     let opening = 0;
     let turn = 0;
     return items.map((work) =>
@@ -918,12 +900,21 @@ export class TransactionService {
         tx.unsettledOperations(resumeBatchSizeMax),
       );
       const nowMs = this.context.environment.nowMs();
-      for (const { remittanceId, settled } of unsettled) {
-        if (this.#maintenance) break;
-        const backoff = this.#settleBackoff.get(remittanceId);
-        if (backoff && backoff.nextAtMs > nowMs) continue;
-        const records = await this.recordsOfOperation(remittanceId);
-        await this.#settle(remittanceId, records, settled);
+      const due = unsettled.filter(({ remittanceId }) =>
+        this.#settlements.due(remittanceId, nowMs),
+      );
+      if (due.length > 0 && !this.#maintenance) {
+        const orders = await this.store.transact(async (tx) => {
+          const read: SettlementOrder[] = [];
+          for (const { remittanceId, settled } of due)
+            read.push({
+              remittanceId,
+              records: await tx.recordsOfOperation(remittanceId),
+              settled,
+            });
+          return read;
+        });
+        await this.#settlements.settle(orders);
       }
       const open = await this.store.transact((tx) => tx.openOperations(resumeBatchSizeMax));
       for (const remittanceId of open) {
@@ -1205,135 +1196,12 @@ export class TransactionService {
     });
     return signOwnRecord(this.context, record, previous.signature);
   }
-
-  /**
-   * S108-S111: hand a done operation's records to each peer that has not acknowledged them
-   * (`settled` bits), and record each acknowledgement. A peer that misses it gets it again from
-   * the resumer, later and later (capped backoff); settling twice applies nothing twice.
-   */
-  #settle(
-    remittanceId: string,
-    records: readonly SignedRecord[],
-    settled: number,
-    traceId?: string,
-  ): Promise<void> {
-    const inFlight = this.#settling.get(remittanceId);
-    if (inFlight) return inFlight;
-    const accounts = accountsOf(records);
-    const sent = settlementPeers
-      .filter(({ bit }) => (settled & bit) === 0)
-      .map(({ name, bit }) => ({ name, bit, call: this.#settleAt(name, records, traceId) }));
-    const answeredBy = (name: PeerName) =>
-      sent.find((peer) => peer.name === name)?.call.then(ignore, ignore) ?? Promise.resolve();
-    const answered: AnsweredByPeers = {
-      account: answeredBy('account'),
-      currency: answeredBy('currency'),
-    };
-    const done = this.#acknowledge(remittanceId, records, settled, sent).finally(() => {
-      this.#settling.delete(remittanceId);
-      for (const account of accounts) {
-        const settling = this.#settlingByAccount.get(account);
-        settling?.delete(answered);
-        if (settling?.size === 0) this.#settlingByAccount.delete(account);
-      }
-    });
-    this.#settling.set(remittanceId, done);
-    for (const account of accounts) {
-      const settling = this.#settlingByAccount.get(account) ?? new Set();
-      settling.add(answered);
-      this.#settlingByAccount.set(account, settling);
-    }
-    return done;
-  }
-
-  /**
-   * S108 / S110 at one peer: the records it lacks (it stored those up to its own answer when it
-   * gave it), and the operation whole when it answers that it does not hold them (RecordsMissing:
-   * its store lost them).
-   */
-  async #settleAt(
-    peer: PeerName,
-    records: readonly SignedRecord[],
-    traceId: string | undefined,
-  ): Promise<Result<unknown>> {
-    const send = (from: number) =>
-      this.peers[peer].callRetrying(
-        {
-          operation: 'settle',
-          records: records.slice(from),
-          ...(traceId === undefined ? {} : { traceId }),
-        },
-        requestRetryPolicy,
-      );
-    const from = records.length - recordsLackedBy(peer, records).length;
-    assert(from < records.length, 'a done operation ends with a6, which no peer holds before');
-    const answer = await send(from);
-    if (from === 0 || answer.ok || answer.code !== 'RecordsMissing') return answer;
-    this.log('warn', `${answer.message}; sent whole`);
-    return send(0);
-  }
-
-  /** Until `peers` have answered the settlements in flight on `accounts` (or given up). */
-  async #answeredBy(peers: readonly PeerName[], accounts: readonly bigint[]): Promise<void> {
-    const pending = this.#peerAnswers(peers, accounts);
-    if (pending.length > 0) await Promise.all(pending);
-  }
-
-  #peerAnswers(peers: readonly PeerName[], accounts: readonly bigint[]): Promise<void>[] {
-    return accounts.flatMap((account) =>
-      [...(this.#settlingByAccount.get(account) ?? [])].flatMap((answered) =>
-        peers.map((peer) => answered[peer]),
-      ),
-    );
-  }
-
-  /**
-   * What the peers a settlement was sent to (those that had not acknowledged it) answered, and
-   * the acknowledgements stored.
-   */
-  async #acknowledge(
-    remittanceId: string,
-    records: readonly SignedRecord[],
-    settled: number,
-    sent: readonly { readonly bit: number; readonly call: Promise<Result<unknown>> }[],
-  ): Promise<void> {
-    const answers = await Promise.all(sent.map(({ call }) => call));
-    let acknowledged = 0;
-    answers.forEach((answer, index) => {
-      if (answer.ok) acknowledged |= sent[index]!.bit;
-      else this.log('warn', `settlement of ${remittanceId}: ${answer.message}`);
-    });
-    // Lost when too many wait: the resumer sends the settlement again (it applies nothing twice).
-    if (acknowledged !== 0)
-      await this.#storeWork.submit({
-        kind: 'acknowledgement',
-        settlement: { remittanceId, peers: acknowledged },
-      });
-    const opened = records[1]?.record.destinationAccount;
-    const request = records[0]!.record;
-    if ((acknowledged & settledAtAccount) !== 0 && opened !== undefined)
-      if (operationOf(request.transactionType) === 'account_issuing')
-        this.#rememberOpeningSettled(opened);
-    if ((settled | acknowledged) === settledEverywhere) {
-      this.#settleBackoff.delete(remittanceId);
-    } else {
-      const attempts = (this.#settleBackoff.get(remittanceId)?.attempts ?? 0) + 1;
-      const random = this.context.environment.randomBytes(1)[0]! / 255;
-      this.#settleBackoff.set(remittanceId, {
-        attempts,
-        nextAtMs:
-          this.context.environment.nowMs() + backoffMs(settleRetryPolicy, attempts + 1, random),
-      });
-    }
-  }
 }
 
 const exchangeStepOf = {
   account: 'exchange_account',
   currency: 'exchange_currency',
 } as const satisfies Record<string, TimedStep>;
-
-function ignore(): void {}
 
 /** A new account's number, reserved as its opening passes its checks; undefined for other requests. */
 async function newAccountOf(tx: TransactionTx, request: SignedRecord): Promise<bigint | undefined> {
@@ -1358,22 +1226,6 @@ function keptReply(operation: OperationRow, records: readonly SignedRecord[]): R
       ),
     )
   );
-}
-
-/** The peers a settlement goes to, with the bit of `operations.settled` each acknowledges. */
-const settlementPeers: readonly { readonly name: PeerName; readonly bit: number }[] = [
-  { name: 'account', bit: settledAtAccount },
-  { name: 'currency', bit: settledAtCurrency },
-];
-
-/** The accounts an operation touches: its source and destination, and a new account's number. */
-function accountsOf(records: readonly SignedRecord[]): bigint[] {
-  const request = records[0]!.record;
-  return [
-    request.sourceAccount,
-    request.destinationAccount,
-    records[1]?.record.destinationAccount,
-  ].filter((account): account is bigint => account !== undefined);
 }
 
 function storeDamagedReply(remittanceId: string, failure: Failure): Reply {
