@@ -111,12 +111,15 @@ function recordCount(device: DeviceName, remittanceId: string): number {
 
 async function health(): Promise<{ open: number; unsettled: number } | undefined> {
   try {
-    const response = await fetch(`${deploymentInfo(dir).transactionUrl}/health`);
-    return ((await response.json()) as { operations: { open: number; unsettled: number } })
-      .operations;
+    return (await healthOf('operations')) as { open: number; unsettled: number };
   } catch {
     return undefined;
   }
+}
+
+async function healthOf(field: string): Promise<unknown> {
+  const response = await fetch(`${deploymentInfo(dir).transactionUrl}/health`);
+  return ((await response.json()) as Record<string, unknown>)[field];
 }
 
 async function until(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
@@ -333,5 +336,50 @@ describe('a row a settlement needs is gone from the store', () => {
       held: 0n,
     });
     expectCopiesOfAIdentical();
+  }, 120_000);
+});
+
+describe('account is down while remittances arrive', () => {
+  it('the operations it left open are driven together once it is back: their steps share messages to account, and each ends once', async () => {
+    const before = balances();
+    const count = 12;
+    await devices.account.stop();
+    const atMs = BigInt(Date.now());
+    const ids = Array.from({ length: count }, (_, k) => `resumed-${k}-${Date.now()}`);
+    const first = await Promise.all(ids.map((id) => remit(id, atMs)));
+    expect(first.map((answer) => (answer.ok ? 'ok' : answer.code))).toEqual(
+      Array(count).fill('PeerUnavailable'),
+    );
+    // transaction resumes only at its start: one pass of the resumer drives them all, past
+    // operationTimeoutMs (so that account refuses each, OperationExpired, whenever it comes back).
+    editJson(join(dir, 'transaction.json'), (config) => {
+      config['resumeIntervalMs'] = 600_000;
+    });
+    await devices.transaction.stop();
+    await sleep(4_500);
+    await devices.account.start();
+    await devices.transaction.start();
+    await until(async () => {
+      const pending = await health();
+      return pending?.open === 0 && pending.unsettled === 0;
+    }, 'every operation decided and settled');
+    const sent = (await healthOf('peerBatches')) as Record<
+      string,
+      { batches: number; steps: number }
+    >;
+    // An exchange and a settlement each, in a few messages (one at a time, at least one each).
+    expect(sent['account']!.steps).toBeGreaterThanOrEqual(2 * count);
+    expect(sent['account']!.batches * 3).toBeLessThan(sent['account']!.steps);
+    const answers = await Promise.all(ids.map((id) => remitUntilDefinitive(id, atMs)));
+    expect(answers.map((answer) => (answer.ok ? 'ok' : answer.code))).toEqual(
+      Array(count).fill('OperationExpired'),
+    );
+    expect(balances()).toEqual({ ...before, held: 0n });
+    expectCopiesOfAIdentical();
+    editJson(join(dir, 'transaction.json'), (config) => {
+      config['resumeIntervalMs'] = 100;
+    });
+    await devices.transaction.stop();
+    await devices.transaction.start();
   }, 120_000);
 });

@@ -916,12 +916,15 @@ export class TransactionService {
         });
         await this.#settlements.settle(orders);
       }
+      // The open operations driven together: their turns share the store's batches and their
+      // steps the peers' messages, as the operations of users' requests do.
       const open = await this.store.transact((tx) => tx.openOperations(resumeBatchSizeMax));
-      for (const remittanceId of open) {
-        if (this.#maintenance) break;
-        if (this.#driving.has(remittanceId)) continue;
-        await this.#asDriver(remittanceId, () => this.#drive(remittanceId));
-      }
+      if (this.#maintenance) return;
+      await Promise.all(
+        open
+          .filter((remittanceId) => !this.#driving.has(remittanceId))
+          .map((remittanceId) => this.#asDriver(remittanceId, () => this.#drive(remittanceId))),
+      );
     } finally {
       this.#operationsActive -= 1;
     }
