@@ -5,7 +5,8 @@
 // signatures and verifications each device makes per remittance (records and rows together, the
 // continuous audit's included), and how many messages of steps the transaction device sends each
 // peer per remittance, with how many steps each carries (what a message's fixed cost is spread
-// on). The CPU side of the same question is ./stageProfile.ts.
+// on), and how many settlements it sends together. The CPU side of the same question is
+// ./stageProfile.ts.
 
 import type { DeviceName } from '../src/devices/context.js';
 import { metricsPortOffsets } from './devices.js';
@@ -52,6 +53,8 @@ export interface StepTimes {
   readonly signatures: Record<DeviceName, { sign: number; verify: number }>;
   /** The transaction device's messages of steps to each peer per remittance, and steps in each. */
   readonly peerMessages: Record<Peer, { perRemittance: number; steps: number }>;
+  /** The transaction device's batches of settlements per remittance, and settlements each. */
+  readonly settlementBatches: { perRemittance: number; settlements: number };
 }
 
 /** The transaction device's peers, which its messages of steps go to. */
@@ -132,5 +135,11 @@ export function stepTimes(
       ];
     }),
   ) as StepTimes['peerMessages'];
-  return { stepMs, commits, signatures, peerMessages };
+  const batches = delta('transaction', 'triledger_settlement_batch_size_count');
+  const settlements = delta('transaction', 'triledger_settlement_batch_size_sum');
+  const settlementBatches = {
+    perRemittance: remittances === 0 ? 0 : batches / remittances,
+    settlements: batches === 0 ? 0 : settlements / batches,
+  };
+  return { stepMs, commits, signatures, peerMessages, settlementBatches };
 }

@@ -308,6 +308,13 @@ function stepsTable(cs: readonly ConfigurationResult[]): string {
         return `${perRemittance.toFixed(2)} / ${steps.toFixed(1)}`;
       }),
     ]),
+    [
+      'transaction: batches of settlements per remittance / settlements each',
+      ...cs.map((c) => {
+        const { perRemittance, settlements } = c.steps.settlementBatches;
+        return `${perRemittance.toFixed(2)} / ${settlements.toFixed(1)}`;
+      }),
+    ],
   ];
   const header = [
     'under load, mean per protocol step (devices/metrics.ts)',

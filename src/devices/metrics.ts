@@ -30,6 +30,8 @@ export interface DeviceMetrics {
   operationDone(operation: string, outcome: string, seconds: number): void;
   stepDone(step: TimedStep, seconds: number): void;
   peerBatchSent(peer: string, steps: number): void;
+  /** A batch of settlements the transaction device sent (devices/transaction/settlements.ts). */
+  settlementBatchSent(settlements: number): void;
   storeCommitted(works: number, seconds: number): void;
   /** A request refused with an error code (HTTP 4xx or 5xx). */
   refused(code: ErrorCode): void;
@@ -40,6 +42,7 @@ export const noMetrics: DeviceMetrics = {
   operationDone() {},
   stepDone() {},
   peerBatchSent() {},
+  settlementBatchSent() {},
   storeCommitted() {},
   refused() {},
   auditDone() {},
@@ -58,6 +61,7 @@ export class PrometheusMetrics implements DeviceMetrics {
   readonly #operationSeconds: TalliedHistogram;
   readonly #stepSeconds: TalliedHistogram;
   readonly #peerBatch: TalliedHistogram;
+  readonly #settlementBatch: TalliedHistogram;
   readonly #commitSeconds: TalliedHistogram;
   readonly #commitWorks: TalliedHistogram;
   readonly #refusals: Counter<'code'>;
@@ -105,6 +109,13 @@ export class PrometheusMetrics implements DeviceMetrics {
       'triledger_peer_batch_steps',
       'Protocol steps per message sent to a peer',
       'peer',
+      batchBuckets,
+      this.registry,
+    );
+    this.#settlementBatch = new TalliedHistogram(
+      'triledger_settlement_batch_size',
+      'Settlements (S108-S111) sent together by the transaction device',
+      undefined,
       batchBuckets,
       this.registry,
     );
@@ -197,6 +208,10 @@ export class PrometheusMetrics implements DeviceMetrics {
 
   peerBatchSent(peer: string, steps: number): void {
     this.#peerBatch.observe(peer, steps);
+  }
+
+  settlementBatchSent(settlements: number): void {
+    this.#settlementBatch.observe('', settlements);
   }
 
   storeCommitted(works: number, seconds: number): void {

@@ -123,6 +123,7 @@ describe('GET /metrics', () => {
     for (const step of ['open', 'exchange_account', 'exchange_currency', 'settle'])
       expect(sample(t, 'triledger_protocol_step_seconds_count', { step })).toBeGreaterThan(0);
     expect(sample(t, 'triledger_peer_batch_steps_count', { peer: 'account' })).toBeGreaterThan(0);
+    expect(sample(t, 'triledger_settlement_batch_size_count', {})).toBeGreaterThan(0);
     expect(sample(t, 'triledger_store_commit_seconds_count', {})).toBeGreaterThan(0);
     // transaction signs with its own key (1) and verifies the account's request with its key.
     expect(

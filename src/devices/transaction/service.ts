@@ -299,6 +299,7 @@ export class TransactionService {
         this.#storeWork.submit({ kind: 'acknowledgement', settlements }),
       openingSettled: (account) => this.#rememberOpeningSettled(account),
       settled: (count, seconds) => {
+        this.metrics.settlementBatchSent(count);
         for (let k = 0; k < count; k++) this.metrics.stepDone('settle', seconds);
       },
       log,

@@ -50,7 +50,7 @@ export interface SettlementPorts {
   readonly storeAcknowledgements: (settlements: Settlement[]) => Promise<unknown> | undefined;
   /** Account acknowledged the opening of `account`: account knows it from now on. */
   readonly openingSettled: (account: bigint) => void;
-  /** A batch of `count` settlements ended after `seconds` (the `settle` step's metric). */
+  /** A batch of `count` settlements ended after `seconds` (the `settle` step's metrics). */
   readonly settled: (count: number, seconds: number) => void;
   readonly log: (level: 'warn' | 'error', message: string) => void;
 }
