@@ -256,8 +256,8 @@ export class TransactionService {
   #heldForRecovery: string | undefined;
   /** Why the peers have not told their last records yet, while the device waits for them. */
   #tailsUntold: Failure | undefined;
-  /** Operations being driven by this process, each with what its driver will answer. */
-  readonly #driving = new Map<string, Promise<Reply | undefined>>();
+  /** Operations being driven by this process, each until its driver is done. */
+  readonly #driving = new Map<string, Promise<void>>();
   /** Accounts whose opening account has acknowledged (at most openingsRememberedMax). */
   readonly #openingsSettledAtAccount = new Set<bigint>();
   /** S108-S111, in batches: settlements on their way, and the waits on them by account. */
@@ -470,7 +470,9 @@ export class TransactionService {
     // A retry of an operation this process is driving waits for it, then reads what is stored.
     let answered: Reply | undefined;
     const reply = await this.#driveAlone(remittanceId, async () => {
-      const admission = await this.#timed('open', () => this.#admit(request, digest));
+      const admittedMs = performance.now();
+      const admission = await this.#admit(request, digest);
+      this.#stepDone('open', admittedMs);
       if (admission.kind === 'answered') {
         answered = admission.reply;
         return undefined;
@@ -514,14 +516,23 @@ export class TransactionService {
     work: () => Promise<Reply | undefined>,
   ): Promise<Reply | undefined> {
     assert(!this.#driving.has(remittanceId), 'one driver per operation');
-    const driven = Promise.resolve()
-      .then(work)
-      .finally(() => this.#driving.delete(remittanceId));
+    let release = ignore;
     this.#driving.set(
       remittanceId,
-      driven.catch(() => undefined),
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
     );
-    return driven;
+    let driven: Promise<Reply | undefined>;
+    try {
+      driven = work();
+    } catch (error) {
+      driven = Promise.reject(error);
+    }
+    return driven.finally(() => {
+      this.#driving.delete(remittanceId);
+      release();
+    });
   }
 
   /**
@@ -560,9 +571,9 @@ export class TransactionService {
       // settlement's own retries bound it, and the simulator runs this on its clock).
       const settling = this.#settlements.answersOf([peer], accountsOf(current));
       if (settling.length > 0) await Promise.all(settling);
-      answer = await this.#timed(exchangeStepOf[peer], () =>
-        this.#exchange(this.peers[peer], current, expired),
-      );
+      const sentMs = performance.now();
+      answer = await this.#exchange(this.peers[peer], current, expired);
+      this.#stepDone(exchangeStepOf[peer], sentMs);
       if (answer === undefined) return undefined;
       if (peer === 'currency') crashPoint(this.context, 'S104');
       // A peer fenced on a damaged store decides nothing: the operation stays open until that
@@ -878,13 +889,9 @@ export class TransactionService {
     };
   }
 
-  async #timed<T>(step: TimedStep, work: () => Promise<T>): Promise<T> {
-    const startedMs = performance.now();
-    try {
-      return await work();
-    } finally {
-      this.metrics.stepDone(step, (performance.now() - startedMs) / 1000);
-    }
+  /** A protocol step's time, from `startedMs` (performance.now()) until now. */
+  #stepDone(step: TimedStep, startedMs: number): void {
+    this.metrics.stepDone(step, (performance.now() - startedMs) / 1000);
   }
 
   /**
@@ -1206,6 +1213,8 @@ const exchangeStepOf = {
   account: 'exchange_account',
   currency: 'exchange_currency',
 } as const satisfies Record<string, TimedStep>;
+
+function ignore(): void {}
 
 /** A new account's number, reserved as its opening passes its checks; undefined for other requests. */
 async function newAccountOf(tx: TransactionTx, request: SignedRecord): Promise<bigint | undefined> {
