@@ -383,3 +383,67 @@ describe('account is down while remittances arrive', () => {
     await devices.transaction.start();
   }, 120_000);
 });
+
+describe("a done operation lost its response from the transaction device's store", () => {
+  it('the resumer settles the other operations of its pass and leaves that one until the record is back', async () => {
+    const before = balances();
+    editJson(join(dir, 'transaction.json'), (config) => {
+      config['resumeIntervalMs'] = 600_000;
+    });
+    const a6Of = (remittanceId: string) => ({
+      remittance_id: remittanceId,
+      transaction_type: 'remittance_response',
+    });
+    const where = 'remittance_id = @remittance_id AND transaction_type = @transaction_type';
+    // Two remittances decided and stored, then not settled: transaction dies at S107 each time;
+    // the first one's a6 goes from its store before it starts again (kept, to put back).
+    const ids: string[] = [];
+    let lost: object | undefined;
+    for (let k = 0; k < 2; k++) {
+      await devices.transaction.stop();
+      const died = new Promise((resolve) => {
+        devices.transaction.onDeath = resolve;
+      });
+      await devices.transaction.start('S107:1');
+      const requestId = `lost-a6-${k}-${Date.now()}`;
+      ids.push(requestId);
+      const first = remit(requestId, BigInt(Date.now()));
+      await died;
+      devices.transaction.onDeath = () => {};
+      await first;
+      if (k > 0) continue;
+      const db = new Database(join(dir, 'transaction.sqlite'));
+      lost = db.prepare(`SELECT * FROM transactions WHERE ${where}`).get(a6Of(requestId)) as object;
+      expect(
+        db.prepare(`DELETE FROM transactions WHERE ${where}`).run(a6Of(requestId)).changes,
+      ).toBe(1);
+      db.close();
+    }
+    // One pass of the resumer, both in its batch: the second is settled, the first left alone.
+    await devices.transaction.start();
+    await until(async () => recordCount('currency', ids[1]!) === 6, 'the second is settled');
+    await until(async () => (await health())?.unsettled === 1, 'its acknowledgement is stored');
+    expect(recordCount('account', ids[1]!)).toBe(6);
+    expect(recordCount('account', ids[0]!)).toBe(3);
+    expect(devices.transaction.child?.exitCode).toBeNull();
+    // The record back (as a recovery would put it), the next pass settles it, once.
+    const db = new Database(join(dir, 'transaction.sqlite'));
+    const columns = Object.keys(lost!);
+    db.prepare(
+      `INSERT INTO transactions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
+    ).run(lost);
+    db.close();
+    editJson(join(dir, 'transaction.json'), (config) => {
+      config['resumeIntervalMs'] = 100;
+    });
+    await devices.transaction.stop();
+    await devices.transaction.start();
+    await until(async () => (await health())?.unsettled === 0, 'both settlements are done');
+    expect(balances()).toEqual({
+      sender: before.sender - 2n * amount,
+      receiver: before.receiver + 2n * amount,
+      held: 0n,
+    });
+    expectCopiesOfAIdentical();
+  }, 120_000);
+});

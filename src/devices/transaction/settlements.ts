@@ -18,7 +18,12 @@ import { assert } from '../../model/assert.js';
 import type { Environment } from '../../model/environment.js';
 import type { SignedRecord } from '../../protocol/records.js';
 import type { PeerStep } from '../../protocol/stepWire.js';
-import { operationOf, recordsLackedBy } from '../../protocol/transactionTypes.js';
+import {
+  isTransactionType,
+  operationOf,
+  recordsLackedBy,
+  stepOf,
+} from '../../protocol/transactionTypes.js';
 import {
   type Settlement,
   settledAtAccount,
@@ -98,6 +103,7 @@ export class Settlements {
 
   /** Settle an operation just decided, with the others decided in the same job. */
   afterAnswer(order: SettlementOrder): void {
+    assert(endsWithResponse(order.records), 'an operation decided here ends with its a6');
     if (this.#inFlight.has(order.remittanceId)) return;
     let batch = this.#gathering;
     if (batch === undefined || batch.orders.length >= settlementBatchSizeMax) {
@@ -123,7 +129,14 @@ export class Settlements {
     for (const order of orders) {
       const inFlight = this.#inFlight.get(order.remittanceId);
       if (inFlight) waits.push(inFlight.finished);
-      else this.#join(batch, order);
+      else if (endsWithResponse(order.records)) this.#join(batch, order);
+      // Read from the store, which may have lost records: the audit's to find and repair; the
+      // batch's other settlements go.
+      else
+        this.ports.log(
+          'error',
+          `operation ${order.remittanceId} is done, but its stored records do not end with its response: not settled until a recovery puts them back`,
+        );
     }
     if (batch.orders.length > 0) {
       void this.#send(batch);
@@ -289,6 +302,12 @@ export class Settlements {
       }
     }
   }
+}
+
+/** Whether an operation's records end with its response (a6), as every done operation's do. */
+function endsWithResponse(records: readonly SignedRecord[]): boolean {
+  const type = records.at(-1)?.record.transactionType;
+  return type !== undefined && isTransactionType(type) && stepOf(type) === 6;
 }
 
 function newBatch(): SettlementBatch {
