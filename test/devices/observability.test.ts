@@ -83,6 +83,14 @@ async function get(url: string) {
   };
 }
 
+/** Operations done that a peer has not yet acknowledged, as the transaction device reports them. */
+async function unsettled(): Promise<number> {
+  const health = JSON.parse((await get(`${urls.transaction}/health`)).text) as {
+    operations: { unsettled: number };
+  };
+  return health.operations.unsettled;
+}
+
 /** The value of one series in a Prometheus text exposition, 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string>): number {
   for (const line of text.split('\n')) {
@@ -142,6 +150,10 @@ describe('GET /metrics', () => {
     ).toBeGreaterThan(0);
     expect(t).toContain('triledger_process_cpu_seconds_total');
 
+    // The answer comes before the settlements (S108-S111): account counts the second one once it
+    // has it, which the transaction device reports once both peers acknowledged it.
+    for (let tries = 0; tries < 100 && (await unsettled()) > 0; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const account = (await get(`${accountOperations}/metrics`)).text;
     expect(sample(account, 'triledger_protocol_step_seconds_count', { step: 'exchange' })).toBe(2);
     expect(sample(account, 'triledger_protocol_step_seconds_count', { step: 'settlement' })).toBe(
