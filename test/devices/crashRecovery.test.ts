@@ -133,6 +133,25 @@ async function until(condition: () => Promise<boolean> | boolean, what: string):
   }
 }
 
+/**
+ * Start `device` again (it is stopped first) with a plan to die at `step`, the first time it gets
+ * there: `died` resolves once it has (a death after that one is no longer watched).
+ */
+async function restartToDieAt(
+  device: DeviceProcess,
+  step: FaultStep,
+): Promise<{ died: Promise<void> }> {
+  await device.stop();
+  const died = new Promise<void>((resolve) => {
+    device.onDeath = () => {
+      device.onDeath = () => {};
+      resolve();
+    };
+  });
+  await device.start(`${step}:1`);
+  return { died };
+}
+
 /** The test's remittance: `amount` from sender to receiver, signed with this id and time. */
 function remit(requestId: string, atMs: bigint): Promise<OperationResult | OperationRefusal> {
   return client.remit({
@@ -197,11 +216,7 @@ describe('a device crashes at a named step and is started again', () => {
     it(`${step}: the ${ownerOf[step]} device dies there; after a restart the remittance is applied once and the copies of A agree`, async () => {
       const before = balances();
       const device = devices[ownerOf[step]];
-      await device.stop();
-      const died = new Promise((resolve) => {
-        device.onDeath = resolve;
-      });
-      await device.start(`${step}:1`);
+      const { died } = await restartToDieAt(device, step);
       const requestId = `crash-${step}-${Date.now()}`;
       const atMs = BigInt(Date.now());
       const first = remitUntilDefinitive(requestId, atMs);
@@ -212,7 +227,6 @@ describe('a device crashes at a named step and is started again', () => {
         expect([recordCount('transaction', requestId), recordCount('currency', requestId)]).toEqual(
           [2, 5],
         );
-      device.onDeath = () => {};
       await device.start();
       const firstAnswer = await first;
       const answer = await remitUntilDefinitive(requestId, atMs);
@@ -241,15 +255,10 @@ describe('a hold outlives holdTimeoutMs', () => {
     });
     await devices.transaction.stop();
     await devices.transaction.start();
-    await devices.account.stop();
-    const died = new Promise((resolve) => {
-      devices.account.onDeath = resolve;
-    });
-    await devices.account.start('S108:1');
+    const { died } = await restartToDieAt(devices.account, 'S108');
     const answer = await remitUntilDefinitive(`hold-${Date.now()}`, BigInt(Date.now()));
     expect(answer.ok).toBe(true);
     await died;
-    devices.account.onDeath = () => {};
     await devices.account.start();
     await until(() => balances().held === 0n, 'the hold is settled');
     expect(balances()).toEqual({
@@ -301,16 +310,11 @@ describe('a device is unreachable past operationTimeoutMs', () => {
 describe('a row a settlement needs is gone from the store', () => {
   it('currency refuses the settlement (RowSignatureInvalid) and stays up; once the rows are back it settles', async () => {
     const before = balances();
-    await devices.transaction.stop();
-    const died = new Promise((resolve) => {
-      devices.transaction.onDeath = resolve;
-    });
-    await devices.transaction.start('S107:1');
+    const { died } = await restartToDieAt(devices.transaction, 'S107');
     const requestId = `gone-${Date.now()}`;
     const atMs = BigInt(Date.now());
     const first = remit(requestId, atMs);
     await died; // a6 is stored; the settlement was never sent
-    devices.transaction.onDeath = () => {};
     await first;
     // The units currency holds for the remittance are deleted behind its back.
     const db = new Database(join(dir, 'currency.sqlite')).defaultSafeIntegers(true);
@@ -400,16 +404,11 @@ describe("a done operation lost its response from the transaction device's store
     const ids: string[] = [];
     let lost: object | undefined;
     for (let k = 0; k < 2; k++) {
-      await devices.transaction.stop();
-      const died = new Promise((resolve) => {
-        devices.transaction.onDeath = resolve;
-      });
-      await devices.transaction.start('S107:1');
+      const { died } = await restartToDieAt(devices.transaction, 'S107');
       const requestId = `lost-a6-${k}-${Date.now()}`;
       ids.push(requestId);
       const first = remit(requestId, BigInt(Date.now()));
       await died;
-      devices.transaction.onDeath = () => {};
       await first;
       if (k > 0) continue;
       const db = new Database(join(dir, 'transaction.sqlite'));
