@@ -17,9 +17,8 @@
 // least, beside the light load's latency.
 
 import { execFile, execFileSync, fork } from 'node:child_process';
-import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -35,6 +34,7 @@ import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
+import { ed25519CryptoLimits, measureUnitCosts, type UnitCosts } from './cpuLimits.js';
 import {
   commandCpuSeconds,
   cpuSeconds,
@@ -150,29 +150,10 @@ export interface ThroughputResult {
   readonly ed25519CryptoLimit: Readonly<Record<Mode, number>>;
   /** What a lone remittance cannot take less than on this machine (bench/lightFloor.ts). */
   readonly lightFloor: LightFloor;
+  /** The unit costs of a remittance's least CPU on this machine (bench/cpuLimits.ts). */
+  readonly unitCosts: UnitCosts;
 }
 
-/**
- * The signatures and verifications the three devices must make per remittance of this benchmark
- * (issue 17: records and rows). Records (issue 7): a2, a4, a6 signed by transaction, a3 by account,
- * a5 by currency; verified where they are received: transaction a1, a3, a5; account a1, a2, a4,
- * a5, a6; currency a1 to a4, a6. Rows, each verified when read and signed when changed: account
- * reads the two accounts at a3 and at the settlement, holds on the payer at a3 and changes both at
- * the settlement; currency, paying with one unit, reads and holds it at a5 and reads and hands it
- * over at the settlement in confirm mode, and in update mode reads and hands it over at a5. A row
- * read back as its device signed it is now compared with a copy, not verified again
- * (src/devices/rowCopies.ts): the limit still counts those reads' verifications, as the issue's
- * count of the protocol's work does, so that it stays comparable from run to run; the table's
- * signatures and verifications per remittance show what each device made.
- */
-export const cryptoWorkOf: Readonly<Record<Mode, { records: CryptoWork; rows: CryptoWork }>> = {
-  confirm: { records: { sign: 5, verify: 13 }, rows: { sign: 3 + 2, verify: 4 + 2 } },
-  update: { records: { sign: 5, verify: 13 }, rows: { sign: 3 + 1, verify: 4 + 1 } },
-};
-interface CryptoWork {
-  readonly sign: number;
-  readonly verify: number;
-}
 const pgbenchSeconds = 20;
 const loadGeneratorPath = fileURLToPath(new URL('./loadGenerator.ts', import.meta.url));
 const deviceNames: readonly DeviceName[] = ['transaction', 'account', 'currency'];
@@ -206,6 +187,8 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
   }
   progress.update('throughput: the light-load floor of this machine');
   const lightFloor = await measureLightFloor();
+  progress.update("throughput: the CPU of a remittance's least work on this machine");
+  const unitCosts = measureUnitCosts();
   progress.update('throughput: pgbench TPC-B');
   const pgbench = options.pgbench ? await runPgbench(options.store) : undefined;
   progress.done();
@@ -214,6 +197,7 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
     configurations,
     ed25519CryptoLimit: ed25519CryptoLimits(),
     lightFloor,
+    unitCosts,
     ...(pgbench === undefined ? {} : { pgbenchTps: pgbench.tps }),
     ...(pgbench?.serverCores === undefined ? {} : { pgbenchServerCores: pgbench.serverCores }),
   };
@@ -436,32 +420,6 @@ function stagesPerRemittance(
 /** Two accounts per remittance in flight: each client owns `batch` pairs. */
 function accountsOf(options: ThroughputOptions): number {
   return options.clients * options.batch * 2;
-}
-
-/** Remittances per second that Ed25519 alone allows on all cores, by mode (cryptoWorkOf). */
-function ed25519CryptoLimits(): Record<Mode, number> {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const message = Buffer.alloc(200, 7);
-  const signature = sign(null, message, privateKey);
-  const rate = (work: () => void) => {
-    const started = performance.now();
-    let count = 0;
-    while (performance.now() - started < 1000) {
-      for (let i = 0; i < 100; i++) work();
-      count += 100;
-    }
-    return count / ((performance.now() - started) / 1000);
-  };
-  const signsPerSecond = rate(() => sign(null, message, privateKey));
-  const verifiesPerSecond = rate(() => verify(null, message, publicKey, signature));
-  const limitOf = (mode: Mode) => {
-    const { records, rows } = cryptoWorkOf[mode];
-    const secondsPerRemittance =
-      (records.sign + rows.sign) / signsPerSecond +
-      (records.verify + rows.verify) / verifiesPerSecond;
-    return availableParallelism() / secondsPerRemittance;
-  };
-  return { confirm: limitOf('confirm'), update: limitOf('update') };
 }
 
 function postgresUrl(store: string | undefined): URL {

@@ -3,9 +3,10 @@
 // where the PostgreSQL server runs on this machine, its CPU per remittance is set against its CPU
 // per TPC-B transaction, both from the same run, and nothing is said where either was not measured.
 
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import type { ConfigurationResult, ThroughputResult } from '../../bench/throughput.js';
-import { rateTargetsOf, serverCostLines } from '../../bench/throughputReport.js';
+import { cpuCeiling, rateTargetsOf, serverCostLines } from '../../bench/throughputReport.js';
 
 const configuration = (perSecond: number, databaseServerCores?: number) =>
   ({
@@ -51,5 +52,32 @@ describe('rateTargetsOf', () => {
     expect(
       rateTargetsOf({ store: 'postgres://postgres@127.0.0.1:5432/postgres', batch: 1 }),
     ).toEqual({ overPgbench: 1, lightP99: false });
+  });
+});
+
+describe('cpuCeiling', () => {
+  const run = {
+    unitCosts: { hmacUs: 3, recordRowUs: 5 },
+    lightFloor: { roundTripCpuUs: 150 },
+  } as unknown as ThroughputResult;
+  const counted = {
+    steps: {
+      signatures: {
+        transaction: { sign: 3, verify: 3 },
+        account: { sign: 4, verify: 5 },
+        currency: { sign: 3, verify: 2 },
+      },
+    },
+  } as unknown as ConfigurationResult;
+
+  it("sets the devices' HMACs counted in the run and the records' rows against the cores", () => {
+    // 20 HMACs at 3 us and 18 rows at 5 us: 150 us; with the round trip 300 us.
+    const cores = availableParallelism();
+    const single = cpuCeiling(run, counted, 1);
+    expect(single.perSecond).toBeCloseTo((cores * 1e6) / 300, 6);
+    expect(cpuCeiling(run, counted, 64).perSecond).toBeCloseTo((cores * 1e6) / 150, 6);
+    expect(single.line).toContain('20.0 HMACs at 3.0 us');
+    expect(single.line).toContain('18 record rows at 5.0 us');
+    expect(single.line).toContain(': 300 us, at most');
   });
 });
