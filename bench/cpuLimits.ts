@@ -3,7 +3,8 @@
 // here, not only against what the devices do today.
 //
 // - The Ed25519 crypto limit: the remittances per second that the signatures and verifications each
-//   one needs (cryptoWorkOf) allow on all cores, each operation timed bare on a 200-byte message.
+//   one needs at the devices (cryptoWorkOf) allow on all cores, each operation timed bare on a
+//   200-byte message; and what the terminals' own (terminalCryptoWork) take beside them.
 // - The least CPU of a remittance with HMAC keys, from unit costs timed bare: an HMAC-SHA256 of the
 //   same 200 bytes through node:crypto with a key object, as the signature device makes them; a
 //   record's row written into a device's own SQLite schema, recordRowsPerCommit to a durable commit
@@ -48,7 +49,7 @@ export const cryptoWorkOf: Readonly<Record<Mode, { records: CryptoWork; rows: Cr
   confirm: { records: { sign: 5, verify: 13 }, rows: { sign: 3 + 2, verify: 4 + 2 } },
   update: { records: { sign: 5, verify: 13 }, rows: { sign: 3 + 1, verify: 4 + 1 } },
 };
-interface CryptoWork {
+export interface CryptoWork {
   readonly sign: number;
   readonly verify: number;
 }
@@ -79,20 +80,46 @@ function perSecond(work: () => void): number {
   return count / ((performance.now() - started) / 1000);
 }
 
-export function ed25519CryptoLimits(): Record<Mode, number> {
+/** Ed25519 operations per second of one core, on a signedMessageBytes message. */
+export interface Ed25519Rates {
+  readonly signsPerSecond: number;
+  readonly verifiesPerSecond: number;
+}
+
+export function measureEd25519Rates(): Ed25519Rates {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const message = Buffer.alloc(signedMessageBytes, 7);
   const signature = sign(null, message, privateKey);
-  const signsPerSecond = perSecond(() => sign(null, message, privateKey));
-  const verifiesPerSecond = perSecond(() => verify(null, message, publicKey, signature));
-  const limitOf = (mode: Mode) => {
-    const { records, rows } = cryptoWorkOf[mode];
-    const secondsPerRemittance =
-      (records.sign + rows.sign) / signsPerSecond +
-      (records.verify + rows.verify) / verifiesPerSecond;
-    return availableParallelism() / secondsPerRemittance;
+  return {
+    signsPerSecond: perSecond(() => sign(null, message, privateKey)),
+    verifiesPerSecond: perSecond(() => verify(null, message, publicKey, signature)),
   };
-  return { confirm: limitOf('confirm'), update: limitOf('update') };
+}
+
+/**
+ * What a terminal signs and verifies per remittance: its request a1, and every link of the answer
+ * after it (src/client/terminal.ts checks the whole chain before it believes an answer).
+ */
+export const terminalCryptoWork: CryptoWork = { sign: 1, verify: Number(blockSize) - 1 };
+
+/** Cores that `work` per remittance takes at `perSecond` remittances. */
+export function cryptoCores(rates: Ed25519Rates, work: CryptoWork, perSecond: number): number {
+  return perSecond * (work.sign / rates.signsPerSecond + work.verify / rates.verifiesPerSecond);
+}
+
+/** The devices' crypto work per remittance in `mode`: records and rows (cryptoWorkOf). */
+export function devicesCryptoWork(mode: Mode): CryptoWork {
+  const { records, rows } = cryptoWorkOf[mode];
+  return { sign: records.sign + rows.sign, verify: records.verify + rows.verify };
+}
+
+/** Remittances per second the devices' Ed25519 work alone allows on `cores` cores. */
+export function ed25519CryptoLimit(
+  rates: Ed25519Rates,
+  mode: Mode,
+  cores: number = availableParallelism(),
+): number {
+  return cores / cryptoCores(rates, devicesCryptoWork(mode), 1);
 }
 
 export function measureUnitCosts(): UnitCosts {

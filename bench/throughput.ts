@@ -34,7 +34,13 @@ import type { DeviceName } from '../src/devices/context.js';
 import { assert } from '../src/model/assert.js';
 import { systemEnvironment } from '../src/model/environment.js';
 import { loadKeystoreFile } from '../src/signature/keystoreFile.js';
-import { ed25519CryptoLimits, measureUnitCosts, type UnitCosts } from './cpuLimits.js';
+import {
+  type Ed25519Rates,
+  ed25519CryptoLimit,
+  measureEd25519Rates,
+  measureUnitCosts,
+  type UnitCosts,
+} from './cpuLimits.js';
 import {
   commandCpuSeconds,
   cpuSeconds,
@@ -148,6 +154,8 @@ export interface ThroughputResult {
    * this machine's cores, by mode (cryptoWorkOf).
    */
   readonly ed25519CryptoLimit: Readonly<Record<Mode, number>>;
+  /** The Ed25519 operations per second of one core the limit comes from (bench/cpuLimits.ts). */
+  readonly ed25519Rates: Ed25519Rates;
   /** What a lone remittance cannot take less than on this machine (bench/lightFloor.ts). */
   readonly lightFloor: LightFloor;
   /** The unit costs of a remittance's least CPU on this machine (bench/cpuLimits.ts). */
@@ -189,13 +197,18 @@ export async function runThroughputBench(options: ThroughputOptions): Promise<Th
   const lightFloor = await measureLightFloor();
   progress.update("throughput: the CPU of a remittance's least work on this machine");
   const unitCosts = measureUnitCosts();
+  const ed25519Rates = measureEd25519Rates();
   progress.update('throughput: pgbench TPC-B');
   const pgbench = options.pgbench ? await runPgbench(options.store) : undefined;
   progress.done();
   return {
     options,
     configurations,
-    ed25519CryptoLimit: ed25519CryptoLimits(),
+    ed25519CryptoLimit: {
+      confirm: ed25519CryptoLimit(ed25519Rates, 'confirm'),
+      update: ed25519CryptoLimit(ed25519Rates, 'update'),
+    },
+    ed25519Rates,
     lightFloor,
     unitCosts,
     ...(pgbench === undefined ? {} : { pgbenchTps: pgbench.tps }),

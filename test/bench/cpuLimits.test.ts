@@ -5,8 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   ceilingPerSecond,
+  cryptoCores,
+  devicesCryptoWork,
+  ed25519CryptoLimit,
   recordRowsPerRemittance,
   remittanceCpuFloorUs,
+  terminalCryptoWork,
 } from '../../bench/cpuLimits.js';
 
 describe('remittanceCpuFloorUs', () => {
@@ -28,5 +32,21 @@ describe('ceilingPerSecond', () => {
     expect(ceilingPerSecond(250, 2)).toBe(8_000);
     expect(ceilingPerSecond(100, 1)).toBe(10_000);
     expect(() => ceilingPerSecond(0, 2)).toThrow();
+  });
+});
+
+describe('the Ed25519 crypto limit', () => {
+  const rates = { signsPerSecond: 20_000, verifiesPerSecond: 5_000 };
+
+  it("is the cores over the devices' signatures and verifications of one remittance", () => {
+    // confirm: 10 signatures (0.5 ms) and 19 verifications (3.8 ms) on two cores.
+    expect(devicesCryptoWork('confirm')).toEqual({ sign: 10, verify: 19 });
+    expect(ed25519CryptoLimit(rates, 'confirm', 2)).toBeCloseTo(2 / 0.0043, 6);
+    expect(cryptoCores(rates, devicesCryptoWork('confirm'), 100)).toBeCloseTo(0.43, 9);
+  });
+
+  it('counts the terminal signing its request and checking every link after it', () => {
+    expect(terminalCryptoWork).toEqual({ sign: 1, verify: 5 });
+    expect(cryptoCores(rates, terminalCryptoWork, 1_000)).toBeCloseTo(0.05 + 1, 9);
   });
 });

@@ -6,7 +6,12 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import type { ConfigurationResult, ThroughputResult } from '../../bench/throughput.js';
-import { cpuCeiling, rateTargetsOf, serverCostLines } from '../../bench/throughputReport.js';
+import {
+  cpuCeiling,
+  ed25519AtTarget,
+  rateTargetsOf,
+  serverCostLines,
+} from '../../bench/throughputReport.js';
 
 const configuration = (perSecond: number, databaseServerCores?: number) =>
   ({
@@ -79,5 +84,22 @@ describe('cpuCeiling', () => {
     expect(single.line).toContain('20.0 HMACs at 3.0 us');
     expect(single.line).toContain('18 record rows at 5.0 us');
     expect(single.line).toContain(': 300 us, at most');
+  });
+});
+
+describe('ed25519AtTarget', () => {
+  it("adds the devices' crypto, the terminals' and a round trip at 80% of the limit", () => {
+    const run = {
+      ed25519CryptoLimit: { confirm: 1_000, update: 1_000 },
+      ed25519Rates: { signsPerSecond: 20_000, verifiesPerSecond: 5_000 },
+      lightFloor: { roundTripCpuUs: 200 },
+    } as unknown as ThroughputResult;
+    // At 800 per second: devices 800 x 4.3 ms = 3.44 cores; terminals 800 x 1.05 ms = 0.84;
+    // round trips 800 x 0.2 ms = 0.16.
+    const { cores, line } = ed25519AtTarget(run, 'confirm');
+    expect(cores).toBeCloseTo(3.44 + 0.84 + 0.16, 9);
+    expect(line).toContain('(800 remittances/s)');
+    expect(line).toContain('signatures and verifications 3.44 cores, the terminals');
+    expect(line).toContain('(1 and 5 per remittance) 0.84, a bare round trip each 0.16: 4.44');
   });
 });
