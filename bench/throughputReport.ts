@@ -180,12 +180,15 @@ export function throughputReport(r: ThroughputResult): {
   const hmacConfirm = cs.find((c) => c.scheme === 'hmac' && c.mode === 'confirm');
   const ceiling =
     hmacConfirm && o.store === undefined ? cpuCeiling(r, hmacConfirm, o.batch) : undefined;
-  /** A rate target, and whether this machine's CPU ceiling lies below it. */
+  const onServer = hmacConfirm && o.store !== undefined ? serverCost(r, hmacConfirm) : undefined;
+  /** A rate target, and whether it lies beyond what this machine's cores allow. */
   const rateTarget = (text: string, perSecond: number | undefined) => {
     const beyond =
       ceiling !== undefined && perSecond !== undefined && perSecond > ceiling.perSecond
         ? ` (beyond this machine: at most ${whole(ceiling.perSecond)})`
-        : '';
+        : onServer?.cores !== undefined && onServer.cores > availableParallelism()
+          ? ' (beyond this machine)'
+          : '';
     return target(
       `${text}${beyond}`,
       hmacConfirm && perSecond !== undefined
@@ -286,20 +289,37 @@ export function rateTargetsOf(o: Pick<ThroughputOptions, 'store' | 'batch'>): {
  * the devices spend beside it.
  */
 export function serverCostLines(r: ThroughputResult): string[] {
+  return r.configurations.flatMap((c) => serverCost(r, c)?.line ?? []);
+}
+
+/**
+ * What a remittance costs the PostgreSQL server on this machine against a TPC-B transaction (the
+ * server's CPU per remittance in `c`'s run, per transaction in pgbench's), and in an HMAC run the
+ * cores pgbench's rate would take: the server's, and the devices' least beside it (their HMACs as
+ * counted in the run and a bare round trip per remittance; the rows are the server's work).
+ */
+export function serverCost(
+  r: ThroughputResult,
+  c: ConfigurationResult,
+): { readonly cores?: number; readonly line: string } | undefined {
   const tps = r.pgbenchTps;
   const serverCores = r.pgbenchServerCores;
-  if (tps === undefined || serverCores === undefined || tps <= 0 || serverCores <= 0) return [];
+  if (tps === undefined || serverCores === undefined || tps <= 0 || serverCores <= 0) return;
+  const rate = c.load.load.perSecond;
+  if (c.databaseServerCores === undefined || rate <= 0) return;
   const perTransactionMs = (serverCores / tps) * 1000;
-  return r.configurations.flatMap((c) => {
-    const rate = c.load.load.perSecond;
-    if (c.databaseServerCores === undefined || rate <= 0) return [];
-    const perRemittanceMs = (c.databaseServerCores / rate) * 1000;
-    const transactionsWorth = perRemittanceMs / perTransactionMs;
-    const coresAtPgbenchRate = (perRemittanceMs * tps) / 1000;
-    return [
-      `${c.scheme} ${c.mode}: the PostgreSQL server's CPU is ${perRemittanceMs.toFixed(2)} ms per remittance and ${perTransactionMs.toFixed(2)} ms per TPC-B transaction: a remittance costs it ${transactionsWorth.toFixed(2)} TPC-B transactions; at pgbench's rate the server alone would use ${coresAtPgbenchRate.toFixed(2)} cores`,
-    ];
-  });
+  const perRemittanceMs = (c.databaseServerCores / rate) * 1000;
+  const transactionsWorth = perRemittanceMs / perTransactionMs;
+  const coresAtPgbenchRate = (perRemittanceMs * tps) / 1000;
+  const line = `${c.scheme} ${c.mode}: the PostgreSQL server's CPU is ${perRemittanceMs.toFixed(2)} ms per remittance and ${perTransactionMs.toFixed(2)} ms per TPC-B transaction: a remittance costs it ${transactionsWorth.toFixed(2)} TPC-B transactions; at pgbench's rate the server alone would use ${coresAtPgbenchRate.toFixed(2)} cores`;
+  if (c.scheme !== 'hmac') return { line };
+  const hmacs = devicesHmacs(c);
+  const devicesUs = hmacs * r.unitCosts.hmacUs + r.lightFloor.roundTripCpuUs;
+  const cores = coresAtPgbenchRate + (tps * devicesUs) / 1e6;
+  return {
+    cores,
+    line: `${line}, and with the devices' least beside it (${hmacs.toFixed(1)} HMACs and a bare round trip each: ${whole(devicesUs)} us) ${cores.toFixed(2)} of this machine's ${availableParallelism()} cores`,
+  };
 }
 
 /**
@@ -388,10 +408,7 @@ export function cpuCeiling(
   c: Pick<ConfigurationResult, 'steps'>,
   batch: number,
 ): { readonly perSecond: number; readonly line: string } {
-  const hmacs = devices.reduce(
-    (sum, d) => sum + c.steps.signatures[d].sign + c.steps.signatures[d].verify,
-    0,
-  );
+  const hmacs = devicesHmacs(c);
   const { unitCosts: costs, lightFloor } = r;
   const floor = remittanceCpuFloorUs(costs, lightFloor.roundTripCpuUs, hmacs);
   const single = ceilingPerSecond(floor.single);
@@ -422,4 +439,12 @@ export function ed25519AtTarget(
     `the terminals' (${terminalCryptoWork.sign} and ${terminalCryptoWork.verify} per remittance) ${terminalsCores.toFixed(2)}, a bare round trip each ${roundTripCores.toFixed(2)}: ` +
     `${cores.toFixed(2)} of this machine's ${availableParallelism()} cores before any other work`;
   return { cores, line };
+}
+
+/** The signatures and verifications the devices made per remittance in `c`'s run. */
+function devicesHmacs(c: Pick<ConfigurationResult, 'steps'>): number {
+  return devices.reduce(
+    (sum, d) => sum + c.steps.signatures[d].sign + c.steps.signatures[d].verify,
+    0,
+  );
 }

@@ -13,11 +13,19 @@ import {
   serverCostLines,
 } from '../../bench/throughputReport.js';
 
-const configuration = (perSecond: number, databaseServerCores?: number) =>
+/** Signatures and verifications per remittance: 20 in all. */
+const signatures = {
+  transaction: { sign: 3, verify: 3 },
+  account: { sign: 4, verify: 5 },
+  currency: { sign: 3, verify: 2 },
+};
+
+const configuration = (perSecond: number, databaseServerCores?: number, scheme = 'hmac') =>
   ({
-    scheme: 'hmac',
+    scheme,
     mode: 'confirm',
     load: { load: { perSecond } },
+    steps: { signatures },
     ...(databaseServerCores === undefined ? {} : { databaseServerCores }),
   }) as unknown as ConfigurationResult;
 
@@ -25,14 +33,22 @@ const result = (extra: Partial<ThroughputResult>, configurations: ConfigurationR
   ({ configurations, ...extra }) as unknown as ThroughputResult;
 
 describe('serverCostLines', () => {
-  it("sets a remittance's server CPU against a TPC-B transaction's", () => {
-    // 0.5 cores at 500 per second: 1 ms; 1.5 cores at 2,000 tps: 0.75 ms.
-    const lines = serverCostLines(
-      result({ pgbenchTps: 2_000, pgbenchServerCores: 1.5 }, [configuration(500, 0.5)]),
-    );
+  const measured = {
+    pgbenchTps: 2_000,
+    pgbenchServerCores: 1.5,
+    unitCosts: { hmacUs: 3, recordRowUs: 5 },
+    lightFloor: { roundTripCpuUs: 140 },
+  } as unknown as Partial<ThroughputResult>;
+
+  it("sets a remittance's server CPU against a TPC-B transaction's, and the devices' least beside it", () => {
+    // 0.5 cores at 500 per second: 1 ms; 1.5 cores at 2,000 tps: 0.75 ms. The devices: 20 HMACs at
+    // 3 us and a round trip of 140 us, 200 us: 0.4 cores at 2,000 per second.
+    const lines = serverCostLines(result(measured, [configuration(500, 0.5)]));
     expect(lines).toEqual([
-      "hmac confirm: the PostgreSQL server's CPU is 1.00 ms per remittance and 0.75 ms per TPC-B transaction: a remittance costs it 1.33 TPC-B transactions; at pgbench's rate the server alone would use 2.00 cores",
+      `hmac confirm: the PostgreSQL server's CPU is 1.00 ms per remittance and 0.75 ms per TPC-B transaction: a remittance costs it 1.33 TPC-B transactions; at pgbench's rate the server alone would use 2.00 cores, and with the devices' least beside it (20.0 HMACs and a bare round trip each: 200 us) 2.40 of this machine's ${availableParallelism()} cores`,
     ]);
+    const ed25519 = serverCostLines(result(measured, [configuration(500, 0.5, 'ed25519')]));
+    expect(ed25519[0]).toMatch(/would use 2\.00 cores$/);
   });
 
   it('says nothing without the server measured in both', () => {
@@ -65,15 +81,7 @@ describe('cpuCeiling', () => {
     unitCosts: { hmacUs: 3, recordRowUs: 5 },
     lightFloor: { roundTripCpuUs: 150 },
   } as unknown as ThroughputResult;
-  const counted = {
-    steps: {
-      signatures: {
-        transaction: { sign: 3, verify: 3 },
-        account: { sign: 4, verify: 5 },
-        currency: { sign: 3, verify: 2 },
-      },
-    },
-  } as unknown as ConfigurationResult;
+  const counted = { steps: { signatures } } as unknown as ConfigurationResult;
 
   it("sets the devices' HMACs counted in the run and the records' rows against the cores", () => {
     // 20 HMACs at 3 us and 18 rows at 5 us: 150 us; with the round trip 300 us.
