@@ -588,7 +588,7 @@ export class TransactionService {
    * of `accounts` (a read of B or C then sees what the answers said), or until every settlement in
    * flight is acknowledged and stored (an audit, a stop). A settlement a peer missed is the
    * resumer's, later; the wait does not hold on for it. The next operation on an account waits
-   * apart, peer by peer (#answeredBy before each exchange).
+   * apart, peer by peer (Settlements.answersOf before each exchange, in #drive).
    */
   async settlementsOf(
     accounts?: readonly bigint[],
