@@ -10,10 +10,11 @@
 //   record's row written into a device's own SQLite schema, recordRowsPerCommit to a durable commit
 //   as the stores' group commits write them (the process's CPU, the commits' system calls included,
 //   their waits not); and a bare HTTP round trip's CPU at both ends (bench/lightFloor.ts). Every
-//   remittance makes at least the devices' HMACs (counted in the run), its six records' rows at
-//   each of the three devices, and, one remittance per request, its terminal's round trip. Nothing
-//   else is counted (the devices' messages to each other, their reads, the rows of B and C, the
-//   commits' waits, the continuous audit, the terminal's own work), so the rate it gives is a
+//   remittance makes at least the devices' HMACs (counted in the run) and its terminal's (its
+//   request signed, each link of its answer checked), its six records' rows at each of the three
+//   devices, and, one remittance per request, its terminal's round trip. Nothing else is counted
+//   (the devices' messages to each other, their reads, the rows of B and C, the
+//   commits' waits, the continuous audit, the terminal's other work), so the rate it gives is a
 //   ceiling: a target above it is beyond this machine.
 
 import {

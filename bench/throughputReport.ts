@@ -295,8 +295,8 @@ export function serverCostLines(r: ThroughputResult): string[] {
 /**
  * What a remittance costs the PostgreSQL server on this machine against a TPC-B transaction (the
  * server's CPU per remittance in `c`'s run, per transaction in pgbench's), and in an HMAC run the
- * cores pgbench's rate would take: the server's, and the devices' least beside it (their HMACs as
- * counted in the run and a bare round trip per remittance; the rows are the server's work).
+ * cores pgbench's rate would take: the server's, and beside it the least of the devices and the
+ * terminals (hmacsOf and a bare round trip per remittance; the rows are the server's work).
  */
 export function serverCost(
   r: ThroughputResult,
@@ -313,12 +313,12 @@ export function serverCost(
   const coresAtPgbenchRate = (perRemittanceMs * tps) / 1000;
   const line = `${c.scheme} ${c.mode}: the PostgreSQL server's CPU is ${perRemittanceMs.toFixed(2)} ms per remittance and ${perTransactionMs.toFixed(2)} ms per TPC-B transaction: a remittance costs it ${transactionsWorth.toFixed(2)} TPC-B transactions; at pgbench's rate the server alone would use ${coresAtPgbenchRate.toFixed(2)} cores`;
   if (c.scheme !== 'hmac') return { line };
-  const hmacs = devicesHmacs(c);
+  const hmacs = hmacsOf(c);
   const devicesUs = hmacs * r.unitCosts.hmacUs + r.lightFloor.roundTripCpuUs;
   const cores = coresAtPgbenchRate + (tps * devicesUs) / 1e6;
   return {
     cores,
-    line: `${line}, and with the devices' least beside it (${hmacs.toFixed(1)} HMACs and a bare round trip each: ${whole(devicesUs)} us) ${cores.toFixed(2)} of this machine's ${availableParallelism()} cores`,
+    line: `${line}, and with the least of the devices and the terminals beside it (${hmacs.toFixed(1)} HMACs and a bare round trip each: ${whole(devicesUs)} us) ${cores.toFixed(2)} of this machine's ${availableParallelism()} cores`,
   };
 }
 
@@ -400,7 +400,8 @@ function lightFloorLines(floor: LightFloor): string[] {
 /**
  * The most remittances per second this machine's CPU allows with HMAC keys on SQLite
  * (bench/cpuLimits.ts): the unit costs measured in this run, times the least a remittance makes of
- * each (the devices' HMACs as counted in `c`'s run, every record's row at every device, and with
+ * each (the HMACs of the devices as counted in `c`'s run and of the terminal, every record's row at
+ * every device, and with
  * single-remittance requests its terminal's round trip), on all cores.
  */
 export function cpuCeiling(
@@ -408,13 +409,13 @@ export function cpuCeiling(
   c: Pick<ConfigurationResult, 'steps'>,
   batch: number,
 ): { readonly perSecond: number; readonly line: string } {
-  const hmacs = devicesHmacs(c);
+  const hmacs = hmacsOf(c);
   const { unitCosts: costs, lightFloor } = r;
   const floor = remittanceCpuFloorUs(costs, lightFloor.roundTripCpuUs, hmacs);
   const single = ceilingPerSecond(floor.single);
   const batched = ceilingPerSecond(floor.batched);
   const line =
-    `the least CPU of a remittance here, from unit costs measured in this run: ${hmacs.toFixed(1)} HMACs at ${costs.hmacUs.toFixed(1)} us (the devices' signatures and verifications above), ` +
+    `the least CPU of a remittance here, from unit costs measured in this run: ${hmacs.toFixed(1)} HMACs at ${costs.hmacUs.toFixed(1)} us (the devices' signatures and verifications above, and the terminal's), ` +
     `${recordRowsPerRemittance} record rows at ${costs.recordRowUs.toFixed(1)} us (six at each device), a bare round trip ${whole(lightFloor.roundTripCpuUs)} us: ` +
     `${whole(floor.single)} us, at most ${whole(single)} remittances/s on this machine's cores; without a round trip each (client batches) ${whole(floor.batched)} us, at most ${whole(batched)}`;
   return { perSecond: batch > 1 ? batched : single, line };
@@ -441,10 +442,14 @@ export function ed25519AtTarget(
   return { cores, line };
 }
 
-/** The signatures and verifications the devices made per remittance in `c`'s run. */
-function devicesHmacs(c: Pick<ConfigurationResult, 'steps'>): number {
+/**
+ * The HMACs of a remittance in `c`'s run: the signatures and verifications the devices made, and
+ * the terminal's (its request signed, every link of the answer checked: terminalCryptoWork).
+ */
+function hmacsOf(c: Pick<ConfigurationResult, 'steps'>): number {
+  const terminal = terminalCryptoWork.sign + terminalCryptoWork.verify;
   return devices.reduce(
     (sum, d) => sum + c.steps.signatures[d].sign + c.steps.signatures[d].verify,
-    0,
+    terminal,
   );
 }

@@ -13,7 +13,7 @@ import {
   serverCostLines,
 } from '../../bench/throughputReport.js';
 
-/** Signatures and verifications per remittance: 20 in all. */
+/** Signatures and verifications per remittance at the devices: 20 in all (26 with the terminal's). */
 const signatures = {
   transaction: { sign: 3, verify: 3 },
   account: { sign: 4, verify: 5 },
@@ -41,11 +41,11 @@ describe('serverCostLines', () => {
   } as unknown as Partial<ThroughputResult>;
 
   it("sets a remittance's server CPU against a TPC-B transaction's, and the devices' least beside it", () => {
-    // 0.5 cores at 500 per second: 1 ms; 1.5 cores at 2,000 tps: 0.75 ms. The devices: 20 HMACs at
-    // 3 us and a round trip of 140 us, 200 us: 0.4 cores at 2,000 per second.
+    // 0.5 cores at 500 per second: 1 ms; 1.5 cores at 2,000 tps: 0.75 ms. The devices and the
+    // terminal: 26 HMACs at 3 us and a round trip of 140 us, 218 us: 0.436 cores at 2,000 per second.
     const lines = serverCostLines(result(measured, [configuration(500, 0.5)]));
     expect(lines).toEqual([
-      `hmac confirm: the PostgreSQL server's CPU is 1.00 ms per remittance and 0.75 ms per TPC-B transaction: a remittance costs it 1.33 TPC-B transactions; at pgbench's rate the server alone would use 2.00 cores, and with the devices' least beside it (20.0 HMACs and a bare round trip each: 200 us) 2.40 of this machine's ${availableParallelism()} cores`,
+      `hmac confirm: the PostgreSQL server's CPU is 1.00 ms per remittance and 0.75 ms per TPC-B transaction: a remittance costs it 1.33 TPC-B transactions; at pgbench's rate the server alone would use 2.00 cores, and with the least of the devices and the terminals beside it (26.0 HMACs and a bare round trip each: 218 us) 2.44 of this machine's ${availableParallelism()} cores`,
     ]);
     const ed25519 = serverCostLines(result(measured, [configuration(500, 0.5, 'ed25519')]));
     expect(ed25519[0]).toMatch(/would use 2\.00 cores$/);
@@ -83,15 +83,15 @@ describe('cpuCeiling', () => {
   } as unknown as ThroughputResult;
   const counted = { steps: { signatures } } as unknown as ConfigurationResult;
 
-  it("sets the devices' HMACs counted in the run and the records' rows against the cores", () => {
-    // 20 HMACs at 3 us and 18 rows at 5 us: 150 us; with the round trip 300 us.
+  it("sets the HMACs (the devices' counted in the run, the terminal's) and the records' rows against the cores", () => {
+    // 26 HMACs at 3 us and 18 rows at 5 us: 168 us; with the round trip 318 us.
     const cores = availableParallelism();
     const single = cpuCeiling(run, counted, 1);
-    expect(single.perSecond).toBeCloseTo((cores * 1e6) / 300, 6);
-    expect(cpuCeiling(run, counted, 64).perSecond).toBeCloseTo((cores * 1e6) / 150, 6);
-    expect(single.line).toContain('20.0 HMACs at 3.0 us');
+    expect(single.perSecond).toBeCloseTo((cores * 1e6) / 318, 6);
+    expect(cpuCeiling(run, counted, 64).perSecond).toBeCloseTo((cores * 1e6) / 168, 6);
+    expect(single.line).toContain('26.0 HMACs at 3.0 us');
     expect(single.line).toContain('18 record rows at 5.0 us');
-    expect(single.line).toContain(': 300 us, at most');
+    expect(single.line).toContain(': 318 us, at most');
   });
 });
 
