@@ -87,6 +87,7 @@ export interface Ed25519Rates {
   readonly verifiesPerSecond: number;
 }
 
+/** Ed25519 signatures and verifications timed now, one after another on one core. */
 export function measureEd25519Rates(): Ed25519Rates {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const message = Buffer.alloc(signedMessageBytes, 7);
@@ -123,6 +124,7 @@ export function ed25519CryptoLimit(
   return cores / cryptoCores(rates, devicesCryptoWork(mode), 1);
 }
 
+/** The unit costs timed now: after the load, with the devices stopped. */
 export function measureUnitCosts(): UnitCosts {
   const key = createSecretKey(randomBytes(32));
   const message = Buffer.alloc(signedMessageBytes, 7);

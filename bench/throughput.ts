@@ -151,7 +151,7 @@ export interface ThroughputResult {
   readonly pgbenchServerCores?: number;
   /**
    * Remittances per second the Ed25519 signatures and verifications a remittance needs allow on
-   * this machine's cores, by mode (cryptoWorkOf).
+   * this machine's cores, by mode (bench/cpuLimits.ts cryptoWorkOf).
    */
   readonly ed25519CryptoLimit: Readonly<Record<Mode, number>>;
   /** The Ed25519 operations per second of one core the limit comes from (bench/cpuLimits.ts). */

@@ -401,8 +401,7 @@ function lightFloorLines(floor: LightFloor): string[] {
  * The most remittances per second this machine's CPU allows with HMAC keys on SQLite
  * (bench/cpuLimits.ts): the unit costs measured in this run, times the least a remittance makes of
  * each (the HMACs of the devices as counted in `c`'s run and of the terminal, every record's row at
- * every device, and with
- * single-remittance requests its terminal's round trip), on all cores.
+ * every device, and with single-remittance requests its terminal's round trip), on all cores.
  */
 export function cpuCeiling(
   r: Pick<ThroughputResult, 'unitCosts' | 'lightFloor'>,
