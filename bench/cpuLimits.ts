@@ -29,7 +29,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assert } from '../src/model/assert.js';
-import { blockSize } from '../src/protocol/records.js';
+import { blockSize, type SignedRecord, type TransactionRecord } from '../src/protocol/records.js';
+import { recordColumns, recordValues } from '../src/store/rows.js';
 import { openSqliteDatabase } from '../src/store/sqlite.js';
 import type { Mode } from './throughput.js';
 
@@ -151,26 +152,33 @@ function recordRowUs(): number {
   const dir = mkdtempSync(join(tmpdir(), 'triledger-cpu-limits-'));
   const db = openSqliteDatabase(join(dir, 'account.sqlite'), 'account');
   try {
-    const insert = db.prepare(`INSERT INTO transactions (transaction_number, remittance_id,
-      transaction_type, source_account, destination_account, amount, currency_type, outcome, detail,
-      date_time, signer_key_number, signature) VALUES (?, ?, ?, ?, ?, ?, 'JPY', 'ok', NULL, ?, ?, ?)`);
+    // The stores' own columns and values (store/rows.ts), as their inserts write a record.
+    const insert = db.prepare(
+      `INSERT INTO transactions (${recordColumns.join(', ')}) VALUES (${recordColumns.map(() => '?').join(', ')})`,
+    );
     const signatures = Array.from({ length: recordRowsPerCommit }, () => randomBytes(32));
     let number = 0n;
-    /** The next commit's rows, made before it is timed: a device has its records' values at hand. */
-    const nextRows = () =>
+    /** The next commit's records, made before it is timed: a device has its records at hand. */
+    const nextRows = (): SignedRecord[] =>
       signatures.map((signature) => {
         number += 1n;
         const remittance = (number - 1n) / blockSize;
-        const id = `0190a1b2-c3d4-7e5f-8a9b-${remittance.toString(16).padStart(12, '0')}`;
-        const type = remittanceTypes[Number((number - 1n) % blockSize)]!;
-        const [source, destination] = [
-          1n + ((remittance * 7n) % 1000n),
-          1n + ((remittance * 13n) % 1000n),
-        ];
-        return [number, id, type, source, destination, 100n, BigInt(Date.now()), 1n, signature];
+        const record: TransactionRecord = {
+          transactionNumber: number,
+          remittanceId: `0190a1b2-c3d4-7e5f-8a9b-${remittance.toString(16).padStart(12, '0')}`,
+          transactionType: remittanceTypes[Number((number - 1n) % blockSize)]!,
+          sourceAccount: 1n + ((remittance * 7n) % 1000n),
+          destinationAccount: 1n + ((remittance * 13n) % 1000n),
+          amount: 100n,
+          currencyType: 'JPY',
+          outcome: 'ok',
+          dateTime: BigInt(Date.now()),
+          signerKeyNumber: 1,
+        };
+        return { record, signature };
       });
-    const commit = db.transaction((rows: unknown[][]) => {
-      for (const values of rows) insert.run(...values);
+    const commit = db.transaction((rows: readonly SignedRecord[]) => {
+      for (const signed of rows) insert.run(...recordValues(signed));
     });
     /** CPU per row of the commits made for `ms` of wall time. */
     const rowsTimed = (ms: number) => {

@@ -154,6 +154,7 @@ describe('GET /metrics', () => {
     // has it, which the transaction device reports once both peers acknowledged it.
     for (let tries = 0; tries < 100 && (await unsettled()) > 0; tries++)
       await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await unsettled()).toBe(0);
     const account = (await get(`${accountOperations}/metrics`)).text;
     expect(sample(account, 'triledger_protocol_step_seconds_count', { step: 'exchange' })).toBe(2);
     expect(sample(account, 'triledger_protocol_step_seconds_count', { step: 'settlement' })).toBe(

@@ -516,7 +516,7 @@ export class TransactionService {
     work: () => Promise<Reply | undefined>,
   ): Promise<Reply | undefined> {
     assert(!this.#driving.has(remittanceId), 'one driver per operation');
-    let release = ignore;
+    let release = () => {};
     this.#driving.set(
       remittanceId,
       new Promise<void>((resolve) => {
@@ -1213,8 +1213,6 @@ const exchangeStepOf = {
   account: 'exchange_account',
   currency: 'exchange_currency',
 } as const satisfies Record<string, TimedStep>;
-
-function ignore(): void {}
 
 /** A new account's number, reserved as its opening passes its checks; undefined for other requests. */
 async function newAccountOf(tx: TransactionTx, request: SignedRecord): Promise<bigint | undefined> {
